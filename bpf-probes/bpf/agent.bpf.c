@@ -1,0 +1,7 @@
+/* otel-agent's eBPF programs: socket lifecycle and data capture on syscall
+ * tracepoints (this kernel family has no kprobes/fentry). */
+#include "include/common.h"
+#include "socket/lifecycle.h"
+#include "socket/data.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,30 @@
+/* `agent_config`: one struct agent_config written by userspace before attaching;
+ * `pid_filter`: the tgids to capture when config.filter_pids is set. */
+#pragma once
+#include "include/common.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct agent_config);
+} agent_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} pid_filter SEC(".maps");
+
+/* Should syscalls of this tgid be looked at? Never the agent's own. */
+static __always_inline bool tgid_wanted(__u32 tgid)
+{
+	__u32 zero = 0;
+	struct agent_config *cfg = bpf_map_lookup_elem(&agent_config, &zero);
+	if (!cfg || cfg->self_tgid == tgid)
+		return false;
+	if (cfg->filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid))
+		return false;
+	return true;
+}

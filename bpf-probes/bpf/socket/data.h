@@ -1,0 +1,207 @@
+/* Data syscalls (read, write, readv, writev, sendto, recvfrom, sendmsg,
+ * recvmsg, sendfile): arguments saved at sys_enter, bytes captured at
+ * sys_exit once the kernel says how many moved. */
+#pragma once
+#include "include/common.h"
+#include "maps/config.h"
+#include "maps/active_io.h"
+#include "socket/emit.h"
+#include "socket/sniff.h"
+#include "maps/tail_calls.h"
+
+/* A TCP socket that was open before we first saw it: track it from now on. */
+static __always_inline struct conn_state *adopt(__u64 key)
+{
+	if (bpf_map_lookup_elem(&not_socket, &key))
+		return NULL;
+	if (!tcp_sock_of_fd((__u32)key)) {
+		__u8 one = 1;
+		bpf_map_update_elem(&not_socket, &key, &one, BPF_ANY);
+		return NULL;
+	}
+	struct conn_state s = {};
+	s.id = next_conn_id();
+	s.opened_ns = bpf_ktime_get_ns();
+	s.role = ROLE_UNKNOWN;
+	s.adopted = 1;
+	if (bpf_map_update_elem(&conns, &key, &s, BPF_NOEXIST)) {
+		count(CNT_CONN_MAP_FULL, 1);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&conns, &key);
+}
+
+static __always_inline int data_enter(__u32 fd, __u64 buf, __u32 vlen, __u8 syscall,
+				      __u8 direction, __u8 kind)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	__u32 tid = (__u32)pid_tgid;
+	if (!tgid_wanted(tgid))
+		return 0;
+	__u64 key = conn_key(tgid, fd);
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
+	if (!c && !adopt(key))
+		return 0;
+	struct io_args a = {};
+	a.conn_key = key;
+	a.buf = buf;
+	a.vlen = vlen;
+	a.fd = fd;
+	a.syscall = syscall;
+	a.direction = direction;
+	a.kind = kind;
+	bpf_map_update_elem(&active_io, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+/* First bytes of the call's data, for sniffing: the buffer or the first iovec. */
+static __always_inline __u8 sniff_call(__u64 base, __u64 len)
+{
+	char head[SNIFF_BYTES] = {};
+	__u32 n = len > SNIFF_BYTES ? SNIFF_BYTES : (__u32)len;
+	barrier_var(n);
+	if (n > SNIFF_BYTES)
+		n = SNIFF_BYTES;
+	if (!base || !n || bpf_probe_read_user(head, n, (const void *)base))
+		return L7_UNKNOWN;
+	return sniff_l7(head, n);
+}
+
+static __always_inline void stream_bytes(struct conn_state *c, __u64 key, __u32 tid,
+					 struct io_args *a, __u64 base, __u64 len)
+{
+	__u8 dir = a->direction & 1;
+	switch (c->l7) {
+	case L7_HTTP1:
+	case L7_HTTP2:
+		emit_data(c, key, tid, a, base, len, 0);
+		return;
+	case L7_TLS:
+		if (c->bytes[dir] < TLS_RAW_LIMIT) {
+			emit_data(c, key, tid, a, base, len, DATA_FLAG_RAW_TLS);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	c->bytes[dir] += len;
+	count(CNT_IGNORED_BYTES, len);
+}
+
+static __always_inline int data_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct io_args *ap = bpf_map_lookup_elem(&active_io, &tid);
+	if (!ap)
+		return 0;
+	struct io_args a = *ap;
+	bpf_map_delete_elem(&active_io, &tid);
+	if (ret <= 0)
+		return 0;
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &a.conn_key);
+	if (!c)
+		return 0;
+	__u64 total = (__u64)ret;
+
+	/* Where the bytes are: one buffer, or an iovec array. */
+	__u64 iov = 0;
+	__u32 vlen = 0;
+	__u64 first = a.buf;
+	__u64 first_len = total;
+	if (a.kind == IO_KIND_NONE) {
+		first = 0;
+	} else if (a.kind != IO_KIND_BUF) {
+		if (a.kind == IO_KIND_MSGHDR) {
+			struct user_msghdr msg = {};
+			if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)a.buf))
+				return 0;
+			iov = (__u64)msg.msg_iov;
+			vlen = (__u32)msg.msg_iovlen;
+		} else {
+			iov = a.buf;
+			vlen = a.vlen;
+		}
+		struct iovec v = {};
+		if (!vlen || bpf_probe_read_user(&v, sizeof(v), (const void *)iov))
+			return 0;
+		first = (__u64)v.iov_base;
+		first_len = v.iov_len < total ? v.iov_len : total;
+	}
+
+	if (!c->announced) {
+		if (first)
+			c->l7 = sniff_call(first, first_len);
+		if (c->l7 == L7_UNKNOWN) {
+			c->bytes[a.direction & 1] += total;
+			return 0;
+		}
+		announce(c, a.conn_key, tid);
+	}
+
+	if (!iov) {
+		stream_bytes(c, a.conn_key, tid, &a, first, total);
+		return 0;
+	}
+	__u64 rest = total;
+	for (int i = 0; i < MAX_IOVECS; i++) {
+		if (!rest || i >= vlen)
+			break;
+		struct iovec v = {};
+		if (bpf_probe_read_user(&v, sizeof(v), (const void *)(iov + i * sizeof(v))))
+			break;
+		__u64 n = v.iov_len < rest ? v.iov_len : rest;
+		stream_bytes(c, a.conn_key, tid, &a, (__u64)v.iov_base, n);
+		rest -= n;
+	}
+	if (rest)
+		stream_bytes(c, a.conn_key, tid, &a, 0, rest);
+	return 0;
+}
+
+#define ENTER(name) SEC("tracepoint/syscalls/sys_enter_" #name) \
+	int enter_##name(struct trace_event_raw_sys_enter *ctx)
+/* The shared exit handler: loaded (as a tracepoint program) but attached only
+ * through `data_exit_jmp`. All sys_exit tracepoints share one context layout. */
+SEC("tracepoint/syscalls/sys_exit_read")
+int data_exit_main(struct trace_event_raw_sys_exit *ctx)
+{
+	return data_exit(ctx->ret);
+}
+
+#define EXIT(name) SEC("tracepoint/syscalls/sys_exit_" #name) \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx) \
+	{ \
+		bpf_tail_call(ctx, &data_exit_jmp, JMP_DATA_EXIT); \
+		return 0; \
+	}
+
+ENTER(read) { return data_enter(ctx->args[0], ctx->args[1], 0, SYS_ID_READ, DIR_INGRESS, IO_KIND_BUF); }
+EXIT(read)
+ENTER(write) { return data_enter(ctx->args[0], ctx->args[1], 0, SYS_ID_WRITE, DIR_EGRESS, IO_KIND_BUF); }
+EXIT(write)
+ENTER(readv) { return data_enter(ctx->args[0], ctx->args[1], ctx->args[2], SYS_ID_READV, DIR_INGRESS, IO_KIND_IOVEC); }
+EXIT(readv)
+ENTER(writev) { return data_enter(ctx->args[0], ctx->args[1], ctx->args[2], SYS_ID_WRITEV, DIR_EGRESS, IO_KIND_IOVEC); }
+EXIT(writev)
+ENTER(sendto) { return data_enter(ctx->args[0], ctx->args[1], 0, SYS_ID_SENDTO, DIR_EGRESS, IO_KIND_BUF); }
+EXIT(sendto)
+ENTER(recvfrom)
+{
+	if (ctx->args[3] & MSG_PEEK)
+		return 0;
+	return data_enter(ctx->args[0], ctx->args[1], 0, SYS_ID_RECVFROM, DIR_INGRESS, IO_KIND_BUF);
+}
+EXIT(recvfrom)
+ENTER(sendmsg) { return data_enter(ctx->args[0], ctx->args[1], 0, SYS_ID_SENDMSG, DIR_EGRESS, IO_KIND_MSGHDR); }
+EXIT(sendmsg)
+ENTER(recvmsg)
+{
+	if (ctx->args[2] & MSG_PEEK)
+		return 0;
+	return data_enter(ctx->args[0], ctx->args[1], 0, SYS_ID_RECVMSG, DIR_INGRESS, IO_KIND_MSGHDR);
+}
+EXIT(recvmsg)
+ENTER(sendfile64) { return data_enter(ctx->args[0], 0, 0, SYS_ID_SENDFILE, DIR_EGRESS, IO_KIND_NONE); }
+EXIT(sendfile64)

@@ -1,0 +1,124 @@
+/* Socket lifecycle: connect (client), accept/accept4 (server), close, and
+ * process exit (whose implicit closes no syscall tracepoint sees). */
+#pragma once
+#include "include/common.h"
+#include "maps/config.h"
+#include "maps/active_io.h"
+#include "socket/emit.h"
+
+#define EINPROGRESS 115
+
+static __always_inline void track_new(__u32 tgid, __u32 tid, __u32 fd, __u8 role)
+{
+	if (!tcp_sock_of_fd(fd))
+		return;
+	__u64 key = conn_key(tgid, fd);
+	struct conn_state *old = bpf_map_lookup_elem(&conns, &key);
+	if (old && old->announced)
+		emit_close(old, key, tid, CLOSE_SYSCALL);
+	bpf_map_delete_elem(&not_socket, &key);
+	struct conn_state s = {};
+	s.id = next_conn_id();
+	s.opened_ns = bpf_ktime_get_ns();
+	s.role = role;
+	if (bpf_map_update_elem(&conns, &key, &s, BPF_ANY))
+		count(CNT_CONN_MAP_FULL, 1);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!tgid_wanted(pid_tgid >> 32))
+		return 0;
+	__u32 tid = (__u32)pid_tgid;
+	__u32 fd = ctx->args[0];
+	bpf_map_update_elem(&connecting, &tid, &fd, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	__u32 *fd = bpf_map_lookup_elem(&connecting, &tid);
+	if (!fd)
+		return 0;
+	__u32 f = *fd;
+	bpf_map_delete_elem(&connecting, &tid);
+	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
+		return 0;
+	track_new(pid_tgid >> 32, tid, f, ROLE_CLIENT);
+	return 0;
+}
+
+static __always_inline int accepted(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (ret < 0 || !tgid_wanted(pid_tgid >> 32))
+		return 0;
+	track_new(pid_tgid >> 32, (__u32)pid_tgid, (__u32)ret, ROLE_SERVER);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct trace_event_raw_sys_exit *ctx) { return accepted(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return accepted(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 key = conn_key(pid_tgid >> 32, (__u32)ctx->args[0]);
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
+	if (c) {
+		if (c->announced)
+			emit_close(c, key, (__u32)pid_tgid, CLOSE_SYSCALL);
+		bpf_map_delete_elem(&conns, &key);
+	} else {
+		bpf_map_delete_elem(&not_socket, &key);
+	}
+	return 0;
+}
+
+struct exit_ctx {
+	__u32 tgid;
+	__u32 tid;
+};
+
+/* bpf_for_each_map_elem callback: close every connection of the exiting process. */
+static long close_on_exit(void *map, __u64 *key, struct conn_state *c, struct exit_ctx *x)
+{
+	if ((*key >> 32) != x->tgid)
+		return 0;
+	if (c->announced)
+		emit_close(c, *key, x->tid, CLOSE_PROCESS_EXIT);
+	bpf_map_delete_elem(map, key);
+	return 0;
+}
+
+/* The fds of an exiting process are closed without close(2): report its
+ * connections here. Only processes that own announced connections pay for
+ * the walk over `conns`. */
+SEC("tracepoint/sched/sched_process_exit")
+int process_exit(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	if ((__u32)pid_tgid != tgid || !bpf_map_lookup_elem(&proc_conns, &tgid))
+		return 0;
+	bpf_map_delete_elem(&proc_conns, &tgid);
+	struct exit_ctx x = { .tgid = tgid, .tid = (__u32)pid_tgid };
+	bpf_for_each_map_elem(&conns, close_on_exit, &x, 0);
+	struct proc_exit_event ev = {};
+	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
+	ev.hdr.kind = EVENT_PROC_EXIT;
+	ev.hdr.tgid = tgid;
+	ev.hdr.tid = tgid;
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
+		count(CNT_RINGBUF_FULL, 1);
+	return 0;
+}

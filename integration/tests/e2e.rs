@@ -1,0 +1,7 @@
+//! End-to-end tests: the real agent (root, eBPF) against real clients and servers.
+//!
+//! Each test starts its own agent and its own servers on fresh ports, and
+//! tells its traffic apart by port. Run serially (`--test-threads=1`).
+
+mod harness;
+mod http1_plaintext;

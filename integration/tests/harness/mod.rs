@@ -1,0 +1,295 @@
+//! The test harness: the real agent binary, real servers and clients, and
+//! helpers to wait for the JSON lines the agent prints.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Path of a file under `integration/fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// The agent binary: `$OTEL_AGENT_BIN`, else the workspace's `target/debug/otel-agent`.
+pub fn agent_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("OTEL_AGENT_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/otel-agent");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first (cargo build -p otel-agent) or set OTEL_AGENT_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A running agent whose stdout JSON lines are collected.
+pub struct Agent {
+    child: Child,
+    lines: Arc<Mutex<Vec<Value>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Agent {
+    /// Start the agent with extra arguments and wait until it is capturing.
+    pub fn start(args: &[&str]) -> Agent {
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "integration tests load eBPF: run them as root"
+        );
+        let mut child = Command::new(agent_bin())
+            .args(["--log-level", "info,otel_agent=debug"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn otel-agent");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().expect("stdout");
+        let l = lines.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) => l.lock().unwrap().push(v),
+                    Err(e) => panic!("agent printed a non-JSON line on stdout: {e}: {line}"),
+                }
+            }
+        });
+        let err = child.stderr.take().expect("stderr");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let s = stderr_lines.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if line.contains("otel-agent ready") {
+                    let _ = ready_tx.send(());
+                }
+                s.lock().unwrap().push(line);
+            }
+        });
+        let mut agent = Agent {
+            child,
+            lines,
+            stderr: stderr_lines,
+        };
+        if ready_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let status = agent.child.try_wait().ok().flatten();
+            panic!(
+                "agent not ready after 60 s (exit: {status:?}); stderr:\n{}",
+                agent.stderr_text()
+            );
+        }
+        agent
+    }
+
+    /// Everything the agent logged so far.
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// Copy of the JSON lines so far.
+    pub fn lines(&self) -> Vec<Value> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Wait until `pred` holds for the collected lines (or panic after `secs`).
+    pub fn wait_for<F: Fn(&[Value]) -> bool>(&self, what: &str, secs: u64, pred: F) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let lines = self.lines();
+            if pred(&lines) {
+                return lines;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {what}; {} lines:\n{}\nagent stderr:\n{}",
+                    lines.len(),
+                    lines
+                        .iter()
+                        .map(|l| l.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    self.stderr_text()
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Exchanges (not reports) matching `pred`.
+    pub fn exchanges<F: Fn(&Value) -> bool>(&self, pred: F) -> Vec<Value> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.get("request").is_some() && pred(l))
+            .collect()
+    }
+
+    /// SIGTERM, wait for exit, and return all lines.
+    pub fn stop(mut self) -> Vec<Value> {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(
+                    status.success(),
+                    "agent exited with {status}; stderr:\n{}",
+                    self.stderr_text()
+                );
+                thread::sleep(Duration::from_millis(200));
+                return self.lines();
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!(
+            "agent did not exit within 20 s of SIGTERM; stderr:\n{}",
+            self.stderr_text()
+        );
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A background process started from a fixture script that prints `READY <port>`.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub exe: String,
+}
+
+impl Server {
+    /// `python3 fixtures/<script> [args]`, waiting for its READY line.
+    pub fn python(script: &str, args: &[&str]) -> Server {
+        let mut child = Command::new("python3")
+            .arg(fixture(script))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn python3");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("read READY");
+        let port = line
+            .strip_prefix("READY ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{script} did not print READY: {line:?}"));
+        let exe = exe_of(child.id());
+        Server { child, port, exe }
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `/proc/PID/exe` of a live process.
+pub fn exe_of(pid: u32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Run a command to completion; returns (pid, stdout). Panics on failure.
+pub fn run(cmd: &str, args: &[&str]) -> (u32, String) {
+    let child = Command::new(cmd)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd}: {e}"));
+    let pid = child.id();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (pid, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A client process kept running with piped stdin/stdout (for step-by-step scripts).
+pub struct Interactive {
+    pub child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Interactive {
+    /// Start `python3 fixtures/<script> args`.
+    pub fn python(script: &str, args: &[&str]) -> Interactive {
+        let mut child = Command::new("python3")
+            .arg(fixture(script))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn python3");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Interactive {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Wait for a line equal to `want`.
+    pub fn expect_line(&mut self, want: &str) {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read");
+        assert_eq!(line.trim(), want);
+    }
+
+    /// Send one line.
+    pub fn send_line(&mut self, s: &str) {
+        writeln!(self.stdin, "{s}").expect("write");
+        self.stdin.flush().expect("flush");
+    }
+}
+
+/// String field at a JSON pointer, or "".
+pub fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Number at a JSON pointer, or 0.
+pub fn n(v: &Value, ptr: &str) -> u64 {
+    v.pointer(ptr).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// Connection reports.
+pub fn reports(lines: &[Value]) -> Vec<Value> {
+    lines
+        .iter()
+        .filter_map(|l| l.get("connection_report").cloned())
+        .collect()
+}

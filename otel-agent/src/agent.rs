@@ -1,0 +1,101 @@
+//! Wires the pipeline together: probes → reader/tracker → exporter, until a signal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bpf_probes::events::Counter;
+use otel_agent_config::Settings;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use crate::clock::Clock;
+use crate::conntrack::Tracker;
+use crate::exporters;
+use crate::internal_events::CaptureStats;
+use crate::loader::{ProbeOptions, Probes};
+use crate::reader;
+
+/// Run the agent until SIGINT or SIGTERM, then flush and return.
+pub async fn run(settings: Settings) -> Result<()> {
+    let settings = Arc::new(settings);
+    let mut probes = Probes::load(&ProbeOptions {
+        ring_buffer_bytes: settings.limits.ring_buffer_bytes,
+        pids: settings.filter.pids.clone(),
+    })?;
+    let ring = probes.take_ring_buffer()?;
+    let stats = Arc::new(CaptureStats::default());
+    let tracker = Tracker::new(settings.clone(), Clock::new(), stats.clone());
+    let (tx, rx) = mpsc::channel(settings.limits.export_queue);
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let exporter = tokio::spawn(exporters::stdout::run(rx, stats.clone()));
+    let reader = tokio::spawn(reader::run(ring, tracker, tx, stop_rx, stats.clone()));
+    info!(
+        capture_level = %settings.capture.level,
+        pids = ?settings.filter.pids,
+        exes = ?settings.filter.exes,
+        "otel-agent ready: capturing"
+    );
+
+    let mut sigterm = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
+            _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
+            _ = tick.tick() => log_counters(&probes, &stats, false),
+        }
+    }
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(Duration::from_secs(5), reader).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => warn!(error = %e, "reader failed"),
+        Ok(Err(e)) => warn!(error = %e, "reader task panicked"),
+        Err(_) => warn!("reader did not stop within 5 s"),
+    }
+    if tokio::time::timeout(Duration::from_secs(5), exporter)
+        .await
+        .is_err()
+    {
+        warn!("exporter did not flush within 5 s");
+    }
+    log_counters(&probes, &stats, true);
+    Ok(())
+}
+
+fn log_counters(probes: &Probes, stats: &CaptureStats, last: bool) {
+    let k = probes.counters();
+    let s = stats.snapshot();
+    let kernel = |c: Counter| k[c as usize];
+    macro_rules! emit {
+        ($lvl:ident) => {
+            $lvl!(
+                exchanges = s.exchanges,
+                partial_exchanges = s.partial_exchanges,
+                connections = s.connections,
+                http1 = s.connections_http1,
+                http2 = s.connections_http2,
+                other = s.connections_other,
+                data_events = s.data_events,
+                bytes_captured = s.bytes_captured,
+                gap_bytes = s.gap_bytes,
+                parse_errors = s.parse_errors,
+                export_queue_full = s.export_queue_full,
+                kernel_ringbuf_full = kernel(Counter::RingbufFull),
+                kernel_truncated_events = kernel(Counter::TruncatedEvents),
+                kernel_truncated_bytes = kernel(Counter::TruncatedBytes),
+                kernel_conn_map_full = kernel(Counter::ConnMapFull),
+                kernel_data_events = kernel(Counter::DataEvents),
+                "capture counters"
+            )
+        };
+    }
+    if last {
+        emit!(info);
+    } else {
+        emit!(debug);
+    }
+}

@@ -1,0 +1,31 @@
+//! Command-line interface.
+
+use clap::Parser;
+use otel_agent_config::CaptureLevel;
+
+/// Captures HTTP exchanges from the kernel with eBPF (plaintext and TLS) and
+/// exports them as OpenTelemetry spans, metrics and logs — or JSON on stdout.
+#[derive(Debug, Parser)]
+#[command(name = "otel-agent", version, about)]
+pub struct Cli {
+    /// Capture only these process ids (repeatable; enforced in the kernel).
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Capture only processes whose executable path or file name is this (repeatable).
+    #[arg(long = "exe", value_name = "EXE")]
+    pub exes: Vec<String>,
+    /// How much of each exchange to keep: none, summary, details (headers), full (headers + bodies).
+    #[arg(long, value_name = "LEVEL", env = "OTEL_AGENT_CAPTURE_LEVEL")]
+    pub capture_level: Option<CaptureLevel>,
+    /// Log filter for the agent's own logs on stderr (e.g. info, debug, otel_agent=trace).
+    #[arg(
+        long,
+        value_name = "FILTER",
+        default_value = "info",
+        env = "OTEL_AGENT_LOG"
+    )]
+    pub log_level: String,
+    /// Kernel ring buffer size in MiB (power of two).
+    #[arg(long, value_name = "MIB")]
+    pub ring_buffer_mib: Option<u32>,
+}

@@ -1,0 +1,552 @@
+//! Connection tracking: kernel events in, exchanges and connection reports out.
+//!
+//! One [`Tracker`] owns every live connection: its process, addresses, role,
+//! protocol, parser state and counters. Data events are checked against the
+//! expected stream offset per direction, so bytes lost in the kernel become
+//! explicit gaps for the parser instead of silent corruption.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use bpf_probes::events::{
+    self, CloseReason as KCloseReason, ConnCloseEvent, ConnOpenEvent, DataEventHeader,
+    Direction as KDirection, Event, EventHeader, L7Hint, Role, Source,
+};
+use otel_agent_config::{CaptureLevel, Settings};
+use semconv::model::{
+    CloseReason, ConnectionReport, Direction, Endpoints, L7Protocol, ProcessInfo, TlsInfo,
+};
+use tracing::{debug, trace};
+
+use crate::clock::Clock;
+use crate::exchange::{self, ConnContext};
+use crate::internal_events::{add, incr, CaptureStats};
+use crate::process::{comm_str, ProcessCache};
+use crate::protocols::detect::{detect, Detected};
+use crate::protocols::http1::{self, Http1Stream, Side};
+use crate::protocols::tls_handshake::{self, HandshakeMessage, TlsHandshakeParser};
+
+/// What the tracker hands to the exporters.
+#[derive(Debug)]
+pub enum Output {
+    /// One HTTP exchange.
+    Exchange(Box<semconv::model::Exchange>),
+    /// One finished connection.
+    Report(Box<ConnectionReport>),
+}
+
+/// TLS handshake state of a connection: one parser per direction.
+#[derive(Debug, Default)]
+struct TlsState {
+    info: TlsInfo,
+    parsers: [TlsHandshakeParser; 2],
+}
+
+/// One live connection.
+struct Conn {
+    id: u64,
+    pid: u32,
+    fd: u32,
+    role: Role,
+    adopted: bool,
+    endpoints: Endpoints,
+    process: Arc<ProcessInfo>,
+    opened_ns: u64,
+    protocol: L7Protocol,
+    filtered: bool,
+    http1: Option<Http1Stream>,
+    tls: Option<TlsState>,
+    /// Next expected stream offset per direction, for syscall-sourced bytes.
+    next_offset: [u64; 2],
+    data_events: u64,
+    gap_bytes: u64,
+    exchanges: u64,
+    partial_exchanges: u64,
+    got_protocol_event: bool,
+}
+
+/// Tracks connections and turns their bytes into outputs.
+pub struct Tracker {
+    conns: HashMap<u64, Conn>,
+    procs: ProcessCache,
+    clock: Clock,
+    settings: Arc<Settings>,
+    stats: Arc<CaptureStats>,
+}
+
+fn ip_from(family: u16, raw: &[u8; 16]) -> IpAddr {
+    if family == 10 {
+        let v6 = Ipv6Addr::from(*raw);
+        match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        }
+    } else {
+        IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))
+    }
+}
+
+fn endpoints_of(ev: &ConnOpenEvent) -> Endpoints {
+    Endpoints {
+        local: SocketAddr::new(ip_from(ev.family, &ev.saddr), ev.sport),
+        remote: SocketAddr::new(ip_from(ev.family, &ev.daddr), ev.dport),
+    }
+}
+
+impl Conn {
+    fn direction(&self) -> Direction {
+        match self.role {
+            Role::Server => Direction::Ingress,
+            _ => Direction::egress_to(self.endpoints.remote.ip()),
+        }
+    }
+
+    fn role_name(&self) -> &'static str {
+        match self.role {
+            Role::Client => "client",
+            Role::Server => "server",
+            Role::Unknown => "unknown",
+        }
+    }
+
+    fn context(&self) -> ConnContext {
+        ConnContext {
+            connection_id: self.id,
+            process: self.process.clone(),
+            direction: self.direction(),
+            endpoints: self.endpoints,
+            protocol: self.protocol,
+            tls: self.tls.as_ref().map(|t| t.info.clone()),
+        }
+    }
+
+    /// Which parser side bytes flowing in `dir` belong to, once the role is known.
+    fn side(&self, dir: KDirection) -> Option<Side> {
+        match (self.role, dir) {
+            (Role::Client, KDirection::Egress) | (Role::Server, KDirection::Ingress) => {
+                Some(Side::Request)
+            }
+            (Role::Client, KDirection::Ingress) | (Role::Server, KDirection::Egress) => {
+                Some(Side::Response)
+            }
+            (Role::Unknown, _) => None,
+        }
+    }
+
+    /// An adopted connection learns its role from the first plaintext it carries.
+    fn learn_role(&mut self, dir: KDirection, first: &[u8]) -> Detected {
+        let d = detect(first);
+        if self.role == Role::Unknown {
+            self.role = match (d, dir) {
+                (Detected::Http1Request | Detected::Http2Preface, KDirection::Egress) => {
+                    Role::Client
+                }
+                (Detected::Http1Request | Detected::Http2Preface, KDirection::Ingress) => {
+                    Role::Server
+                }
+                (Detected::Http1Response, KDirection::Egress) => Role::Server,
+                (Detected::Http1Response, KDirection::Ingress) => Role::Client,
+                _ => Role::Unknown,
+            };
+        }
+        d
+    }
+}
+
+impl Tracker {
+    /// A tracker with the given settings, sharing `stats`.
+    pub fn new(settings: Arc<Settings>, clock: Clock, stats: Arc<CaptureStats>) -> Self {
+        Self {
+            conns: HashMap::new(),
+            procs: ProcessCache::default(),
+            clock,
+            settings,
+            stats,
+        }
+    }
+
+    /// Live connections.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// True when no connection is live.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Decode and handle one ring-buffer record.
+    pub fn handle_record(&mut self, record: &[u8], out: &mut Vec<Output>) {
+        incr(&self.stats.records_read);
+        match events::decode(record) {
+            Ok(ev) => self.handle(ev, out),
+            Err(e) => {
+                incr(&self.stats.decode_errors);
+                debug!(error = %e, len = record.len(), "undecodable record");
+            }
+        }
+    }
+
+    /// Handle one decoded event.
+    pub fn handle(&mut self, ev: Event<'_>, out: &mut Vec<Output>) {
+        match ev {
+            Event::ConnOpen(open) => self.open(&open),
+            Event::Data(h, payload) => self.data(&h, payload, out),
+            Event::ConnClose(close) => self.close(&close, out),
+            Event::ProcExit(h) => self.process_exit(&h, out),
+        }
+    }
+
+    fn open(&mut self, ev: &ConnOpenEvent) {
+        let comm = comm_str(&ev.comm);
+        let process = self.procs.get(ev.hdr.tgid, &comm);
+        let filtered = !self.settings.filter.exe_matches(&process.exe, &comm);
+        let role = Role::from_raw(ev.role).unwrap_or(Role::Unknown);
+        let protocol = match L7Hint::from_raw(ev.l7) {
+            Some(L7Hint::Http1) => L7Protocol::Http1,
+            Some(L7Hint::Http2) => L7Protocol::Http2,
+            Some(L7Hint::Other) => L7Protocol::Other,
+            _ => L7Protocol::Unknown,
+        };
+        let tls = (L7Hint::from_raw(ev.l7) == Some(L7Hint::Tls)).then(TlsState::default);
+        incr(&self.stats.connections);
+        if filtered {
+            incr(&self.stats.connections_filtered);
+        }
+        let conn = Conn {
+            id: ev.hdr.conn_id,
+            pid: ev.hdr.tgid,
+            fd: ev.hdr.fd,
+            role,
+            adopted: ev.flags & events::CONN_FLAG_ADOPTED != 0,
+            endpoints: endpoints_of(ev),
+            process,
+            opened_ns: ev.opened_ns,
+            protocol,
+            filtered,
+            http1: None,
+            tls,
+            next_offset: [0; 2],
+            data_events: 0,
+            gap_bytes: 0,
+            exchanges: 0,
+            partial_exchanges: 0,
+            got_protocol_event: false,
+        };
+        debug!(
+            conn = conn.id, pid = conn.pid, fd = conn.fd, exe = %conn.process.exe,
+            role = conn.role_name(), local = %conn.endpoints.local, remote = %conn.endpoints.remote,
+            l7 = protocol.as_str(), adopted = conn.adopted, filtered, "socket connection"
+        );
+        count_protocol(&self.stats, protocol);
+        self.conns.insert(conn.id, conn);
+    }
+
+    /// A connection whose open event we never saw (lost): track it with what the data event says.
+    fn placeholder(&mut self, h: &EventHeader) -> Conn {
+        let process = self.procs.get(h.tgid, "");
+        let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        Conn {
+            id: h.conn_id,
+            pid: h.tgid,
+            fd: h.fd,
+            role: Role::Unknown,
+            adopted: true,
+            endpoints: Endpoints {
+                local: unspecified,
+                remote: unspecified,
+            },
+            filtered: !self
+                .settings
+                .filter
+                .exe_matches(&process.exe, &process.comm),
+            process,
+            opened_ns: h.timestamp_ns,
+            protocol: L7Protocol::Unknown,
+            http1: None,
+            tls: None,
+            next_offset: [0; 2],
+            data_events: 0,
+            gap_bytes: 0,
+            exchanges: 0,
+            partial_exchanges: 0,
+            got_protocol_event: false,
+        }
+    }
+
+    fn data(&mut self, h: &DataEventHeader, payload: &[u8], out: &mut Vec<Output>) {
+        incr(&self.stats.data_events);
+        add(&self.stats.bytes_captured, payload.len() as u64);
+        if !self.conns.contains_key(&h.hdr.conn_id) {
+            let c = self.placeholder(&h.hdr);
+            self.conns.insert(c.id, c);
+        }
+        let Some(conn) = self.conns.get_mut(&h.hdr.conn_id) else {
+            return;
+        };
+        conn.data_events += 1;
+        let Some(dir) = KDirection::from_raw(h.direction) else {
+            return;
+        };
+        if conn.filtered {
+            return;
+        }
+        if h.flags & events::DATA_FLAG_RAW_TLS != 0 {
+            tls_bytes(conn, dir, payload);
+            return;
+        }
+        if Source::from_raw(h.source) != Some(Source::Syscall) {
+            return; // plaintext from TLS probes: handled with the TLS work
+        }
+        // Offsets: a jump forward means events were lost in between.
+        let idx = dir as usize;
+        let expected = conn.next_offset[idx];
+        let end = h.offset.saturating_add(u64::from(h.len));
+        if end <= expected && h.len > 0 {
+            return; // already seen
+        }
+        let lost = h.offset.saturating_sub(expected);
+        conn.next_offset[idx] = end;
+        let missing_tail = u64::from(h.len.saturating_sub(h.captured));
+
+        if conn.protocol == L7Protocol::Unknown || conn.role == Role::Unknown {
+            if payload.is_empty() {
+                return;
+            }
+            let d = conn.learn_role(dir, payload);
+            if conn.protocol == L7Protocol::Unknown {
+                conn.protocol = d.protocol();
+                count_protocol(&self.stats, conn.protocol);
+            }
+        }
+        if conn.protocol != L7Protocol::Http1 {
+            return; // HTTP/2 parsing lands with its own issue; other protocols are not parsed
+        }
+        let Some(side) = conn.side(dir) else { return };
+        let limits = http1::Limits {
+            max_header_bytes: self.settings.limits.max_header_bytes,
+            max_body_capture: if self.settings.capture.level >= CaptureLevel::Full {
+                self.settings.capture.max_body_bytes
+            } else {
+                0
+            },
+        };
+        let parser = conn.http1.get_or_insert_with(|| Http1Stream::new(limits));
+        let ts = h.hdr.timestamp_ns;
+        if lost > 0 {
+            parser.gap(side, ts, lost);
+        }
+        parser.push(side, ts, payload);
+        if missing_tail > 0 {
+            parser.gap(side, ts, missing_tail);
+        }
+        let gap = lost.saturating_add(missing_tail);
+        if gap > 0 {
+            conn.gap_bytes = conn.gap_bytes.saturating_add(gap);
+            add(&self.stats.gap_bytes, gap);
+        }
+        let done = parser.drain();
+        emit(conn, done, &self.settings, &self.clock, &self.stats, out);
+    }
+
+    fn close(&mut self, ev: &ConnCloseEvent, out: &mut Vec<Output>) {
+        let Some(conn) = self.conns.remove(&ev.hdr.conn_id) else {
+            return;
+        };
+        let reason = match KCloseReason::from_raw(ev.reason) {
+            Some(KCloseReason::ProcessExit) => CloseReason::ProcessExit,
+            _ => CloseReason::Close,
+        };
+        let kernel = KernelTotals {
+            bytes_sent: ev.bytes_sent,
+            bytes_received: ev.bytes_received,
+            lost_events: u64::from(ev.lost_events),
+            truncated_bytes: ev.truncated_bytes,
+        };
+        self.finish(conn, ev.hdr.timestamp_ns, reason, Some(kernel), out);
+    }
+
+    fn process_exit(&mut self, h: &EventHeader, out: &mut Vec<Output>) {
+        self.procs.forget(h.tgid);
+        let ids: Vec<u64> = self
+            .conns
+            .values()
+            .filter(|c| c.pid == h.tgid)
+            .map(|c| c.id)
+            .collect();
+        for id in ids {
+            if let Some(conn) = self.conns.remove(&id) {
+                self.finish(conn, h.timestamp_ns, CloseReason::ProcessExit, None, out);
+            }
+        }
+    }
+
+    /// The agent is stopping: report every live connection.
+    pub fn shutdown(&mut self, out: &mut Vec<Output>) {
+        let now = Clock::monotonic_now();
+        let conns: Vec<Conn> = self.conns.drain().map(|(_, c)| c).collect();
+        for conn in conns {
+            self.finish(conn, now, CloseReason::AgentShutdown, None, out);
+        }
+    }
+
+    fn finish(
+        &mut self,
+        mut conn: Conn,
+        ts: u64,
+        reason: CloseReason,
+        kernel: Option<KernelTotals>,
+        out: &mut Vec<Output>,
+    ) {
+        let mut parse_errors = 0;
+        if let Some(mut parser) = conn.http1.take() {
+            let rest = parser.close(ts);
+            parse_errors = parser.parse_errors();
+            add(&self.stats.parse_errors, parse_errors);
+            emit(
+                &mut conn,
+                rest,
+                &self.settings,
+                &self.clock,
+                &self.stats,
+                out,
+            );
+        }
+        if conn.filtered {
+            return;
+        }
+        // Without the kernel's totals (process exit seen first, shutdown) use what userspace saw.
+        let k = kernel.unwrap_or(KernelTotals {
+            bytes_sent: conn.next_offset[KDirection::Egress as usize],
+            bytes_received: conn.next_offset[KDirection::Ingress as usize],
+            lost_events: 0,
+            truncated_bytes: 0,
+        });
+        let report = ConnectionReport {
+            connection_id: conn.id,
+            process: (*conn.process).clone(),
+            direction: conn.direction(),
+            role: conn.role_name(),
+            endpoints: conn.endpoints,
+            endpoint_id: conn
+                .tls
+                .as_ref()
+                .and_then(|t| t.info.server_name.clone())
+                .unwrap_or_else(|| conn.endpoints.remote.to_string()),
+            protocol: conn.protocol,
+            tls: conn.tls.as_ref().map(|t| t.info.clone()),
+            adopted: conn.adopted,
+            got_protocol_event: conn.got_protocol_event,
+            data_events: conn.data_events,
+            bytes_sent: k.bytes_sent,
+            bytes_received: k.bytes_received,
+            exchanges: conn.exchanges,
+            partial_exchanges: conn.partial_exchanges,
+            parse_errors,
+            lost_events: k.lost_events,
+            truncated_bytes: k.truncated_bytes.max(conn.gap_bytes),
+            opened_unix_ns: self.clock.to_unix_ns(conn.opened_ns),
+            closed_unix_ns: self.clock.to_unix_ns(ts.max(conn.opened_ns)),
+            close_reason: reason,
+        };
+        debug!(
+            conn = conn.id,
+            l7 = conn.protocol.as_str(),
+            exchanges = conn.exchanges,
+            data_events = conn.data_events,
+            reason = reason.as_str(),
+            "connection report"
+        );
+        incr(&self.stats.reports);
+        out.push(Output::Report(Box::new(report)));
+    }
+}
+
+/// Totals the kernel keeps per connection, delivered with its close event.
+#[derive(Clone, Copy, Debug, Default)]
+struct KernelTotals {
+    bytes_sent: u64,
+    bytes_received: u64,
+    lost_events: u64,
+    truncated_bytes: u64,
+}
+
+fn count_protocol(stats: &CaptureStats, p: L7Protocol) {
+    match p {
+        L7Protocol::Http1 => incr(&stats.connections_http1),
+        L7Protocol::Http2 => incr(&stats.connections_http2),
+        L7Protocol::Other => incr(&stats.connections_other),
+        L7Protocol::Unknown => {}
+    }
+}
+
+/// Turn parsed exchanges into outputs, counting them on the connection.
+fn emit(
+    conn: &mut Conn,
+    exchanges: Vec<http1::Exchange>,
+    settings: &Settings,
+    clock: &Clock,
+    stats: &CaptureStats,
+    out: &mut Vec<Output>,
+) {
+    if exchanges.is_empty() {
+        return;
+    }
+    let ctx = conn.context();
+    for ex in exchanges {
+        conn.got_protocol_event = true;
+        if ex.partial {
+            conn.partial_exchanges += 1;
+            incr(&stats.partial_exchanges);
+        } else {
+            conn.exchanges += 1;
+            incr(&stats.exchanges);
+        }
+        if let Some(e) = exchange::assemble(&ctx, ex, &settings.capture, clock) {
+            trace!(
+                conn = conn.id,
+                method = e.request.as_ref().map_or("", |r| r.method.as_str()),
+                status = e.response.as_ref().map_or(0, |r| r.status),
+                "exchange submitted"
+            );
+            out.push(Output::Exchange(Box::new(e)));
+        }
+    }
+}
+
+/// Raw bytes of a TLS connection: look for the ClientHello / ServerHello.
+fn tls_bytes(conn: &mut Conn, dir: KDirection, payload: &[u8]) {
+    let tls = conn.tls.get_or_insert_with(TlsState::default);
+    let Some(parser) = tls.parsers.get_mut(dir as usize) else {
+        return;
+    };
+    if parser.is_done() {
+        return;
+    }
+    match parser.push(payload) {
+        Ok(Some(HandshakeMessage::ClientHello(ch))) => {
+            debug!(conn = conn.id, sni = ?ch.server_name, alpn = ?ch.alpn, "TLS ClientHello");
+            tls.info.got_client_hello = true;
+            tls.info.server_name = ch.server_name;
+            tls.info.alpn_offered = ch.alpn;
+        }
+        Ok(Some(HandshakeMessage::ServerHello(sh))) => {
+            debug!(
+                conn = conn.id,
+                version = sh.version(),
+                cipher = sh.cipher_suite,
+                "TLS ServerHello"
+            );
+            tls.info.version = Some(sh.version());
+            tls.info.cipher = tls_handshake::cipher_suite_name(sh.cipher_suite)
+                .map(str::to_string)
+                .or_else(|| Some(format!("0x{:04x}", sh.cipher_suite)));
+            if sh.alpn.is_some() {
+                tls.info.alpn = sh.alpn;
+            }
+        }
+        Ok(None) => {}
+        Err(e) => debug!(conn = conn.id, error = %e, "TLS handshake not parsed"),
+    }
+}

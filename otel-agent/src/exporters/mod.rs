@@ -1,0 +1,3 @@
+//! Exporters: where exchanges and connection reports go.
+
+pub mod stdout;

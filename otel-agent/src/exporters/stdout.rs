@@ -1,0 +1,151 @@
+//! Stdout exporter: one JSON line per exchange and one per connection report.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use semconv::model::{ConnectionReport, Exchange, Header};
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+
+use crate::clock::rfc3339_nanos;
+use crate::conntrack::Output;
+use crate::internal_events::{incr, CaptureStats};
+
+fn headers_json(headers: &[Header]) -> Value {
+    let mut map: BTreeMap<&str, String> = BTreeMap::new();
+    for h in headers {
+        map.entry(h.name.as_str())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&h.value);
+            })
+            .or_insert_with(|| h.value.clone());
+    }
+    json!(map)
+}
+
+fn body_json(body: &Option<Vec<u8>>) -> Value {
+    match body {
+        Some(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
+        None => Value::Null,
+    }
+}
+
+/// The transaction shape of DESIGN.md §4.
+pub fn exchange_json(e: &Exchange) -> Value {
+    let req_bytes = e.request.as_ref().map_or(0, |r| r.wire_bytes);
+    let resp_bytes = e.response.as_ref().map_or(0, |r| r.wire_bytes);
+    let (sent, received) = if e.direction.is_egress() {
+        (req_bytes, resp_bytes)
+    } else {
+        (resp_bytes, req_bytes)
+    };
+    let endpoint_id = e.endpoint_id();
+    let mut metadata = Map::new();
+    metadata.insert("process_id".into(), json!(e.process.pid.to_string()));
+    metadata.insert("process_exe".into(), json!(e.process.exe));
+    metadata.insert("process_cmdline".into(), json!(e.process.cmdline));
+    metadata.insert("bytes_sent".into(), json!(sent));
+    metadata.insert("bytes_received".into(), json!(received));
+    metadata.insert("connection_id".into(), json!(e.connection_id.to_string()));
+    metadata.insert("endpoint_id".into(), json!(endpoint_id));
+    metadata.insert("local_address".into(), json!(e.endpoints.local.to_string()));
+    metadata.insert(
+        "remote_address".into(),
+        json!(e.endpoints.remote.to_string()),
+    );
+    if let Some(tls) = &e.tls {
+        metadata.insert("tls_version".into(), json!(tls.version));
+        metadata.insert("tls_server_name".into(), json!(tls.server_name));
+        metadata.insert("tls_probe".into(), json!(tls.probes.first()));
+    }
+    let request = e.request.as_ref().map_or(Value::Null, |r| {
+        json!({
+            "method": r.method,
+            "url": r.url(&endpoint_id),
+            "scheme": r.scheme,
+            "path": r.path(),
+            "query": r.query(),
+            "authority": r.authority.as_deref().unwrap_or(&endpoint_id),
+            "protocol": e.protocol.as_str(),
+            "version": r.version,
+            "user_agent": r.user_agent,
+            "headers": headers_json(&r.headers),
+            "body_size": r.body_size,
+            "body": body_json(&r.body),
+        })
+    });
+    let response = e.response.as_ref().map_or(Value::Null, |r| {
+        json!({
+            "status": r.status,
+            "content_type": r.content_type,
+            "headers": headers_json(&r.headers),
+            "body_size": r.body_size,
+            "body": body_json(&r.body),
+        })
+    });
+    json!({
+        "metadata": metadata,
+        "request": request,
+        "response": response,
+        "transaction_time": rfc3339_nanos(e.start_unix_ns),
+        "duration_ms": e.duration_ns() / 1_000_000,
+        "duration_ns": e.duration_ns(),
+        "direction": e.direction.as_str(),
+        "partial": e.partial,
+    })
+}
+
+/// The connection report.
+pub fn report_json(r: &ConnectionReport) -> Value {
+    let tls = r.tls.as_ref();
+    json!({ "connection_report": {
+        "connection_id": r.connection_id.to_string(),
+        "process_id": r.process.pid.to_string(),
+        "process_exe": r.process.exe,
+        "direction": r.direction.as_str(),
+        "role": r.role,
+        "local_address": r.endpoints.local.to_string(),
+        "remote_address": r.endpoints.remote.to_string(),
+        "endpoint_id": r.endpoint_id,
+        "l7Protocol": r.protocol.as_str(),
+        "tlsVersion": tls.and_then(|t| t.version),
+        "tlsServerName": tls.and_then(|t| t.server_name.clone()),
+        "tlsAlpn": tls.and_then(|t| t.alpn.clone()),
+        "tlsProbeTypesDetected": tls.map(|t| t.probes.clone()).unwrap_or_default(),
+        "gotTLSClientHelloEvent": tls.is_some_and(|t| t.got_client_hello),
+        "gotProtocolEvent": r.got_protocol_event,
+        "adopted": r.adopted,
+        "dataEventCount": r.data_events,
+        "bytesSent": r.bytes_sent,
+        "bytesReceived": r.bytes_received,
+        "exchanges": r.exchanges,
+        "partialExchanges": r.partial_exchanges,
+        "parseErrors": r.parse_errors,
+        "lostEvents": r.lost_events,
+        "truncatedBytes": r.truncated_bytes,
+        "opened_at": rfc3339_nanos(r.opened_unix_ns),
+        "duration_ms": r.closed_unix_ns.saturating_sub(r.opened_unix_ns) / 1_000_000,
+        "closeReason": r.close_reason.as_str(),
+    }})
+}
+
+/// Write outputs as JSON lines to stdout until the channel closes; flush per batch.
+pub async fn run(mut rx: mpsc::Receiver<Output>, stats: Arc<CaptureStats>) {
+    let mut batch = Vec::with_capacity(256);
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        let stdout = std::io::stdout();
+        let mut w = stdout.lock();
+        for o in batch.drain(..) {
+            let v = match &o {
+                Output::Exchange(e) => exchange_json(e),
+                Output::Report(r) => report_json(r),
+            };
+            if serde_json::to_writer(&mut w, &v).is_ok() && w.write_all(b"\n").is_ok() {
+                incr(&stats.exported);
+            }
+        }
+        let _ = w.flush();
+    }
+}

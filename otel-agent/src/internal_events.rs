@@ -1,0 +1,70 @@
+//! The agent's own capture-health counters, in one place.
+//!
+//! Each counter is bumped where its event happens and read as a
+//! [`StatsSnapshot`] for logs, the metrics exporter and the final summary.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+macro_rules! stats {
+    ($($(#[$m:meta])* $name:ident,)*) => {
+        /// Live counters, shared between pipeline stages.
+        #[derive(Debug, Default)]
+        pub struct CaptureStats { $($(#[$m])* pub $name: AtomicU64,)* }
+
+        /// A copy of [`CaptureStats`] at one instant.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+        pub struct StatsSnapshot { $($(#[$m])* pub $name: u64,)* }
+
+        impl CaptureStats {
+            /// Read every counter.
+            pub fn snapshot(&self) -> StatsSnapshot {
+                StatsSnapshot { $($name: self.$name.load(Relaxed),)* }
+            }
+        }
+    };
+}
+
+stats! {
+    /// Ring-buffer records read.
+    records_read,
+    /// Records that could not be decoded.
+    decode_errors,
+    /// Data events received.
+    data_events,
+    /// Payload bytes received.
+    bytes_captured,
+    /// Stream bytes missing (truncated payloads, lost events).
+    gap_bytes,
+    /// Connections announced by the kernel.
+    connections,
+    /// Connections detected as HTTP/1.
+    connections_http1,
+    /// Connections detected as HTTP/2.
+    connections_http2,
+    /// Connections with another protocol.
+    connections_other,
+    /// Connections skipped by a userspace filter.
+    connections_filtered,
+    /// Complete exchanges.
+    exchanges,
+    /// Exchanges emitted incomplete.
+    partial_exchanges,
+    /// HTTP parse errors (desyncs).
+    parse_errors,
+    /// Connection reports written.
+    reports,
+    /// Exchanges and reports dropped because the export queue was full.
+    export_queue_full,
+    /// Exchanges and reports written by an exporter.
+    exported,
+}
+
+/// Add `n` to a counter.
+pub fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Relaxed);
+}
+
+/// Add one to a counter.
+pub fn incr(counter: &AtomicU64) {
+    counter.fetch_add(1, Relaxed);
+}

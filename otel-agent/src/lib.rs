@@ -1,0 +1,21 @@
+//! otel-agent: HTTP capture from the kernel, exported as OpenTelemetry.
+//!
+//! Data flows one way, one module per stage:
+//! [`loader`] (aya: load and attach the probes) → [`reader`] (ring buffer)
+//! → [`conntrack`] (connections, offsets, roles) → [`protocols`] (detection,
+//! HTTP/1, TLS handshake) → [`exchange`] (assembly at the capture level) →
+//! [`exporters`]. Only `loader` and `reader` touch the kernel; everything
+//! after them is plain bytes in, records out, and unit-tested that way.
+#![deny(missing_docs)]
+
+pub mod agent;
+pub mod cli;
+pub mod clock;
+pub mod conntrack;
+pub mod exchange;
+pub mod exporters;
+pub mod internal_events;
+pub mod loader;
+pub mod process;
+pub mod protocols;
+pub mod reader;

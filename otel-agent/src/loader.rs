@@ -1,0 +1,246 @@
+//! Loads the embedded eBPF object into the kernel and attaches its programs.
+//!
+//! Together with [`crate::reader`], the only module that talks to aya: every
+//! stage after it works on plain bytes and is unit-testable without a kernel.
+
+use std::path::Path;
+
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray, RingBuf};
+use aya::programs::TracePoint;
+use aya::{Ebpf, EbpfLoader};
+use bpf_probes::events::{AgentConfig, Counter, COUNTER_COUNT};
+use bpf_probes::{maps, programs, PROBES};
+use tracing::{debug, info};
+
+/// Every tracepoint program: (program name, category, tracepoint).
+const TRACEPOINTS: &[(&str, &str, &str)] = &[
+    ("enter_connect", "syscalls", "sys_enter_connect"),
+    ("exit_connect", "syscalls", "sys_exit_connect"),
+    ("exit_accept", "syscalls", "sys_exit_accept"),
+    ("exit_accept4", "syscalls", "sys_exit_accept4"),
+    ("enter_close", "syscalls", "sys_enter_close"),
+    ("process_exit", "sched", "sched_process_exit"),
+    ("enter_read", "syscalls", "sys_enter_read"),
+    ("exit_read", "syscalls", "sys_exit_read"),
+    ("enter_write", "syscalls", "sys_enter_write"),
+    ("exit_write", "syscalls", "sys_exit_write"),
+    ("enter_readv", "syscalls", "sys_enter_readv"),
+    ("exit_readv", "syscalls", "sys_exit_readv"),
+    ("enter_writev", "syscalls", "sys_enter_writev"),
+    ("exit_writev", "syscalls", "sys_exit_writev"),
+    ("enter_sendto", "syscalls", "sys_enter_sendto"),
+    ("exit_sendto", "syscalls", "sys_exit_sendto"),
+    ("enter_recvfrom", "syscalls", "sys_enter_recvfrom"),
+    ("exit_recvfrom", "syscalls", "sys_exit_recvfrom"),
+    ("enter_sendmsg", "syscalls", "sys_enter_sendmsg"),
+    ("exit_sendmsg", "syscalls", "sys_exit_sendmsg"),
+    ("enter_recvmsg", "syscalls", "sys_enter_recvmsg"),
+    ("exit_recvmsg", "syscalls", "sys_exit_recvmsg"),
+    ("enter_sendfile64", "syscalls", "sys_enter_sendfile64"),
+    ("exit_sendfile64", "syscalls", "sys_exit_sendfile64"),
+];
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// Errors while loading or attaching the probes.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Not running as root.
+    #[error("otel-agent must run as root (it loads eBPF programs); try: sudo otel-agent")]
+    NotRoot,
+    /// The kernel has no BTF.
+    #[error("/sys/kernel/btf/vmlinux is missing: the kernel needs BTF (CONFIG_DEBUG_INFO_BTF=y, Linux >= 5.8)")]
+    NoBtf,
+    /// tracefs is not mounted and could not be mounted.
+    #[error("tracefs is not mounted at {TRACEFS} and mounting it failed: {0} (try: mount -t tracefs nodev {TRACEFS})")]
+    Tracefs(std::io::Error),
+    /// The object failed to load (verifier, map creation).
+    #[error("loading the eBPF object failed: {0}")]
+    Load(#[from] aya::EbpfError),
+    /// A program failed to load or attach.
+    #[error("program {program} ({category}:{name}): {source}")]
+    Program {
+        /// Program name.
+        program: &'static str,
+        /// Tracepoint category.
+        category: &'static str,
+        /// Tracepoint name.
+        name: &'static str,
+        /// The kernel's answer (includes the verifier log when it refused).
+        source: aya::programs::ProgramError,
+    },
+    /// A map is missing or has the wrong type.
+    #[error("map {0}: {1}")]
+    Map(&'static str, aya::maps::MapError),
+    /// A map the object must define is absent.
+    #[error("map {0} is missing from the eBPF object")]
+    MissingMap(&'static str),
+}
+
+/// What the probes need to know before they start.
+#[derive(Clone, Debug)]
+pub struct ProbeOptions {
+    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    pub ring_buffer_bytes: u32,
+    /// Capture only these tgids (empty: all).
+    pub pids: Vec<u32>,
+}
+
+/// The loaded, attached probes. Dropping it detaches everything.
+pub struct Probes {
+    ebpf: Ebpf,
+    counters: PerCpuArray<MapData, u64>,
+}
+
+impl Probes {
+    /// Check privileges, mount tracefs if needed, load, configure and attach.
+    pub fn load(opts: &ProbeOptions) -> Result<Self, LoadError> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(LoadError::NotRoot);
+        }
+        if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+            return Err(LoadError::NoBtf);
+        }
+        ensure_tracefs()?;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(maps::EVENTS, opts.ring_buffer_bytes)
+            .load(PROBES)?;
+        configure(&mut ebpf, opts)?;
+        install_tail_calls(&mut ebpf)?;
+        for &(program, category, name) in TRACEPOINTS {
+            let err = |source| LoadError::Program {
+                program,
+                category,
+                name,
+                source,
+            };
+            let prog = ebpf
+                .program_mut(program)
+                .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+                .map_err(err)?;
+            let tp: &mut TracePoint = prog.try_into().map_err(err)?;
+            tp.load().map_err(err)?;
+            tp.attach(category, name).map_err(err)?;
+            debug!(program, tracepoint = %format!("{category}:{name}"), "attached");
+        }
+        info!(tracepoints = TRACEPOINTS.len(), "probes attached");
+        let counters = ebpf
+            .take_map(maps::COUNTERS)
+            .ok_or(LoadError::MissingMap(maps::COUNTERS))?;
+        let counters =
+            PerCpuArray::try_from(counters).map_err(|e| LoadError::Map(maps::COUNTERS, e))?;
+        Ok(Self { ebpf, counters })
+    }
+
+    /// Take the ring buffer (once) for the reader.
+    pub fn take_ring_buffer(&mut self) -> Result<RingBuf<MapData>, LoadError> {
+        let map = self
+            .ebpf
+            .take_map(maps::EVENTS)
+            .ok_or(LoadError::MissingMap(maps::EVENTS))?;
+        RingBuf::try_from(map).map_err(|e| LoadError::Map(maps::EVENTS, e))
+    }
+
+    /// Current values of the kernel counters, summed over CPUs.
+    pub fn counters(&self) -> [u64; COUNTER_COUNT as usize] {
+        let mut out = [0u64; COUNTER_COUNT as usize];
+        for c in Counter::ALL {
+            if let Ok(values) = self.counters.get(&(c as u32), 0) {
+                out[c as usize] = values.iter().copied().fold(0u64, u64::saturating_add);
+            }
+        }
+        out
+    }
+}
+
+/// Load the shared exit handler and put it in its program-array slot; the
+/// per-syscall exit programs tail-call it.
+fn install_tail_calls(ebpf: &mut Ebpf) -> Result<(), LoadError> {
+    let (program, category, name) = (programs::DATA_EXIT_MAIN, "syscalls", "(tail call)");
+    let err = |source| LoadError::Program {
+        program,
+        category,
+        name,
+        source,
+    };
+    let prog = ebpf
+        .program_mut(program)
+        .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+        .map_err(err)?;
+    let tp: &mut TracePoint = prog.try_into().map_err(err)?;
+    tp.load().map_err(err)?;
+    let fd = tp
+        .fd()
+        .map_err(err)?
+        .try_clone()
+        .map_err(|e| err(e.into()))?;
+    let map = ebpf
+        .map_mut(maps::DATA_EXIT_JMP)
+        .ok_or(LoadError::MissingMap(maps::DATA_EXIT_JMP))?;
+    let mut jmp =
+        ProgramArray::try_from(map).map_err(|e| LoadError::Map(maps::DATA_EXIT_JMP, e))?;
+    jmp.set(0, &fd, 0)
+        .map_err(|e| LoadError::Map(maps::DATA_EXIT_JMP, e))?;
+    Ok(())
+}
+
+fn configure(ebpf: &mut Ebpf, opts: &ProbeOptions) -> Result<(), LoadError> {
+    let config = AgentConfig {
+        self_tgid: std::process::id(),
+        filter_pids: u32::from(!opts.pids.is_empty()),
+    };
+    let map = ebpf
+        .map_mut(maps::AGENT_CONFIG)
+        .ok_or(LoadError::MissingMap(maps::AGENT_CONFIG))?;
+    let mut array: Array<_, AgentConfig> =
+        Array::try_from(map).map_err(|e| LoadError::Map(maps::AGENT_CONFIG, e))?;
+    array
+        .set(0, config, 0)
+        .map_err(|e| LoadError::Map(maps::AGENT_CONFIG, e))?;
+    if !opts.pids.is_empty() {
+        let map = ebpf
+            .map_mut(maps::PID_FILTER)
+            .ok_or(LoadError::MissingMap(maps::PID_FILTER))?;
+        let mut filter: HashMap<_, u32, u8> =
+            HashMap::try_from(map).map_err(|e| LoadError::Map(maps::PID_FILTER, e))?;
+        for &pid in &opts.pids {
+            filter
+                .insert(pid, 1, 0)
+                .map_err(|e| LoadError::Map(maps::PID_FILTER, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Mount tracefs at /sys/kernel/tracing when no tracefs is visible.
+fn ensure_tracefs() -> Result<(), LoadError> {
+    let mounted = |p: &str| {
+        Path::new(p)
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    };
+    if mounted(TRACEFS) || mounted("/sys/kernel/debug/tracing") {
+        return Ok(());
+    }
+    info!(path = TRACEFS, "tracefs not mounted: mounting it");
+    let c = |s: &str| {
+        std::ffi::CString::new(s).map_err(|e| LoadError::Tracefs(std::io::Error::other(e)))
+    };
+    let (src, target, fstype) = (c("nodev")?, c(TRACEFS)?, c("tracefs")?);
+    // SAFETY: all pointers are valid NUL-terminated strings; data may be null.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(LoadError::Tracefs(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}

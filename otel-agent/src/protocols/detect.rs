@@ -1,0 +1,71 @@
+//! Protocol detection from the first bytes of a connection's plaintext.
+
+use semconv::model::L7Protocol;
+
+use super::{http1, tls_handshake};
+
+/// The HTTP/2 client connection preface.
+pub const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What the first bytes of a stream say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detected {
+    /// An HTTP/1 request line.
+    Http1Request,
+    /// An HTTP/1 status line.
+    Http1Response,
+    /// The HTTP/2 preface.
+    Http2Preface,
+    /// A TLS handshake record (ciphertext follows).
+    Tls,
+    /// Nothing we parse.
+    Other,
+}
+
+/// Classify the first bytes of one direction of a stream.
+pub fn detect(first: &[u8]) -> Detected {
+    if first.starts_with(b"PRI * HTTP/2") {
+        Detected::Http2Preface
+    } else if first.starts_with(b"HTTP/1.") {
+        Detected::Http1Response
+    } else if http1::looks_like_http1(first) {
+        Detected::Http1Request
+    } else if tls_handshake::looks_like_tls(first) {
+        Detected::Tls
+    } else {
+        Detected::Other
+    }
+}
+
+impl Detected {
+    /// The connection protocol this implies.
+    pub fn protocol(self) -> L7Protocol {
+        match self {
+            Detected::Http1Request | Detected::Http1Response => L7Protocol::Http1,
+            Detected::Http2Preface => L7Protocol::Http2,
+            Detected::Tls | Detected::Other => L7Protocol::Other,
+        }
+    }
+
+    /// True when these bytes start a request (so their sender is the client).
+    pub fn is_request(self) -> bool {
+        matches!(self, Detected::Http1Request | Detected::Http2Preface)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_each_protocol() {
+        assert_eq!(detect(b"GET / HTTP/1.1\r\n"), Detected::Http1Request);
+        assert_eq!(detect(b"HTTP/1.1 200 OK\r\n"), Detected::Http1Response);
+        assert_eq!(detect(HTTP2_PREFACE), Detected::Http2Preface);
+        assert_eq!(detect(&[0x16, 0x03, 0x01, 0x02, 0x00]), Detected::Tls);
+        assert_eq!(detect(b"\x00\x01garbage"), Detected::Other);
+        assert_eq!(detect(b""), Detected::Other);
+        assert!(Detected::Http2Preface.is_request());
+        assert_eq!(Detected::Http1Response.protocol(), L7Protocol::Http1);
+    }
+}

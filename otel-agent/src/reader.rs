@@ -1,0 +1,72 @@
+//! Reads the kernel ring buffer asynchronously and hands each record to the tracker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aya::maps::{MapData, RingBuf};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use crate::conntrack::{Output, Tracker};
+use crate::internal_events::{incr, CaptureStats};
+
+/// Drain the ring buffer into `tracker` until `stop` turns true, sending
+/// outputs to `tx`. A full export queue drops (and counts) outputs rather than
+/// stalling the reader, which would make the kernel drop instead.
+pub async fn run(
+    ring: RingBuf<MapData>,
+    mut tracker: Tracker,
+    tx: mpsc::Sender<Output>,
+    mut stop: watch::Receiver<bool>,
+    stats: Arc<CaptureStats>,
+) -> std::io::Result<()> {
+    // SAFETY: the RingBuf owns its map fd, which stays open and unchanged
+    // for as long as the AsyncFd (which owns the RingBuf) lives.
+    let mut fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)?;
+    let mut out = Vec::with_capacity(64);
+    let mut full_warned = false;
+    let mut send = |out: &mut Vec<Output>| {
+        for o in out.drain(..) {
+            if tx.try_send(o).is_err() {
+                incr(&stats.export_queue_full);
+                if !full_warned {
+                    warn!("export queue full: dropping exchanges (counted in export_queue_full)");
+                    full_warned = true;
+                }
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            guard = fd.readable_mut() => {
+                let mut guard = guard?;
+                let ring = guard.get_inner_mut();
+                while let Some(item) = ring.next() {
+                    tracker.handle_record(&item, &mut out);
+                    drop(item);
+                    send(&mut out);
+                }
+                guard.clear_ready();
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    // Whatever the kernel wrote before we stopped is still ours: drain it,
+    // report the live connections, and wait for the exporter to take it all.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let ring = fd.get_mut();
+    while let Some(item) = ring.next() {
+        tracker.handle_record(&item, &mut out);
+    }
+    let live = tracker.len();
+    tracker.shutdown(&mut out);
+    for o in out.drain(..) {
+        if tx.send(o).await.is_err() {
+            incr(&stats.export_queue_full);
+        }
+    }
+    info!(live_connections_reported = live, "capture stopped");
+    Ok(())
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what otel-agent needs on Debian/Ubuntu, idempotently.
+#   install-deps.sh build   clang, libbpf headers, bpftool (to build the agent)
+#   install-deps.sh test    build deps + the real clients and servers the tests use
+set -euo pipefail
+
+want=${1:-build}
+build_pkgs=(clang llvm libbpf-dev bpftool gcc make pkg-config)
+test_pkgs=(curl wget nginx python3 nghttp2-client openssl procps iproute2)
+
+pkgs=("${build_pkgs[@]}")
+[ "$want" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${missing[*]} — run as root (or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# nginx is installed for the tests, never left running as a system service.
+if [ "$want" = test ] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  for d in "$HOME/.cargo/bin" /root/.cargo/bin /usr/local/cargo/bin; do
+    [ -x "$d/cargo" ] && export PATH="$d:$PATH" && break
+  done
+fi
+command -v cargo >/dev/null 2>&1 || {
+  echo "cargo not found: install Rust >= 1.85 (https://rustup.rs) and re-run" >&2
+  exit 1
+}
+[ -e /sys/kernel/btf/vmlinux ] || {
+  echo "/sys/kernel/btf/vmlinux missing: otel-agent needs a kernel with BTF (Linux >= 5.8, CONFIG_DEBUG_INFO_BTF=y)" >&2
+  exit 1
+}

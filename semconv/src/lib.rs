@@ -1,0 +1,12 @@
+//! Pure mapping from what the agent captured to OpenTelemetry semantic conventions.
+//!
+//! The agent's capture pipeline produces two records: an [`model::Exchange`]
+//! (one HTTP request/response pair, with its connection, process and TLS
+//! context) and a [`model::ConnectionReport`] (one per finished connection).
+//! This crate defines those records and maps them — with no kernel, no I/O
+//! and no exporter in sight — onto semantic-convention names, so the mapping
+//! can be tested on hand-built values.
+#![deny(missing_docs)]
+
+pub mod attributes;
+pub mod model;

@@ -1,0 +1,406 @@
+//! The captured records: exchanges and connection reports.
+
+use std::net::{IpAddr, SocketAddr};
+
+/// Direction of an exchange from the observed process's point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The process served the request (it accepted the connection).
+    Ingress,
+    /// The process sent the request to a loopback or private address.
+    EgressInternal,
+    /// The process sent the request to a public address.
+    EgressExternal,
+}
+
+impl Direction {
+    /// Egress direction for a remote address: loopback, private, link-local
+    /// and unique-local ranges are internal.
+    pub fn egress_to(remote: IpAddr) -> Self {
+        if is_internal(remote) {
+            Direction::EgressInternal
+        } else {
+            Direction::EgressExternal
+        }
+    }
+
+    /// The wire name: `ingress`, `egress-internal`, `egress-external`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::EgressInternal => "egress-internal",
+            Direction::EgressExternal => "egress-external",
+        }
+    }
+
+    /// True for the two egress variants.
+    pub fn is_egress(self) -> bool {
+        !matches!(self, Direction::Ingress)
+    }
+}
+
+/// Loopback, RFC 1918, link-local, CGNAT, IPv6 unique-local; IPv4-mapped IPv6 unwrapped.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_internal(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || (s[0] & 0xfe00) == 0xfc00
+                    || (s[0] & 0xffc0) == 0xfe80
+            }
+        },
+    }
+}
+
+/// Application protocol of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum L7Protocol {
+    /// Not decided (no data seen).
+    #[default]
+    Unknown,
+    /// HTTP/1.x.
+    Http1,
+    /// HTTP/2.
+    Http2,
+    /// Anything else.
+    Other,
+}
+
+impl L7Protocol {
+    /// `http1`, `http2`, `other`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            L7Protocol::Unknown => "unknown",
+            L7Protocol::Http1 => "http1",
+            L7Protocol::Http2 => "http2",
+            L7Protocol::Other => "other",
+        }
+    }
+}
+
+/// The observed process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// Process id (tgid).
+    pub pid: u32,
+    /// Full executable path (`/proc/PID/exe`), or empty when unknown.
+    pub exe: String,
+    /// Command line, arguments joined by spaces.
+    pub cmdline: String,
+    /// Kernel task name.
+    pub comm: String,
+}
+
+impl ProcessInfo {
+    /// Executable file name, falling back to the task name.
+    pub fn exe_name(&self) -> &str {
+        match self.exe.rsplit('/').next() {
+            Some(name) if !name.is_empty() => name,
+            _ => &self.comm,
+        }
+    }
+}
+
+/// TLS facts about a connection, from its handshake and its probes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// Negotiated version number, e.g. 0x0304.
+    pub version: Option<u16>,
+    /// Server name indication from the ClientHello.
+    pub server_name: Option<String>,
+    /// Negotiated cipher suite name.
+    pub cipher: Option<String>,
+    /// ALPN offered by the client.
+    pub alpn_offered: Vec<String>,
+    /// ALPN chosen (from the ServerHello, or inferred from the plaintext).
+    pub alpn: Option<String>,
+    /// Probe types that delivered plaintext (`openssl`, `gnutls`).
+    pub probes: Vec<String>,
+    /// A ClientHello was seen.
+    pub got_client_hello: bool,
+}
+
+/// One HTTP header as captured (name as on the wire).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Header name.
+    pub name: String,
+    /// Header value (lossy UTF-8).
+    pub value: String,
+}
+
+/// The request half of an exchange.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// Method, e.g. `GET`.
+    pub method: String,
+    /// Request target as sent (origin form `/a?b`, or absolute form).
+    pub target: String,
+    /// Host / `:authority`.
+    pub authority: Option<String>,
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Protocol version, e.g. `1.1`, `2`.
+    pub version: String,
+    /// Headers kept at the capture level (redacted).
+    pub headers: Vec<Header>,
+    /// Body bytes (payload length).
+    pub body_size: u64,
+    /// Body bytes kept at capture level `full`.
+    pub body: Option<Vec<u8>>,
+    /// Bytes on the wire (headers and body framing included).
+    pub wire_bytes: u64,
+    /// `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// `traceparent` header.
+    pub traceparent: Option<String>,
+}
+
+impl Request {
+    /// Path part of the target (without query), `/` when absent.
+    pub fn path(&self) -> &str {
+        let t = self.origin_form();
+        let end = t.find(['?', '#']).unwrap_or(t.len());
+        match &t[..end] {
+            "" => "/",
+            p => p,
+        }
+    }
+
+    /// Query string (without `?`), if any.
+    pub fn query(&self) -> Option<&str> {
+        let t = self.origin_form();
+        let q = &t[t.find('?')? + 1..];
+        Some(q.split('#').next().unwrap_or(q))
+    }
+
+    /// The target reduced to origin form (`/path?query`).
+    fn origin_form(&self) -> &str {
+        let t = self.target.as_str();
+        match t.find("://") {
+            Some(i) => {
+                let rest = &t[i + 3..];
+                rest.find('/').map_or("", |j| &rest[j..])
+            }
+            None => t,
+        }
+    }
+
+    /// Full URL: `scheme://authority/path?query`.
+    pub fn url(&self, fallback_authority: &str) -> String {
+        if self.target.contains("://") {
+            return self.target.clone();
+        }
+        let authority = self.authority.as_deref().unwrap_or(fallback_authority);
+        format!("{}://{}{}", self.scheme, authority, self.origin_form())
+    }
+}
+
+/// The response half of an exchange.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers kept at the capture level (redacted).
+    pub headers: Vec<Header>,
+    /// Body bytes (payload length).
+    pub body_size: u64,
+    /// Body bytes kept at capture level `full`.
+    pub body: Option<Vec<u8>>,
+    /// Bytes on the wire.
+    pub wire_bytes: u64,
+    /// `Content-Type` header.
+    pub content_type: Option<String>,
+}
+
+/// A network endpoint of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The observed process's side.
+    pub local: SocketAddr,
+    /// The peer.
+    pub remote: SocketAddr,
+}
+
+/// One captured HTTP exchange with its context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exchange {
+    /// The connection it travelled on.
+    pub connection_id: u64,
+    /// The observed process.
+    pub process: ProcessInfo,
+    /// Ingress / egress.
+    pub direction: Direction,
+    /// Local and remote addresses.
+    pub endpoints: Endpoints,
+    /// `http1` / `http2`.
+    pub protocol: L7Protocol,
+    /// TLS facts when the connection is TLS.
+    pub tls: Option<TlsInfo>,
+    /// The request, when seen.
+    pub request: Option<Request>,
+    /// The response, when seen.
+    pub response: Option<Response>,
+    /// Wall-clock start (first request byte), Unix nanoseconds.
+    pub start_unix_ns: u64,
+    /// Wall-clock end (last response byte), Unix nanoseconds.
+    pub end_unix_ns: u64,
+    /// A side is missing or incomplete.
+    pub partial: bool,
+    /// Bytes were missing inside the exchange.
+    pub gap: bool,
+}
+
+impl Exchange {
+    /// The endpoint name: SNI, else the request authority, else the remote address.
+    pub fn endpoint_id(&self) -> String {
+        if let Some(sni) = self.tls.as_ref().and_then(|t| t.server_name.clone()) {
+            return sni;
+        }
+        if let Some(a) = self.request.as_ref().and_then(|r| r.authority.clone()) {
+            return a;
+        }
+        self.endpoints.remote.to_string()
+    }
+
+    /// Duration in nanoseconds (0 when the clock went backwards).
+    pub fn duration_ns(&self) -> u64 {
+        self.end_unix_ns.saturating_sub(self.start_unix_ns)
+    }
+}
+
+/// Why a connection report was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The process called close().
+    Close,
+    /// The process exited.
+    ProcessExit,
+    /// The agent stopped while it was open.
+    AgentShutdown,
+    /// Evicted: idle past the tracking limit.
+    Evicted,
+}
+
+impl CloseReason {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Close => "close",
+            CloseReason::ProcessExit => "process_exit",
+            CloseReason::AgentShutdown => "agent_shutdown",
+            CloseReason::Evicted => "evicted",
+        }
+    }
+}
+
+/// One report per finished connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionReport {
+    /// Connection id.
+    pub connection_id: u64,
+    /// The observed process.
+    pub process: ProcessInfo,
+    /// Ingress / egress.
+    pub direction: Direction,
+    /// `client`, `server`, or `unknown` (adopted and never decided).
+    pub role: &'static str,
+    /// Local and remote addresses.
+    pub endpoints: Endpoints,
+    /// Endpoint name (SNI, Host, or address).
+    pub endpoint_id: String,
+    /// Detected application protocol.
+    pub protocol: L7Protocol,
+    /// TLS facts.
+    pub tls: Option<TlsInfo>,
+    /// The connection existed before the agent saw it open.
+    pub adopted: bool,
+    /// A protocol (HTTP) message was parsed on it.
+    pub got_protocol_event: bool,
+    /// Data events received.
+    pub data_events: u64,
+    /// Bytes written by the process.
+    pub bytes_sent: u64,
+    /// Bytes read by the process.
+    pub bytes_received: u64,
+    /// Complete exchanges.
+    pub exchanges: u64,
+    /// Exchanges emitted incomplete.
+    pub partial_exchanges: u64,
+    /// Parse errors (desyncs).
+    pub parse_errors: u64,
+    /// Data events lost in the kernel (ring buffer full).
+    pub lost_events: u64,
+    /// Bytes not captured (per-call cap, sendfile, lost events).
+    pub truncated_bytes: u64,
+    /// Open time, Unix nanoseconds.
+    pub opened_unix_ns: u64,
+    /// Close time, Unix nanoseconds.
+    pub closed_unix_ns: u64,
+    /// Why it ended.
+    pub close_reason: CloseReason,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(target: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            target: target.into(),
+            scheme: "http".into(),
+            authority: Some("example.com".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn path_and_query() {
+        assert_eq!(req("/a/b?x=1&y=2").path(), "/a/b");
+        assert_eq!(req("/a/b?x=1&y=2").query(), Some("x=1&y=2"));
+        assert_eq!(req("/a#frag").query(), None);
+        assert_eq!(req("").path(), "/");
+        assert_eq!(req("http://h:8/p?q").path(), "/p");
+        assert_eq!(req("http://h:8").path(), "/");
+        assert_eq!(req("/p?q").url("x"), "http://example.com/p?q");
+    }
+
+    #[test]
+    fn internal_ranges() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+            "100.64.0.1",
+        ] {
+            assert_eq!(
+                Direction::egress_to(ip.parse().unwrap()),
+                Direction::EgressInternal,
+                "{ip}"
+            );
+        }
+        for ip in ["8.8.8.8", "2001:4860::8888", "::ffff:1.1.1.1"] {
+            assert_eq!(
+                Direction::egress_to(ip.parse().unwrap()),
+                Direction::EgressExternal,
+                "{ip}"
+            );
+        }
+    }
+}

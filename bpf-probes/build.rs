@@ -21,6 +21,9 @@ const SOURCES: &[&str] = &[
     "bpf/socket/lifecycle.h",
     "bpf/socket/sniff.h",
     "bpf/socket/sock.h",
+    "bpf/maps/tls.h",
+    "bpf/tls/correlate.h",
+    "bpf/tls/probes.h",
 ];
 
 fn main() {

@@ -39,6 +39,8 @@ c_enum!(
         ConnClose = 3,
         /// A process owning announced connections exited.
         ProcExit = 4,
+        /// A process called execve (TLS library discovery looks at it).
+        ProcExec = 5,
     }
 );
 
@@ -145,11 +147,15 @@ c_enum!(
         ConnsTracked = 6,
         /// Syscalls of the agent itself, skipped.
         SelfSkipped = 7,
+        /// TLS plaintext dropped: its socket was never seen.
+        TlsUnmapped = 8,
+        /// TLS uprobe and uretprobe hits.
+        UprobeHits = 9,
     }
 );
 
 /// Number of counters (`CNT_MAX`).
-pub const COUNTER_COUNT: u32 = 8;
+pub const COUNTER_COUNT: u32 = 10;
 
 impl Counter {
     /// Every counter, in index order.
@@ -162,6 +168,8 @@ impl Counter {
         Counter::IgnoredBytes,
         Counter::ConnsTracked,
         Counter::SelfSkipped,
+        Counter::TlsUnmapped,
+        Counter::UprobeHits,
     ];
 }
 
@@ -311,6 +319,8 @@ pub enum Event<'a> {
     ConnClose(ConnCloseEvent),
     /// [`EventKind::ProcExit`].
     ProcExit(EventHeader),
+    /// [`EventKind::ProcExec`].
+    ProcExec(EventHeader),
 }
 
 /// Why a record could not be decoded.
@@ -343,6 +353,7 @@ pub fn decode(record: &[u8]) -> Result<Event<'_>, DecodeError> {
         Some(EventKind::ConnOpen) => read(record).map(Event::ConnOpen).ok_or(DecodeError::Short),
         Some(EventKind::ConnClose) => read(record).map(Event::ConnClose).ok_or(DecodeError::Short),
         Some(EventKind::ProcExit) => Ok(Event::ProcExit(hdr)),
+        Some(EventKind::ProcExec) => Ok(Event::ProcExec(hdr)),
         Some(EventKind::Data) => {
             let d: DataEventHeader = read(record).ok_or(DecodeError::Short)?;
             let n = d.captured as usize;
@@ -408,6 +419,8 @@ mod tests {
                 .unwrap_or_else(|| panic!("enum value {name} not found"))
         };
         assert_eq!(enum_value("EVENT_PROC_EXIT"), EventKind::ProcExit as u64);
+        assert_eq!(enum_value("EVENT_PROC_EXEC"), EventKind::ProcExec as u64);
+        assert_eq!(enum_value("CNT_UPROBE_HITS"), Counter::UprobeHits as u64);
         assert_eq!(enum_value("ROLE_SERVER"), Role::Server as u64);
         assert_eq!(enum_value("DIR_INGRESS"), Direction::Ingress as u64);
         assert_eq!(enum_value("SOURCE_GNUTLS"), Source::Gnutls as u64);

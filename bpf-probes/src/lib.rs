@@ -31,4 +31,6 @@ pub mod maps {
 pub mod programs {
     /// The shared data-syscall exit handler (slot 0 of [`crate::maps::DATA_EXIT_JMP`]).
     pub const DATA_EXIT_MAIN: &str = "data_exit_main";
+    /// Emits confirmed TLS write plaintext (slot 1 of [`crate::maps::DATA_EXIT_JMP`]).
+    pub const TLS_WRITE_MAIN: &str = "tls_write_main";
 }

@@ -1,6 +1,7 @@
 //! Wires the pipeline together: probes → reader/tracker → exporter, until a signal.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -16,6 +17,7 @@ use crate::exporters;
 use crate::internal_events::CaptureStats;
 use crate::loader::{ProbeOptions, Probes};
 use crate::reader;
+use crate::tls_discovery::{self, Discovery};
 
 /// Run the agent until SIGINT or SIGTERM, then flush and return.
 pub async fn run(settings: Settings) -> Result<()> {
@@ -25,14 +27,30 @@ pub async fn run(settings: Settings) -> Result<()> {
         pids: settings.filter.pids.clone(),
     })?;
     let ring = probes.take_ring_buffer()?;
+    let probes = Arc::new(Mutex::new(probes));
     let stats = Arc::new(CaptureStats::default());
-    let tracker = Tracker::new(settings.clone(), Clock::new(), stats.clone());
+
+    // TLS: attach to the libraries present now, before declaring readiness.
+    let mut discovery = Discovery::new(probes.clone(), settings.filter.pids.clone(), stats.clone());
+    discovery.initial_scan();
+    let (exec_tx, exec_rx) = std::sync::mpsc::sync_channel(4096);
+    let discovery_stop = Arc::new(AtomicBool::new(false));
+    let stop_flag = discovery_stop.clone();
+    let discovery_thread = std::thread::Builder::new()
+        .name("tls-discovery".into())
+        .spawn(move || tls_discovery::run(discovery, exec_rx, stop_flag))
+        .context("start the TLS discovery thread")?;
+
+    let mut tracker = Tracker::new(settings.clone(), Clock::new(), stats.clone());
+    tracker.notify_execs(exec_tx);
     let (tx, rx) = mpsc::channel(settings.limits.export_queue);
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let exporter = tokio::spawn(exporters::stdout::run(rx, stats.clone()));
     let reader = tokio::spawn(reader::run(ring, tracker, tx, stop_rx, stats.clone()));
     info!(
+        tls_files = stats.snapshot().tls_files_attached,
+        uprobes = stats.snapshot().uprobes_attached,
         capture_level = %settings.capture.level,
         pids = ?settings.filter.pids,
         exes = ?settings.filter.exes,
@@ -50,6 +68,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         }
     }
     let _ = stop_tx.send(true);
+    discovery_stop.store(true, Ordering::Relaxed);
     match tokio::time::timeout(Duration::from_secs(5), reader).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => warn!(error = %e, "reader failed"),
@@ -62,12 +81,15 @@ pub async fn run(settings: Settings) -> Result<()> {
     {
         warn!("exporter did not flush within 5 s");
     }
+    let _ = discovery_thread.join();
     log_counters(&probes, &stats, true);
     Ok(())
 }
 
-fn log_counters(probes: &Probes, stats: &CaptureStats, last: bool) {
-    let k = probes.counters();
+fn log_counters(probes: &Mutex<Probes>, stats: &CaptureStats, last: bool) {
+    let Ok(k) = probes.lock().map(|p| p.counters()) else {
+        return;
+    };
     let s = stats.snapshot();
     let kernel = |c: Counter| k[c as usize];
     macro_rules! emit {
@@ -89,6 +111,9 @@ fn log_counters(probes: &Probes, stats: &CaptureStats, last: bool) {
                 kernel_truncated_bytes = kernel(Counter::TruncatedBytes),
                 kernel_conn_map_full = kernel(Counter::ConnMapFull),
                 kernel_data_events = kernel(Counter::DataEvents),
+                kernel_tls_unmapped = kernel(Counter::TlsUnmapped),
+                kernel_uprobe_hits = kernel(Counter::UprobeHits),
+                tls_plaintext_events = s.tls_plaintext_events,
                 "capture counters"
             )
         };

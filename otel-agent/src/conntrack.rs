@@ -57,8 +57,8 @@ struct Conn {
     filtered: bool,
     http1: Option<Http1Stream>,
     tls: Option<TlsState>,
-    /// Next expected stream offset per direction, for syscall-sourced bytes.
-    next_offset: [u64; 2],
+    /// Next expected stream offset, by [socket bytes, TLS plaintext] and direction.
+    next_offset: [[u64; 2]; 2],
     data_events: u64,
     gap_bytes: u64,
     exchanges: u64,
@@ -69,6 +69,7 @@ struct Conn {
 /// Tracks connections and turns their bytes into outputs.
 pub struct Tracker {
     conns: HashMap<u64, Conn>,
+    execs: Option<std::sync::mpsc::SyncSender<u32>>,
     procs: ProcessCache,
     clock: Clock,
     settings: Arc<Settings>,
@@ -159,11 +160,17 @@ impl Tracker {
     pub fn new(settings: Arc<Settings>, clock: Clock, stats: Arc<CaptureStats>) -> Self {
         Self {
             conns: HashMap::new(),
+            execs: None,
             procs: ProcessCache::default(),
             clock,
             settings,
             stats,
         }
+    }
+
+    /// Send the pid of every exec'd process here (TLS library discovery).
+    pub fn notify_execs(&mut self, tx: std::sync::mpsc::SyncSender<u32>) {
+        self.execs = Some(tx);
     }
 
     /// Live connections.
@@ -195,6 +202,13 @@ impl Tracker {
             Event::Data(h, payload) => self.data(&h, payload, out),
             Event::ConnClose(close) => self.close(&close, out),
             Event::ProcExit(h) => self.process_exit(&h, out),
+            Event::ProcExec(h) => {
+                // A new image: the cached identity is stale, and it may bring TLS code.
+                self.procs.forget(h.tgid);
+                if let Some(tx) = &self.execs {
+                    let _ = tx.try_send(h.tgid);
+                }
+            }
         }
     }
 
@@ -227,7 +241,7 @@ impl Tracker {
             filtered,
             http1: None,
             tls,
-            next_offset: [0; 2],
+            next_offset: [[0; 2]; 2],
             data_events: 0,
             gap_bytes: 0,
             exchanges: 0,
@@ -266,7 +280,7 @@ impl Tracker {
             protocol: L7Protocol::Unknown,
             http1: None,
             tls: None,
-            next_offset: [0; 2],
+            next_offset: [[0; 2]; 2],
             data_events: 0,
             gap_bytes: 0,
             exchanges: 0,
@@ -289,6 +303,10 @@ impl Tracker {
         let Some(dir) = KDirection::from_raw(h.direction) else {
             return;
         };
+        trace!(
+            conn = conn.id, pid = conn.pid, dir = ?dir, source = h.source, syscall = h.syscall,
+            offset = h.offset, len = h.len, captured = h.captured, flags = h.flags, "data event"
+        );
         if conn.filtered {
             return;
         }
@@ -296,18 +314,34 @@ impl Tracker {
             tls_bytes(conn, dir, payload);
             return;
         }
-        if Source::from_raw(h.source) != Some(Source::Syscall) {
-            return; // plaintext from TLS probes: handled with the TLS work
-        }
+        let source = Source::from_raw(h.source).unwrap_or(Source::Syscall);
+        let plain = match source {
+            Source::Syscall if conn.tls.is_some() => return, // ciphertext is never parsed as HTTP
+            Source::Syscall => 0,
+            Source::Openssl | Source::Gnutls => {
+                incr(&self.stats.tls_plaintext_events);
+                let probe = if source == Source::Gnutls {
+                    "gnutls"
+                } else {
+                    "openssl"
+                };
+                let tls = conn.tls.get_or_insert_with(TlsState::default);
+                if !tls.info.probes.iter().any(|p| p == probe) {
+                    debug!(conn = conn.id, probe, "TLS plaintext");
+                    tls.info.probes.push(probe.to_string());
+                }
+                1
+            }
+        };
         // Offsets: a jump forward means events were lost in between.
         let idx = dir as usize;
-        let expected = conn.next_offset[idx];
+        let expected = conn.next_offset[plain][idx];
         let end = h.offset.saturating_add(u64::from(h.len));
         if end <= expected && h.len > 0 {
             return; // already seen
         }
         let lost = h.offset.saturating_sub(expected);
-        conn.next_offset[idx] = end;
+        conn.next_offset[plain][idx] = end;
         let missing_tail = u64::from(h.len.saturating_sub(h.captured));
 
         if conn.protocol == L7Protocol::Unknown || conn.role == Role::Unknown {
@@ -418,8 +452,8 @@ impl Tracker {
         }
         // Without the kernel's totals (process exit seen first, shutdown) use what userspace saw.
         let k = kernel.unwrap_or(KernelTotals {
-            bytes_sent: conn.next_offset[KDirection::Egress as usize],
-            bytes_received: conn.next_offset[KDirection::Ingress as usize],
+            bytes_sent: conn.next_offset[0][KDirection::Egress as usize],
+            bytes_received: conn.next_offset[0][KDirection::Ingress as usize],
             lost_events: 0,
             truncated_bytes: 0,
         });

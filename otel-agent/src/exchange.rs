@@ -121,7 +121,7 @@ fn request(
         version: format!("1.{}", r.version),
         body_size: r.body_size,
         body: kept_body(r.body, level),
-        wire_bytes: 0, // TODO-WIRE
+        wire_bytes: r.wire_bytes,
     }
 }
 
@@ -132,6 +132,6 @@ fn response(r: http1::Response, level: CaptureLevel, capture: &CaptureSettings) 
         status: r.status,
         body_size: r.body_size,
         body: kept_body(r.body, level),
-        wire_bytes: 0, // TODO-WIRE
+        wire_bytes: r.wire_bytes,
     }
 }

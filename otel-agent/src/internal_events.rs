@@ -57,6 +57,12 @@ stats! {
     export_queue_full,
     /// Exchanges and reports written by an exporter.
     exported,
+    /// Files (libraries, static binaries) with TLS probes attached.
+    tls_files_attached,
+    /// TLS uprobes attached.
+    uprobes_attached,
+    /// TLS plaintext events received.
+    tls_plaintext_events,
 }
 
 /// Add `n` to a counter.

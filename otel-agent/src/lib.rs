@@ -2,7 +2,8 @@
 //!
 //! Data flows one way, one module per stage:
 //! [`loader`] (aya: load and attach the probes) → [`reader`] (ring buffer)
-//! → [`conntrack`] (connections, offsets, roles) → [`protocols`] (detection,
+//! → [`conntrack`] (connections, offsets, roles; TLS plaintext from the
+//! uprobes that [`tls_discovery`] attaches) → [`protocols`] (detection,
 //! HTTP/1, TLS handshake) → [`exchange`] (assembly at the capture level) →
 //! [`exporters`]. Only `loader` and `reader` touch the kernel; everything
 //! after them is plain bytes in, records out, and unit-tested that way.
@@ -12,6 +13,7 @@ pub mod agent;
 pub mod cli;
 pub mod clock;
 pub mod conntrack;
+pub mod elf_symbols;
 pub mod exchange;
 pub mod exporters;
 pub mod internal_events;
@@ -19,3 +21,4 @@ pub mod loader;
 pub mod process;
 pub mod protocols;
 pub mod reader;
+pub mod tls_discovery;

@@ -6,11 +6,14 @@
 use std::path::Path;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray, RingBuf};
-use aya::programs::TracePoint;
+use aya::programs::uprobe::{UProbeAttachLocation, UProbeScope};
+use aya::programs::{TracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
 use bpf_probes::events::{AgentConfig, Counter, COUNTER_COUNT};
 use bpf_probes::{maps, programs, PROBES};
 use tracing::{debug, info};
+
+use crate::elf_symbols::{TlsLibrary, TlsTarget};
 
 /// Every tracepoint program: (program name, category, tracepoint).
 const TRACEPOINTS: &[(&str, &str, &str)] = &[
@@ -20,6 +23,7 @@ const TRACEPOINTS: &[(&str, &str, &str)] = &[
     ("exit_accept4", "syscalls", "sys_exit_accept4"),
     ("enter_close", "syscalls", "sys_enter_close"),
     ("process_exit", "sched", "sched_process_exit"),
+    ("process_exec", "sched", "sched_process_exec"),
     ("enter_read", "syscalls", "sys_enter_read"),
     ("exit_read", "syscalls", "sys_exit_read"),
     ("enter_write", "syscalls", "sys_enter_write"),
@@ -40,6 +44,44 @@ const TRACEPOINTS: &[(&str, &str, &str)] = &[
     ("exit_sendfile64", "syscalls", "sys_exit_sendfile64"),
 ];
 
+/// TLS uprobes: (library, function, program). Writes use the entry alone;
+/// reads need the entry (buffer) and the return (length).
+const TLS_PROBES: &[(TlsLibrary, &str, &str)] = &[
+    (TlsLibrary::OpenSsl, "SSL_write", "ssl_write_entry"),
+    (TlsLibrary::OpenSsl, "SSL_write_ex", "ssl_write_entry"),
+    (TlsLibrary::OpenSsl, "SSL_read", "ssl_read_entry"),
+    (TlsLibrary::OpenSsl, "SSL_read", "ssl_read_return"),
+    (TlsLibrary::OpenSsl, "SSL_read_ex", "ssl_read_ex_entry"),
+    (TlsLibrary::OpenSsl, "SSL_read_ex", "ssl_read_ex_return"),
+    (
+        TlsLibrary::OpenSsl,
+        "SSL_do_handshake",
+        "ssl_handshake_entry",
+    ),
+    (TlsLibrary::OpenSsl, "SSL_connect", "ssl_handshake_entry"),
+    (TlsLibrary::OpenSsl, "SSL_accept", "ssl_handshake_entry"),
+    (
+        TlsLibrary::GnuTls,
+        "gnutls_record_send",
+        "gnutls_send_entry",
+    ),
+    (
+        TlsLibrary::GnuTls,
+        "gnutls_record_recv",
+        "gnutls_recv_entry",
+    ),
+    (
+        TlsLibrary::GnuTls,
+        "gnutls_record_recv",
+        "gnutls_recv_return",
+    ),
+    (
+        TlsLibrary::GnuTls,
+        "gnutls_handshake",
+        "gnutls_handshake_entry",
+    ),
+];
+
 const TRACEFS: &str = "/sys/kernel/tracing";
 
 /// Errors while loading or attaching the probes.
@@ -56,7 +98,7 @@ pub enum LoadError {
     Tracefs(std::io::Error),
     /// The object failed to load (verifier, map creation).
     #[error("loading the eBPF object failed: {0}")]
-    Load(#[from] aya::EbpfError),
+    Load(Box<aya::EbpfError>),
     /// A program failed to load or attach.
     #[error("program {program} ({category}:{name}): {source}")]
     Program {
@@ -67,7 +109,7 @@ pub enum LoadError {
         /// Tracepoint name.
         name: &'static str,
         /// The kernel's answer (includes the verifier log when it refused).
-        source: aya::programs::ProgramError,
+        source: Box<aya::programs::ProgramError>,
     },
     /// A map is missing or has the wrong type.
     #[error("map {0}: {1}")]
@@ -105,7 +147,8 @@ impl Probes {
         ensure_tracefs()?;
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(maps::EVENTS, opts.ring_buffer_bytes)
-            .load(PROBES)?;
+            .load(PROBES)
+            .map_err(|e| LoadError::Load(Box::new(e)))?;
         configure(&mut ebpf, opts)?;
         install_tail_calls(&mut ebpf)?;
         for &(program, category, name) in TRACEPOINTS {
@@ -113,7 +156,7 @@ impl Probes {
                 program,
                 category,
                 name,
-                source,
+                source: Box::new(source),
             };
             let prog = ebpf
                 .program_mut(program)
@@ -125,12 +168,77 @@ impl Probes {
             debug!(program, tracepoint = %format!("{category}:{name}"), "attached");
         }
         info!(tracepoints = TRACEPOINTS.len(), "probes attached");
+        let mut loaded = Vec::new();
+        for &(_, function, program) in TLS_PROBES {
+            if loaded.contains(&program) {
+                continue;
+            }
+            let err = |source| LoadError::Program {
+                program,
+                category: "uprobe",
+                name: function,
+                source: Box::new(source),
+            };
+            let prog = ebpf
+                .program_mut(program)
+                .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+                .map_err(err)?;
+            let up: &mut UProbe = prog.try_into().map_err(err)?;
+            up.load().map_err(err)?;
+            loaded.push(program);
+        }
         let counters = ebpf
             .take_map(maps::COUNTERS)
             .ok_or(LoadError::MissingMap(maps::COUNTERS))?;
         let counters =
             PerCpuArray::try_from(counters).map_err(|e| LoadError::Map(maps::COUNTERS, e))?;
         Ok(Self { ebpf, counters })
+    }
+
+    /// Attach the TLS uprobes to the functions of `target` found in the file
+    /// at `path` (a uprobe on a file covers every process that maps it); only
+    /// for `pids` when not empty. Returns the number of probes attached.
+    pub fn attach_tls(
+        &mut self,
+        path: &Path,
+        target: &TlsTarget,
+        pids: &[u32],
+    ) -> Result<usize, LoadError> {
+        let mut attached = 0;
+        for &(library, function, program) in TLS_PROBES {
+            if library != target.library {
+                continue;
+            }
+            let Some(&(_, offset)) = target.functions.iter().find(|f| f.0 == function) else {
+                continue;
+            };
+            let err = |source| LoadError::Program {
+                program,
+                category: "uprobe",
+                name: function,
+                source: Box::new(source),
+            };
+            let prog = self
+                .ebpf
+                .program_mut(program)
+                .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+                .map_err(err)?;
+            let up: &mut UProbe = prog.try_into().map_err(err)?;
+            let scopes: Vec<UProbeScope> = if pids.is_empty() {
+                vec![UProbeScope::AllProcesses]
+            } else {
+                pids.iter()
+                    .filter_map(|&p| std::num::NonZeroU32::new(p))
+                    .map(UProbeScope::OneProcess)
+                    .collect()
+            };
+            for scope in scopes {
+                up.attach(UProbeAttachLocation::AbsoluteOffset(offset), path, scope)
+                    .map_err(err)?;
+                attached += 1;
+            }
+        }
+        Ok(attached)
     }
 
     /// Take the ring buffer (once) for the reader.
@@ -157,31 +265,34 @@ impl Probes {
 /// Load the shared exit handler and put it in its program-array slot; the
 /// per-syscall exit programs tail-call it.
 fn install_tail_calls(ebpf: &mut Ebpf) -> Result<(), LoadError> {
-    let (program, category, name) = (programs::DATA_EXIT_MAIN, "syscalls", "(tail call)");
-    let err = |source| LoadError::Program {
-        program,
-        category,
-        name,
-        source,
-    };
-    let prog = ebpf
-        .program_mut(program)
-        .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
-        .map_err(err)?;
-    let tp: &mut TracePoint = prog.try_into().map_err(err)?;
-    tp.load().map_err(err)?;
-    let fd = tp
-        .fd()
-        .map_err(err)?
-        .try_clone()
-        .map_err(|e| err(e.into()))?;
-    let map = ebpf
-        .map_mut(maps::DATA_EXIT_JMP)
-        .ok_or(LoadError::MissingMap(maps::DATA_EXIT_JMP))?;
-    let mut jmp =
-        ProgramArray::try_from(map).map_err(|e| LoadError::Map(maps::DATA_EXIT_JMP, e))?;
-    jmp.set(0, &fd, 0)
-        .map_err(|e| LoadError::Map(maps::DATA_EXIT_JMP, e))?;
+    let slots = [(0, programs::DATA_EXIT_MAIN), (1, programs::TLS_WRITE_MAIN)];
+    for (slot, program) in slots {
+        let (category, name) = ("syscalls", "(tail call)");
+        let err = |source| LoadError::Program {
+            program,
+            category,
+            name,
+            source: Box::new(source),
+        };
+        let prog = ebpf
+            .program_mut(program)
+            .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+            .map_err(err)?;
+        let tp: &mut TracePoint = prog.try_into().map_err(err)?;
+        tp.load().map_err(err)?;
+        let fd = tp
+            .fd()
+            .map_err(err)?
+            .try_clone()
+            .map_err(|e| err(e.into()))?;
+        let map = ebpf
+            .map_mut(maps::DATA_EXIT_JMP)
+            .ok_or(LoadError::MissingMap(maps::DATA_EXIT_JMP))?;
+        let mut jmp =
+            ProgramArray::try_from(map).map_err(|e| LoadError::Map(maps::DATA_EXIT_JMP, e))?;
+        jmp.set(slot, &fd, 0)
+            .map_err(|e| LoadError::Map(maps::DATA_EXIT_JMP, e))?;
+    }
     Ok(())
 }
 

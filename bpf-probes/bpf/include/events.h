@@ -20,6 +20,7 @@ enum event_kind {
 	EVENT_DATA = 2,
 	EVENT_CONN_CLOSE = 3,
 	EVENT_PROC_EXIT = 4,
+	EVENT_PROC_EXEC = 5,
 };
 
 enum conn_role {
@@ -83,7 +84,9 @@ enum counter_id {
 	CNT_IGNORED_BYTES = 5,    /* bytes seen on non-HTTP connections */
 	CNT_CONNS_TRACKED = 6,    /* connections announced to userspace */
 	CNT_SELF_SKIPPED = 7,     /* syscalls of the agent itself, skipped */
-	CNT_MAX = 8,
+	CNT_TLS_UNMAPPED = 8,     /* TLS plaintext dropped: its socket was never seen */
+	CNT_UPROBE_HITS = 9,      /* TLS uprobe and uretprobe hits */
+	CNT_MAX = 10,
 };
 
 struct event_header {
@@ -136,7 +139,7 @@ struct conn_close_event {
 	__u8 _pad[5];
 };
 
-struct proc_exit_event {
+struct process_event {
 	struct event_header hdr;
 };
 

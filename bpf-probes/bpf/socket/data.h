@@ -8,6 +8,7 @@
 #include "socket/emit.h"
 #include "socket/sniff.h"
 #include "maps/tail_calls.h"
+#include "tls/correlate.h"
 
 /* A TCP socket that was open before we first saw it: track it from now on. */
 static __always_inline struct conn_state *adopt(__u64 key)
@@ -72,25 +73,18 @@ static __always_inline void stream_bytes(struct conn_state *c, __u64 key, __u32 
 					 struct io_args *a, __u64 base, __u64 len)
 {
 	__u8 dir = a->direction & 1;
-	switch (c->l7) {
-	case L7_HTTP1:
-	case L7_HTTP2:
-		emit_data(c, key, tid, a, base, len, 0);
+	bool http = c->l7 == L7_HTTP1 || c->l7 == L7_HTTP2;
+	bool handshake = c->l7 == L7_TLS && c->bytes[dir] < TLS_RAW_LIMIT;
+	if (!http && !handshake) {
+		c->bytes[dir] += len;
+		count(CNT_IGNORED_BYTES, len);
 		return;
-	case L7_TLS:
-		if (c->bytes[dir] < TLS_RAW_LIMIT) {
-			emit_data(c, key, tid, a, base, len, DATA_FLAG_RAW_TLS);
-			return;
-		}
-		break;
-	default:
-		break;
 	}
-	c->bytes[dir] += len;
-	count(CNT_IGNORED_BYTES, len);
+	emit_data(key, tid, dir, a->syscall, base, len, handshake ? DATA_FLAG_RAW_TLS : 0,
+		  SOURCE_SYSCALL, MAX_CHUNKS_PER_BUF);
 }
 
-static __always_inline int data_exit(long ret)
+static __always_inline int data_exit(void *ctx, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct io_args *ap = bpf_map_lookup_elem(&active_io, &tid);
@@ -140,9 +134,13 @@ static __always_inline int data_exit(long ret)
 		announce(c, a.conn_key, tid);
 	}
 
+	/* I/O on a TLS socket: tie this thread's TLS calls to it; a confirmed
+	 * plaintext write is emitted last, by tail call. */
+	bool tls_write = c->l7 == L7_TLS && tls_socket_io(c, a.conn_key, tid, a.direction);
+
 	if (!iov) {
 		stream_bytes(c, a.conn_key, tid, &a, first, total);
-		return 0;
+		goto out;
 	}
 	__u64 rest = total;
 	for (int i = 0; i < MAX_IOVECS; i++) {
@@ -157,6 +155,9 @@ static __always_inline int data_exit(long ret)
 	}
 	if (rest)
 		stream_bytes(c, a.conn_key, tid, &a, 0, rest);
+out:
+	if (tls_write)
+		bpf_tail_call(ctx, &data_exit_jmp, JMP_TLS_WRITE);
 	return 0;
 }
 
@@ -167,7 +168,14 @@ static __always_inline int data_exit(long ret)
 SEC("tracepoint/syscalls/sys_exit_read")
 int data_exit_main(struct trace_event_raw_sys_exit *ctx)
 {
-	return data_exit(ctx->ret);
+	return data_exit(ctx, ctx->ret);
+}
+
+/* The plaintext of a confirmed SSL_write-style call (tail-called by data_exit_main). */
+SEC("tracepoint/syscalls/sys_exit_write")
+int tls_write_main(struct trace_event_raw_sys_exit *ctx)
+{
+	return tls_write_emit();
 }
 
 #define EXIT(name) SEC("tracepoint/syscalls/sys_exit_" #name) \

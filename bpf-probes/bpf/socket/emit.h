@@ -64,54 +64,96 @@ static __always_inline void emit_close(struct conn_state *c, __u64 key, __u32 ti
 		count(CNT_RINGBUF_FULL, 1);
 }
 
-/* Stream `len` bytes at user address `buf` as data events of at most
- * MAX_PAYLOAD bytes; past MAX_CHUNKS_PER_BUF events the rest is covered by
- * the last event as truncated. buf == 0 means the bytes are not visible
- * (sendfile): one event with no payload keeps the stream offsets right. */
-static __always_inline void emit_data(struct conn_state *c, __u64 key, __u32 tid,
-				      struct io_args *a, __u64 buf, __u64 len, __u8 flags)
+/* One data event to emit: everything the global emit_chunk() needs, as scalars. */
+struct chunk {
+	__u64 key;      /* connection key (tgid << 32 | fd) */
+	__u64 buf;      /* user address of the bytes; 0 = not visible (sendfile) */
+	__u64 covers;   /* stream bytes this event covers */
+	__u32 tid;
+	__u8 direction; /* enum direction */
+	__u8 source;    /* enum data_source */
+	__u8 syscall;   /* enum syscall_id */
+	__u8 flags;     /* DATA_FLAG_* */
+};
+
+/* Emit one data event of at most MAX_PAYLOAD captured bytes covering
+ * ch->covers stream bytes (the rest counted as truncated), and advance the
+ * connection's offset. A global function: the verifier checks it once, not
+ * once per call site, which keeps the callers' loops cheap to verify. */
+__noinline int emit_chunk(struct chunk *ch)
 {
+	if (!ch)
+		return 0;
+	__u64 key = ch->key;
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
 	__u32 zero = 0;
 	struct data_event *ev = bpf_map_lookup_elem(&scratch, &zero);
-	if (!ev)
-		return;
-	__u8 dir = a->direction & 1;
+	if (!c || !ev)
+		return 0;
+	__u8 dir = ch->direction & 1;
+	__u64 covers = ch->covers;
+	__u64 n = covers > MAX_PAYLOAD ? MAX_PAYLOAD : covers;
+	if (!ch->buf)
+		n = 0;
+	fill_header(&ev->hdr, c, EVENT_DATA, key, ch->tid);
+	ev->offset = ch->source == SOURCE_SYSCALL ? c->bytes[dir] : c->plain[dir];
+	ev->len = (__u32)covers;
+	ev->direction = dir;
+	ev->source = ch->source;
+	ev->syscall = ch->syscall;
+	ev->flags = ch->flags;
+	barrier_var(n);
+	if (n > MAX_PAYLOAD)
+		n = MAX_PAYLOAD;
+	if (n && bpf_probe_read_user(ev->payload, n, (const void *)ch->buf))
+		n = 0;
+	if (covers > n)
+		ev->flags |= DATA_FLAG_TRUNCATED;
+	ev->captured = (__u32)n;
+	if (bpf_ringbuf_output(&events, ev, DATA_HEADER_SIZE + n, 0)) {
+		lost(c);
+	} else {
+		c->data_events++;
+		count(CNT_DATA_EVENTS, 1);
+	}
+	if (covers > n) {
+		count(CNT_TRUNCATED_EVENTS, 1);
+		count(CNT_TRUNCATED_BYTES, covers - n);
+		c->truncated_bytes += covers - n;
+	}
+	if (ch->source == SOURCE_SYSCALL)
+		c->bytes[dir] += covers;
+	else
+		c->plain[dir] += covers;
+	return 0;
+}
+
+/* Stream `len` bytes at user address `buf` as data events of at most
+ * MAX_PAYLOAD bytes; past `max_chunks` events the rest is covered by the
+ * last event as truncated. buf == 0 means the bytes are not visible
+ * (sendfile): one event with no payload keeps the stream offsets right. */
+static __always_inline void emit_data(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
+				      __u64 buf, __u64 len, __u8 flags, __u8 source,
+				      int max_chunks)
+{
+	struct chunk ch = {};
+	ch.key = key;
+	ch.tid = tid;
+	ch.direction = direction;
+	ch.source = source;
+	ch.syscall = syscall;
+	ch.flags = flags;
 	__u64 done = 0;
 	for (int i = 0; i < MAX_CHUNKS_PER_BUF; i++) {
-		if (done >= len)
+		if (done >= len || i >= max_chunks)
 			break;
 		__u64 rest = len - done;
-		__u32 n = rest > MAX_PAYLOAD ? MAX_PAYLOAD : (__u32)rest;
-		if (!buf)
-			n = 0;
-		__u64 covers = n;
-		if (i == MAX_CHUNKS_PER_BUF - 1 || !buf)
+		__u64 covers = rest > MAX_PAYLOAD ? MAX_PAYLOAD : rest;
+		if (i == max_chunks - 1 || !buf)
 			covers = rest;
-		fill_header(&ev->hdr, c, EVENT_DATA, key, tid);
-		ev->offset = c->bytes[dir];
-		ev->len = (__u32)covers;
-		ev->direction = dir;
-		ev->source = SOURCE_SYSCALL;
-		ev->syscall = a->syscall;
-		ev->flags = flags | (covers > n ? DATA_FLAG_TRUNCATED : 0);
-		barrier_var(n);
-		if (n > MAX_PAYLOAD)
-			n = MAX_PAYLOAD;
-		if (n && bpf_probe_read_user(ev->payload, n, (const void *)(buf + done)))
-			n = 0, ev->flags |= DATA_FLAG_TRUNCATED;
-		ev->captured = n;
-		if (bpf_ringbuf_output(&events, ev, DATA_HEADER_SIZE + n, 0)) {
-			lost(c);
-		} else {
-			c->data_events++;
-			count(CNT_DATA_EVENTS, 1);
-		}
-		if (covers > n) {
-			count(CNT_TRUNCATED_EVENTS, 1);
-			count(CNT_TRUNCATED_BYTES, covers - n);
-			c->truncated_bytes += covers - n;
-		}
-		c->bytes[dir] += covers;
+		ch.buf = buf ? buf + done : 0;
+		ch.covers = covers;
+		emit_chunk(&ch);
 		done += covers;
 	}
 }

@@ -1,5 +1,6 @@
 /* Socket lifecycle: connect (client), accept/accept4 (server), close, and
- * process exit (whose implicit closes no syscall tracepoint sees). */
+ * process exit (whose implicit closes no syscall tracepoint sees); process
+ * exec, for TLS library discovery. */
 #pragma once
 #include "include/common.h"
 #include "maps/config.h"
@@ -113,11 +114,29 @@ int process_exit(void *ctx)
 	bpf_map_delete_elem(&proc_conns, &tgid);
 	struct exit_ctx x = { .tgid = tgid, .tid = (__u32)pid_tgid };
 	bpf_for_each_map_elem(&conns, close_on_exit, &x, 0);
-	struct proc_exit_event ev = {};
+	struct process_event ev = {};
 	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
 	ev.hdr.kind = EVENT_PROC_EXIT;
 	ev.hdr.tgid = tgid;
 	ev.hdr.tid = tgid;
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
+		count(CNT_RINGBUF_FULL, 1);
+	return 0;
+}
+
+/* A new program image: userspace looks for TLS libraries in it. */
+SEC("tracepoint/sched/sched_process_exec")
+int process_exec(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	if (!tgid_wanted(tgid))
+		return 0;
+	struct process_event ev = {};
+	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
+	ev.hdr.kind = EVENT_PROC_EXEC;
+	ev.hdr.tgid = tgid;
+	ev.hdr.tid = (__u32)pid_tgid;
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
 		count(CNT_RINGBUF_FULL, 1);
 	return 0;

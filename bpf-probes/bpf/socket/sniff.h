@@ -22,7 +22,8 @@ static __always_inline bool starts_with(const char *p, __u32 n, const char *tok,
 /* enum l7_hint for the first n (<= SNIFF_BYTES) bytes p of a stream. */
 static __always_inline __u8 sniff_l7(const char *p, __u32 n)
 {
-	if (n >= 3 && p[0] == 0x16 && p[1] == 0x03 && (__u8)p[2] <= 0x04)
+	/* A TLS record: handshake, or (joined late) alert / CCS / application data. */
+	if (n >= 3 && p[0] >= 0x14 && p[0] <= 0x17 && p[1] == 0x03 && (__u8)p[2] <= 0x04)
 		return L7_TLS;
 	if (starts_with(p, n, "PRI * HTTP/2", 12))
 		return L7_HTTP2;

@@ -100,6 +100,8 @@ pub struct Request {
     pub end_ns: u64,
     /// The message was received up to its framed end.
     pub complete: bool,
+    /// Bytes of the message on the wire: head, body and chunk framing (gaps included).
+    pub wire_bytes: u64,
 }
 
 /// A parsed HTTP/1.x final response.
@@ -128,24 +130,38 @@ pub struct Response {
     pub complete: bool,
     /// Interim 1xx statuses seen before this final response, e.g. `[100]`.
     pub informational: Vec<u16>,
+    /// Bytes of the message on the wire: interim responses, head, body and chunk framing.
+    pub wire_bytes: u64,
 }
 
 /// One request paired with its response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Exchange {
-    /// The request, if it was seen.
+    /// The request; `None` when the stream was joined after it was sent, or
+    /// when it was lost in a gap (then `gap` is set).
     pub request: Option<Request>,
-    /// The final response, if it was seen.
+    /// The final response; `None` when none arrived before close, or when it
+    /// was lost in a gap (then `gap` is set).
     pub response: Option<Response>,
     /// A side is missing or incomplete.
     pub partial: bool,
-    /// Bytes of this exchange were lost.
+    /// Bytes of this exchange were lost (see [`Http1Stream::gap`]).
     pub gap: bool,
     /// The connection switched protocols (101, or 2xx to CONNECT) after this exchange.
     pub upgraded: bool,
 }
 
 /// Parser for both directions of one HTTP/1.x connection.
+///
+/// Responses are paired with requests in order: the nth final response answers
+/// the nth request. Request bytes of an exchange must be pushed before the
+/// bytes of its response (as the kernel sees them); a response that arrives
+/// while no request is waiting becomes an exchange without request.
+///
+/// After a parse error or a gap that breaks framing the side resynchronises on
+/// the next line that starts with a known method and a space (request side) or
+/// with `HTTP/1.` (response side). A gap that swallows the start of a message
+/// still counts as one message, so that pairing stays aligned.
 #[derive(Debug)]
 pub struct Http1Stream {
     request: SideParser,
@@ -476,7 +492,10 @@ impl TsBuf {
     fn chunks(&self, from: usize, to: usize) -> Vec<Chunk> {
         let mut out = Vec::new();
         for (i, &(start, ts)) in self.marks.iter().enumerate() {
-            let end = self.marks.get(i + 1).map_or(self.bytes.len(), |m| m.0);
+            let end = self
+                .marks
+                .get(i.saturating_add(1))
+                .map_or(self.bytes.len(), |m| m.0);
             let (lo, hi) = (start.max(from), end.min(to));
             if let Some(bytes) = self.bytes.get(lo..hi).filter(|b| !b.is_empty()) {
                 out.push(Chunk {
@@ -532,6 +551,7 @@ struct Progress {
     truncated: bool,
     complete: bool,
     gap: bool,
+    wire_bytes: u64,
 }
 
 impl Progress {
@@ -544,11 +564,13 @@ impl Progress {
             truncated: false,
             complete: false,
             gap: false,
+            wire_bytes: 0,
         }
     }
 
     fn add_body(&mut self, bytes: &[u8], ts: u64, capture: usize) {
         self.body_size = self.body_size.saturating_add(len_u64(bytes.len()));
+        self.wire_bytes = self.wire_bytes.saturating_add(len_u64(bytes.len()));
         self.end_ns = ts;
         // After a gap or the limit, `body` stays the contiguous prefix it is.
         if let Some(body) = self.body.as_mut().filter(|_| !self.truncated) {
@@ -563,6 +585,7 @@ impl Progress {
     fn add_lost(&mut self, n: u64, ts: u64) {
         if n > 0 {
             self.body_size = self.body_size.saturating_add(n);
+            self.wire_bytes = self.wire_bytes.saturating_add(n);
             self.truncated = true;
             self.gap = true;
             self.end_ns = ts;
@@ -583,6 +606,7 @@ impl ReqHead {
             start_ns: p.start_ns,
             end_ns: p.end_ns,
             complete: p.complete,
+            wire_bytes: p.wire_bytes,
         }
     }
 }
@@ -601,6 +625,7 @@ impl RespHead {
             end_ns: p.end_ns,
             complete: p.complete,
             informational: self.informational,
+            wire_bytes: p.wire_bytes,
         }
     }
 }
@@ -836,6 +861,13 @@ impl Conversation {
     fn add_lost(&mut self, side: Side, seq: Option<u64>, ts: u64, n: u64) {
         if let Some(p) = self.progress_mut(side, seq) {
             p.add_lost(n, ts);
+        }
+    }
+
+    /// Counts wire bytes that are framing, not body (chunk-size lines, CRLFs, trailers).
+    fn add_framing(&mut self, side: Side, seq: Option<u64>, n: usize) {
+        if let Some(p) = self.progress_mut(side, seq) {
+            p.wire_bytes = p.wire_bytes.saturating_add(len_u64(n));
         }
     }
 
@@ -1152,6 +1184,8 @@ struct SideParser {
     /// Hold further bytes once the current request is done.
     hold_after: bool,
     informational: Vec<u16>,
+    /// Wire bytes of interim (1xx) responses, counted into the final response.
+    interim_bytes: u64,
     /// Bytes to replay, produced by the last step.
     staged: Vec<Chunk>,
     /// Bytes to replay before any new input.
@@ -1169,6 +1203,7 @@ impl SideParser {
             current: None,
             hold_after: false,
             informational: Vec::new(),
+            interim_bytes: 0,
             staged: Vec::new(),
             queue: VecDeque::new(),
         }
@@ -1265,7 +1300,7 @@ impl SideParser {
                 let start_ns = self.buf.first_ts().unwrap_or(ts);
                 self.buf.clear();
                 self.staged.extend(leftover);
-                self.on_head(conv, head, start_ns, ts);
+                self.on_head(conv, head, start_ns, ts, n);
                 keep.saturating_sub(old)
             }
             Ok(None) if self.buf.len() < self.limits.max_header_bytes => take,
@@ -1340,10 +1375,12 @@ impl SideParser {
         match data.first() {
             Some(b'\r') if !cr => {
                 self.state = State::ChunkEnd { cr: true };
+                conv.add_framing(self.side, self.current, 1);
                 1
             }
             Some(b'\n') => {
                 self.state = State::ChunkSize;
+                conv.add_framing(self.side, self.current, 1);
                 1
             }
             Some(_) => {
@@ -1360,6 +1397,7 @@ impl SideParser {
             return 0;
         };
         if done {
+            conv.add_framing(self.side, self.current, self.buf.len());
             match parse_chunk_size(self.buf.bytes()) {
                 Some(0) => {
                     self.buf.clear();
@@ -1381,6 +1419,7 @@ impl SideParser {
             return 0;
         };
         if done && ends_section(self.buf.bytes()) {
+            conv.add_framing(self.side, self.current, self.buf.len());
             let trailers = parse_trailers(self.buf.bytes());
             conv.add_trailers(self.side, self.current, trailers);
             self.complete(conv, ts);
@@ -1429,32 +1468,57 @@ impl SideParser {
         self.hold_after = false;
     }
 
-    fn on_head(&mut self, conv: &mut Conversation, head: Head, start_ns: u64, ts: u64) {
+    fn on_head(
+        &mut self,
+        conv: &mut Conversation,
+        head: Head,
+        start_ns: u64,
+        ts: u64,
+        head_len: usize,
+    ) {
         self.synced = true;
         match head {
-            Head::Request(h) => self.on_request(conv, h, start_ns, ts),
-            Head::Response(h) => self.on_response(conv, h, start_ns, ts),
+            Head::Request(h) => self.on_request(conv, h, start_ns, ts, head_len),
+            Head::Response(h) => self.on_response(conv, h, start_ns, ts, head_len),
         }
     }
 
-    fn on_request(&mut self, conv: &mut Conversation, head: ReqHead, start_ns: u64, ts: u64) {
+    fn on_request(
+        &mut self,
+        conv: &mut Conversation,
+        head: ReqHead,
+        start_ns: u64,
+        ts: u64,
+        head_len: usize,
+    ) {
         let framing = request_framing(&head.headers);
         self.hold_after = may_upgrade(&head);
-        let progress = Progress::new(start_ns, ts, conv.capture);
+        let mut progress = Progress::new(start_ns, ts, conv.capture);
+        progress.wire_bytes = len_u64(head_len);
         self.current = Some(conv.open_request(head, progress));
         self.begin_body(conv, framing, ts);
     }
 
-    fn on_response(&mut self, conv: &mut Conversation, mut head: RespHead, start_ns: u64, ts: u64) {
+    fn on_response(
+        &mut self,
+        conv: &mut Conversation,
+        mut head: RespHead,
+        start_ns: u64,
+        ts: u64,
+        head_len: usize,
+    ) {
         if is_interim(head.status) {
             if self.informational.len() < MAX_INFORMATIONAL {
                 self.informational.push(head.status);
             }
+            self.interim_bytes = self.interim_bytes.saturating_add(len_u64(head_len));
             return;
         }
         let framing = response_framing(head.status, conv.pending_kind(), &head.headers);
         head.informational = mem::take(&mut self.informational);
-        let seq = conv.answer(head, Progress::new(start_ns, ts, conv.capture));
+        let mut progress = Progress::new(start_ns, ts, conv.capture);
+        progress.wire_bytes = len_u64(head_len).saturating_add(mem::take(&mut self.interim_bytes));
+        let seq = conv.answer(head, progress);
         if framing == Framing::Upgrade {
             conv.upgrade(seq, ts);
             self.go_opaque();
@@ -1732,6 +1796,27 @@ mod tests {
 
     fn pair(req: &[u8], resp: &[u8]) -> Outcome {
         run(Limits::default(), &[push(Req, 1, req), push(Resp, 2, resp)])
+    }
+
+    #[test]
+    fn wire_bytes_add_up_to_every_byte_of_each_fixture() {
+        for (name, req, resp) in FIXTURES {
+            let out = pair(req, resp);
+            let sent: u64 = out
+                .exchanges
+                .iter()
+                .filter_map(|x| x.request.as_ref())
+                .map(|r| r.wire_bytes)
+                .sum();
+            let got: u64 = out
+                .exchanges
+                .iter()
+                .filter_map(|x| x.response.as_ref())
+                .map(|r| r.wire_bytes)
+                .sum();
+            assert_eq!(sent, req.len() as u64, "{name}: request wire bytes");
+            assert_eq!(got, resp.len() as u64, "{name}: response wire bytes");
+        }
     }
 
     fn req_of(x: &Exchange) -> &Request {
@@ -2633,14 +2718,10 @@ mod tests {
 
     #[test]
     fn random_input_never_panics_and_is_split_independent() {
-        let seed: u64 = std::env::var("SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0x9E37_79B9_7F4A_7C15);
-        let mut rng = XorShift(seed);
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
         let limits = [0, 64, 100, 300, 4096];
         let captures = [0, 3, 64];
-        for case in 0..400000 {
+        for case in 0..3000 {
             let limits = Limits {
                 max_header_bytes: limits[rng.below(limits.len())],
                 max_body_capture: captures[rng.below(captures.len())],
@@ -2679,92 +2760,5 @@ mod tests {
         }
         let _ = s.close(u64::MAX);
         assert_eq!(s.stalls, 0);
-    }
-
-    fn one_byte(ops: &[Op]) -> Vec<Op> {
-        let mut out = Vec::new();
-        for op in ops {
-            match op {
-                Op::Push(side, ts, d) => out.extend(d.iter().map(|b| push(*side, *ts, &[*b]))),
-                g => out.push(g.clone()),
-            }
-        }
-        out
-    }
-    fn fails(l: Limits, ops: &[Op]) -> bool {
-        let r = std::panic::catch_unwind(|| run(l, ops) != run(l, &one_byte(ops)));
-        r.unwrap_or(true)
-    }
-    #[test]
-    fn zz_minimize() {
-        std::panic::set_hook(Box::new(|_| {}));
-        let seed: u64 = std::env::var("SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1);
-        let mut rng = XorShift(seed);
-        let limits = [0, 64, 100, 300, 4096];
-        let captures = [0, 3, 64];
-        for _case in 0..400000 {
-            let l = Limits {
-                max_header_bytes: limits[rng.below(limits.len())],
-                max_body_capture: captures[rng.below(captures.len())],
-            };
-            let mut ops = random_ops(&mut rng);
-            let _ = split_ops(&mut rng, &ops);
-            if !fails(l, &ops) {
-                continue;
-            }
-            // minimize
-            let mut changed = true;
-            while changed {
-                changed = false;
-                for i in 0..ops.len() {
-                    let mut t = ops.clone();
-                    t.remove(i);
-                    if fails(l, &t) {
-                        ops = t;
-                        changed = true;
-                        break;
-                    }
-                }
-                if changed {
-                    continue;
-                }
-                'outer: for i in 0..ops.len() {
-                    if let Op::Push(side, ts, d) = &ops[i] {
-                        for j in 0..d.len() {
-                            for len in [8usize, 4, 2, 1] {
-                                if j + len > d.len() {
-                                    continue;
-                                }
-                                let mut nd = d.clone();
-                                nd.drain(j..j + len);
-                                let mut t = ops.clone();
-                                t[i] = Op::Push(*side, *ts, nd);
-                                if fails(l, &t) {
-                                    ops = t;
-                                    changed = true;
-                                    break 'outer;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            eprintln!("LIMITS {:?}", l);
-            for op in &ops {
-                match op {
-                    Op::Push(s, ts, d) => {
-                        eprintln!("push {:?} {} {:?}", s, ts, String::from_utf8_lossy(d))
-                    }
-                    Op::Gap(s, ts, n) => eprintln!("gap {:?} {} {}", s, ts, n),
-                }
-            }
-            let a = run(l, &ops);
-            let b = run(l, &one_byte(&ops));
-            eprintln!("WHOLE {:#?}\nSPLIT {:#?}", a, b);
-            panic!("found");
-        }
     }
 }

@@ -1,0 +1,61 @@
+/* `tls_pending_read` / `tls_pending_write`: the last SSL_read-style and
+ * SSL_write-style call of a thread, by tid (entry probe → syscall → return
+ * probe). Kept apart so a read does not erase a write still waiting for its
+ * socket write (memory-BIO libraries such as node's flush after SSL_write).
+ * `last_tls_conn`: the TLS socket a thread last did I/O on, by tid: the
+ * socket of a memory-BIO session, whose TLS calls nest no syscall.
+ * `tls_sessions`: TLS session pointer (per process) → connection key, learnt
+ * from the syscall nested in a TLS call; serves reads answered from the TLS
+ * library's buffer without any syscall. */
+#pragma once
+#include "include/common.h"
+
+#define TLS_CALL_READ 1
+#define TLS_CALL_WRITE 2
+#define TLS_CALL_HANDSHAKE 3
+
+struct tls_call {
+	__u64 session; /* SSL* / gnutls_session_t */
+	__u64 buf;
+	__u64 len;     /* requested length (write: the plaintext length) */
+	__u64 out_len; /* SSL_read_ex: size_t *readbytes */
+	__u64 conn_key; /* write: the socket its nested syscall used */
+	__u8 kind;     /* TLS_CALL_* */
+	__u8 source;   /* enum data_source */
+	__u8 emitted;  /* write: plaintext already sent */
+	__u8 _pad[5];
+};
+
+struct tls_session_key {
+	__u64 session;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct tls_call);
+} tls_pending_read SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct tls_call);
+} tls_pending_write SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} last_tls_conn SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tls_session_key);
+	__type(value, __u64);
+} tls_sessions SEC(".maps");

@@ -1,0 +1,156 @@
+/* TLS library uprobes: OpenSSL/BoringSSL (SSL_read, SSL_write, SSL_read_ex,
+ * SSL_write_ex, and the handshake calls) and GnuTLS (gnutls_record_recv,
+ * gnutls_record_send, gnutls_handshake).
+ *
+ * Each uprobe hit costs ~13.5 µs here (a trap through the hypervisor), so
+ * writes use the entry probe alone — the plaintext is there at entry; it is
+ * emitted at once when the session's socket is known, else confirmed by the
+ * thread's next socket write — while reads need the return probe for the
+ * length (and the entry for the buffer). */
+#pragma once
+#include "include/common.h"
+#include "maps/config.h"
+#include "maps/counters.h"
+#include "maps/tls.h"
+#include "tls/correlate.h"
+
+static __always_inline int tls_enter(__u64 session, __u64 buf, __u64 len, __u64 out_len,
+				     __u8 kind, __u8 source)
+{
+	count(CNT_UPROBE_HITS, 1);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!tgid_wanted(pid_tgid >> 32))
+		return 0;
+	__u32 tid = (__u32)pid_tgid;
+	struct tls_call tc = {};
+	tc.session = session;
+	tc.buf = buf;
+	tc.len = len;
+	tc.out_len = out_len;
+	tc.kind = kind;
+	tc.source = source;
+	if (kind != TLS_CALL_WRITE) {
+		bpf_map_update_elem(&tls_pending_read, &tid, &tc, BPF_ANY);
+		return 0;
+	}
+	/* A write whose socket is known: the plaintext is here, emit it now (one
+	 * uprobe hit). Otherwise the thread's next socket write confirms it. */
+	__u64 key = session_socket(session, pid_tgid >> 32, tid);
+	struct conn_state *c = key ? bpf_map_lookup_elem(&conns, &key) : NULL;
+	/* Before any ciphertext came back the handshake cannot be complete, and
+	 * the call will fail and be retried: leave it to the confirmation path. */
+	if (c && c->announced && c->bytes[DIR_INGRESS] > 0) {
+		/* A retry: same buffer and length, and nothing went out since. */
+		if (c->last_write_buf == buf && c->last_write_len == len &&
+		    c->last_write_sent == c->bytes[DIR_EGRESS])
+			return 0;
+		c->last_write_buf = buf;
+		c->last_write_len = len;
+		c->last_write_sent = c->bytes[DIR_EGRESS];
+		emit_data(key, tid, DIR_EGRESS, 0, buf, len, 0, source, MAX_CHUNKS_PER_BUF);
+		bpf_map_delete_elem(&tls_pending_write, &tid);
+		return 0;
+	}
+	bpf_map_update_elem(&tls_pending_write, &tid, &tc, BPF_ANY);
+	return 0;
+}
+
+/* Return of a read: `ret` plaintext bytes are in the buffer saved at entry. */
+static __always_inline int tls_read_return(long ret, bool ex)
+{
+	count(CNT_UPROBE_HITS, 1);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct tls_call *p = bpf_map_lookup_elem(&tls_pending_read, &tid);
+	if (!p)
+		return 0;
+	struct tls_call tc = *p;
+	bpf_map_delete_elem(&tls_pending_read, &tid);
+	__u64 n = 0;
+	if (ex) {
+		if (ret != 1 || !tc.out_len)
+			return 0;
+		bpf_probe_read_user(&n, sizeof(n), (const void *)tc.out_len);
+	} else {
+		if (ret <= 0)
+			return 0;
+		n = (__u64)ret;
+	}
+	if (!n)
+		return 0;
+	__u64 k = session_socket(tc.session, pid_tgid >> 32, tid);
+	if (!k) {
+		count(CNT_TLS_UNMAPPED, 1);
+		return 0;
+	}
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &k);
+	if (!c || !c->announced) {
+		count(CNT_TLS_UNMAPPED, 1);
+		return 0;
+	}
+	/* One TLS record is at most 16 KiB: one event, the rest counted as truncated. */
+	emit_data(k, tid, DIR_INGRESS, 0, tc.buf, n, 0, tc.source, 1);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_entry, void *ssl, const void *buf, int num)
+{
+	return tls_enter((__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0, TLS_CALL_WRITE, SOURCE_OPENSSL);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_entry, void *ssl, void *buf, int num)
+{
+	return tls_enter((__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0, TLS_CALL_READ, SOURCE_OPENSSL);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_entry, void *ssl, void *buf, size_t num, size_t *readbytes)
+{
+	return tls_enter((__u64)ssl, (__u64)buf, num, (__u64)readbytes, TLS_CALL_READ, SOURCE_OPENSSL);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_return, int ret)
+{
+	return tls_read_return(ret, false);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_ex_return, int ret)
+{
+	return tls_read_return(ret, true);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(gnutls_send_entry, void *session, const void *data, size_t size)
+{
+	return tls_enter((__u64)session, (__u64)data, size, 0, TLS_CALL_WRITE, SOURCE_GNUTLS);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(gnutls_recv_entry, void *session, void *data, size_t size)
+{
+	return tls_enter((__u64)session, (__u64)data, size, 0, TLS_CALL_READ, SOURCE_GNUTLS);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(gnutls_recv_return, long ret)
+{
+	return tls_read_return(ret, false);
+}
+
+/* Handshakes: the syscalls nested in them tie the session to its socket
+ * before the first SSL_write (a few hits per connection, none per exchange). */
+SEC("uprobe")
+int BPF_KPROBE(ssl_handshake_entry, void *ssl)
+{
+	return tls_enter((__u64)ssl, 0, 0, 0, TLS_CALL_HANDSHAKE, SOURCE_OPENSSL);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(gnutls_handshake_entry, void *session)
+{
+	return tls_enter((__u64)session, 0, 0, 0, TLS_CALL_HANDSHAKE, SOURCE_GNUTLS);
+}

@@ -1,0 +1,186 @@
+//! Finds TLS library functions in an ELF file and their file offsets, for uprobes.
+
+use std::path::Path;
+
+use object::{Object, ObjectSection, ObjectSymbol};
+
+/// Which TLS library a set of symbols belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TlsLibrary {
+    /// OpenSSL 1.1/3, BoringSSL, or a binary with them linked in statically.
+    OpenSsl,
+    /// GnuTLS.
+    GnuTls,
+}
+
+impl TlsLibrary {
+    /// The probe type name: `openssl`, `gnutls`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsLibrary::OpenSsl => "openssl",
+            TlsLibrary::GnuTls => "gnutls",
+        }
+    }
+}
+
+/// Functions the agent probes, by library.
+pub const OPENSSL_FUNCTIONS: &[&str] = &[
+    "SSL_write",
+    "SSL_read",
+    "SSL_write_ex",
+    "SSL_read_ex",
+    "SSL_do_handshake",
+    "SSL_connect",
+    "SSL_accept",
+];
+/// GnuTLS functions the agent probes.
+pub const GNUTLS_FUNCTIONS: &[&str] = &[
+    "gnutls_record_send",
+    "gnutls_record_recv",
+    "gnutls_handshake",
+];
+
+/// A TLS library (or static binary) with the file offsets of its functions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsTarget {
+    /// Library family.
+    pub library: TlsLibrary,
+    /// (function name, file offset) for each function found.
+    pub functions: Vec<(&'static str, u64)>,
+}
+
+/// Errors reading an ELF file.
+#[derive(Debug, thiserror::Error)]
+pub enum ElfError {
+    /// The file could not be opened or mapped.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not a parsable ELF file.
+    #[error("{path}: not an ELF file: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's error.
+        source: object::Error,
+    },
+}
+
+/// Look for OpenSSL-style and GnuTLS functions in `path`; `Ok(None)` when it has none.
+pub fn find_tls_functions(path: &Path) -> Result<Option<TlsTarget>, ElfError> {
+    let io = |source| ElfError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    // SAFETY: the mapping is read-only and private; a concurrent truncation of
+    // the file could fault, which is the accepted risk of mapping ELF files
+    // (the kernel's uprobe code reads the same file).
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    let elf = object::File::parse(&*map).map_err(|source| ElfError::Parse {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(tls_functions_in(&elf))
+}
+
+/// The TLS functions defined in an already parsed ELF image.
+pub fn tls_functions_in(elf: &object::File<'_>) -> Option<TlsTarget> {
+    let addresses = defined_functions(elf, &[OPENSSL_FUNCTIONS, GNUTLS_FUNCTIONS]);
+    for (library, names) in [
+        (TlsLibrary::OpenSsl, OPENSSL_FUNCTIONS),
+        (TlsLibrary::GnuTls, GNUTLS_FUNCTIONS),
+    ] {
+        let functions: Vec<(&'static str, u64)> = names
+            .iter()
+            .filter_map(|&name| {
+                let addr = addresses.iter().find(|(n, _)| *n == name)?.1;
+                Some((name, file_offset(elf, addr)?))
+            })
+            .collect();
+        // The write and read entry points must both be there to be useful.
+        if functions.len() >= 2 {
+            return Some(TlsTarget { library, functions });
+        }
+    }
+    None
+}
+
+/// Addresses of the wanted function names defined in the image, in one pass
+/// over the dynamic symbols and then the symbol table.
+fn defined_functions(
+    elf: &object::File<'_>,
+    wanted: &[&[&'static str]],
+) -> Vec<(&'static str, u64)> {
+    let mut found: Vec<(&'static str, u64)> = Vec::new();
+    for sym in elf.dynamic_symbols().chain(elf.symbols()) {
+        if !sym.is_definition() || sym.kind() != object::SymbolKind::Text {
+            continue;
+        }
+        let Ok(name) = sym.name() else { continue };
+        if let Some(&w) = wanted.iter().flat_map(|l| l.iter()).find(|w| **w == name) {
+            if !found.iter().any(|(n, _)| *n == w) {
+                found.push((w, sym.address()));
+            }
+        }
+    }
+    found
+}
+
+/// File offset of a virtual address, through the section that contains it.
+fn file_offset(elf: &object::File<'_>, addr: u64) -> Option<u64> {
+    elf.sections().find_map(|sec| {
+        let start = sec.address();
+        let end = start.checked_add(sec.size())?;
+        if addr < start || addr >= end {
+            return None;
+        }
+        let (file_off, _) = sec.file_range()?;
+        file_off.checked_add(addr - start)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_existing(paths: &[&str]) -> Option<std::path::PathBuf> {
+        paths
+            .iter()
+            .map(std::path::PathBuf::from)
+            .find(|p| p.exists())
+    }
+
+    #[test]
+    fn finds_openssl_functions_in_the_system_libssl() {
+        let lib = first_existing(&[
+            "/usr/lib/x86_64-linux-gnu/libssl.so.3",
+            "/lib/x86_64-linux-gnu/libssl.so.3",
+        ])
+        .expect("libssl.so.3 is installed on Debian machines (curl depends on it)");
+        let t = find_tls_functions(&lib)
+            .unwrap()
+            .expect("libssl has SSL_write");
+        assert_eq!(t.library, TlsLibrary::OpenSsl);
+        let names: Vec<&str> = t.functions.iter().map(|f| f.0).collect();
+        assert_eq!(names, OPENSSL_FUNCTIONS);
+        assert!(t.functions.iter().all(|f| f.1 > 0));
+    }
+
+    #[test]
+    fn a_binary_without_tls_has_none() {
+        assert_eq!(find_tls_functions(Path::new("/bin/true")).unwrap(), None);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("elf-garbage-{}", std::process::id()));
+        std::fs::write(&dir, b"\x7fELF\x02\x01\x01garbage").unwrap();
+        assert!(find_tls_functions(&dir).is_err());
+        let _ = std::fs::remove_file(&dir);
+    }
+}

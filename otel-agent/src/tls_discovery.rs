@@ -1,0 +1,232 @@
+//! TLS library discovery: finds OpenSSL/GnuTLS libraries and statically linked
+//! binaries, and attaches the TLS uprobes to each file once.
+//!
+//! A uprobe on a file covers every process that maps it, now and later, so
+//! each file (by device and inode) is looked at once: the libraries in the
+//! standard directories at start-up, then whatever running and newly exec'd
+//! processes map (their executable, for static binaries such as `node`, and
+//! libraries loaded from elsewhere or later with `dlopen`).
+
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+
+use crate::elf_symbols::find_tls_functions;
+use crate::internal_events::{add, incr, CaptureStats};
+use crate::loader::Probes;
+
+/// Standard library directories scanned at start-up.
+const LIBRARY_DIRS: &[&str] = &[
+    "/lib",
+    "/lib64",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/local/lib",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+];
+
+/// Executable directories scanned at start-up for statically linked TLS
+/// (e.g. `node`), so that such a program is probed before its first call.
+const EXECUTABLE_DIRS: &[&str] = &[
+    "/usr/local/bin",
+    "/usr/bin",
+    "/bin",
+    "/usr/local/sbin",
+    "/usr/sbin",
+    "/sbin",
+];
+/// Executables smaller than this cannot hold a static TLS library.
+const MIN_STATIC_TLS_BYTES: u64 = 2 * 1024 * 1024;
+
+/// How long after an exec its mappings are looked at again (libraries loaded late).
+const RESCAN_AFTER: &[Duration] = &[Duration::from_millis(300), Duration::from_secs(2)];
+/// Period of the full rescan of every process's mappings.
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(5);
+
+/// Is this file name a TLS library we probe?
+pub fn is_tls_library_name(name: &str) -> bool {
+    name.starts_with("libssl.so")
+        || name.starts_with("libgnutls.so")
+        || name.starts_with("libboringssl")
+}
+
+/// Looks at files and attaches the TLS probes to those that have TLS functions.
+pub struct Discovery {
+    probes: Arc<Mutex<Probes>>,
+    pids: Vec<u32>,
+    seen: HashSet<(u64, u64)>,
+    seen_exes: HashSet<(u32, u64, u64)>,
+    stats: Arc<CaptureStats>,
+}
+
+impl Discovery {
+    /// Discovery attaching through `probes`; only for `pids` when not empty.
+    pub fn new(probes: Arc<Mutex<Probes>>, pids: Vec<u32>, stats: Arc<CaptureStats>) -> Self {
+        Self {
+            probes,
+            pids,
+            seen: HashSet::new(),
+            seen_exes: HashSet::new(),
+            stats,
+        }
+    }
+
+    /// Libraries in the standard directories, large executables (static TLS),
+    /// then every running process.
+    pub fn initial_scan(&mut self) {
+        for dir in LIBRARY_DIRS {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if is_tls_library_name(&name.to_string_lossy()) {
+                    self.consider(&entry.path(), &entry.path());
+                }
+            }
+        }
+        for dir in EXECUTABLE_DIRS {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let big = entry
+                    .metadata()
+                    .is_ok_and(|m| m.is_file() && m.len() >= MIN_STATIC_TLS_BYTES);
+                if big {
+                    self.consider(&entry.path(), &entry.path());
+                }
+            }
+        }
+        self.scan_all_processes();
+    }
+
+    /// Every process's executable and TLS libraries.
+    pub fn scan_all_processes(&mut self) {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        let me = std::process::id();
+        for entry in entries.flatten() {
+            if let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            {
+                if pid != me && (self.pids.is_empty() || self.pids.contains(&pid)) {
+                    self.scan_process(pid);
+                }
+            }
+        }
+    }
+
+    /// One process: its executable (static TLS) and its mapped TLS libraries.
+    pub fn scan_process(&mut self, pid: u32) {
+        let exe_link = PathBuf::from(format!("/proc/{pid}/exe"));
+        if let Ok(meta) = std::fs::metadata(&exe_link) {
+            if self.seen_exes.insert((pid, meta.dev(), meta.ino())) {
+                let shown = std::fs::read_link(&exe_link).unwrap_or_else(|_| exe_link.clone());
+                self.consider(&exe_link, &shown);
+            }
+        }
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            return;
+        };
+        let mut libs: Vec<&str> = maps
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(5))
+            .filter(|p| p.starts_with('/'))
+            .filter(|p| p.rsplit('/').next().is_some_and(is_tls_library_name))
+            .collect();
+        libs.dedup();
+        for lib in libs {
+            let via_root = PathBuf::from(format!("/proc/{pid}/root{lib}"));
+            self.consider(&via_root, Path::new(lib));
+        }
+    }
+
+    /// Inspect `path` (shown in logs as `shown`) once per device+inode; attach if it has TLS functions.
+    fn consider(&mut self, path: &Path, shown: &Path) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if !meta.is_file() || !self.seen.insert((meta.dev(), meta.ino())) {
+            return;
+        }
+        let target = match find_tls_functions(path) {
+            Ok(Some(t)) => t,
+            Ok(None) => return,
+            Err(e) => {
+                debug!(error = %e, "not an ELF file with symbols");
+                return;
+            }
+        };
+        let result = match self.probes.lock() {
+            Ok(mut probes) => probes.attach_tls(path, &target, &self.pids),
+            Err(_) => return,
+        };
+        match result {
+            Ok(n) => {
+                incr(&self.stats.tls_files_attached);
+                add(&self.stats.uprobes_attached, n as u64);
+                let functions: Vec<&str> = target.functions.iter().map(|f| f.0).collect();
+                info!(
+                    path = %shown.display(), library = target.library.as_str(), uprobes = n,
+                    ?functions, "TLS probes attached"
+                );
+            }
+            Err(e) => warn!(path = %shown.display(), error = %e, "attaching TLS probes failed"),
+        }
+    }
+}
+
+/// Run discovery on its own thread: react to exec'd pids, rescan them a little
+/// later (for `dlopen`), and rescan everything periodically, until `stop`.
+pub fn run(mut d: Discovery, execs: Receiver<u32>, stop: Arc<AtomicBool>) {
+    let mut due: Vec<(Instant, u32)> = Vec::new();
+    let mut next_full = Instant::now() + FULL_SCAN_EVERY;
+    while !stop.load(Ordering::Relaxed) {
+        match execs.recv_timeout(Duration::from_millis(100)) {
+            Ok(pid) => {
+                d.scan_process(pid);
+                let now = Instant::now();
+                due.extend(RESCAN_AFTER.iter().map(|&after| (now + after, pid)));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let now = Instant::now();
+        let (ready, later): (Vec<_>, Vec<_>) = due.into_iter().partition(|(t, _)| *t <= now);
+        due = later;
+        for (_, pid) in ready {
+            d.scan_process(pid);
+        }
+        if now >= next_full {
+            d.scan_all_processes();
+            next_full = now + FULL_SCAN_EVERY;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_names() {
+        assert!(is_tls_library_name("libssl.so.3"));
+        assert!(is_tls_library_name("libssl.so.1.1"));
+        assert!(is_tls_library_name("libgnutls.so.30"));
+        assert!(!is_tls_library_name("libssl3.so"));
+        assert!(!is_tls_library_name("libcrypto.so.3"));
+    }
+}

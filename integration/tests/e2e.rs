@@ -5,3 +5,4 @@
 
 mod harness;
 mod http1_plaintext;
+mod tls;

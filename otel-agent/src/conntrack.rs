@@ -352,6 +352,12 @@ impl Tracker {
             if conn.protocol == L7Protocol::Unknown {
                 conn.protocol = d.protocol();
                 count_protocol(&self.stats, conn.protocol);
+                infer_alpn(conn);
+                debug!(
+                    conn = conn.id,
+                    l7 = conn.protocol.as_str(),
+                    "protocol detected"
+                );
             }
         }
         if conn.protocol != L7Protocol::Http1 {
@@ -546,6 +552,23 @@ fn emit(
             );
             out.push(Output::Exchange(Box::new(e)));
         }
+    }
+}
+
+/// TLS 1.3 sends the chosen ALPN encrypted: infer it from the plaintext
+/// protocol when the client offered it.
+fn infer_alpn(conn: &mut Conn) {
+    let Some(tls) = conn.tls.as_mut() else { return };
+    if tls.info.alpn.is_some() {
+        return;
+    }
+    let id = match conn.protocol {
+        L7Protocol::Http1 => "http/1.1",
+        L7Protocol::Http2 => "h2",
+        _ => return,
+    };
+    if tls.info.alpn_offered.iter().any(|a| a == id) {
+        tls.info.alpn = Some(id.to_string());
     }
 }
 

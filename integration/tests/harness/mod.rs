@@ -293,3 +293,161 @@ pub fn reports(lines: &[Value]) -> Vec<Value> {
         .filter_map(|l| l.get("connection_report").cloned())
         .collect()
 }
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// Wait until something accepts TCP connections on 127.0.0.1:port.
+pub fn wait_listening(port: u16, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listening on 127.0.0.1:{port} after {secs} s"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A fresh directory under /tmp, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Create `/tmp/otel-agent-<name>-<pid>-<n>`.
+    pub fn new(name: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("otel-agent-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    /// A path inside it.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A self-signed certificate for CN=localhost, made with the openssl CLI.
+pub fn self_signed_cert(dir: &TempDir) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    (cert, key)
+}
+
+/// nginx with TLS (1.2/1.3) and HTTP/2 on a free loopback port.
+pub struct Nginx {
+    child: Child,
+    pub port: u16,
+    pub dir: TempDir,
+}
+
+impl Nginx {
+    /// Start nginx from `fixtures/nginx.conf.template` and wait until it listens.
+    pub fn start() -> Nginx {
+        let dir = TempDir::new("nginx");
+        self_signed_cert(&dir);
+        let port = free_port();
+        let conf = std::fs::read_to_string(fixture("nginx.conf.template"))
+            .expect("nginx template")
+            .replace("@DIR@", dir.0.to_str().unwrap())
+            .replace("@PORT@", &port.to_string());
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf).expect("write nginx.conf");
+        let child = Command::new("nginx")
+            .args([
+                "-c",
+                conf_path.to_str().unwrap(),
+                "-p",
+                dir.0.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn nginx (apt-get install nginx)");
+        wait_listening(port, 20);
+        Nginx { child, port, dir }
+    }
+
+    /// `https://localhost:PORT<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGQUIT-free shutdown: TERM the master, which stops its worker.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+/// Run a command with extra environment to completion; returns (pid, stdout).
+pub fn run_env(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> (u32, String) {
+    let child = Command::new(cmd)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd}: {e}"));
+    let pid = child.id();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (pid, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Exchanges of one process.
+pub fn exchanges_of(lines: &[Value], pid: u32) -> Vec<Value> {
+    let pid = pid.to_string();
+    lines
+        .iter()
+        .filter(|l| l.get("request").is_some() && s(l, "/metadata/process_id") == pid)
+        .cloned()
+        .collect()
+}
+
+/// Connection reports of one process.
+pub fn reports_of(lines: &[Value], pid: u32) -> Vec<Value> {
+    let pid = pid.to_string();
+    reports(lines)
+        .into_iter()
+        .filter(|r| s(r, "/process_id") == pid)
+        .collect()
+}

@@ -18,9 +18,10 @@ use crate::internal_events::CaptureStats;
 use crate::loader::{ProbeOptions, Probes};
 use crate::reader;
 use crate::tls_discovery::{self, Discovery};
+use crate::trace_events::TraceFilter;
 
 /// Run the agent until SIGINT or SIGTERM, then flush and return.
-pub async fn run(settings: Settings) -> Result<()> {
+pub async fn run(settings: Settings, trace: Option<TraceFilter>) -> Result<()> {
     let settings = Arc::new(settings);
     let mut probes = Probes::load(&ProbeOptions {
         ring_buffer_bytes: settings.limits.ring_buffer_bytes,
@@ -43,6 +44,10 @@ pub async fn run(settings: Settings) -> Result<()> {
 
     let mut tracker = Tracker::new(settings.clone(), Clock::new(), stats.clone());
     tracker.notify_execs(exec_tx);
+    if let Some(filter) = trace {
+        info!(%filter, "--trace-events: logging every decision for matching processes");
+        tracker.trace_events(filter);
+    }
     let (tx, rx) = mpsc::channel(settings.limits.export_queue);
     let (stop_tx, stop_rx) = watch::channel(false);
 

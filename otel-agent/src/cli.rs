@@ -3,6 +3,8 @@
 use clap::Parser;
 use otel_agent_config::CaptureLevel;
 
+use crate::trace_events::TraceFilter;
+
 /// Captures HTTP exchanges from the kernel with eBPF (plaintext and TLS) and
 /// exports them as OpenTelemetry spans, metrics and logs — or JSON on stdout.
 #[derive(Debug, Parser)]
@@ -25,6 +27,10 @@ pub struct Cli {
         env = "OTEL_AGENT_LOG"
     )]
     pub log_level: String,
+    /// Log every probe decision for matching processes (debugging a capture):
+    /// comma-separated pid=N, exe=NAME, module=socket|tls|http|all.
+    #[arg(long, value_name = "FILTER")]
+    pub trace_events: Option<TraceFilter>,
     /// Kernel ring buffer size in MiB (power of two).
     #[arg(long, value_name = "MIB")]
     pub ring_buffer_mib: Option<u32>,

@@ -26,6 +26,19 @@ use crate::process::{comm_str, ProcessCache};
 use crate::protocols::detect::{detect, Detected};
 use crate::protocols::http1::{self, Http1Stream, Side};
 use crate::protocols::tls_handshake::{self, HandshakeMessage, TlsHandshakeParser};
+use crate::trace_events::{Module, TraceFilter};
+
+/// Log a `--trace-events` line when the connection's process is traced for `module`.
+macro_rules! tev {
+    ($conn:expr, $module:ident, $($rest:tt)+) => {
+        if $conn.traces(Module::$module) {
+            tracing::info!(
+                target: "otel_agent::trace_events",
+                conn = $conn.id, pid = $conn.pid, module = stringify!($module), $($rest)+
+            );
+        }
+    };
+}
 
 /// What the tracker hands to the exporters.
 #[derive(Debug)]
@@ -64,12 +77,15 @@ struct Conn {
     exchanges: u64,
     partial_exchanges: u64,
     got_protocol_event: bool,
+    /// `--trace-events` modules selected for this connection's process.
+    traced: Vec<Module>,
 }
 
 /// Tracks connections and turns their bytes into outputs.
 pub struct Tracker {
     conns: HashMap<u64, Conn>,
     execs: Option<std::sync::mpsc::SyncSender<u32>>,
+    trace: Option<TraceFilter>,
     procs: ProcessCache,
     clock: Clock,
     settings: Arc<Settings>,
@@ -96,6 +112,10 @@ fn endpoints_of(ev: &ConnOpenEvent) -> Endpoints {
 }
 
 impl Conn {
+    fn traces(&self, m: Module) -> bool {
+        self.traced.contains(&m)
+    }
+
     fn direction(&self) -> Direction {
         match self.role {
             Role::Server => Direction::Ingress,
@@ -161,11 +181,27 @@ impl Tracker {
         Self {
             conns: HashMap::new(),
             execs: None,
+            trace: None,
             procs: ProcessCache::default(),
             clock,
             settings,
             stats,
         }
+    }
+
+    /// Log every decision for the processes `filter` selects (`--trace-events`).
+    pub fn trace_events(&mut self, filter: TraceFilter) {
+        self.trace = Some(filter);
+    }
+
+    fn traced_modules(&self, p: &ProcessInfo) -> Vec<Module> {
+        let Some(f) = &self.trace else {
+            return Vec::new();
+        };
+        [Module::Socket, Module::Tls, Module::Http]
+            .into_iter()
+            .filter(|&m| f.selects(p, m))
+            .collect()
     }
 
     /// Send the pid of every exec'd process here (TLS library discovery).
@@ -228,6 +264,7 @@ impl Tracker {
         if filtered {
             incr(&self.stats.connections_filtered);
         }
+        let process_for_trace = process.clone();
         let conn = Conn {
             id: ev.hdr.conn_id,
             pid: ev.hdr.tgid,
@@ -247,7 +284,11 @@ impl Tracker {
             exchanges: 0,
             partial_exchanges: 0,
             got_protocol_event: false,
+            traced: self.traced_modules(&process_for_trace),
         };
+        tev!(conn, Socket, fd = conn.fd, role = conn.role_name(), local = %conn.endpoints.local,
+            remote = %conn.endpoints.remote, kernel_l7 = ev.l7, adopted = conn.adopted, filtered,
+            "connection announced");
         debug!(
             conn = conn.id, pid = conn.pid, fd = conn.fd, exe = %conn.process.exe,
             role = conn.role_name(), local = %conn.endpoints.local, remote = %conn.endpoints.remote,
@@ -286,6 +327,7 @@ impl Tracker {
             exchanges: 0,
             partial_exchanges: 0,
             got_protocol_event: false,
+            traced: Vec::new(),
         }
     }
 
@@ -307,16 +349,33 @@ impl Tracker {
             conn = conn.id, pid = conn.pid, dir = ?dir, source = h.source, syscall = h.syscall,
             offset = h.offset, len = h.len, captured = h.captured, flags = h.flags, "data event"
         );
+        let module = if h.source == Source::Syscall as u8 {
+            Module::Socket
+        } else {
+            Module::Tls
+        };
+        if conn.traces(module) {
+            tracing::info!(
+                target: "otel_agent::trace_events", conn = conn.id, pid = conn.pid, module = if module == Module::Socket { "Socket" } else { "Tls" },
+                dir = ?dir, source = h.source, syscall = h.syscall, offset = h.offset, len = h.len,
+                captured = h.captured, flags = h.flags, "data event"
+            );
+        }
         if conn.filtered {
+            tev!(conn, Socket, "skipped: process excluded by the exe filter");
             return;
         }
         if h.flags & events::DATA_FLAG_RAW_TLS != 0 {
+            tev!(conn, Tls, "raw TLS record bytes: to the handshake parser");
             tls_bytes(conn, dir, payload);
             return;
         }
         let source = Source::from_raw(h.source).unwrap_or(Source::Syscall);
         let plain = match source {
-            Source::Syscall if conn.tls.is_some() => return, // ciphertext is never parsed as HTTP
+            Source::Syscall if conn.tls.is_some() => {
+                tev!(conn, Socket, "ciphertext on a TLS connection: not parsed");
+                return;
+            }
             Source::Syscall => 0,
             Source::Openssl | Source::Gnutls => {
                 incr(&self.stats.tls_plaintext_events);
@@ -326,9 +385,11 @@ impl Tracker {
                     "openssl"
                 };
                 let tls = conn.tls.get_or_insert_with(TlsState::default);
-                if !tls.info.probes.iter().any(|p| p == probe) {
-                    debug!(conn = conn.id, probe, "TLS plaintext");
+                let first = !tls.info.probes.iter().any(|p| p == probe);
+                if first {
                     tls.info.probes.push(probe.to_string());
+                    debug!(conn = conn.id, probe, "TLS plaintext");
+                    tev!(conn, Tls, probe, "first TLS plaintext from a probe");
                 }
                 1
             }
@@ -341,6 +402,15 @@ impl Tracker {
             return; // already seen
         }
         let lost = h.offset.saturating_sub(expected);
+        if lost > 0 {
+            tev!(
+                conn,
+                Socket,
+                lost,
+                expected,
+                "gap: events lost before this one"
+            );
+        }
         conn.next_offset[plain][idx] = end;
         let missing_tail = u64::from(h.len.saturating_sub(h.captured));
 
@@ -358,12 +428,25 @@ impl Tracker {
                     l7 = conn.protocol.as_str(),
                     "protocol detected"
                 );
+                tev!(
+                    conn,
+                    Http,
+                    l7 = conn.protocol.as_str(),
+                    role = conn.role_name(),
+                    "protocol detected"
+                );
             }
         }
         if conn.protocol != L7Protocol::Http1 {
-            return; // HTTP/2 parsing lands with its own issue; other protocols are not parsed
+            // HTTP/2 parsing lands with its own issue; other protocols are not parsed.
+            tev!(conn, Http, l7 = conn.protocol.as_str(), "not parsed");
+            return;
         }
-        let Some(side) = conn.side(dir) else { return };
+        let Some(side) = conn.side(dir) else {
+            tev!(conn, Http, "role still unknown: bytes dropped");
+            return;
+        };
+        tev!(conn, Http, side = ?side, bytes = payload.len(), missing = missing_tail, "to the HTTP/1 parser");
         let limits = http1::Limits {
             max_header_bytes: self.settings.limits.max_header_bytes,
             max_body_capture: if self.settings.capture.level >= CaptureLevel::Full {
@@ -498,6 +581,18 @@ impl Tracker {
             reason = reason.as_str(),
             "connection report"
         );
+        tev!(
+            conn,
+            Socket,
+            l7 = conn.protocol.as_str(),
+            exchanges = conn.exchanges,
+            data_events = conn.data_events,
+            bytes_sent = k.bytes_sent,
+            bytes_received = k.bytes_received,
+            lost_events = k.lost_events,
+            reason = reason.as_str(),
+            "connection report"
+        );
         incr(&self.stats.reports);
         out.push(Output::Report(Box::new(report)));
     }
@@ -544,7 +639,16 @@ fn emit(
             incr(&stats.exchanges);
         }
         if let Some(e) = exchange::assemble(&ctx, ex, &settings.capture, clock) {
-            trace!(
+            tev!(
+                conn,
+                Http,
+                method = e.request.as_ref().map_or("", |r| r.method.as_str()),
+                target = e.request.as_ref().map_or("", |r| r.target.as_str()),
+                status = e.response.as_ref().map_or(0, |r| r.status),
+                partial = e.partial,
+                "exchange submitted"
+            );
+            debug!(
                 conn = conn.id,
                 method = e.request.as_ref().map_or("", |r| r.method.as_str()),
                 status = e.response.as_ref().map_or(0, |r| r.status),
@@ -574,6 +678,7 @@ fn infer_alpn(conn: &mut Conn) {
 
 /// Raw bytes of a TLS connection: look for the ClientHello / ServerHello.
 fn tls_bytes(conn: &mut Conn, dir: KDirection, payload: &[u8]) {
+    let (traced, id) = (conn.traces(Module::Tls), conn.id);
     let tls = conn.tls.get_or_insert_with(TlsState::default);
     let Some(parser) = tls.parsers.get_mut(dir as usize) else {
         return;
@@ -584,6 +689,10 @@ fn tls_bytes(conn: &mut Conn, dir: KDirection, payload: &[u8]) {
     match parser.push(payload) {
         Ok(Some(HandshakeMessage::ClientHello(ch))) => {
             debug!(conn = conn.id, sni = ?ch.server_name, alpn = ?ch.alpn, "TLS ClientHello");
+            if traced {
+                tracing::info!(target: "otel_agent::trace_events", conn = id, module = "Tls",
+                    sni = ?ch.server_name, alpn = ?ch.alpn, versions = ?ch.supported_versions, "TLS ClientHello");
+            }
             tls.info.got_client_hello = true;
             tls.info.server_name = ch.server_name;
             tls.info.alpn_offered = ch.alpn;
@@ -595,6 +704,10 @@ fn tls_bytes(conn: &mut Conn, dir: KDirection, payload: &[u8]) {
                 cipher = sh.cipher_suite,
                 "TLS ServerHello"
             );
+            if traced {
+                tracing::info!(target: "otel_agent::trace_events", conn = id, module = "Tls",
+                    version = sh.version(), cipher = sh.cipher_suite, alpn = ?sh.alpn, "TLS ServerHello");
+            }
             tls.info.version = Some(sh.version());
             tls.info.cipher = tls_handshake::cipher_suite_name(sh.cipher_suite)
                 .map(str::to_string)

@@ -22,3 +22,4 @@ pub mod process;
 pub mod protocols;
 pub mod reader;
 pub mod tls_discovery;
+pub mod trace_events;

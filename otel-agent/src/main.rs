@@ -28,5 +28,5 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(otel_agent::agent::run(settings))
+    runtime.block_on(otel_agent::agent::run(settings, cli.trace_events))
 }

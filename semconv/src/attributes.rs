@@ -64,3 +64,63 @@ pub const TAP_TLS_PROBE: &str = "tap.tls.probe";
 pub const TAP_BYTES_SENT: &str = "tap.bytes_sent";
 /// `tap.bytes_received`
 pub const TAP_BYTES_RECEIVED: &str = "tap.bytes_received";
+/// `http.request.method_original` (set when the method was normalised to `_OTHER`)
+pub const HTTP_REQUEST_METHOD_ORIGINAL: &str = "http.request.method_original";
+/// Prefix of `http.request.header.<lowercase name>`
+pub const HTTP_REQUEST_HEADER_PREFIX: &str = "http.request.header.";
+/// Prefix of `http.response.header.<lowercase name>`
+pub const HTTP_RESPONSE_HEADER_PREFIX: &str = "http.response.header.";
+/// `network.local.address`
+pub const NETWORK_LOCAL_ADDRESS: &str = "network.local.address";
+/// `network.local.port`
+pub const NETWORK_LOCAL_PORT: &str = "network.local.port";
+/// `network.io.direction` (`transmit` / `receive`)
+pub const NETWORK_IO_DIRECTION: &str = "network.io.direction";
+/// `tls.protocol.name` (`tls` or `ssl`)
+pub const TLS_PROTOCOL_NAME: &str = "tls.protocol.name";
+/// `service.name`
+pub const SERVICE_NAME: &str = "service.name";
+/// `service.instance.id`
+pub const SERVICE_INSTANCE_ID: &str = "service.instance.id";
+/// `host.name`
+pub const HOST_NAME: &str = "host.name";
+/// `os.type`
+pub const OS_TYPE: &str = "os.type";
+/// `tap.partial` (the exchange is missing a side or is incomplete)
+pub const TAP_PARTIAL: &str = "tap.partial";
+/// `tap.gap` (bytes were missing inside the exchange)
+pub const TAP_GAP: &str = "tap.gap";
+/// `tap.endpoint.id`
+pub const TAP_ENDPOINT_ID: &str = "tap.endpoint.id";
+/// `tap.role` (`client`, `server`, `unknown`)
+pub const TAP_ROLE: &str = "tap.role";
+/// `tap.tls.probes` (all probe types that delivered plaintext)
+pub const TAP_TLS_PROBES: &str = "tap.tls.probes";
+/// `tap.tls.client_hello` (a TLS ClientHello was seen)
+pub const TAP_TLS_CLIENT_HELLO: &str = "tap.tls.client_hello";
+/// `tap.protocol_event` (an application-protocol message was parsed)
+pub const TAP_PROTOCOL_EVENT: &str = "tap.protocol_event";
+/// `tap.data_events`
+pub const TAP_DATA_EVENTS: &str = "tap.data_events";
+/// `tap.duration_ms`
+pub const TAP_DURATION_MS: &str = "tap.duration_ms";
+/// `tap.exchanges`
+pub const TAP_EXCHANGES: &str = "tap.exchanges";
+/// `tap.partial_exchanges`
+pub const TAP_PARTIAL_EXCHANGES: &str = "tap.partial_exchanges";
+/// `tap.parse_errors`
+pub const TAP_PARSE_ERRORS: &str = "tap.parse_errors";
+/// `tap.lost_events`
+pub const TAP_LOST_EVENTS: &str = "tap.lost_events";
+/// `tap.truncated_bytes`
+pub const TAP_TRUNCATED_BYTES: &str = "tap.truncated_bytes";
+/// `tap.adopted` (the connection existed before the agent saw it open)
+pub const TAP_ADOPTED: &str = "tap.adopted";
+/// `tap.close_reason`
+pub const TAP_CLOSE_REASON: &str = "tap.close_reason";
+/// `tap.capture.issues` (why a connection report is a warning)
+pub const TAP_CAPTURE_ISSUES: &str = "tap.capture.issues";
+/// `tap.drop.reason` (label of the `tap.drops` metric)
+pub const TAP_DROP_REASON: &str = "tap.drop.reason";
+/// `tap.signal` (`traces`, `metrics`, `logs`; label of `tap.export.failures`)
+pub const TAP_SIGNAL: &str = "tap.signal";

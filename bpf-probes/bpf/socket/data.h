@@ -74,7 +74,8 @@ static __always_inline void stream_bytes(struct conn_state *c, __u64 key, __u32 
 {
 	__u8 dir = a->direction & 1;
 	bool http = c->l7 == L7_HTTP1 || c->l7 == L7_HTTP2;
-	bool handshake = c->l7 == L7_TLS && c->bytes[dir] < TLS_RAW_LIMIT;
+	/* TLS: the first records, for the handshake, until plaintext shows it is over. */
+	bool handshake = c->l7 == L7_TLS && c->bytes[dir] < TLS_RAW_LIMIT && !(c->plain[0] | c->plain[1]);
 	if (!http && !handshake) {
 		c->bytes[dir] += len;
 		count(CNT_IGNORED_BYTES, len);

@@ -13,15 +13,58 @@ use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::conntrack::Tracker;
-use crate::exporters;
+use crate::exporters::otlp::{Otlp, OtlpConfig, Protocol};
+use crate::exporters::{self, Sinks};
 use crate::internal_events::CaptureStats;
 use crate::loader::{ProbeOptions, Probes};
 use crate::reader;
 use crate::tls_discovery::{self, Discovery};
 use crate::trace_events::TraceFilter;
 
+/// Where the agent sends what it captures.
+#[derive(Clone, Debug, Default)]
+pub struct ExportOptions {
+    /// OTLP export, when configured.
+    pub otlp: Option<OtlpConfig>,
+    /// Print JSON lines on stdout even when exporting OTLP.
+    pub force_stdout: bool,
+}
+
+impl ExportOptions {
+    /// From the environment (`OTEL_EXPORTER_OTLP_*`) and the command line.
+    pub fn resolve(
+        endpoint: Option<String>,
+        protocol: Option<Protocol>,
+        force_stdout: bool,
+    ) -> Result<Self> {
+        let mut otlp = match OtlpConfig::from_env() {
+            Some(cfg) => Some(cfg.map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        if let Some(endpoint) = endpoint {
+            let cfg = otlp.get_or_insert_with(|| OtlpConfig {
+                protocol: Protocol::HttpProtobuf,
+                endpoint: None,
+                service_name: std::env::var("OTEL_SERVICE_NAME")
+                    .ok()
+                    .filter(|s| !s.is_empty()),
+                max_queued_spans: 16 * 1024,
+            });
+            cfg.endpoint = Some(endpoint);
+        }
+        if let (Some(cfg), Some(p)) = (otlp.as_mut(), protocol) {
+            cfg.protocol = p;
+        }
+        Ok(Self { otlp, force_stdout })
+    }
+}
+
 /// Run the agent until SIGINT or SIGTERM, then flush and return.
-pub async fn run(settings: Settings, trace: Option<TraceFilter>) -> Result<()> {
+pub async fn run(
+    settings: Settings,
+    trace: Option<TraceFilter>,
+    export: ExportOptions,
+) -> Result<()> {
     let settings = Arc::new(settings);
     let mut probes = Probes::load(&ProbeOptions {
         ring_buffer_bytes: settings.limits.ring_buffer_bytes,
@@ -51,7 +94,17 @@ pub async fn run(settings: Settings, trace: Option<TraceFilter>) -> Result<()> {
     let (tx, rx) = mpsc::channel(settings.limits.export_queue);
     let (stop_tx, stop_rx) = watch::channel(false);
 
-    let exporter = tokio::spawn(exporters::stdout::run(rx, stats.clone()));
+    let otlp = match &export.otlp {
+        Some(cfg) => Some(
+            Otlp::start(cfg, stats.clone(), probes.clone()).context("start the OTLP exporter")?,
+        ),
+        None => None,
+    };
+    let sinks = Sinks {
+        stdout: otlp.is_none() || export.force_stdout,
+        otlp,
+    };
+    let exporter = tokio::spawn(exporters::run(rx, sinks, stats.clone()));
     let reader = tokio::spawn(reader::run(ring, tracker, tx, stop_rx, stats.clone()));
     info!(
         tls_files = stats.snapshot().tls_files_attached,
@@ -80,11 +133,11 @@ pub async fn run(settings: Settings, trace: Option<TraceFilter>) -> Result<()> {
         Ok(Err(e)) => warn!(error = %e, "reader task panicked"),
         Err(_) => warn!("reader did not stop within 5 s"),
     }
-    if tokio::time::timeout(Duration::from_secs(5), exporter)
+    if tokio::time::timeout(Duration::from_secs(30), exporter)
         .await
         .is_err()
     {
-        warn!("exporter did not flush within 5 s");
+        warn!("exporter did not flush within 30 s");
     }
     let _ = discovery_thread.join();
     log_counters(&probes, &stats, true);

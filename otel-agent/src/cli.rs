@@ -31,6 +31,15 @@ pub struct Cli {
     /// comma-separated pid=N, exe=NAME, module=socket|tls|http|all.
     #[arg(long, value_name = "FILTER")]
     pub trace_events: Option<TraceFilter>,
+    /// OTLP endpoint (overrides OTEL_EXPORTER_OTLP_ENDPOINT), e.g. http://127.0.0.1:4318.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// OTLP protocol (overrides OTEL_EXPORTER_OTLP_PROTOCOL): grpc or http/protobuf.
+    #[arg(long, value_name = "PROTOCOL")]
+    pub otlp_protocol: Option<crate::exporters::otlp::Protocol>,
+    /// Also print JSON lines on stdout while exporting OTLP (stdout is the default without an endpoint).
+    #[arg(long)]
+    pub stdout: bool,
     /// Kernel ring buffer size in MiB (power of two).
     #[arg(long, value_name = "MIB")]
     pub ring_buffer_mib: Option<u32>,

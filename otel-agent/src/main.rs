@@ -28,5 +28,10 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(otel_agent::agent::run(settings, cli.trace_events))
+    let export = otel_agent::agent::ExportOptions::resolve(
+        cli.otlp_endpoint,
+        cli.otlp_protocol,
+        cli.stdout,
+    )?;
+    runtime.block_on(otel_agent::agent::run(settings, cli.trace_events, export))
 }

@@ -6,7 +6,19 @@
 //! This crate defines those records and maps them — with no kernel, no I/O
 //! and no exporter in sight — onto semantic-convention names, so the mapping
 //! can be tested on hand-built values.
+//!
+//! The outputs are neutral records ([`spans::SpanRecord`],
+//! [`metrics::HttpMeasurement`], [`logs::LogRecordData`] and resource
+//! attributes, all built from [`value::Attribute`]) that the agent converts
+//! into its telemetry SDK's types; this crate depends on no SDK.
 #![deny(missing_docs)]
 
 pub mod attributes;
+pub mod logs;
+pub mod metrics;
 pub mod model;
+pub mod resource;
+pub mod spans;
+pub mod value;
+
+pub use value::{AttrValue, Attribute};

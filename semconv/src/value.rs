@@ -99,10 +99,7 @@ impl Attribute {
 
 /// The value of the first attribute named `key`, if any.
 pub fn find<'a>(attributes: &'a [Attribute], key: &str) -> Option<&'a AttrValue> {
-    attributes
-        .iter()
-        .find(|a| a.key == key)
-        .map(|a| &a.value)
+    attributes.iter().find(|a| a.key == key).map(|a| &a.value)
 }
 
 #[cfg(test)]
@@ -121,7 +118,10 @@ mod tests {
         ];
         assert_eq!(find(&attrs, "a").and_then(AttrValue::as_str), Some("x"));
         assert_eq!(find(&attrs, "b").and_then(AttrValue::as_int), Some(-3));
-        assert_eq!(find(&attrs, "c").and_then(AttrValue::as_int), Some(i64::MAX));
+        assert_eq!(
+            find(&attrs, "c").and_then(AttrValue::as_int),
+            Some(i64::MAX)
+        );
         assert_eq!(find(&attrs, "d").and_then(AttrValue::as_bool), Some(true));
         assert_eq!(
             find(&attrs, "e").and_then(AttrValue::as_str_array),

@@ -17,6 +17,31 @@ struct {
 	__type(value, __u8);
 } pid_filter SEC(".maps");
 
+/* `self_socks`: local (address, port) of every TCP connection the agent
+ * itself opens (its OTLP exports). A connection whose peer is one of these —
+ * the collector's side of an export on this host — is never captured either,
+ * or every export would be captured and exported again. */
+struct sock_key {
+	__u8 addr[16];
+	__u16 port;
+	__u16 family;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct sock_key);
+	__type(value, __u8);
+} self_socks SEC(".maps");
+
+static __always_inline bool is_self(__u32 tgid)
+{
+	__u32 zero = 0;
+	struct agent_config *cfg = bpf_map_lookup_elem(&agent_config, &zero);
+	return cfg && cfg->self_tgid == tgid;
+}
+
 /* Should syscalls of this tgid be looked at? Never the agent's own. */
 static __always_inline bool tgid_wanted(__u32 tgid)
 {

@@ -15,7 +15,11 @@ static __always_inline struct conn_state *adopt(__u64 key)
 {
 	if (bpf_map_lookup_elem(&not_socket, &key))
 		return NULL;
-	if (!tcp_sock_of_fd((__u32)key)) {
+	struct sock *sk = tcp_sock_of_fd((__u32)key);
+	struct sock_key peer = {};
+	if (sk)
+		sock_end_key(sk, false, &peer);
+	if (!sk || bpf_map_lookup_elem(&self_socks, &peer)) {
 		__u8 one = 1;
 		bpf_map_update_elem(&not_socket, &key, &one, BPF_ANY);
 		return NULL;
@@ -126,6 +130,19 @@ static __always_inline int data_exit(void *ctx, long ret)
 	}
 
 	if (!c->announced) {
+		/* The agent's connect may have been recorded after this side's
+		 * accept: check the peer again before the first event. */
+		struct sock *sk = tcp_sock_of_fd(a.fd);
+		struct sock_key peer = {};
+		if (sk)
+			sock_end_key(sk, false, &peer);
+		if (sk && bpf_map_lookup_elem(&self_socks, &peer)) {
+			__u8 one = 1;
+			bpf_map_delete_elem(&conns, &a.conn_key);
+			bpf_map_update_elem(&not_socket, &a.conn_key, &one, BPF_ANY);
+			count(CNT_SELF_SKIPPED, 1);
+			return 0;
+		}
 		if (first)
 			c->l7 = sniff_call(first, first_len);
 		if (c->l7 == L7_UNKNOWN) {

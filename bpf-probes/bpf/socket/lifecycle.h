@@ -9,11 +9,26 @@
 
 #define EINPROGRESS 115
 
+/* Is sk's peer a socket of the agent itself (an OTLP export on this host)? */
+static __always_inline bool peer_is_self(struct sock *sk)
+{
+	struct sock_key k = {};
+	sock_end_key(sk, false, &k);
+	return bpf_map_lookup_elem(&self_socks, &k) != NULL;
+}
+
 static __always_inline void track_new(__u32 tgid, __u32 tid, __u32 fd, __u8 role)
 {
-	if (!tcp_sock_of_fd(fd))
+	struct sock *sk = tcp_sock_of_fd(fd);
+	if (!sk)
 		return;
 	__u64 key = conn_key(tgid, fd);
+	if (peer_is_self(sk)) {
+		__u8 one = 1;
+		bpf_map_update_elem(&not_socket, &key, &one, BPF_ANY);
+		count(CNT_SELF_SKIPPED, 1);
+		return;
+	}
 	struct conn_state *old = bpf_map_lookup_elem(&conns, &key);
 	if (old && old->announced)
 		emit_close(old, key, tid, CLOSE_SYSCALL);
@@ -30,7 +45,7 @@ SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (!tgid_wanted(pid_tgid >> 32))
+	if (!tgid_wanted(pid_tgid >> 32) && !is_self(pid_tgid >> 32))
 		return 0;
 	__u32 tid = (__u32)pid_tgid;
 	__u32 fd = ctx->args[0];
@@ -50,6 +65,17 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	bpf_map_delete_elem(&connecting, &tid);
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
+	if (is_self(pid_tgid >> 32)) {
+		/* The agent's own connection: remember its local end. */
+		struct sock *sk = tcp_sock_of_fd(f);
+		if (sk) {
+			struct sock_key k = {};
+			__u8 one = 1;
+			sock_end_key(sk, true, &k);
+			bpf_map_update_elem(&self_socks, &k, &one, BPF_ANY);
+		}
+		return 0;
+	}
 	track_new(pid_tgid >> 32, tid, f, ROLE_CLIENT);
 	return 0;
 }

@@ -2,6 +2,7 @@
  * the connection 4-tuple from that sock (CO-RE reads, IPv4 and IPv6). */
 #pragma once
 #include "include/common.h"
+#include "maps/config.h"
 
 /* The struct sock behind fd if it is an IPv4/IPv6 TCP socket, else NULL. */
 static __always_inline struct sock *tcp_sock_of_fd(__u32 fd)
@@ -51,5 +52,25 @@ static __always_inline void read_tuple(struct sock *sk, struct conn_open_event *
 	} else {
 		BPF_CORE_READ_INTO(&ev->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 		BPF_CORE_READ_INTO(&ev->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	}
+}
+
+/* The (address, port) key of one end of sk: local when `local`, else the peer. */
+static __always_inline void sock_end_key(struct sock *sk, bool local, struct sock_key *k)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	k->family = family;
+	if (local)
+		k->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	else
+		k->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		__u32 a = local ? BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr)
+				: BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(k->addr, &a, 4);
+	} else if (local) {
+		BPF_CORE_READ_INTO(&k->addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+	} else {
+		BPF_CORE_READ_INTO(&k->addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	}
 }

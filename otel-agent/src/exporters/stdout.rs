@@ -2,11 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::Arc;
 
 use semconv::model::{ConnectionReport, Exchange, Header};
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc;
 
 use crate::clock::rfc3339_nanos;
 use crate::conntrack::Output;
@@ -131,21 +129,18 @@ pub fn report_json(r: &ConnectionReport) -> Value {
     }})
 }
 
-/// Write outputs as JSON lines to stdout until the channel closes; flush per batch.
-pub async fn run(mut rx: mpsc::Receiver<Output>, stats: Arc<CaptureStats>) {
-    let mut batch = Vec::with_capacity(256);
-    while rx.recv_many(&mut batch, 256).await > 0 {
-        let stdout = std::io::stdout();
-        let mut w = stdout.lock();
-        for o in batch.drain(..) {
-            let v = match &o {
-                Output::Exchange(e) => exchange_json(e),
-                Output::Report(r) => report_json(r),
-            };
-            if serde_json::to_writer(&mut w, &v).is_ok() && w.write_all(b"\n").is_ok() {
-                incr(&stats.exported);
-            }
+/// Write a batch of outputs as JSON lines to stdout and flush.
+pub fn write_batch(batch: &[Output], stats: &CaptureStats) {
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    for o in batch {
+        let v = match o {
+            Output::Exchange(e) => exchange_json(e),
+            Output::Report(r) => report_json(r),
+        };
+        if serde_json::to_writer(&mut w, &v).is_ok() && w.write_all(b"\n").is_ok() {
+            incr(&stats.exported);
         }
-        let _ = w.flush();
     }
+    let _ = w.flush();
 }

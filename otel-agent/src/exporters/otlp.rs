@@ -1,0 +1,801 @@
+//! OTLP exporter: one span per exchange (the observed process as resource),
+//! HTTP and capture-health metrics, and one log record per connection report.
+//!
+//! Spans go through our own bounded queue and batcher, so that each batch can
+//! carry the resource of the process it describes (`SpanExporter::set_resource`
+//! per group) with real kernel timestamps; metrics and logs use the SDK's
+//! periodic reader and batch processor on the tokio runtime. Every export
+//! failure and every span dropped for a full queue is counted.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry::logs::{
+    AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity as OtelSeverity,
+};
+use opentelemetry::metrics::{Histogram, Meter, MeterProvider as _};
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind as OtelSpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
+use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogBatch, SdkLogger, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{SdkMeterProvider, Temporality};
+use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector};
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanExporter as _, SpanLinks,
+};
+use opentelemetry_sdk::{runtime, Resource};
+use semconv::logs::{connection_report, Severity};
+use semconv::metrics::{
+    self as m, http_measurement, http_metric_names, DURATION_BUCKETS_S, SIZE_BUCKETS_BY,
+};
+use semconv::model::{ConnectionReport, Exchange, ProcessInfo};
+use semconv::spans::{span, SpanKind, SpanRecord, SpanStatus};
+use semconv::value::{AttrValue, Attribute};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::internal_events::{incr, CaptureStats};
+use crate::loader::Probes;
+use bpf_probes::events::Counter;
+
+/// The agent's name and version, as `telemetry.distro.*`.
+const DISTRO_NAME: &str = "otel-agent";
+const DISTRO_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Spans per export request.
+const MAX_BATCH: usize = 512;
+/// How long spans wait for a batch to fill.
+const BATCH_TIMEOUT: Duration = Duration::from_millis(500);
+/// Export attempts per batch (backoff 0.5 s, 1 s, 2 s between them).
+const ATTEMPTS: u32 = 4;
+
+/// OTLP transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/gRPC (tonic), default port 4317.
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies, default port 4318.
+    HttpProtobuf,
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "grpc" => Ok(Protocol::Grpc),
+            "http/protobuf" | "http" => Ok(Protocol::HttpProtobuf),
+            other => Err(format!(
+                "unsupported OTLP protocol {other:?}: expected grpc or http/protobuf"
+            )),
+        }
+    }
+}
+
+/// What the OTLP exporter needs to know.
+#[derive(Clone, Debug)]
+pub struct OtlpConfig {
+    /// Transport.
+    pub protocol: Protocol,
+    /// Base endpoint; `None`: the `OTEL_EXPORTER_OTLP_*ENDPOINT` variables (read by the exporters).
+    pub endpoint: Option<String>,
+    /// Fixed `service.name` (`OTEL_SERVICE_NAME`); `None`: the observed executable's name.
+    pub service_name: Option<String>,
+    /// Spans waiting for export before new ones are dropped (and counted).
+    pub max_queued_spans: usize,
+}
+
+impl OtlpConfig {
+    /// From the standard environment: `None` unless an OTLP endpoint is set
+    /// (and `OTEL_SDK_DISABLED` is not `true`).
+    pub fn from_env() -> Option<Result<Self, String>> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        if var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            return None;
+        }
+        let any_endpoint = [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        ]
+        .iter()
+        .any(|k| var(k).is_some());
+        if !any_endpoint {
+            return None;
+        }
+        let protocol = match var("OTEL_EXPORTER_OTLP_PROTOCOL") {
+            Some(p) => match p.parse() {
+                Ok(p) => p,
+                Err(e) => return Some(Err(e)),
+            },
+            None => Protocol::HttpProtobuf,
+        };
+        Some(Ok(Self {
+            protocol,
+            endpoint: None,
+            service_name: var("OTEL_SERVICE_NAME"),
+            max_queued_spans: 16 * 1024,
+        }))
+    }
+}
+
+/// Errors setting up the exporters.
+#[derive(Debug, thiserror::Error)]
+pub enum OtlpError {
+    /// An exporter could not be built.
+    #[error("building the OTLP {signal} exporter: {source}")]
+    Build {
+        /// traces, metrics or logs.
+        signal: &'static str,
+        /// The SDK's error.
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
+}
+
+/// Export failures per signal, shared with the metrics callbacks.
+#[derive(Debug, Default)]
+pub struct ExportFailures {
+    /// Span batches that could not be exported after every retry.
+    pub traces: AtomicU64,
+    /// Metric exports that failed.
+    pub metrics: AtomicU64,
+    /// Log batches that failed.
+    pub logs: AtomicU64,
+    /// Spans dropped: the span queue was full.
+    pub spans_queue_full: AtomicU64,
+    /// Spans lost with failed batches.
+    pub spans_lost: AtomicU64,
+}
+
+/// The running OTLP pipelines.
+pub struct Otlp {
+    span_tx: mpsc::Sender<(Arc<Resource>, SpanData)>,
+    span_task: tokio::task::JoinHandle<()>,
+    resources: HashMap<(u32, String), Arc<Resource>>,
+    service_name: Option<String>,
+    host_name: String,
+    ids: RandomIdGenerator,
+    scope: InstrumentationScope,
+    http: HttpInstruments,
+    logger: SdkLogger,
+    logger_provider: SdkLoggerProvider,
+    meter_provider: SdkMeterProvider,
+    failures: Arc<ExportFailures>,
+}
+
+struct HttpInstruments {
+    client_duration: Histogram<f64>,
+    server_duration: Histogram<f64>,
+    sizes: HashMap<&'static str, Histogram<u64>>,
+}
+
+fn with_endpoint<B: WithExportConfig>(b: B, cfg: &OtlpConfig, path: &str) -> B {
+    match (&cfg.endpoint, cfg.protocol) {
+        (Some(e), Protocol::Grpc) => b.with_endpoint(e.clone()),
+        (Some(e), Protocol::HttpProtobuf) => {
+            b.with_endpoint(format!("{}/{path}", e.trim_end_matches('/')))
+        }
+        (None, _) => b,
+    }
+}
+
+fn build_span_exporter(cfg: &OtlpConfig) -> Result<SpanExporter, OtlpError> {
+    let err = |source| OtlpError::Build {
+        signal: "traces",
+        source,
+    };
+    match cfg.protocol {
+        Protocol::Grpc => {
+            with_endpoint(SpanExporter::builder().with_tonic(), cfg, "v1/traces").build()
+        }
+        Protocol::HttpProtobuf => {
+            with_endpoint(SpanExporter::builder().with_http(), cfg, "v1/traces").build()
+        }
+    }
+    .map_err(err)
+}
+
+fn build_metric_exporter(cfg: &OtlpConfig) -> Result<MetricExporter, OtlpError> {
+    let err = |source| OtlpError::Build {
+        signal: "metrics",
+        source,
+    };
+    match cfg.protocol {
+        Protocol::Grpc => {
+            with_endpoint(MetricExporter::builder().with_tonic(), cfg, "v1/metrics").build()
+        }
+        Protocol::HttpProtobuf => {
+            with_endpoint(MetricExporter::builder().with_http(), cfg, "v1/metrics").build()
+        }
+    }
+    .map_err(err)
+}
+
+fn build_log_exporter(cfg: &OtlpConfig) -> Result<LogExporter, OtlpError> {
+    let err = |source| OtlpError::Build {
+        signal: "logs",
+        source,
+    };
+    match cfg.protocol {
+        Protocol::Grpc => {
+            with_endpoint(LogExporter::builder().with_tonic(), cfg, "v1/logs").build()
+        }
+        Protocol::HttpProtobuf => {
+            with_endpoint(LogExporter::builder().with_http(), cfg, "v1/logs").build()
+        }
+    }
+    .map_err(err)
+}
+
+/// The agent's own resource (metrics and logs): host, SDK and distro identity.
+fn agent_resource(host_name: &str) -> Resource {
+    Resource::builder_empty()
+        .with_detectors(&[
+            Box::new(TelemetryResourceDetector),
+            Box::new(EnvResourceDetector::new()),
+        ])
+        .with_attributes([
+            KeyValue::new(
+                "service.name",
+                std::env::var("OTEL_AGENT_SERVICE_NAME").unwrap_or_else(|_| DISTRO_NAME.into()),
+            ),
+            KeyValue::new("host.name", host_name.to_string()),
+            KeyValue::new("os.type", "linux"),
+            KeyValue::new("telemetry.distro.name", DISTRO_NAME),
+            KeyValue::new("telemetry.distro.version", DISTRO_VERSION),
+        ])
+        .build()
+}
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// An OTel attribute value from a semconv one.
+fn otel_value(v: AttrValue) -> Value {
+    match v {
+        AttrValue::Str(s) => Value::String(s.into()),
+        AttrValue::Int(i) => Value::I64(i),
+        AttrValue::Bool(b) => Value::Bool(b),
+        AttrValue::StrArray(a) => Value::Array(Array::String(
+            a.into_iter().map(StringValue::from).collect(),
+        )),
+    }
+}
+
+fn key_values(attrs: Vec<Attribute>) -> Vec<KeyValue> {
+    attrs
+        .into_iter()
+        .map(|a| KeyValue::new(a.key, otel_value(a.value)))
+        .collect()
+}
+
+fn any_value(v: AttrValue) -> AnyValue {
+    match v {
+        AttrValue::Str(s) => AnyValue::String(s.into()),
+        AttrValue::Int(i) => AnyValue::Int(i),
+        AttrValue::Bool(b) => AnyValue::Boolean(b),
+        AttrValue::StrArray(a) => AnyValue::ListAny(Box::new(
+            a.into_iter().map(|s| AnyValue::String(s.into())).collect(),
+        )),
+    }
+}
+
+fn time(unix_ns: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(unix_ns)
+}
+
+/// A metric exporter that counts its failures.
+struct CountingMetricExporter {
+    inner: MetricExporter,
+    failures: Arc<ExportFailures>,
+}
+
+impl PushMetricExporter for CountingMetricExporter {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let r = self.inner.export(metrics).await;
+        if let Err(e) = &r {
+            self.failures.metrics.fetch_add(1, Ordering::Relaxed);
+            debug!(error = %e, "metrics export failed");
+        }
+        r
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn temporality(&self) -> Temporality {
+        self.inner.temporality()
+    }
+}
+
+/// A log exporter that counts its failures.
+#[derive(Debug)]
+struct CountingLogExporter {
+    inner: LogExporter,
+    failures: Arc<ExportFailures>,
+}
+
+impl opentelemetry_sdk::logs::LogExporter for CountingLogExporter {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        let r = self.inner.export(batch).await;
+        if let Err(e) = &r {
+            self.failures.logs.fetch_add(1, Ordering::Relaxed);
+            debug!(error = %e, "logs export failed");
+        }
+        r
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+impl Otlp {
+    /// Build the three pipelines and start the span exporter task. Must run inside the tokio runtime.
+    pub fn start(
+        cfg: &OtlpConfig,
+        stats: Arc<CaptureStats>,
+        probes: Arc<Mutex<Probes>>,
+    ) -> Result<Self, OtlpError> {
+        let host_name = host_name();
+        let resource = agent_resource(&host_name);
+        let failures = Arc::new(ExportFailures::default());
+
+        let span_exporter = build_span_exporter(cfg)?;
+        let (span_tx, span_rx) = mpsc::channel(cfg.max_queued_spans.max(MAX_BATCH));
+        let span_task = tokio::spawn(export_spans(span_exporter, span_rx, failures.clone()));
+
+        let metric_exporter = CountingMetricExporter {
+            inner: build_metric_exporter(cfg)?,
+            failures: failures.clone(),
+        };
+        let reader = opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader::builder(
+            metric_exporter,
+            runtime::Tokio,
+        )
+        .build();
+        let meter_provider = SdkMeterProvider::builder()
+            .with_reader(reader)
+            .with_resource(resource.clone())
+            .build();
+        let meter = meter_provider.meter("otel-agent");
+        let http = HttpInstruments::new(&meter);
+        register_capture_metrics(&meter, stats, probes, failures.clone());
+
+        let log_exporter = CountingLogExporter {
+            inner: build_log_exporter(cfg)?,
+            failures: failures.clone(),
+        };
+        let processor =
+            opentelemetry_sdk::logs::log_processor_with_async_runtime::BatchLogProcessor::builder(
+                log_exporter,
+                runtime::Tokio,
+            )
+            .build();
+        let logger_provider = SdkLoggerProvider::builder()
+            .with_log_processor(processor)
+            .with_resource(resource)
+            .build();
+        let logger = logger_provider.logger("otel-agent");
+
+        info!(protocol = ?cfg.protocol, endpoint = ?cfg.endpoint, "OTLP export enabled (traces, metrics, logs)");
+        Ok(Self {
+            span_tx,
+            span_task,
+            resources: HashMap::new(),
+            service_name: cfg.service_name.clone(),
+            host_name,
+            ids: RandomIdGenerator::default(),
+            scope: InstrumentationScope::builder(DISTRO_NAME)
+                .with_version(DISTRO_VERSION)
+                .build(),
+            http,
+            logger,
+            logger_provider,
+            meter_provider,
+            failures,
+        })
+    }
+
+    /// Export failures so far.
+    pub fn failures(&self) -> Arc<ExportFailures> {
+        self.failures.clone()
+    }
+
+    fn resource_of(&mut self, p: &ProcessInfo) -> Arc<Resource> {
+        if self.resources.len() > 4096 {
+            self.resources.clear();
+        }
+        let key = (p.pid, p.exe.clone());
+        let (service_name, host_name) = (self.service_name.as_deref(), self.host_name.as_str());
+        self.resources
+            .entry(key)
+            .or_insert_with(|| {
+                let attrs = semconv::resource::process_resource(p, service_name, host_name);
+                Arc::new(
+                    Resource::builder_empty()
+                        .with_detector(Box::new(TelemetryResourceDetector))
+                        .with_attributes(key_values(attrs))
+                        .with_attributes([
+                            KeyValue::new("telemetry.distro.name", DISTRO_NAME),
+                            KeyValue::new("telemetry.distro.version", DISTRO_VERSION),
+                        ])
+                        .build(),
+                )
+            })
+            .clone()
+    }
+
+    /// One exchange: its span (queued) and its HTTP metrics.
+    pub fn exchange(&mut self, ex: &Exchange) {
+        if let Some(mm) = http_measurement(ex) {
+            self.http.record(mm);
+        }
+        let record = span(ex);
+        let data = self.span_data(record);
+        let resource = self.resource_of(&ex.process);
+        if self.span_tx.try_send((resource, data)).is_err() {
+            self.failures
+                .spans_queue_full
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One connection report, as a log record.
+    pub fn report(&mut self, r: &ConnectionReport) {
+        let data = connection_report(r);
+        let mut rec = self.logger.create_log_record();
+        let (number, text) = match data.severity {
+            Severity::Info => (OtelSeverity::Info, "INFO"),
+            Severity::Warn => (OtelSeverity::Warn, "WARN"),
+        };
+        rec.set_severity_number(number);
+        rec.set_severity_text(text);
+        rec.set_body(AnyValue::String(data.body.into()));
+        rec.set_event_name(data.event_name);
+        rec.set_timestamp(time(data.timestamp_unix_ns));
+        rec.set_observed_timestamp(SystemTime::now());
+        for a in data.attributes {
+            rec.add_attribute(a.key, any_value(a.value));
+        }
+        self.logger.emit(rec);
+    }
+
+    fn span_data(&self, r: SpanRecord) -> SpanData {
+        let trace_id = r.parent.as_ref().map_or_else(
+            || self.ids.new_trace_id(),
+            |p| TraceId::from_bytes(p.trace_id),
+        );
+        let parent_span_id = r
+            .parent
+            .as_ref()
+            .map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.span_id));
+        SpanData {
+            span_context: SpanContext::new(
+                trace_id,
+                self.ids.new_span_id(),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id,
+            parent_span_is_remote: r.parent.is_some(),
+            span_kind: match r.kind {
+                SpanKind::Client => OtelSpanKind::Client,
+                SpanKind::Server => OtelSpanKind::Server,
+            },
+            name: r.name.into(),
+            start_time: time(r.start_unix_ns),
+            end_time: time(r.end_unix_ns.max(r.start_unix_ns)),
+            attributes: key_values(r.attributes),
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: match r.status {
+                SpanStatus::Unset => Status::Unset,
+                SpanStatus::Error { description } => Status::error(description),
+            },
+            instrumentation_scope: self.scope.clone(),
+        }
+    }
+
+    /// Flush everything and stop: queued spans, metrics, logs.
+    pub async fn shutdown(self) {
+        let Otlp {
+            span_tx,
+            span_task,
+            logger_provider,
+            meter_provider,
+            ..
+        } = self;
+        drop(span_tx);
+        if tokio::time::timeout(Duration::from_secs(10), span_task)
+            .await
+            .is_err()
+        {
+            warn!("span export did not finish within 10 s");
+        }
+        let done = tokio::task::spawn_blocking(move || {
+            if let Err(e) = meter_provider.shutdown() {
+                warn!(error = %e, "metrics flush at shutdown failed");
+            }
+            if let Err(e) = logger_provider.shutdown() {
+                warn!(error = %e, "logs flush at shutdown failed");
+            }
+        });
+        if tokio::time::timeout(Duration::from_secs(15), done)
+            .await
+            .is_err()
+        {
+            warn!("metrics/logs flush did not finish within 15 s");
+        }
+    }
+}
+
+impl HttpInstruments {
+    fn new(meter: &Meter) -> Self {
+        let duration = |name: &'static str| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description("Duration of HTTP requests captured by otel-agent.")
+                .with_boundaries(DURATION_BUCKETS_S.to_vec())
+                .build()
+        };
+        let mut sizes = HashMap::new();
+        for name in [
+            m::HTTP_CLIENT_REQUEST_BODY_SIZE,
+            m::HTTP_CLIENT_RESPONSE_BODY_SIZE,
+            m::HTTP_SERVER_REQUEST_BODY_SIZE,
+            m::HTTP_SERVER_RESPONSE_BODY_SIZE,
+        ] {
+            let h = meter
+                .u64_histogram(name)
+                .with_unit("By")
+                .with_description("Size of HTTP message bodies captured by otel-agent.")
+                .with_boundaries(SIZE_BUCKETS_BY.to_vec())
+                .build();
+            sizes.insert(name, h);
+        }
+        Self {
+            client_duration: duration(m::HTTP_CLIENT_REQUEST_DURATION),
+            server_duration: duration(m::HTTP_SERVER_REQUEST_DURATION),
+            sizes,
+        }
+    }
+
+    fn record(&self, mm: semconv::metrics::HttpMeasurement) {
+        let (duration_name, req_name, resp_name) = http_metric_names(mm.kind);
+        let attrs = key_values(mm.attributes);
+        let duration = if duration_name == m::HTTP_CLIENT_REQUEST_DURATION {
+            &self.client_duration
+        } else {
+            &self.server_duration
+        };
+        duration.record(mm.duration_s, &attrs);
+        if let (Some(n), Some(h)) = (mm.request_body_size, self.sizes.get(req_name)) {
+            h.record(n, &attrs);
+        }
+        if let (Some(n), Some(h)) = (mm.response_body_size, self.sizes.get(resp_name)) {
+            h.record(n, &attrs);
+        }
+    }
+}
+
+/// The agent's capture-health metrics, observed from the counters at each collection.
+fn register_capture_metrics(
+    meter: &Meter,
+    stats: Arc<CaptureStats>,
+    probes: Arc<Mutex<Probes>>,
+    failures: Arc<ExportFailures>,
+) {
+    let s = stats.clone();
+    meter
+        .u64_observable_counter(m::TAP_EXCHANGES)
+        .with_unit("{exchange}")
+        .with_description("HTTP exchanges captured.")
+        .with_callback(move |o| {
+            let snap = s.snapshot();
+            o.observe(snap.exchanges, &[KeyValue::new("tap.partial", false)]);
+            o.observe(
+                snap.partial_exchanges,
+                &[KeyValue::new("tap.partial", true)],
+            );
+        })
+        .build();
+    let s = stats.clone();
+    meter
+        .u64_observable_counter(m::TAP_CONNECTIONS)
+        .with_unit("{connection}")
+        .with_description("Connections announced by the kernel, by detected protocol.")
+        .with_callback(move |o| {
+            let snap = s.snapshot();
+            for (l7, n) in [
+                ("http1", snap.connections_http1),
+                ("http2", snap.connections_http2),
+                ("other", snap.connections_other),
+            ] {
+                o.observe(n, &[KeyValue::new("tap.l7_protocol", l7)]);
+            }
+        })
+        .build();
+    let s = stats.clone();
+    meter
+        .u64_observable_counter(m::TAP_DATA_EVENTS)
+        .with_unit("{event}")
+        .with_description("Data events received from the kernel.")
+        .with_callback(move |o| o.observe(s.snapshot().data_events, &[]))
+        .build();
+    let s = stats.clone();
+    meter
+        .u64_observable_counter(m::TAP_BYTES)
+        .with_unit("By")
+        .with_description("Payload bytes received from the kernel.")
+        .with_callback(move |o| o.observe(s.snapshot().bytes_captured, &[]))
+        .build();
+    let s = stats.clone();
+    meter
+        .u64_observable_counter(m::TAP_PARSE_ERRORS)
+        .with_unit("{error}")
+        .with_description("HTTP parse errors (desynchronisations).")
+        .with_callback(move |o| o.observe(s.snapshot().parse_errors, &[]))
+        .build();
+    let s = stats.clone();
+    meter
+        .u64_gauge_observable(m::TAP_UPROBES_ATTACHED, s)
+        .build();
+    let (s, p, f) = (stats, probes.clone(), failures.clone());
+    meter
+        .u64_observable_counter(m::TAP_DROPS)
+        .with_unit("{event}")
+        .with_description("Events, bytes and exchanges lost, by reason.")
+        .with_callback(move |o| {
+            let snap = s.snapshot();
+            let k = p.lock().map(|p| p.counters()).unwrap_or_default();
+            for (reason, n) in [
+                ("ringbuf_full", k[Counter::RingbufFull as usize]),
+                ("truncated_event", k[Counter::TruncatedEvents as usize]),
+                ("conn_map_full", k[Counter::ConnMapFull as usize]),
+                ("tls_unmapped", k[Counter::TlsUnmapped as usize]),
+                ("export_queue_full", snap.export_queue_full),
+                (
+                    "span_queue_full",
+                    f.spans_queue_full.load(Ordering::Relaxed),
+                ),
+                ("span_export_failed", f.spans_lost.load(Ordering::Relaxed)),
+            ] {
+                o.observe(n, &[KeyValue::new("tap.drop.reason", reason)]);
+            }
+        })
+        .build();
+    meter
+        .u64_observable_counter(m::TAP_UPROBE_HITS)
+        .with_unit("{hit}")
+        .with_description("TLS uprobe and uretprobe hits.")
+        .with_callback(move |o| {
+            let k = probes.lock().map(|p| p.counters()).unwrap_or_default();
+            o.observe(k[Counter::UprobeHits as usize], &[]);
+        })
+        .build();
+    meter
+        .u64_observable_counter(m::TAP_EXPORT_FAILURES)
+        .with_unit("{failure}")
+        .with_description("Failed OTLP exports, by signal.")
+        .with_callback(move |o| {
+            for (signal, n) in [
+                ("traces", failures.traces.load(Ordering::Relaxed)),
+                ("metrics", failures.metrics.load(Ordering::Relaxed)),
+                ("logs", failures.logs.load(Ordering::Relaxed)),
+            ] {
+                o.observe(n, &[KeyValue::new("tap.signal", signal)]);
+            }
+        })
+        .build();
+}
+
+/// Extension: the uprobes-attached gauge in one call.
+trait UprobeGauge {
+    fn u64_gauge_observable(
+        &self,
+        name: &'static str,
+        stats: Arc<CaptureStats>,
+    ) -> opentelemetry::metrics::AsyncInstrumentBuilder<
+        '_,
+        opentelemetry::metrics::ObservableGauge<u64>,
+        u64,
+    >;
+}
+
+impl UprobeGauge for Meter {
+    fn u64_gauge_observable(
+        &self,
+        name: &'static str,
+        stats: Arc<CaptureStats>,
+    ) -> opentelemetry::metrics::AsyncInstrumentBuilder<
+        '_,
+        opentelemetry::metrics::ObservableGauge<u64>,
+        u64,
+    > {
+        self.u64_observable_gauge(name)
+            .with_unit("{uprobe}")
+            .with_description("TLS uprobes attached.")
+            .with_callback(move |o| o.observe(stats.snapshot().uprobes_attached, &[]))
+    }
+}
+
+/// The span export task: batch, group by resource, export with retries.
+async fn export_spans(
+    mut exporter: SpanExporter,
+    mut rx: mpsc::Receiver<(Arc<Resource>, SpanData)>,
+    failures: Arc<ExportFailures>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let got = tokio::time::timeout(BATCH_TIMEOUT, rx.recv_many(&mut batch, MAX_BATCH)).await;
+        let closed = matches!(got, Ok(0));
+        if !batch.is_empty() {
+            export_batch(&mut exporter, std::mem::take(&mut batch), &failures).await;
+        }
+        if closed {
+            break;
+        }
+    }
+    let _ = exporter.shutdown();
+}
+
+async fn export_batch(
+    exporter: &mut SpanExporter,
+    batch: Vec<(Arc<Resource>, SpanData)>,
+    failures: &ExportFailures,
+) {
+    // Group by resource, keeping the order of first appearance.
+    let mut groups: Vec<(Arc<Resource>, Vec<SpanData>)> = Vec::new();
+    for (res, span) in batch {
+        match groups.iter_mut().find(|(r, _)| Arc::ptr_eq(r, &res)) {
+            Some((_, spans)) => spans.push(span),
+            None => groups.push((res, vec![span])),
+        }
+    }
+    for (resource, spans) in groups {
+        exporter.set_resource(&resource);
+        let n = spans.len() as u64;
+        let mut delay = Duration::from_millis(500);
+        let mut attempt = 1;
+        loop {
+            match exporter.export(spans.clone()).await {
+                Ok(()) => break,
+                Err(e) if attempt < ATTEMPTS => {
+                    debug!(error = %e, attempt, "span export failed: retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    failures.traces.fetch_add(1, Ordering::Relaxed);
+                    failures.spans_lost.fetch_add(n, Ordering::Relaxed);
+                    warn!(error = %e, spans = n, "span export failed after retries: spans dropped (counted)");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Count an exported output (for the stdout-less case).
+pub fn exported(stats: &CaptureStats) {
+    incr(&stats.exported);
+}

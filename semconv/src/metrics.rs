@@ -1,0 +1,462 @@
+//! Metric names, units, buckets and the low-cardinality HTTP measurement of an exchange.
+
+use crate::attributes as k;
+use crate::model::Exchange;
+use crate::spans::{
+    error_type, normalize_method, protocol_version, scheme, server_address_port, SpanKind,
+};
+use crate::value::Attribute;
+
+/// Duration histogram boundaries in seconds (the semantic conventions' advice).
+pub const DURATION_BUCKETS_S: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Body-size histogram boundaries in bytes: `0` (empty bodies get their own
+/// bucket), then powers of four from 64 B (4³) to 16 MiB (4¹²).
+pub const SIZE_BUCKETS_BY: &[f64] = &[
+    0.0,
+    64.0,
+    256.0,
+    1024.0,
+    4096.0,
+    16_384.0,
+    65_536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
+    16_777_216.0,
+];
+
+/// `http.client.request.duration` (s)
+pub const HTTP_CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
+/// `http.server.request.duration` (s)
+pub const HTTP_SERVER_REQUEST_DURATION: &str = "http.server.request.duration";
+/// `http.client.request.body.size` (By)
+pub const HTTP_CLIENT_REQUEST_BODY_SIZE: &str = "http.client.request.body.size";
+/// `http.server.request.body.size` (By)
+pub const HTTP_SERVER_REQUEST_BODY_SIZE: &str = "http.server.request.body.size";
+/// `http.client.response.body.size` (By)
+pub const HTTP_CLIENT_RESPONSE_BODY_SIZE: &str = "http.client.response.body.size";
+/// `http.server.response.body.size` (By)
+pub const HTTP_SERVER_RESPONSE_BODY_SIZE: &str = "http.server.response.body.size";
+
+/// `tap.exchanges`: exchanges emitted.
+pub const TAP_EXCHANGES: &str = "tap.exchanges";
+/// `tap.connections`: connections finished (one per connection report).
+pub const TAP_CONNECTIONS: &str = "tap.connections";
+/// `tap.data_events`: data events read from the kernel.
+pub const TAP_DATA_EVENTS: &str = "tap.data_events";
+/// `tap.bytes`: payload bytes captured.
+pub const TAP_BYTES: &str = "tap.bytes";
+/// `tap.drops`: events or records dropped, by reason.
+pub const TAP_DROPS: &str = "tap.drops";
+/// `tap.parse_errors`: protocol parse errors (desyncs).
+pub const TAP_PARSE_ERRORS: &str = "tap.parse_errors";
+/// `tap.uprobes.attached`: uprobes currently attached.
+pub const TAP_UPROBES_ATTACHED: &str = "tap.uprobes.attached";
+/// `tap.uprobe.hits`: uprobe events received.
+pub const TAP_UPROBE_HITS: &str = "tap.uprobe.hits";
+/// `tap.export.failures`: failed exports, by signal.
+pub const TAP_EXPORT_FAILURES: &str = "tap.export.failures";
+
+/// Instrument kind of a metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    /// Monotonic sum.
+    Counter,
+    /// Current value (an up-down counter or an observable gauge).
+    Gauge,
+    /// Histogram (buckets: [`DURATION_BUCKETS_S`] for `s`, [`SIZE_BUCKETS_BY`] for `By`).
+    Histogram,
+}
+
+/// One metric the agent emits: name, unit, description, kind and every attribute key it may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricDef {
+    /// Metric name.
+    pub name: &'static str,
+    /// UCUM unit (`s`, `By`, `{exchange}`, ...).
+    pub unit: &'static str,
+    /// Description.
+    pub description: &'static str,
+    /// Instrument kind.
+    pub kind: MetricKind,
+    /// All attribute keys the metric may carry.
+    pub attributes: &'static [&'static str],
+}
+
+/// Attribute keys of the HTTP histograms (see [`http_measurement`]).
+pub const HTTP_METRIC_ATTRIBUTES: &[&str] = &[
+    k::HTTP_REQUEST_METHOD,
+    k::HTTP_RESPONSE_STATUS_CODE,
+    k::URL_SCHEME,
+    k::SERVER_ADDRESS,
+    k::SERVER_PORT,
+    k::NETWORK_PROTOCOL_VERSION,
+    k::ERROR_TYPE,
+];
+
+const fn http_def(name: &'static str, unit: &'static str, description: &'static str) -> MetricDef {
+    MetricDef {
+        name,
+        unit,
+        description,
+        kind: MetricKind::Histogram,
+        attributes: HTTP_METRIC_ATTRIBUTES,
+    }
+}
+
+/// Every metric the agent emits: the HTTP histograms and the capture-health metrics.
+pub const CAPTURE_METRICS: &[MetricDef] = &[
+    http_def(
+        HTTP_CLIENT_REQUEST_DURATION,
+        "s",
+        "Duration of HTTP client requests.",
+    ),
+    http_def(
+        HTTP_SERVER_REQUEST_DURATION,
+        "s",
+        "Duration of HTTP server requests.",
+    ),
+    http_def(
+        HTTP_CLIENT_REQUEST_BODY_SIZE,
+        "By",
+        "Size of HTTP client request bodies.",
+    ),
+    http_def(
+        HTTP_SERVER_REQUEST_BODY_SIZE,
+        "By",
+        "Size of HTTP server request bodies.",
+    ),
+    http_def(
+        HTTP_CLIENT_RESPONSE_BODY_SIZE,
+        "By",
+        "Size of HTTP client response bodies.",
+    ),
+    http_def(
+        HTTP_SERVER_RESPONSE_BODY_SIZE,
+        "By",
+        "Size of HTTP server response bodies.",
+    ),
+    MetricDef {
+        name: TAP_EXCHANGES,
+        unit: "{exchange}",
+        description: "HTTP exchanges captured.",
+        kind: MetricKind::Counter,
+        attributes: &[k::TAP_DIRECTION, k::TAP_L7_PROTOCOL, k::TAP_PARTIAL],
+    },
+    MetricDef {
+        name: TAP_CONNECTIONS,
+        unit: "{connection}",
+        description: "Connections finished, by application protocol and TLS probe type.",
+        kind: MetricKind::Counter,
+        attributes: &[k::TAP_DIRECTION, k::TAP_L7_PROTOCOL, k::TAP_TLS_PROBE],
+    },
+    MetricDef {
+        name: TAP_DATA_EVENTS,
+        unit: "{event}",
+        description: "Data events read from the kernel.",
+        kind: MetricKind::Counter,
+        attributes: &[],
+    },
+    MetricDef {
+        name: TAP_BYTES,
+        unit: "By",
+        description: "Payload bytes captured, by direction (transmit: written by the process).",
+        kind: MetricKind::Counter,
+        attributes: &[k::NETWORK_IO_DIRECTION],
+    },
+    MetricDef {
+        name: TAP_DROPS,
+        unit: "{event}",
+        description: "Events or records dropped, by reason.",
+        kind: MetricKind::Counter,
+        attributes: &[k::TAP_DROP_REASON],
+    },
+    MetricDef {
+        name: TAP_PARSE_ERRORS,
+        unit: "{error}",
+        description: "Protocol parse errors (stream desynchronisations).",
+        kind: MetricKind::Counter,
+        attributes: &[k::TAP_L7_PROTOCOL],
+    },
+    MetricDef {
+        name: TAP_UPROBES_ATTACHED,
+        unit: "{uprobe}",
+        description: "Uprobes currently attached, by TLS probe type.",
+        kind: MetricKind::Gauge,
+        attributes: &[k::TAP_TLS_PROBE],
+    },
+    MetricDef {
+        name: TAP_UPROBE_HITS,
+        unit: "{hit}",
+        description: "Uprobe events received, by TLS probe type.",
+        kind: MetricKind::Counter,
+        attributes: &[k::TAP_TLS_PROBE],
+    },
+    MetricDef {
+        name: TAP_EXPORT_FAILURES,
+        unit: "{failure}",
+        description: "Failed exports, by signal (traces, metrics, logs).",
+        kind: MetricKind::Counter,
+        attributes: &[k::TAP_SIGNAL],
+    },
+];
+
+/// The definition of a metric by name.
+pub fn metric_def(name: &str) -> Option<&'static MetricDef> {
+    CAPTURE_METRICS.iter().find(|m| m.name == name)
+}
+
+/// The HTTP metric names for a span kind: (duration, request body size, response body size).
+pub fn http_metric_names(kind: SpanKind) -> (&'static str, &'static str, &'static str) {
+    match kind {
+        SpanKind::Client => (
+            HTTP_CLIENT_REQUEST_DURATION,
+            HTTP_CLIENT_REQUEST_BODY_SIZE,
+            HTTP_CLIENT_RESPONSE_BODY_SIZE,
+        ),
+        SpanKind::Server => (
+            HTTP_SERVER_REQUEST_DURATION,
+            HTTP_SERVER_REQUEST_BODY_SIZE,
+            HTTP_SERVER_RESPONSE_BODY_SIZE,
+        ),
+    }
+}
+
+/// What one exchange records into the HTTP histograms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpMeasurement {
+    /// Client or server: selects the metric names ([`http_metric_names`]).
+    pub kind: SpanKind,
+    /// Request duration in seconds.
+    pub duration_s: f64,
+    /// Request body size, bytes.
+    pub request_body_size: Option<u64>,
+    /// Response body size, bytes (when a response was seen).
+    pub response_body_size: Option<u64>,
+    /// Low-cardinality attributes ([`HTTP_METRIC_ATTRIBUTES`]).
+    pub attributes: Vec<Attribute>,
+}
+
+/// The HTTP measurement of an exchange; `None` without a request.
+///
+/// Attributes are low-cardinality only: `http.request.method` (normalised),
+/// `http.response.status_code` (when known), `url.scheme`, `server.address`,
+/// `server.port`, `network.protocol.version` (when known), `error.type`
+/// (when an error) — never the URL, path, query or pid.
+pub fn http_measurement(ex: &Exchange) -> Option<HttpMeasurement> {
+    let req = ex.request.as_ref()?;
+    let mut attrs = Vec::with_capacity(HTTP_METRIC_ATTRIBUTES.len());
+    attrs.push(Attribute::str(
+        k::HTTP_REQUEST_METHOD,
+        normalize_method(&req.method),
+    ));
+    if let Some(resp) = &ex.response {
+        attrs.push(Attribute::int(
+            k::HTTP_RESPONSE_STATUS_CODE,
+            i64::from(resp.status),
+        ));
+    }
+    attrs.push(Attribute::str(k::URL_SCHEME, scheme(ex)));
+    let (address, port) = server_address_port(ex);
+    attrs.push(Attribute::str(k::SERVER_ADDRESS, address));
+    attrs.push(Attribute::int(k::SERVER_PORT, i64::from(port)));
+    if let Some(v) = protocol_version(ex) {
+        attrs.push(Attribute::str(k::NETWORK_PROTOCOL_VERSION, v));
+    }
+    if let Some(e) = error_type(ex) {
+        attrs.push(Attribute::str(k::ERROR_TYPE, e));
+    }
+    Some(HttpMeasurement {
+        kind: SpanKind::of(ex),
+        duration_s: ex.duration_ns() as f64 / 1e9,
+        request_body_size: Some(req.body_size),
+        response_body_size: ex.response.as_ref().map(|r| r.body_size),
+        attributes: attrs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Exchange;
+    use crate::spans::tests::{client_https, server_plain};
+    use crate::value::{find, AttrValue};
+
+    #[test]
+    fn buckets_are_increasing() {
+        for b in [DURATION_BUCKETS_S, SIZE_BUCKETS_BY] {
+            assert!(b.windows(2).all(|w| w[0] < w[1]));
+        }
+        assert_eq!(SIZE_BUCKETS_BY.last(), Some(&16_777_216.0));
+    }
+
+    #[test]
+    fn table_is_complete_and_unique() {
+        let mut names: Vec<&str> = CAPTURE_METRICS.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(names.len(), n, "duplicate metric name");
+        for name in [
+            HTTP_CLIENT_REQUEST_DURATION,
+            HTTP_SERVER_REQUEST_DURATION,
+            HTTP_CLIENT_REQUEST_BODY_SIZE,
+            HTTP_SERVER_REQUEST_BODY_SIZE,
+            HTTP_CLIENT_RESPONSE_BODY_SIZE,
+            HTTP_SERVER_RESPONSE_BODY_SIZE,
+            TAP_EXCHANGES,
+            TAP_CONNECTIONS,
+            TAP_DATA_EVENTS,
+            TAP_BYTES,
+            TAP_DROPS,
+            TAP_PARSE_ERRORS,
+            TAP_UPROBES_ATTACHED,
+            TAP_UPROBE_HITS,
+            TAP_EXPORT_FAILURES,
+        ] {
+            let def = metric_def(name).unwrap_or_else(|| panic!("{name} missing"));
+            assert!(!def.unit.is_empty() && !def.description.is_empty());
+        }
+        assert_eq!(metric_def("nope"), None);
+        assert_eq!(
+            metric_def(TAP_DROPS).map(|d| d.attributes),
+            Some(&[k::TAP_DROP_REASON][..])
+        );
+        assert_eq!(
+            metric_def(TAP_UPROBES_ATTACHED).map(|d| d.kind),
+            Some(MetricKind::Gauge)
+        );
+        assert_eq!(metric_def(TAP_BYTES).map(|d| d.unit), Some("By"));
+        assert_eq!(
+            metric_def(TAP_EXCHANGES).map(|d| d.unit),
+            Some("{exchange}")
+        );
+        assert_eq!(
+            metric_def(HTTP_SERVER_REQUEST_DURATION).map(|d| (d.unit, d.kind)),
+            Some(("s", MetricKind::Histogram))
+        );
+    }
+
+    #[test]
+    fn measurement_attributes_are_low_cardinality() {
+        for ex in [
+            client_https(),
+            server_plain(),
+            Exchange {
+                response: None,
+                partial: true,
+                ..server_plain()
+            },
+        ] {
+            let m = http_measurement(&ex).expect("has request");
+            for a in &m.attributes {
+                assert!(
+                    !a.key.starts_with("url.") || a.key == k::URL_SCHEME,
+                    "{}",
+                    a.key
+                );
+                assert!(!a.key.starts_with("process."), "{}", a.key);
+                assert!(!a.key.starts_with("http.request.header."), "{}", a.key);
+                assert!(
+                    HTTP_METRIC_ATTRIBUTES.contains(&a.key.as_ref()),
+                    "{} not in the table",
+                    a.key
+                );
+            }
+            assert_eq!(find(&m.attributes, k::PROCESS_PID), None);
+            assert_eq!(find(&m.attributes, k::URL_FULL), None);
+            assert_eq!(find(&m.attributes, k::URL_PATH), None);
+            assert_eq!(find(&m.attributes, k::URL_QUERY), None);
+        }
+    }
+
+    #[test]
+    fn client_measurement() {
+        let m = http_measurement(&client_https()).expect("has request");
+        assert_eq!(m.kind, SpanKind::Client);
+        assert!((m.duration_s - 0.25).abs() < 1e-12);
+        assert_eq!(m.request_body_size, Some(0));
+        assert_eq!(m.response_body_size, Some(321));
+        let s = |key| find(&m.attributes, key).and_then(AttrValue::as_str);
+        assert_eq!(s(k::HTTP_REQUEST_METHOD), Some("GET"));
+        assert_eq!(s(k::URL_SCHEME), Some("https"));
+        assert_eq!(s(k::SERVER_ADDRESS), Some("api.example.com"));
+        assert_eq!(s(k::NETWORK_PROTOCOL_VERSION), Some("2"));
+        assert_eq!(s(k::ERROR_TYPE), None);
+        assert_eq!(
+            find(&m.attributes, k::HTTP_RESPONSE_STATUS_CODE).and_then(AttrValue::as_int),
+            Some(200)
+        );
+        assert_eq!(
+            find(&m.attributes, k::SERVER_PORT).and_then(AttrValue::as_int),
+            Some(443)
+        );
+        assert_eq!(
+            http_metric_names(m.kind),
+            (
+                HTTP_CLIENT_REQUEST_DURATION,
+                HTTP_CLIENT_REQUEST_BODY_SIZE,
+                HTTP_CLIENT_RESPONSE_BODY_SIZE
+            )
+        );
+    }
+
+    #[test]
+    fn server_measurement_and_errors() {
+        let mut ex = server_plain();
+        if let Some(r) = ex.request.as_mut() {
+            r.method = "BREW".into();
+        }
+        if let Some(r) = ex.response.as_mut() {
+            r.status = 500;
+        }
+        let m = http_measurement(&ex).expect("has request");
+        assert_eq!(m.kind, SpanKind::Server);
+        // 4 µs.
+        assert!((m.duration_s - 4e-6).abs() < 1e-15);
+        let s = |key| find(&m.attributes, key).and_then(AttrValue::as_str);
+        assert_eq!(s(k::HTTP_REQUEST_METHOD), Some("_OTHER"));
+        assert_eq!(find(&m.attributes, k::HTTP_REQUEST_METHOD_ORIGINAL), None);
+        assert_eq!(s(k::ERROR_TYPE), Some("500"));
+
+        let partial = http_measurement(&Exchange {
+            response: None,
+            partial: true,
+            ..server_plain()
+        })
+        .expect("has request");
+        assert_eq!(partial.response_body_size, None);
+        assert_eq!(
+            find(&partial.attributes, k::ERROR_TYPE).and_then(AttrValue::as_str),
+            Some("incomplete")
+        );
+        assert_eq!(
+            find(&partial.attributes, k::HTTP_RESPONSE_STATUS_CODE),
+            None
+        );
+    }
+
+    #[test]
+    fn duration_conversion() {
+        let mut ex = server_plain();
+        ex.start_unix_ns = 1_000;
+        ex.end_unix_ns = 1_500_001_000;
+        let m = http_measurement(&ex).expect("has request");
+        assert!((m.duration_s - 1.5).abs() < 1e-12);
+        // A clock that went backwards gives zero, not a negative duration.
+        ex.end_unix_ns = 0;
+        assert_eq!(http_measurement(&ex).map(|m| m.duration_s), Some(0.0));
+    }
+
+    #[test]
+    fn no_request_no_measurement() {
+        let ex = Exchange {
+            request: None,
+            ..client_https()
+        };
+        assert_eq!(http_measurement(&ex), None);
+    }
+}

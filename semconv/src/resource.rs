@@ -1,0 +1,138 @@
+//! Resource and process attributes for the observed process.
+//!
+//! The agent adds the `telemetry.sdk.*` and `telemetry.distro.*` attributes
+//! (and anything from `OTEL_RESOURCE_ATTRIBUTES`) itself: they describe the
+//! agent's build, not the captured process.
+
+use crate::attributes as k;
+use crate::model::ProcessInfo;
+use crate::value::Attribute;
+
+/// `service.name` when neither a name nor an executable name is known.
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// Process attributes: `process.pid`, `process.executable.path` (when
+/// known), `process.executable.name` (executable file name, else the task
+/// name, when either is known), `process.command_line` (when non-empty).
+pub fn process_attributes(p: &ProcessInfo) -> Vec<Attribute> {
+    let mut out = Vec::with_capacity(4);
+    out.push(Attribute::int(k::PROCESS_PID, i64::from(p.pid)));
+    if !p.exe.is_empty() {
+        out.push(Attribute::str(k::PROCESS_EXECUTABLE_PATH, p.exe.as_str()));
+    }
+    let name = p.exe_name();
+    if !name.is_empty() {
+        out.push(Attribute::str(k::PROCESS_EXECUTABLE_NAME, name));
+    }
+    if !p.cmdline.is_empty() {
+        out.push(Attribute::str(k::PROCESS_COMMAND_LINE, p.cmdline.as_str()));
+    }
+    out
+}
+
+/// The resource of one observed process.
+///
+/// - `service.name`: `service_name` when given and non-empty, else the
+///   executable name, else [`UNKNOWN_SERVICE`];
+/// - `service.instance.id`: `"<host_name>/<pid>"` (just `"<pid>"` when
+///   `host_name` is empty), unique per host and process;
+/// - the [`process_attributes`];
+/// - `host.name` (when non-empty) and `os.type` = `linux`.
+pub fn process_resource(
+    p: &ProcessInfo,
+    service_name: Option<&str>,
+    host_name: &str,
+) -> Vec<Attribute> {
+    let exe_name = p.exe_name();
+    let service = match service_name.map(str::trim) {
+        Some(s) if !s.is_empty() => s,
+        _ if !exe_name.is_empty() => exe_name,
+        _ => UNKNOWN_SERVICE,
+    };
+    let instance = if host_name.is_empty() {
+        p.pid.to_string()
+    } else {
+        format!("{host_name}/{}", p.pid)
+    };
+    let mut out = vec![
+        Attribute::str(k::SERVICE_NAME, service),
+        Attribute::str(k::SERVICE_INSTANCE_ID, instance),
+    ];
+    out.extend(process_attributes(p));
+    if !host_name.is_empty() {
+        out.push(Attribute::str(k::HOST_NAME, host_name));
+    }
+    out.push(Attribute::str(k::OS_TYPE, "linux"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{find, AttrValue};
+
+    fn s<'a>(attrs: &'a [Attribute], key: &str) -> Option<&'a str> {
+        find(attrs, key).and_then(AttrValue::as_str)
+    }
+
+    fn curl() -> ProcessInfo {
+        ProcessInfo {
+            pid: 160239,
+            exe: "/usr/bin/curl".into(),
+            cmdline: "curl https://httpbin.org/get".into(),
+            comm: "curl".into(),
+        }
+    }
+
+    #[test]
+    fn resource_attributes() {
+        let r = process_resource(&curl(), Some("checkout"), "web-1");
+        assert_eq!(s(&r, k::SERVICE_NAME), Some("checkout"));
+        assert_eq!(s(&r, k::SERVICE_INSTANCE_ID), Some("web-1/160239"));
+        assert_eq!(
+            find(&r, k::PROCESS_PID).and_then(AttrValue::as_int),
+            Some(160239)
+        );
+        assert_eq!(s(&r, k::PROCESS_EXECUTABLE_NAME), Some("curl"));
+        assert_eq!(s(&r, k::PROCESS_EXECUTABLE_PATH), Some("/usr/bin/curl"));
+        assert_eq!(
+            s(&r, k::PROCESS_COMMAND_LINE),
+            Some("curl https://httpbin.org/get")
+        );
+        assert_eq!(s(&r, k::HOST_NAME), Some("web-1"));
+        assert_eq!(s(&r, k::OS_TYPE), Some("linux"));
+    }
+
+    #[test]
+    fn service_name_fallback() {
+        let p = curl();
+        assert_eq!(
+            s(&process_resource(&p, None, "h"), k::SERVICE_NAME),
+            Some("curl")
+        );
+        assert_eq!(
+            s(&process_resource(&p, Some("  "), "h"), k::SERVICE_NAME),
+            Some("curl")
+        );
+        let comm_only = ProcessInfo {
+            exe: String::new(),
+            comm: "kworker".into(),
+            ..curl()
+        };
+        assert_eq!(
+            s(&process_resource(&comm_only, None, "h"), k::SERVICE_NAME),
+            Some("kworker")
+        );
+        let nothing = ProcessInfo {
+            pid: 1,
+            ..Default::default()
+        };
+        let r = process_resource(&nothing, None, "");
+        assert_eq!(s(&r, k::SERVICE_NAME), Some(UNKNOWN_SERVICE));
+        assert_eq!(s(&r, k::SERVICE_INSTANCE_ID), Some("1"));
+        assert_eq!(find(&r, k::HOST_NAME), None);
+        assert_eq!(find(&r, k::PROCESS_EXECUTABLE_PATH), None);
+        assert_eq!(find(&r, k::PROCESS_EXECUTABLE_NAME), None);
+        assert_eq!(find(&r, k::PROCESS_COMMAND_LINE), None);
+    }
+}

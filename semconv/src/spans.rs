@@ -1,0 +1,1053 @@
+//! One span per captured exchange: name, kind, attributes, status and W3C parent.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::attributes as k;
+use crate::model::{Exchange, Header, L7Protocol, Request, TlsInfo};
+use crate::resource::process_attributes;
+use crate::value::Attribute;
+
+/// Span kind: CLIENT for egress exchanges, SERVER for ingress ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SpanKind {
+    /// The observed process sent the request.
+    Client,
+    /// The observed process served the request.
+    Server,
+}
+
+impl SpanKind {
+    /// The kind of an exchange, from its direction.
+    pub fn of(ex: &Exchange) -> Self {
+        if ex.direction.is_egress() {
+            SpanKind::Client
+        } else {
+            SpanKind::Server
+        }
+    }
+}
+
+/// Span status: the semantic conventions leave successful HTTP spans `Unset`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpanStatus {
+    /// No error.
+    Unset,
+    /// The exchange failed.
+    Error {
+        /// Short human-readable reason (`HTTP 503`, `no response captured`).
+        description: String,
+    },
+}
+
+/// A parsed W3C `traceparent` header: the remote parent of the span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TraceParent {
+    /// Trace id (never all zero).
+    pub trace_id: [u8; 16],
+    /// Parent span id (never all zero).
+    pub span_id: [u8; 8],
+    /// The `sampled` trace flag (bit 0 of the flags).
+    pub sampled: bool,
+}
+
+/// A span built from one exchange, ready for the agent to convert into its SDK's span.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpanRecord {
+    /// Span name: the normalised method, `_OTHER`, or `HTTP` without a request.
+    pub name: String,
+    /// CLIENT or SERVER.
+    pub kind: SpanKind,
+    /// Start, Unix nanoseconds.
+    pub start_unix_ns: u64,
+    /// End, Unix nanoseconds (never before the start).
+    pub end_unix_ns: u64,
+    /// Semantic-convention and `tap.` attributes.
+    pub attributes: Vec<Attribute>,
+    /// Status.
+    pub status: SpanStatus,
+    /// Remote parent from the request's `traceparent` header.
+    pub parent: Option<TraceParent>,
+}
+
+/// Methods the semantic conventions know (case-sensitive).
+const KNOWN_METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// The `http.request.method` value: the method itself when it is one of the
+/// nine known methods (exact case), `_OTHER` otherwise.
+pub fn normalize_method(method: &str) -> &str {
+    if KNOWN_METHODS.contains(&method) {
+        method
+    } else {
+        "_OTHER"
+    }
+}
+
+/// Parses a W3C `traceparent` header value.
+///
+/// Accepts `VV-<32 hex>-<16 hex>-<2 hex>` with lowercase hex, surrounded by
+/// optional spaces or tabs. Version `ff`, all-zero trace or span ids, uppercase
+/// hex and wrong lengths are rejected. Version `00` must be exactly 55
+/// characters; a higher version may carry more fields after a `-` (only the
+/// first four are read, as the specification asks).
+pub fn parse_traceparent(header: &str) -> Option<TraceParent> {
+    let h = header.trim_matches([' ', '\t']).as_bytes();
+    let version = hex_bytes::<1>(h.get(0..2)?)?[0];
+    if version == 0xff {
+        return None;
+    }
+    match h.len() {
+        55 => {}
+        n if n > 55 && version != 0 && h.get(55) == Some(&b'-') => {}
+        _ => return None,
+    }
+    if h.get(2) != Some(&b'-') || h.get(35) != Some(&b'-') || h.get(52) != Some(&b'-') {
+        return None;
+    }
+    let trace_id = hex_bytes::<16>(h.get(3..35)?)?;
+    let span_id = hex_bytes::<8>(h.get(36..52)?)?;
+    let flags = hex_bytes::<1>(h.get(53..55)?)?[0];
+    if trace_id == [0; 16] || span_id == [0; 8] {
+        return None;
+    }
+    Some(TraceParent {
+        trace_id,
+        span_id,
+        sampled: flags & 1 == 1,
+    })
+}
+
+/// Decodes exactly `2 * N` lowercase hex digits.
+fn hex_bytes<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
+    if s.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        let (hi, lo) = match pair {
+            [hi, lo] => (hex_digit(*hi)?, hex_digit(*lo)?),
+            _ => return None,
+        };
+        *o = (hi << 4) | lo;
+    }
+    Some(out)
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// `(tls.protocol.name, tls.protocol.version)` for a TLS/SSL version number:
+/// 0x0304 → `("tls", "1.3")`, 0x0300 → `("ssl", "3")`; `None` when unknown.
+pub fn tls_protocol(version: u16) -> Option<(&'static str, &'static str)> {
+    match version {
+        0x0304 => Some(("tls", "1.3")),
+        0x0303 => Some(("tls", "1.2")),
+        0x0302 => Some(("tls", "1.1")),
+        0x0301 => Some(("tls", "1.0")),
+        0x0300 => Some(("ssl", "3")),
+        0x0002 => Some(("ssl", "2")),
+        _ => None,
+    }
+}
+
+/// Splits an authority (`host`, `host:port`, `[v6]:port`, `user@host`) into
+/// its host (brackets removed) and port. An unparsable port leaves the whole
+/// string as the host; a bare IPv6 address (several colons) has no port.
+pub fn split_authority(authority: &str) -> (&str, Option<u16>) {
+    let a = authority.trim();
+    let a = a.rsplit_once('@').map_or(a, |(_, host)| host);
+    if let Some(rest) = a.strip_prefix('[') {
+        if let Some((host, after)) = rest.split_once(']') {
+            let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+            return (host, port);
+        }
+        return (a, None);
+    }
+    match a.split_once(':') {
+        Some((host, port)) if !port.contains(':') => match port.parse() {
+            Ok(p) => (host, Some(p)),
+            Err(_) if port.is_empty() => (host, None),
+            Err(_) => (a, None),
+        },
+        _ => (a, None),
+    }
+}
+
+/// An IP address as text, IPv4-mapped IPv6 addresses shown as IPv4.
+pub fn ip_string(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        },
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+/// `network.protocol.version`: `1.0`, `1.1`, `2`, `3` from the request's
+/// version (an `HTTP/` prefix and a `.0` on 2 and 3 are dropped), else `2`
+/// for an HTTP/2 connection; `None` when unknown.
+pub fn protocol_version(ex: &Exchange) -> Option<String> {
+    let raw = ex.request.as_ref().map_or("", |r| r.version.trim());
+    let v = raw
+        .strip_prefix("HTTP/")
+        .or_else(|| raw.strip_prefix("http/"))
+        .unwrap_or(raw);
+    match v {
+        "2" | "2.0" => Some("2".into()),
+        "3" | "3.0" => Some("3".into()),
+        "" => (ex.protocol == L7Protocol::Http2).then(|| "2".into()),
+        other => Some(other.into()),
+    }
+}
+
+/// `url.scheme`: the request's scheme, else `https` on TLS and `http` otherwise.
+pub fn scheme(ex: &Exchange) -> String {
+    match ex.request.as_ref().map(|r| r.scheme.trim()) {
+        Some(s) if !s.is_empty() => s.to_ascii_lowercase(),
+        _ if ex.tls.is_some() => "https".into(),
+        _ => "http".into(),
+    }
+}
+
+/// `server.address` and `server.port` of an exchange.
+///
+/// CLIENT: host and port of the request authority, else of the SNI, else
+/// the remote IP; the port falls back to the remote port. SERVER: host and
+/// port of the request authority (`Host`), else the local IP and port.
+pub fn server_address_port(ex: &Exchange) -> (String, u16) {
+    let authority = ex
+        .request
+        .as_ref()
+        .and_then(|r| r.authority.as_deref())
+        .map(split_authority)
+        .filter(|(h, _)| !h.is_empty());
+    if ex.direction.is_egress() {
+        let sni = ex
+            .tls
+            .as_ref()
+            .and_then(|t| t.server_name.as_deref())
+            .map(split_authority)
+            .filter(|(h, _)| !h.is_empty());
+        let remote = ex.endpoints.remote;
+        match authority.or(sni) {
+            Some((host, port)) => (host.to_string(), port.unwrap_or(remote.port())),
+            None => (ip_string(remote.ip()), remote.port()),
+        }
+    } else {
+        let local = ex.endpoints.local;
+        match authority {
+            Some((host, port)) => (host.to_string(), port.unwrap_or(local.port())),
+            None => (ip_string(local.ip()), local.port()),
+        }
+    }
+}
+
+/// `error.type` of an exchange: the status code for 4xx/5xx (CLIENT) or 5xx
+/// (SERVER), `incomplete` for a partial exchange without a response.
+pub fn error_type(ex: &Exchange) -> Option<String> {
+    match &ex.response {
+        Some(resp) => {
+            let threshold = match SpanKind::of(ex) {
+                SpanKind::Client => 400,
+                SpanKind::Server => 500,
+            };
+            (resp.status >= threshold).then(|| resp.status.to_string())
+        }
+        None if ex.partial => Some("incomplete".into()),
+        None => None,
+    }
+}
+
+/// The span status: see [`error_type`].
+pub fn status(ex: &Exchange) -> SpanStatus {
+    match (&ex.response, error_type(ex)) {
+        (Some(resp), Some(_)) => SpanStatus::Error {
+            description: format!("HTTP {}", resp.status),
+        },
+        (None, Some(_)) => SpanStatus::Error {
+            description: "no response captured".into(),
+        },
+        _ => SpanStatus::Unset,
+    }
+}
+
+/// `url.full` with any user information replaced by `REDACTED:REDACTED`.
+fn full_url(req: &Request, fallback_authority: &str) -> String {
+    let url = req.url(fallback_authority);
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url;
+    };
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at_checked(auth_end).unwrap_or((rest, ""));
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://REDACTED:REDACTED@{host}{tail}"),
+        None => url,
+    }
+}
+
+/// Header attributes: one `StrArray` per lowercase name, in order of first
+/// appearance, holding every value of that name. Empty names and HTTP/2
+/// pseudo-headers (`:path`, ...) are skipped: they are mapped elsewhere.
+fn header_attributes(prefix: &str, headers: &[Header], out: &mut Vec<Attribute>) {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for h in headers {
+        let name = h.name.trim().to_ascii_lowercase();
+        if name.is_empty() || name.starts_with(':') {
+            continue;
+        }
+        match index.get(&name) {
+            Some(&i) => {
+                if let Some((_, values)) = groups.get_mut(i) {
+                    values.push(h.value.clone());
+                }
+            }
+            None => {
+                index.insert(name.clone(), groups.len());
+                groups.push((name, vec![h.value.clone()]));
+            }
+        }
+    }
+    out.extend(
+        groups
+            .into_iter()
+            .map(|(name, values)| Attribute::str_array(format!("{prefix}{name}"), values)),
+    );
+}
+
+/// TLS attributes for a connection's TLS facts.
+///
+/// `tap.tls.probe` is a single string: the first probe type that delivered
+/// plaintext (the connection report lists them all in `tap.tls.probes`).
+pub fn tls_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
+    let known = tls.version.and_then(tls_protocol);
+    out.push(Attribute::str(
+        k::TLS_PROTOCOL_NAME,
+        known.map_or("tls", |(name, _)| name),
+    ));
+    if let Some((_, version)) = known {
+        out.push(Attribute::str(k::TLS_PROTOCOL_VERSION, version));
+    }
+    if let Some(sni) = tls.server_name.as_deref().filter(|s| !s.is_empty()) {
+        out.push(Attribute::str(k::TLS_CLIENT_SERVER_NAME, sni));
+    }
+    if let Some(cipher) = tls.cipher.as_deref().filter(|s| !s.is_empty()) {
+        out.push(Attribute::str(k::TLS_CIPHER, cipher));
+    }
+    if let Some(alpn) = tls.alpn.as_deref().filter(|s| !s.is_empty()) {
+        out.push(Attribute::str(k::TLS_NEXT_PROTOCOL, alpn));
+    }
+    if tls.version.is_some() {
+        out.push(Attribute::bool(k::TLS_ESTABLISHED, true));
+    }
+    if let Some(probe) = tls.probes.first() {
+        out.push(Attribute::str(k::TAP_TLS_PROBE, probe.as_str()));
+    }
+}
+
+/// The span of one exchange.
+///
+/// Attributes: HTTP (`http.request.method` [+ `_original`],
+/// `http.response.status_code`, `url.scheme`, `network.protocol.*`,
+/// `user_agent.original`, body sizes, headers), CLIENT (`url.full`,
+/// `server.*`, `network.peer.*`) or SERVER (`url.path`, `url.query`,
+/// `server.*`, `client.address`, `network.peer.*`), process, TLS, capture
+/// (`tap.*`) and `error.type`.
+pub fn span(ex: &Exchange) -> SpanRecord {
+    let kind = SpanKind::of(ex);
+    let mut attrs: Vec<Attribute> = Vec::with_capacity(40);
+    let req = ex.request.as_ref();
+
+    // HTTP.
+    let name = match req {
+        Some(r) => {
+            let method = normalize_method(&r.method);
+            attrs.push(Attribute::str(k::HTTP_REQUEST_METHOD, method));
+            if method != r.method {
+                attrs.push(Attribute::str(
+                    k::HTTP_REQUEST_METHOD_ORIGINAL,
+                    r.method.as_str(),
+                ));
+            }
+            method.to_string()
+        }
+        None => "HTTP".to_string(),
+    };
+    if let Some(resp) = &ex.response {
+        attrs.push(Attribute::int(
+            k::HTTP_RESPONSE_STATUS_CODE,
+            i64::from(resp.status),
+        ));
+    }
+    attrs.push(Attribute::str(k::URL_SCHEME, scheme(ex)));
+    attrs.push(Attribute::str(k::NETWORK_PROTOCOL_NAME, "http"));
+    if let Some(v) = protocol_version(ex) {
+        attrs.push(Attribute::str(k::NETWORK_PROTOCOL_VERSION, v));
+    }
+    if let Some(ua) = req.and_then(|r| r.user_agent.as_deref()) {
+        if !ua.is_empty() {
+            attrs.push(Attribute::str(k::USER_AGENT_ORIGINAL, ua));
+        }
+    }
+    if let Some(r) = req {
+        attrs.push(Attribute::uint(k::HTTP_REQUEST_BODY_SIZE, r.body_size));
+    }
+    if let Some(resp) = &ex.response {
+        attrs.push(Attribute::uint(k::HTTP_RESPONSE_BODY_SIZE, resp.body_size));
+    }
+    if let Some(r) = req {
+        header_attributes(k::HTTP_REQUEST_HEADER_PREFIX, &r.headers, &mut attrs);
+    }
+    if let Some(resp) = &ex.response {
+        header_attributes(k::HTTP_RESPONSE_HEADER_PREFIX, &resp.headers, &mut attrs);
+    }
+
+    // Addresses.
+    let (server_address, server_port) = server_address_port(ex);
+    let remote = ex.endpoints.remote;
+    match kind {
+        SpanKind::Client => {
+            if let Some(r) = req {
+                attrs.push(Attribute::str(k::URL_FULL, full_url(r, &ex.endpoint_id())));
+            }
+        }
+        SpanKind::Server => {
+            if let Some(r) = req {
+                attrs.push(Attribute::str(k::URL_PATH, r.path()));
+                if let Some(q) = r.query() {
+                    attrs.push(Attribute::str(k::URL_QUERY, q));
+                }
+            }
+            attrs.push(Attribute::str(k::CLIENT_ADDRESS, ip_string(remote.ip())));
+        }
+    }
+    attrs.push(Attribute::str(k::SERVER_ADDRESS, server_address));
+    attrs.push(Attribute::int(k::SERVER_PORT, i64::from(server_port)));
+    attrs.push(Attribute::str(
+        k::NETWORK_PEER_ADDRESS,
+        ip_string(remote.ip()),
+    ));
+    attrs.push(Attribute::int(
+        k::NETWORK_PEER_PORT,
+        i64::from(remote.port()),
+    ));
+
+    // Process and TLS.
+    attrs.extend(process_attributes(&ex.process));
+    if let Some(tls) = &ex.tls {
+        tls_attributes(tls, &mut attrs);
+    }
+
+    // Capture.
+    let request_wire = req.map_or(0, |r| r.wire_bytes);
+    let response_wire = ex.response.as_ref().map_or(0, |r| r.wire_bytes);
+    let (sent, received) = match kind {
+        SpanKind::Client => (request_wire, response_wire),
+        SpanKind::Server => (response_wire, request_wire),
+    };
+    attrs.push(Attribute::str(k::TAP_DIRECTION, ex.direction.as_str()));
+    attrs.push(Attribute::uint(k::TAP_CONNECTION_ID, ex.connection_id));
+    attrs.push(Attribute::str(k::TAP_L7_PROTOCOL, ex.protocol.as_str()));
+    attrs.push(Attribute::uint(k::TAP_BYTES_SENT, sent));
+    attrs.push(Attribute::uint(k::TAP_BYTES_RECEIVED, received));
+    if ex.partial {
+        attrs.push(Attribute::bool(k::TAP_PARTIAL, true));
+    }
+    if ex.gap {
+        attrs.push(Attribute::bool(k::TAP_GAP, true));
+    }
+    if let Some(e) = error_type(ex) {
+        attrs.push(Attribute::str(k::ERROR_TYPE, e));
+    }
+
+    SpanRecord {
+        name,
+        kind,
+        start_unix_ns: ex.start_unix_ns,
+        end_unix_ns: ex.end_unix_ns.max(ex.start_unix_ns),
+        attributes: attrs,
+        status: status(ex),
+        parent: req
+            .and_then(|r| r.traceparent.as_deref())
+            .and_then(parse_traceparent),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::{Direction, Endpoints, ProcessInfo, Response};
+    use crate::value::{find, AttrValue};
+
+    fn h(name: &str, value: &str) -> Header {
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    /// An egress HTTPS exchange: curl → api.example.com over TLS 1.3 / HTTP/2.
+    pub(crate) fn client_https() -> Exchange {
+        Exchange {
+            connection_id: 12,
+            process: ProcessInfo {
+                pid: 4242,
+                exe: "/usr/bin/curl".into(),
+                cmdline: "curl -s https://api.example.com/v1/items?id=7".into(),
+                comm: "curl".into(),
+            },
+            direction: Direction::EgressExternal,
+            endpoints: Endpoints {
+                local: "10.0.0.2:51000".parse().unwrap(),
+                remote: "93.184.216.34:443".parse().unwrap(),
+            },
+            protocol: L7Protocol::Http2,
+            tls: Some(TlsInfo {
+                version: Some(0x0304),
+                server_name: Some("api.example.com".into()),
+                cipher: Some("TLS_AES_128_GCM_SHA256".into()),
+                alpn_offered: vec!["h2".into(), "http/1.1".into()],
+                alpn: Some("h2".into()),
+                probes: vec!["openssl".into(), "gnutls".into()],
+                got_client_hello: true,
+            }),
+            request: Some(Request {
+                method: "GET".into(),
+                target: "/v1/items?id=7".into(),
+                authority: Some("api.example.com".into()),
+                scheme: "https".into(),
+                version: "2".into(),
+                headers: vec![
+                    h("Accept", "application/json"),
+                    h("X-Multi", "a"),
+                    h("x-multi", "b"),
+                    h(":path", "/v1/items?id=7"),
+                ],
+                body_size: 0,
+                body: None,
+                wire_bytes: 41,
+                user_agent: Some("curl/8.10.1".into()),
+                traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            }),
+            response: Some(Response {
+                status: 200,
+                headers: vec![h("Content-Type", "application/json")],
+                body_size: 321,
+                body: None,
+                wire_bytes: 395,
+                content_type: Some("application/json".into()),
+            }),
+            start_unix_ns: 1_000_000_000,
+            end_unix_ns: 1_250_000_000,
+            partial: false,
+            gap: false,
+        }
+    }
+
+    /// An ingress plaintext HTTP/1.1 exchange served by python on :8080.
+    pub(crate) fn server_plain() -> Exchange {
+        Exchange {
+            connection_id: 7,
+            process: ProcessInfo {
+                pid: 99,
+                exe: "/usr/bin/python3.12".into(),
+                cmdline: "python3 -m http.server 8080".into(),
+                comm: "python3".into(),
+            },
+            direction: Direction::Ingress,
+            endpoints: Endpoints {
+                local: "127.0.0.1:8080".parse().unwrap(),
+                remote: "[::ffff:127.0.0.1]:40000".parse().unwrap(),
+            },
+            protocol: L7Protocol::Http1,
+            tls: None,
+            request: Some(Request {
+                method: "POST".into(),
+                target: "/submit?x=1".into(),
+                authority: Some("localhost:8080".into()),
+                scheme: "http".into(),
+                version: "1.1".into(),
+                headers: vec![h("Host", "localhost:8080"), h("Content-Length", "5")],
+                body_size: 5,
+                body: None,
+                wire_bytes: 120,
+                user_agent: None,
+                traceparent: None,
+            }),
+            response: Some(Response {
+                status: 201,
+                headers: vec![],
+                body_size: 2,
+                body: None,
+                wire_bytes: 80,
+                content_type: None,
+            }),
+            start_unix_ns: 5_000,
+            end_unix_ns: 9_000,
+            partial: false,
+            gap: false,
+        }
+    }
+
+    fn s<'a>(attrs: &'a [Attribute], key: &str) -> Option<&'a str> {
+        find(attrs, key).and_then(AttrValue::as_str)
+    }
+    fn i(attrs: &[Attribute], key: &str) -> Option<i64> {
+        find(attrs, key).and_then(AttrValue::as_int)
+    }
+    fn b(attrs: &[Attribute], key: &str) -> Option<bool> {
+        find(attrs, key).and_then(AttrValue::as_bool)
+    }
+
+    #[test]
+    fn client_https_attributes() {
+        let sp = span(&client_https());
+        let a = &sp.attributes;
+        assert_eq!(sp.name, "GET");
+        assert_eq!(sp.kind, SpanKind::Client);
+        assert_eq!(sp.status, SpanStatus::Unset);
+        assert_eq!(
+            (sp.start_unix_ns, sp.end_unix_ns),
+            (1_000_000_000, 1_250_000_000)
+        );
+        assert_eq!(s(a, k::HTTP_REQUEST_METHOD), Some("GET"));
+        assert_eq!(find(a, k::HTTP_REQUEST_METHOD_ORIGINAL), None);
+        assert_eq!(i(a, k::HTTP_RESPONSE_STATUS_CODE), Some(200));
+        assert_eq!(s(a, k::URL_SCHEME), Some("https"));
+        assert_eq!(s(a, k::NETWORK_PROTOCOL_NAME), Some("http"));
+        assert_eq!(s(a, k::NETWORK_PROTOCOL_VERSION), Some("2"));
+        assert_eq!(s(a, k::USER_AGENT_ORIGINAL), Some("curl/8.10.1"));
+        assert_eq!(i(a, k::HTTP_REQUEST_BODY_SIZE), Some(0));
+        assert_eq!(i(a, k::HTTP_RESPONSE_BODY_SIZE), Some(321));
+        assert_eq!(
+            find(a, "http.request.header.accept"),
+            Some(&AttrValue::StrArray(vec!["application/json".into()]))
+        );
+        assert_eq!(
+            find(a, "http.request.header.x-multi"),
+            Some(&AttrValue::StrArray(vec!["a".into(), "b".into()]))
+        );
+        assert_eq!(find(a, "http.request.header.:path"), None);
+        assert_eq!(
+            find(a, "http.response.header.content-type"),
+            Some(&AttrValue::StrArray(vec!["application/json".into()]))
+        );
+        assert_eq!(
+            s(a, k::URL_FULL),
+            Some("https://api.example.com/v1/items?id=7")
+        );
+        assert_eq!(find(a, k::URL_PATH), None);
+        assert_eq!(find(a, k::URL_QUERY), None);
+        assert_eq!(find(a, k::CLIENT_ADDRESS), None);
+        assert_eq!(s(a, k::SERVER_ADDRESS), Some("api.example.com"));
+        assert_eq!(i(a, k::SERVER_PORT), Some(443));
+        assert_eq!(s(a, k::NETWORK_PEER_ADDRESS), Some("93.184.216.34"));
+        assert_eq!(i(a, k::NETWORK_PEER_PORT), Some(443));
+        assert_eq!(i(a, k::PROCESS_PID), Some(4242));
+        assert_eq!(s(a, k::PROCESS_EXECUTABLE_PATH), Some("/usr/bin/curl"));
+        assert_eq!(s(a, k::PROCESS_EXECUTABLE_NAME), Some("curl"));
+        assert_eq!(
+            s(a, k::PROCESS_COMMAND_LINE),
+            Some("curl -s https://api.example.com/v1/items?id=7")
+        );
+        assert_eq!(s(a, k::TLS_PROTOCOL_NAME), Some("tls"));
+        assert_eq!(s(a, k::TLS_PROTOCOL_VERSION), Some("1.3"));
+        assert_eq!(s(a, k::TLS_CLIENT_SERVER_NAME), Some("api.example.com"));
+        assert_eq!(s(a, k::TLS_CIPHER), Some("TLS_AES_128_GCM_SHA256"));
+        assert_eq!(s(a, k::TLS_NEXT_PROTOCOL), Some("h2"));
+        assert_eq!(b(a, k::TLS_ESTABLISHED), Some(true));
+        assert_eq!(s(a, k::TAP_TLS_PROBE), Some("openssl"));
+        assert_eq!(s(a, k::TAP_DIRECTION), Some("egress-external"));
+        assert_eq!(i(a, k::TAP_CONNECTION_ID), Some(12));
+        assert_eq!(s(a, k::TAP_L7_PROTOCOL), Some("http2"));
+        assert_eq!(i(a, k::TAP_BYTES_SENT), Some(41));
+        assert_eq!(i(a, k::TAP_BYTES_RECEIVED), Some(395));
+        assert_eq!(find(a, k::TAP_PARTIAL), None);
+        assert_eq!(find(a, k::ERROR_TYPE), None);
+        let parent = sp.parent.expect("traceparent parsed");
+        assert_eq!(
+            parent.span_id,
+            [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]
+        );
+        assert!(parent.sampled);
+        // No key appears twice.
+        let mut keys: Vec<&str> = a.iter().map(|x| x.key.as_ref()).collect();
+        keys.sort_unstable();
+        let n = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), n);
+    }
+
+    #[test]
+    fn server_plain_attributes() {
+        let sp = span(&server_plain());
+        let a = &sp.attributes;
+        assert_eq!(sp.name, "POST");
+        assert_eq!(sp.kind, SpanKind::Server);
+        assert_eq!(sp.status, SpanStatus::Unset);
+        assert_eq!(sp.parent, None);
+        assert_eq!(s(a, k::HTTP_REQUEST_METHOD), Some("POST"));
+        assert_eq!(i(a, k::HTTP_RESPONSE_STATUS_CODE), Some(201));
+        assert_eq!(s(a, k::URL_SCHEME), Some("http"));
+        assert_eq!(s(a, k::NETWORK_PROTOCOL_NAME), Some("http"));
+        assert_eq!(s(a, k::NETWORK_PROTOCOL_VERSION), Some("1.1"));
+        assert_eq!(find(a, k::USER_AGENT_ORIGINAL), None);
+        assert_eq!(i(a, k::HTTP_REQUEST_BODY_SIZE), Some(5));
+        assert_eq!(i(a, k::HTTP_RESPONSE_BODY_SIZE), Some(2));
+        assert_eq!(
+            find(a, "http.request.header.host"),
+            Some(&AttrValue::StrArray(vec!["localhost:8080".into()]))
+        );
+        assert_eq!(
+            find(a, "http.request.header.content-length"),
+            Some(&AttrValue::StrArray(vec!["5".into()]))
+        );
+        assert_eq!(find(a, k::URL_FULL), None);
+        assert_eq!(s(a, k::URL_PATH), Some("/submit"));
+        assert_eq!(s(a, k::URL_QUERY), Some("x=1"));
+        assert_eq!(s(a, k::SERVER_ADDRESS), Some("localhost"));
+        assert_eq!(i(a, k::SERVER_PORT), Some(8080));
+        assert_eq!(s(a, k::CLIENT_ADDRESS), Some("127.0.0.1"));
+        assert_eq!(s(a, k::NETWORK_PEER_ADDRESS), Some("127.0.0.1"));
+        assert_eq!(i(a, k::NETWORK_PEER_PORT), Some(40000));
+        assert_eq!(i(a, k::PROCESS_PID), Some(99));
+        assert_eq!(s(a, k::PROCESS_EXECUTABLE_NAME), Some("python3.12"));
+        assert_eq!(
+            s(a, k::PROCESS_EXECUTABLE_PATH),
+            Some("/usr/bin/python3.12")
+        );
+        assert_eq!(
+            s(a, k::PROCESS_COMMAND_LINE),
+            Some("python3 -m http.server 8080")
+        );
+        for key in [
+            k::TLS_PROTOCOL_NAME,
+            k::TLS_PROTOCOL_VERSION,
+            k::TLS_ESTABLISHED,
+            k::TAP_TLS_PROBE,
+        ] {
+            assert_eq!(find(a, key), None, "{key}");
+        }
+        assert_eq!(s(a, k::TAP_DIRECTION), Some("ingress"));
+        assert_eq!(i(a, k::TAP_CONNECTION_ID), Some(7));
+        assert_eq!(s(a, k::TAP_L7_PROTOCOL), Some("http1"));
+        // Ingress: the process received the request and sent the response.
+        assert_eq!(i(a, k::TAP_BYTES_SENT), Some(80));
+        assert_eq!(i(a, k::TAP_BYTES_RECEIVED), Some(120));
+    }
+
+    #[test]
+    fn server_without_host_uses_local_address() {
+        let mut ex = server_plain();
+        if let Some(r) = ex.request.as_mut() {
+            r.authority = None;
+            r.target = "/".into();
+        }
+        let a = span(&ex).attributes;
+        assert_eq!(s(&a, k::SERVER_ADDRESS), Some("127.0.0.1"));
+        assert_eq!(i(&a, k::SERVER_PORT), Some(8080));
+        assert_eq!(s(&a, k::URL_PATH), Some("/"));
+        assert_eq!(find(&a, k::URL_QUERY), None);
+    }
+
+    #[test]
+    fn client_fallbacks() {
+        // No authority: SNI, then remote address.
+        let mut ex = client_https();
+        if let Some(r) = ex.request.as_mut() {
+            r.authority = None;
+        }
+        let a = span(&ex).attributes;
+        assert_eq!(s(&a, k::SERVER_ADDRESS), Some("api.example.com"));
+        assert_eq!(i(&a, k::SERVER_PORT), Some(443));
+        assert_eq!(
+            s(&a, k::URL_FULL),
+            Some("https://api.example.com/v1/items?id=7")
+        );
+        ex.tls = None;
+        let a = span(&ex).attributes;
+        assert_eq!(s(&a, k::SERVER_ADDRESS), Some("93.184.216.34"));
+        assert_eq!(
+            s(&a, k::URL_FULL),
+            Some("https://93.184.216.34:443/v1/items?id=7")
+        );
+        // Authority with a port wins over the remote port.
+        if let Some(r) = ex.request.as_mut() {
+            r.authority = Some("[::1]:8443".into());
+        }
+        let a = span(&ex).attributes;
+        assert_eq!(s(&a, k::SERVER_ADDRESS), Some("::1"));
+        assert_eq!(i(&a, k::SERVER_PORT), Some(8443));
+    }
+
+    #[test]
+    fn url_full_redacts_userinfo() {
+        let mut ex = client_https();
+        if let Some(r) = ex.request.as_mut() {
+            r.target = "http://user:secret@proxy.example:3128/x?y".into();
+        }
+        let a = span(&ex).attributes;
+        assert_eq!(
+            s(&a, k::URL_FULL),
+            Some("http://REDACTED:REDACTED@proxy.example:3128/x?y")
+        );
+    }
+
+    fn with_status(mut ex: Exchange, status: u16) -> Exchange {
+        if let Some(r) = ex.response.as_mut() {
+            r.status = status;
+        }
+        ex
+    }
+
+    #[test]
+    fn status_rules() {
+        let err = |d: &str| SpanStatus::Error {
+            description: d.into(),
+        };
+        let table: Vec<(Exchange, SpanStatus, Option<&str>)> = vec![
+            (with_status(client_https(), 200), SpanStatus::Unset, None),
+            (
+                with_status(client_https(), 404),
+                err("HTTP 404"),
+                Some("404"),
+            ),
+            (
+                with_status(client_https(), 502),
+                err("HTTP 502"),
+                Some("502"),
+            ),
+            (with_status(server_plain(), 404), SpanStatus::Unset, None),
+            (
+                with_status(server_plain(), 503),
+                err("HTTP 503"),
+                Some("503"),
+            ),
+            (
+                Exchange {
+                    response: None,
+                    partial: true,
+                    ..server_plain()
+                },
+                err("no response captured"),
+                Some("incomplete"),
+            ),
+            (
+                Exchange {
+                    response: None,
+                    partial: true,
+                    ..client_https()
+                },
+                err("no response captured"),
+                Some("incomplete"),
+            ),
+        ];
+        for (ex, want_status, want_error) in table {
+            let sp = span(&ex);
+            assert_eq!(sp.status, want_status, "{:?}", ex.response);
+            assert_eq!(s(&sp.attributes, k::ERROR_TYPE), want_error);
+        }
+        let partial = span(&Exchange {
+            response: None,
+            partial: true,
+            ..server_plain()
+        });
+        assert_eq!(b(&partial.attributes, k::TAP_PARTIAL), Some(true));
+        assert_eq!(
+            find(&partial.attributes, k::HTTP_RESPONSE_STATUS_CODE),
+            None
+        );
+        assert_eq!(find(&partial.attributes, k::HTTP_RESPONSE_BODY_SIZE), None);
+        assert_eq!(i(&partial.attributes, k::TAP_BYTES_SENT), Some(0));
+        assert_eq!(i(&partial.attributes, k::TAP_BYTES_RECEIVED), Some(120));
+    }
+
+    #[test]
+    fn method_normalisation() {
+        let mut ex = server_plain();
+        if let Some(r) = ex.request.as_mut() {
+            r.method = "FOO".into();
+        }
+        let sp = span(&ex);
+        assert_eq!(sp.name, "_OTHER");
+        assert_eq!(s(&sp.attributes, k::HTTP_REQUEST_METHOD), Some("_OTHER"));
+        assert_eq!(
+            s(&sp.attributes, k::HTTP_REQUEST_METHOD_ORIGINAL),
+            Some("FOO")
+        );
+        for m in KNOWN_METHODS {
+            assert_eq!(normalize_method(m), *m);
+        }
+        assert_eq!(normalize_method("get"), "_OTHER");
+        assert_eq!(normalize_method(""), "_OTHER");
+
+        let no_request = span(&Exchange {
+            request: None,
+            ..server_plain()
+        });
+        assert_eq!(no_request.name, "HTTP");
+        assert_eq!(find(&no_request.attributes, k::HTTP_REQUEST_METHOD), None);
+        assert_eq!(find(&no_request.attributes, k::URL_PATH), None);
+    }
+
+    #[test]
+    fn end_never_before_start() {
+        let ex = Exchange {
+            start_unix_ns: 10,
+            end_unix_ns: 5,
+            ..server_plain()
+        };
+        let sp = span(&ex);
+        assert_eq!((sp.start_unix_ns, sp.end_unix_ns), (10, 10));
+    }
+
+    #[test]
+    fn traceparent_valid() {
+        let tp = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .expect("valid");
+        assert_eq!(
+            tp.trace_id,
+            [
+                0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e,
+                0x47, 0x36
+            ]
+        );
+        assert!(tp.sampled);
+        let tp = parse_traceparent(" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\t")
+            .expect("OWS trimmed");
+        assert!(!tp.sampled);
+        // A future version may append fields.
+        assert!(parse_traceparent(
+            "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future"
+        )
+        .is_some());
+        assert!(
+            parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09")
+                .is_some_and(|t| t.sampled)
+        );
+    }
+
+    #[test]
+    fn traceparent_invalid() {
+        for bad in [
+            "",
+            "00",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A",
+            "0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e47366-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+            "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz",
+            "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(parse_traceparent(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn traceparent_garbage_never_panics() {
+        let base = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut inputs: Vec<String> = vec![
+            "é".repeat(30),
+            "€".repeat(19),
+            "00-😀😀😀😀😀😀😀😀-00f067aa0ba902b7-01".into(),
+            "\u{0}".repeat(55),
+            "-".repeat(100),
+        ];
+        // Every single-character substitution with a multi-byte character.
+        for idx in 0..base.len() {
+            let mut v: Vec<char> = base.chars().collect();
+            if let Some(c) = v.get_mut(idx) {
+                *c = 'ß';
+            }
+            inputs.push(v.into_iter().collect());
+            inputs.push(base.chars().take(idx).collect());
+        }
+        for input in &inputs {
+            assert_eq!(parse_traceparent(input), None, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn authority_splitting() {
+        assert_eq!(split_authority("example.com"), ("example.com", None));
+        assert_eq!(
+            split_authority("example.com:8080"),
+            ("example.com", Some(8080))
+        );
+        assert_eq!(split_authority("example.com:"), ("example.com", None));
+        assert_eq!(split_authority("[::1]:443"), ("::1", Some(443)));
+        assert_eq!(split_authority("[::1]"), ("::1", None));
+        assert_eq!(split_authority("[::1"), ("[::1", None));
+        assert_eq!(split_authority("::1"), ("::1", None));
+        assert_eq!(split_authority("u:p@h:81"), ("h", Some(81)));
+        assert_eq!(split_authority("h:99999"), ("h:99999", None));
+        assert_eq!(split_authority("h:x"), ("h:x", None));
+        assert_eq!(split_authority(""), ("", None));
+    }
+
+    #[test]
+    fn tls_versions_and_protocol_versions() {
+        assert_eq!(tls_protocol(0x0304), Some(("tls", "1.3")));
+        assert_eq!(tls_protocol(0x0303), Some(("tls", "1.2")));
+        assert_eq!(tls_protocol(0x0301), Some(("tls", "1.0")));
+        assert_eq!(tls_protocol(0x0300), Some(("ssl", "3")));
+        assert_eq!(tls_protocol(0x7f1c), None);
+
+        let mut ex = server_plain();
+        for (raw, want) in [
+            ("1.0", Some("1.0")),
+            ("HTTP/1.1", Some("1.1")),
+            ("2.0", Some("2")),
+            ("", None),
+        ] {
+            if let Some(r) = ex.request.as_mut() {
+                r.version = raw.into();
+            }
+            assert_eq!(protocol_version(&ex).as_deref(), want, "{raw}");
+        }
+        ex.protocol = L7Protocol::Http2;
+        assert_eq!(protocol_version(&ex).as_deref(), Some("2"));
+
+        // Unknown TLS version: name only, not established.
+        let mut ex = client_https();
+        if let Some(t) = ex.tls.as_mut() {
+            t.version = None;
+            t.probes.clear();
+        }
+        let a = span(&ex).attributes;
+        assert_eq!(s(&a, k::TLS_PROTOCOL_NAME), Some("tls"));
+        assert_eq!(find(&a, k::TLS_PROTOCOL_VERSION), None);
+        assert_eq!(find(&a, k::TLS_ESTABLISHED), None);
+        assert_eq!(find(&a, k::TAP_TLS_PROBE), None);
+    }
+
+    #[test]
+    fn scheme_fallback() {
+        let mut ex = client_https();
+        if let Some(r) = ex.request.as_mut() {
+            r.scheme = String::new();
+        }
+        assert_eq!(scheme(&ex), "https");
+        ex.tls = None;
+        assert_eq!(scheme(&ex), "http");
+    }
+}

@@ -6,7 +6,7 @@ set -euo pipefail
 
 want=${1:-build}
 build_pkgs=(clang llvm libbpf-dev bpftool gcc make pkg-config)
-test_pkgs=(curl wget nginx python3 nghttp2-client openssl procps iproute2)
+test_pkgs=(curl wget nginx python3 python3-pip libpython3.11 nghttp2-client openssl procps iproute2)
 
 pkgs=("${build_pkgs[@]}")
 [ "$want" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -24,6 +24,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The real OTLP collector of the tests: rotel from PyPI (binary inside the package).
+ROTEL_VERSION=0.0.1a15
+if [ "$want" = test ]; then
+  if ! python3 -c "import rotel" >/dev/null 2>&1 || [ "$(python3 -c 'import importlib.metadata as m; print(m.version("rotel"))' 2>/dev/null)" != "$ROTEL_VERSION" ]; then
+    echo "installing rotel==$ROTEL_VERSION (OTLP collector for the tests)"
+    python3 -m pip install -q "rotel==$ROTEL_VERSION" 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages "rotel==$ROTEL_VERSION"
+  fi
 fi
 
 # nginx is installed for the tests, never left running as a system service.

@@ -5,4 +5,5 @@
 
 mod harness;
 mod http1_plaintext;
+mod otlp;
 mod tls;

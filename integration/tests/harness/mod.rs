@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod collector;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -46,6 +48,11 @@ pub struct Agent {
 impl Agent {
     /// Start the agent with extra arguments and wait until it is capturing.
     pub fn start(args: &[&str]) -> Agent {
+        Agent::start_env(args, &[])
+    }
+
+    /// Start the agent with extra arguments and environment variables.
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Agent {
         assert_eq!(
             unsafe { libc::geteuid() },
             0,
@@ -54,6 +61,9 @@ impl Agent {
         let mut child = Command::new(agent_bin())
             .args(["--log-level", "info,otel_agent=debug"])
             .args(args)
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_PROTOCOL")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -1,0 +1,361 @@
+//! OTLP export to a real collector (rotel): spans, metrics and connection-report logs,
+//! over gRPC and over HTTP/protobuf.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::collector::Collector;
+use crate::harness::{free_port, n, run, s, Agent, Nginx, Server};
+
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const PARENT_SPAN_ID: &str = "b7ad6b7169203331";
+
+fn attr<'a>(item: &'a Value, key: &str) -> &'a Value {
+    item.get("attributes")
+        .and_then(|a| a.get(key))
+        .unwrap_or(&Value::Null)
+}
+
+fn attr_s<'a>(item: &'a Value, key: &str) -> &'a str {
+    attr(item, key).as_str().unwrap_or("")
+}
+
+fn attr_i(item: &Value, key: &str) -> i64 {
+    attr(item, key).as_i64().unwrap_or(-1)
+}
+
+fn res_s<'a>(resource: &'a Value, key: &str) -> &'a str {
+    resource.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Sum of histogram counts of `name` over data points matching `pred`.
+fn histogram_count(c: &Collector, name: &str, pred: impl Fn(&Value) -> bool) -> u64 {
+    // Cumulative temporality: the last export of each data point holds the total.
+    let mut last: std::collections::HashMap<String, u64> = Default::default();
+    for (_, m) in c.metrics() {
+        if m["name"] != name {
+            continue;
+        }
+        for dp in m["data_points"].as_array().into_iter().flatten() {
+            if pred(dp) {
+                last.insert(
+                    dp["attributes"].to_string(),
+                    dp["count"].as_u64().unwrap_or(0),
+                );
+            }
+        }
+    }
+    last.values().sum()
+}
+
+fn roundtrip(protocol: &str) {
+    let nginx = Nginx::start();
+    let plain = Server::python("http_server.py", &[]);
+    let collector = Collector::start();
+    let endpoint = if protocol == "grpc" {
+        collector.grpc_endpoint()
+    } else {
+        collector.http_endpoint()
+    };
+    let agent = Agent::start_env(
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+        ],
+    );
+    assert!(
+        agent.lines().is_empty(),
+        "with an endpoint, stdout JSON is off by default"
+    );
+
+    // Three HTTPS requests from curl; the first carries a traceparent.
+    let traceparent = format!("traceparent: 00-{TRACE_ID}-{PARENT_SPAN_ID}-01");
+    let (curl_pid, _) = run(
+        "curl",
+        &[
+            "-sk",
+            "--http1.1",
+            "-H",
+            &traceparent,
+            &nginx.url("/traced?a=1"),
+        ],
+    );
+    for _ in 0..2 {
+        run("curl", &["-sk", "--http1.1", &nginx.url("/more")]);
+    }
+    // A plaintext 404 (client error status) and a 503 from nginx (server error).
+    let missing = format!("http://127.0.0.1:{}/status/404", plain.port);
+    run("curl", &["-s", "-o", "/dev/null", &missing]);
+    run(
+        "curl",
+        &[
+            "-sk",
+            "--http1.1",
+            "-o",
+            "/dev/null",
+            &nginx.url("/status/503"),
+        ],
+    );
+
+    let spans = collector.wait_for("CLIENT and SERVER spans of the traced request", 30, |c| {
+        let spans = c.spans();
+        let traced: Vec<_> = spans
+            .iter()
+            .filter(|(_, sp)| sp["trace_id"] == TRACE_ID)
+            .cloned()
+            .collect();
+        (traced.len() >= 2).then_some(traced)
+    });
+    let (client_res, client) = spans
+        .iter()
+        .find(|(_, sp)| sp["kind"] == "CLIENT")
+        .expect("CLIENT span");
+    let (server_res, server) = spans
+        .iter()
+        .find(|(_, sp)| sp["kind"] == "SERVER")
+        .expect("SERVER span");
+    for sp in [client, server] {
+        assert_eq!(sp["name"], "GET");
+        assert_eq!(
+            sp["parent_span_id"], PARENT_SPAN_ID,
+            "the traceparent is the parent"
+        );
+        assert_eq!(attr_s(sp, "http.request.method"), "GET");
+        assert_eq!(attr_i(sp, "http.response.status_code"), 200);
+        assert_eq!(attr_s(sp, "url.scheme"), "https");
+        assert_eq!(attr_s(sp, "network.protocol.name"), "http");
+        assert_eq!(attr_s(sp, "network.protocol.version"), "1.1");
+        assert_eq!(attr_s(sp, "tls.protocol.version"), "1.3");
+        assert_eq!(attr_s(sp, "tls.client.server_name"), "localhost");
+        assert_eq!(attr_s(sp, "tap.tls.probe"), "openssl");
+        assert_eq!(attr_s(sp, "tap.l7_protocol"), "http1");
+        assert_eq!(sp["status_code"], "UNSET");
+        assert!(
+            attr_i(sp, "tap.bytes_sent") > 0 && attr_i(sp, "tap.bytes_received") > 0,
+            "{sp}"
+        );
+        let (start, end) = (
+            sp["start_time_unix_nano"].as_u64().unwrap(),
+            sp["end_time_unix_nano"].as_u64().unwrap(),
+        );
+        assert!(
+            start > 1_700_000_000_000_000_000 && end >= start,
+            "kernel timestamps as wall clock: {sp}"
+        );
+    }
+    assert_eq!(attr_s(client, "url.full"), nginx.url("/traced?a=1"));
+    assert_eq!(attr_s(client, "server.address"), "localhost");
+    assert_eq!(attr_i(client, "server.port"), i64::from(nginx.port));
+    assert_eq!(attr_s(client, "network.peer.address"), "127.0.0.1");
+    assert_eq!(attr_s(client, "process.executable.path"), "/usr/bin/curl");
+    assert_eq!(attr_i(client, "process.pid"), i64::from(curl_pid));
+    assert_eq!(attr_s(client, "tap.direction"), "egress-internal");
+    assert!(attr_s(client, "user_agent.original").starts_with("curl/"));
+    assert_eq!(attr_s(server, "url.path"), "/traced");
+    assert_eq!(attr_s(server, "url.query"), "a=1");
+    assert_eq!(attr_s(server, "client.address"), "127.0.0.1");
+    assert_eq!(attr_s(server, "process.executable.path"), "/usr/sbin/nginx");
+    assert_eq!(attr_s(server, "tap.direction"), "ingress");
+    // Each process is its own resource.
+    assert_eq!(res_s(client_res, "service.name"), "curl");
+    assert_eq!(
+        res_s(client_res, "process.executable.path"),
+        "/usr/bin/curl"
+    );
+    assert_eq!(
+        client_res["process.pid"].as_i64(),
+        Some(i64::from(curl_pid))
+    );
+    assert_eq!(res_s(client_res, "telemetry.distro.name"), "otel-agent");
+    assert_eq!(res_s(client_res, "os.type"), "linux");
+    assert!(!res_s(client_res, "host.name").is_empty());
+    assert_eq!(res_s(client_res, "telemetry.sdk.language"), "rust");
+    assert_eq!(res_s(server_res, "service.name"), "nginx");
+
+    // Error statuses: client 4xx, server 5xx.
+    let errors = collector.wait_for("error spans", 30, |c| {
+        let spans = c.spans();
+        let client_404 = spans
+            .iter()
+            .find(|(_, sp)| {
+                sp["kind"] == "CLIENT" && attr_i(sp, "http.response.status_code") == 404
+            })?
+            .1
+            .clone();
+        let server_503 = spans
+            .iter()
+            .find(|(_, sp)| {
+                sp["kind"] == "SERVER" && attr_i(sp, "http.response.status_code") == 503
+            })?
+            .1
+            .clone();
+        Some((client_404, server_503))
+    });
+    assert_eq!(errors.0["status_code"], "ERROR");
+    assert_eq!(attr_s(&errors.0, "error.type"), "404");
+    assert_eq!(attr_s(&errors.0, "url.full"), missing);
+    assert_eq!(errors.1["status_code"], "ERROR");
+    assert_eq!(attr_s(&errors.1, "error.type"), "503");
+
+    // Stop the agent: it flushes metrics and logs.
+    agent.stop();
+    let count = histogram_count(&collector, "http.client.request.duration", |dp| {
+        attr_i(dp, "server.port") == i64::from(nginx.port) && attr_s(dp, "url.scheme") == "https"
+    });
+    assert_eq!(
+        count, 4,
+        "one duration per HTTPS client request (3 × 200 + 1 × 503)"
+    );
+    let server_count = histogram_count(&collector, "http.server.request.duration", |dp| {
+        attr_s(dp, "url.scheme") == "https"
+    });
+    assert_eq!(server_count, 4);
+    let duration = collector
+        .metrics()
+        .into_iter()
+        .find(|(_, m)| m["name"] == "http.client.request.duration")
+        .expect("duration histogram")
+        .1;
+    assert_eq!(duration["unit"], "s");
+    assert_eq!(duration["type"], "histogram");
+    let bounds = &duration["data_points"][0]["explicit_bounds"];
+    assert_eq!(bounds[0].as_f64(), Some(0.005), "semconv buckets: {bounds}");
+    for dp in duration["data_points"].as_array().unwrap() {
+        let keys: Vec<&str> = dp["attributes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(
+            keys.iter().all(|k| !k.starts_with("url.path")
+                && !k.starts_with("url.full")
+                && *k != "process.pid"),
+            "{keys:?}"
+        );
+    }
+    let capture: Vec<String> = collector
+        .metrics()
+        .into_iter()
+        .map(|(_, m)| m["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    for name in [
+        "tap.exchanges",
+        "tap.connections",
+        "tap.drops",
+        "tap.uprobes.attached",
+        "tap.export.failures",
+    ] {
+        assert!(
+            capture.iter().any(|m| m == name),
+            "capture metric {name} exported: {capture:?}"
+        );
+    }
+
+    // One connection-report log per connection.
+    let logs = collector.logs();
+    let curl_logs: Vec<&Value> = logs
+        .iter()
+        .map(|(_, l)| l)
+        .filter(|l| attr_i(l, "process.pid") == i64::from(curl_pid))
+        .collect();
+    assert_eq!(
+        curl_logs.len(),
+        1,
+        "one report for curl's one connection: {curl_logs:?}"
+    );
+    let report = curl_logs[0];
+    assert_eq!(report["event_name"], "tap.connection.report");
+    assert_eq!(report["severity_text"], "INFO");
+    assert_eq!(attr_s(report, "tap.l7_protocol"), "http1");
+    assert_eq!(attr_s(report, "tap.role"), "client");
+    assert_eq!(attr_s(report, "tap.direction"), "egress-internal");
+    assert_eq!(attr_s(report, "tls.protocol.version"), "1.3");
+    assert_eq!(attr_s(report, "tls.client.server_name"), "localhost");
+    assert_eq!(
+        attr(report, "tap.tls.probes"),
+        &serde_json::json!(["openssl"])
+    );
+    assert_eq!(attr(report, "tap.tls.client_hello"), &Value::Bool(true));
+    assert_eq!(attr(report, "tap.protocol_event"), &Value::Bool(true));
+    assert_eq!(attr_i(report, "tap.exchanges"), 1);
+    assert!(attr_i(report, "tap.data_events") > 0);
+    assert!(attr_i(report, "tap.bytes_sent") > 0 && attr_i(report, "tap.bytes_received") > 0);
+    assert_eq!(attr_s(report, "tap.close_reason"), "close");
+    assert!(report["body"].as_str().unwrap_or("").contains("http1"));
+    assert!(
+        collector.errors().is_empty(),
+        "processor errors: {:?}",
+        collector.errors()
+    );
+    collector.stop();
+}
+
+#[test]
+fn exchanges_reach_a_real_collector_over_grpc() {
+    roundtrip("grpc");
+}
+
+#[test]
+fn exchanges_reach_a_real_collector_over_http_protobuf() {
+    roundtrip("http/protobuf");
+}
+
+#[test]
+fn collector_down_at_start_then_recovers() {
+    let plain = Server::python("http_server.py", &[]);
+    let (grpc_port, http_port) = (free_port(), free_port());
+    let endpoint = format!("http://127.0.0.1:{grpc_port}");
+    let agent = Agent::start_env(
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+        ],
+    );
+    // Nobody listens: exports fail, the agent keeps running and counts.
+    run(
+        "curl",
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            &format!("http://127.0.0.1:{}/while-down", plain.port),
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let collector = Collector::start_on(grpc_port, http_port);
+    run(
+        "curl",
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            &format!("http://127.0.0.1:{}/after-recovery", plain.port),
+        ],
+    );
+    collector.wait_for("the span sent after the collector came up", 30, |c| {
+        c.spans().into_iter().find(|(_, sp)| {
+            attr_s(sp, "url.path") == "/after-recovery"
+                || attr_s(sp, "url.full").ends_with("/after-recovery")
+        })
+    });
+    agent.stop();
+    let failures: i64 = collector
+        .metrics()
+        .into_iter()
+        .filter(|(_, m)| m["name"] == "tap.export.failures")
+        .flat_map(|(_, m)| m["data_points"].as_array().cloned().unwrap_or_default())
+        .map(|dp| dp["value"].as_i64().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    assert!(
+        failures > 0,
+        "export failures while the collector was down are counted"
+    );
+    collector.stop();
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::collector::Collector;
-use crate::harness::{free_port, n, run, s, Agent, Nginx, Server};
+use crate::harness::{free_port, run, Agent, Nginx, Server};
 
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const PARENT_SPAN_ID: &str = "b7ad6b7169203331";

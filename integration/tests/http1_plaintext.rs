@@ -264,3 +264,63 @@ fn large_response_body_is_accounted_beyond_the_per_call_cap() {
     assert_eq!(s(e, "/response/content_type"), "application/octet-stream");
     agent.stop();
 }
+
+#[test]
+fn process_killed_mid_exchange_gives_a_partial_exchange_and_a_report() {
+    let server = Server::python("http_server.py", &[]);
+    let agent = Agent::start(&[]);
+    let mut client = Interactive::python("raw_client.py", &[&server.port.to_string(), "hang"]);
+    client.expect_line("SENT");
+    let pid = client.child.id();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    client.child.kill().expect("kill the client");
+    let _ = client.child.wait();
+    let pid_s = pid.to_string();
+    let lines = agent.wait_for("the killed client's report", 20, |ls| {
+        reports(ls).iter().any(|r| s(r, "/process_id") == pid_s)
+    });
+    let report = reports(&lines)
+        .into_iter()
+        .find(|r| s(r, "/process_id") == pid_s)
+        .unwrap();
+    assert_eq!(s(&report, "/closeReason"), "process_exit");
+    assert_eq!(s(&report, "/l7Protocol"), "http1");
+    assert_eq!(n(&report, "/exchanges"), 0);
+    assert_eq!(n(&report, "/partialExchanges"), 1);
+    let ex = agent.exchanges(|l| s(l, "/metadata/process_id") == pid_s);
+    assert_eq!(
+        ex.len(),
+        1,
+        "the request without a response is still reported"
+    );
+    assert_eq!(ex[0]["partial"], true);
+    assert_eq!(s(&ex[0], "/request/path"), "/slow");
+    assert!(ex[0]["response"].is_null());
+    agent.stop();
+}
+
+#[test]
+fn ipv6_loopback_exchange_has_ipv6_addresses() {
+    let server = Server::python("http_server.py", &["0", "::1"]);
+    let agent = Agent::start(&[]);
+    let url = format!("http://[::1]:{}/v6", server.port);
+    let (curl_pid, _) = run("curl", &["-sS", "-o", "/dev/null", &url]);
+    let pid = curl_pid.to_string();
+    let lines = agent.wait_for("the IPv6 exchange", 20, |ls| {
+        ls.iter()
+            .any(|l| l.get("request").is_some() && s(l, "/metadata/process_id") == pid)
+    });
+    let e = lines
+        .iter()
+        .find(|l| l.get("request").is_some() && s(l, "/metadata/process_id") == pid)
+        .unwrap();
+    assert_eq!(
+        s(e, "/metadata/remote_address"),
+        format!("[::1]:{}", server.port)
+    );
+    assert!(s(e, "/metadata/local_address").starts_with("[::1]:"));
+    assert_eq!(s(e, "/direction"), "egress-internal");
+    assert_eq!(s(e, "/request/path"), "/v6");
+    assert_eq!(n(e, "/response/status"), 200);
+    agent.stop();
+}

@@ -172,6 +172,11 @@ fn log_counters(probes: &Mutex<Probes>, stats: &CaptureStats, last: bool) {
                 kernel_tls_unmapped = kernel(Counter::TlsUnmapped),
                 kernel_uprobe_hits = kernel(Counter::UprobeHits),
                 tls_plaintext_events = s.tls_plaintext_events,
+                uprobe_hits_per_exchange = format!(
+                    "{:.1}",
+                    kernel(Counter::UprobeHits) as f64
+                        / (s.exchanges + s.partial_exchanges).max(1) as f64
+                ),
                 "capture counters"
             )
         };

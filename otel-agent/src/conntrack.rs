@@ -388,6 +388,11 @@ impl Tracker {
                 let first = !tls.info.probes.iter().any(|p| p == probe);
                 if first {
                     tls.info.probes.push(probe.to_string());
+                    incr(if source == Source::Gnutls {
+                        &self.stats.tls_connections_gnutls
+                    } else {
+                        &self.stats.tls_connections_openssl
+                    });
                     debug!(conn = conn.id, probe, "TLS plaintext");
                     tev!(conn, Tls, probe, "first TLS plaintext from a probe");
                 }

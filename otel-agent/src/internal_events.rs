@@ -63,6 +63,10 @@ stats! {
     uprobes_attached,
     /// TLS plaintext events received.
     tls_plaintext_events,
+    /// TLS connections whose plaintext came from the OpenSSL probes.
+    tls_connections_openssl,
+    /// TLS connections whose plaintext came from the GnuTLS probes.
+    tls_connections_gnutls,
 }
 
 /// Add `n` to a counter.

@@ -631,6 +631,12 @@ fn register_capture_metrics(
             ] {
                 o.observe(n, &[KeyValue::new("tap.l7_protocol", l7)]);
             }
+            for (probe, n) in [
+                ("openssl", snap.tls_connections_openssl),
+                ("gnutls", snap.tls_connections_gnutls),
+            ] {
+                o.observe(n, &[KeyValue::new("tap.tls.probe", probe)]);
+            }
         })
         .build();
     let s = stats.clone();

@@ -55,12 +55,50 @@ pub fn read_process(pid: u32, comm: &str) -> ProcessInfo {
                 .join(" ")
         })
         .unwrap_or_default();
+    let (container_id, k8s_pod_uid) = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map(|c| container_of_cgroup(&c))
+        .unwrap_or((None, None));
     ProcessInfo {
         pid,
         exe,
         cmdline,
         comm: comm.to_string(),
+        container_id,
+        k8s_pod_uid,
     }
+}
+
+/// Container id (the last 64-hex-digit token) and Kubernetes pod UID (`pod<uid>`)
+/// from the contents of `/proc/PID/cgroup`.
+pub fn container_of_cgroup(cgroup: &str) -> (Option<String>, Option<String>) {
+    let mut container = None;
+    let mut pod = None;
+    for line in cgroup.lines() {
+        let path = line.splitn(3, ':').nth(2).unwrap_or("");
+        for segment in path.split('/') {
+            let base = segment
+                .trim_end_matches(".scope")
+                .trim_end_matches(".slice");
+            for t in base.split(['-', ':', '_', '.']) {
+                if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    container = Some(t.to_ascii_lowercase());
+                }
+            }
+            if let Some(i) = segment.rfind("pod") {
+                let uid: String = segment
+                    .get(i + 3..)
+                    .unwrap_or("")
+                    .chars()
+                    .take_while(|c| c.is_ascii_hexdigit() || *c == '-' || *c == '_')
+                    .map(|c| if c == '_' { '-' } else { c })
+                    .collect();
+                if uid.len() == 36 {
+                    pod = Some(uid);
+                }
+            }
+        }
+    }
+    (container, pod)
 }
 
 /// The task name from a NUL-padded kernel `comm`.
@@ -85,6 +123,31 @@ mod tests {
         let p = read_process(u32::MAX - 1, "curl");
         assert_eq!(p.exe, "");
         assert_eq!(p.exe_name(), "curl");
+    }
+
+    #[test]
+    fn container_and_pod_from_cgroup_paths() {
+        let id = "3f4a9c1b2d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8";
+        let docker = format!("0::/system.slice/docker-{id}.scope\n");
+        assert_eq!(container_of_cgroup(&docker), (Some(id.into()), None));
+        let k8s = format!(
+            "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1a2b3c4d_5e6f_7081_92a3_b4c5d6e7f809.slice/cri-containerd-{id}.scope"
+        );
+        assert_eq!(
+            container_of_cgroup(&k8s),
+            (
+                Some(id.into()),
+                Some("1a2b3c4d-5e6f-7081-92a3-b4c5d6e7f809".into())
+            )
+        );
+        let cgroupfs =
+            format!("12:pids:/kubepods/besteffort/pod1a2b3c4d-5e6f-7081-92a3-b4c5d6e7f809/{id}");
+        assert_eq!(container_of_cgroup(&cgroupfs).0, Some(id.into()));
+        assert_eq!(
+            container_of_cgroup("0::/user.slice/session-3.scope"),
+            (None, None)
+        );
+        assert_eq!(container_of_cgroup("garbage\u{0}::::pod"), (None, None));
     }
 
     #[test]

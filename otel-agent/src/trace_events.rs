@@ -102,6 +102,7 @@ mod tests {
             exe: exe.into(),
             cmdline: String::new(),
             comm: "c".into(),
+            ..Default::default()
         }
     }
 

@@ -124,3 +124,7 @@ pub const TAP_CAPTURE_ISSUES: &str = "tap.capture.issues";
 pub const TAP_DROP_REASON: &str = "tap.drop.reason";
 /// `tap.signal` (`traces`, `metrics`, `logs`; label of `tap.export.failures`)
 pub const TAP_SIGNAL: &str = "tap.signal";
+/// `container.id`
+pub const CONTAINER_ID: &str = "container.id";
+/// `k8s.pod.uid`
+pub const K8S_POD_UID: &str = "k8s.pod.uid";

@@ -273,6 +273,7 @@ mod tests {
                 exe: "/usr/bin/curl".into(),
                 cmdline: "curl http://127.0.0.1:8080/".into(),
                 comm: "curl".into(),
+                ..Default::default()
             },
             direction: Direction::EgressInternal,
             role: "client",

@@ -100,6 +100,10 @@ pub struct ProcessInfo {
     pub cmdline: String,
     /// Kernel task name.
     pub comm: String,
+    /// Container id (64 hex digits) from the process's cgroup path, when in a container.
+    pub container_id: Option<String>,
+    /// Kubernetes pod UID from the cgroup path, when in a pod.
+    pub k8s_pod_uid: Option<String>,
 }
 
 impl ProcessInfo {

@@ -27,6 +27,12 @@ pub fn process_attributes(p: &ProcessInfo) -> Vec<Attribute> {
     if !p.cmdline.is_empty() {
         out.push(Attribute::str(k::PROCESS_COMMAND_LINE, p.cmdline.as_str()));
     }
+    if let Some(id) = &p.container_id {
+        out.push(Attribute::str(k::CONTAINER_ID, id.as_str()));
+    }
+    if let Some(uid) = &p.k8s_pod_uid {
+        out.push(Attribute::str(k::K8S_POD_UID, uid.as_str()));
+    }
     out
 }
 
@@ -81,7 +87,21 @@ mod tests {
             exe: "/usr/bin/curl".into(),
             cmdline: "curl https://httpbin.org/get".into(),
             comm: "curl".into(),
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn container_and_pod_attributes() {
+        let p = ProcessInfo {
+            container_id: Some("ab".repeat(32)),
+            k8s_pod_uid: Some("1a2b3c4d-5e6f-7081-92a3-b4c5d6e7f809".into()),
+            ..curl()
+        };
+        let r = process_resource(&p, None, "web-1");
+        assert_eq!(s(&r, "container.id"), Some("ab".repeat(32).as_str()));
+        assert_eq!(s(&r, "k8s.pod.uid"), Some("1a2b3c4d-5e6f-7081-92a3-b4c5d6e7f809"));
+        assert_eq!(s(&process_resource(&curl(), None, "h"), "container.id"), None);
     }
 
     #[test]

@@ -503,6 +503,7 @@ pub(crate) mod tests {
                 exe: "/usr/bin/curl".into(),
                 cmdline: "curl -s https://api.example.com/v1/items?id=7".into(),
                 comm: "curl".into(),
+                ..Default::default()
             },
             direction: Direction::EgressExternal,
             endpoints: Endpoints {
@@ -561,6 +562,7 @@ pub(crate) mod tests {
                 exe: "/usr/bin/python3.12".into(),
                 cmdline: "python3 -m http.server 8080".into(),
                 comm: "python3".into(),
+                ..Default::default()
             },
             direction: Direction::Ingress,
             endpoints: Endpoints {

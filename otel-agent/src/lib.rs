@@ -16,6 +16,7 @@ pub mod conntrack;
 pub mod elf_symbols;
 pub mod exchange;
 pub mod exporters;
+pub mod fuzzing;
 pub mod internal_events;
 pub mod loader;
 pub mod process;

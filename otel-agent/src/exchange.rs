@@ -65,6 +65,8 @@ pub fn assemble(
         end_unix_ns: clock.to_unix_ns(end.max(start)),
         partial: ex.partial,
         gap: ex.gap,
+        http2: None,
+        grpc: None,
     })
 }
 

@@ -21,8 +21,16 @@ fn operations(data: &[u8]) -> impl Iterator<Item = (Side, &[u8], u64)> {
         let len = usize::from(ctl & 0x3f).min(tail.len());
         let (chunk, tail) = tail.split_at(len);
         rest = tail;
-        let side = if ctl & 0x40 == 0 { Side::Request } else { Side::Response };
-        let gap = if ctl & 0x80 != 0 { u64::from(ctl & 0x07) } else { 0 };
+        let side = if ctl & 0x40 == 0 {
+            Side::Request
+        } else {
+            Side::Response
+        };
+        let gap = if ctl & 0x80 != 0 {
+            u64::from(ctl & 0x07)
+        } else {
+            0
+        };
         Some((side, chunk, gap))
     })
 }
@@ -30,7 +38,10 @@ fn operations(data: &[u8]) -> impl Iterator<Item = (Side, &[u8], u64)> {
 /// HTTP/1 stream parser: arbitrary chunks on both sides, with gaps.
 pub fn http1(data: &[u8]) {
     let capture = data.first().map_or(0, |b| usize::from(*b));
-    let mut s = Http1Stream::new(Limits { max_header_bytes: 4096, max_body_capture: capture });
+    let mut s = Http1Stream::new(Limits {
+        max_header_bytes: 4096,
+        max_body_capture: capture,
+    });
     for (i, (side, chunk, gap)) in operations(data).enumerate() {
         s.push(side, i as u64, chunk);
         if gap > 0 {
@@ -53,7 +64,11 @@ pub fn tls_handshake(data: &[u8]) {
 /// records (2-byte little-endian length prefix each) and handled in order.
 pub fn events(data: &[u8]) {
     let settings = Arc::new(Settings::default());
-    let mut tracker = Tracker::new(settings, Clock::with_offset(0), Arc::new(CaptureStats::default()));
+    let mut tracker = Tracker::new(
+        settings,
+        Clock::with_offset(0),
+        Arc::new(CaptureStats::default()),
+    );
     let mut out = Vec::new();
     let mut rest = data;
     while rest.len() >= 2 {

@@ -128,3 +128,17 @@ pub const TAP_SIGNAL: &str = "tap.signal";
 pub const CONTAINER_ID: &str = "container.id";
 /// `k8s.pod.uid`
 pub const K8S_POD_UID: &str = "k8s.pod.uid";
+/// `rpc.system`
+pub const RPC_SYSTEM: &str = "rpc.system";
+/// `rpc.service`
+pub const RPC_SERVICE: &str = "rpc.service";
+/// `rpc.method`
+pub const RPC_METHOD: &str = "rpc.method";
+/// `rpc.grpc.status_code`
+pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
+/// `tap.http2.stream_id`
+pub const TAP_HTTP2_STREAM_ID: &str = "tap.http2.stream_id";
+/// `tap.http2.reset_code`: RST_STREAM error code.
+pub const TAP_HTTP2_RESET_CODE: &str = "tap.http2.reset_code";
+/// `tap.http2.headers_degraded`: HPACK state was missed, some headers are unknown.
+pub const TAP_HTTP2_HEADERS_DEGRADED: &str = "tap.http2.headers_degraded";

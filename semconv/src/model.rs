@@ -264,6 +264,36 @@ pub struct Exchange {
     pub partial: bool,
     /// Bytes were missing inside the exchange.
     pub gap: bool,
+    /// HTTP/2 stream facts, for exchanges on HTTP/2.
+    pub http2: Option<Http2Info>,
+    /// gRPC call facts, when the exchange is a gRPC call.
+    pub grpc: Option<GrpcInfo>,
+}
+
+/// The HTTP/2 stream an exchange travelled on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Http2Info {
+    /// Stream id.
+    pub stream_id: u32,
+    /// RST_STREAM error code, when the stream was reset.
+    pub reset: Option<u32>,
+    /// The stream was ended by a GOAWAY.
+    pub goaway: bool,
+    /// Some header block could not be decoded (HPACK state missed).
+    pub headers_degraded: bool,
+}
+
+/// A gRPC call recognised on an HTTP/2 exchange.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GrpcInfo {
+    /// Fully qualified service, e.g. `helloworld.Greeter`.
+    pub service: String,
+    /// Method, e.g. `SayHello`.
+    pub method: String,
+    /// `grpc-status`, when seen.
+    pub status: Option<u32>,
+    /// `grpc-message`, when seen.
+    pub message: Option<String>,
 }
 
 impl Exchange {

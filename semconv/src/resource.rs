@@ -100,8 +100,14 @@ mod tests {
         };
         let r = process_resource(&p, None, "web-1");
         assert_eq!(s(&r, "container.id"), Some("ab".repeat(32).as_str()));
-        assert_eq!(s(&r, "k8s.pod.uid"), Some("1a2b3c4d-5e6f-7081-92a3-b4c5d6e7f809"));
-        assert_eq!(s(&process_resource(&curl(), None, "h"), "container.id"), None);
+        assert_eq!(
+            s(&r, "k8s.pod.uid"),
+            Some("1a2b3c4d-5e6f-7081-92a3-b4c5d6e7f809")
+        );
+        assert_eq!(
+            s(&process_resource(&curl(), None, "h"), "container.id"),
+            None
+        );
     }
 
     #[test]

@@ -253,6 +253,12 @@ pub fn server_address_port(ex: &Exchange) -> (String, u16) {
 /// `error.type` of an exchange: the status code for 4xx/5xx (CLIENT) or 5xx
 /// (SERVER), `incomplete` for a partial exchange without a response.
 pub fn error_type(ex: &Exchange) -> Option<String> {
+    if ex.http2.as_ref().is_some_and(|h| h.reset.is_some()) {
+        return Some("stream_reset".into());
+    }
+    if let Some(code) = grpc_error(ex) {
+        return Some(code.to_string());
+    }
     match &ex.response {
         Some(resp) => {
             let threshold = match SpanKind::of(ex) {
@@ -268,6 +274,23 @@ pub fn error_type(ex: &Exchange) -> Option<String> {
 
 /// The span status: see [`error_type`].
 pub fn status(ex: &Exchange) -> SpanStatus {
+    if let Some(code) = ex.http2.as_ref().and_then(|h| h.reset) {
+        return SpanStatus::Error {
+            description: format!("HTTP/2 stream reset (error code {code})"),
+        };
+    }
+    if let Some(code) = grpc_error(ex) {
+        let message = ex
+            .grpc
+            .as_ref()
+            .and_then(|g| g.message.clone())
+            .unwrap_or_default();
+        return SpanStatus::Error {
+            description: format!("gRPC status {code} {message}")
+                .trim_end()
+                .to_string(),
+        };
+    }
     match (&ex.response, error_type(ex)) {
         (Some(resp), Some(_)) => SpanStatus::Error {
             description: format!("HTTP {}", resp.status),
@@ -277,6 +300,19 @@ pub fn status(ex: &Exchange) -> SpanStatus {
         },
         _ => SpanStatus::Unset,
     }
+}
+
+/// The gRPC status when it is an error for this side (semconv RPC rules):
+/// any non-OK status for a client; for a server only UNKNOWN (2),
+/// DEADLINE_EXCEEDED (4), UNIMPLEMENTED (12), INTERNAL (13), UNAVAILABLE (14)
+/// and DATA_LOSS (15).
+pub fn grpc_error(ex: &Exchange) -> Option<u32> {
+    let code = ex.grpc.as_ref()?.status?;
+    let error = match SpanKind::of(ex) {
+        SpanKind::Client => code != 0,
+        SpanKind::Server => matches!(code, 2 | 4 | 12 | 13 | 14 | 15),
+    };
+    error.then_some(code)
 }
 
 /// `url.full` with any user information replaced by `REDACTED:REDACTED`.
@@ -386,6 +422,30 @@ pub fn span(ex: &Exchange) -> SpanRecord {
             k::HTTP_RESPONSE_STATUS_CODE,
             i64::from(resp.status),
         ));
+    }
+    let name = match &ex.grpc {
+        Some(g) => {
+            attrs.push(Attribute::str(k::RPC_SYSTEM, "grpc"));
+            attrs.push(Attribute::str(k::RPC_SERVICE, g.service.as_str()));
+            attrs.push(Attribute::str(k::RPC_METHOD, g.method.as_str()));
+            if let Some(code) = g.status {
+                attrs.push(Attribute::int(k::RPC_GRPC_STATUS_CODE, i64::from(code)));
+            }
+            format!("{}/{}", g.service, g.method)
+        }
+        None => name,
+    };
+    if let Some(h2) = &ex.http2 {
+        attrs.push(Attribute::int(
+            k::TAP_HTTP2_STREAM_ID,
+            i64::from(h2.stream_id),
+        ));
+        if let Some(code) = h2.reset {
+            attrs.push(Attribute::int(k::TAP_HTTP2_RESET_CODE, i64::from(code)));
+        }
+        if h2.headers_degraded {
+            attrs.push(Attribute::bool(k::TAP_HTTP2_HEADERS_DEGRADED, true));
+        }
     }
     attrs.push(Attribute::str(k::URL_SCHEME, scheme(ex)));
     attrs.push(Attribute::str(k::NETWORK_PROTOCOL_NAME, "http"));
@@ -550,6 +610,8 @@ pub(crate) mod tests {
             end_unix_ns: 1_250_000_000,
             partial: false,
             gap: false,
+            http2: None,
+            grpc: None,
         }
     }
 
@@ -596,6 +658,8 @@ pub(crate) mod tests {
             end_unix_ns: 9_000,
             partial: false,
             gap: false,
+            http2: None,
+            grpc: None,
         }
     }
 
@@ -1051,5 +1115,88 @@ pub(crate) mod tests {
         assert_eq!(scheme(&ex), "https");
         ex.tls = None;
         assert_eq!(scheme(&ex), "http");
+    }
+}
+
+#[cfg(test)]
+mod http2_tests {
+    use super::tests::{client_https, server_plain};
+    use super::*;
+    use crate::model::{GrpcInfo, Http2Info};
+    use crate::value::{find, AttrValue};
+
+    #[test]
+    fn grpc_call_names_the_span_and_sets_rpc_attributes() {
+        let mut ex = client_https();
+        ex.http2 = Some(Http2Info {
+            stream_id: 5,
+            ..Default::default()
+        });
+        ex.grpc = Some(GrpcInfo {
+            service: "helloworld.Greeter".into(),
+            method: "SayHello".into(),
+            status: Some(0),
+            message: None,
+        });
+        let sp = span(&ex);
+        assert_eq!(sp.name, "helloworld.Greeter/SayHello");
+        assert_eq!(
+            find(&sp.attributes, "rpc.system").and_then(AttrValue::as_str),
+            Some("grpc")
+        );
+        assert_eq!(
+            find(&sp.attributes, "rpc.method").and_then(AttrValue::as_str),
+            Some("SayHello")
+        );
+        assert_eq!(
+            find(&sp.attributes, "rpc.grpc.status_code").and_then(AttrValue::as_int),
+            Some(0)
+        );
+        assert_eq!(
+            find(&sp.attributes, "tap.http2.stream_id").and_then(AttrValue::as_int),
+            Some(5)
+        );
+        assert_eq!(sp.status, SpanStatus::Unset);
+    }
+
+    #[test]
+    fn grpc_error_rules_differ_by_side() {
+        let grpc = |code| GrpcInfo {
+            service: "s".into(),
+            method: "m".into(),
+            status: Some(code),
+            message: Some("boom".into()),
+        };
+        let mut client = client_https();
+        client.grpc = Some(grpc(5)); // NOT_FOUND
+        assert_eq!(error_type(&client).as_deref(), Some("5"));
+        assert!(matches!(status(&client), SpanStatus::Error { .. }));
+        let mut server = server_plain();
+        server.grpc = Some(grpc(5));
+        assert_eq!(status(&server), SpanStatus::Unset);
+        server.grpc = Some(grpc(13)); // INTERNAL
+        assert_eq!(error_type(&server).as_deref(), Some("13"));
+    }
+
+    #[test]
+    fn reset_stream_is_an_error() {
+        let mut ex = server_plain();
+        ex.http2 = Some(Http2Info {
+            stream_id: 3,
+            reset: Some(8),
+            ..Default::default()
+        });
+        assert_eq!(error_type(&ex).as_deref(), Some("stream_reset"));
+        assert_eq!(
+            status(&ex),
+            SpanStatus::Error {
+                description: "HTTP/2 stream reset (error code 8)".into()
+            }
+        );
+        let sp = span(&ex);
+        assert_eq!(
+            find(&sp.attributes, "tap.http2.reset_code").and_then(AttrValue::as_int),
+            Some(8)
+        );
     }
 }

@@ -83,8 +83,21 @@ pub fn exchange_json(e: &Exchange) -> Value {
             "body": body_json(&r.body),
         })
     });
+    let http2 = e.http2.as_ref().map_or(Value::Null, |h| {
+        json!({
+            "stream_id": h.stream_id,
+            "reset_code": h.reset,
+            "goaway": h.goaway,
+            "headers_degraded": h.headers_degraded,
+        })
+    });
+    let grpc = e.grpc.as_ref().map_or(Value::Null, |g| {
+        json!({ "service": g.service, "method": g.method, "status": g.status, "message": g.message })
+    });
     json!({
         "metadata": metadata,
+        "http2": http2,
+        "grpc": grpc,
         "request": request,
         "response": response,
         "transaction_time": rfc3339_nanos(e.start_unix_ns),

@@ -6,7 +6,7 @@ set -euo pipefail
 
 want=${1:-build}
 build_pkgs=(clang llvm libbpf-dev bpftool gcc make pkg-config)
-test_pkgs=(curl wget nginx python3 python3-pip libpython3.11 nghttp2-client openssl procps iproute2)
+test_pkgs=(curl wget nginx python3 python3-pip libpython3.11 nghttp2-client nghttp2-server openssl procps iproute2)
 
 pkgs=("${build_pkgs[@]}")
 [ "$want" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -34,6 +34,17 @@ if [ "$want" = test ]; then
     python3 -m pip install -q "rotel==$ROTEL_VERSION" 2>/dev/null \
       || python3 -m pip install -q --break-system-packages "rotel==$ROTEL_VERSION"
   fi
+fi
+
+# Python packages the test servers and clients use: h2 (raw HTTP/2), grpcio (gRPC).
+if [ "$want" = test ]; then
+  for spec in "h2==4.*:h2" "grpcio==1.*:grpc"; do
+    pkg=${spec%%:*}; mod=${spec##*:}
+    if ! python3 -c "import $mod" >/dev/null 2>&1; then
+      echo "installing $pkg"
+      python3 -m pip install -q "$pkg" 2>/dev/null || python3 -m pip install -q --break-system-packages "$pkg"
+    fi
+  done
 fi
 
 # nginx is installed for the tests, never left running as a system service.

@@ -279,6 +279,10 @@ pub struct AgentConfig {
     pub self_tgid: u32,
     /// 1: capture only tgids in the `pid_filter` map.
     pub filter_pids: u32,
+    /// 1: every program returns at once (benchmarks: the cost of the traps alone).
+    pub probes_only: u32,
+    /// Explicit padding.
+    pub _pad: u32,
 }
 
 // SAFETY: plain old data: repr(C), integer fields only, padding explicit.
@@ -388,7 +392,7 @@ mod tests {
         assert_eq!(offset_of!(DataEventHeader, direction), 48);
         assert_eq!(size_of::<ConnCloseEvent>(), 72);
         assert_eq!(offset_of!(ConnCloseEvent, reason), 64);
-        assert_eq!(size_of::<AgentConfig>(), 8);
+        assert_eq!(size_of::<AgentConfig>(), 16);
     }
 
     #[test]

@@ -3,141 +3,62 @@
 //! Configuration comes in two stages, as in ripgrep: raw input (YAML, the
 //! environment, CLI flags) and the validated [`Settings`] the agent runs
 //! with. Every field has a default, so an empty input is a working agent.
+//!
+//! Precedence, lowest first: [`DEFAULT_CONFIG_YAML`] (= [`Settings::default`]),
+//! the YAML file ([`load_file`] / [`from_yaml_str`]), the OpenTelemetry
+//! environment variables ([`apply_env`]), then the agent's CLI flags, which it
+//! applies to the returned [`Settings`] itself.
+//!
+//! A file is refused, never partly used: an unknown key, a wrong type or an
+//! impossible value gives a [`ConfigError`] with the file, line, column and
+//! the expected form.
 #![deny(missing_docs)]
 
-use std::fmt;
-use std::str::FromStr;
+mod capture;
+mod env;
+mod error;
+mod exporters;
+mod filter;
+mod raw;
+mod validate;
+mod values;
 
-/// How much of an exchange is kept.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum CaptureLevel {
-    /// Nothing is exported for the exchange.
-    None,
-    /// Method, URL, status, sizes, timing: no headers, no body.
-    Summary,
-    /// Summary plus headers (sensitive ones redacted).
-    #[default]
-    Details,
-    /// Details plus bodies up to the body limit.
-    Full,
-}
+use std::path::Path;
 
-impl CaptureLevel {
-    /// `none`, `summary`, `details`, `full`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CaptureLevel::None => "none",
-            CaptureLevel::Summary => "summary",
-            CaptureLevel::Details => "details",
-            CaptureLevel::Full => "full",
-        }
-    }
-}
+pub use capture::{
+    BadCaptureLevel, CaptureLevel, CaptureRule, CaptureSettings, RuleContext,
+    DEFAULT_REDACTED_HEADERS, DEFAULT_REDACTED_QUERY_PARAMS, REDACTED, REDACTED_QUERY_VALUE,
+};
+pub use env::{apply_env, ENV_VARS};
+pub use error::ConfigError;
+pub use exporters::{
+    Compression, ExporterSettings, Protocol, ResourceSettings, ServiceName, Signal,
+    SignalEndpoints, Signals, StdoutMode, TlsSettings,
+};
+pub use filter::{DirectionFilter, FilterSettings, PortFilter, ProcessFilter, ProcessMatcher};
+pub use validate::{
+    check_ring_buffer, EVENT_OVERHEAD_BYTES, MAX_EVENT_PAYLOAD_BYTES, MAX_RING_BUFFER_BYTES,
+    MIN_RING_BUFFER_BYTES,
+};
+pub use values::{MatchKind, Matcher, PortRange, StatusRange};
 
-impl fmt::Display for CaptureLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A string that is not a capture level.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown capture level {0:?}: expected one of none, summary, details, full")]
-pub struct BadCaptureLevel(String);
-
-impl FromStr for CaptureLevel {
-    type Err = BadCaptureLevel;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "none" => Ok(Self::None),
-            "summary" => Ok(Self::Summary),
-            "details" => Ok(Self::Details),
-            "full" => Ok(Self::Full),
-            _ => Err(BadCaptureLevel(s.to_string())),
-        }
-    }
-}
-
-/// Header names redacted by default (compared case-insensitively).
-pub const DEFAULT_REDACTED_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-    "x-api-key",
-    "x-auth-token",
-    "x-csrf-token",
-    "x-xsrf-token",
-    "api-key",
-];
-
-/// The value that replaces a redacted header value.
-pub const REDACTED: &str = "[REDACTED]";
-
-/// What to keep of each exchange.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CaptureSettings {
-    /// Level for exchanges no rule matches.
-    pub level: CaptureLevel,
-    /// Body bytes kept per message at level `full`.
-    pub max_body_bytes: usize,
-    /// Header names (lowercase) whose values are redacted.
-    pub redact_headers: Vec<String>,
-}
-
-impl Default for CaptureSettings {
-    fn default() -> Self {
-        Self {
-            level: CaptureLevel::default(),
-            max_body_bytes: 64 * 1024,
-            redact_headers: DEFAULT_REDACTED_HEADERS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        }
-    }
-}
-
-impl CaptureSettings {
-    /// Should this header's value be redacted?
-    pub fn is_redacted(&self, name: &str) -> bool {
-        self.redact_headers
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(name))
-    }
-}
-
-/// Which processes are captured.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ProcessFilter {
-    /// Only these process ids (pushed into the kernel). Empty: all.
-    pub pids: Vec<u32>,
-    /// Only processes whose executable path or name equals one of these. Empty: all.
-    pub exes: Vec<String>,
-}
-
-impl ProcessFilter {
-    /// Does a process with this executable path (and task name) pass the exe filter?
-    pub fn exe_matches(&self, exe_path: &str, comm: &str) -> bool {
-        if self.exes.is_empty() {
-            return true;
-        }
-        let name = exe_path.rsplit('/').next().unwrap_or(exe_path);
-        self.exes
-            .iter()
-            .any(|e| e == exe_path || e == name || (exe_path.is_empty() && e == comm))
-    }
-}
+/// The embedded default configuration: every field, at its default, with
+/// comments. Parsing it gives [`Settings::default`].
+pub const DEFAULT_CONFIG_YAML: &str = include_str!("default.yaml");
 
 /// Kernel and pipeline limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Ring buffer size in bytes (power of two).
+    /// Ring buffer size in bytes (power of two, 4 KiB to 1 GiB).
     pub ring_buffer_bytes: u32,
     /// Exchanges and reports waiting for the exporter before new ones are dropped (and counted).
     pub export_queue: usize,
     /// Largest HTTP header block parsed.
     pub max_header_bytes: usize,
+    /// Payload bytes carried by one kernel event (64 to 16 KiB).
+    pub max_event_payload: usize,
+    /// Connections tracked at once in the kernel.
+    pub max_connections: u32,
 }
 
 impl Default for Limits {
@@ -146,6 +67,8 @@ impl Default for Limits {
             ring_buffer_bytes: 16 * 1024 * 1024,
             export_queue: 16 * 1024,
             max_header_bytes: 64 * 1024,
+            max_event_payload: 16 * 1024,
+            max_connections: 65536,
         }
     }
 }
@@ -153,42 +76,87 @@ impl Default for Limits {
 /// Validated settings the agent runs with.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
-    /// What to keep of each exchange.
+    /// Where telemetry goes.
+    pub exporters: ExporterSettings,
+    /// Resource attributes put on everything exported.
+    pub resource: ResourceSettings,
+    /// What to keep of each exchange (level, rules, sampling, redaction).
     pub capture: CaptureSettings,
-    /// Which processes are captured.
+    /// Which traffic is captured (processes, direction, ports, loopback).
     pub filter: ProcessFilter,
     /// Kernel and pipeline limits.
     pub limits: Limits,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn levels_parse_and_order() {
-        assert_eq!("FULL".parse::<CaptureLevel>().unwrap(), CaptureLevel::Full);
-        assert!("loud".parse::<CaptureLevel>().is_err());
-        assert!(CaptureLevel::Summary < CaptureLevel::Details);
+impl Settings {
+    /// `query` with the configured parameters masked; see
+    /// [`CaptureSettings::redact_query`].
+    pub fn redact_query(&self, query: &str) -> String {
+        self.capture.redact_query(query)
     }
 
-    #[test]
-    fn default_redaction_is_case_insensitive() {
-        let c = CaptureSettings::default();
-        assert!(c.is_redacted("Authorization"));
-        assert!(c.is_redacted("SET-COOKIE"));
-        assert!(!c.is_redacted("user-agent"));
-    }
-
-    #[test]
-    fn exe_filter_matches_path_or_name() {
-        let f = ProcessFilter {
-            pids: vec![],
-            exes: vec!["curl".into(), "/usr/bin/python3.11".into()],
-        };
-        assert!(f.exe_matches("/usr/bin/curl", "curl"));
-        assert!(f.exe_matches("/usr/bin/python3.11", "python3"));
-        assert!(!f.exe_matches("/usr/bin/wget", "wget"));
-        assert!(ProcessFilter::default().exe_matches("/x", "x"));
+    /// Level and sample ratio for an exchange; see [`CaptureSettings::level_for`].
+    pub fn level_for(&self, ctx: &RuleContext<'_>) -> (CaptureLevel, f64) {
+        self.capture.level_for(ctx)
     }
 }
+
+/// Settings from [`DEFAULT_CONFIG_YAML`] (equal to [`Settings::default`]).
+pub fn default_settings() -> Settings {
+    // The embedded file is tested to parse; fall back rather than panic.
+    from_yaml_str(DEFAULT_CONFIG_YAML, "<default>").unwrap_or_default()
+}
+
+/// Settings from YAML text; `source_name` names it in errors.
+pub fn from_yaml_str(text: &str, source_name: &str) -> Result<Settings, ConfigError> {
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        with_snippet: false,
+    };
+    // `Option`: a document that is only `~` (or empty) is the defaults.
+    let raw: Option<raw::RawConfig> = serde_saphyr::from_str_with_options(text, options)
+        .map_err(|e| error::from_yaml_error(&e, source_name))?;
+    validate::build(raw.unwrap_or_default()).map_err(|l| l.into_error(source_name))
+}
+
+/// Settings from a YAML file; errors name it as given.
+pub fn load_file(path: impl AsRef<Path>) -> Result<Settings, ConfigError> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = utf8(&bytes, &name)?;
+    from_yaml_str(text, &name)
+}
+
+/// The file's text, or where its first byte that is not UTF-8 is.
+fn utf8<'a>(bytes: &'a [u8], name: &str) -> Result<&'a str, ConfigError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = &bytes[..e.valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&good[line_start..]).chars().count() as u64 + 1;
+        ConfigError::Invalid {
+            file: name.to_string(),
+            line,
+            column,
+            message: "invalid UTF-8: expected a UTF-8 text file".to_string(),
+        }
+    })
+}
+
+/// The file at `path` (or the embedded default when `None`), then the
+/// process environment ([`apply_env`] with [`std::env::var`]).
+pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+    let mut settings = match path {
+        Some(p) => load_file(p)?,
+        None => default_settings(),
+    };
+    apply_env(&mut settings, &|k| std::env::var(k).ok())?;
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests;

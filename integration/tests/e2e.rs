@@ -5,5 +5,6 @@
 
 mod harness;
 mod http1_plaintext;
+mod http2;
 mod otlp;
 mod tls;

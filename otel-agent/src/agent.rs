@@ -28,6 +28,8 @@ pub struct ExportOptions {
     pub otlp: Option<OtlpConfig>,
     /// Print JSON lines on stdout even when exporting OTLP.
     pub force_stdout: bool,
+    /// Attach the probes but capture nothing (benchmarks).
+    pub probes_only: bool,
 }
 
 impl ExportOptions {
@@ -55,7 +57,11 @@ impl ExportOptions {
         if let (Some(cfg), Some(p)) = (otlp.as_mut(), protocol) {
             cfg.protocol = p;
         }
-        Ok(Self { otlp, force_stdout })
+        Ok(Self {
+            otlp,
+            force_stdout,
+            probes_only: false,
+        })
     }
 }
 
@@ -69,6 +75,7 @@ pub async fn run(
     let mut probes = Probes::load(&ProbeOptions {
         ring_buffer_bytes: settings.limits.ring_buffer_bytes,
         pids: settings.filter.pids.clone(),
+        probes_only: export.probes_only,
     })?;
     let ring = probes.take_ring_buffer()?;
     let probes = Arc::new(Mutex::new(probes));

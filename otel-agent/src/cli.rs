@@ -40,6 +40,10 @@ pub struct Cli {
     /// Also print JSON lines on stdout while exporting OTLP (stdout is the default without an endpoint).
     #[arg(long)]
     pub stdout: bool,
+    /// Attach every probe but make each return at once: measures the cost of
+    /// the traps alone (benchmarks). Nothing is captured.
+    #[arg(long)]
+    pub probes_only: bool,
     /// Kernel ring buffer size in MiB (power of two).
     #[arg(long, value_name = "MIB")]
     pub ring_buffer_mib: Option<u32>,

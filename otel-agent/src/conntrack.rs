@@ -20,11 +20,13 @@ use semconv::model::{
 use tracing::{debug, trace};
 
 use crate::clock::Clock;
+use crate::exchange::Parsed;
 use crate::exchange::{self, ConnContext};
 use crate::internal_events::{add, incr, CaptureStats};
 use crate::process::{comm_str, ProcessCache};
 use crate::protocols::detect::{detect, Detected};
 use crate::protocols::http1::{self, Http1Stream, Side};
+use crate::protocols::http2::{self, Http2Stream};
 use crate::protocols::tls_handshake::{self, HandshakeMessage, TlsHandshakeParser};
 use crate::trace_events::{Module, TraceFilter};
 
@@ -66,9 +68,11 @@ struct Conn {
     endpoints: Endpoints,
     process: Arc<ProcessInfo>,
     opened_ns: u64,
+    /// Kernel timestamp of the last event (for idle eviction).
+    last_ns: u64,
     protocol: L7Protocol,
     filtered: bool,
-    http1: Option<Http1Stream>,
+    parser: Option<Parser>,
     tls: Option<TlsState>,
     /// Next expected stream offset, by [socket bytes, TLS plaintext] and direction.
     next_offset: [[u64; 2]; 2],
@@ -168,6 +172,11 @@ impl Conn {
                 }
                 (Detected::Http1Response, KDirection::Egress) => Role::Server,
                 (Detected::Http1Response, KDirection::Ingress) => Role::Client,
+                // Both peers send HEADERS on odd streams: the side on an
+                // ephemeral port is the client.
+                (Detected::Http2Frame | Detected::Http2Settings, _) => {
+                    role_from_ports(self.pid, &self.endpoints)
+                }
                 _ => Role::Unknown,
             };
         }
@@ -274,9 +283,10 @@ impl Tracker {
             endpoints: endpoints_of(ev),
             process,
             opened_ns: ev.opened_ns,
+            last_ns: ev.hdr.timestamp_ns,
             protocol,
             filtered,
-            http1: None,
+            parser: None,
             tls,
             next_offset: [[0; 2]; 2],
             data_events: 0,
@@ -318,8 +328,9 @@ impl Tracker {
                 .exe_matches(&process.exe, &process.comm),
             process,
             opened_ns: h.timestamp_ns,
+            last_ns: h.timestamp_ns,
             protocol: L7Protocol::Unknown,
-            http1: None,
+            parser: None,
             tls: None,
             next_offset: [[0; 2]; 2],
             data_events: 0,
@@ -342,6 +353,7 @@ impl Tracker {
             return;
         };
         conn.data_events += 1;
+        conn.last_ns = h.hdr.timestamp_ns;
         let Some(dir) = KDirection::from_raw(h.direction) else {
             return;
         };
@@ -442,8 +454,7 @@ impl Tracker {
                 );
             }
         }
-        if conn.protocol != L7Protocol::Http1 {
-            // HTTP/2 parsing lands with its own issue; other protocols are not parsed.
+        if !matches!(conn.protocol, L7Protocol::Http1 | L7Protocol::Http2) {
             tev!(conn, Http, l7 = conn.protocol.as_str(), "not parsed");
             return;
         }
@@ -451,16 +462,17 @@ impl Tracker {
             tev!(conn, Http, "role still unknown: bytes dropped");
             return;
         };
-        tev!(conn, Http, side = ?side, bytes = payload.len(), missing = missing_tail, "to the HTTP/1 parser");
-        let limits = http1::Limits {
-            max_header_bytes: self.settings.limits.max_header_bytes,
-            max_body_capture: if self.settings.capture.level >= CaptureLevel::Full {
-                self.settings.capture.max_body_bytes
-            } else {
-                0
-            },
+        tev!(conn, Http, side = ?side, bytes = payload.len(), missing = missing_tail,
+            l7 = conn.protocol.as_str(), "to the parser");
+        let body_capture = if self.settings.capture.level >= CaptureLevel::Full {
+            self.settings.capture.max_body_bytes
+        } else {
+            0
         };
-        let parser = conn.http1.get_or_insert_with(|| Http1Stream::new(limits));
+        let (protocol, max_header_bytes) = (conn.protocol, self.settings.limits.max_header_bytes);
+        let parser = conn
+            .parser
+            .get_or_insert_with(|| Parser::new(protocol, max_header_bytes, body_capture));
         let ts = h.hdr.timestamp_ns;
         if lost > 0 {
             parser.gap(side, ts, lost);
@@ -510,6 +522,25 @@ impl Tracker {
         }
     }
 
+    /// Report and forget connections idle for longer than `idle_ns` (their
+    /// close was never seen: the kernel's LRU map evicted them, or an fd was
+    /// passed to another process). Returns how many were evicted.
+    pub fn sweep(&mut self, now_ns: u64, idle_ns: u64, out: &mut Vec<Output>) -> usize {
+        let stale: Vec<u64> = self
+            .conns
+            .values()
+            .filter(|c| now_ns.saturating_sub(c.last_ns) > idle_ns)
+            .map(|c| c.id)
+            .collect();
+        for id in &stale {
+            if let Some(conn) = self.conns.remove(id) {
+                let last = conn.last_ns;
+                self.finish(conn, last, CloseReason::Evicted, None, out);
+            }
+        }
+        stale.len()
+    }
+
     /// The agent is stopping: report every live connection.
     pub fn shutdown(&mut self, out: &mut Vec<Output>) {
         let now = Clock::monotonic_now();
@@ -528,7 +559,7 @@ impl Tracker {
         out: &mut Vec<Output>,
     ) {
         let mut parse_errors = 0;
-        if let Some(mut parser) = conn.http1.take() {
+        if let Some(mut parser) = conn.parser.take() {
             let rest = parser.close(ts);
             parse_errors = parser.parse_errors();
             add(&self.stats.parse_errors, parse_errors);
@@ -603,6 +634,61 @@ impl Tracker {
     }
 }
 
+/// The parser of a connection's plaintext, by protocol.
+enum Parser {
+    Http1(Box<Http1Stream>),
+    Http2(Box<Http2Stream>),
+}
+
+impl Parser {
+    fn new(protocol: L7Protocol, max_header_bytes: usize, max_body_capture: usize) -> Self {
+        match protocol {
+            L7Protocol::Http2 => Parser::Http2(Box::new(Http2Stream::new(http2::Limits {
+                max_body_capture,
+            }))),
+            _ => Parser::Http1(Box::new(Http1Stream::new(http1::Limits {
+                max_header_bytes,
+                max_body_capture,
+            }))),
+        }
+    }
+
+    fn push(&mut self, side: Side, ts: u64, data: &[u8]) {
+        match self {
+            Parser::Http1(p) => p.push(side, ts, data),
+            Parser::Http2(p) => p.push(side, ts, data),
+        }
+    }
+
+    fn gap(&mut self, side: Side, ts: u64, len: u64) {
+        match self {
+            Parser::Http1(p) => p.gap(side, ts, len),
+            Parser::Http2(p) => p.gap(side, ts, len),
+        }
+    }
+
+    fn drain(&mut self) -> Vec<Parsed> {
+        match self {
+            Parser::Http1(p) => p.drain().into_iter().map(Parsed::Http1).collect(),
+            Parser::Http2(p) => p.drain().into_iter().map(Parsed::Http2).collect(),
+        }
+    }
+
+    fn close(&mut self, ts: u64) -> Vec<Parsed> {
+        match self {
+            Parser::Http1(p) => p.close(ts).into_iter().map(Parsed::Http1).collect(),
+            Parser::Http2(p) => p.close(ts).into_iter().map(Parsed::Http2).collect(),
+        }
+    }
+
+    fn parse_errors(&self) -> u64 {
+        match self {
+            Parser::Http1(p) => p.parse_errors(),
+            Parser::Http2(p) => p.parse_errors(),
+        }
+    }
+}
+
 /// Totals the kernel keeps per connection, delivered with its close event.
 #[derive(Clone, Copy, Debug, Default)]
 struct KernelTotals {
@@ -624,7 +710,7 @@ fn count_protocol(stats: &CaptureStats, p: L7Protocol) {
 /// Turn parsed exchanges into outputs, counting them on the connection.
 fn emit(
     conn: &mut Conn,
-    exchanges: Vec<http1::Exchange>,
+    exchanges: Vec<Parsed>,
     settings: &Settings,
     clock: &Clock,
     stats: &CaptureStats,
@@ -636,7 +722,7 @@ fn emit(
     let ctx = conn.context();
     for ex in exchanges {
         conn.got_protocol_event = true;
-        if ex.partial {
+        if ex.partial() {
             conn.partial_exchanges += 1;
             incr(&stats.partial_exchanges);
         } else {
@@ -662,6 +748,39 @@ fn emit(
             out.push(Output::Exchange(Box::new(e)));
         }
     }
+}
+
+/// The role of a connection joined mid-stream, from its ports: our local
+/// port is listening (in the process's network namespace) → server; else the
+/// side on Linux's ephemeral range is the client.
+fn role_from_ports(pid: u32, e: &Endpoints) -> Role {
+    if is_listening(pid, e.local.port()) {
+        return Role::Server;
+    }
+    let ephemeral = |p: u16| (32768..=60999).contains(&p);
+    match (ephemeral(e.local.port()), ephemeral(e.remote.port())) {
+        (_, false) | (true, true) => Role::Client,
+        (false, true) => Role::Server,
+    }
+}
+
+/// Is a TCP socket listening on `port` in `pid`'s network namespace?
+fn is_listening(pid: u32, port: u16) -> bool {
+    ["tcp", "tcp6"].iter().any(|f| {
+        std::fs::read_to_string(format!("/proc/{pid}/net/{f}")).is_ok_and(|table| {
+            table.lines().skip(1).any(|l| {
+                let mut cols = l.split_whitespace();
+                let local = cols.nth(1).unwrap_or("");
+                let state = cols.nth(1).unwrap_or("");
+                state == "0A"
+                    && local
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| u16::from_str_radix(p, 16).ok())
+                        == Some(port)
+            })
+        })
+    })
 }
 
 /// TLS 1.3 sends the chosen ALPN encrypted: infer it from the plaintext
@@ -723,5 +842,165 @@ fn tls_bytes(conn: &mut Conn, dir: KDirection, payload: &[u8]) {
         }
         Ok(None) => {}
         Err(e) => debug!(conn = conn.id, error = %e, "TLS handshake not parsed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpf_probes::events::{EventHeader, EventKind};
+
+    fn tracker() -> Tracker {
+        Tracker::new(
+            Arc::new(Settings::default()),
+            Clock::with_offset(0),
+            Arc::new(CaptureStats::default()),
+        )
+    }
+
+    fn hdr(kind: EventKind, ts: u64) -> EventHeader {
+        EventHeader {
+            conn_id: 7,
+            timestamp_ns: ts,
+            kind: kind as u32,
+            tgid: std::process::id(),
+            tid: 1,
+            fd: 5,
+        }
+    }
+
+    fn open(role: Role, l7: L7Hint) -> ConnOpenEvent {
+        let mut ev = ConnOpenEvent {
+            hdr: hdr(EventKind::ConnOpen, 1_000),
+            opened_ns: 900,
+            family: 2,
+            ..Default::default()
+        };
+        ev.saddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        ev.daddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        ev.sport = 40_000;
+        ev.dport = 8080;
+        ev.role = role as u8;
+        ev.l7 = l7 as u8;
+        ev
+    }
+
+    fn data(dir: KDirection, offset: u64, bytes: &[u8], ts: u64) -> DataEventHeader {
+        let n = bytes.len() as u32;
+        DataEventHeader {
+            hdr: hdr(EventKind::Data, ts),
+            offset,
+            len: n,
+            captured: n,
+            direction: dir as u8,
+            ..Default::default()
+        }
+    }
+
+    const REQ: &[u8] = b"GET /x?y=1 HTTP/1.1\r\nHost: svc:8080\r\nUser-Agent: t/1\r\n\r\n";
+    const RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    fn close(ts: u64) -> ConnCloseEvent {
+        ConnCloseEvent {
+            hdr: hdr(EventKind::ConnClose, ts),
+            bytes_sent: REQ.len() as u64,
+            bytes_received: RESP.len() as u64,
+            data_events: 2,
+            reason: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn client_exchange_then_report() {
+        let mut t = tracker();
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(data(KDirection::Ingress, 0, RESP, 3_000), RESP),
+            &mut out,
+        );
+        t.handle(Event::ConnClose(close(4_000)), &mut out);
+        assert_eq!(out.len(), 2);
+        let Output::Exchange(e) = &out[0] else {
+            panic!("exchange first: {out:?}")
+        };
+        assert_eq!(e.direction, Direction::EgressInternal);
+        let req = e.request.as_ref().unwrap();
+        assert_eq!(
+            (req.method.as_str(), req.path(), req.query()),
+            ("GET", "/x", Some("y=1"))
+        );
+        assert_eq!(req.wire_bytes, REQ.len() as u64);
+        assert_eq!(e.response.as_ref().unwrap().status, 200);
+        assert_eq!((e.start_unix_ns, e.end_unix_ns), (2_000, 3_000));
+        let Output::Report(r) = &out[1] else {
+            panic!("report second")
+        };
+        assert_eq!(
+            (r.exchanges, r.bytes_sent, r.bytes_received),
+            (1, REQ.len() as u64, RESP.len() as u64)
+        );
+        assert_eq!(r.close_reason, CloseReason::Close);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn lost_events_become_gaps_not_corruption() {
+        let mut t = tracker();
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Server, L7Hint::Http1)), &mut out);
+        // The first request was lost in the kernel; the second arrives at its real offset.
+        let second = b"GET /second HTTP/1.1\r\nHost: a\r\n\r\n";
+        t.handle(
+            Event::Data(data(KDirection::Ingress, 100, second, 2_000), second),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, RESP, 3_000), RESP),
+            &mut out,
+        );
+        t.shutdown(&mut out);
+        let report = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Report(r) => Some(r),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(report.truncated_bytes, 100, "the lost bytes are accounted");
+        assert_eq!(report.close_reason, CloseReason::AgentShutdown);
+    }
+
+    #[test]
+    fn idle_connections_are_evicted_with_a_report() {
+        let mut t = tracker();
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        assert_eq!(t.sweep(2_000, 10_000, &mut out), 0);
+        assert_eq!(t.sweep(1_000_000, 10_000, &mut out), 1);
+        let Some(Output::Report(r)) = out.last() else {
+            panic!("report")
+        };
+        assert_eq!(r.close_reason, CloseReason::Evicted);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn tls_ciphertext_is_never_parsed_as_http() {
+        let mut t = tracker();
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Tls)), &mut out);
+        // Ciphertext past the handshake that happens to look like HTTP.
+        t.handle(
+            Event::Data(data(KDirection::Egress, 5_000, REQ, 2_000), REQ),
+            &mut out,
+        );
+        t.shutdown(&mut out);
+        assert!(out.iter().all(|o| matches!(o, Output::Report(_))));
     }
 }

@@ -1,5 +1,5 @@
-//! Exchange assembly: a parsed HTTP/1 exchange plus its connection context
-//! becomes a [`semconv::model::Exchange`], cut to the capture level.
+//! Exchange assembly: a parsed HTTP/1 or HTTP/2 exchange plus its connection
+//! context becomes a [`semconv::model::Exchange`], cut to the capture level.
 
 use std::sync::Arc;
 
@@ -7,7 +7,26 @@ use otel_agent_config::{CaptureLevel, CaptureSettings, REDACTED};
 use semconv::model::{self, Direction, Endpoints, L7Protocol, ProcessInfo, TlsInfo};
 
 use crate::clock::Clock;
-use crate::protocols::http1;
+use crate::protocols::{http1, http2};
+
+/// What a parser produced.
+#[derive(Debug)]
+pub enum Parsed {
+    /// An HTTP/1.x exchange.
+    Http1(http1::Exchange),
+    /// One HTTP/2 stream.
+    Http2(http2::Exchange),
+}
+
+impl Parsed {
+    /// A side is missing or incomplete (or the stream was reset).
+    pub fn partial(&self) -> bool {
+        match self {
+            Parsed::Http1(e) => e.partial,
+            Parsed::Http2(e) => e.partial || e.reset.is_some(),
+        }
+    }
+}
 
 /// What an exchange inherits from its connection.
 #[derive(Clone, Debug)]
@@ -28,6 +47,119 @@ pub struct ConnContext {
 
 /// Build the exported exchange; `None` when the level is `none`.
 pub fn assemble(
+    ctx: &ConnContext,
+    ex: Parsed,
+    capture: &CaptureSettings,
+    clock: &Clock,
+) -> Option<model::Exchange> {
+    match ex {
+        Parsed::Http1(e) => assemble_http1(ctx, e, capture, clock),
+        Parsed::Http2(e) => assemble_http2(ctx, e, capture, clock),
+    }
+}
+
+/// One HTTP/2 stream as an exchange: pseudo-headers kept among the headers.
+fn assemble_http2(
+    ctx: &ConnContext,
+    ex: http2::Exchange,
+    capture: &CaptureSettings,
+    clock: &Clock,
+) -> Option<model::Exchange> {
+    let level = capture.level;
+    if level == CaptureLevel::None {
+        return None;
+    }
+    let start = ex
+        .request
+        .as_ref()
+        .or(ex.response.as_ref())
+        .map_or(0, |m| m.start_ns);
+    let end = ex
+        .response
+        .as_ref()
+        .or(ex.request.as_ref())
+        .map_or(start, |m| m.end_ns);
+    let default_scheme = if ctx.tls.is_some() { "https" } else { "http" };
+    let degraded = [&ex.request, &ex.response]
+        .iter()
+        .any(|m| m.as_ref().is_some_and(|m| m.headers_degraded));
+    let request = ex.request.map(|m| {
+        let header = |n: &str| m.header(n).map(str::to_string);
+        model::Request {
+            method: m.method().unwrap_or("").to_string(),
+            target: m.path().unwrap_or("").to_string(),
+            authority: m.authority().map(str::to_string).or_else(|| header("host")),
+            scheme: m.scheme().unwrap_or(default_scheme).to_string(),
+            version: "2".to_string(),
+            user_agent: header("user-agent"),
+            traceparent: header("traceparent"),
+            headers: kept_h2_headers(&m.headers, &m.trailers, level, capture),
+            body_size: m.body_size,
+            body: kept_body(m.body, level),
+            wire_bytes: m.wire_bytes,
+        }
+    });
+    let response = ex.response.map(|m| model::Response {
+        status: m.status().unwrap_or(0),
+        content_type: m.header("content-type").map(str::to_string),
+        headers: kept_h2_headers(&m.headers, &m.trailers, level, capture),
+        body_size: m.body_size,
+        body: kept_body(m.body, level),
+        wire_bytes: m.wire_bytes,
+    });
+    Some(model::Exchange {
+        connection_id: ctx.connection_id,
+        process: (*ctx.process).clone(),
+        direction: ctx.direction,
+        endpoints: ctx.endpoints,
+        protocol: ctx.protocol,
+        tls: ctx.tls.clone(),
+        request,
+        response,
+        start_unix_ns: clock.to_unix_ns(start),
+        end_unix_ns: clock.to_unix_ns(end.max(start)),
+        partial: ex.partial || ex.reset.is_some(),
+        gap: false,
+        http2: Some(model::Http2Info {
+            stream_id: ex.stream_id,
+            reset: ex.reset,
+            goaway: ex.goaway,
+            headers_degraded: degraded,
+        }),
+        grpc: ex.grpc.map(|g| model::GrpcInfo {
+            service: g.service,
+            method: g.method,
+            status: g.status,
+            message: g.message,
+        }),
+    })
+}
+
+/// HTTP/2 headers then trailers kept at `level`, redacted.
+fn kept_h2_headers(
+    headers: &[http2::Header],
+    trailers: &[http2::Header],
+    level: CaptureLevel,
+    capture: &CaptureSettings,
+) -> Vec<model::Header> {
+    if level < CaptureLevel::Details {
+        return Vec::new();
+    }
+    headers
+        .iter()
+        .chain(trailers)
+        .map(|h| model::Header {
+            name: h.name.clone(),
+            value: if capture.is_redacted(&h.name) {
+                REDACTED.to_string()
+            } else {
+                h.value.clone()
+            },
+        })
+        .collect()
+}
+
+fn assemble_http1(
     ctx: &ConnContext,
     ex: http1::Exchange,
     capture: &CaptureSettings,

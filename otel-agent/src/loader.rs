@@ -126,6 +126,8 @@ pub struct ProbeOptions {
     pub ring_buffer_bytes: u32,
     /// Capture only these tgids (empty: all).
     pub pids: Vec<u32>,
+    /// Attach everything but make every program return at once (benchmarks).
+    pub probes_only: bool,
 }
 
 /// The loaded, attached probes. Dropping it detaches everything.
@@ -300,6 +302,8 @@ fn configure(ebpf: &mut Ebpf, opts: &ProbeOptions) -> Result<(), LoadError> {
     let config = AgentConfig {
         self_tgid: std::process::id(),
         filter_pids: u32::from(!opts.pids.is_empty()),
+        probes_only: u32::from(opts.probes_only),
+        _pad: 0,
     };
     let map = ebpf
         .map_mut(maps::AGENT_CONFIG)

@@ -28,10 +28,11 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let export = otel_agent::agent::ExportOptions::resolve(
+    let mut export = otel_agent::agent::ExportOptions::resolve(
         cli.otlp_endpoint,
         cli.otlp_protocol,
         cli.stdout,
     )?;
+    export.probes_only = cli.probes_only;
     runtime.block_on(otel_agent::agent::run(settings, cli.trace_events, export))
 }

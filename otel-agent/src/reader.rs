@@ -8,7 +8,13 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use crate::clock::Clock;
 use crate::conntrack::{Output, Tracker};
+
+/// How often idle connections are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// A connection with no event for this long is reported (`evicted`) and forgotten.
+const IDLE_EVICT: Duration = Duration::from_secs(15 * 60);
 use crate::internal_events::{incr, CaptureStats};
 
 /// Drain the ring buffer into `tracker` until `stop` turns true, sending
@@ -38,8 +44,16 @@ pub async fn run(
             }
         }
     };
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
     loop {
         tokio::select! {
+            _ = sweep.tick() => {
+                let evicted = tracker.sweep(Clock::monotonic_now(), IDLE_EVICT.as_nanos() as u64, &mut out);
+                if evicted > 0 {
+                    info!(evicted, "idle connections reported and forgotten");
+                }
+                send(&mut out);
+            }
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
                 let ring = guard.get_inner_mut();

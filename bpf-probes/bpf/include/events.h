@@ -11,7 +11,7 @@
  * of it is counted as truncated (per-call cap: 4 x 16 KiB). */
 #define MAX_CHUNKS_PER_BUF 4
 /* iovec elements read per readv/writev/sendmsg/recvmsg call. */
-#define MAX_IOVECS 8
+#define MAX_IOVECS 128
 /* Raw bytes streamed per direction of a TLS connection (handshake only). */
 #define TLS_RAW_LIMIT 16384
 
@@ -147,6 +147,8 @@ struct process_event {
 struct agent_config {
 	__u32 self_tgid;   /* the agent: never captured */
 	__u32 filter_pids; /* 1: only tgids present in `pid_filter` */
+	__u32 probes_only; /* 1: every program returns at once (benchmarks: trap cost alone) */
+	__u32 _pad;
 };
 
 #define DATA_HEADER_SIZE 56
@@ -163,4 +165,4 @@ _Static_assert(__builtin_offsetof(struct data_event, direction) == 48, "directio
 _Static_assert(sizeof(struct data_event) == DATA_HEADER_SIZE + MAX_PAYLOAD, "data_event size");
 _Static_assert(sizeof(struct conn_close_event) == 72, "conn_close_event size");
 _Static_assert(__builtin_offsetof(struct conn_close_event, reason) == 64, "reason");
-_Static_assert(sizeof(struct agent_config) == 8, "agent_config size");
+_Static_assert(sizeof(struct agent_config) == 16, "agent_config size");

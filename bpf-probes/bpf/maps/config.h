@@ -47,7 +47,7 @@ static __always_inline bool tgid_wanted(__u32 tgid)
 {
 	__u32 zero = 0;
 	struct agent_config *cfg = bpf_map_lookup_elem(&agent_config, &zero);
-	if (!cfg || cfg->self_tgid == tgid)
+	if (!cfg || cfg->self_tgid == tgid || cfg->probes_only)
 		return false;
 	if (cfg->filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid))
 		return false;

@@ -61,7 +61,7 @@ static __always_inline int data_enter(__u32 fd, __u64 buf, __u32 vlen, __u8 sysc
 }
 
 /* First bytes of the call's data, for sniffing: the buffer or the first iovec. */
-static __always_inline __u8 sniff_call(__u64 base, __u64 len)
+static __always_inline __u8 sniff_call(__u64 base, __u64 len, bool adopted, bool server_write)
 {
 	char head[SNIFF_BYTES] = {};
 	__u32 n = len > SNIFF_BYTES ? SNIFF_BYTES : (__u32)len;
@@ -70,7 +70,7 @@ static __always_inline __u8 sniff_call(__u64 base, __u64 len)
 		n = SNIFF_BYTES;
 	if (!base || !n || bpf_probe_read_user(head, n, (const void *)base))
 		return L7_UNKNOWN;
-	return sniff_l7(head, n);
+	return sniff_l7(head, n, adopted, server_write);
 }
 
 static __always_inline void stream_bytes(struct conn_state *c, __u64 key, __u32 tid,
@@ -144,7 +144,8 @@ static __always_inline int data_exit(void *ctx, long ret)
 			return 0;
 		}
 		if (first)
-			c->l7 = sniff_call(first, first_len);
+			c->l7 = sniff_call(first, first_len, c->adopted,
+					   c->role == ROLE_SERVER && a.direction == DIR_EGRESS);
 		if (c->l7 == L7_UNKNOWN) {
 			c->bytes[a.direction & 1] += total;
 			return 0;

@@ -19,9 +19,40 @@ static __always_inline bool starts_with(const char *p, __u32 n, const char *tok,
 	return true;
 }
 
-/* enum l7_hint for the first n (<= SNIFF_BYTES) bytes p of a stream. */
-static __always_inline __u8 sniff_l7(const char *p, __u32 n)
+/* An HTTP/2 HEADERS frame header: what an adopted HTTP/2 connection (joined
+ * after its preface) most likely carries first. Length 1..16384, type 1,
+ * only END_STREAM/END_HEADERS/PADDED/PRIORITY flags, odd stream id. */
+static __always_inline bool h2_headers_frame(const char *p, __u32 n)
 {
+	if (n < 9)
+		return false;
+	__u32 len = ((__u32)(__u8)p[0] << 16) | ((__u32)(__u8)p[1] << 8) | (__u8)p[2];
+	__u8 type = p[3], flags = p[4];
+	__u32 sid = (((__u32)(__u8)p[5] & 0x7f) << 24) | ((__u32)(__u8)p[6] << 16) |
+		    ((__u32)(__u8)p[7] << 8) | (__u8)p[8];
+	return len > 0 && len <= 16384 && type == 1 && (flags & ~0x2d) == 0 && (sid & 1);
+}
+
+/* An HTTP/2 SETTINGS frame on stream 0 (length a multiple of 6, no flags but
+ * ACK): an HTTP/2 server writes its preface before reading the client's. */
+static __always_inline bool h2_settings_frame(const char *p, __u32 n)
+{
+	if (n < 9)
+		return false;
+	__u32 len = ((__u32)(__u8)p[0] << 16) | ((__u32)(__u8)p[1] << 8) | (__u8)p[2];
+	return len <= 16384 && len % 6 == 0 && p[3] == 4 && ((__u8)p[4] & ~1) == 0 &&
+	       !p[5] && !p[6] && !p[7] && !p[8];
+}
+
+/* enum l7_hint for the first n (<= SNIFF_BYTES) bytes p of a stream. Frames
+ * count only where the preface cannot come first: an adopted connection
+ * (joined mid-stream), or a server's own first write (`frames`). */
+static __always_inline __u8 sniff_l7(const char *p, __u32 n, bool adopted, bool server_write)
+{
+	if (adopted && h2_headers_frame(p, n))
+		return L7_HTTP2;
+	if ((adopted || server_write) && h2_settings_frame(p, n))
+		return L7_HTTP2;
 	/* A TLS record: handshake, or (joined late) alert / CCS / application data. */
 	if (n >= 3 && p[0] >= 0x14 && p[0] <= 0x17 && p[1] == 0x03 && (__u8)p[2] <= 0x04)
 		return L7_TLS;

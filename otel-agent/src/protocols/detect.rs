@@ -16,10 +16,38 @@ pub enum Detected {
     Http1Response,
     /// The HTTP/2 preface.
     Http2Preface,
+    /// An HTTP/2 HEADERS frame: a connection joined after its preface.
+    Http2Frame,
+    /// An HTTP/2 SETTINGS frame on stream 0: a server's preface (or a connection joined mid-stream).
+    Http2Settings,
     /// A TLS handshake record (ciphertext follows).
     Tls,
     /// Nothing we parse.
     Other,
+}
+
+/// The same check as the kernel's `h2_headers_frame`: length 1..16384,
+/// type HEADERS, only END_STREAM/END_HEADERS/PADDED/PRIORITY flags, odd stream.
+pub fn looks_like_h2_headers_frame(b: &[u8]) -> bool {
+    let [l0, l1, l2, ty, flags, s0, s1, s2, s3, ..] = *b else {
+        return false;
+    };
+    let len = u32::from_be_bytes([0, l0, l1, l2]);
+    let sid = u32::from_be_bytes([s0 & 0x7f, s1, s2, s3]);
+    (1..=16384).contains(&len) && ty == 1 && flags & !0x2d == 0 && sid & 1 == 1
+}
+
+/// The same check as the kernel's `h2_settings_frame`.
+pub fn looks_like_h2_settings_frame(b: &[u8]) -> bool {
+    let [l0, l1, l2, ty, flags, s0, s1, s2, s3, ..] = *b else {
+        return false;
+    };
+    let len = u32::from_be_bytes([0, l0, l1, l2]);
+    len <= 16384
+        && len.is_multiple_of(6)
+        && ty == 4
+        && flags & !1 == 0
+        && [s0, s1, s2, s3] == [0; 4]
 }
 
 /// Classify the first bytes of one direction of a stream.
@@ -30,6 +58,10 @@ pub fn detect(first: &[u8]) -> Detected {
         Detected::Http1Response
     } else if http1::looks_like_http1(first) {
         Detected::Http1Request
+    } else if looks_like_h2_headers_frame(first) {
+        Detected::Http2Frame
+    } else if looks_like_h2_settings_frame(first) {
+        Detected::Http2Settings
     } else if tls_handshake::looks_like_tls(first) {
         Detected::Tls
     } else {
@@ -42,7 +74,9 @@ impl Detected {
     pub fn protocol(self) -> L7Protocol {
         match self {
             Detected::Http1Request | Detected::Http1Response => L7Protocol::Http1,
-            Detected::Http2Preface => L7Protocol::Http2,
+            Detected::Http2Preface | Detected::Http2Frame | Detected::Http2Settings => {
+                L7Protocol::Http2
+            }
             Detected::Tls | Detected::Other => L7Protocol::Other,
         }
     }
@@ -65,6 +99,20 @@ mod tests {
         assert_eq!(detect(&[0x16, 0x03, 0x01, 0x02, 0x00]), Detected::Tls);
         assert_eq!(detect(b"\x00\x01garbage"), Detected::Other);
         assert_eq!(detect(b""), Detected::Other);
+        assert_eq!(
+            detect(&[0, 0, 20, 1, 0x25, 0, 0, 0, 3, 0x82]),
+            Detected::Http2Frame
+        );
+        assert_eq!(
+            detect(&[0, 0, 20, 1, 0x25, 0, 0, 0, 2]),
+            Detected::Other,
+            "even stream"
+        );
+        assert_eq!(
+            detect(&[0, 0, 20, 0, 0x01, 0, 0, 0, 3]),
+            Detected::Other,
+            "DATA is not enough"
+        );
         assert!(Detected::Http2Preface.is_request());
         assert_eq!(Detected::Http1Response.protocol(), L7Protocol::Http1);
     }

@@ -2,4 +2,5 @@
 
 pub mod detect;
 pub mod http1;
+pub mod http2;
 pub mod tls_handshake;

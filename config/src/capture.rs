@@ -1,0 +1,504 @@
+//! What is kept of each exchange: level, rules, sampling, redaction.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::values::{Matcher, StatusRange};
+
+/// How much of an exchange is kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CaptureLevel {
+    /// Nothing is exported for the exchange.
+    None,
+    /// Method, URL, status, sizes, timing: no headers, no body.
+    Summary,
+    /// Summary plus headers (sensitive ones redacted).
+    #[default]
+    Details,
+    /// Details plus bodies up to the body limit.
+    Full,
+}
+
+impl CaptureLevel {
+    /// `none`, `summary`, `details`, `full`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureLevel::None => "none",
+            CaptureLevel::Summary => "summary",
+            CaptureLevel::Details => "details",
+            CaptureLevel::Full => "full",
+        }
+    }
+}
+
+impl fmt::Display for CaptureLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not a capture level.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown capture level {0:?}: expected one of none, summary, details, full")]
+pub struct BadCaptureLevel(String);
+
+impl FromStr for CaptureLevel {
+    type Err = BadCaptureLevel;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" => Ok(Self::None),
+            "summary" => Ok(Self::Summary),
+            "details" => Ok(Self::Details),
+            "full" => Ok(Self::Full),
+            _ => Err(BadCaptureLevel(s.to_string())),
+        }
+    }
+}
+
+/// Header names redacted by default (compared case-insensitively).
+pub const DEFAULT_REDACTED_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-auth-token",
+    "x-csrf-token",
+    "x-xsrf-token",
+    "api-key",
+];
+
+/// Query parameter names masked by default (compared case-insensitively): the
+/// OpenTelemetry semantic conventions' list for `url.full` / `url.query`, plus
+/// common credential parameters.
+pub const DEFAULT_REDACTED_QUERY_PARAMS: &[&str] = &[
+    "AWSAccessKeyId",
+    "Signature",
+    "sig",
+    "X-Goog-Signature",
+    "access_token",
+    "api_key",
+    "apikey",
+    "password",
+    "token",
+];
+
+/// The value that replaces a redacted header value.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// The value that replaces a masked query parameter value (URL-safe, as the
+/// semantic conventions ask).
+pub const REDACTED_QUERY_VALUE: &str = "REDACTED";
+
+/// The request and process an exchange is judged by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleContext<'a> {
+    /// Host header (a `:port` suffix is ignored); `None` if absent.
+    pub host: Option<&'a str>,
+    /// Request target; anything from `?` on is ignored.
+    pub path: &'a str,
+    /// Request method.
+    pub method: &'a str,
+    /// Response status, once known: a rule with a `status` condition never matches before.
+    pub status: Option<u16>,
+    /// Executable path of the process (its file name is tried too).
+    pub exe: &'a str,
+}
+
+/// One `capture.rules` entry: all conditions given must hold; within a
+/// condition, any value may match.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CaptureRule {
+    /// Name for logs.
+    pub name: Option<String>,
+    /// Host matchers (lowercased; compared case-insensitively); empty: any host.
+    pub hosts: Vec<Matcher>,
+    /// Path matchers; empty: any path.
+    pub paths: Vec<Matcher>,
+    /// Methods (uppercase); empty: any method.
+    pub methods: Vec<String>,
+    /// Status ranges; empty: any status.
+    pub statuses: Vec<StatusRange>,
+    /// Executable matchers (path or file name); empty: any process.
+    pub exes: Vec<Matcher>,
+    /// Level of matching exchanges; `None`: the capture level.
+    pub level: Option<CaptureLevel>,
+    /// Share kept of matching exchanges; `None`: the capture sample ratio.
+    pub sample_ratio: Option<f64>,
+}
+
+// Ratios are checked to be in 0.0..=1.0 (never NaN), so equality is total.
+impl Eq for CaptureRule {}
+
+/// `host` without a `:port` suffix (IPv6 literals in brackets kept whole).
+fn host_without_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return match rest.find(']') {
+            Some(i) => &host[..i + 2],
+            None => host,
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+/// The executable's file name.
+pub(crate) fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Does an executable matcher match this path (or its file name)?
+pub(crate) fn exe_matcher_matches(m: &Matcher, exe_path: &str) -> bool {
+    if exe_path.is_empty() {
+        return false;
+    }
+    m.matches(exe_path) || m.matches(file_name(exe_path))
+}
+
+impl CaptureRule {
+    /// Do all conditions hold for `ctx`?
+    pub fn matches(&self, ctx: &RuleContext<'_>) -> bool {
+        if !self.hosts.is_empty() {
+            let Some(host) = ctx.host else { return false };
+            let host = host_without_port(host.trim()).to_ascii_lowercase();
+            if !self.hosts.iter().any(|m| m.matches(&host)) {
+                return false;
+            }
+        }
+        if !self.paths.is_empty() {
+            let path = ctx.path.split(['?', '#']).next().unwrap_or("");
+            if !self.paths.iter().any(|m| m.matches(path)) {
+                return false;
+            }
+        }
+        if !self.methods.is_empty()
+            && !self
+                .methods
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(ctx.method))
+        {
+            return false;
+        }
+        if !self.statuses.is_empty() {
+            let Some(status) = ctx.status else {
+                return false;
+            };
+            if !self.statuses.iter().any(|r| r.contains(status)) {
+                return false;
+            }
+        }
+        if !self.exes.is_empty() && !self.exes.iter().any(|m| exe_matcher_matches(m, ctx.exe)) {
+            return false;
+        }
+        true
+    }
+}
+
+/// What to keep of each exchange.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaptureSettings {
+    /// Level for exchanges no rule matches.
+    pub level: CaptureLevel,
+    /// Body bytes kept per message at level `full`.
+    pub max_body_bytes: usize,
+    /// Header names (lowercase) whose values are redacted.
+    pub redact_headers: Vec<String>,
+    /// Share of exchanges no rule matches that are kept, 0.0 to 1.0.
+    pub sample_ratio: f64,
+    /// Rules, first match wins.
+    pub rules: Vec<CaptureRule>,
+    /// Query parameter names whose values are masked (compared case-insensitively).
+    pub redact_query_params: Vec<String>,
+}
+
+// The sample ratio is checked to be in 0.0..=1.0 (never NaN).
+impl Eq for CaptureSettings {}
+
+impl Default for CaptureSettings {
+    fn default() -> Self {
+        Self {
+            level: CaptureLevel::default(),
+            max_body_bytes: 64 * 1024,
+            redact_headers: DEFAULT_REDACTED_HEADERS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            sample_ratio: 1.0,
+            rules: Vec::new(),
+            redact_query_params: DEFAULT_REDACTED_QUERY_PARAMS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+impl CaptureSettings {
+    /// Should this header's value be redacted?
+    pub fn is_redacted(&self, name: &str) -> bool {
+        self.redact_headers
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
+    }
+
+    /// Level and sample ratio for an exchange: those of the first rule that
+    /// matches (each defaulting to the capture level and ratio), else the
+    /// capture level and ratio.
+    pub fn level_for(&self, ctx: &RuleContext<'_>) -> (CaptureLevel, f64) {
+        self.matching_rule(ctx)
+            .map(|r| {
+                (
+                    r.level.unwrap_or(self.level),
+                    r.sample_ratio.unwrap_or(self.sample_ratio),
+                )
+            })
+            .unwrap_or((self.level, self.sample_ratio))
+    }
+
+    /// The first rule that matches `ctx`.
+    pub fn matching_rule(&self, ctx: &RuleContext<'_>) -> Option<&CaptureRule> {
+        self.rules.iter().find(|r| r.matches(ctx))
+    }
+
+    /// Should this query parameter's value be masked?
+    pub fn is_query_param_redacted(&self, name: &str) -> bool {
+        let decoded = crate::env::percent_decode(&name.replace('+', " "));
+        self.redact_query_params
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(name) || p.eq_ignore_ascii_case(&decoded))
+    }
+
+    /// `query` (with or without its leading `?`) with the values of the
+    /// configured parameters replaced by `REDACTED`; everything else, order and
+    /// separators included, is kept byte for byte.
+    pub fn redact_query(&self, query: &str) -> String {
+        let mut out = String::with_capacity(query.len());
+        let body = match query.strip_prefix('?') {
+            Some(rest) => {
+                out.push('?');
+                rest
+            }
+            None => query,
+        };
+        for (i, pair) in body.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((name, _)) if self.is_query_param_redacted(name) => {
+                    out.push_str(name);
+                    out.push('=');
+                    out.push_str(REDACTED_QUERY_VALUE);
+                }
+                _ => out.push_str(pair),
+            }
+        }
+        out
+    }
+
+    /// A request target (`/path?query#fragment`) with its query masked.
+    pub fn redact_target(&self, target: &str) -> String {
+        match target.split_once('?') {
+            None => target.to_string(),
+            Some((path, rest)) => {
+                let (query, fragment) = match rest.split_once('#') {
+                    Some((q, f)) => (q, Some(f)),
+                    None => (rest, None),
+                };
+                let mut out = format!("{path}?{}", self.redact_query(query));
+                if let Some(f) = fragment {
+                    out.push('#');
+                    out.push_str(f);
+                }
+                out
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::MatchKind;
+
+    fn ctx<'a>(
+        host: &'a str,
+        path: &'a str,
+        method: &'a str,
+        status: Option<u16>,
+        exe: &'a str,
+    ) -> RuleContext<'a> {
+        RuleContext {
+            host: Some(host),
+            path,
+            method,
+            status,
+            exe,
+        }
+    }
+
+    #[test]
+    fn levels_parse_and_order() {
+        assert_eq!("FULL".parse::<CaptureLevel>().unwrap(), CaptureLevel::Full);
+        assert!("loud".parse::<CaptureLevel>().is_err());
+        assert!(CaptureLevel::Summary < CaptureLevel::Details);
+    }
+
+    #[test]
+    fn default_redaction_is_case_insensitive() {
+        let c = CaptureSettings::default();
+        assert!(c.is_redacted("Authorization"));
+        assert!(c.is_redacted("SET-COOKIE"));
+        assert!(!c.is_redacted("user-agent"));
+    }
+
+    #[test]
+    fn host_port_is_ignored() {
+        assert_eq!(host_without_port("api.example.com:8080"), "api.example.com");
+        assert_eq!(host_without_port("api.example.com"), "api.example.com");
+        assert_eq!(host_without_port("[::1]:8080"), "[::1]");
+        assert_eq!(host_without_port("::1"), "::1");
+    }
+
+    #[test]
+    fn each_matcher_kind() {
+        let rule = |r: CaptureRule| CaptureSettings {
+            rules: vec![CaptureRule {
+                level: Some(CaptureLevel::Full),
+                ..r
+            }],
+            ..Default::default()
+        };
+        let hit = |s: &CaptureSettings, c: RuleContext| s.level_for(&c).0 == CaptureLevel::Full;
+
+        let host = rule(CaptureRule {
+            hosts: vec![Matcher::Suffix(".example.com".into())],
+            ..Default::default()
+        });
+        assert!(hit(&host, ctx("API.Example.com:443", "/", "GET", None, "")));
+        assert!(!hit(&host, ctx("example.org", "/", "GET", None, "")));
+        assert!(!hit(
+            &host,
+            RuleContext {
+                host: None,
+                ..ctx("", "/", "GET", None, "")
+            }
+        ));
+
+        let path = rule(CaptureRule {
+            paths: vec![
+                Matcher::Prefix("/api/".into()),
+                Matcher::regex(r"^/v\d+/orders$").unwrap(),
+            ],
+            ..Default::default()
+        });
+        assert!(hit(&path, ctx("h", "/api/users?id=1", "GET", None, "")));
+        assert!(hit(&path, ctx("h", "/v2/orders?x", "GET", None, "")));
+        assert!(!hit(&path, ctx("h", "/v2/orders/1", "GET", None, "")));
+        assert_eq!(path.rules[0].paths[1].kind(), MatchKind::Regex);
+
+        let method = rule(CaptureRule {
+            methods: vec!["POST".into(), "PUT".into()],
+            ..Default::default()
+        });
+        assert!(hit(&method, ctx("h", "/", "post", None, "")));
+        assert!(!hit(&method, ctx("h", "/", "GET", None, "")));
+
+        let status = rule(CaptureRule {
+            statuses: vec!["5xx".parse().unwrap(), "404".parse().unwrap()],
+            ..Default::default()
+        });
+        assert!(hit(&status, ctx("h", "/", "GET", Some(503), "")));
+        assert!(hit(&status, ctx("h", "/", "GET", Some(404), "")));
+        assert!(!hit(&status, ctx("h", "/", "GET", Some(200), "")));
+        assert!(
+            !hit(&status, ctx("h", "/", "GET", None, "")),
+            "no status yet: no match"
+        );
+
+        let exe = rule(CaptureRule {
+            exes: vec![
+                Matcher::Exact("curl".into()),
+                Matcher::Prefix("/opt/app/".into()),
+            ],
+            ..Default::default()
+        });
+        assert!(hit(&exe, ctx("h", "/", "GET", None, "/usr/bin/curl")));
+        assert!(hit(&exe, ctx("h", "/", "GET", None, "/opt/app/bin/server")));
+        assert!(!hit(&exe, ctx("h", "/", "GET", None, "/usr/bin/wget")));
+    }
+
+    #[test]
+    fn first_match_wins_and_defaults_apply() {
+        let s = CaptureSettings {
+            level: CaptureLevel::Summary,
+            sample_ratio: 0.5,
+            rules: vec![
+                CaptureRule {
+                    paths: vec![Matcher::Prefix("/health".into())],
+                    level: Some(CaptureLevel::None),
+                    ..Default::default()
+                },
+                CaptureRule {
+                    statuses: vec!["500-599".parse().unwrap()],
+                    level: Some(CaptureLevel::Full),
+                    sample_ratio: Some(1.0),
+                    ..Default::default()
+                },
+                CaptureRule {
+                    paths: vec![Matcher::Prefix("/".into())],
+                    sample_ratio: Some(0.1),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        // Rule 1 before rule 2, even for a 500.
+        assert_eq!(
+            s.level_for(&ctx("h", "/healthz", "GET", Some(500), "")),
+            (CaptureLevel::None, 0.5)
+        );
+        assert_eq!(
+            s.level_for(&ctx("h", "/x", "GET", Some(502), "")),
+            (CaptureLevel::Full, 1.0)
+        );
+        // Rule 3: no level of its own, so the capture level.
+        assert_eq!(
+            s.level_for(&ctx("h", "/x", "GET", Some(200), "")),
+            (CaptureLevel::Summary, 0.1)
+        );
+        // Nothing matches: the capture level and ratio.
+        assert_eq!(
+            s.level_for(&ctx("h", "", "GET", None, "")),
+            (CaptureLevel::Summary, 0.5)
+        );
+    }
+
+    #[test]
+    fn query_redaction() {
+        let c = CaptureSettings {
+            redact_query_params: vec!["token".into(), "api key".into()],
+            ..Default::default()
+        };
+        assert_eq!(c.redact_query("a=1&token=abc&b"), "a=1&token=REDACTED&b");
+        assert_eq!(
+            c.redact_query("?TOKEN=x&token="),
+            "?TOKEN=REDACTED&token=REDACTED"
+        );
+        assert_eq!(
+            c.redact_query("api%20key=s&api+key=t&x=y"),
+            "api%20key=REDACTED&api+key=REDACTED&x=y"
+        );
+        assert_eq!(c.redact_query(""), "");
+        assert_eq!(c.redact_query("tokenish=1&&="), "tokenish=1&&=");
+        assert_eq!(c.redact_target("/p?token=1#frag"), "/p?token=REDACTED#frag");
+        assert_eq!(c.redact_target("/p"), "/p");
+        let d = CaptureSettings::default();
+        assert_eq!(
+            d.redact_query("X-Amz-Credential=a&sig=b&Signature=c"),
+            "X-Amz-Credential=a&sig=REDACTED&Signature=REDACTED"
+        );
+    }
+}

@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::conntrack::Tracker;
-use crate::exporters::otlp::{Otlp, OtlpConfig, Protocol};
+use crate::exporters::otlp::{Otlp, OtlpConfig};
 use crate::exporters::{self, Sinks};
 use crate::internal_events::CaptureStats;
 use crate::loader::{ProbeOptions, Probes};
@@ -21,68 +21,21 @@ use crate::reader;
 use crate::tls_discovery::{self, Discovery};
 use crate::trace_events::TraceFilter;
 
-/// Where the agent sends what it captures.
-#[derive(Clone, Debug, Default)]
-pub struct ExportOptions {
-    /// OTLP export, when configured.
-    pub otlp: Option<OtlpConfig>,
-    /// Print JSON lines on stdout even when exporting OTLP.
-    pub force_stdout: bool,
-    /// Attach the probes but capture nothing (benchmarks).
-    pub probes_only: bool,
-}
-
-impl ExportOptions {
-    /// From the environment (`OTEL_EXPORTER_OTLP_*`) and the command line.
-    pub fn resolve(
-        endpoint: Option<String>,
-        protocol: Option<Protocol>,
-        force_stdout: bool,
-    ) -> Result<Self> {
-        let mut otlp = match OtlpConfig::from_env() {
-            Some(cfg) => Some(cfg.map_err(anyhow::Error::msg)?),
-            None => None,
-        };
-        if let Some(endpoint) = endpoint {
-            let cfg = otlp.get_or_insert_with(|| OtlpConfig {
-                protocol: Protocol::HttpProtobuf,
-                endpoint: None,
-                service_name: std::env::var("OTEL_SERVICE_NAME")
-                    .ok()
-                    .filter(|s| !s.is_empty()),
-                max_queued_spans: 16 * 1024,
-            });
-            cfg.endpoint = Some(endpoint);
-        }
-        if let (Some(cfg), Some(p)) = (otlp.as_mut(), protocol) {
-            cfg.protocol = p;
-        }
-        Ok(Self {
-            otlp,
-            force_stdout,
-            probes_only: false,
-        })
-    }
-}
-
 /// Run the agent until SIGINT or SIGTERM, then flush and return.
-pub async fn run(
-    settings: Settings,
-    trace: Option<TraceFilter>,
-    export: ExportOptions,
-) -> Result<()> {
+pub async fn run(settings: Settings, trace: Option<TraceFilter>, probes_only: bool) -> Result<()> {
     let settings = Arc::new(settings);
     let mut probes = Probes::load(&ProbeOptions {
         ring_buffer_bytes: settings.limits.ring_buffer_bytes,
-        pids: settings.filter.pids.clone(),
-        probes_only: export.probes_only,
+        pids: settings.filter.kernel_pids(),
+        probes_only,
     })?;
     let ring = probes.take_ring_buffer()?;
     let probes = Arc::new(Mutex::new(probes));
     let stats = Arc::new(CaptureStats::default());
 
     // TLS: attach to the libraries present now, before declaring readiness.
-    let mut discovery = Discovery::new(probes.clone(), settings.filter.pids.clone(), stats.clone());
+    let mut discovery =
+        Discovery::new(probes.clone(), settings.filter.kernel_pids(), stats.clone());
     discovery.initial_scan();
     let (exec_tx, exec_rx) = std::sync::mpsc::sync_channel(4096);
     let discovery_stop = Arc::new(AtomicBool::new(false));
@@ -101,14 +54,14 @@ pub async fn run(
     let (tx, rx) = mpsc::channel(settings.limits.export_queue);
     let (stop_tx, stop_rx) = watch::channel(false);
 
-    let otlp = match &export.otlp {
+    let otlp = match OtlpConfig::from_settings(&settings) {
         Some(cfg) => Some(
-            Otlp::start(cfg, stats.clone(), probes.clone()).context("start the OTLP exporter")?,
+            Otlp::start(&cfg, stats.clone(), probes.clone()).context("start the OTLP exporter")?,
         ),
         None => None,
     };
     let sinks = Sinks {
-        stdout: otlp.is_none() || export.force_stdout,
+        stdout: settings.exporters.stdout_enabled(),
         otlp,
     };
     let exporter = tokio::spawn(exporters::run(rx, sinks, stats.clone()));

@@ -260,8 +260,8 @@ impl Tracker {
     fn open(&mut self, ev: &ConnOpenEvent) {
         let comm = comm_str(&ev.comm);
         let process = self.procs.get(ev.hdr.tgid, &comm);
-        let filtered = !self.settings.filter.exe_matches(&process.exe, &comm);
         let role = Role::from_raw(ev.role).unwrap_or(Role::Unknown);
+        let filtered = !connection_allowed(&self.settings, &process, role, &endpoints_of(ev));
         let protocol = match L7Hint::from_raw(ev.l7) {
             Some(L7Hint::Http1) => L7Protocol::Http1,
             Some(L7Hint::Http2) => L7Protocol::Http2,
@@ -322,10 +322,11 @@ impl Tracker {
                 local: unspecified,
                 remote: unspecified,
             },
-            filtered: !self
-                .settings
-                .filter
-                .exe_matches(&process.exe, &process.comm),
+            filtered: !self.settings.filter.process_allowed(
+                process.pid,
+                &process.exe,
+                &process.comm,
+            ),
             process,
             opened_ns: h.timestamp_ns,
             last_ns: h.timestamp_ns,
@@ -464,7 +465,14 @@ impl Tracker {
         };
         tev!(conn, Http, side = ?side, bytes = payload.len(), missing = missing_tail,
             l7 = conn.protocol.as_str(), "to the parser");
-        let body_capture = if self.settings.capture.level >= CaptureLevel::Full {
+        let full_possible = self.settings.capture.level >= CaptureLevel::Full
+            || self
+                .settings
+                .capture
+                .rules
+                .iter()
+                .any(|r| r.level == Some(CaptureLevel::Full));
+        let body_capture = if full_possible {
             self.settings.capture.max_body_bytes
         } else {
             0
@@ -729,7 +737,7 @@ fn emit(
             conn.exchanges += 1;
             incr(&stats.exchanges);
         }
-        if let Some(e) = exchange::assemble(&ctx, ex, &settings.capture, clock) {
+        if let Some(e) = exchange::assemble(&ctx, ex, settings, clock) {
             tev!(
                 conn,
                 Http,
@@ -747,6 +755,24 @@ fn emit(
             );
             out.push(Output::Exchange(Box::new(e)));
         }
+    }
+}
+
+/// The filters of the settings that a connection can be judged on when it is
+/// announced: process (pid/exe/comm include and exclude), direction, the
+/// service port (remote for a client, local for a server) and loopback.
+fn connection_allowed(settings: &Settings, p: &ProcessInfo, role: Role, e: &Endpoints) -> bool {
+    let f = &settings.filter;
+    if !f.process_allowed(p.pid, &p.exe, &p.comm) {
+        return false;
+    }
+    if f.ignore_loopback && e.remote.ip().is_loopback() {
+        return false;
+    }
+    match role {
+        Role::Client => f.direction.allows_egress() && f.port_allowed(e.remote.port()),
+        Role::Server => f.direction.allows_ingress() && f.port_allowed(e.local.port()),
+        Role::Unknown => f.port_allowed(e.remote.port()) || f.port_allowed(e.local.port()),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use otel_agent_config::{CaptureLevel, CaptureSettings, REDACTED};
+use otel_agent_config::{CaptureLevel, CaptureSettings, RuleContext, Settings, REDACTED};
 use semconv::model::{self, Direction, Endpoints, L7Protocol, ProcessInfo, TlsInfo};
 
 use crate::clock::Clock;
@@ -45,16 +45,71 @@ pub struct ConnContext {
     pub tls: Option<TlsInfo>,
 }
 
-/// Build the exported exchange; `None` when the level is `none`.
+/// Build the exported exchange at the level the capture rules give it;
+/// `None` when that level is `none` or sampling leaves it out.
 pub fn assemble(
     ctx: &ConnContext,
     ex: Parsed,
-    capture: &CaptureSettings,
+    settings: &Settings,
     clock: &Clock,
 ) -> Option<model::Exchange> {
-    match ex {
-        Parsed::Http1(e) => assemble_http1(ctx, e, capture, clock),
-        Parsed::Http2(e) => assemble_http2(ctx, e, capture, clock),
+    let (method, target, host, status, start) = match &ex {
+        Parsed::Http1(e) => (
+            e.request.as_ref().map_or("", |r| r.method.as_str()),
+            e.request.as_ref().map_or("", |r| r.target.as_str()),
+            e.request
+                .as_ref()
+                .and_then(|r| header_value(&r.headers, "host")),
+            e.response.as_ref().map(|r| r.status),
+            e.request.as_ref().map_or(0, |r| r.start_ns),
+        ),
+        Parsed::Http2(e) => (
+            e.request.as_ref().and_then(|m| m.method()).unwrap_or(""),
+            e.request.as_ref().and_then(|m| m.path()).unwrap_or(""),
+            e.request.as_ref().and_then(|m| m.authority()),
+            e.response.as_ref().and_then(|m| m.status()),
+            e.request.as_ref().map_or(0, |m| m.start_ns),
+        ),
+    };
+    let host = host.or(ctx.tls.as_ref().and_then(|t| t.server_name.as_deref()));
+    let path = target.split(['?', '#']).next().unwrap_or("");
+    let rule = RuleContext {
+        host,
+        path,
+        method,
+        status,
+        exe: &ctx.process.exe,
+    };
+    let (level, ratio) = settings.level_for(&rule);
+    if level == CaptureLevel::None || !sampled(ctx.connection_id, start, ratio) {
+        return None;
+    }
+    let mut out = match ex {
+        Parsed::Http1(e) => assemble_http1(ctx, e, level, &settings.capture, clock),
+        Parsed::Http2(e) => assemble_http2(ctx, e, level, &settings.capture, clock),
+    }?;
+    if let Some(r) = out.request.as_mut() {
+        redact_target(r, settings);
+    }
+    Some(out)
+}
+
+/// Deterministic head sampling: the same exchange always gets the same answer.
+fn sampled(connection_id: u64, start_ns: u64, ratio: f64) -> bool {
+    if ratio >= 1.0 {
+        return true;
+    }
+    let h = (connection_id ^ start_ns.rotate_left(17)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((h >> 11) as f64 / (1u64 << 53) as f64) < ratio
+}
+
+/// Mask the configured query parameters in the request target.
+fn redact_target(r: &mut model::Request, settings: &Settings) {
+    if let Some((path, query)) = r.target.split_once('?') {
+        let masked = settings.redact_query(query);
+        if masked != query {
+            r.target = format!("{path}?{masked}");
+        }
     }
 }
 
@@ -62,13 +117,10 @@ pub fn assemble(
 fn assemble_http2(
     ctx: &ConnContext,
     ex: http2::Exchange,
+    level: CaptureLevel,
     capture: &CaptureSettings,
     clock: &Clock,
 ) -> Option<model::Exchange> {
-    let level = capture.level;
-    if level == CaptureLevel::None {
-        return None;
-    }
     let start = ex
         .request
         .as_ref()
@@ -162,13 +214,10 @@ fn kept_h2_headers(
 fn assemble_http1(
     ctx: &ConnContext,
     ex: http1::Exchange,
+    level: CaptureLevel,
     capture: &CaptureSettings,
     clock: &Clock,
 ) -> Option<model::Exchange> {
-    let level = capture.level;
-    if level == CaptureLevel::None {
-        return None;
-    }
     let scheme = if ctx.tls.is_some() { "https" } else { "http" };
     let start = ex
         .request

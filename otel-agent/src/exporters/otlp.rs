@@ -7,7 +7,7 @@
 //! periodic reader and batch processor on the tokio runtime. Every export
 //! failure and every span dropped for a full queue is counted.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,7 +20,9 @@ use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind as OtelSpanKind, Status, TraceFlags, TraceId, TraceState,
 };
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
-use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{
+    LogExporter, MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
@@ -31,6 +33,7 @@ use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanExporter as _, SpanLinks,
 };
 use opentelemetry_sdk::{runtime, Resource};
+use otel_agent_config::{Protocol, ServiceName, Settings, Signal};
 use semconv::logs::{connection_report, Severity};
 use semconv::metrics::{
     self as m, http_measurement, http_metric_names, DURATION_BUCKETS_S, SIZE_BUCKETS_BY,
@@ -55,73 +58,50 @@ const BATCH_TIMEOUT: Duration = Duration::from_millis(500);
 /// Export attempts per batch (backoff 0.5 s, 1 s, 2 s between them).
 const ATTEMPTS: u32 = 4;
 
-/// OTLP transport.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// OTLP/gRPC (tonic), default port 4317.
-    Grpc,
-    /// OTLP/HTTP with protobuf bodies, default port 4318.
-    HttpProtobuf,
-}
-
-impl std::str::FromStr for Protocol {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "grpc" => Ok(Protocol::Grpc),
-            "http/protobuf" | "http" => Ok(Protocol::HttpProtobuf),
-            other => Err(format!(
-                "unsupported OTLP protocol {other:?}: expected grpc or http/protobuf"
-            )),
-        }
-    }
-}
-
-/// What the OTLP exporter needs to know.
+/// What the OTLP exporter needs to know, resolved from the settings.
 #[derive(Clone, Debug)]
 pub struct OtlpConfig {
     /// Transport.
     pub protocol: Protocol,
-    /// Base endpoint; `None`: the `OTEL_EXPORTER_OTLP_*ENDPOINT` variables (read by the exporters).
-    pub endpoint: Option<String>,
-    /// Fixed `service.name` (`OTEL_SERVICE_NAME`); `None`: the observed executable's name.
+    /// Where spans go (`None`: traces not exported).
+    pub traces: Option<String>,
+    /// Where metrics go (`None`: not exported).
+    pub metrics: Option<String>,
+    /// Where connection-report logs go (`None`: not exported).
+    pub logs: Option<String>,
+    /// Extra headers on every export request.
+    pub headers: BTreeMap<String, String>,
+    /// Export request timeout.
+    pub timeout: Duration,
+    /// Fixed `service.name`; `None`: the observed executable's name.
     pub service_name: Option<String>,
+    /// Extra resource attributes on everything.
+    pub resource_attributes: BTreeMap<String, String>,
     /// Spans waiting for export before new ones are dropped (and counted).
     pub max_queued_spans: usize,
 }
 
 impl OtlpConfig {
-    /// From the standard environment: `None` unless an OTLP endpoint is set
-    /// (and `OTEL_SDK_DISABLED` is not `true`).
-    pub fn from_env() -> Option<Result<Self, String>> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        if var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+    /// The OTLP part of the settings; `None` when nothing goes out over OTLP.
+    pub fn from_settings(s: &Settings) -> Option<Self> {
+        let e = &s.exporters;
+        if !e.otlp_enabled() {
             return None;
         }
-        let any_endpoint = [
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-        ]
-        .iter()
-        .any(|k| var(k).is_some());
-        if !any_endpoint {
-            return None;
-        }
-        let protocol = match var("OTEL_EXPORTER_OTLP_PROTOCOL") {
-            Some(p) => match p.parse() {
-                Ok(p) => p,
-                Err(e) => return Some(Err(e)),
+        Some(Self {
+            protocol: e.protocol,
+            traces: e.export_endpoint(Signal::Traces),
+            metrics: e.export_endpoint(Signal::Metrics),
+            logs: e.export_endpoint(Signal::Logs),
+            headers: e.headers.clone(),
+            timeout: e.timeout,
+            service_name: match &s.resource.service_name {
+                ServiceName::Fixed(name) => Some(name.clone()),
+                ServiceName::Executable => None,
             },
-            None => Protocol::HttpProtobuf,
-        };
-        Some(Ok(Self {
-            protocol,
-            endpoint: None,
-            service_name: var("OTEL_SERVICE_NAME"),
-            max_queued_spans: 16 * 1024,
-        }))
+            resource_attributes: s.resource.attributes.clone(),
+            max_queued_spans: s.limits.export_queue.max(MAX_BATCH),
+        })
     }
 }
 
@@ -156,9 +136,10 @@ pub struct ExportFailures {
 /// The running OTLP pipelines.
 pub struct Otlp {
     span_tx: mpsc::Sender<(Arc<Resource>, SpanData)>,
-    span_task: tokio::task::JoinHandle<()>,
+    span_task: Option<tokio::task::JoinHandle<()>>,
     resources: HashMap<(u32, String), Arc<Resource>>,
     service_name: Option<String>,
+    resource_attributes: BTreeMap<String, String>,
     host_name: String,
     ids: RandomIdGenerator,
     scope: InstrumentationScope,
@@ -175,66 +156,46 @@ struct HttpInstruments {
     sizes: HashMap<&'static str, Histogram<u64>>,
 }
 
-fn with_endpoint<B: WithExportConfig>(b: B, cfg: &OtlpConfig, path: &str) -> B {
-    match (&cfg.endpoint, cfg.protocol) {
-        (Some(e), Protocol::Grpc) => b.with_endpoint(e.clone()),
-        (Some(e), Protocol::HttpProtobuf) => {
-            b.with_endpoint(format!("{}/{path}", e.trim_end_matches('/')))
+macro_rules! build_exporter {
+    ($kind:ident, $cfg:expr, $url:expr, $signal:literal) => {{
+        let cfg: &OtlpConfig = $cfg;
+        let err = |source| OtlpError::Build {
+            signal: $signal,
+            source,
+        };
+        match cfg.protocol {
+            Protocol::Grpc => {
+                let mut headers = http::HeaderMap::new();
+                for (k, v) in &cfg.headers {
+                    if let (Ok(k), Ok(v)) = (
+                        k.parse::<http::HeaderName>(),
+                        v.parse::<http::HeaderValue>(),
+                    ) {
+                        headers.insert(k, v);
+                    }
+                }
+                let metadata =
+                    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers);
+                $kind::builder()
+                    .with_tonic()
+                    .with_endpoint($url)
+                    .with_timeout(cfg.timeout)
+                    .with_metadata(metadata)
+                    .build()
+            }
+            Protocol::HttpProtobuf => $kind::builder()
+                .with_http()
+                .with_endpoint($url)
+                .with_timeout(cfg.timeout)
+                .with_headers(cfg.headers.clone().into_iter().collect())
+                .build(),
         }
-        (None, _) => b,
-    }
-}
-
-fn build_span_exporter(cfg: &OtlpConfig) -> Result<SpanExporter, OtlpError> {
-    let err = |source| OtlpError::Build {
-        signal: "traces",
-        source,
-    };
-    match cfg.protocol {
-        Protocol::Grpc => {
-            with_endpoint(SpanExporter::builder().with_tonic(), cfg, "v1/traces").build()
-        }
-        Protocol::HttpProtobuf => {
-            with_endpoint(SpanExporter::builder().with_http(), cfg, "v1/traces").build()
-        }
-    }
-    .map_err(err)
-}
-
-fn build_metric_exporter(cfg: &OtlpConfig) -> Result<MetricExporter, OtlpError> {
-    let err = |source| OtlpError::Build {
-        signal: "metrics",
-        source,
-    };
-    match cfg.protocol {
-        Protocol::Grpc => {
-            with_endpoint(MetricExporter::builder().with_tonic(), cfg, "v1/metrics").build()
-        }
-        Protocol::HttpProtobuf => {
-            with_endpoint(MetricExporter::builder().with_http(), cfg, "v1/metrics").build()
-        }
-    }
-    .map_err(err)
-}
-
-fn build_log_exporter(cfg: &OtlpConfig) -> Result<LogExporter, OtlpError> {
-    let err = |source| OtlpError::Build {
-        signal: "logs",
-        source,
-    };
-    match cfg.protocol {
-        Protocol::Grpc => {
-            with_endpoint(LogExporter::builder().with_tonic(), cfg, "v1/logs").build()
-        }
-        Protocol::HttpProtobuf => {
-            with_endpoint(LogExporter::builder().with_http(), cfg, "v1/logs").build()
-        }
-    }
-    .map_err(err)
+        .map_err(err)
+    }};
 }
 
 /// The agent's own resource (metrics and logs): host, SDK and distro identity.
-fn agent_resource(host_name: &str) -> Resource {
+fn agent_resource(host_name: &str, extra: &BTreeMap<String, String>) -> Resource {
     Resource::builder_empty()
         .with_detectors(&[
             Box::new(TelemetryResourceDetector),
@@ -250,6 +211,11 @@ fn agent_resource(host_name: &str) -> Resource {
             KeyValue::new("telemetry.distro.name", DISTRO_NAME),
             KeyValue::new("telemetry.distro.version", DISTRO_VERSION),
         ])
+        .with_attributes(
+            extra
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+        )
         .build()
 }
 
@@ -352,52 +318,70 @@ impl Otlp {
         probes: Arc<Mutex<Probes>>,
     ) -> Result<Self, OtlpError> {
         let host_name = host_name();
-        let resource = agent_resource(&host_name);
+        let resource = agent_resource(&host_name, &cfg.resource_attributes);
         let failures = Arc::new(ExportFailures::default());
 
-        let span_exporter = build_span_exporter(cfg)?;
         let (span_tx, span_rx) = mpsc::channel(cfg.max_queued_spans.max(MAX_BATCH));
-        let span_task = tokio::spawn(export_spans(span_exporter, span_rx, failures.clone()));
-
-        let metric_exporter = CountingMetricExporter {
-            inner: build_metric_exporter(cfg)?,
-            failures: failures.clone(),
+        let span_task = match &cfg.traces {
+            Some(url) => {
+                let exporter = build_exporter!(SpanExporter, cfg, url.clone(), "traces")?;
+                Some(tokio::spawn(export_spans(
+                    exporter,
+                    span_rx,
+                    failures.clone(),
+                )))
+            }
+            None => None,
         };
-        let reader = opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader::builder(
-            metric_exporter,
-            runtime::Tokio,
-        )
-        .build();
-        let meter_provider = SdkMeterProvider::builder()
-            .with_reader(reader)
-            .with_resource(resource.clone())
-            .build();
+
+        let mut meters = SdkMeterProvider::builder().with_resource(resource.clone());
+        if let Some(url) = &cfg.metrics {
+            let inner = build_exporter!(MetricExporter, cfg, url.clone(), "metrics")?;
+            let exporter = CountingMetricExporter {
+                inner,
+                failures: failures.clone(),
+            };
+            meters = meters.with_reader(
+                opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader::builder(
+                    exporter,
+                    runtime::Tokio,
+                )
+                .build(),
+            );
+        }
+        let meter_provider = meters.build();
         let meter = meter_provider.meter("otel-agent");
         let http = HttpInstruments::new(&meter);
         register_capture_metrics(&meter, stats, probes, failures.clone());
 
-        let log_exporter = CountingLogExporter {
-            inner: build_log_exporter(cfg)?,
-            failures: failures.clone(),
-        };
-        let processor =
-            opentelemetry_sdk::logs::log_processor_with_async_runtime::BatchLogProcessor::builder(
-                log_exporter,
-                runtime::Tokio,
-            )
-            .build();
-        let logger_provider = SdkLoggerProvider::builder()
-            .with_log_processor(processor)
-            .with_resource(resource)
-            .build();
+        let mut loggers = SdkLoggerProvider::builder().with_resource(resource);
+        if let Some(url) = &cfg.logs {
+            let inner = build_exporter!(LogExporter, cfg, url.clone(), "logs")?;
+            let exporter = CountingLogExporter {
+                inner,
+                failures: failures.clone(),
+            };
+            loggers = loggers.with_log_processor(
+                opentelemetry_sdk::logs::log_processor_with_async_runtime::BatchLogProcessor::builder(
+                    exporter,
+                    runtime::Tokio,
+                )
+                .build(),
+            );
+        }
+        let logger_provider = loggers.build();
         let logger = logger_provider.logger("otel-agent");
 
-        info!(protocol = ?cfg.protocol, endpoint = ?cfg.endpoint, "OTLP export enabled (traces, metrics, logs)");
+        info!(
+            protocol = cfg.protocol.as_str(), traces = ?cfg.traces, metrics = ?cfg.metrics, logs = ?cfg.logs,
+            "OTLP export enabled"
+        );
         Ok(Self {
             span_tx,
             span_task,
             resources: HashMap::new(),
             service_name: cfg.service_name.clone(),
+            resource_attributes: cfg.resource_attributes.clone(),
             host_name,
             ids: RandomIdGenerator::default(),
             scope: InstrumentationScope::builder(DISTRO_NAME)
@@ -422,6 +406,7 @@ impl Otlp {
         }
         let key = (p.pid, p.exe.clone());
         let (service_name, host_name) = (self.service_name.as_deref(), self.host_name.as_str());
+        let extra = &self.resource_attributes;
         self.resources
             .entry(key)
             .or_insert_with(|| {
@@ -429,6 +414,11 @@ impl Otlp {
                 Arc::new(
                     Resource::builder_empty()
                         .with_detector(Box::new(TelemetryResourceDetector))
+                        .with_attributes(
+                            extra
+                                .iter()
+                                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+                        )
                         .with_attributes(key_values(attrs))
                         .with_attributes([
                             KeyValue::new("telemetry.distro.name", DISTRO_NAME),
@@ -444,6 +434,9 @@ impl Otlp {
     pub fn exchange(&mut self, ex: &Exchange) {
         if let Some(mm) = http_measurement(ex) {
             self.http.record(mm);
+        }
+        if self.span_task.is_none() {
+            return;
         }
         let record = span(ex);
         let data = self.span_data(record);
@@ -523,11 +516,13 @@ impl Otlp {
             ..
         } = self;
         drop(span_tx);
-        if tokio::time::timeout(Duration::from_secs(10), span_task)
-            .await
-            .is_err()
-        {
-            warn!("span export did not finish within 10 s");
+        if let Some(task) = span_task {
+            if tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                warn!("span export did not finish within 10 s");
+            }
         }
         let done = tokio::task::spawn_blocking(move || {
             if let Err(e) = meter_provider.shutdown() {

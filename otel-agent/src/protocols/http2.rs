@@ -299,6 +299,9 @@ impl Http2Stream {
             Side::Response => &mut self.response,
         };
         me.gap(&mut self.conn, ts_ns, len);
+        if side == Side::Request && self.request.joined && self.response.mode == Mode::First {
+            self.response.peer_joined = true;
+        }
     }
 
     /// Exchanges finished so far (both sides complete, or reset, or refused by
@@ -309,9 +312,10 @@ impl Http2Stream {
 
     /// The connection closed: returns the exchanges not yet drained, then every
     /// stream still open as a partial exchange (in the order streams were
-    /// first seen). Later input is ignored.
-    pub fn close(&mut self, ts_ns: u64) -> Vec<Exchange> {
-        let _ = ts_ns;
+    /// first seen; `goaway` is set when a GOAWAY was seen). Later input is
+    /// ignored. `end_ns` of unfinished messages stays that of their last frame,
+    /// so `_ts_ns` is not used.
+    pub fn close(&mut self, _ts_ns: u64) -> Vec<Exchange> {
         if !self.closed {
             self.closed = true;
             self.conn.close_all();
@@ -667,7 +671,7 @@ impl SideParser {
         if !h.well_formed(self.side) {
             conn.parse_errors = conn.parse_errors.saturating_add(1);
             let hdr = self.hdr;
-            self.desync(conn, ts);
+            self.desync(conn);
             self.hunt
                 .extend_from_slice(hdr.get(1..).unwrap_or_default());
             return;
@@ -862,8 +866,7 @@ impl SideParser {
     }
 
     /// Framing is lost: look for the next frame boundary; HPACK state becomes unreliable.
-    fn desync(&mut self, conn: &mut Conn, ts: u64) {
-        let _ = ts;
+    fn desync(&mut self, conn: &mut Conn) {
         self.mode = Mode::Hunt;
         self.hunt.clear();
         self.hunt_scan = 0;
@@ -895,7 +898,7 @@ impl SideParser {
         let Some(left) = left else {
             conn.parse_errors = conn.parse_errors.saturating_add(1);
             let at_start = matches!(self.mode, Mode::Preface { .. } | Mode::First);
-            self.desync(conn, ts);
+            self.desync(conn);
             if at_start {
                 self.joined_mid_stream();
             }
@@ -945,7 +948,7 @@ impl SideParser {
         }
         if len > left {
             conn.parse_errors = conn.parse_errors.saturating_add(1);
-            self.desync(conn, ts);
+            self.desync(conn);
         }
     }
 

@@ -3,6 +3,7 @@
 //! Each test starts its own agent and its own servers on fresh ports, and
 //! tells its traffic apart by port. Run serially (`--test-threads=1`).
 
+mod config;
 mod harness;
 mod http1_plaintext;
 mod http2;

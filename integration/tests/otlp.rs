@@ -86,6 +86,8 @@ fn roundtrip(protocol: &str) {
     for _ in 0..2 {
         run("curl", &["-sk", "--http1.1", &nginx.url("/more")]);
     }
+    // The same over HTTP/2 (ALPN h2).
+    let (h2_pid, _) = run("curl", &["-sk", "--http2", &nginx.url("/h2span")]);
     // A plaintext 404 (client error status) and a 503 from nginx (server error).
     let missing = format!("http://127.0.0.1:{}/status/404", plain.port);
     run("curl", &["-s", "-o", "/dev/null", &missing]);
@@ -175,6 +177,19 @@ fn roundtrip(protocol: &str) {
     assert_eq!(res_s(client_res, "telemetry.sdk.language"), "rust");
     assert_eq!(res_s(server_res, "service.name"), "nginx");
 
+    // The HTTP/2 exchange is a CLIENT span too.
+    let h2 = collector.wait_for("the HTTP/2 CLIENT span", 30, |c| {
+        c.spans().into_iter().find(|(_, sp)| {
+            sp["kind"] == "CLIENT" && attr_i(sp, "process.pid") == i64::from(h2_pid)
+        })
+    });
+    assert_eq!(attr_s(&h2.1, "network.protocol.version"), "2");
+    assert_eq!(attr_s(&h2.1, "url.full"), nginx.url("/h2span"));
+    assert_eq!(attr_i(&h2.1, "http.response.status_code"), 200);
+    assert_eq!(attr_s(&h2.1, "tls.next_protocol"), "h2");
+    assert_eq!(attr_s(&h2.1, "tap.l7_protocol"), "http2");
+    assert!(attr_i(&h2.1, "tap.http2.stream_id") >= 1);
+
     // Error statuses: client 4xx, server 5xx.
     let errors = collector.wait_for("error spans", 30, |c| {
         let spans = c.spans();
@@ -206,13 +221,13 @@ fn roundtrip(protocol: &str) {
         attr_i(dp, "server.port") == i64::from(nginx.port) && attr_s(dp, "url.scheme") == "https"
     });
     assert_eq!(
-        count, 4,
-        "one duration per HTTPS client request (3 × 200 + 1 × 503)"
+        count, 5,
+        "one duration per HTTPS client request (3 × 200 + 1 × HTTP/2 + 1 × 503)"
     );
     let server_count = histogram_count(&collector, "http.server.request.duration", |dp| {
         attr_s(dp, "url.scheme") == "https"
     });
-    assert_eq!(server_count, 4);
+    assert_eq!(server_count, 5);
     let duration = collector
         .metrics()
         .into_iter()

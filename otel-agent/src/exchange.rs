@@ -71,7 +71,10 @@ pub fn assemble(
             e.request.as_ref().map_or(0, |m| m.start_ns),
         ),
     };
-    let host = host.or(ctx.tls.as_ref().and_then(|t| t.server_name.as_deref()));
+    // Rules match the host without its port.
+    let host = host
+        .map(|h| semconv::spans::split_authority(h).0)
+        .or(ctx.tls.as_ref().and_then(|t| t.server_name.as_deref()));
     let path = target.split(['?', '#']).next().unwrap_or("");
     let rule = RuleContext {
         host,

@@ -281,8 +281,12 @@ pub struct AgentConfig {
     pub filter_pids: u32,
     /// 1: every program returns at once (benchmarks: the cost of the traps alone).
     pub probes_only: u32,
-    /// Explicit padding.
-    pub _pad: u32,
+    /// 1: accepted (ingress) connections are not captured.
+    pub no_ingress: u32,
+    /// 1: connected (egress) connections are not captured.
+    pub no_egress: u32,
+    /// 1: only connections whose service port is set in `port_filter`.
+    pub filter_ports: u32,
 }
 
 // SAFETY: plain old data: repr(C), integer fields only, padding explicit.
@@ -392,7 +396,7 @@ mod tests {
         assert_eq!(offset_of!(DataEventHeader, direction), 48);
         assert_eq!(size_of::<ConnCloseEvent>(), 72);
         assert_eq!(offset_of!(ConnCloseEvent, reason), 64);
-        assert_eq!(size_of::<AgentConfig>(), 16);
+        assert_eq!(size_of::<AgentConfig>(), 24);
     }
 
     #[test]

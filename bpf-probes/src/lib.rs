@@ -21,6 +21,8 @@ pub mod maps {
     pub const AGENT_CONFIG: &str = "agent_config";
     /// Tgids captured when `AgentConfig::filter_pids` is set.
     pub const PID_FILTER: &str = "pid_filter";
+    /// Allowed service ports (a 65536-bit bitmap) when `AgentConfig::filter_ports` is set.
+    pub const PORT_FILTER: &str = "port_filter";
     /// Tracked connections by `tgid << 32 | fd`.
     pub const CONNS: &str = "conns";
     /// Program array holding the shared data-syscall exit handler.

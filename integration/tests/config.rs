@@ -201,3 +201,65 @@ fn a_bad_config_is_refused_with_file_line_and_column() {
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+/// A counter from the agent's final "capture counters" log line.
+fn final_counter(log: &str, name: &str) -> u64 {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("capture counters"))
+        .unwrap_or("");
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.trim_matches('"').parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in the counters line: {line}"))
+}
+
+#[test]
+fn direction_and_port_filters_are_enforced_in_the_kernel() {
+    let allowed = Server::python("http_server.py", &[]);
+    let other = Server::python("http_server.py", &[]);
+    let dir = TempDir::new("config-kernel-filters");
+    let yaml = format!(
+        "filters:\n  direction: egress\n  ports:\n    include: [{}]\n",
+        allowed.port
+    );
+    let agent = agent_with(&dir, &yaml);
+    let (to_allowed, _) = run(
+        "curl",
+        &[
+            "-sS",
+            "-o",
+            "/dev/null",
+            &format!("http://127.0.0.1:{}/in", allowed.port),
+        ],
+    );
+    let (to_other, _) = run(
+        "curl",
+        &[
+            "-sS",
+            "-o",
+            "/dev/null",
+            &format!("http://127.0.0.1:{}/out", other.port),
+        ],
+    );
+    agent.wait_for("the allowed exchange", 20, |ls| {
+        !exchanges_of(ls, to_allowed).is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (lines, log) = agent.stop_with_log();
+    assert!(
+        exchanges_of(&lines, to_other).is_empty(),
+        "port not included"
+    );
+    assert!(
+        exchanges_of(&lines, allowed.pid()).is_empty(),
+        "ingress filtered by direction"
+    );
+    // The kernel announced exactly one connection: curl → the allowed port.
+    assert_eq!(
+        final_counter(&log, "connections"),
+        1,
+        "filtered in the kernel, not in user space"
+    );
+}

@@ -21,6 +21,16 @@ use crate::reader;
 use crate::tls_discovery::{self, Discovery};
 use crate::trace_events::TraceFilter;
 
+/// The service-port filter to push into the kernel, when the settings have one.
+fn port_filter(settings: &Arc<Settings>) -> Option<Box<dyn Fn(u16) -> bool + Send + Sync>> {
+    let ports = &settings.filter.ports;
+    if ports.include.is_empty() && ports.exclude.is_empty() {
+        return None;
+    }
+    let s = settings.clone();
+    Some(Box::new(move |p| s.filter.port_allowed(p)))
+}
+
 /// Run the agent until SIGINT or SIGTERM, then flush and return.
 pub async fn run(settings: Settings, trace: Option<TraceFilter>, probes_only: bool) -> Result<()> {
     let settings = Arc::new(settings);
@@ -28,6 +38,9 @@ pub async fn run(settings: Settings, trace: Option<TraceFilter>, probes_only: bo
         ring_buffer_bytes: settings.limits.ring_buffer_bytes,
         pids: settings.filter.kernel_pids(),
         probes_only,
+        no_ingress: !settings.filter.direction.allows_ingress(),
+        no_egress: !settings.filter.direction.allows_egress(),
+        ports: port_filter(&settings),
     })?;
     let ring = probes.take_ring_buffer()?;
     let probes = Arc::new(Mutex::new(probes));

@@ -120,7 +120,6 @@ pub enum LoadError {
 }
 
 /// What the probes need to know before they start.
-#[derive(Clone, Debug)]
 pub struct ProbeOptions {
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub ring_buffer_bytes: u32,
@@ -128,6 +127,25 @@ pub struct ProbeOptions {
     pub pids: Vec<u32>,
     /// Attach everything but make every program return at once (benchmarks).
     pub probes_only: bool,
+    /// Do not capture accepted (ingress) connections.
+    pub no_ingress: bool,
+    /// Do not capture connected (egress) connections.
+    pub no_egress: bool,
+    /// Capture only these service ports (`None`: all).
+    pub ports: Option<Box<dyn Fn(u16) -> bool + Send + Sync>>,
+}
+
+impl std::fmt::Debug for ProbeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeOptions")
+            .field("ring_buffer_bytes", &self.ring_buffer_bytes)
+            .field("pids", &self.pids)
+            .field("probes_only", &self.probes_only)
+            .field("no_ingress", &self.no_ingress)
+            .field("no_egress", &self.no_egress)
+            .field("ports", &self.ports.is_some())
+            .finish()
+    }
 }
 
 /// The loaded, attached probes. Dropping it detaches everything.
@@ -303,7 +321,9 @@ fn configure(ebpf: &mut Ebpf, opts: &ProbeOptions) -> Result<(), LoadError> {
         self_tgid: std::process::id(),
         filter_pids: u32::from(!opts.pids.is_empty()),
         probes_only: u32::from(opts.probes_only),
-        _pad: 0,
+        no_ingress: u32::from(opts.no_ingress),
+        no_egress: u32::from(opts.no_egress),
+        filter_ports: u32::from(opts.ports.is_some()),
     };
     let map = ebpf
         .map_mut(maps::AGENT_CONFIG)
@@ -313,6 +333,25 @@ fn configure(ebpf: &mut Ebpf, opts: &ProbeOptions) -> Result<(), LoadError> {
     array
         .set(0, config, 0)
         .map_err(|e| LoadError::Map(maps::AGENT_CONFIG, e))?;
+    if let Some(allowed) = &opts.ports {
+        let map = ebpf
+            .map_mut(maps::PORT_FILTER)
+            .ok_or(LoadError::MissingMap(maps::PORT_FILTER))?;
+        let mut bits: Array<_, u64> =
+            Array::try_from(map).map_err(|e| LoadError::Map(maps::PORT_FILTER, e))?;
+        for word in 0..1024u32 {
+            let v = (0..64u32).fold(0u64, |acc, b| {
+                let port = u16::try_from(word * 64 + b).unwrap_or(u16::MAX);
+                if allowed(port) {
+                    acc | (1u64 << b)
+                } else {
+                    acc
+                }
+            });
+            bits.set(word, v, 0)
+                .map_err(|e| LoadError::Map(maps::PORT_FILTER, e))?;
+        }
+    }
     if !opts.pids.is_empty() {
         let map = ebpf
             .map_mut(maps::PID_FILTER)

@@ -148,7 +148,9 @@ struct agent_config {
 	__u32 self_tgid;   /* the agent: never captured */
 	__u32 filter_pids; /* 1: only tgids present in `pid_filter` */
 	__u32 probes_only; /* 1: every program returns at once (benchmarks: trap cost alone) */
-	__u32 _pad;
+	__u32 no_ingress;  /* 1: accepted connections are not captured */
+	__u32 no_egress;   /* 1: connected connections are not captured */
+	__u32 filter_ports; /* 1: only service ports set in `port_filter` */
 };
 
 #define DATA_HEADER_SIZE 56
@@ -165,4 +167,4 @@ _Static_assert(__builtin_offsetof(struct data_event, direction) == 48, "directio
 _Static_assert(sizeof(struct data_event) == DATA_HEADER_SIZE + MAX_PAYLOAD, "data_event size");
 _Static_assert(sizeof(struct conn_close_event) == 72, "conn_close_event size");
 _Static_assert(__builtin_offsetof(struct conn_close_event, reason) == 64, "reason");
-_Static_assert(sizeof(struct agent_config) == 16, "agent_config size");
+_Static_assert(sizeof(struct agent_config) == 24, "agent_config size");

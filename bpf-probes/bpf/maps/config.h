@@ -42,6 +42,31 @@ static __always_inline bool is_self(__u32 tgid)
 	return cfg && cfg->self_tgid == tgid;
 }
 
+/* `port_filter`: one bit per TCP port, set for the service ports to capture
+ * when config.filter_ports is set (word = port / 64, bit = port % 64). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} port_filter SEC(".maps");
+
+/* May a new connection of this role, with this service port, be tracked? */
+static __always_inline bool role_port_wanted(__u8 role, __u16 service_port)
+{
+	__u32 zero = 0;
+	struct agent_config *cfg = bpf_map_lookup_elem(&agent_config, &zero);
+	if (!cfg)
+		return false;
+	if ((role == ROLE_SERVER && cfg->no_ingress) || (role == ROLE_CLIENT && cfg->no_egress))
+		return false;
+	if (!cfg->filter_ports)
+		return true;
+	__u32 word = service_port / 64;
+	__u64 *bits = bpf_map_lookup_elem(&port_filter, &word);
+	return bits && (*bits & (1ULL << (service_port % 64)));
+}
+
 /* Should syscalls of this tgid be looked at? Never the agent's own. */
 static __always_inline bool tgid_wanted(__u32 tgid)
 {

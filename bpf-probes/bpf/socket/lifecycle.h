@@ -23,6 +23,15 @@ static __always_inline void track_new(__u32 tgid, __u32 tid, __u32 fd, __u8 role
 	if (!sk)
 		return;
 	__u64 key = conn_key(tgid, fd);
+	__u16 service_port = role == ROLE_SERVER ? BPF_CORE_READ(sk, __sk_common.skc_num)
+						 : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (!role_port_wanted(role, service_port)) {
+		/* Filtered in the kernel: its syscalls cost one lookup from now on. */
+		__u8 one = 1;
+		bpf_map_delete_elem(&conns, &key);
+		bpf_map_update_elem(&not_socket, &key, &one, BPF_ANY);
+		return;
+	}
 	if (peer_is_self(sk)) {
 		__u8 one = 1;
 		bpf_map_update_elem(&not_socket, &key, &one, BPF_ANY);

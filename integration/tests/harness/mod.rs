@@ -148,6 +148,14 @@ impl Agent {
             .collect()
     }
 
+    /// SIGTERM, wait for exit, and return all lines and everything logged.
+    pub fn stop_with_log(self) -> (Vec<Value>, String) {
+        let stderr = self.stderr.clone();
+        let lines = self.stop();
+        let log = stderr.lock().unwrap().join("\n");
+        (lines, log)
+    }
+
     /// SIGTERM, wait for exit, and return all lines.
     pub fn stop(mut self) -> Vec<Value> {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };

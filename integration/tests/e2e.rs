@@ -4,6 +4,7 @@
 //! tells its traffic apart by port. Run serially (`--test-threads=1`).
 
 mod config;
+mod faults;
 mod harness;
 mod http1_plaintext;
 mod http2;

@@ -248,8 +248,11 @@ impl Tracker {
             Event::ConnClose(close) => self.close(&close, out),
             Event::ProcExit(h) => self.process_exit(&h, out),
             Event::ProcExec(h) => {
-                // A new image: the cached identity is stale, and it may bring TLS code.
+                // A new image: the cached identity is stale, and it may bring TLS
+                // code. Read the new identity now, while the process surely lives
+                // (a short-lived client may be gone by the time its connection closes).
                 self.procs.forget(h.tgid);
+                self.procs.get(h.tgid, "");
                 if let Some(tx) = &self.execs {
                     let _ = tx.try_send(h.tgid);
                 }

@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use semconv::model::ProcessInfo;
 
+/// Processes remembered at most; past that the cache starts over.
+const MAX_CACHED: usize = 16 * 1024;
+
 /// Cache of process identities, invalidated when the kernel reports an exit.
 #[derive(Default)]
 pub struct ProcessCache {
@@ -15,6 +18,10 @@ impl ProcessCache {
     /// Identity of `pid`; `comm` (from the kernel event) is the fallback name
     /// when the process is already gone.
     pub fn get(&mut self, pid: u32, comm: &str) -> Arc<ProcessInfo> {
+        if self.by_pid.len() >= MAX_CACHED && !self.by_pid.contains_key(&pid) {
+            // Bounded: exec'd processes without connections never report an exit.
+            self.by_pid.clear();
+        }
         self.by_pid
             .entry(pid)
             .or_insert_with(|| Arc::new(read_process(pid, comm)))

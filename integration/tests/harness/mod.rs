@@ -96,14 +96,25 @@ impl Agent {
             lines,
             stderr: stderr_lines,
         };
-        if ready_rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            let status = agent.child.try_wait().ok().flatten();
-            panic!(
-                "agent not ready after 60 s (exit: {status:?}); stderr:\n{}",
-                agent.stderr_text()
-            );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if ready_rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                return agent;
+            }
+            let exited = agent.child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() > deadline {
+                thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "agent not ready (exit: {exited:?}); stderr:\n{}",
+                    agent.stderr_text()
+                );
+            }
         }
-        agent
+    }
+
+    /// The agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Everything the agent logged so far.

@@ -595,7 +595,7 @@ impl Tracker {
         });
         let report = ConnectionReport {
             connection_id: conn.id,
-            process: (*conn.process).clone(),
+            process: conn.process.clone(),
             direction: conn.direction(),
             role: conn.role_name(),
             endpoints: conn.endpoints,

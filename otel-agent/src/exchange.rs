@@ -164,7 +164,7 @@ fn assemble_http2(
     });
     Some(model::Exchange {
         connection_id: ctx.connection_id,
-        process: (*ctx.process).clone(),
+        process: ctx.process.clone(),
         direction: ctx.direction,
         endpoints: ctx.endpoints,
         protocol: ctx.protocol,
@@ -238,7 +238,7 @@ fn assemble_http1(
     let response = ex.response.map(|r| response(r, level, capture));
     Some(model::Exchange {
         connection_id: ctx.connection_id,
-        process: (*ctx.process).clone(),
+        process: ctx.process.clone(),
         direction: ctx.direction,
         endpoints: ctx.endpoints,
         protocol: ctx.protocol,

@@ -52,6 +52,22 @@ pub fn http1(data: &[u8]) {
     let _ = s.close(u64::MAX);
 }
 
+/// HTTP/2 stream parser (frames + HPACK): arbitrary chunks on both sides, with gaps.
+pub fn http2(data: &[u8]) {
+    let capture = data.first().map_or(0, |b| usize::from(*b));
+    let mut s = crate::protocols::http2::Http2Stream::new(crate::protocols::http2::Limits {
+        max_body_capture: capture,
+    });
+    for (i, (side, chunk, gap)) in operations(data).enumerate() {
+        s.push(side, i as u64, chunk);
+        if gap > 0 {
+            s.gap(side, i as u64, gap);
+        }
+        let _ = s.drain();
+    }
+    let _ = s.close(u64::MAX);
+}
+
 /// TLS handshake parser: arbitrary chunks of one direction.
 pub fn tls_handshake(data: &[u8]) {
     let mut p = TlsHandshakeParser::new();
@@ -108,6 +124,8 @@ mod tests {
         include_bytes!("../testdata/http1/curl_expect_100.req"),
         include_bytes!("../testdata/tls/curl_tls13.client"),
         include_bytes!("../testdata/tls/curl_tls12.server"),
+        include_bytes!("../testdata/http2/h2c_concurrent.req"),
+        include_bytes!("../testdata/http2/h2c_grpc.resp"),
     ];
 
     #[test]
@@ -116,6 +134,7 @@ mod tests {
         inputs.extend(random_inputs(0x9e37_79b9_7f4a_7c15, 1500, 2048));
         for input in &inputs {
             http1(input);
+            http2(input);
             tls_handshake(input);
             events(input);
         }

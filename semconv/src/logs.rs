@@ -268,13 +268,13 @@ mod tests {
     fn report() -> ConnectionReport {
         ConnectionReport {
             connection_id: 12,
-            process: ProcessInfo {
+            process: std::sync::Arc::new(ProcessInfo {
                 pid: 4242,
                 exe: "/usr/bin/curl".into(),
                 cmdline: "curl http://127.0.0.1:8080/".into(),
                 comm: "curl".into(),
                 ..Default::default()
-            },
+            }),
             direction: Direction::EgressInternal,
             role: "client",
             endpoints: Endpoints {
@@ -486,10 +486,10 @@ mod tests {
                 local: "[::ffff:127.0.0.1]:8080".parse().unwrap(),
                 remote: "[::1]:40000".parse().unwrap(),
             },
-            process: ProcessInfo {
+            process: std::sync::Arc::new(ProcessInfo {
                 pid: 7,
                 ..Default::default()
-            },
+            }),
             exchanges: 1,
             partial_exchanges: 1,
             bytes_sent: 5 * 1024 * 1024,

@@ -1,6 +1,7 @@
 //! The captured records: exchanges and connection reports.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// Direction of an exchange from the observed process's point of view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -243,7 +244,7 @@ pub struct Exchange {
     /// The connection it travelled on.
     pub connection_id: u64,
     /// The observed process.
-    pub process: ProcessInfo,
+    pub process: Arc<ProcessInfo>,
     /// Ingress / egress.
     pub direction: Direction,
     /// Local and remote addresses.
@@ -345,7 +346,7 @@ pub struct ConnectionReport {
     /// Connection id.
     pub connection_id: u64,
     /// The observed process.
-    pub process: ProcessInfo,
+    pub process: Arc<ProcessInfo>,
     /// Ingress / egress.
     pub direction: Direction,
     /// `client`, `server`, or `unknown` (adopted and never decided).

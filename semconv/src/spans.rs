@@ -558,13 +558,13 @@ pub(crate) mod tests {
     pub(crate) fn client_https() -> Exchange {
         Exchange {
             connection_id: 12,
-            process: ProcessInfo {
+            process: std::sync::Arc::new(ProcessInfo {
                 pid: 4242,
                 exe: "/usr/bin/curl".into(),
                 cmdline: "curl -s https://api.example.com/v1/items?id=7".into(),
                 comm: "curl".into(),
                 ..Default::default()
-            },
+            }),
             direction: Direction::EgressExternal,
             endpoints: Endpoints {
                 local: "10.0.0.2:51000".parse().unwrap(),
@@ -619,13 +619,13 @@ pub(crate) mod tests {
     pub(crate) fn server_plain() -> Exchange {
         Exchange {
             connection_id: 7,
-            process: ProcessInfo {
+            process: std::sync::Arc::new(ProcessInfo {
                 pid: 99,
                 exe: "/usr/bin/python3.12".into(),
                 cmdline: "python3 -m http.server 8080".into(),
                 comm: "python3".into(),
                 ..Default::default()
-            },
+            }),
             direction: Direction::Ingress,
             endpoints: Endpoints {
                 local: "127.0.0.1:8080".parse().unwrap(),

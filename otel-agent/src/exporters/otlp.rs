@@ -137,7 +137,7 @@ pub struct ExportFailures {
 pub struct Otlp {
     span_tx: mpsc::Sender<(Arc<Resource>, SpanData)>,
     span_task: Option<tokio::task::JoinHandle<()>>,
-    resources: HashMap<(u32, String), Arc<Resource>>,
+    resources: HashMap<usize, (Arc<ProcessInfo>, Arc<Resource>)>,
     service_name: Option<String>,
     resource_attributes: BTreeMap<String, String>,
     host_name: String,
@@ -400,18 +400,20 @@ impl Otlp {
         self.failures.clone()
     }
 
-    fn resource_of(&mut self, p: &ProcessInfo) -> Arc<Resource> {
+    fn resource_of(&mut self, p: &Arc<ProcessInfo>) -> Arc<Resource> {
         if self.resources.len() > 4096 {
             self.resources.clear();
         }
-        let key = (p.pid, p.exe.clone());
+        // One identity per process (the tracker's cache shares it): the pointer is the key.
+        let key = Arc::as_ptr(p) as usize;
         let (service_name, host_name) = (self.service_name.as_deref(), self.host_name.as_str());
         let extra = &self.resource_attributes;
         self.resources
             .entry(key)
             .or_insert_with(|| {
                 let attrs = semconv::resource::process_resource(p, service_name, host_name);
-                Arc::new(
+                // Holding the identity keeps its address from being reused while keyed.
+                let resource = Arc::new(
                     Resource::builder_empty()
                         .with_detector(Box::new(TelemetryResourceDetector))
                         .with_attributes(
@@ -425,8 +427,10 @@ impl Otlp {
                             KeyValue::new("telemetry.distro.version", DISTRO_VERSION),
                         ])
                         .build(),
-                )
+                );
+                (p.clone(), resource)
             })
+            .1
             .clone()
     }
 

@@ -64,6 +64,11 @@ fn roundtrip(protocol: &str) {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
             ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+            // gRPC plain, HTTP gzip-compressed: both paths are exercised.
+            (
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+                if protocol == "grpc" { "none" } else { "gzip" },
+            ),
         ],
     );
     assert!(

@@ -37,6 +37,7 @@ fn run(cli: Cli) -> Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let settings = cli.settings()?;
+    sanitize_sdk_environment();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -46,4 +47,20 @@ fn run(cli: Cli) -> Result<()> {
         cli.trace_events,
         cli.probes_only,
     ))
+}
+
+/// The OTLP SDK also reads `OTEL_EXPORTER_OTLP_*COMPRESSION` itself and refuses
+/// the spec's `none`; the settings already hold the value, so drop it from the
+/// environment (before any thread starts) to let the SDK see only what it accepts.
+fn sanitize_sdk_environment() {
+    for var in [
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+    ] {
+        if std::env::var(var).is_ok_and(|v| v.trim().eq_ignore_ascii_case("none")) {
+            std::env::remove_var(var);
+        }
+    }
 }

@@ -33,7 +33,7 @@ use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanExporter as _, SpanLinks,
 };
 use opentelemetry_sdk::{runtime, Resource};
-use otel_agent_config::{Protocol, ServiceName, Settings, Signal};
+use otel_agent_config::{Compression, Protocol, ServiceName, Settings, Signal};
 use semconv::logs::{connection_report, Severity};
 use semconv::metrics::{
     self as m, http_measurement, http_metric_names, DURATION_BUCKETS_S, SIZE_BUCKETS_BY,
@@ -73,6 +73,8 @@ pub struct OtlpConfig {
     pub headers: BTreeMap<String, String>,
     /// Export request timeout.
     pub timeout: Duration,
+    /// Request compression.
+    pub compression: Compression,
     /// Fixed `service.name`; `None`: the observed executable's name.
     pub service_name: Option<String>,
     /// Extra resource attributes on everything.
@@ -95,6 +97,7 @@ impl OtlpConfig {
             logs: e.export_endpoint(Signal::Logs),
             headers: e.headers.clone(),
             timeout: e.timeout,
+            compression: e.compression,
             service_name: match &s.resource.service_name {
                 ServiceName::Fixed(name) => Some(name.clone()),
                 ServiceName::Executable => None,
@@ -176,19 +179,27 @@ macro_rules! build_exporter {
                 }
                 let metadata =
                     opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers);
-                $kind::builder()
+                let mut b = $kind::builder()
                     .with_tonic()
                     .with_endpoint($url)
                     .with_timeout(cfg.timeout)
-                    .with_metadata(metadata)
-                    .build()
+                    .with_metadata(metadata);
+                if cfg.compression == Compression::Gzip {
+                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                b.build()
             }
-            Protocol::HttpProtobuf => $kind::builder()
-                .with_http()
-                .with_endpoint($url)
-                .with_timeout(cfg.timeout)
-                .with_headers(cfg.headers.clone().into_iter().collect())
-                .build(),
+            Protocol::HttpProtobuf => {
+                let mut b = $kind::builder()
+                    .with_http()
+                    .with_endpoint($url)
+                    .with_timeout(cfg.timeout)
+                    .with_headers(cfg.headers.clone().into_iter().collect());
+                if cfg.compression == Compression::Gzip {
+                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                b.build()
+            }
         }
         .map_err(err)
     }};

@@ -287,6 +287,10 @@ pub struct AgentConfig {
     pub no_egress: u32,
     /// 1: only connections whose service port is set in `port_filter`.
     pub filter_ports: u32,
+    /// Bytes captured per data event, at most `MAX_PAYLOAD` (0: `MAX_PAYLOAD`).
+    pub payload_cap: u32,
+    /// Explicit padding.
+    pub _pad: u32,
 }
 
 // SAFETY: plain old data: repr(C), integer fields only, padding explicit.
@@ -396,7 +400,7 @@ mod tests {
         assert_eq!(offset_of!(DataEventHeader, direction), 48);
         assert_eq!(size_of::<ConnCloseEvent>(), 72);
         assert_eq!(offset_of!(ConnCloseEvent, reason), 64);
-        assert_eq!(size_of::<AgentConfig>(), 24);
+        assert_eq!(size_of::<AgentConfig>(), 32);
     }
 
     #[test]

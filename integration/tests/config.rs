@@ -263,3 +263,28 @@ fn direction_and_port_filters_are_enforced_in_the_kernel() {
         "filtered in the kernel, not in user space"
     );
 }
+
+#[test]
+fn a_small_payload_cap_truncates_events_but_keeps_sizes_exact() {
+    let server = Server::python("http_server.py", &[]);
+    let dir = TempDir::new("config-payload");
+    let agent = agent_with(&dir, "limits:\n  max_event_payload: 512\n");
+    let e = post(&agent, server.port, "cap=1");
+    assert_eq!(
+        n(&e, "/request/body_size"),
+        2000,
+        "sizes survive truncation"
+    );
+    assert_eq!(n(&e, "/response/body_size"), 2000);
+    assert_eq!(n(&e, "/response/status"), 201);
+    let pid: u32 = s(&e, "/metadata/process_id").parse().unwrap();
+    let lines = agent.wait_for("curl's report", 20, |ls| {
+        !crate::harness::reports_of(ls, pid).is_empty()
+    });
+    let r = &crate::harness::reports_of(&lines, pid)[0];
+    assert!(
+        n(r, "/truncatedBytes") >= 2 * (2000 - 512),
+        "the cut bytes are counted: {r}"
+    );
+    agent.stop();
+}

@@ -41,6 +41,8 @@ pub async fn run(settings: Settings, trace: Option<TraceFilter>, probes_only: bo
         no_ingress: !settings.filter.direction.allows_ingress(),
         no_egress: !settings.filter.direction.allows_egress(),
         ports: port_filter(&settings),
+        payload_cap: u32::try_from(settings.limits.max_event_payload).unwrap_or(u32::MAX),
+        max_connections: settings.limits.max_connections,
     })?;
     let ring = probes.take_ring_buffer()?;
     let probes = Arc::new(Mutex::new(probes));

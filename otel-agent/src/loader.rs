@@ -133,6 +133,10 @@ pub struct ProbeOptions {
     pub no_egress: bool,
     /// Capture only these service ports (`None`: all).
     pub ports: Option<Box<dyn Fn(u16) -> bool + Send + Sync>>,
+    /// Payload bytes captured per data event (≤ 16 KiB).
+    pub payload_cap: u32,
+    /// Connections tracked in the kernel at most (LRU beyond).
+    pub max_connections: u32,
 }
 
 impl std::fmt::Debug for ProbeOptions {
@@ -167,6 +171,7 @@ impl Probes {
         ensure_tracefs()?;
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(maps::EVENTS, opts.ring_buffer_bytes)
+            .map_max_entries(maps::CONNS, opts.max_connections.max(1024))
             .load(PROBES)
             .map_err(|e| LoadError::Load(Box::new(e)))?;
         configure(&mut ebpf, opts)?;
@@ -324,6 +329,8 @@ fn configure(ebpf: &mut Ebpf, opts: &ProbeOptions) -> Result<(), LoadError> {
         no_ingress: u32::from(opts.no_ingress),
         no_egress: u32::from(opts.no_egress),
         filter_ports: u32::from(opts.ports.is_some()),
+        payload_cap: opts.payload_cap,
+        _pad: 0,
     };
     let map = ebpf
         .map_mut(maps::AGENT_CONFIG)

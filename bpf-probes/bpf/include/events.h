@@ -151,6 +151,8 @@ struct agent_config {
 	__u32 no_ingress;  /* 1: accepted connections are not captured */
 	__u32 no_egress;   /* 1: connected connections are not captured */
 	__u32 filter_ports; /* 1: only service ports set in `port_filter` */
+	__u32 payload_cap;  /* bytes captured per data event, <= MAX_PAYLOAD (0: MAX_PAYLOAD) */
+	__u32 _pad;
 };
 
 #define DATA_HEADER_SIZE 56
@@ -167,4 +169,4 @@ _Static_assert(__builtin_offsetof(struct data_event, direction) == 48, "directio
 _Static_assert(sizeof(struct data_event) == DATA_HEADER_SIZE + MAX_PAYLOAD, "data_event size");
 _Static_assert(sizeof(struct conn_close_event) == 72, "conn_close_event size");
 _Static_assert(__builtin_offsetof(struct conn_close_event, reason) == 64, "reason");
-_Static_assert(sizeof(struct agent_config) == 24, "agent_config size");
+_Static_assert(sizeof(struct agent_config) == 32, "agent_config size");

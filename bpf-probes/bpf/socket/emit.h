@@ -6,6 +6,7 @@
 #include "maps/counters.h"
 #include "maps/conns.h"
 #include "maps/scratch.h"
+#include "maps/config.h"
 #include "socket/sock.h"
 
 static __always_inline void fill_header(struct event_header *h, struct conn_state *c,
@@ -102,6 +103,10 @@ __noinline int emit_chunk(struct chunk *ch)
 	ev->source = ch->source;
 	ev->syscall = ch->syscall;
 	ev->flags = ch->flags;
+	__u32 zero_key = 0;
+	struct agent_config *cfg = bpf_map_lookup_elem(&agent_config, &zero_key);
+	if (cfg && cfg->payload_cap && n > cfg->payload_cap)
+		n = cfg->payload_cap;
 	barrier_var(n);
 	if (n > MAX_PAYLOAD)
 		n = MAX_PAYLOAD;

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{exchanges_of, n, run, s, Agent, Server, TempDir};
+use crate::harness::{exchanges_of, final_counter, n, run, s, Agent, Server, TempDir};
 
 /// Start the agent with `yaml` as its --config file.
 fn agent_with(dir: &TempDir, yaml: &str) -> Agent {
@@ -200,19 +200,6 @@ fn a_bad_config_is_refused_with_file_line_and_column() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-}
-
-/// A counter from the agent's final "capture counters" log line.
-fn final_counter(log: &str, name: &str) -> u64 {
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("capture counters"))
-        .unwrap_or("");
-    line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.trim_matches('"').parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in the counters line: {line}"))
 }
 
 #[test]

@@ -3,20 +3,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{exchanges_of, n, reports, reports_of, run, s, Agent, Server, TempDir};
-
-/// A counter from the agent's final "capture counters" log line.
-fn final_counter(log: &str, name: &str) -> u64 {
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("capture counters"))
-        .unwrap_or("");
-    line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.trim_matches('"').parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in the counters line: {line}"))
-}
+use crate::harness::{
+    exchanges_of, final_counter, n, reports, reports_of, run, s, Agent, Server, TempDir,
+};
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -167,4 +156,39 @@ fn two_thousand_short_lived_curls_are_all_captured_with_flat_memory() {
 
 fn agent_pid(agent: &Agent) -> u32 {
     agent.pid()
+}
+
+#[test]
+fn ten_thousand_idle_connections_keep_the_tracker_bounded() {
+    let server = Server::python("idle_connections.py", &["server"]);
+    let agent = Agent::start(&[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_before = rss_kib(agent.pid());
+    let mut client = crate::harness::Interactive::python(
+        "idle_connections.py",
+        &["client", &server.port.to_string(), "10000"],
+    );
+    client.expect_line("OPEN 10000");
+    let pid = client.child.id();
+    agent.wait_for("10000 exchanges on 10000 connections", 120, |ls| {
+        exchanges_of(ls, pid).len() >= 10000
+    });
+    let rss_open = rss_kib(agent.pid());
+    client.send_line("close");
+    client.expect_line("CLOSED");
+    let lines = agent.wait_for("20000 connection reports (both sides)", 120, |ls| {
+        reports_of(ls, pid).len() >= 10000 && reports_of(ls, server.pid()).len() >= 10000
+    });
+    assert_eq!(exchanges_of(&lines, pid).len(), 10000);
+    let grown_mib = rss_open.saturating_sub(rss_before) / 1024;
+    eprintln!("agent RSS: {rss_before} KiB idle, {rss_open} KiB with 20000 open connections");
+    assert!(
+        grown_mib < 200,
+        "tracker memory bounded: +{grown_mib} MiB for 20000 tracked connections"
+    );
+    let (_, log) = agent.stop_with_log();
+    assert!(
+        log.contains("live_connections_reported=0"),
+        "every connection was closed and forgotten: {log}"
+    );
 }

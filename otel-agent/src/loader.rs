@@ -183,11 +183,7 @@ impl Probes {
                 name,
                 source: Box::new(source),
             };
-            let prog = ebpf
-                .program_mut(program)
-                .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
-                .map_err(err)?;
-            let tp: &mut TracePoint = prog.try_into().map_err(err)?;
+            let tp: &mut TracePoint = typed_program(&mut ebpf, program, category, name)?;
             tp.load().map_err(err)?;
             tp.attach(category, name).map_err(err)?;
             debug!(program, tracepoint = %format!("{category}:{name}"), "attached");
@@ -204,11 +200,7 @@ impl Probes {
                 name: function,
                 source: Box::new(source),
             };
-            let prog = ebpf
-                .program_mut(program)
-                .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
-                .map_err(err)?;
-            let up: &mut UProbe = prog.try_into().map_err(err)?;
+            let up: &mut UProbe = typed_program(&mut ebpf, program, "uprobe", function)?;
             up.load().map_err(err)?;
             loaded.push(program);
         }
@@ -243,12 +235,7 @@ impl Probes {
                 name: function,
                 source: Box::new(source),
             };
-            let prog = self
-                .ebpf
-                .program_mut(program)
-                .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
-                .map_err(err)?;
-            let up: &mut UProbe = prog.try_into().map_err(err)?;
+            let up: &mut UProbe = typed_program(&mut self.ebpf, program, "uprobe", function)?;
             let scopes: Vec<UProbeScope> = if pids.is_empty() {
                 vec![UProbeScope::AllProcesses]
             } else {
@@ -289,6 +276,30 @@ impl Probes {
 
 /// Load the shared exit handler and put it in its program-array slot; the
 /// per-syscall exit programs tail-call it.
+/// The program `program` of the object as a `T` (TracePoint, UProbe), with
+/// errors naming it and its attach point.
+fn typed_program<'a, T>(
+    ebpf: &'a mut Ebpf,
+    program: &'static str,
+    category: &'static str,
+    name: &'static str,
+) -> Result<&'a mut T, LoadError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    let err = |source| LoadError::Program {
+        program,
+        category,
+        name,
+        source: Box::new(source),
+    };
+    let prog = ebpf
+        .program_mut(program)
+        .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+        .map_err(err)?;
+    prog.try_into().map_err(err)
+}
+
 fn install_tail_calls(ebpf: &mut Ebpf) -> Result<(), LoadError> {
     let slots = [(0, programs::DATA_EXIT_MAIN), (1, programs::TLS_WRITE_MAIN)];
     for (slot, program) in slots {
@@ -299,11 +310,7 @@ fn install_tail_calls(ebpf: &mut Ebpf) -> Result<(), LoadError> {
             name,
             source: Box::new(source),
         };
-        let prog = ebpf
-            .program_mut(program)
-            .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
-            .map_err(err)?;
-        let tp: &mut TracePoint = prog.try_into().map_err(err)?;
+        let tp: &mut TracePoint = typed_program(ebpf, program, category, name)?;
         tp.load().map_err(err)?;
         let fd = tp
             .fd()

@@ -248,21 +248,7 @@ pub fn exe_of(pid: u32) -> String {
 
 /// Run a command to completion; returns (pid, stdout). Panics on failure.
 pub fn run(cmd: &str, args: &[&str]) -> (u32, String) {
-    let child = Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {cmd}: {e}"));
-    let pid = child.id();
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (pid, String::from_utf8_lossy(&out.stdout).into_owned())
+    run_env(cmd, args, &[])
 }
 
 /// A client process kept running with piped stdin/stdout (for step-by-step scripts).
@@ -479,4 +465,17 @@ pub fn reports_of(lines: &[Value], pid: u32) -> Vec<Value> {
         .into_iter()
         .filter(|r| s(r, "/process_id") == pid)
         .collect()
+}
+
+/// A counter from the agent's final "capture counters" log line.
+pub fn final_counter(log: &str, name: &str) -> u64 {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("capture counters"))
+        .unwrap_or("");
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.trim_matches('"').parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in the counters line: {line}"))
 }

@@ -379,3 +379,98 @@ fn collector_down_at_start_then_recovers() {
     );
     collector.stop();
 }
+
+/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate, in `dir`.
+fn make_pki(dir: &crate::harness::TempDir) {
+    let script = r#"
+set -e
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem
+openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem
+openssl req -newkey rsa:2048 -nodes -subj /CN=otel-agent -keyout client.key -out client.csr
+printf 'extendedKeyUsage=clientAuth\n' > client.ext
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile client.ext -out client.pem
+"#;
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(&dir.0)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn export_over_mutual_tls(protocol: &str) {
+    let collector = Collector::start();
+    let dir = crate::harness::TempDir::new("otlp-tls");
+    make_pki(&dir);
+    let (grpc_port, http_port) = (free_port(), free_port());
+    let conf = std::fs::read_to_string(crate::harness::fixture("nginx-otlp-tls.conf.template"))
+        .unwrap()
+        .replace("@DIR@", dir.0.to_str().unwrap())
+        .replace("@GRPC_PORT@", &grpc_port.to_string())
+        .replace("@HTTP_PORT@", &http_port.to_string())
+        .replace("@ROTEL_GRPC@", &collector.grpc_port.to_string())
+        .replace("@ROTEL_HTTP@", &collector.http_port.to_string());
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let front = KillOnDrop(
+        std::process::Command::new("nginx")
+            .args([
+                "-c",
+                dir.join("nginx.conf").to_str().unwrap(),
+                "-p",
+                dir.0.to_str().unwrap(),
+            ])
+            .spawn()
+            .expect("nginx"),
+    );
+    crate::harness::wait_listening(grpc_port, 20);
+    crate::harness::wait_listening(http_port, 20);
+    let port = if protocol == "grpc" {
+        grpc_port
+    } else {
+        http_port
+    };
+    let d = dir.0.display();
+    let yaml = format!(
+        "exporters:\n  otlp:\n    endpoint: https://localhost:{port}\n    protocol: {protocol}\n    tls:\n      ca_file: {d}/ca.pem\n      cert_file: {d}/client.pem\n      key_file: {d}/client.key\nfilters:\n  processes:\n    exclude:\n      - exe: nginx\n"
+    );
+    std::fs::write(dir.join("agent.yaml"), yaml).unwrap();
+    let plain = Server::python("http_server.py", &[]);
+    let agent = Agent::start(&["--config", dir.join("agent.yaml").to_str().unwrap()]);
+    let url = format!("http://127.0.0.1:{}/over-mtls", plain.port);
+    let (pid, _) = run("curl", &["-sS", "-o", "/dev/null", &url]);
+    let span = collector.wait_for("the span sent through the mutual-TLS front", 30, |c| {
+        c.spans()
+            .into_iter()
+            .find(|(_, sp)| attr_i(sp, "process.pid") == i64::from(pid))
+    });
+    assert_eq!(attr_s(&span.1, "url.full"), url);
+    agent.stop();
+    drop(front);
+    collector.stop();
+}
+
+/// A child process killed (and reaped) when the test ends, even on panic.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn export_through_mutual_tls_over_grpc() {
+    export_over_mutual_tls("grpc");
+}
+
+#[test]
+fn export_through_mutual_tls_over_http() {
+    export_over_mutual_tls("http/protobuf");
+}

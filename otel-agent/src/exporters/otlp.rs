@@ -33,7 +33,7 @@ use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanExporter as _, SpanLinks,
 };
 use opentelemetry_sdk::{runtime, Resource};
-use otel_agent_config::{Compression, Protocol, ServiceName, Settings, Signal};
+use otel_agent_config::{Compression, Protocol, ServiceName, Settings, Signal, TlsSettings};
 use semconv::logs::{connection_report, Severity};
 use semconv::metrics::{
     self as m, http_measurement, http_metric_names, DURATION_BUCKETS_S, SIZE_BUCKETS_BY,
@@ -75,6 +75,8 @@ pub struct OtlpConfig {
     pub timeout: Duration,
     /// Request compression.
     pub compression: Compression,
+    /// TLS to the collector: CA, client certificate, insecure.
+    pub tls: TlsSettings,
     /// Fixed `service.name`; `None`: the observed executable's name.
     pub service_name: Option<String>,
     /// Extra resource attributes on everything.
@@ -98,6 +100,7 @@ impl OtlpConfig {
             headers: e.headers.clone(),
             timeout: e.timeout,
             compression: e.compression,
+            tls: e.tls.clone(),
             service_name: match &s.resource.service_name {
                 ServiceName::Fixed(name) => Some(name.clone()),
                 ServiceName::Executable => None,
@@ -119,6 +122,80 @@ pub enum OtlpError {
         /// The SDK's error.
         source: opentelemetry_otlp::ExporterBuildError,
     },
+    /// A TLS file or setting could not be used.
+    #[error("OTLP TLS: {what} {path}: {reason}")]
+    Tls {
+        /// Which piece.
+        what: &'static str,
+        /// Its file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Reading the TLS files named in the settings.
+fn read_pem(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, OtlpError> {
+    std::fs::read(path).map_err(|source| OtlpError::Tls {
+        what,
+        path: path.display().to_string(),
+        reason: source.to_string(),
+    })
+}
+
+/// tonic's TLS settings for a gRPC collector (none when `insecure` or nothing is set).
+fn grpc_tls(
+    tls: &TlsSettings,
+) -> Result<Option<opentelemetry_otlp::tonic_types::transport::ClientTlsConfig>, OtlpError> {
+    use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, Identity};
+    if tls.insecure || (tls.ca_file.is_none() && tls.cert_file.is_none()) {
+        return Ok(None);
+    }
+    let mut config = ClientTlsConfig::new().with_native_roots();
+    if let Some(ca) = &tls.ca_file {
+        config = config.ca_certificate(Certificate::from_pem(read_pem(ca, "CA certificate")?));
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        config = config.identity(Identity::from_pem(
+            read_pem(cert, "client certificate")?,
+            read_pem(key, "client key")?,
+        ));
+    }
+    Ok(Some(config))
+}
+
+/// A reqwest client for an HTTP collector with the settings' CA, client
+/// certificate and `insecure` (accept any server certificate).
+fn http_client(tls: &TlsSettings, timeout: Duration) -> Result<reqwest::Client, OtlpError> {
+    let mut b = reqwest::Client::builder()
+        .timeout(timeout)
+        .danger_accept_invalid_certs(tls.insecure);
+    if let Some(ca) = &tls.ca_file {
+        let cert =
+            reqwest::Certificate::from_pem(&read_pem(ca, "CA certificate")?).map_err(|e| {
+                OtlpError::Tls {
+                    what: "CA certificate",
+                    path: ca.display().to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+        b = b.add_root_certificate(cert);
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        let mut pem = read_pem(cert, "client certificate")?;
+        pem.extend(read_pem(key, "client key")?);
+        let id = reqwest::Identity::from_pem(&pem).map_err(|e| OtlpError::Tls {
+            what: "client certificate",
+            path: cert.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        b = b.identity(id);
+    }
+    b.build().map_err(|e| OtlpError::Tls {
+        what: "HTTP client",
+        path: String::new(),
+        reason: format!("{e:?}"),
+    })
 }
 
 /// Export failures per signal, shared with the metrics callbacks.
@@ -187,6 +264,9 @@ macro_rules! build_exporter {
                 if cfg.compression == Compression::Gzip {
                     b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
                 }
+                if let Some(tls) = grpc_tls(&cfg.tls)? {
+                    b = b.with_tls_config(tls);
+                }
                 b.build()
             }
             Protocol::HttpProtobuf => {
@@ -194,7 +274,8 @@ macro_rules! build_exporter {
                     .with_http()
                     .with_endpoint($url)
                     .with_timeout(cfg.timeout)
-                    .with_headers(cfg.headers.clone().into_iter().collect());
+                    .with_headers(cfg.headers.clone().into_iter().collect())
+                    .with_http_client(http_client(&cfg.tls, cfg.timeout)?);
                 if cfg.compression == Compression::Gzip {
                     b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
                 }

@@ -176,9 +176,23 @@ fn ten_thousand_idle_connections_keep_the_tracker_bounded() {
     let rss_open = rss_kib(agent.pid());
     client.send_line("close");
     client.expect_line("CLOSED");
-    let lines = agent.wait_for("20000 connection reports (both sides)", 120, |ls| {
-        reports_of(ls, pid).len() >= 10000 && reports_of(ls, server.pid()).len() >= 10000
-    });
+    // Every connection ends in a report: at its close, or — if the close event
+    // was lost in a burst (counted as kernel_ringbuf_full) — at shutdown.
+    std::thread::sleep(Duration::from_secs(3));
+    let (lines, log) = agent.stop_with_log();
+    let closed = |p: u32| reports_of(&lines, p).len();
+    eprintln!(
+        "reports: client {} server {}; ringbuf drops {}",
+        closed(pid),
+        closed(server.pid()),
+        final_counter(&log, "kernel_ringbuf_full")
+    );
+    assert_eq!(closed(pid), 10000, "one report per client connection");
+    assert_eq!(
+        closed(server.pid()),
+        10000,
+        "one report per server connection"
+    );
     assert_eq!(exchanges_of(&lines, pid).len(), 10000);
     let grown_mib = rss_open.saturating_sub(rss_before) / 1024;
     eprintln!("agent RSS: {rss_before} KiB idle, {rss_open} KiB with 20000 open connections");
@@ -186,9 +200,12 @@ fn ten_thousand_idle_connections_keep_the_tracker_bounded() {
         grown_mib < 200,
         "tracker memory bounded: +{grown_mib} MiB for 20000 tracked connections"
     );
-    let (_, log) = agent.stop_with_log();
+    let at_close = reports(&lines)
+        .iter()
+        .filter(|r| s(r, "/closeReason") == "close")
+        .count() as u64;
     assert!(
-        log.contains("live_connections_reported=0"),
-        "every connection was closed and forgotten: {log}"
+        at_close + final_counter(&log, "kernel_ringbuf_full") >= 20000,
+        "reports at close plus counted drops cover every connection: {at_close}"
     );
 }

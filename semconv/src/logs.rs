@@ -182,23 +182,7 @@ pub fn connection_report(r: &ConnectionReport) -> LogRecordData {
     a.push(Attribute::str(k::TAP_ROLE, r.role));
     a.push(Attribute::str(k::TAP_L7_PROTOCOL, r.protocol.as_str()));
     if let Some(t) = &r.tls {
-        let known = t.version.and_then(tls_protocol);
-        a.push(Attribute::str(
-            k::TLS_PROTOCOL_NAME,
-            known.map_or("tls", |(name, _)| name),
-        ));
-        if let Some((_, version)) = known {
-            a.push(Attribute::str(k::TLS_PROTOCOL_VERSION, version));
-        }
-        if let Some(sni) = t.server_name.as_deref().filter(|s| !s.is_empty()) {
-            a.push(Attribute::str(k::TLS_CLIENT_SERVER_NAME, sni));
-        }
-        if let Some(cipher) = t.cipher.as_deref().filter(|s| !s.is_empty()) {
-            a.push(Attribute::str(k::TLS_CIPHER, cipher));
-        }
-        if let Some(alpn) = t.alpn.as_deref().filter(|s| !s.is_empty()) {
-            a.push(Attribute::str(k::TLS_NEXT_PROTOCOL, alpn));
-        }
+        crate::spans::tls_handshake_attributes(t, &mut a);
         a.push(Attribute::str_array(k::TAP_TLS_PROBES, t.probes.clone()));
     }
     a.push(Attribute::bool(

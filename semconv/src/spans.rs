@@ -364,6 +364,18 @@ fn header_attributes(prefix: &str, headers: &[Header], out: &mut Vec<Attribute>)
 /// `tap.tls.probe` is a single string: the first probe type that delivered
 /// plaintext (the connection report lists them all in `tap.tls.probes`).
 pub fn tls_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
+    tls_handshake_attributes(tls, out);
+    if tls.version.is_some() {
+        out.push(Attribute::bool(k::TLS_ESTABLISHED, true));
+    }
+    if let Some(probe) = tls.probes.first() {
+        out.push(Attribute::str(k::TAP_TLS_PROBE, probe.as_str()));
+    }
+}
+
+/// The `tls.*` attributes spans and connection reports share: protocol name
+/// and version, server name, cipher and chosen ALPN (each when known).
+pub fn tls_handshake_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
     let known = tls.version.and_then(tls_protocol);
     out.push(Attribute::str(
         k::TLS_PROTOCOL_NAME,
@@ -380,12 +392,6 @@ pub fn tls_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
     }
     if let Some(alpn) = tls.alpn.as_deref().filter(|s| !s.is_empty()) {
         out.push(Attribute::str(k::TLS_NEXT_PROTOCOL, alpn));
-    }
-    if tls.version.is_some() {
-        out.push(Attribute::bool(k::TLS_ESTABLISHED, true));
-    }
-    if let Some(probe) = tls.probes.first() {
-        out.push(Attribute::str(k::TAP_TLS_PROBE, probe.as_str()));
     }
 }
 

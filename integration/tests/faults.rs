@@ -181,19 +181,26 @@ fn ten_thousand_idle_connections_keep_the_tracker_bounded() {
     std::thread::sleep(Duration::from_secs(3));
     let (lines, log) = agent.stop_with_log();
     let closed = |p: u32| reports_of(&lines, p).len();
+    // A burst of 20,000 reports can outrun the exporter (here: the test reading
+    // stdout); what the export queue could not hold is dropped and counted.
+    let queue_drops = final_counter(&log, "export_queue_full");
     eprintln!(
-        "reports: client {} server {}; ringbuf drops {}",
+        "reports: client {} server {}; ringbuf drops {}; export-queue drops {queue_drops}",
         closed(pid),
         closed(server.pid()),
         final_counter(&log, "kernel_ringbuf_full")
     );
-    assert_eq!(closed(pid), 10000, "one report per client connection");
     assert_eq!(
-        closed(server.pid()),
-        10000,
-        "one report per server connection"
+        final_counter(&log, "kernel_ringbuf_full"),
+        0,
+        "nothing lost in the kernel"
     );
-    assert_eq!(exchanges_of(&lines, pid).len(), 10000);
+    assert_eq!(
+        (closed(pid) + closed(server.pid())) as u64 + queue_drops,
+        20000,
+        "one report per connection, or a counted export-queue drop"
+    );
+    assert_eq!(exchanges_of(&lines, pid).len(), 10000, "waited for above");
     let grown_mib = rss_open.saturating_sub(rss_before) / 1024;
     eprintln!("agent RSS: {rss_before} KiB idle, {rss_open} KiB with 20000 open connections");
     assert!(
@@ -205,7 +212,7 @@ fn ten_thousand_idle_connections_keep_the_tracker_bounded() {
         .filter(|r| s(r, "/closeReason") == "close")
         .count() as u64;
     assert!(
-        at_close + final_counter(&log, "kernel_ringbuf_full") >= 20000,
+        at_close + queue_drops >= 20000,
         "reports at close plus counted drops cover every connection: {at_close}"
     );
 }

@@ -43,6 +43,10 @@ pub struct Agent {
     child: Child,
     lines: Arc<Mutex<Vec<Value>>>,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// Reads stdout to its end: joined at stop, so no line is missed.
+    out_reader: Option<thread::JoinHandle<()>>,
+    /// Reads stderr to its end.
+    err_reader: Option<thread::JoinHandle<()>>,
 }
 
 impl Agent {
@@ -72,7 +76,7 @@ impl Agent {
         let stderr_lines = Arc::new(Mutex::new(Vec::new()));
         let out = child.stdout.take().expect("stdout");
         let l = lines.clone();
-        thread::spawn(move || {
+        let out_reader = thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 match serde_json::from_str::<Value>(&line) {
                     Ok(v) => l.lock().unwrap().push(v),
@@ -83,7 +87,7 @@ impl Agent {
         let err = child.stderr.take().expect("stderr");
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let s = stderr_lines.clone();
-        thread::spawn(move || {
+        let err_reader = thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 if line.contains("otel-agent ready") {
                     let _ = ready_tx.send(());
@@ -95,6 +99,8 @@ impl Agent {
             child,
             lines,
             stderr: stderr_lines,
+            out_reader: Some(out_reader),
+            err_reader: Some(err_reader),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -178,7 +184,13 @@ impl Agent {
                     "agent exited with {status}; stderr:\n{}",
                     self.stderr_text()
                 );
-                thread::sleep(Duration::from_millis(200));
+                // The process is gone: read its output to the end.
+                for reader in [self.out_reader.take(), self.err_reader.take()]
+                    .into_iter()
+                    .flatten()
+                {
+                    let _ = reader.join();
+                }
                 return self.lines();
             }
             thread::sleep(Duration::from_millis(50));

@@ -45,6 +45,36 @@ pub struct ConnContext {
     pub tls: Option<TlsInfo>,
 }
 
+impl ConnContext {
+    /// An exchange on this connection; `partial`, `gap`, `http2` and `grpc`
+    /// are left for the caller.
+    fn exchange(
+        &self,
+        request: Option<model::Request>,
+        response: Option<model::Response>,
+        start_ns: u64,
+        end_ns: u64,
+        clock: &Clock,
+    ) -> model::Exchange {
+        model::Exchange {
+            connection_id: self.connection_id,
+            process: self.process.clone(),
+            direction: self.direction,
+            endpoints: self.endpoints,
+            protocol: self.protocol,
+            tls: self.tls.clone(),
+            request,
+            response,
+            start_unix_ns: clock.to_unix_ns(start_ns),
+            end_unix_ns: clock.to_unix_ns(end_ns.max(start_ns)),
+            partial: false,
+            gap: false,
+            http2: None,
+            grpc: None,
+        }
+    }
+}
+
 /// Build the exported exchange at the level the capture rules give it;
 /// `None` when that level is `none` or sampling leaves it out.
 pub fn assemble(
@@ -148,7 +178,7 @@ fn assemble_http2(
             version: "2".to_string(),
             user_agent: header("user-agent"),
             traceparent: header("traceparent"),
-            headers: kept_h2_headers(&m.headers, &m.trailers, level, capture),
+            headers: kept_headers(h2_pairs(&m), level, capture),
             body_size: m.body_size,
             body: kept_body(m.body, level),
             wire_bytes: m.wire_bytes,
@@ -157,61 +187,26 @@ fn assemble_http2(
     let response = ex.response.map(|m| model::Response {
         status: m.status().unwrap_or(0),
         content_type: m.header("content-type").map(str::to_string),
-        headers: kept_h2_headers(&m.headers, &m.trailers, level, capture),
+        headers: kept_headers(h2_pairs(&m), level, capture),
         body_size: m.body_size,
         body: kept_body(m.body, level),
         wire_bytes: m.wire_bytes,
     });
-    Some(model::Exchange {
-        connection_id: ctx.connection_id,
-        process: ctx.process.clone(),
-        direction: ctx.direction,
-        endpoints: ctx.endpoints,
-        protocol: ctx.protocol,
-        tls: ctx.tls.clone(),
-        request,
-        response,
-        start_unix_ns: clock.to_unix_ns(start),
-        end_unix_ns: clock.to_unix_ns(end.max(start)),
-        partial: ex.partial || ex.reset.is_some(),
-        gap: false,
-        http2: Some(model::Http2Info {
-            stream_id: ex.stream_id,
-            reset: ex.reset,
-            goaway: ex.goaway,
-            headers_degraded: degraded,
-        }),
-        grpc: ex.grpc.map(|g| model::GrpcInfo {
-            service: g.service,
-            method: g.method,
-            status: g.status,
-            message: g.message,
-        }),
-    })
-}
-
-/// HTTP/2 headers then trailers kept at `level`, redacted.
-fn kept_h2_headers(
-    headers: &[http2::Header],
-    trailers: &[http2::Header],
-    level: CaptureLevel,
-    capture: &CaptureSettings,
-) -> Vec<model::Header> {
-    if level < CaptureLevel::Details {
-        return Vec::new();
-    }
-    headers
-        .iter()
-        .chain(trailers)
-        .map(|h| model::Header {
-            name: h.name.clone(),
-            value: if capture.is_redacted(&h.name) {
-                REDACTED.to_string()
-            } else {
-                h.value.clone()
-            },
-        })
-        .collect()
+    let mut out = ctx.exchange(request, response, start, end, clock);
+    out.partial = ex.partial || ex.reset.is_some();
+    out.http2 = Some(model::Http2Info {
+        stream_id: ex.stream_id,
+        reset: ex.reset,
+        goaway: ex.goaway,
+        headers_degraded: degraded,
+    });
+    out.grpc = ex.grpc.map(|g| model::GrpcInfo {
+        service: g.service,
+        method: g.method,
+        status: g.status,
+        message: g.message,
+    });
+    Some(out)
 }
 
 fn assemble_http1(
@@ -236,22 +231,10 @@ fn assemble_http1(
         .unwrap_or(start);
     let request = ex.request.map(|r| request(r, scheme, level, capture));
     let response = ex.response.map(|r| response(r, level, capture));
-    Some(model::Exchange {
-        connection_id: ctx.connection_id,
-        process: ctx.process.clone(),
-        direction: ctx.direction,
-        endpoints: ctx.endpoints,
-        protocol: ctx.protocol,
-        tls: ctx.tls.clone(),
-        request,
-        response,
-        start_unix_ns: clock.to_unix_ns(start),
-        end_unix_ns: clock.to_unix_ns(end.max(start)),
-        partial: ex.partial,
-        gap: ex.gap,
-        http2: None,
-        grpc: None,
-    })
+    let mut out = ctx.exchange(request, response, start, end, clock);
+    out.partial = ex.partial;
+    out.gap = ex.gap;
+    Some(out)
 }
 
 fn header_value<'a>(headers: &'a [http1::Header], name: &str) -> Option<&'a str> {
@@ -261,9 +244,10 @@ fn header_value<'a>(headers: &'a [http1::Header], name: &str) -> Option<&'a str>
         .map(|h| h.value.as_str())
 }
 
-/// Headers kept at `level`: none below `details`; redacted values otherwise.
-fn kept_headers(
-    headers: &[http1::Header],
+/// Headers kept at `level` (names lowercased): none below `details`;
+/// sensitive values redacted.
+fn kept_headers<'a>(
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
     level: CaptureLevel,
     capture: &CaptureSettings,
 ) -> Vec<model::Header> {
@@ -271,16 +255,27 @@ fn kept_headers(
         return Vec::new();
     }
     headers
-        .iter()
-        .map(|h| model::Header {
-            name: h.name.to_ascii_lowercase(),
-            value: if capture.is_redacted(&h.name) {
+        .map(|(name, value)| model::Header {
+            name: name.to_ascii_lowercase(),
+            value: if capture.is_redacted(name) {
                 REDACTED.to_string()
             } else {
-                h.value.clone()
+                value.to_string()
             },
         })
         .collect()
+}
+
+fn h1_pairs(headers: &[http1::Header]) -> impl Iterator<Item = (&str, &str)> {
+    headers.iter().map(|h| (h.name.as_str(), h.value.as_str()))
+}
+
+/// HTTP/2 headers then trailers.
+fn h2_pairs<'a>(m: &'a http2::Message) -> impl Iterator<Item = (&'a str, &'a str)> {
+    m.headers
+        .iter()
+        .chain(&m.trailers)
+        .map(|h| (h.name.as_str(), h.value.as_str()))
 }
 
 fn kept_body(body: Option<Vec<u8>>, level: CaptureLevel) -> Option<Vec<u8>> {
@@ -300,7 +295,7 @@ fn request(
         authority: header_value(&r.headers, "host").map(str::to_string),
         user_agent: header_value(&r.headers, "user-agent").map(str::to_string),
         traceparent: header_value(&r.headers, "traceparent").map(str::to_string),
-        headers: kept_headers(&r.headers, level, capture),
+        headers: kept_headers(h1_pairs(&r.headers), level, capture),
         method: r.method,
         target: r.target,
         scheme: scheme.to_string(),
@@ -314,7 +309,7 @@ fn request(
 fn response(r: http1::Response, level: CaptureLevel, capture: &CaptureSettings) -> model::Response {
     model::Response {
         content_type: header_value(&r.headers, "content-type").map(str::to_string),
-        headers: kept_headers(&r.headers, level, capture),
+        headers: kept_headers(h1_pairs(&r.headers), level, capture),
         status: r.status,
         body_size: r.body_size,
         body: kept_body(r.body, level),

@@ -271,7 +271,7 @@ fn h1_pairs(headers: &[http1::Header]) -> impl Iterator<Item = (&str, &str)> {
 }
 
 /// HTTP/2 headers then trailers.
-fn h2_pairs<'a>(m: &'a http2::Message) -> impl Iterator<Item = (&'a str, &'a str)> {
+fn h2_pairs(m: &http2::Message) -> impl Iterator<Item = (&str, &str)> {
     m.headers
         .iter()
         .chain(&m.trailers)

@@ -18,6 +18,7 @@ use crate::exporters::{self, Sinks};
 use crate::internal_events::CaptureStats;
 use crate::loader::{ProbeOptions, Probes};
 use crate::reader;
+use crate::recording::Recorder;
 use crate::tls_discovery::{self, Discovery};
 use crate::trace_events::TraceFilter;
 
@@ -31,8 +32,29 @@ fn port_filter(settings: &Arc<Settings>) -> Option<Box<dyn Fn(u16) -> bool + Sen
     Some(Box::new(move |p| s.filter.port_allowed(p)))
 }
 
+/// How to run, beyond the settings (command-line only).
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// `--trace-events`: log every decision for the matching processes.
+    pub trace: Option<TraceFilter>,
+    /// `--probes-only`: attach the probes, capture nothing (benchmarks).
+    pub probes_only: bool,
+    /// `--record`: also write every raw kernel event to this file.
+    pub record: Option<std::path::PathBuf>,
+}
+
 /// Run the agent until SIGINT or SIGTERM, then flush and return.
-pub async fn run(settings: Settings, trace: Option<TraceFilter>, probes_only: bool) -> Result<()> {
+pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
+    let RunOptions {
+        trace,
+        probes_only,
+        record,
+    } = options;
+    let recorder = record
+        .as_deref()
+        .map(Recorder::create)
+        .transpose()
+        .context("--record")?;
     let settings = Arc::new(settings);
     let mut probes = Probes::load(&ProbeOptions {
         ring_buffer_bytes: settings.limits.ring_buffer_bytes,
@@ -80,7 +102,14 @@ pub async fn run(settings: Settings, trace: Option<TraceFilter>, probes_only: bo
         otlp,
     };
     let exporter = tokio::spawn(exporters::run(rx, sinks, stats.clone()));
-    let reader = tokio::spawn(reader::run(ring, tracker, tx, stop_rx, stats.clone()));
+    let reader = tokio::spawn(reader::run(
+        ring,
+        tracker,
+        tx,
+        stop_rx,
+        stats.clone(),
+        recorder,
+    ));
     info!(
         tls_files = stats.snapshot().tls_files_attached,
         uprobes = stats.snapshot().uprobes_attached,

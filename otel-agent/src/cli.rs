@@ -57,6 +57,11 @@ pub struct Cli {
     /// the traps alone (benchmarks). Nothing is captured.
     #[arg(long)]
     pub probes_only: bool,
+    /// Also write every raw kernel event to FILE, for replay without the
+    /// kernel (`cargo bench -p otel-agent --bench pipeline`, bug reports).
+    /// The file holds captured payloads, TLS plaintext included.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     /// Kernel ring buffer size in MiB (power of two).
     #[arg(long, value_name = "MIB")]
     pub ring_buffer_mib: Option<u32>,

@@ -22,5 +22,6 @@ pub mod loader;
 pub mod process;
 pub mod protocols;
 pub mod reader;
+pub mod recording;
 pub mod tls_discovery;
 pub mod trace_events;

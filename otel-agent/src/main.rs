@@ -7,6 +7,12 @@ use clap::Parser;
 use otel_agent::cli::Cli;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: the per-exchange strings and vectors are small and short-lived;
+/// glibc's malloc spent a third of the agent's time consolidating them and
+/// kept more memory (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // Errors are for people: one line with its causes, no backtrace.
     if let Err(e) = run(Cli::parse()) {
@@ -42,11 +48,12 @@ fn run(cli: Cli) -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(otel_agent::agent::run(
-        settings,
-        cli.trace_events,
-        cli.probes_only,
-    ))
+    let options = otel_agent::agent::RunOptions {
+        trace: cli.trace_events,
+        probes_only: cli.probes_only,
+        record: cli.record,
+    };
+    runtime.block_on(otel_agent::agent::run(settings, options))
 }
 
 /// The OTLP SDK also reads `OTEL_EXPORTER_OTLP_*COMPRESSION` itself and refuses

@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::conntrack::{Output, Tracker};
+use crate::recording::Recorder;
 
 /// How often idle connections are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -26,6 +27,7 @@ pub async fn run(
     tx: mpsc::Sender<Output>,
     mut stop: watch::Receiver<bool>,
     stats: Arc<CaptureStats>,
+    mut recorder: Option<Recorder>,
 ) -> std::io::Result<()> {
     // SAFETY: the RingBuf owns its map fd, which stays open and unchanged
     // for as long as the AsyncFd (which owns the RingBuf) lives.
@@ -58,6 +60,7 @@ pub async fn run(
                 let mut guard = guard?;
                 let ring = guard.get_inner_mut();
                 while let Some(item) = ring.next() {
+                    record(&mut recorder, &item);
                     tracker.handle_record(&item, &mut out);
                     drop(item);
                     send(&mut out);
@@ -72,7 +75,14 @@ pub async fn run(
     tokio::time::sleep(Duration::from_millis(50)).await;
     let ring = fd.get_mut();
     while let Some(item) = ring.next() {
+        record(&mut recorder, &item);
         tracker.handle_record(&item, &mut out);
+    }
+    if let Some(r) = recorder.take() {
+        match r.finish() {
+            Ok(records) => info!(records, "recording written"),
+            Err(e) => warn!(error = %e, "recording incomplete"),
+        }
     }
     let live = tracker.len();
     tracker.shutdown(&mut out);
@@ -83,4 +93,15 @@ pub async fn run(
     }
     info!(live_connections_reported = live, "capture stopped");
     Ok(())
+}
+
+/// Append a record to the recording, if any; a write error ends the recording
+/// (logged) without stopping capture.
+fn record(recorder: &mut Option<Recorder>, item: &[u8]) {
+    if let Some(r) = recorder {
+        if let Err(e) = r.write(item) {
+            warn!(error = %e, "recording stopped");
+            *recorder = None;
+        }
+    }
 }

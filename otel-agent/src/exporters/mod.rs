@@ -1,6 +1,7 @@
 //! Exporters: where exchanges and connection reports go (stdout JSON, OTLP).
 
 pub mod otlp;
+pub mod spans;
 pub mod stdout;
 
 use std::sync::Arc;

@@ -7,19 +7,16 @@
 //! periodic reader and batch processor on the tokio runtime. Every export
 //! failure and every span dropped for a full queue is counted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::logs::{
     AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity as OtelSeverity,
 };
-use opentelemetry::metrics::{Histogram, Meter, MeterProvider as _};
-use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind as OtelSpanKind, Status, TraceFlags, TraceId, TraceState,
-};
-use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
+use opentelemetry::metrics::{Meter, MeterProvider as _};
+use opentelemetry::KeyValue;
 use opentelemetry_otlp::{
     LogExporter, MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
@@ -29,28 +26,20 @@ use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{SdkMeterProvider, Temporality};
 use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector};
-use opentelemetry_sdk::trace::{
-    IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanExporter as _, SpanLinks,
-};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
 use opentelemetry_sdk::{runtime, Resource};
 use otel_agent_config::{Compression, Protocol, ServiceName, Settings, Signal, TlsSettings};
 use semconv::logs::{connection_report, Severity};
-use semconv::metrics::{
-    self as m, http_measurement, http_metric_names, DURATION_BUCKETS_S, SIZE_BUCKETS_BY,
-};
-use semconv::model::{ConnectionReport, Exchange, ProcessInfo};
-use semconv::spans::{span, SpanKind, SpanRecord, SpanStatus};
-use semconv::value::{AttrValue, Attribute};
+use semconv::metrics as m;
+use semconv::model::{ConnectionReport, Exchange};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use super::spans::{any_value, time, SpanBuilder, DISTRO_NAME, DISTRO_VERSION};
 use crate::internal_events::{incr, CaptureStats};
 use crate::loader::Probes;
 use bpf_probes::events::Counter;
 
-/// The agent's name and version, as `telemetry.distro.*`.
-const DISTRO_NAME: &str = "otel-agent";
-const DISTRO_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Spans per export request.
 const MAX_BATCH: usize = 512;
 /// How long spans wait for a batch to fill.
@@ -217,23 +206,11 @@ pub struct ExportFailures {
 pub struct Otlp {
     span_tx: mpsc::Sender<(Arc<Resource>, SpanData)>,
     span_task: Option<tokio::task::JoinHandle<()>>,
-    resources: HashMap<usize, (Arc<ProcessInfo>, Arc<Resource>)>,
-    service_name: Option<String>,
-    resource_attributes: BTreeMap<String, String>,
-    host_name: String,
-    ids: RandomIdGenerator,
-    scope: InstrumentationScope,
-    http: HttpInstruments,
+    spans: SpanBuilder,
     logger: SdkLogger,
     logger_provider: SdkLoggerProvider,
     meter_provider: SdkMeterProvider,
     failures: Arc<ExportFailures>,
-}
-
-struct HttpInstruments {
-    client_duration: Histogram<f64>,
-    server_duration: Histogram<f64>,
-    sizes: HashMap<&'static str, Histogram<u64>>,
 }
 
 macro_rules! build_exporter {
@@ -316,40 +293,6 @@ pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
-}
-
-/// An OTel attribute value from a semconv one.
-fn otel_value(v: AttrValue) -> Value {
-    match v {
-        AttrValue::Str(s) => Value::String(s.into()),
-        AttrValue::Int(i) => Value::I64(i),
-        AttrValue::Bool(b) => Value::Bool(b),
-        AttrValue::StrArray(a) => Value::Array(Array::String(
-            a.into_iter().map(StringValue::from).collect(),
-        )),
-    }
-}
-
-fn key_values(attrs: Vec<Attribute>) -> Vec<KeyValue> {
-    attrs
-        .into_iter()
-        .map(|a| KeyValue::new(a.key, otel_value(a.value)))
-        .collect()
-}
-
-fn any_value(v: AttrValue) -> AnyValue {
-    match v {
-        AttrValue::Str(s) => AnyValue::String(s.into()),
-        AttrValue::Int(i) => AnyValue::Int(i),
-        AttrValue::Bool(b) => AnyValue::Boolean(b),
-        AttrValue::StrArray(a) => AnyValue::ListAny(Box::new(
-            a.into_iter().map(|s| AnyValue::String(s.into())).collect(),
-        )),
-    }
-}
-
-fn time(unix_ns: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_nanos(unix_ns)
 }
 
 /// A metric exporter that counts its failures.
@@ -443,7 +386,12 @@ impl Otlp {
         }
         let meter_provider = meters.build();
         let meter = meter_provider.meter("otel-agent");
-        let http = HttpInstruments::new(&meter);
+        let spans = SpanBuilder::new(
+            cfg.service_name.clone(),
+            cfg.resource_attributes.clone(),
+            host_name,
+            &meter,
+        );
         register_capture_metrics(&meter, stats, probes, failures.clone());
 
         let mut loggers = SdkLoggerProvider::builder().with_resource(resource);
@@ -471,15 +419,7 @@ impl Otlp {
         Ok(Self {
             span_tx,
             span_task,
-            resources: HashMap::new(),
-            service_name: cfg.service_name.clone(),
-            resource_attributes: cfg.resource_attributes.clone(),
-            host_name,
-            ids: RandomIdGenerator::default(),
-            scope: InstrumentationScope::builder(DISTRO_NAME)
-                .with_version(DISTRO_VERSION)
-                .build(),
-            http,
+            spans,
             logger,
             logger_provider,
             meter_provider,
@@ -492,52 +432,13 @@ impl Otlp {
         self.failures.clone()
     }
 
-    fn resource_of(&mut self, p: &Arc<ProcessInfo>) -> Arc<Resource> {
-        if self.resources.len() > 4096 {
-            self.resources.clear();
-        }
-        // One identity per process (the tracker's cache shares it): the pointer is the key.
-        let key = Arc::as_ptr(p) as usize;
-        let (service_name, host_name) = (self.service_name.as_deref(), self.host_name.as_str());
-        let extra = &self.resource_attributes;
-        self.resources
-            .entry(key)
-            .or_insert_with(|| {
-                let attrs = semconv::resource::process_resource(p, service_name, host_name);
-                // Holding the identity keeps its address from being reused while keyed.
-                let resource = Arc::new(
-                    Resource::builder_empty()
-                        .with_detector(Box::new(TelemetryResourceDetector))
-                        .with_attributes(
-                            extra
-                                .iter()
-                                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-                        )
-                        .with_attributes(key_values(attrs))
-                        .with_attributes([
-                            KeyValue::new("telemetry.distro.name", DISTRO_NAME),
-                            KeyValue::new("telemetry.distro.version", DISTRO_VERSION),
-                        ])
-                        .build(),
-                );
-                (p.clone(), resource)
-            })
-            .1
-            .clone()
-    }
-
     /// One exchange: its span (queued) and its HTTP metrics.
     pub fn exchange(&mut self, ex: &Exchange) {
-        if let Some(mm) = http_measurement(ex) {
-            self.http.record(mm);
-        }
+        self.spans.record_metrics(ex);
         if self.span_task.is_none() {
             return;
         }
-        let record = span(ex);
-        let data = self.span_data(record);
-        let resource = self.resource_of(&ex.process);
-        if self.span_tx.try_send((resource, data)).is_err() {
+        if self.span_tx.try_send(self.spans.span(ex)).is_err() {
             self.failures
                 .spans_queue_full
                 .fetch_add(1, Ordering::Relaxed);
@@ -562,44 +463,6 @@ impl Otlp {
             rec.add_attribute(a.key, any_value(a.value));
         }
         self.logger.emit(rec);
-    }
-
-    fn span_data(&self, r: SpanRecord) -> SpanData {
-        let trace_id = r.parent.as_ref().map_or_else(
-            || self.ids.new_trace_id(),
-            |p| TraceId::from_bytes(p.trace_id),
-        );
-        let parent_span_id = r
-            .parent
-            .as_ref()
-            .map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.span_id));
-        SpanData {
-            span_context: SpanContext::new(
-                trace_id,
-                self.ids.new_span_id(),
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::default(),
-            ),
-            parent_span_id,
-            parent_span_is_remote: r.parent.is_some(),
-            span_kind: match r.kind {
-                SpanKind::Client => OtelSpanKind::Client,
-                SpanKind::Server => OtelSpanKind::Server,
-            },
-            name: r.name.into(),
-            start_time: time(r.start_unix_ns),
-            end_time: time(r.end_unix_ns.max(r.start_unix_ns)),
-            attributes: key_values(r.attributes),
-            dropped_attributes_count: 0,
-            events: SpanEvents::default(),
-            links: SpanLinks::default(),
-            status: match r.status {
-                SpanStatus::Unset => Status::Unset,
-                SpanStatus::Error { description } => Status::error(description),
-            },
-            instrumentation_scope: self.scope.clone(),
-        }
     }
 
     /// Flush everything and stop: queued spans, metrics, logs.
@@ -633,56 +496,6 @@ impl Otlp {
             .is_err()
         {
             warn!("metrics/logs flush did not finish within 15 s");
-        }
-    }
-}
-
-impl HttpInstruments {
-    fn new(meter: &Meter) -> Self {
-        let duration = |name: &'static str| {
-            meter
-                .f64_histogram(name)
-                .with_unit("s")
-                .with_description("Duration of HTTP requests captured by otel-agent.")
-                .with_boundaries(DURATION_BUCKETS_S.to_vec())
-                .build()
-        };
-        let mut sizes = HashMap::new();
-        for name in [
-            m::HTTP_CLIENT_REQUEST_BODY_SIZE,
-            m::HTTP_CLIENT_RESPONSE_BODY_SIZE,
-            m::HTTP_SERVER_REQUEST_BODY_SIZE,
-            m::HTTP_SERVER_RESPONSE_BODY_SIZE,
-        ] {
-            let h = meter
-                .u64_histogram(name)
-                .with_unit("By")
-                .with_description("Size of HTTP message bodies captured by otel-agent.")
-                .with_boundaries(SIZE_BUCKETS_BY.to_vec())
-                .build();
-            sizes.insert(name, h);
-        }
-        Self {
-            client_duration: duration(m::HTTP_CLIENT_REQUEST_DURATION),
-            server_duration: duration(m::HTTP_SERVER_REQUEST_DURATION),
-            sizes,
-        }
-    }
-
-    fn record(&self, mm: semconv::metrics::HttpMeasurement) {
-        let (duration_name, req_name, resp_name) = http_metric_names(mm.kind);
-        let attrs = key_values(mm.attributes);
-        let duration = if duration_name == m::HTTP_CLIENT_REQUEST_DURATION {
-            &self.client_duration
-        } else {
-            &self.server_duration
-        };
-        duration.record(mm.duration_s, &attrs);
-        if let (Some(n), Some(h)) = (mm.request_body_size, self.sizes.get(req_name)) {
-            h.record(n, &attrs);
-        }
-        if let (Some(n), Some(h)) = (mm.response_body_size, self.sizes.get(resp_name)) {
-            h.record(n, &attrs);
         }
     }
 }

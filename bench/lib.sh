@@ -1,0 +1,73 @@
+# Shared by the bench scripts (sourced): builds the release agent, starts nginx
+# (plaintext :18080, TLS 1.3 + h2 :18443; /body is 2 KiB, /small 256 B) and a
+# blackhole rotel collector (:24317 gRPC), and defines the agent helpers.
+# shellcheck shell=bash
+./scripts/install-deps.sh bench >/dev/null
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build --release -q -p otel-agent
+AGENT=$PWD/target/release/otel-agent
+WORK=$(mktemp -d /tmp/otel-agent-bench.XXXX)
+chmod 755 "$WORK" # nginx workers (nobody) serve the bodies from here
+trap 'kill $(jobs -p) 2>/dev/null; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; sleep 0.5; rm -rf "$WORK"' EXIT
+
+# nginx: plaintext on :18080, TLS (1.3, h2) on :18443, a 2 KiB body.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+  -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+head -c 2048 /dev/zero | tr '\0' 'x' > "$WORK/body"
+head -c 256 /dev/zero | tr '\0' 'y' > "$WORK/small"
+cat > "$WORK/nginx.conf" <<EOF
+daemon on; worker_processes 1; pid $WORK/nginx.pid; error_log $WORK/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off; keepalive_requests 1000000;
+  client_body_temp_path $WORK/b; proxy_temp_path $WORK/p; fastcgi_temp_path $WORK/f;
+  uwsgi_temp_path $WORK/u; scgi_temp_path $WORK/s;
+  server { listen 127.0.0.1:18080; location / { root $WORK; try_files /body =404; }
+           location = /small { root $WORK; try_files /small =404; } }
+  server { listen 127.0.0.1:18443 ssl http2; ssl_protocols TLSv1.3;
+           ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem;
+           location / { root $WORK; try_files /body =404; }
+           location = /small { root $WORK; try_files /small =404; } }
+}
+EOF
+nginx -c "$WORK/nginx.conf" -p "$WORK"
+sleep 0.5
+
+# A local collector: rotel, discarding what it receives.
+ROTEL=$(python3 -c "import rotel, os; print(os.path.dirname(rotel.__file__))")/rotel-agent
+"$ROTEL" start --otlp-grpc-endpoint 127.0.0.1:24317 --otlp-http-endpoint 127.0.0.1:24318 \
+  --exporter blackhole >"$WORK/rotel.log" 2>&1 &
+sleep 1
+
+agent_start() { # args...
+  "$AGENT" --log-level info "$@" >"$WORK/agent.out" 2>"$WORK/agent.err" &
+  AGENT_PID=$!
+  RSS_MAX=0
+  for _ in $(seq 1 200); do grep -q "otel-agent ready" "$WORK/agent.err" && return; sleep 0.1; done
+  echo "agent did not start:"; cat "$WORK/agent.err"; exit 1
+}
+# CPU seconds (user+system) of the agent so far, and its RSS in MiB now.
+agent_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$AGENT_PID/stat"; }
+agent_rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$AGENT_PID/status"; }
+agent_stop() {
+  AGENT_CPU=$(agent_cpu); AGENT_RSS=$(agent_rss)
+  kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || true
+  COUNTERS=$(grep "capture counters" "$WORK/agent.err" | tail -1)
+}
+counter() { echo "$COUNTERS" | grep -o "$1=[0-9.\"]*" | head -1 | cut -d= -f2 | tr -d '"'; }
+
+# wrk → "req/s p50_ms p99_ms requests"
+wrk_run() {
+  wrk -t2 -c16 -d"${DUR}s" --latency "$1" >"$WORK/wrk.out"
+  if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "!! wrk saw non-2xx responses: $(grep Non-2xx "$WORK/wrk.out")" >&2; fi
+  awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+       /Requests\/sec/ {rps=$2} /^ +50%/ {p50=ms($2)} /^ +99%/ {p99=ms($2)} /requests in/ {n=$1}
+       END {printf "%s %.3f %.3f %s\n", rps, p50, p99, n}' "$WORK/wrk.out"
+}
+# h2load → "req/s requests"
+h2_run() {
+  h2load -D "$DUR" -c 4 -m 10 -t 1 "$1" >"$WORK/h2.out" 2>&1
+  awk '/^finished in/ {gsub(",","",$4); rps=$4} /^status codes:/ {n=$3} END {print rps, n}' "$WORK/h2.out"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+

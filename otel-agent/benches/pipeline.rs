@@ -1,0 +1,183 @@
+//! Pipeline throughput without the kernel: recorded ring-buffer events (real
+//! captures, `bench/record.sh`) replayed through the tracker (decoding,
+//! detection, HTTP/1 and HTTP/2 parsing, exchange assembly), the span and
+//! metric mapping, and OTLP protobuf encoding of the span batches, as the
+//! exporter sends them. Prints exchanges per second per core (CPU time of
+//! this single thread).
+//!
+//! `cargo bench -p otel-agent --bench pipeline [-- RECORDING.rec[.gz] ...]`
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_sdk::Resource;
+use otel_agent::clock::Clock;
+use otel_agent::conntrack::{Output, Tracker};
+use otel_agent::exporters::spans::SpanBuilder;
+use otel_agent::internal_events::CaptureStats;
+use otel_agent_config::{CaptureLevel, Settings};
+use prost::Message as _;
+
+/// The agent's allocator (see `main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Spans per export request, as the exporter batches them.
+const BATCH: usize = 512;
+/// CPU time spent replaying each recording at each level.
+const MEASURE: Duration = Duration::from_secs(3);
+
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn load(path: &Path) -> Vec<Vec<u8>> {
+    let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let bytes = if path.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        out
+    } else {
+        raw
+    };
+    otel_agent::recording::parse(path, &bytes).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// One export request's worth of spans, encoded as the gRPC exporter does
+/// (grouped by resource, then protobuf); returns the encoded size.
+fn encode(batch: &mut Vec<(Arc<Resource>, SpanData)>) -> usize {
+    let mut groups: Vec<(Arc<Resource>, Vec<SpanData>)> = Vec::new();
+    for (res, span) in batch.drain(..) {
+        match groups.iter_mut().find(|(r, _)| Arc::ptr_eq(r, &res)) {
+            Some((_, spans)) => spans.push(span),
+            None => groups.push((res, vec![span])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(res, spans)| {
+            let res = ResourceAttributesWithSchema::from(&*res);
+            // The exporter keeps the batch for retries and sends a copy.
+            let attempt = spans.clone();
+            ExportTraceServiceRequest {
+                resource_spans: group_spans_by_resource_and_scope(attempt, &res),
+            }
+            .encode_to_vec()
+            .len()
+        })
+        .sum()
+}
+
+#[derive(Default)]
+struct Pass {
+    exchanges: u64,
+    reports: u64,
+    encoded_bytes: usize,
+}
+
+/// Replay every record once through a fresh tracker and the span pipeline.
+fn replay(records: &[Vec<u8>], settings: &Arc<Settings>, spans: &mut SpanBuilder) -> Pass {
+    let stats = Arc::new(CaptureStats::default());
+    let mut tracker = Tracker::new(settings.clone(), Clock::with_offset(0), stats);
+    let mut out = Vec::with_capacity(64);
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut pass = Pass::default();
+    let mut drain = |out: &mut Vec<Output>, pass: &mut Pass, batch: &mut Vec<_>| {
+        for o in out.drain(..) {
+            match o {
+                Output::Exchange(ex) => {
+                    pass.exchanges += 1;
+                    spans.record_metrics(&ex);
+                    batch.push(spans.span(&ex));
+                    if batch.len() == BATCH {
+                        pass.encoded_bytes += encode(batch);
+                    }
+                }
+                Output::Report(r) => {
+                    pass.reports += 1;
+                    std::hint::black_box(semconv::logs::connection_report(&r));
+                }
+            }
+        }
+    };
+    for r in records {
+        tracker.handle_record(r, &mut out);
+        drain(&mut out, &mut pass, &mut batch);
+    }
+    tracker.shutdown(&mut out);
+    drain(&mut out, &mut pass, &mut batch);
+    pass.encoded_bytes += encode(&mut batch);
+    pass
+}
+
+fn main() {
+    let mut paths: Vec<PathBuf> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .map(PathBuf::from)
+        .collect();
+    if paths.is_empty() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/recordings");
+        paths = ["http1.rec.gz", "http2.rec.gz"]
+            .iter()
+            .map(|f| dir.join(f))
+            .collect();
+    }
+    let meters = SdkMeterProvider::builder().build();
+    let meter = meters.meter("bench");
+    println!(
+        "pipeline replay: tracker → parse → exchange → span + metrics → OTLP protobuf, one thread"
+    );
+    for path in &paths {
+        let records = load(path);
+        for level in [CaptureLevel::Summary, CaptureLevel::Details] {
+            let mut settings = Settings::default();
+            settings.capture.level = level;
+            let settings = Arc::new(settings);
+            let mut spans = SpanBuilder::new(None, Default::default(), "bench".into(), &meter);
+            let first = replay(&records, &settings, &mut spans); // warm-up
+            let (start, mut passes, mut total) = (thread_cpu(), 0u64, Pass::default());
+            while thread_cpu() - start < MEASURE {
+                let p = replay(&records, &settings, &mut spans);
+                total.exchanges += p.exchanges;
+                total.reports += p.reports;
+                total.encoded_bytes += p.encoded_bytes;
+                passes += 1;
+            }
+            let cpu = (thread_cpu() - start).as_secs_f64();
+            println!(
+                "{:<14} level {:<8} {:>5} records → {} exchanges + {} connection reports per pass; \
+                 {:>9.0} exchanges/s/core ({:.2} µs each), {} B of OTLP per span",
+                path.file_name().map_or_else(|| "?".into(), |f| f.to_string_lossy()),
+                level.to_string(),
+                records.len(),
+                first.exchanges,
+                first.reports,
+                total.exchanges as f64 / cpu,
+                cpu * 1e6 / total.exchanges.max(1) as f64,
+                total.encoded_bytes / total.exchanges.max(1) as usize,
+            );
+            assert_eq!(
+                total.exchanges,
+                first.exchanges * passes,
+                "replay is deterministic"
+            );
+        }
+    }
+}

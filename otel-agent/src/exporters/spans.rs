@@ -1,0 +1,250 @@
+//! Exchanges → OTLP span data and HTTP metrics: the part of the OTLP export
+//! that does not touch the network. The exporter queues what this builds;
+//! the pipeline benchmark (`cargo bench -p otel-agent --bench pipeline`)
+//! runs it on replayed captures and encodes the result as the exporter would.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry::logs::AnyValue;
+use opentelemetry::metrics::{Histogram, Meter};
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind as OtelSpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
+use opentelemetry_sdk::resource::TelemetryResourceDetector;
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanLinks};
+use opentelemetry_sdk::Resource;
+use semconv::metrics::{
+    self as m, http_measurement, http_metric_names, DURATION_BUCKETS_S, SIZE_BUCKETS_BY,
+};
+use semconv::model::{Exchange, ProcessInfo};
+use semconv::spans::{span, SpanKind, SpanStatus};
+use semconv::value::{AttrValue, Attribute};
+
+/// The agent's name and version, as `telemetry.distro.*`.
+pub const DISTRO_NAME: &str = "otel-agent";
+/// The agent's version.
+pub const DISTRO_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Process resources remembered at most; past that the cache starts over.
+const MAX_RESOURCES: usize = 4096;
+
+/// Builds one span (with its process resource) and records the HTTP metrics
+/// for each exchange.
+pub struct SpanBuilder {
+    resources: HashMap<usize, (Arc<ProcessInfo>, Arc<Resource>)>,
+    service_name: Option<String>,
+    resource_attributes: BTreeMap<String, String>,
+    host_name: String,
+    ids: RandomIdGenerator,
+    scope: InstrumentationScope,
+    http: HttpInstruments,
+}
+
+impl SpanBuilder {
+    /// `service_name`: fixed, or `None` for the executable's name;
+    /// `resource_attributes` go on every process resource; the HTTP
+    /// histograms are created on `meter`.
+    pub fn new(
+        service_name: Option<String>,
+        resource_attributes: BTreeMap<String, String>,
+        host_name: String,
+        meter: &Meter,
+    ) -> Self {
+        Self {
+            resources: HashMap::new(),
+            service_name,
+            resource_attributes,
+            host_name,
+            ids: RandomIdGenerator::default(),
+            scope: InstrumentationScope::builder(DISTRO_NAME)
+                .with_version(DISTRO_VERSION)
+                .build(),
+            http: HttpInstruments::new(meter),
+        }
+    }
+
+    /// Record the exchange's HTTP metrics.
+    pub fn record_metrics(&self, ex: &Exchange) {
+        if let Some(mm) = http_measurement(ex) {
+            self.http.record(mm);
+        }
+    }
+
+    /// The exchange's span and the resource of its process.
+    pub fn span(&mut self, ex: &Exchange) -> (Arc<Resource>, SpanData) {
+        (self.resource_of(&ex.process), self.span_data(ex))
+    }
+
+    fn resource_of(&mut self, p: &Arc<ProcessInfo>) -> Arc<Resource> {
+        if self.resources.len() > MAX_RESOURCES {
+            self.resources.clear();
+        }
+        // One identity per process (the tracker's cache shares it): the pointer is the key.
+        let key = Arc::as_ptr(p) as usize;
+        let (service_name, host_name) = (self.service_name.as_deref(), self.host_name.as_str());
+        let extra = &self.resource_attributes;
+        self.resources
+            .entry(key)
+            .or_insert_with(|| {
+                let attrs = semconv::resource::process_resource(p, service_name, host_name);
+                // Holding the identity keeps its address from being reused while keyed.
+                let resource = Arc::new(
+                    Resource::builder_empty()
+                        .with_detector(Box::new(TelemetryResourceDetector))
+                        .with_attributes(
+                            extra
+                                .iter()
+                                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+                        )
+                        .with_attributes(key_values(attrs))
+                        .with_attributes([
+                            KeyValue::new("telemetry.distro.name", DISTRO_NAME),
+                            KeyValue::new("telemetry.distro.version", DISTRO_VERSION),
+                        ])
+                        .build(),
+                );
+                (p.clone(), resource)
+            })
+            .1
+            .clone()
+    }
+
+    fn span_data(&self, ex: &Exchange) -> SpanData {
+        let r = span(ex);
+        let trace_id = r.parent.as_ref().map_or_else(
+            || self.ids.new_trace_id(),
+            |p| TraceId::from_bytes(p.trace_id),
+        );
+        let parent_span_id = r
+            .parent
+            .as_ref()
+            .map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.span_id));
+        SpanData {
+            span_context: SpanContext::new(
+                trace_id,
+                self.ids.new_span_id(),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id,
+            parent_span_is_remote: r.parent.is_some(),
+            span_kind: match r.kind {
+                SpanKind::Client => OtelSpanKind::Client,
+                SpanKind::Server => OtelSpanKind::Server,
+            },
+            name: r.name.into(),
+            start_time: time(r.start_unix_ns),
+            end_time: time(r.end_unix_ns.max(r.start_unix_ns)),
+            attributes: key_values(r.attributes),
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: match r.status {
+                SpanStatus::Unset => Status::Unset,
+                SpanStatus::Error { description } => Status::error(description),
+            },
+            instrumentation_scope: self.scope.clone(),
+        }
+    }
+}
+
+/// The HTTP duration and body-size histograms (semconv names and buckets).
+struct HttpInstruments {
+    client_duration: Histogram<f64>,
+    server_duration: Histogram<f64>,
+    sizes: HashMap<&'static str, Histogram<u64>>,
+}
+
+impl HttpInstruments {
+    fn new(meter: &Meter) -> Self {
+        let duration = |name: &'static str| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description("Duration of HTTP requests captured by otel-agent.")
+                .with_boundaries(DURATION_BUCKETS_S.to_vec())
+                .build()
+        };
+        let mut sizes = HashMap::new();
+        for name in [
+            m::HTTP_CLIENT_REQUEST_BODY_SIZE,
+            m::HTTP_CLIENT_RESPONSE_BODY_SIZE,
+            m::HTTP_SERVER_REQUEST_BODY_SIZE,
+            m::HTTP_SERVER_RESPONSE_BODY_SIZE,
+        ] {
+            let h = meter
+                .u64_histogram(name)
+                .with_unit("By")
+                .with_description("Size of HTTP message bodies captured by otel-agent.")
+                .with_boundaries(SIZE_BUCKETS_BY.to_vec())
+                .build();
+            sizes.insert(name, h);
+        }
+        Self {
+            client_duration: duration(m::HTTP_CLIENT_REQUEST_DURATION),
+            server_duration: duration(m::HTTP_SERVER_REQUEST_DURATION),
+            sizes,
+        }
+    }
+
+    fn record(&self, mm: semconv::metrics::HttpMeasurement) {
+        let (duration_name, req_name, resp_name) = http_metric_names(mm.kind);
+        let attrs = key_values(mm.attributes);
+        let duration = if duration_name == m::HTTP_CLIENT_REQUEST_DURATION {
+            &self.client_duration
+        } else {
+            &self.server_duration
+        };
+        duration.record(mm.duration_s, &attrs);
+        if let (Some(n), Some(h)) = (mm.request_body_size, self.sizes.get(req_name)) {
+            h.record(n, &attrs);
+        }
+        if let (Some(n), Some(h)) = (mm.response_body_size, self.sizes.get(resp_name)) {
+            h.record(n, &attrs);
+        }
+    }
+}
+
+/// An OTel attribute value from a semconv one. Strings become reference
+/// counted: a span is copied for each export attempt and again by the OTLP
+/// encoder, and copying an `Arc<str>` allocates nothing.
+fn otel_value(v: AttrValue) -> Value {
+    match v {
+        AttrValue::Str(s) => Value::String(StringValue::from(Arc::<str>::from(s))),
+        AttrValue::Int(i) => Value::I64(i),
+        AttrValue::Bool(b) => Value::Bool(b),
+        AttrValue::StrArray(a) => Value::Array(Array::String(
+            a.into_iter()
+                .map(|s| StringValue::from(Arc::<str>::from(s)))
+                .collect(),
+        )),
+    }
+}
+
+/// OTel key-values from semconv attributes.
+pub fn key_values(attrs: Vec<Attribute>) -> Vec<KeyValue> {
+    attrs
+        .into_iter()
+        .map(|a| KeyValue::new(a.key, otel_value(a.value)))
+        .collect()
+}
+
+/// An OTel log value from a semconv one.
+pub fn any_value(v: AttrValue) -> AnyValue {
+    match v {
+        AttrValue::Str(s) => AnyValue::String(s.into()),
+        AttrValue::Int(i) => AnyValue::Int(i),
+        AttrValue::Bool(b) => AnyValue::Boolean(b),
+        AttrValue::StrArray(a) => AnyValue::ListAny(Box::new(
+            a.into_iter().map(|s| AnyValue::String(s.into())).collect(),
+        )),
+    }
+}
+
+/// A system time from Unix nanoseconds.
+pub fn time(unix_ns: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(unix_ns)
+}

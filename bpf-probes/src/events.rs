@@ -271,6 +271,48 @@ pub struct ConnCloseEvent {
     pub _pad: [u8; 5],
 }
 
+/// Bytes of the exec'd path kept in an [`ExecEvent`].
+pub const EXEC_PATH_LEN: usize = 256;
+/// Bytes of the argument strings kept in an [`ExecEvent`].
+pub const EXEC_ARGS_LEN: usize = 256;
+
+/// `struct exec_event`: a new program image.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecEvent {
+    /// Common header.
+    pub hdr: EventHeader,
+    /// The new comm (NUL-padded).
+    pub comm: [u8; 16],
+    /// Bytes of `filename` in use.
+    pub filename_len: u32,
+    /// Bytes of `args` in use.
+    pub args_len: u32,
+    /// The path given to exec.
+    pub filename: [u8; EXEC_PATH_LEN],
+    /// The first argument strings, NUL-separated (possibly cut).
+    pub args: [u8; EXEC_ARGS_LEN],
+}
+
+impl ExecEvent {
+    /// The exec'd path (lossy UTF-8), empty when unknown.
+    pub fn filename(&self) -> String {
+        let n = (self.filename_len as usize).min(EXEC_PATH_LEN);
+        String::from_utf8_lossy(&self.filename[..n]).into_owned()
+    }
+
+    /// The command line: the argument strings joined by spaces.
+    pub fn cmdline(&self) -> String {
+        let n = (self.args_len as usize).min(EXEC_ARGS_LEN);
+        self.args[..n]
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(String::from_utf8_lossy)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// `struct agent_config`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -309,6 +351,8 @@ unsafe impl Plain for ConnOpenEvent {}
 unsafe impl Plain for DataEventHeader {}
 // SAFETY: see the trait.
 unsafe impl Plain for ConnCloseEvent {}
+// SAFETY: see the trait.
+unsafe impl Plain for ExecEvent {}
 
 /// Read a `T` from the start of `bytes`, or None if there are too few.
 pub fn read<T: Plain>(bytes: &[u8]) -> Option<T> {
@@ -332,7 +376,7 @@ pub enum Event<'a> {
     /// [`EventKind::ProcExit`].
     ProcExit(EventHeader),
     /// [`EventKind::ProcExec`].
-    ProcExec(EventHeader),
+    ProcExec(Box<ExecEvent>),
 }
 
 /// Why a record could not be decoded.
@@ -365,7 +409,9 @@ pub fn decode(record: &[u8]) -> Result<Event<'_>, DecodeError> {
         Some(EventKind::ConnOpen) => read(record).map(Event::ConnOpen).ok_or(DecodeError::Short),
         Some(EventKind::ConnClose) => read(record).map(Event::ConnClose).ok_or(DecodeError::Short),
         Some(EventKind::ProcExit) => Ok(Event::ProcExit(hdr)),
-        Some(EventKind::ProcExec) => Ok(Event::ProcExec(hdr)),
+        Some(EventKind::ProcExec) => read(record)
+            .map(|e| Event::ProcExec(Box::new(e)))
+            .ok_or(DecodeError::Short),
         Some(EventKind::Data) => {
             let d: DataEventHeader = read(record).ok_or(DecodeError::Short)?;
             let n = d.captured as usize;
@@ -401,6 +447,11 @@ mod tests {
         assert_eq!(size_of::<ConnCloseEvent>(), 72);
         assert_eq!(offset_of!(ConnCloseEvent, reason), 64);
         assert_eq!(size_of::<AgentConfig>(), 32);
+        assert_eq!(
+            size_of::<ExecEvent>(),
+            32 + 16 + 8 + EXEC_PATH_LEN + EXEC_ARGS_LEN
+        );
+        assert_eq!(offset_of!(ExecEvent, filename), 56);
     }
 
     #[test]
@@ -415,6 +466,8 @@ mod tests {
                 .unwrap_or_else(|| panic!("#define {name} not found"))
         };
         assert_eq!(define("MAX_PAYLOAD"), MAX_PAYLOAD as u64);
+        assert_eq!(define("EXEC_PATH_LEN"), EXEC_PATH_LEN as u64);
+        assert_eq!(define("EXEC_ARGS_LEN"), EXEC_ARGS_LEN as u64);
         assert_eq!(define("DATA_HEADER_SIZE"), DATA_HEADER_SIZE as u64);
         assert_eq!(define("CONN_FLAG_ADOPTED"), u64::from(CONN_FLAG_ADOPTED));
         assert_eq!(
@@ -463,5 +516,33 @@ mod tests {
         for n in 0..rec.len() {
             let _ = decode(&rec[..n]);
         }
+    }
+
+    #[test]
+    fn exec_event_carries_path_and_arguments() {
+        let mut rec = vec![0u8; size_of::<ExecEvent>()];
+        rec[16..20].copy_from_slice(&(EventKind::ProcExec as u32).to_ne_bytes());
+        rec[20..24].copy_from_slice(&42u32.to_ne_bytes());
+        rec[32..36].copy_from_slice(b"curl");
+        let path = b"/usr/bin/curl";
+        rec[48..52].copy_from_slice(&(path.len() as u32).to_ne_bytes());
+        let args = b"curl\0-s\0http://x/\0";
+        rec[52..56].copy_from_slice(&(args.len() as u32).to_ne_bytes());
+        rec[56..56 + path.len()].copy_from_slice(path);
+        rec[56 + EXEC_PATH_LEN..56 + EXEC_PATH_LEN + args.len()].copy_from_slice(args);
+        let Ok(Event::ProcExec(ev)) = decode(&rec) else {
+            panic!("not an exec event");
+        };
+        assert_eq!(ev.hdr.tgid, 42);
+        assert_eq!(ev.filename(), "/usr/bin/curl");
+        assert_eq!(ev.cmdline(), "curl -s http://x/");
+        // Lengths beyond the arrays are clamped, never trusted.
+        rec[48..52].copy_from_slice(&u32::MAX.to_ne_bytes());
+        rec[52..56].copy_from_slice(&u32::MAX.to_ne_bytes());
+        let Ok(Event::ProcExec(ev)) = decode(&rec) else {
+            panic!("not an exec event");
+        };
+        assert_eq!(ev.filename().len(), EXEC_PATH_LEN);
+        assert!(decode(&rec[..rec.len() - 1]).is_err(), "short exec record");
     }
 }

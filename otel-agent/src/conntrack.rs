@@ -247,14 +247,13 @@ impl Tracker {
             Event::Data(h, payload) => self.data(&h, payload, out),
             Event::ConnClose(close) => self.close(&close, out),
             Event::ProcExit(h) => self.process_exit(&h, out),
-            Event::ProcExec(h) => {
+            Event::ProcExec(exec) => {
                 // A new image: the cached identity is stale, and it may bring TLS
-                // code. Read the new identity now, while the process surely lives
-                // (a short-lived client may be gone by the time its connection closes).
-                self.procs.forget(h.tgid);
-                self.procs.get(h.tgid, "");
+                // code. Take the new identity now, from /proc while the process
+                // lives, else from the event (a short-lived client may be gone).
+                self.procs.exec(&exec);
                 if let Some(tx) = &self.execs {
-                    let _ = tx.try_send(h.tgid);
+                    let _ = tx.try_send(exec.hdr.tgid);
                 }
             }
         }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use bpf_probes::events::ExecEvent;
 use semconv::model::ProcessInfo;
 
 /// Processes remembered at most; past that the cache starts over.
@@ -26,6 +27,25 @@ impl ProcessCache {
             .entry(pid)
             .or_insert_with(|| Arc::new(read_process(pid, comm)))
             .clone()
+    }
+
+    /// The process exec'd a new image: forget the old identity and read the
+    /// new one now, completed with what the kernel reported at exec (path,
+    /// comm, arguments) when the process is already gone.
+    pub fn exec(&mut self, ev: &ExecEvent) {
+        let pid = ev.hdr.tgid;
+        let comm = comm_str(&ev.comm);
+        let mut info = read_process(pid, &comm);
+        if info.exe.is_empty() {
+            info.exe = ev.filename();
+        }
+        if info.cmdline.is_empty() {
+            info.cmdline = ev.cmdline();
+        }
+        if self.by_pid.len() >= MAX_CACHED {
+            self.by_pid.clear();
+        }
+        self.by_pid.insert(pid, Arc::new(info));
     }
 
     /// The process exited: its pid may be reused.

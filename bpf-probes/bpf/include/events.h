@@ -143,6 +143,21 @@ struct process_event {
 	struct event_header hdr;
 };
 
+#define EXEC_PATH_LEN 256
+#define EXEC_ARGS_LEN 256
+
+/* A new program image, with what userspace cannot read once the process is
+ * gone (short-lived clients): the path given to exec, the new comm and the
+ * start of the argument strings (NUL-separated). */
+struct exec_event {
+	struct event_header hdr;
+	char comm[16];
+	__u32 filename_len; /* bytes in filename, NUL excluded */
+	__u32 args_len;     /* bytes in args */
+	char filename[EXEC_PATH_LEN];
+	char args[EXEC_ARGS_LEN];
+};
+
 /* Written by userspace into the `agent_config` array map before attaching. */
 struct agent_config {
 	__u32 self_tgid;   /* the agent: never captured */
@@ -170,3 +185,5 @@ _Static_assert(sizeof(struct data_event) == DATA_HEADER_SIZE + MAX_PAYLOAD, "dat
 _Static_assert(sizeof(struct conn_close_event) == 72, "conn_close_event size");
 _Static_assert(__builtin_offsetof(struct conn_close_event, reason) == 64, "reason");
 _Static_assert(sizeof(struct agent_config) == 32, "agent_config size");
+_Static_assert(sizeof(struct exec_event) == 32 + 16 + 8 + EXEC_PATH_LEN + EXEC_ARGS_LEN, "exec_event size");
+_Static_assert(__builtin_offsetof(struct exec_event, filename) == 56, "filename");

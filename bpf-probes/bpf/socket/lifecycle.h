@@ -159,20 +159,45 @@ int process_exit(void *ctx)
 	return 0;
 }
 
-/* A new program image: userspace looks for TLS libraries in it. */
+/* A new program image: userspace looks for TLS libraries in it, and keeps
+ * its identity (path, comm, arguments) for the process's connections even if
+ * the process is gone before userspace could read /proc. */
 SEC("tracepoint/sched/sched_process_exec")
-int process_exec(void *ctx)
+int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	if (!tgid_wanted(tgid))
 		return 0;
-	struct process_event ev = {};
-	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
-	ev.hdr.kind = EVENT_PROC_EXEC;
-	ev.hdr.tgid = tgid;
-	ev.hdr.tid = (__u32)pid_tgid;
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
+	struct exec_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
 		count(CNT_RINGBUF_FULL, 1);
+		return 0;
+	}
+	ev->hdr.conn_id = 0;
+	ev->hdr.timestamp_ns = bpf_ktime_get_ns();
+	ev->hdr.kind = EVENT_PROC_EXEC;
+	ev->hdr.tgid = tgid;
+	ev->hdr.tid = (__u32)pid_tgid;
+	ev->hdr.fd = 0;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+
+	unsigned int loc = BPF_CORE_READ(ctx, __data_loc_filename);
+	long n = bpf_probe_read_kernel_str(ev->filename, sizeof(ev->filename),
+					   (void *)ctx + (loc & 0xFFFF));
+	ev->filename_len = n > 0 ? n - 1 : 0;
+
+	/* The new image's argument strings, just copied onto its stack. */
+	struct task_struct *task = bpf_get_current_task_btf();
+	unsigned long start = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
+	__u32 len = end > start ? end - start : 0;
+	if (len > EXEC_ARGS_LEN)
+		len = EXEC_ARGS_LEN;
+	ev->args_len = 0;
+	if (len > 0 && bpf_probe_read_user(ev->args, len & (EXEC_ARGS_LEN - 1) ?: EXEC_ARGS_LEN,
+					    (void *)start) == 0)
+		ev->args_len = len;
+	bpf_ringbuf_submit(ev, 0);
 	return 0;
 }

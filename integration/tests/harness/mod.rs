@@ -123,6 +123,11 @@ impl Agent {
         self.child.id()
     }
 
+    /// True while the agent process has not exited.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Everything the agent logged so far.
     pub fn stderr_text(&self) -> String {
         self.stderr.lock().unwrap().join("\n")

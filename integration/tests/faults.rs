@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::collector::Collector;
+use crate::harness::uprobes::uprobe_files_of;
 use crate::harness::{
-    exchanges_of, final_counter, n, reports, reports_of, run, s, Agent, Server, TempDir,
+    exchanges_of, final_counter, n, reports, reports_of, run, s, Agent, Interactive, Nginx, Server,
+    TempDir,
 };
 
 fn rss_kib(pid: u32) -> u64 {
@@ -518,4 +520,127 @@ fn pid_reuse_attributes_the_new_process() {
     }
     agent.stop();
     collector.stop();
+}
+
+/// Wait until the agent logged a line containing every one of `parts`; returns it.
+fn wait_log_line(agent: &mut Agent, what: &str, secs: u64, parts: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let log = agent.stderr_text();
+        if let Some(line) = log.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+            return line.to_string();
+        }
+        assert!(
+            agent.running(),
+            "the agent exited waiting for {what}:\n{log}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no log line for {what} within {secs} s:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn unmapped_tls_library_is_survived_and_detached() {
+    let nginx = Nginx::start();
+    let mut agent = Agent::start(&[]);
+    let agent_pid = agent.pid();
+    let probes_on = |path: &str| {
+        uprobe_files_of(agent_pid)
+            .into_iter()
+            .filter(|f| f.contains(path))
+            .count()
+    };
+    let other_probes = |path: &str| {
+        let mut v: Vec<String> = uprobe_files_of(agent_pid)
+            .into_iter()
+            .filter(|f| !f.contains(path))
+            .collect();
+        v.sort();
+        v
+    };
+    // A copy of the system libssl: the same code under another inode.
+    let dir = TempDir::new("libssl-copy");
+    let copy = dir.join("libssl.so.3");
+    std::fs::copy("/usr/lib/x86_64-linux-gnu/libssl.so.3", &copy).expect("copy libssl.so.3");
+    let copy = copy.to_str().unwrap().to_string();
+    let before = other_probes(&copy);
+    assert!(
+        !before.is_empty(),
+        "the system TLS libraries are probed at start"
+    );
+
+    // A process maps it: discovery attaches to it.
+    let mut client = Interactive::python("dlopen_tls.py", &[&copy]);
+    client.expect_line("LOADED");
+    let attached = wait_log_line(
+        &mut agent,
+        "the probes on the copy",
+        30,
+        &["TLS probes attached", &copy, "from_process=true"],
+    );
+    let uprobes: usize = attached
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("uprobes="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no uprobes= in {attached}"));
+    assert!(uprobes > 0, "{attached}");
+    assert_eq!(
+        probes_on(&copy),
+        uprobes,
+        "one kernel link per uprobe logged"
+    );
+
+    // The process unloads it and the file is deleted: nothing maps the inode.
+    client.send_line("close");
+    client.expect_line("CLOSED");
+    std::fs::remove_file(&copy).expect("delete the copy");
+    wait_log_line(
+        &mut agent,
+        "the probes on the unmapped copy to be detached",
+        60,
+        &["TLS probes detached", &copy],
+    );
+    assert_eq!(
+        probes_on(&copy),
+        0,
+        "no uprobe left on the deleted inode: {:?}",
+        uprobe_files_of(agent_pid)
+    );
+    assert_eq!(
+        other_probes(&copy),
+        before,
+        "the system libraries keep their probes"
+    );
+
+    // TLS through the system libssl is still captured.
+    let (pid, body) = run("curl", &["-sk", "--http1.1", &nginx.url("/after-unmap")]);
+    assert_eq!(body, "hello tls\n");
+    let lines = agent.wait_for("curl's HTTPS exchange after the detach", 30, |ls| {
+        !exchanges_of(ls, pid).is_empty()
+    });
+    let e = &exchanges_of(&lines, pid)[0];
+    assert_eq!(s(e, "/metadata/process_exe"), "/usr/bin/curl");
+    assert_eq!(s(e, "/metadata/tls_server_name"), "localhost");
+    assert_eq!(s(e, "/metadata/tls_probe"), "openssl");
+    assert_eq!(s(e, "/request/method"), "GET");
+    assert_eq!(s(e, "/request/path"), "/after-unmap");
+    assert_eq!(n(e, "/response/status"), 200);
+
+    client.send_line("exit");
+    let _ = client.child.wait();
+    assert!(agent.running(), "the agent is still running");
+    let (_, log) = agent.stop_with_log();
+    // (Other files on the machine may refuse probes; this one must not.)
+    let problems: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains("ERROR")
+                || (l.contains("WARN") && l.contains(copy.as_str()))
+                || l.contains("detaching a TLS uprobe failed")
+        })
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
 }

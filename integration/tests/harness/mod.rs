@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod collector;
+pub mod uprobes;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;

@@ -370,7 +370,7 @@ fn collector_goes_down_mid_run_and_comes_back() {
                 .flat_map(|(_, m)| m["data_points"].as_array().cloned().unwrap_or_default())
                 .filter(|dp| dp["attributes"]["tap.drop.reason"] == "span_export_failed")
                 .filter_map(|dp| dp["value"].as_u64())
-                .last();
+                .next_back();
             (last == Some(failed)).then_some(())
         },
     );
@@ -518,6 +518,49 @@ fn pid_reuse_attributes_the_new_process() {
         }
         assert_eq!(res["service.name"], name, "{res}");
     }
+
+    // A fork reports no exec: a python child reusing the pid of an exec'd
+    // `sleep` that exited without a connection (so without an exit event).
+    let fork = "import os, sys, urllib.request\n\
+        want = int(sys.argv[1])\n\
+        open('/proc/sys/kernel/ns_last_pid', 'w').write(str(want - 1))\n\
+        child = os.fork()\n\
+        if child == 0:\n\
+        \x20   if os.getpid() == want:\n\
+        \x20       urllib.request.urlopen(sys.argv[2]).read()\n\
+        \x20   os._exit(0)\n\
+        os.waitpid(child, 0)\n\
+        print(child)\n";
+    let mut forked = None;
+    let mut misses = Vec::new();
+    for attempt in 0..10 {
+        let (pid, _) = run("sleep", &["0.3"]);
+        let path = format!("/forked-python-{attempt}");
+        let (_, out) = run(&python, &["-c", fork, &pid.to_string(), &url(&path)]);
+        let got: u32 = out.trim().parse().expect("child pid");
+        if got == pid {
+            forked = Some((pid, path));
+            break;
+        }
+        misses.push(format!("wanted {pid}, the fork got {got}"));
+    }
+    let Some((pid, path)) = forked else {
+        panic!("could not get a reused pid for the fork in 10 attempts: {misses:?}");
+    };
+    let lines = agent.wait_for("the forked child's exchange", 30, |ls| {
+        exchanges_of(ls, pid)
+            .iter()
+            .any(|e| s(e, "/request/path") == path)
+    });
+    let e = exchanges_of(&lines, pid)
+        .into_iter()
+        .find(|e| s(e, "/request/path") == path)
+        .unwrap();
+    assert_eq!(
+        s(&e, "/metadata/process_exe"),
+        python,
+        "the forked python, not the cached sleep: {e}"
+    );
     agent.stop();
     collector.stop();
 }

@@ -1,10 +1,16 @@
-//! Fault tests: shutdown under load, ring-buffer overflow, process churn.
+//! Fault tests: shutdown under load, ring-buffer overflow, process churn, a
+//! collector outage, pid reuse, and a TLS library that goes away.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
+use crate::harness::collector::Collector;
+use crate::harness::uprobes::uprobe_files_of;
 use crate::harness::{
-    exchanges_of, final_counter, n, reports, reports_of, run, s, Agent, Server, TempDir,
+    exchanges_of, final_counter, n, reports, reports_of, run, s, Agent, Interactive, Nginx, Server,
+    TempDir,
 };
 
 fn rss_kib(pid: u32) -> u64 {
@@ -215,4 +221,469 @@ fn ten_thousand_idle_connections_keep_the_tracker_bounded() {
         at_close + queue_drops >= 20000,
         "reports at close plus counted drops cover every connection: {at_close}"
     );
+}
+
+/// A string attribute of a span from the collector ("" when absent).
+fn span_attr<'a>(span: &'a Value, key: &str) -> &'a str {
+    span["attributes"][key].as_str().unwrap_or("")
+}
+
+/// `url.path` of every server span the collector received for a `GET <prefix>…`
+/// answered 200, in arrival order (a path appears twice if its span did).
+fn server_paths(spans: &[(Value, Value)], prefix: &str) -> Vec<String> {
+    spans
+        .iter()
+        .map(|(_, sp)| sp)
+        .filter(|sp| {
+            sp["kind"] == "SERVER"
+                && span_attr(sp, "http.request.method") == "GET"
+                && sp["attributes"]["http.response.status_code"].as_i64() == Some(200)
+                && span_attr(sp, "url.path").starts_with(prefix)
+        })
+        .map(|sp| span_attr(sp, "url.path").to_string())
+        .collect()
+}
+
+/// `n` sequential curls to `http://127.0.0.1:PORT<prefix><i>`; the paths requested.
+fn curl_paths(port: u16, prefix: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let path = format!("{prefix}{i}");
+            let (_, body) = run("curl", &["-sS", &format!("http://127.0.0.1:{port}{path}")]);
+            assert_eq!(body, "{\"hello\":\"world\"}\n", "{path}");
+            path
+        })
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn collector_goes_down_mid_run_and_comes_back() {
+    const N: usize = 5;
+    const M: usize = 6;
+    const K: usize = 4;
+    let server = Server::python("http_server.py", &[]);
+    // Only the server's side of this test's port: one span per request, and
+    // nothing else on the machine reaches the counters.
+    let dir = TempDir::new("collector-restart");
+    let config = dir.join("agent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "filters:\n  direction: ingress\n  ports:\n    include: [{}]\n",
+            server.port
+        ),
+    )
+    .unwrap();
+    let collector = Collector::start();
+    let (grpc_port, http_port) = (collector.grpc_port, collector.http_port);
+    let endpoint = collector.grpc_endpoint();
+    let mut agent = Agent::start_env(
+        &["--config", config.to_str().unwrap()],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+        ],
+    );
+
+    // Phase 1: the collector is up, every span arrives.
+    let phase1 = curl_paths(server.port, "/phase1/", N);
+    let got1 = collector.wait_for("the phase 1 spans", 30, |c| {
+        let got = server_paths(&c.spans(), "/phase1/");
+        (got.len() >= N).then_some(got)
+    });
+    assert_eq!(sorted(got1), phase1, "each phase 1 span exactly once");
+
+    // Phase 2: the collector is down; the agent retries with backoff, then gives up.
+    collector.stop();
+    let phase2 = curl_paths(server.port, "/phase2/", M);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !agent
+        .stderr_text()
+        .contains("span export failed after retries")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no span batch given up within 60 s of the collector going down:\n{}",
+            agent.stderr_text()
+        );
+        assert!(agent.running(), "agent alive while the collector is down");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(agent.running(), "agent alive while the collector is down");
+
+    // Phase 3: the collector is back on the same ports.
+    let collector = Collector::start_on(grpc_port, http_port);
+    let phase3 = curl_paths(server.port, "/phase3/", K);
+    let got3 = collector.wait_for("the phase 3 spans", 60, |c| {
+        let got = server_paths(&c.spans(), "/phase3/");
+        (got.len() >= K).then_some(got)
+    });
+    assert_eq!(sorted(got3), phase3, "each phase 3 span exactly once");
+    assert!(agent.running(), "agent alive after the collector came back");
+
+    let (_, log) = agent.stop_with_log();
+    let spans = collector.spans();
+    let got2 = server_paths(&spans, "/phase2/");
+    let mut distinct = got2.clone();
+    distinct.dedup();
+    assert_eq!(
+        sorted(distinct),
+        sorted(got2.clone()),
+        "no phase 2 span twice"
+    );
+    assert!(
+        got2.iter().all(|p| phase2.contains(p)),
+        "only requested paths: {got2:?}"
+    );
+    assert_eq!(
+        server_paths(&spans, "/phase").len(),
+        got2.len() + K,
+        "nothing but phase 2 and 3 spans after recovery"
+    );
+    let failed = final_counter(&log, "span_export_failed");
+    let queue_full = final_counter(&log, "span_queue_full");
+    eprintln!(
+        "phase 2: {} of {M} spans delivered after recovery, {failed} lost with failed batches, {queue_full} dropped for a full queue",
+        got2.len()
+    );
+    assert!(failed > 0, "the given-up batch is counted per span");
+    assert_eq!(
+        got2.len() as u64 + failed + queue_full,
+        M as u64,
+        "every phase 2 span was delivered or counted as lost\n{log}"
+    );
+    // The same count reaches the collector as the tap.drops metric.
+    collector.wait_for(
+        "tap.drops{span_export_failed} at its final value",
+        30,
+        |c| {
+            let last = c
+                .metrics()
+                .into_iter()
+                .filter(|(_, m)| m["name"] == "tap.drops")
+                .flat_map(|(_, m)| m["data_points"].as_array().cloned().unwrap_or_default())
+                .filter(|dp| dp["attributes"]["tap.drop.reason"] == "span_export_failed")
+                .filter_map(|dp| dp["value"].as_u64())
+                .next_back();
+            (last == Some(failed)).then_some(())
+        },
+    );
+    collector.stop();
+}
+
+/// The real python interpreter behind `python3` (not a pyenv shim, which forks).
+fn python_exe() -> String {
+    let (_, out) = run(
+        "python3",
+        &[
+            "-c",
+            "import os, sys; print(os.path.realpath(sys.executable))",
+        ],
+    );
+    out.trim().to_string()
+}
+
+/// Spawn `cmd args` as pid `want`: set the pid namespace's last pid to
+/// `want - 1` right before the fork. Returns the child whatever pid it got.
+fn spawn_as_pid(want: u32, cmd: &str, args: &[&str]) -> std::process::Child {
+    use std::io::Write;
+    let mut ns_last_pid = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/sys/kernel/ns_last_pid")
+        .expect("open /proc/sys/kernel/ns_last_pid (root in the init pid namespace)");
+    ns_last_pid
+        .write_all((want - 1).to_string().as_bytes())
+        .expect("write ns_last_pid");
+    Command::new(cmd)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd}: {e}"))
+}
+
+#[test]
+fn pid_reuse_attributes_the_new_process() {
+    let server = Server::python("http_server.py", &[]);
+    let dir = TempDir::new("pid-reuse");
+    let config = dir.join("agent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "filters:\n  direction: egress\n  ports:\n    include: [{}]\n",
+            server.port
+        ),
+    )
+    .unwrap();
+    let collector = Collector::start();
+    let endpoint = collector.grpc_endpoint();
+    let agent = Agent::start_env(
+        &["--config", config.to_str().unwrap()],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_TRACES_EXPORTER", "otlp,console"),
+        ],
+    );
+    let python = python_exe();
+    let get = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1]).read()";
+    let url = |path: &str| format!("http://127.0.0.1:{}{path}", server.port);
+
+    let mut reused = None;
+    let mut misses = Vec::new();
+    for attempt in 0..10 {
+        // A python client with pid X, whose identity the agent caches...
+        let first = format!("/first-python-{attempt}");
+        let (pid, _) = run(&python, &["-c", get, &url(&first)]);
+        agent.wait_for("the python exchange", 30, |ls| {
+            exchanges_of(ls, pid)
+                .iter()
+                .any(|e| s(e, "/request/path") == first)
+        });
+        // ...has exited; curl is forked as the very next pid after X - 1.
+        let second = format!("/second-curl-{attempt}");
+        let child = spawn_as_pid(pid, "curl", &["-sS", &url(&second)]);
+        let got = child.id();
+        let out = child.wait_with_output().expect("wait for curl");
+        assert!(out.status.success(), "curl: {out:?}");
+        if got == pid {
+            reused = Some((pid, first, second));
+            break;
+        }
+        // Another fork on the machine took the pid between the write and ours.
+        misses.push(format!("wanted {pid}, curl got {got}"));
+    }
+    let Some((pid, first, second)) = reused else {
+        panic!("could not get a reused pid for curl in 10 attempts: {misses:?}");
+    };
+
+    let lines = agent.wait_for("curl's exchange under the reused pid", 30, |ls| {
+        exchanges_of(ls, pid)
+            .iter()
+            .any(|e| s(e, "/request/path") == second)
+    });
+    let mine = exchanges_of(&lines, pid);
+    let by_path = |p: &str| {
+        mine.iter()
+            .find(|e| s(e, "/request/path") == p)
+            .cloned()
+            .unwrap()
+    };
+    let (py, curl) = (by_path(&first), by_path(&second));
+    assert_eq!(s(&py, "/metadata/process_exe"), python, "{py}");
+    assert_eq!(
+        s(&curl, "/metadata/process_exe"),
+        "/usr/bin/curl",
+        "the new process, not the cached python identity: {curl}"
+    );
+    assert!(
+        s(&curl, "/metadata/process_cmdline").starts_with("curl -sS "),
+        "{curl}"
+    );
+    assert_eq!(n(&curl, "/response/status"), 200);
+    let curl_reports: Vec<_> = reports_of(&lines, pid)
+        .into_iter()
+        .filter(|r| s(r, "/process_exe") == "/usr/bin/curl")
+        .collect();
+    assert_eq!(curl_reports.len(), 1, "{:?}", reports_of(&lines, pid));
+
+    // The spans carry the same identities as their resource.
+    let span_of = |path: &str| {
+        let url = url(path);
+        collector.wait_for(&format!("the span of {path}"), 30, move |c| {
+            c.spans()
+                .into_iter()
+                .find(|(_, sp)| sp["kind"] == "CLIENT" && span_attr(sp, "url.full") == url)
+        })
+    };
+    let python_name = python.rsplit('/').next().unwrap();
+    for ((res, span), exe, name) in [
+        (span_of(&first), python.as_str(), python_name),
+        (span_of(&second), "/usr/bin/curl", "curl"),
+    ] {
+        for attrs in [&res, &span["attributes"]] {
+            assert_eq!(
+                attrs["process.pid"].as_u64(),
+                Some(u64::from(pid)),
+                "{attrs}"
+            );
+            assert_eq!(attrs["process.executable.path"], exe, "{attrs}");
+            assert_eq!(attrs["process.executable.name"], name, "{attrs}");
+        }
+        assert_eq!(res["service.name"], name, "{res}");
+    }
+
+    // A fork reports no exec: a python child reusing the pid of an exec'd
+    // `sleep` that exited without a connection (so without an exit event).
+    let fork = "import os, sys, urllib.request\n\
+        want = int(sys.argv[1])\n\
+        open('/proc/sys/kernel/ns_last_pid', 'w').write(str(want - 1))\n\
+        child = os.fork()\n\
+        if child == 0:\n\
+        \x20   if os.getpid() == want:\n\
+        \x20       urllib.request.urlopen(sys.argv[2]).read()\n\
+        \x20   os._exit(0)\n\
+        os.waitpid(child, 0)\n\
+        print(child)\n";
+    let mut forked = None;
+    let mut misses = Vec::new();
+    for attempt in 0..10 {
+        let (pid, _) = run("sleep", &["0.3"]);
+        let path = format!("/forked-python-{attempt}");
+        let (_, out) = run(&python, &["-c", fork, &pid.to_string(), &url(&path)]);
+        let got: u32 = out.trim().parse().expect("child pid");
+        if got == pid {
+            forked = Some((pid, path));
+            break;
+        }
+        misses.push(format!("wanted {pid}, the fork got {got}"));
+    }
+    let Some((pid, path)) = forked else {
+        panic!("could not get a reused pid for the fork in 10 attempts: {misses:?}");
+    };
+    let lines = agent.wait_for("the forked child's exchange", 30, |ls| {
+        exchanges_of(ls, pid)
+            .iter()
+            .any(|e| s(e, "/request/path") == path)
+    });
+    let e = exchanges_of(&lines, pid)
+        .into_iter()
+        .find(|e| s(e, "/request/path") == path)
+        .unwrap();
+    assert_eq!(
+        s(&e, "/metadata/process_exe"),
+        python,
+        "the forked python, not the cached sleep: {e}"
+    );
+    agent.stop();
+    collector.stop();
+}
+
+/// Wait until the agent logged a line containing every one of `parts`; returns it.
+fn wait_log_line(agent: &mut Agent, what: &str, secs: u64, parts: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let log = agent.stderr_text();
+        if let Some(line) = log.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+            return line.to_string();
+        }
+        assert!(
+            agent.running(),
+            "the agent exited waiting for {what}:\n{log}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no log line for {what} within {secs} s:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn unmapped_tls_library_is_survived_and_detached() {
+    let nginx = Nginx::start();
+    let mut agent = Agent::start(&[]);
+    let agent_pid = agent.pid();
+    let probes_on = |path: &str| {
+        uprobe_files_of(agent_pid)
+            .into_iter()
+            .filter(|f| f.contains(path))
+            .count()
+    };
+    let other_probes = |path: &str| {
+        let mut v: Vec<String> = uprobe_files_of(agent_pid)
+            .into_iter()
+            .filter(|f| !f.contains(path))
+            .collect();
+        v.sort();
+        v
+    };
+    // A copy of the system libssl: the same code under another inode.
+    let dir = TempDir::new("libssl-copy");
+    let copy = dir.join("libssl.so.3");
+    std::fs::copy("/usr/lib/x86_64-linux-gnu/libssl.so.3", &copy).expect("copy libssl.so.3");
+    let copy = copy.to_str().unwrap().to_string();
+    let before = other_probes(&copy);
+    assert!(
+        !before.is_empty(),
+        "the system TLS libraries are probed at start"
+    );
+
+    // A process maps it: discovery attaches to it.
+    let mut client = Interactive::python("dlopen_tls.py", &[&copy]);
+    client.expect_line("LOADED");
+    let attached = wait_log_line(
+        &mut agent,
+        "the probes on the copy",
+        30,
+        &["TLS probes attached", &copy, "from_process=true"],
+    );
+    let uprobes: usize = attached
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("uprobes="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no uprobes= in {attached}"));
+    assert!(uprobes > 0, "{attached}");
+    assert_eq!(
+        probes_on(&copy),
+        uprobes,
+        "one kernel link per uprobe logged"
+    );
+
+    // The process unloads it and the file is deleted: nothing maps the inode.
+    client.send_line("close");
+    client.expect_line("CLOSED");
+    std::fs::remove_file(&copy).expect("delete the copy");
+    wait_log_line(
+        &mut agent,
+        "the probes on the unmapped copy to be detached",
+        60,
+        &["TLS probes detached", &copy],
+    );
+    assert_eq!(
+        probes_on(&copy),
+        0,
+        "no uprobe left on the deleted inode: {:?}",
+        uprobe_files_of(agent_pid)
+    );
+    assert_eq!(
+        other_probes(&copy),
+        before,
+        "the system libraries keep their probes"
+    );
+
+    // TLS through the system libssl is still captured.
+    let (pid, body) = run("curl", &["-sk", "--http1.1", &nginx.url("/after-unmap")]);
+    assert_eq!(body, "hello tls\n");
+    let lines = agent.wait_for("curl's HTTPS exchange after the detach", 30, |ls| {
+        !exchanges_of(ls, pid).is_empty()
+    });
+    let e = &exchanges_of(&lines, pid)[0];
+    assert_eq!(s(e, "/metadata/process_exe"), "/usr/bin/curl");
+    assert_eq!(s(e, "/metadata/tls_server_name"), "localhost");
+    assert_eq!(s(e, "/metadata/tls_probe"), "openssl");
+    assert_eq!(s(e, "/request/method"), "GET");
+    assert_eq!(s(e, "/request/path"), "/after-unmap");
+    assert_eq!(n(e, "/response/status"), 200);
+
+    client.send_line("exit");
+    let _ = client.child.wait();
+    assert!(agent.running(), "the agent is still running");
+    let (_, log) = agent.stop_with_log();
+    // (Other files on the machine may refuse probes; this one must not.)
+    let problems: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains("ERROR")
+                || (l.contains("WARN") && l.contains(copy.as_str()))
+                || l.contains("detaching a TLS uprobe failed")
+        })
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
 }

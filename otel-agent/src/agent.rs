@@ -1,6 +1,6 @@
 //! Wires the pipeline together: probes → reader/tracker → exporter, until a signal.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::conntrack::Tracker;
-use crate::exporters::otlp::{Otlp, OtlpConfig};
+use crate::exporters::otlp::{ExportFailures, Otlp, OtlpConfig};
 use crate::exporters::{self, Sinks};
 use crate::internal_events::CaptureStats;
 use crate::loader::{ProbeOptions, Probes};
@@ -97,6 +97,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
         ),
         None => None,
     };
+    let export_failures = otlp.as_ref().map(Otlp::failures);
     let sinks = Sinks {
         stdout: settings.exporters.stdout_enabled(),
         otlp,
@@ -126,7 +127,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
-            _ = tick.tick() => log_counters(&probes, &stats, false),
+            _ = tick.tick() => log_counters(&probes, &stats, export_failures.as_deref(), false),
         }
     }
     let _ = stop_tx.send(true);
@@ -144,16 +145,23 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
         warn!("exporter did not flush within 30 s");
     }
     let _ = discovery_thread.join();
-    log_counters(&probes, &stats, true);
+    log_counters(&probes, &stats, export_failures.as_deref(), true);
     Ok(())
 }
 
-fn log_counters(probes: &Mutex<Probes>, stats: &CaptureStats, last: bool) {
+fn log_counters(
+    probes: &Mutex<Probes>,
+    stats: &CaptureStats,
+    export: Option<&ExportFailures>,
+    last: bool,
+) {
     let Ok(k) = probes.lock().map(|p| p.counters()) else {
         return;
     };
     let s = stats.snapshot();
     let kernel = |c: Counter| k[c as usize];
+    let spans =
+        |c: fn(&ExportFailures) -> &AtomicU64| export.map_or(0, |f| c(f).load(Ordering::Relaxed));
     macro_rules! emit {
         ($lvl:ident) => {
             $lvl!(
@@ -168,6 +176,8 @@ fn log_counters(probes: &Mutex<Probes>, stats: &CaptureStats, last: bool) {
                 gap_bytes = s.gap_bytes,
                 parse_errors = s.parse_errors,
                 export_queue_full = s.export_queue_full,
+                span_queue_full = spans(|f| &f.spans_queue_full),
+                span_export_failed = spans(|f| &f.spans_lost),
                 kernel_ringbuf_full = kernel(Counter::RingbufFull),
                 kernel_truncated_events = kernel(Counter::TruncatedEvents),
                 kernel_truncated_bytes = kernel(Counter::TruncatedBytes),

@@ -78,3 +78,8 @@ pub fn add(counter: &AtomicU64, n: u64) {
 pub fn incr(counter: &AtomicU64) {
     counter.fetch_add(1, Relaxed);
 }
+
+/// Subtract `n` from a gauge-like counter (saturating at zero).
+pub fn sub(counter: &AtomicU64, n: u64) {
+    let _ = counter.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(n)));
+}

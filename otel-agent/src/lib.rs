@@ -19,6 +19,7 @@ pub mod exporters;
 pub mod fuzzing;
 pub mod internal_events;
 pub mod loader;
+pub mod proc_maps;
 pub mod process;
 pub mod protocols;
 pub mod reader;

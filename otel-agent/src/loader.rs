@@ -6,12 +6,12 @@
 use std::path::Path;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray, RingBuf};
-use aya::programs::uprobe::{UProbeAttachLocation, UProbeScope};
+use aya::programs::uprobe::{UProbeAttachLocation, UProbeLinkId, UProbeScope};
 use aya::programs::{TracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
 use bpf_probes::events::{AgentConfig, Counter, COUNTER_COUNT};
 use bpf_probes::{maps, programs, PROBES};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::elf_symbols::{TlsLibrary, TlsTarget};
 
@@ -152,6 +152,22 @@ impl std::fmt::Debug for ProbeOptions {
     }
 }
 
+/// The uprobes attached to one file: (program, function, link) each.
+#[derive(Debug, Default)]
+pub struct TlsLinks(Vec<(&'static str, &'static str, UProbeLinkId)>);
+
+impl TlsLinks {
+    /// Number of uprobes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when nothing is attached.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// The loaded, attached probes. Dropping it detaches everything.
 pub struct Probes {
     ebpf: Ebpf,
@@ -214,14 +230,14 @@ impl Probes {
 
     /// Attach the TLS uprobes to the functions of `target` found in the file
     /// at `path` (a uprobe on a file covers every process that maps it); only
-    /// for `pids` when not empty. Returns the number of probes attached.
+    /// for `pids` when not empty. Returns the links, for [`Probes::detach_tls`].
     pub fn attach_tls(
         &mut self,
         path: &Path,
         target: &TlsTarget,
         pids: &[u32],
-    ) -> Result<usize, LoadError> {
-        let mut attached = 0;
+    ) -> Result<TlsLinks, LoadError> {
+        let mut links = TlsLinks::default();
         for &(library, function, program) in TLS_PROBES {
             if library != target.library {
                 continue;
@@ -245,12 +261,39 @@ impl Probes {
                     .collect()
             };
             for scope in scopes {
-                up.attach(UProbeAttachLocation::AbsoluteOffset(offset), path, scope)
-                    .map_err(err)?;
-                attached += 1;
+                match up.attach(UProbeAttachLocation::AbsoluteOffset(offset), path, scope) {
+                    Ok(id) => links.0.push((program, function, id)),
+                    Err(e) => {
+                        // Leave nothing half-attached behind.
+                        self.detach_tls(links);
+                        return Err(err(e));
+                    }
+                }
             }
         }
-        Ok(attached)
+        Ok(links)
+    }
+
+    /// Detach uprobes attached by [`Probes::attach_tls`]; returns how many
+    /// were detached (a failure is logged and the rest still detached).
+    pub fn detach_tls(&mut self, links: TlsLinks) -> usize {
+        let mut detached = 0;
+        for (program, function, id) in links.0 {
+            let result = typed_program::<UProbe>(&mut self.ebpf, program, "uprobe", function)
+                .and_then(|up| {
+                    up.detach(id).map_err(|source| LoadError::Program {
+                        program,
+                        category: "uprobe",
+                        name: function,
+                        source: Box::new(source),
+                    })
+                });
+            match result {
+                Ok(()) => detached += 1,
+                Err(e) => warn!(error = %e, "detaching a TLS uprobe failed"),
+            }
+        }
+        detached
     }
 
     /// Take the ring buffer (once) for the reader.

@@ -9,7 +9,8 @@ use semconv::model::ProcessInfo;
 /// Processes remembered at most; past that the cache starts over.
 const MAX_CACHED: usize = 16 * 1024;
 
-/// Cache of process identities, invalidated when the kernel reports an exit.
+/// Cache of process identities, invalidated when the kernel reports an exit
+/// or an exec, and checked against the task name of each new connection.
 #[derive(Default)]
 pub struct ProcessCache {
     by_pid: HashMap<u32, Arc<ProcessInfo>>,
@@ -22,6 +23,9 @@ impl ProcessCache {
         if self.by_pid.len() >= MAX_CACHED && !self.by_pid.contains_key(&pid) {
             // Bounded: exec'd processes without connections never report an exit.
             self.by_pid.clear();
+        }
+        if self.by_pid.get(&pid).is_some_and(|p| is_stale(p, comm)) {
+            self.by_pid.remove(&pid);
         }
         self.by_pid
             .entry(pid)
@@ -64,15 +68,44 @@ impl ProcessCache {
     }
 }
 
-/// Read `/proc/PID/exe` and `/proc/PID/cmdline`; missing pieces stay empty.
-pub fn read_process(pid: u32, comm: &str) -> ProcessInfo {
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+/// Is the cached identity of a pid another process than the task named
+/// `comm` that uses the pid now? An exec'd process that exits without a
+/// connection reports no exit, so its pid can be reused — by a fork, which
+/// reports no exec — behind the cache's back. A different task name is only a
+/// hint (threads can be renamed): the executable decides, when it can be read.
+fn is_stale(cached: &ProcessInfo, comm: &str) -> bool {
+    if comm.is_empty() || cached.comm == comm {
+        return false;
+    }
+    if cached.exe.is_empty() {
+        // Nothing confirmed about it: a fresh read at least has the right name.
+        return true;
+    }
+    read_exe(cached.pid).is_some_and(|exe| exe != cached.exe)
+}
+
+/// `/proc/PID/exe`, without the ` (deleted)` mark.
+fn read_exe(pid: u32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
         .map(|p| {
             p.to_string_lossy()
                 .trim_end_matches(" (deleted)")
                 .to_string()
         })
-        .unwrap_or_default();
+}
+
+/// Read `/proc/PID/exe` and `/proc/PID/cmdline`; missing pieces stay empty.
+/// An empty `comm` is read from `/proc/PID/comm`.
+pub fn read_process(pid: u32, comm: &str) -> ProcessInfo {
+    let exe = read_exe(pid).unwrap_or_default();
+    let comm = if comm.is_empty() {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim_end_matches('\n').to_string())
+            .unwrap_or_default()
+    } else {
+        comm.to_string()
+    };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|raw| {
             raw.split(|&b| b == 0)
@@ -89,7 +122,7 @@ pub fn read_process(pid: u32, comm: &str) -> ProcessInfo {
         pid,
         exe,
         cmdline,
-        comm: comm.to_string(),
+        comm,
         container_id,
         k8s_pod_uid,
     }
@@ -143,6 +176,28 @@ mod tests {
         let me = read_process(std::process::id(), "x");
         assert!(!me.exe.is_empty());
         assert!(!me.cmdline.is_empty());
+    }
+
+    #[test]
+    fn stale_identity_of_a_reused_pid_is_read_again() {
+        let me = std::process::id();
+        let mut cache = ProcessCache::default();
+        let fresh = cache.get(me, "");
+        assert!(!fresh.comm.is_empty(), "task name read from /proc");
+        // The pid once belonged to an exec'd `sleep` that exited unnoticed.
+        let sleep = ProcessInfo {
+            exe: "/usr/bin/sleep".into(),
+            comm: "sleep".into(),
+            ..read_process(me, "sleep")
+        };
+        cache.by_pid.insert(me, Arc::new(sleep));
+        // Same task name: trusted as is.
+        assert_eq!(cache.get(me, "sleep").exe, "/usr/bin/sleep");
+        // Another task name and another executable: read again.
+        assert_eq!(cache.get(me, "worker").exe, fresh.exe);
+        // A renamed thread of the same executable keeps the cached identity.
+        let cached = cache.get(me, "worker");
+        assert!(Arc::ptr_eq(&cached, &cache.get(me, "renamed-thread")));
     }
 
     #[test]

@@ -6,8 +6,13 @@
 //! standard directories at start-up, then whatever running and newly exec'd
 //! processes map (their executable, for static binaries such as `node`, and
 //! libraries loaded from elsewhere or later with `dlopen`).
+//!
+//! A uprobe also pins its file's inode: a file found through a process (not
+//! in a standard directory) is detached once the periodic full rescan has
+//! found no process mapping it twice in a row — e.g. a library `dlclose`d and
+//! deleted, or the old inode of an upgraded one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,8 +23,9 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use crate::elf_symbols::find_tls_functions;
-use crate::internal_events::{add, incr, CaptureStats};
-use crate::loader::Probes;
+use crate::internal_events::{add, incr, sub, CaptureStats};
+use crate::loader::{Probes, TlsLinks};
+use crate::proc_maps::mapped_files;
 
 /// Standard library directories scanned at start-up.
 const LIBRARY_DIRS: &[&str] = &[
@@ -51,6 +57,24 @@ const MIN_STATIC_TLS_BYTES: u64 = 2 * 1024 * 1024;
 const RESCAN_AFTER: &[Duration] = &[Duration::from_millis(300), Duration::from_secs(2)];
 /// Period of the full rescan of every process's mappings.
 const FULL_SCAN_EVERY: Duration = Duration::from_secs(5);
+/// Consecutive full rescans without a process mapping a file before its
+/// probes are detached (a single scan can race a process mapping it).
+const DETACH_AFTER_UNMAPPED_SCANS: u32 = 2;
+
+/// A file's identity: device and inode.
+type FileKey = (u64, u64);
+
+/// A file with TLS probes attached.
+struct Attached {
+    /// Its path, for logs.
+    shown: PathBuf,
+    links: TlsLinks,
+    /// Found through a process rather than in a standard directory:
+    /// detached once no process maps it.
+    from_process: bool,
+    /// Consecutive full rescans that found no process mapping it.
+    unmapped_scans: u32,
+}
 
 /// Is this file name a TLS library we probe?
 pub fn is_tls_library_name(name: &str) -> bool {
@@ -63,8 +87,9 @@ pub fn is_tls_library_name(name: &str) -> bool {
 pub struct Discovery {
     probes: Arc<Mutex<Probes>>,
     pids: Vec<u32>,
-    seen: HashSet<(u64, u64)>,
+    seen: HashSet<FileKey>,
     seen_exes: HashSet<(u32, u64, u64)>,
+    attached: HashMap<FileKey, Attached>,
     stats: Arc<CaptureStats>,
 }
 
@@ -76,6 +101,7 @@ impl Discovery {
             pids,
             seen: HashSet::new(),
             seen_exes: HashSet::new(),
+            attached: HashMap::new(),
             stats,
         }
     }
@@ -90,7 +116,7 @@ impl Discovery {
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 if is_tls_library_name(&name.to_string_lossy()) {
-                    self.consider(&entry.path(), &entry.path());
+                    self.consider(&entry.path(), &entry.path(), false);
                 }
             }
         }
@@ -103,18 +129,20 @@ impl Discovery {
                     .metadata()
                     .is_ok_and(|m| m.is_file() && m.len() >= MIN_STATIC_TLS_BYTES);
                 if big {
-                    self.consider(&entry.path(), &entry.path());
+                    self.consider(&entry.path(), &entry.path(), false);
                 }
             }
         }
         self.scan_all_processes();
     }
 
-    /// Every process's executable and TLS libraries.
+    /// Every process's executable and TLS libraries; then detach the files
+    /// found through processes that no process maps anymore.
     pub fn scan_all_processes(&mut self) {
         let Ok(entries) = std::fs::read_dir("/proc") else {
             return;
         };
+        let mut mapped = HashSet::new();
         let me = std::process::id();
         for entry in entries.flatten() {
             if let Some(pid) = entry
@@ -123,43 +151,59 @@ impl Discovery {
                 .and_then(|s| s.parse::<u32>().ok())
             {
                 if pid != me && (self.pids.is_empty() || self.pids.contains(&pid)) {
-                    self.scan_process(pid);
+                    self.scan_process_into(pid, &mut mapped);
                 }
             }
         }
+        self.detach_unmapped(&mapped);
     }
 
     /// One process: its executable (static TLS) and its mapped TLS libraries.
     pub fn scan_process(&mut self, pid: u32) {
+        self.scan_process_into(pid, &mut HashSet::new());
+    }
+
+    /// [`Discovery::scan_process`], adding the identity of every candidate
+    /// file the process maps (executable, TLS libraries) to `mapped`.
+    fn scan_process_into(&mut self, pid: u32, mapped: &mut HashSet<FileKey>) {
         let exe_link = PathBuf::from(format!("/proc/{pid}/exe"));
         if let Ok(meta) = std::fs::metadata(&exe_link) {
+            mapped.insert((meta.dev(), meta.ino()));
             if self.seen_exes.insert((pid, meta.dev(), meta.ino())) {
                 let shown = std::fs::read_link(&exe_link).unwrap_or_else(|_| exe_link.clone());
-                self.consider(&exe_link, &shown);
+                self.consider(&exe_link, &shown, true);
             }
         }
         let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
             return;
         };
-        let mut libs: Vec<&str> = maps
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(5))
-            .filter(|p| p.starts_with('/'))
-            .filter(|p| p.rsplit('/').next().is_some_and(is_tls_library_name))
-            .collect();
-        libs.dedup();
+        let mut libs: Vec<&str> = Vec::new();
+        for file in mapped_files(&maps).filter(|f| is_tls_library_name(f.file_name())) {
+            // The kernel's identity of the mapping: also right for a deleted file.
+            mapped.insert(file.key());
+            if !file.deleted && !libs.contains(&file.path) {
+                libs.push(file.path);
+            }
+        }
         for lib in libs {
             let via_root = PathBuf::from(format!("/proc/{pid}/root{lib}"));
-            self.consider(&via_root, Path::new(lib));
+            // The identity `consider` keys by (differs from the kernel's on overlayfs).
+            if let Ok(meta) = std::fs::metadata(&via_root) {
+                mapped.insert((meta.dev(), meta.ino()));
+            }
+            self.consider(&via_root, Path::new(lib), true);
         }
     }
 
-    /// Inspect `path` (shown in logs as `shown`) once per device+inode; attach if it has TLS functions.
-    fn consider(&mut self, path: &Path, shown: &Path) {
+    /// Inspect `path` (shown in logs as `shown`) once per device+inode; attach
+    /// if it has TLS functions. `from_process`: found through a process's
+    /// mappings or executable (detached when no process maps it anymore).
+    fn consider(&mut self, path: &Path, shown: &Path, from_process: bool) {
         let Ok(meta) = std::fs::metadata(path) else {
             return;
         };
-        if !meta.is_file() || !self.seen.insert((meta.dev(), meta.ino())) {
+        let key = (meta.dev(), meta.ino());
+        if !meta.is_file() || !self.seen.insert(key) {
             return;
         }
         let target = match find_tls_functions(path) {
@@ -175,16 +219,60 @@ impl Discovery {
             Err(_) => return,
         };
         match result {
-            Ok(n) => {
+            Ok(links) => {
+                let n = links.len();
                 incr(&self.stats.tls_files_attached);
                 add(&self.stats.uprobes_attached, n as u64);
                 let functions: Vec<&str> = target.functions.iter().map(|f| f.0).collect();
                 info!(
                     path = %shown.display(), library = target.library.as_str(), uprobes = n,
-                    ?functions, "TLS probes attached"
+                    from_process, ?functions, "TLS probes attached"
                 );
+                let attached = Attached {
+                    shown: shown.to_path_buf(),
+                    links,
+                    from_process,
+                    unmapped_scans: 0,
+                };
+                self.attached.insert(key, attached);
             }
             Err(e) => warn!(path = %shown.display(), error = %e, "attaching TLS probes failed"),
+        }
+    }
+
+    /// After a full rescan that found `mapped`: count the rescans each file
+    /// found through a process went unmapped, and detach those unmapped for
+    /// [`DETACH_AFTER_UNMAPPED_SCANS`] in a row (forgetting them, so that a
+    /// process mapping one again gets it probed again).
+    fn detach_unmapped(&mut self, mapped: &HashSet<FileKey>) {
+        let mut stale = Vec::new();
+        for (key, a) in self.attached.iter_mut().filter(|(_, a)| a.from_process) {
+            if mapped.contains(key) {
+                a.unmapped_scans = 0;
+                continue;
+            }
+            a.unmapped_scans += 1;
+            debug!(path = %a.shown.display(), scans = a.unmapped_scans, "TLS probes on a file no process maps");
+            if a.unmapped_scans >= DETACH_AFTER_UNMAPPED_SCANS {
+                stale.push(*key);
+            }
+        }
+        for key in stale {
+            let Some(a) = self.attached.remove(&key) else {
+                continue;
+            };
+            let detached = match self.probes.lock() {
+                Ok(mut probes) => probes.detach_tls(a.links),
+                Err(_) => return,
+            };
+            self.seen.remove(&key);
+            self.seen_exes.retain(|&(_, dev, ino)| (dev, ino) != key);
+            sub(&self.stats.tls_files_attached, 1);
+            sub(&self.stats.uprobes_attached, detached as u64);
+            info!(
+                path = %a.shown.display(), uprobes = detached,
+                "TLS probes detached: no process maps the file anymore"
+            );
         }
     }
 }

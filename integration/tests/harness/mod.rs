@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod collector;
+pub mod uprobes;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -121,6 +122,11 @@ impl Agent {
     /// The agent's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// True while the agent process has not exited.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Everything the agent logged so far.

@@ -301,6 +301,11 @@ impl ExecEvent {
         String::from_utf8_lossy(&self.filename[..n]).into_owned()
     }
 
+    /// The argument strings, NUL-separated (possibly cut).
+    pub fn args(&self) -> &[u8] {
+        &self.args[..(self.args_len as usize).min(EXEC_ARGS_LEN)]
+    }
+
     /// The command line: the argument strings joined by spaces.
     pub fn cmdline(&self) -> String {
         let n = (self.args_len as usize).min(EXEC_ARGS_LEN);

@@ -298,6 +298,75 @@ impl CaptureSettings {
         out
     }
 
+    /// A process's command line (its argument strings) with credentials
+    /// masked: values of sensitive flags (`--password x`, `--token=x`,
+    /// `-u user:x`), header arguments of redacted headers
+    /// (`-H "Authorization: x"`), `NAME=x` assignments with a sensitive name,
+    /// URL passwords (`https://user:x@host`) and redacted query parameters.
+    pub fn redact_command_line<'a>(&self, args: impl IntoIterator<Item = &'a str>) -> String {
+        let mut out: Vec<String> = Vec::new();
+        let mut mask_next = None;
+        for arg in args {
+            if let Some(kind) = mask_next.take() {
+                out.push(match kind {
+                    NextArg::Value => REDACTED.to_string(),
+                    NextArg::UserPassword => mask_user_password(arg),
+                });
+                continue;
+            }
+            if let Some(flag) = arg.strip_prefix('-').filter(|f| !f.is_empty()) {
+                let flag = flag.trim_start_matches('-');
+                if let Some((name, _)) = flag.split_once('=') {
+                    if is_sensitive_name(name) {
+                        let keep = arg.len() - flag.len() + name.len() + 1;
+                        out.push(format!("{}{REDACTED}", &arg[..keep]));
+                        continue;
+                    }
+                } else if flag == "u" || flag == "user" || flag == "proxy-user" {
+                    mask_next = Some(NextArg::UserPassword);
+                } else if is_sensitive_name(flag) {
+                    mask_next = Some(NextArg::Value);
+                }
+                out.push(arg.to_string());
+                continue;
+            }
+            if let Some((name, _)) = arg.split_once(':') {
+                if self.is_redacted(name.trim()) {
+                    out.push(format!("{name}: {REDACTED}"));
+                    continue;
+                }
+            }
+            if let Some((name, _)) = arg.split_once('=') {
+                if !name.contains(['/', '?', ' ']) && is_sensitive_name(name) {
+                    out.push(format!("{name}={REDACTED}"));
+                    continue;
+                }
+            }
+            out.push(self.redact_url(arg));
+        }
+        out.join(" ")
+    }
+
+    /// A URL with its password and redacted query parameters masked; any
+    /// other argument unchanged.
+    fn redact_url(&self, arg: &str) -> String {
+        let Some(scheme_end) = arg.find("://") else {
+            return arg.to_string();
+        };
+        let rest = &arg[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let authority = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => format!("{}@{host}", mask_user_password(userinfo)),
+            None => authority.to_string(),
+        };
+        format!(
+            "{}{authority}{}",
+            &arg[..scheme_end + 3],
+            self.redact_target(tail)
+        )
+    }
+
     /// A request target (`/path?query#fragment`) with its query masked.
     pub fn redact_target(&self, target: &str) -> String {
         match target.split_once('?') {
@@ -315,6 +384,50 @@ impl CaptureSettings {
                 out
             }
         }
+    }
+}
+
+/// What the argument after a sensitive flag is.
+#[derive(Clone, Copy)]
+enum NextArg {
+    /// A secret.
+    Value,
+    /// `user:password`.
+    UserPassword,
+}
+
+/// Names of flags and variables whose values are credentials.
+fn is_sensitive_name(name: &str) -> bool {
+    const SENSITIVE: &[&str] = &[
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "secret",
+        "token",
+        "apikey",
+        "api-key",
+        "api_key",
+        "auth",
+        "credential",
+        "credentials",
+        "private-key",
+        "access-key",
+    ];
+    let n = name.to_ascii_lowercase();
+    SENSITIVE
+        .iter()
+        .any(|s| n == *s || n.ends_with(&format!("-{s}")) || n.ends_with(&format!("_{s}")))
+        || n.contains("password")
+        || n.contains("secret")
+        || n.contains("token")
+}
+
+/// `user:password` → `user:[REDACTED]`; a lone user name is kept.
+fn mask_user_password(userinfo: &str) -> String {
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:{REDACTED}"),
+        None => userinfo.to_string(),
     }
 }
 
@@ -500,5 +613,37 @@ mod tests {
             d.redact_query("X-Amz-Credential=a&sig=b&Signature=c"),
             "X-Amz-Credential=a&sig=REDACTED&Signature=REDACTED"
         );
+    }
+
+    #[test]
+    fn command_line_credentials_are_masked() {
+        let c = CaptureSettings::default();
+        let redact = |line: &str| c.redact_command_line(line.split(' '));
+        assert_eq!(
+            redact("curl -s -H Authorization:Bearer-abc https://api.example.com/v1?id=7"),
+            "curl -s -H Authorization: [REDACTED] https://api.example.com/v1?id=7"
+        );
+        assert_eq!(
+            redact("curl -u alice:s3cret https://bob:hunter2@h.example/x?token=t&a=1"),
+            "curl -u alice:[REDACTED] https://bob:[REDACTED]@h.example/x?token=REDACTED&a=1"
+        );
+        assert_eq!(
+            redact("app --db-password hunter2 --api-key=k1 --verbose -p 8080"),
+            "app --db-password [REDACTED] --api-key=[REDACTED] --verbose -p 8080"
+        );
+        assert_eq!(
+            redact("env GITHUB_TOKEN=ghp_x PATH=/bin ./run"),
+            "env GITHUB_TOKEN=[REDACTED] PATH=/bin ./run"
+        );
+        assert_eq!(
+            redact("python3 -m http.server 8080"),
+            "python3 -m http.server 8080"
+        );
+        // Garbage never panics.
+        for line in [
+            "", "-", "--", "--=", "=", ":", "://", "a://@", "-u", "x://u:p@",
+        ] {
+            let _ = redact(line);
+        }
     }
 }

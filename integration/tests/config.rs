@@ -70,6 +70,18 @@ fn capture_levels_summary_details_full() {
         !query.contains("abc") && query.contains("keep=1"),
         "query param masked: {query}"
     );
+    // The command line carries the same secrets: masked there too.
+    let cmdline = s(&e, "/metadata/process_cmdline");
+    assert!(
+        cmdline.starts_with(
+            "curl -sS -o /dev/null -H Authorization: [REDACTED] -H Content-Type: text/plain"
+        ),
+        "{cmdline}"
+    );
+    assert!(
+        !cmdline.contains("s3cr3t") && cmdline.contains("token=REDACTED&keep=1"),
+        "{cmdline}"
+    );
     agent.stop();
 
     let agent = agent_with(&dir, "capture:\n  level: full\n  body_limit: 1KiB\n");

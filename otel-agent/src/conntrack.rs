@@ -191,7 +191,7 @@ impl Tracker {
             conns: HashMap::new(),
             execs: None,
             trace: None,
-            procs: ProcessCache::default(),
+            procs: ProcessCache::redacting(settings.clone()),
             clock,
             settings,
             stats,

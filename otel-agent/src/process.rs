@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bpf_probes::events::ExecEvent;
+use otel_agent_config::{CaptureSettings, Settings};
 use semconv::model::ProcessInfo;
 
 /// Processes remembered at most; past that the cache starts over.
@@ -14,9 +15,23 @@ const MAX_CACHED: usize = 16 * 1024;
 #[derive(Default)]
 pub struct ProcessCache {
     by_pid: HashMap<u32, Arc<ProcessInfo>>,
+    /// Command lines are redacted with these settings (none: kept as read).
+    capture: Option<Arc<Settings>>,
 }
 
 impl ProcessCache {
+    /// A cache whose command lines are redacted by `settings.capture`.
+    pub fn redacting(settings: Arc<Settings>) -> Self {
+        Self {
+            by_pid: HashMap::new(),
+            capture: Some(settings),
+        }
+    }
+
+    fn redaction(&self) -> Option<&CaptureSettings> {
+        self.capture.as_deref().map(|s| &s.capture)
+    }
+
     /// Identity of `pid`; `comm` (from the kernel event) is the fallback name
     /// when the process is already gone.
     pub fn get(&mut self, pid: u32, comm: &str) -> Arc<ProcessInfo> {
@@ -27,9 +42,10 @@ impl ProcessCache {
         if self.by_pid.get(&pid).is_some_and(|p| is_stale(p, comm)) {
             self.by_pid.remove(&pid);
         }
+        let capture = self.capture.as_deref().map(|s| &s.capture);
         self.by_pid
             .entry(pid)
-            .or_insert_with(|| Arc::new(read_process(pid, comm)))
+            .or_insert_with(|| Arc::new(read_process(pid, comm, capture)))
             .clone()
     }
 
@@ -39,12 +55,12 @@ impl ProcessCache {
     pub fn exec(&mut self, ev: &ExecEvent) {
         let pid = ev.hdr.tgid;
         let comm = comm_str(&ev.comm);
-        let mut info = read_process(pid, &comm);
+        let mut info = read_process(pid, &comm, self.redaction());
         if info.exe.is_empty() {
             info.exe = ev.filename();
         }
         if info.cmdline.is_empty() {
-            info.cmdline = ev.cmdline();
+            info.cmdline = command_line(ev.args(), self.redaction());
         }
         if self.by_pid.len() >= MAX_CACHED {
             self.by_pid.clear();
@@ -95,9 +111,24 @@ fn read_exe(pid: u32) -> Option<String> {
         })
 }
 
+/// A command line from its NUL-separated argument strings, credentials
+/// masked when `capture` is given.
+pub fn command_line(raw: &[u8], capture: Option<&CaptureSettings>) -> String {
+    let args: Vec<_> = raw
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(String::from_utf8_lossy)
+        .collect();
+    match capture {
+        Some(c) => c.redact_command_line(args.iter().map(|a| a.as_ref())),
+        None => args.join(" "),
+    }
+}
+
 /// Read `/proc/PID/exe` and `/proc/PID/cmdline`; missing pieces stay empty.
-/// An empty `comm` is read from `/proc/PID/comm`.
-pub fn read_process(pid: u32, comm: &str) -> ProcessInfo {
+/// An empty `comm` is read from `/proc/PID/comm`; the command line is
+/// redacted when `capture` is given.
+pub fn read_process(pid: u32, comm: &str, capture: Option<&CaptureSettings>) -> ProcessInfo {
     let exe = read_exe(pid).unwrap_or_default();
     let comm = if comm.is_empty() {
         std::fs::read_to_string(format!("/proc/{pid}/comm"))
@@ -107,13 +138,7 @@ pub fn read_process(pid: u32, comm: &str) -> ProcessInfo {
         comm.to_string()
     };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|raw| {
-            raw.split(|&b| b == 0)
-                .filter(|a| !a.is_empty())
-                .map(String::from_utf8_lossy)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(|raw| command_line(&raw, capture))
         .unwrap_or_default();
     let (container_id, k8s_pod_uid) = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .map(|c| container_of_cgroup(&c))
@@ -172,8 +197,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn command_lines_are_redacted_when_asked() {
+        let raw = b"curl\0-u\0alice:pw\0https://h/?token=t\0";
+        assert_eq!(
+            command_line(raw, None),
+            "curl -u alice:pw https://h/?token=t"
+        );
+        let c = CaptureSettings::default();
+        assert_eq!(
+            command_line(raw, Some(&c)),
+            "curl -u alice:[REDACTED] https://h/?token=REDACTED"
+        );
+    }
+
+    #[test]
     fn reads_own_process() {
-        let me = read_process(std::process::id(), "x");
+        let me = read_process(std::process::id(), "x", None);
         assert!(!me.exe.is_empty());
         assert!(!me.cmdline.is_empty());
     }
@@ -188,7 +227,7 @@ mod tests {
         let sleep = ProcessInfo {
             exe: "/usr/bin/sleep".into(),
             comm: "sleep".into(),
-            ..read_process(me, "sleep")
+            ..read_process(me, "sleep", None)
         };
         cache.by_pid.insert(me, Arc::new(sleep));
         // Same task name: trusted as is.
@@ -202,7 +241,7 @@ mod tests {
 
     #[test]
     fn gone_process_keeps_comm() {
-        let p = read_process(u32::MAX - 1, "curl");
+        let p = read_process(u32::MAX - 1, "curl", None);
         assert_eq!(p.exe, "");
         assert_eq!(p.exe_name(), "curl");
     }

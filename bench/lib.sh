@@ -49,6 +49,9 @@ agent_start() { # args...
 # CPU seconds (user+system) of the agent so far, and its RSS in MiB now.
 agent_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$AGENT_PID/stat"; }
 agent_rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$AGENT_PID/status"; }
+# "anon A MiB + file F MiB": the agent's heap vs file-backed pages (the executable, and the
+# kernel ring buffer's pages mapped for reading — kernel memory sized by limits.ring_buffer).
+agent_mem() { awk '/RssAnon/ {a=$2} /RssFile/ {f=$2} /RssShmem/ {m=$2} END {printf "anon %.0f MiB + file %.0f MiB", a / 1024, (f + m) / 1024}' "/proc/$AGENT_PID/status"; }
 agent_stop() {
   AGENT_CPU=$(agent_cpu); AGENT_RSS=$(agent_rss)
   kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || true

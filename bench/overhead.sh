@@ -38,8 +38,9 @@ sleep 0.5; C_CPU=$(awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$DUMPCAP/stat
 kill -INT "$DUMPCAP"; wait "$DUMPCAP" || true
 DUR=$DUR_SAVED
 TS_START=$(date +%s.%N)
-TS_TIMES=$( { /usr/bin/time -f "%U %S" tshark -n -r "$WORK/lo.pcapng" -Y http.response -T fields -e http.response.code \
-  >"$WORK/tshark.out" 2>/dev/null; } 2>&1 | tail -1)
+/usr/bin/time -o "$WORK/tshark.time" -f "%U %S" tshark -n -r "$WORK/lo.pcapng" -Y http.response \
+  -T fields -e http.response.code >"$WORK/tshark.out" 2>/dev/null
+TS_TIMES=$(tail -1 "$WORK/tshark.time")
 TS_WALL=$(awk -v s="$TS_START" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
 TS_CPU=$(echo "$TS_TIMES" | awk '{printf "%.2f", $1 + $2}')
 TS_N=$(wc -l <"$WORK/tshark.out")
@@ -47,6 +48,32 @@ TS_DROPS=$(grep -o "[0-9]* packets dropped" "$WORK/dumpcap.err" | head -1 || tru
 echo "tshark (same plaintext load, 3 s): wrk ${C_RPS} req/s while dumpcap recorded ($(ratio "$C_RPS" "$P_RPS") of baseline, dumpcap CPU $C_CPU s, ${TS_DROPS:-no drop count reported}); $(du -m "$WORK/lo.pcapng" | cut -f1) MiB pcap"
 echo "                    tshark decoded ${TS_N} responses of ${C_N} requests in ${TS_CPU} CPU-s (${TS_WALL} s wall): $(awk -v c="$TS_CPU" -v n="$TS_N" 'BEGIN{ if (n > 0) printf "%.3f", c * 10000 / n; else print "n/a"}') s per 10k exchanges (one side) vs the agent's $(awk -v c="$AGENT_CPU_P" -v n="$A_EX" 'BEGIN{printf "%.3f", c * 10000 / n}') (both sides, live, exported)"
 rm -f "$WORK/lo.pcapng"
+
+# Completeness at a sustained rate: h2load paces the requests (--rps per
+# connection) and a second rotel counts the spans it receives.
+echo 0 >"$WORK/spans.count"
+env -u PYTHONHOME -u PYTHONPATH ROTEL_COUNT_FILE="$WORK/spans.count" "$ROTEL" start \
+  --otlp-grpc-endpoint 127.0.0.1:25317 --otlp-http-endpoint 127.0.0.1:25318 --exporter blackhole \
+  --otlp-with-trace-processor "$PWD/bench/count_spans.py" >"$WORK/rotel-count.log" 2>&1 &
+sleep 1
+OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:25317 agent_start --capture-level summary
+spans() { cat "$WORK/spans.count"; }
+paced() { # label url h2load-args...
+  local label=$1 url=$2; shift 2
+  local before; before=$(spans)
+  h2load -D "$DUR" "$@" "$url" >"$WORK/paced.out" 2>&1
+  local n rps; n=$(awk '/^status codes:/ {print $3}' "$WORK/paced.out")
+  rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$WORK/paced.out")
+  local got=$before
+  for _ in $(seq 1 40); do sleep 0.5; got=$(spans); [ $((got - before)) -ge $((2 * n)) ] && break; done
+  echo "                    $label: $n requests at $rps req/s → $((got - before)) spans received (expect 2× = $((2 * n))): $(ratio $((got - before)) $((2 * n)))"
+}
+echo "completeness at a sustained rate (spans counted by the collector):"
+paced "plaintext HTTP/1.1, 10 connections" http://127.0.0.1:18080/ --h1 -c 10 --rps 500
+paced "HTTPS HTTP/1.1,     10 connections" https://127.0.0.1:18443/ --h1 -c 10 --rps 500
+paced "HTTP/2 over TLS, 50 streams       " https://127.0.0.1:18443/ -c 1 -m 50 --rps 5000
+agent_stop
+echo "                    drops: ringbuf $(counter kernel_ringbuf_full), export queue $(counter export_queue_full), span queue $(counter span_queue_full), span export failed $(counter span_export_failed)"
 
 read -r T_RPS T_P50 T_P99 _ < <(wrk_run https://127.0.0.1:18443/)
 agent_start --probes-only

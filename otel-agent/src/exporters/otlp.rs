@@ -44,6 +44,8 @@ use bpf_probes::events::Counter;
 const MAX_BATCH: usize = 512;
 /// How long spans wait for a batch to fill.
 const BATCH_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long shutdown waits for the queued spans to be exported.
+const SHUTDOWN_SPANS: Duration = Duration::from_secs(10);
 /// Export attempts per batch (backoff 0.5 s, 1 s, 2 s between them).
 const ATTEMPTS: u32 = 4;
 
@@ -198,8 +200,10 @@ pub struct ExportFailures {
     pub logs: AtomicU64,
     /// Spans dropped: the span queue was full.
     pub spans_queue_full: AtomicU64,
-    /// Spans lost with failed batches.
+    /// Spans lost with failed batches (or still queued when shutdown gave up).
     pub spans_lost: AtomicU64,
+    /// Spans queued and not yet delivered or counted lost.
+    pub spans_pending: AtomicU64,
 }
 
 /// The running OTLP pipelines.
@@ -438,10 +442,15 @@ impl Otlp {
         if self.span_task.is_none() {
             return;
         }
-        if self.span_tx.try_send(self.spans.span(ex)).is_err() {
-            self.failures
-                .spans_queue_full
-                .fetch_add(1, Ordering::Relaxed);
+        match self.span_tx.try_send(self.spans.span(ex)) {
+            Ok(()) => {
+                self.failures.spans_pending.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.failures
+                    .spans_queue_full
+                    .fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -472,15 +481,23 @@ impl Otlp {
             span_task,
             logger_provider,
             meter_provider,
+            failures,
             ..
         } = self;
         drop(span_tx);
-        if let Some(task) = span_task {
-            if tokio::time::timeout(Duration::from_secs(10), task)
+        if let Some(mut task) = span_task {
+            if tokio::time::timeout(SHUTDOWN_SPANS, &mut task)
                 .await
                 .is_err()
             {
-                warn!("span export did not finish within 10 s");
+                // Whatever is still queued or in flight will not be sent: count it.
+                task.abort();
+                let left = failures.spans_pending.swap(0, Ordering::Relaxed);
+                failures.spans_lost.fetch_add(left, Ordering::Relaxed);
+                warn!(
+                    spans = left,
+                    "span export did not finish within 10 s: spans dropped (counted)"
+                );
             }
         }
         let done = tokio::task::spawn_blocking(move || {
@@ -687,7 +704,10 @@ async fn export_batch(
         let mut attempt = 1;
         loop {
             match exporter.export(spans.clone()).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    failures.spans_pending.fetch_sub(n, Ordering::Relaxed);
+                    break;
+                }
                 Err(e) if attempt < ATTEMPTS => {
                     debug!(error = %e, attempt, "span export failed: retrying");
                     tokio::time::sleep(delay).await;
@@ -697,6 +717,7 @@ async fn export_batch(
                 Err(e) => {
                     failures.traces.fetch_add(1, Ordering::Relaxed);
                     failures.spans_lost.fetch_add(n, Ordering::Relaxed);
+                    failures.spans_pending.fetch_sub(n, Ordering::Relaxed);
                     warn!(error = %e, spans = n, "span export failed after retries: spans dropped (counted)");
                     break;
                 }

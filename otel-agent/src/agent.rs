@@ -176,6 +176,7 @@ fn log_counters(
                 gap_bytes = s.gap_bytes,
                 parse_errors = s.parse_errors,
                 export_queue_full = s.export_queue_full,
+                export_queue_waits = s.export_queue_waits,
                 span_queue_full = spans(|f| &f.spans_queue_full),
                 span_export_failed = spans(|f| &f.spans_lost),
                 kernel_ringbuf_full = kernel(Counter::RingbufFull),

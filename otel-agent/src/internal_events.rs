@@ -53,8 +53,11 @@ stats! {
     parse_errors,
     /// Connection reports written.
     reports,
-    /// Exchanges and reports dropped because the export queue was full.
+    /// Exchanges and reports dropped because the exporter had stopped.
     export_queue_full,
+    /// Times the reader waited for room in the export queue (the burst
+    /// waited in the kernel ring buffer meanwhile).
+    export_queue_waits,
     /// Exchanges and reports written by an exporter.
     exported,
     /// Files (libraries, static binaries) with TLS probes attached.

@@ -18,9 +18,13 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 const IDLE_EVICT: Duration = Duration::from_secs(15 * 60);
 use crate::internal_events::{incr, CaptureStats};
 
+/// Outputs handed to the exporter at least this often while draining.
+const FORWARD_BATCH: usize = 64;
+
 /// Drain the ring buffer into `tracker` until `stop` turns true, sending
-/// outputs to `tx`. A full export queue drops (and counts) outputs rather than
-/// stalling the reader, which would make the kernel drop instead.
+/// outputs to `tx`. A full export queue makes the reader wait: the burst then
+/// waits in the kernel ring buffer (already allocated), which counts what it
+/// cannot hold, instead of growing the agent's memory.
 pub async fn run(
     ring: RingBuf<MapData>,
     mut tracker: Tracker,
@@ -34,18 +38,6 @@ pub async fn run(
     let mut fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
         .map_err(|e| e.into_parts().1)?;
     let mut out = Vec::with_capacity(64);
-    let mut full_warned = false;
-    let mut send = |out: &mut Vec<Output>| {
-        for o in out.drain(..) {
-            if tx.try_send(o).is_err() {
-                incr(&stats.export_queue_full);
-                if !full_warned {
-                    warn!("export queue full: dropping exchanges (counted in export_queue_full)");
-                    full_warned = true;
-                }
-            }
-        }
-    };
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     loop {
         tokio::select! {
@@ -54,7 +46,7 @@ pub async fn run(
                 if evicted > 0 {
                     info!(evicted, "idle connections reported and forgotten");
                 }
-                send(&mut out);
+                forward(&tx, &mut out, &stats).await;
             }
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
@@ -63,9 +55,12 @@ pub async fn run(
                     record(&mut recorder, &item);
                     tracker.handle_record(&item, &mut out);
                     drop(item);
-                    send(&mut out);
+                    if out.len() >= FORWARD_BATCH {
+                        forward(&tx, &mut out, &stats).await;
+                    }
                 }
                 guard.clear_ready();
+                forward(&tx, &mut out, &stats).await;
             }
             _ = stop.changed() => break,
         }
@@ -86,11 +81,7 @@ pub async fn run(
     }
     let live = tracker.len();
     tracker.shutdown(&mut out);
-    for o in out.drain(..) {
-        if tx.send(o).await.is_err() {
-            incr(&stats.export_queue_full);
-        }
-    }
+    forward(&tx, &mut out, &stats).await;
     info!(live_connections_reported = live, "capture stopped");
     Ok(())
 }
@@ -102,6 +93,27 @@ fn record(recorder: &mut Option<Recorder>, item: &[u8]) {
         if let Err(e) = r.write(item) {
             warn!(error = %e, "recording stopped");
             *recorder = None;
+        }
+    }
+}
+
+/// Hand `out` to the exporter, waiting while its queue is full. Only a closed
+/// queue (the exporter is gone) drops, and counts, outputs.
+async fn forward(tx: &mpsc::Sender<Output>, out: &mut Vec<Output>, stats: &CaptureStats) {
+    for o in out.drain(..) {
+        let o = match tx.try_send(o) {
+            Ok(()) => continue,
+            Err(mpsc::error::TrySendError::Full(o)) => {
+                incr(&stats.export_queue_waits);
+                o
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                incr(&stats.export_queue_full);
+                continue;
+            }
+        };
+        if tx.send(o).await.is_err() {
+            incr(&stats.export_queue_full);
         }
     }
 }

@@ -134,16 +134,17 @@ fn two_thousand_short_lived_curls_are_all_captured_with_flat_memory() {
     let with_exe = pids
         .iter()
         .filter(|p| {
-            exchanges_of(&lines, **p)
-                .first()
-                .is_some_and(|e| s(e, "/metadata/process_exe") == "/usr/bin/curl")
+            exchanges_of(&lines, **p).first().is_some_and(|e| {
+                s(e, "/metadata/process_exe") == "/usr/bin/curl"
+                    && s(e, "/metadata/process_cmdline").starts_with("curl -sS ")
+            })
         })
         .count();
-    // The identity is read from /proc when the exec event is handled: a
-    // process that is gone by then keeps only its task name (see the notes).
-    assert!(
-        with_exe >= 1800,
-        "the executable is known for most short-lived processes: {with_exe}/2000"
+    // Read from /proc when the exec event is handled, or — the process being
+    // gone by then — taken from the exec event itself (path and arguments).
+    assert_eq!(
+        with_exe, 2000,
+        "executable and command line known for every short-lived process"
     );
     for pid in &pids {
         assert_eq!(exchanges_of(&lines, *pid).len(), 1, "curl {pid}");

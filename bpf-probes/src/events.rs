@@ -336,8 +336,8 @@ pub struct AgentConfig {
     pub filter_ports: u32,
     /// Bytes captured per data event, at most `MAX_PAYLOAD` (0: `MAX_PAYLOAD`).
     pub payload_cap: u32,
-    /// Explicit padding.
-    pub _pad: u32,
+    /// Wake the reader once this many bytes wait in the ring buffer (0: every record).
+    pub wakeup_bytes: u32,
 }
 
 // SAFETY: plain old data: repr(C), integer fields only, padding explicit.

@@ -371,6 +371,13 @@ fn install_tail_calls(ebpf: &mut Ebpf) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// How much waits in the ring buffer before the kernel wakes the reader: an
+/// eighth of the buffer, at most 64 KiB (the reader also drains every
+/// [`crate::reader::DRAIN_EVERY`]).
+fn wakeup_bytes(ring_buffer_bytes: u32) -> u32 {
+    (ring_buffer_bytes / 8).min(64 * 1024)
+}
+
 fn configure(ebpf: &mut Ebpf, opts: &ProbeOptions) -> Result<(), LoadError> {
     let config = AgentConfig {
         self_tgid: std::process::id(),
@@ -380,7 +387,7 @@ fn configure(ebpf: &mut Ebpf, opts: &ProbeOptions) -> Result<(), LoadError> {
         no_egress: u32::from(opts.no_egress),
         filter_ports: u32::from(opts.ports.is_some()),
         payload_cap: opts.payload_cap,
-        _pad: 0,
+        wakeup_bytes: wakeup_bytes(opts.ring_buffer_bytes),
     };
     let map = ebpf
         .map_mut(maps::AGENT_CONFIG)

@@ -12,6 +12,10 @@ use crate::clock::Clock;
 use crate::conntrack::{Output, Tracker};
 use crate::recording::Recorder;
 
+/// How often the ring buffer is drained even without a wakeup: the kernel
+/// wakes the reader only once `wakeup_bytes` wait (see `loader`), so a quiet
+/// ring holds its last records at most this long.
+pub const DRAIN_EVERY: Duration = Duration::from_millis(20);
 /// How often idle connections are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// A connection with no event for this long is reported (`evicted`) and forgotten.
@@ -39,8 +43,14 @@ pub async fn run(
         .map_err(|e| e.into_parts().1)?;
     let mut out = Vec::with_capacity(64);
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    let mut drain = tokio::time::interval(DRAIN_EVERY);
+    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = drain.tick() => {
+                let ring = fd.get_mut();
+                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &tx, &stats).await;
+            }
             _ = sweep.tick() => {
                 let evicted = tracker.sweep(Clock::monotonic_now(), IDLE_EVICT.as_nanos() as u64, &mut out);
                 if evicted > 0 {
@@ -51,16 +61,8 @@ pub async fn run(
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
                 let ring = guard.get_inner_mut();
-                while let Some(item) = ring.next() {
-                    record(&mut recorder, &item);
-                    tracker.handle_record(&item, &mut out);
-                    drop(item);
-                    if out.len() >= FORWARD_BATCH {
-                        forward(&tx, &mut out, &stats).await;
-                    }
-                }
+                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &tx, &stats).await;
                 guard.clear_ready();
-                forward(&tx, &mut out, &stats).await;
             }
             _ = stop.changed() => break,
         }
@@ -84,6 +86,27 @@ pub async fn run(
     forward(&tx, &mut out, &stats).await;
     info!(live_connections_reported = live, "capture stopped");
     Ok(())
+}
+
+/// Handle every record waiting in the ring buffer, handing the outputs to
+/// the exporter as they come.
+async fn drain_ring(
+    ring: &mut RingBuf<MapData>,
+    tracker: &mut Tracker,
+    recorder: &mut Option<Recorder>,
+    out: &mut Vec<Output>,
+    tx: &mpsc::Sender<Output>,
+    stats: &CaptureStats,
+) {
+    while let Some(item) = ring.next() {
+        record(recorder, &item);
+        tracker.handle_record(&item, out);
+        drop(item);
+        if out.len() >= FORWARD_BATCH {
+            forward(tx, out, stats).await;
+        }
+    }
+    forward(tx, out, stats).await;
 }
 
 /// Append a record to the recording, if any; a write error ends the recording

@@ -167,7 +167,7 @@ struct agent_config {
 	__u32 no_egress;   /* 1: connected connections are not captured */
 	__u32 filter_ports; /* 1: only service ports set in `port_filter` */
 	__u32 payload_cap;  /* bytes captured per data event, <= MAX_PAYLOAD (0: MAX_PAYLOAD) */
-	__u32 _pad;
+	__u32 wakeup_bytes; /* wake the reader once this much waits in `events` (0: every record) */
 };
 
 #define DATA_HEADER_SIZE 56

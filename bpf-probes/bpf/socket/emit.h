@@ -41,7 +41,7 @@ static __always_inline void announce(struct conn_state *c, __u64 key, __u32 tid)
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
 	c->announced = 1;
 	count(CNT_CONNS_TRACKED, 1);
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
 		lost(c);
 	__u32 tgid = key >> 32;
 	__u32 one = 1;
@@ -61,7 +61,7 @@ static __always_inline void emit_close(struct conn_state *c, __u64 key, __u32 ti
 	ev.reason = reason;
 	ev.l7 = c->l7;
 	ev.role = c->role;
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
 		count(CNT_RINGBUF_FULL, 1);
 }
 
@@ -115,7 +115,7 @@ __noinline int emit_chunk(struct chunk *ch)
 	if (covers > n)
 		ev->flags |= DATA_FLAG_TRUNCATED;
 	ev->captured = (__u32)n;
-	if (bpf_ringbuf_output(&events, ev, DATA_HEADER_SIZE + n, 0)) {
+	if (bpf_ringbuf_output(&events, ev, DATA_HEADER_SIZE + n, ringbuf_flags())) {
 		lost(c);
 	} else {
 		c->data_events++;

@@ -154,7 +154,7 @@ int process_exit(void *ctx)
 	ev.hdr.kind = EVENT_PROC_EXIT;
 	ev.hdr.tgid = tgid;
 	ev.hdr.tid = tgid;
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
 		count(CNT_RINGBUF_FULL, 1);
 	return 0;
 }
@@ -198,6 +198,6 @@ int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (len > 0 && bpf_probe_read_user(ev->args, len & (EXEC_ARGS_LEN - 1) ?: EXEC_ARGS_LEN,
 					    (void *)start) == 0)
 		ev->args_len = len;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, ringbuf_flags());
 	return 0;
 }

@@ -37,6 +37,9 @@ sleep 0.5
 ROTEL=$(python3 -c "import rotel, os; print(os.path.dirname(rotel.__file__))")/rotel-agent
 "$ROTEL" start --otlp-grpc-endpoint 127.0.0.1:24317 --otlp-http-endpoint 127.0.0.1:24318 \
   --exporter blackhole >"$WORK/rotel.log" 2>&1 &
+ROTEL_PID=$!
+# CPU seconds (user+system) of the collector so far: it shares the cores too.
+rotel_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$ROTEL_PID/stat"; }
 sleep 1
 
 agent_start() { # args...

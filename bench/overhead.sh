@@ -17,15 +17,19 @@ echo "== otel-agent overhead, $DUR s per run, $(nproc) cores, $(uname -r)"
 read -r P_RPS P_P50 P_P99 _ < <(wrk_run http://127.0.0.1:18080/)
 agent_start --capture-level summary
 IDLE_RSS=$(agent_rss)
+IDLE_MEM=$(agent_mem)
+ROTEL_BEFORE=$(rotel_cpu)
 read -r A_RPS A_P50 A_P99 A_N < <(wrk_run http://127.0.0.1:18080/)
+LOAD_MEM=$(agent_mem)
 sleep 1; agent_stop
+ROTEL_USED=$(awk -v a="$ROTEL_BEFORE" -v b="$(rotel_cpu)" 'BEGIN{printf "%.2f", b - a}')
 A_EX=$(counter exchanges)
 AGENT_CPU_P=$AGENT_CPU
-echo "agent RSS idle: $IDLE_RSS MiB"
+echo "agent RSS idle: $IDLE_RSS MiB ($IDLE_MEM)"
 echo "plaintext HTTP/1.1  baseline ${P_RPS} req/s (p50 ${P_P50} ms, p99 ${P_P99} ms)"
 echo "                    agent    ${A_RPS} req/s (p50 ${A_P50} ms, p99 ${A_P99} ms)  ratio $(ratio "$A_RPS" "$P_RPS")  p99 ratio $(ratio "$A_P99" "$P_P99")"
 echo "                    completeness: ${A_N} requests, $A_EX exchanges captured (client and server side: expect 2×), ringbuf drops $(counter kernel_ringbuf_full), export-queue drops $(counter export_queue_full)"
-echo "                    agent CPU $AGENT_CPU s for $A_EX exchanges ($(awk -v c="$AGENT_CPU" -v n="$A_EX" 'BEGIN{printf "%.3f", c * 10000 / n}') s per 10k), RSS under load $AGENT_RSS MiB"
+echo "                    agent CPU $AGENT_CPU s for $A_EX exchanges ($(awk -v c="$AGENT_CPU" -v n="$A_EX" 'BEGIN{printf "%.3f", c * 10000 / n}') s per 10k), RSS under load $AGENT_RSS MiB ($LOAD_MEM); collector CPU $ROTEL_USED s"
 
 # What users would pick instead: tshark. dumpcap records the same plaintext load
 # from loopback (3 s), then tshark decodes the capture; CPU per exchange and

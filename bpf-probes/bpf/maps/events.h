@@ -12,7 +12,8 @@ struct {
 /* Flags for a record written to `events`: the reader is woken only once
  * config.wakeup_bytes are waiting, so that under load one wakeup drains many
  * records instead of one; userspace also drains on a short timer, so a quiet
- * ring never holds a record longer than that. */
+ * ring never holds a record longer than that. Records that make userspace
+ * read /proc (a connection's announcement, an exec) wake it at once. */
 static __always_inline __u64 ringbuf_flags(void)
 {
 	__u32 zero = 0;

@@ -41,7 +41,9 @@ static __always_inline void announce(struct conn_state *c, __u64 key, __u32 tid)
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
 	c->announced = 1;
 	count(CNT_CONNS_TRACKED, 1);
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
+	/* Wake the reader now: it reads the process's identity from /proc, which a
+	 * short-lived process may not have for long. */
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP))
 		lost(c);
 	__u32 tgid = key >> 32;
 	__u32 one = 1;

@@ -198,6 +198,7 @@ int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (len > 0 && bpf_probe_read_user(ev->args, len & (EXEC_ARGS_LEN - 1) ?: EXEC_ARGS_LEN,
 					    (void *)start) == 0)
 		ev->args_len = len;
-	bpf_ringbuf_submit(ev, ringbuf_flags());
+	/* At once, like a connection's announcement: /proc is read while it lives. */
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }

@@ -305,17 +305,6 @@ impl ExecEvent {
     pub fn args(&self) -> &[u8] {
         &self.args[..(self.args_len as usize).min(EXEC_ARGS_LEN)]
     }
-
-    /// The command line: the argument strings joined by spaces.
-    pub fn cmdline(&self) -> String {
-        let n = (self.args_len as usize).min(EXEC_ARGS_LEN);
-        self.args[..n]
-            .split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .map(String::from_utf8_lossy)
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
 }
 
 /// `struct agent_config`.
@@ -540,7 +529,7 @@ mod tests {
         };
         assert_eq!(ev.hdr.tgid, 42);
         assert_eq!(ev.filename(), "/usr/bin/curl");
-        assert_eq!(ev.cmdline(), "curl -s http://x/");
+        assert_eq!(ev.args(), b"curl\0-s\0http://x/\0");
         // Lengths beyond the arrays are clamped, never trusted.
         rec[48..52].copy_from_slice(&u32::MAX.to_ne_bytes());
         rec[52..56].copy_from_slice(&u32::MAX.to_ne_bytes());

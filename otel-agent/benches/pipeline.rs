@@ -7,7 +7,6 @@
 //!
 //! `cargo bench -p otel-agent --bench pipeline [-- RECORDING.rec[.gz] ...]`
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +20,7 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use otel_agent::clock::Clock;
 use otel_agent::conntrack::{Output, Tracker};
-use otel_agent::exporters::spans::SpanBuilder;
+use otel_agent::exporters::spans::{group_by_resource, SpanBuilder};
 use otel_agent::internal_events::CaptureStats;
 use otel_agent_config::{CaptureLevel, Settings};
 use prost::Message as _;
@@ -46,30 +45,13 @@ fn thread_cpu() -> Duration {
 }
 
 fn load(path: &Path) -> Vec<Vec<u8>> {
-    let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let bytes = if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        out
-    } else {
-        raw
-    };
-    otel_agent::recording::parse(path, &bytes).unwrap_or_else(|e| panic!("{e}"))
+    otel_agent::recording::read(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// One export request's worth of spans, encoded as the gRPC exporter does
 /// (grouped by resource, then protobuf); returns the encoded size.
 fn encode(batch: &mut Vec<(Arc<Resource>, SpanData)>) -> usize {
-    let mut groups: Vec<(Arc<Resource>, Vec<SpanData>)> = Vec::new();
-    for (res, span) in batch.drain(..) {
-        match groups.iter_mut().find(|(r, _)| Arc::ptr_eq(r, &res)) {
-            Some((_, spans)) => spans.push(span),
-            None => groups.push((res, vec![span])),
-        }
-    }
-    groups
+    group_by_resource(std::mem::take(batch))
         .into_iter()
         .map(|(res, spans)| {
             let res = ResourceAttributesWithSchema::from(&*res);

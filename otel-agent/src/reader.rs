@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::conntrack::{Output, Tracker};
+use crate::internal_events::{incr, CaptureStats};
 use crate::recording::Recorder;
 
 /// How often the ring buffer is drained even without a wakeup: the kernel
@@ -20,7 +21,6 @@ pub const DRAIN_EVERY: Duration = Duration::from_millis(20);
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// A connection with no event for this long is reported (`evicted`) and forgotten.
 const IDLE_EVICT: Duration = Duration::from_secs(15 * 60);
-use crate::internal_events::{incr, CaptureStats};
 
 /// Outputs handed to the exporter at least this often while draining.
 const FORWARD_BATCH: usize = 64;
@@ -71,10 +71,7 @@ pub async fn run(
     // report the live connections, and wait for the exporter to take it all.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let ring = fd.get_mut();
-    while let Some(item) = ring.next() {
-        record(&mut recorder, &item);
-        tracker.handle_record(&item, &mut out);
-    }
+    drain_ring(ring, &mut tracker, &mut recorder, &mut out, &tx, &stats).await;
     if let Some(r) = recorder.take() {
         match r.finish() {
             Ok(records) => info!(records, "recording written"),

@@ -4,11 +4,11 @@
 //! and when reproducing a bug report.
 //!
 //! Format: the magic `OTELREC1`, then per record a little-endian `u32`
-//! length and the record's bytes. A recording holds captured payloads
+//! length and the record's bytes; a gzipped recording reads the same. A recording holds captured payloads
 //! (plaintext of TLS traffic included): treat it like a packet capture.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// First bytes of every recording.
@@ -117,12 +117,20 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Vec<u8>>, RecordingError> 
     Ok(records)
 }
 
-/// Read every record of the recording at `path`.
+/// Read every record of the recording at `path`, gzipped or not.
 pub fn read(path: &Path) -> Result<Vec<Vec<u8>>, RecordingError> {
-    let bytes = std::fs::read(path).map_err(|source| RecordingError::Io {
+    let io_err = |source| RecordingError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let raw = std::fs::read(path).map_err(io_err)?;
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return parse(path, &raw);
+    }
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(raw.as_slice())
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
     parse(path, &bytes)
 }
 
@@ -142,6 +150,12 @@ mod tests {
         assert_eq!(r.finish().unwrap(), 3);
         let back = read(&path).unwrap();
         assert_eq!(back, vec![b"first".to_vec(), vec![], vec![7u8; 300]]);
+        // Gzipped, it reads the same.
+        let gz = dir.join("a.rec.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&std::fs::read(&path).unwrap()).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        assert_eq!(read(&gz).unwrap(), back);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

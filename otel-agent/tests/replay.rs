@@ -3,7 +3,6 @@
 //! right method, path, status, sizes and TLS facts. Guards the parsers on
 //! real traffic, and the recordings the pipeline benchmark uses.
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,11 +16,7 @@ fn replay(name: &str) -> (Vec<Exchange>, usize) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("benches/recordings")
         .join(name);
-    let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
-        .read_to_end(&mut bytes)
-        .unwrap();
-    let records = otel_agent::recording::parse(&path, &bytes).unwrap();
+    let records = otel_agent::recording::read(&path).unwrap();
     let stats = Arc::new(CaptureStats::default());
     let mut tracker = Tracker::new(
         Arc::new(Settings::default()),

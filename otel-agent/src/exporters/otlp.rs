@@ -35,7 +35,7 @@ use semconv::model::{ConnectionReport, Exchange};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::spans::{any_value, time, SpanBuilder, DISTRO_NAME, DISTRO_VERSION};
+use super::spans::{any_value, group_by_resource, time, SpanBuilder, DISTRO_NAME, DISTRO_VERSION};
 use crate::internal_events::{incr, CaptureStats};
 use crate::loader::Probes;
 use bpf_probes::events::Counter;
@@ -689,15 +689,7 @@ async fn export_batch(
     batch: Vec<(Arc<Resource>, SpanData)>,
     failures: &ExportFailures,
 ) {
-    // Group by resource, keeping the order of first appearance.
-    let mut groups: Vec<(Arc<Resource>, Vec<SpanData>)> = Vec::new();
-    for (res, span) in batch {
-        match groups.iter_mut().find(|(r, _)| Arc::ptr_eq(r, &res)) {
-            Some((_, spans)) => spans.push(span),
-            None => groups.push((res, vec![span])),
-        }
-    }
-    for (resource, spans) in groups {
+    for (resource, spans) in group_by_resource(batch) {
         exporter.set_resource(&resource);
         let n = spans.len() as u64;
         let mut delay = Duration::from_millis(500);

@@ -151,6 +151,21 @@ impl SpanBuilder {
     }
 }
 
+/// Spans grouped by the resource of their process (one export request each),
+/// groups in order of first appearance.
+pub fn group_by_resource(
+    batch: Vec<(Arc<Resource>, SpanData)>,
+) -> Vec<(Arc<Resource>, Vec<SpanData>)> {
+    let mut groups: Vec<(Arc<Resource>, Vec<SpanData>)> = Vec::new();
+    for (res, span) in batch {
+        match groups.iter_mut().find(|(r, _)| Arc::ptr_eq(r, &res)) {
+            Some((_, spans)) => spans.push(span),
+            None => groups.push((res, vec![span])),
+        }
+    }
+    groups
+}
+
 /// The HTTP duration and body-size histograms (semconv names and buckets).
 struct HttpInstruments {
     client_duration: Histogram<f64>,

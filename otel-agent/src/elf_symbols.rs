@@ -4,6 +4,8 @@ use std::path::Path;
 
 use object::{Object, ObjectSection, ObjectSymbol};
 
+use crate::uprobe_sites;
+
 /// Which TLS library a set of symbols belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TlsLibrary {
@@ -40,13 +42,42 @@ pub const GNUTLS_FUNCTIONS: &[&str] = &[
     "gnutls_handshake",
 ];
 
+/// How many (integer) arguments a probed function takes.
+fn arity(function: &str) -> usize {
+    match function {
+        "SSL_write" | "SSL_read" | "gnutls_record_send" | "gnutls_record_recv" => 3,
+        "SSL_write_ex" | "SSL_read_ex" => 4,
+        _ => 1, // the handshake calls: the session alone
+    }
+}
+
 /// A TLS library (or static binary) with the file offsets of its functions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsTarget {
     /// Library family.
     pub library: TlsLibrary,
-    /// (function name, file offset) for each function found.
-    pub functions: Vec<(&'static str, u64)>,
+    /// Each function found.
+    pub functions: Vec<TlsFunction>,
+}
+
+/// One probed function, by file offsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlsFunction {
+    /// Its name.
+    pub name: &'static str,
+    /// Its first instruction.
+    pub offset: u64,
+    /// Where an entry probe runs without a single-step, if anywhere ([`uprobe_sites`]).
+    pub entry_site: Option<u64>,
+    /// Where a plain probe sees the return value, if anywhere ([`uprobe_sites`]).
+    pub return_site: Option<u64>,
+}
+
+impl TlsTarget {
+    /// The function called `name`, if found.
+    pub fn function(&self, name: &str) -> Option<&TlsFunction> {
+        self.functions.iter().find(|f| f.name == name)
+    }
 }
 
 /// Errors reading an ELF file.
@@ -85,21 +116,36 @@ pub fn find_tls_functions(path: &Path) -> Result<Option<TlsTarget>, ElfError> {
         path: path.display().to_string(),
         source,
     })?;
-    Ok(tls_functions_in(&elf))
+    Ok(tls_functions_in(&elf, &map))
 }
 
-/// The TLS functions defined in an already parsed ELF image.
-pub fn tls_functions_in(elf: &object::File<'_>) -> Option<TlsTarget> {
+/// The TLS functions defined in an already parsed ELF image (`image`: its bytes).
+pub fn tls_functions_in(elf: &object::File<'_>, image: &[u8]) -> Option<TlsTarget> {
     let addresses = defined_functions(elf, &[OPENSSL_FUNCTIONS, GNUTLS_FUNCTIONS]);
     for (library, names) in [
         (TlsLibrary::OpenSsl, OPENSSL_FUNCTIONS),
         (TlsLibrary::GnuTls, GNUTLS_FUNCTIONS),
     ] {
-        let functions: Vec<(&'static str, u64)> = names
+        let functions: Vec<TlsFunction> = names
             .iter()
             .filter_map(|&name| {
-                let addr = addresses.iter().find(|(n, _)| *n == name)?.1;
-                Some((name, file_offset(elf, addr)?))
+                let &(_, addr, size) = addresses.iter().find(|(n, _, _)| *n == name)?;
+                let offset = file_offset(elf, addr)?;
+                let sites = usize::try_from(offset)
+                    .ok()
+                    .zip(usize::try_from(size).ok())
+                    .and_then(|(from, len)| image.get(from..from.checked_add(len)?))
+                    .filter(|_| elf.architecture() == object::Architecture::X86_64)
+                    .map(|code| uprobe_sites::find(code, addr, arity(name)))
+                    .unwrap_or_default();
+                // Sites are addresses in the same section as the function.
+                let at = |site: u64| offset + (site - addr);
+                Some(TlsFunction {
+                    name,
+                    offset,
+                    entry_site: sites.entry.map(at),
+                    return_site: sites.ret.map(at),
+                })
             })
             .collect();
         // The write and read entry points must both be there to be useful.
@@ -112,19 +158,20 @@ pub fn tls_functions_in(elf: &object::File<'_>) -> Option<TlsTarget> {
 
 /// Addresses of the wanted function names defined in the image, in one pass
 /// over the dynamic symbols and then the symbol table.
+/// (name, address, size).
 fn defined_functions(
     elf: &object::File<'_>,
     wanted: &[&[&'static str]],
-) -> Vec<(&'static str, u64)> {
-    let mut found: Vec<(&'static str, u64)> = Vec::new();
+) -> Vec<(&'static str, u64, u64)> {
+    let mut found: Vec<(&'static str, u64, u64)> = Vec::new();
     for sym in elf.dynamic_symbols().chain(elf.symbols()) {
         if !sym.is_definition() || sym.kind() != object::SymbolKind::Text {
             continue;
         }
         let Ok(name) = sym.name() else { continue };
         if let Some(&w) = wanted.iter().flat_map(|l| l.iter()).find(|w| **w == name) {
-            if !found.iter().any(|(n, _)| *n == w) {
-                found.push((w, sym.address()));
+            if !found.iter().any(|(n, _, _)| *n == w) {
+                found.push((w, sym.address(), sym.size()));
             }
         }
     }
@@ -166,9 +213,24 @@ mod tests {
             .unwrap()
             .expect("libssl has SSL_write");
         assert_eq!(t.library, TlsLibrary::OpenSsl);
-        let names: Vec<&str> = t.functions.iter().map(|f| f.0).collect();
+        let names: Vec<&str> = t.functions.iter().map(|f| f.name).collect();
         assert_eq!(names, OPENSSL_FUNCTIONS);
-        assert!(t.functions.iter().all(|f| f.1 > 0));
+        assert!(t.functions.iter().all(|f| f.offset > 0));
+        // Debian 12's OpenSSL 3.0: SSL_write and SSL_read begin with `sub $0x18,%rsp`
+        // (single-stepped); both have emulated sites, SSL_read a return site too.
+        for name in ["SSL_write", "SSL_read"] {
+            let f = t.function(name).unwrap();
+            let entry = f
+                .entry_site
+                .unwrap_or_else(|| panic!("{name}: no entry site"));
+            assert!(entry > f.offset && entry < f.offset + 64, "{name}: {f:?}");
+        }
+        let read = t.function("SSL_read").unwrap();
+        assert!(
+            read.return_site
+                .is_some_and(|r| r > read.entry_site.unwrap()),
+            "{read:?}"
+        );
     }
 
     #[test]

@@ -76,6 +76,17 @@ pub fn tls_handshake(data: &[u8]) {
     }
 }
 
+/// Probe-site analysis of machine code read from ELF files: the first byte is
+/// the arity, the rest the function's code.
+pub fn uprobe_sites(data: &[u8]) {
+    if let Some((&arity, code)) = data.split_first() {
+        let sites = crate::uprobe_sites::find(code, 0x40_0000, usize::from(arity));
+        let end = 0x40_0000 + code.len() as u64;
+        assert!(sites.entry.is_none_or(|e| (0x40_0000..end).contains(&e)));
+        assert!(sites.ret.is_none_or(|r| (0x40_0000..end).contains(&r)));
+    }
+}
+
 /// Ring-buffer record decoding and the whole tracker: `data` is cut into
 /// records (2-byte little-endian length prefix each) and handled in order.
 pub fn events(data: &[u8]) {
@@ -137,6 +148,7 @@ mod tests {
             http2(input);
             tls_handshake(input);
             events(input);
+            uprobe_sites(input);
         }
     }
 

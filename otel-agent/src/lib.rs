@@ -26,3 +26,4 @@ pub mod reader;
 pub mod recording;
 pub mod tls_discovery;
 pub mod trace_events;
+pub mod uprobe_sites;

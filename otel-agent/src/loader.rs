@@ -13,7 +13,7 @@ use bpf_probes::events::{AgentConfig, Counter, COUNTER_COUNT};
 use bpf_probes::{maps, programs, PROBES};
 use tracing::{debug, info, warn};
 
-use crate::elf_symbols::{TlsLibrary, TlsTarget};
+use crate::elf_symbols::{TlsFunction, TlsLibrary, TlsTarget};
 
 /// Every tracepoint program: (program name, category, tracepoint).
 const TRACEPOINTS: &[(&str, &str, &str)] = &[
@@ -44,43 +44,111 @@ const TRACEPOINTS: &[(&str, &str, &str)] = &[
     ("exit_sendfile64", "syscalls", "sys_exit_sendfile64"),
 ];
 
-/// TLS uprobes: (library, function, program). Writes use the entry alone;
-/// reads need the entry (buffer) and the return (length).
-const TLS_PROBES: &[(TlsLibrary, &str, &str)] = &[
-    (TlsLibrary::OpenSsl, "SSL_write", "ssl_write_entry"),
-    (TlsLibrary::OpenSsl, "SSL_write_ex", "ssl_write_entry"),
-    (TlsLibrary::OpenSsl, "SSL_read", "ssl_read_entry"),
-    (TlsLibrary::OpenSsl, "SSL_read", "ssl_read_return"),
-    (TlsLibrary::OpenSsl, "SSL_read_ex", "ssl_read_ex_entry"),
-    (TlsLibrary::OpenSsl, "SSL_read_ex", "ssl_read_ex_return"),
-    (
+/// How one TLS function is probed.
+struct TlsHook {
+    library: TlsLibrary,
+    function: &'static str,
+    /// The program that reads the arguments, on entry.
+    entry: &'static str,
+    /// Reads also need the return value: (uretprobe, the same program as a
+    /// plain uprobe for the return site).
+    ret: Option<(&'static str, &'static str)>,
+}
+
+/// TLS uprobes. Writes use the entry alone; reads need the entry (buffer) and
+/// the return (length).
+const TLS_HOOKS: &[TlsHook] = &[
+    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_write", "ssl_write_entry"),
+    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_write_ex", "ssl_write_entry"),
+    TlsHook::read(
+        TlsLibrary::OpenSsl,
+        "SSL_read",
+        "ssl_read_entry",
+        ("ssl_read_return", "ssl_read_return_site"),
+    ),
+    TlsHook::read(
+        TlsLibrary::OpenSsl,
+        "SSL_read_ex",
+        "ssl_read_ex_entry",
+        ("ssl_read_ex_return", "ssl_read_ex_return_site"),
+    ),
+    TlsHook::entry(
         TlsLibrary::OpenSsl,
         "SSL_do_handshake",
         "ssl_handshake_entry",
     ),
-    (TlsLibrary::OpenSsl, "SSL_connect", "ssl_handshake_entry"),
-    (TlsLibrary::OpenSsl, "SSL_accept", "ssl_handshake_entry"),
-    (
+    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_connect", "ssl_handshake_entry"),
+    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_accept", "ssl_handshake_entry"),
+    TlsHook::entry(
         TlsLibrary::GnuTls,
         "gnutls_record_send",
         "gnutls_send_entry",
     ),
-    (
+    TlsHook::read(
         TlsLibrary::GnuTls,
         "gnutls_record_recv",
         "gnutls_recv_entry",
+        ("gnutls_recv_return", "gnutls_recv_return_site"),
     ),
-    (
-        TlsLibrary::GnuTls,
-        "gnutls_record_recv",
-        "gnutls_recv_return",
-    ),
-    (
+    TlsHook::entry(
         TlsLibrary::GnuTls,
         "gnutls_handshake",
         "gnutls_handshake_entry",
     ),
 ];
+
+impl TlsHook {
+    const fn entry(library: TlsLibrary, function: &'static str, entry: &'static str) -> Self {
+        Self {
+            library,
+            function,
+            entry,
+            ret: None,
+        }
+    }
+
+    const fn read(
+        library: TlsLibrary,
+        function: &'static str,
+        entry: &'static str,
+        ret: (&'static str, &'static str),
+    ) -> Self {
+        Self {
+            library,
+            function,
+            entry,
+            ret: Some(ret),
+        }
+    }
+
+    /// Every program this hook may use.
+    fn programs(&self) -> impl Iterator<Item = &'static str> {
+        let (uret, site) = self.ret.unzip();
+        std::iter::once(self.entry).chain(uret).chain(site)
+    }
+
+    /// Whether every probe of `f` sits on an emulated instruction (a
+    /// uretprobe's breakpoint is on the first instruction, emulated when that
+    /// is the entry site).
+    fn emulated(&self, f: &TlsFunction) -> bool {
+        f.entry_site.is_some()
+            && (self.ret.is_none() || f.return_site.is_some() || f.entry_site == Some(f.offset))
+    }
+
+    /// (program, file offset) to attach for `f`: on emulated instructions
+    /// where [`crate::uprobe_sites`] found them (a read needs both sites: its
+    /// uretprobe shares the breakpoint on the first instruction with the
+    /// entry program), else on the first instruction.
+    fn placements(&self, f: &TlsFunction) -> Vec<(&'static str, u64)> {
+        match self.ret {
+            None => vec![(self.entry, f.entry_site.unwrap_or(f.offset))],
+            Some((uret, site)) => match (f.entry_site, f.return_site) {
+                (Some(entry), Some(ret)) => vec![(self.entry, entry), (site, ret)],
+                _ => vec![(self.entry, f.offset), (uret, f.offset)],
+            },
+        }
+    }
+}
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
@@ -152,6 +220,17 @@ impl std::fmt::Debug for ProbeOptions {
     }
 }
 
+/// The functions of `target` whose probes all sit on instructions the kernel
+/// emulates (no single-step per hit; see [`crate::uprobe_sites`]).
+pub fn emulated_functions(target: &TlsTarget) -> Vec<&'static str> {
+    TLS_HOOKS
+        .iter()
+        .filter(|h| h.library == target.library)
+        .filter(|h| target.function(h.function).is_some_and(|f| h.emulated(f)))
+        .map(|h| h.function)
+        .collect()
+}
+
 /// The uprobes attached to one file: (program, function, link) each.
 #[derive(Debug, Default)]
 pub struct TlsLinks(Vec<(&'static str, &'static str, UProbeLinkId)>);
@@ -206,7 +285,10 @@ impl Probes {
         }
         info!(tracepoints = TRACEPOINTS.len(), "probes attached");
         let mut loaded = Vec::new();
-        for &(_, function, program) in TLS_PROBES {
+        for (function, program) in TLS_HOOKS
+            .iter()
+            .flat_map(|h| h.programs().map(|p| (h.function, p)))
+        {
             if loaded.contains(&program) {
                 continue;
             }
@@ -238,13 +320,12 @@ impl Probes {
         pids: &[u32],
     ) -> Result<TlsLinks, LoadError> {
         let mut links = TlsLinks::default();
-        for &(library, function, program) in TLS_PROBES {
-            if library != target.library {
-                continue;
-            }
-            let Some(&(_, offset)) = target.functions.iter().find(|f| f.0 == function) else {
-                continue;
-            };
+        let placements = TLS_HOOKS
+            .iter()
+            .filter(|h| h.library == target.library)
+            .filter_map(|h| Some((h.function, h.placements(target.function(h.function)?))))
+            .flat_map(|(function, ps)| ps.into_iter().map(move |(p, o)| (function, p, o)));
+        for (function, program, offset) in placements {
             let err = |source| LoadError::Program {
                 program,
                 category: "uprobe",

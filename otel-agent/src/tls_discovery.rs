@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 
 use crate::elf_symbols::find_tls_functions;
 use crate::internal_events::{add, incr, sub, CaptureStats};
-use crate::loader::{Probes, TlsLinks};
+use crate::loader::{emulated_functions, Probes, TlsLinks};
 use crate::proc_maps::mapped_files;
 
 /// Standard library directories scanned at start-up.
@@ -223,10 +223,12 @@ impl Discovery {
                 let n = links.len();
                 incr(&self.stats.tls_files_attached);
                 add(&self.stats.uprobes_attached, n as u64);
-                let functions: Vec<&str> = target.functions.iter().map(|f| f.0).collect();
+                let functions: Vec<&str> = target.functions.iter().map(|f| f.name).collect();
+                // Functions whose probes sit on emulated instructions (no single-step).
+                let emulated = emulated_functions(&target);
                 info!(
                     path = %shown.display(), library = target.library.as_str(), uprobes = n,
-                    from_process, ?functions, "TLS probes attached"
+                    from_process, ?functions, ?emulated, "TLS probes attached"
                 );
                 let attached = Attached {
                     shown: shown.to_path_buf(),

@@ -63,7 +63,7 @@ static __always_inline void emit_close(struct conn_state *c, __u64 key, __u32 ti
 	ev.reason = reason;
 	ev.l7 = c->l7;
 	ev.role = c->role;
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
 		count(CNT_RINGBUF_FULL, 1);
 }
 
@@ -117,7 +117,7 @@ __noinline int emit_chunk(struct chunk *ch)
 	if (covers > n)
 		ev->flags |= DATA_FLAG_TRUNCATED;
 	ev->captured = (__u32)n;
-	if (bpf_ringbuf_output(&events, ev, DATA_HEADER_SIZE + n, ringbuf_flags())) {
+	if (bpf_ringbuf_output(&events, ev, DATA_HEADER_SIZE + n, ringbuf_flags(DATA_HEADER_SIZE + n))) {
 		lost(c);
 	} else {
 		c->data_events++;

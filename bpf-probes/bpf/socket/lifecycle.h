@@ -154,7 +154,7 @@ int process_exit(void *ctx)
 	ev.hdr.kind = EVENT_PROC_EXIT;
 	ev.hdr.tgid = tgid;
 	ev.hdr.tid = tgid;
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
 		count(CNT_RINGBUF_FULL, 1);
 	return 0;
 }

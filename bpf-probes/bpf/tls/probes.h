@@ -2,11 +2,13 @@
  * SSL_write_ex, and the handshake calls) and GnuTLS (gnutls_record_recv,
  * gnutls_record_send, gnutls_handshake).
  *
- * Each uprobe hit costs ~13.5 µs here (a trap through the hypervisor), so
- * writes use the entry probe alone — the plaintext is there at entry; it is
- * emitted at once when the session's socket is known, else confirmed by the
- * thread's next socket write — while reads need the return probe for the
- * length (and the entry for the buffer). */
+ * A uprobe hit whose instruction the kernel single-steps costs ~13 µs here
+ * (a debug trap through the hypervisor), one it emulates ~2 µs; otel-agent
+ * puts the probes on emulated instructions where the code allows it
+ * (uprobe_sites.rs). Writes use the entry probe alone — the plaintext is
+ * there at entry; it is emitted at once when the session's socket is known,
+ * else confirmed by the thread's next socket write — while reads need the
+ * return probe for the length (and the entry for the buffer). */
 #pragma once
 #include "include/common.h"
 #include "maps/config.h"
@@ -121,6 +123,28 @@ SEC("uretprobe")
 int BPF_KRETPROBE(ssl_read_ex_return, int ret)
 {
 	return tls_read_return(ret, true);
+}
+
+/* The same as plain uprobes on the instruction before the function's only
+ * `ret`, where rax already holds the return value (otel-agent's uprobe_sites):
+ * unlike a uretprobe, which needs a breakpoint on the first instruction, the
+ * kernel emulates that instruction instead of single-stepping it. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_return_site)
+{
+	return tls_read_return((int)PT_REGS_RC(ctx), false);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_return_site)
+{
+	return tls_read_return((int)PT_REGS_RC(ctx), true);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(gnutls_recv_return_site)
+{
+	return tls_read_return((long)PT_REGS_RC(ctx), false);
 }
 
 SEC("uprobe")

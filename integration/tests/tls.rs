@@ -73,6 +73,19 @@ fn curl_https_http1_via_openssl() {
         n(ingress, "/metadata/bytes_received"),
         n(&e, "/metadata/bytes_sent")
     );
+    // Both sides went through probes on instructions the kernel emulates
+    // (Debian 12's libssl: SSL_write/SSL_read begin with a single-stepped
+    // `sub`; the probes sit on later branches, SSL_read's return on the
+    // stack-protector check before its `ret`).
+    let log = agent.stderr_text();
+    let attached = log
+        .lines()
+        .find(|l| l.contains("TLS probes attached") && l.contains("/libssl.so"))
+        .unwrap_or_else(|| panic!("no libssl attach line in:\n{log}"));
+    assert!(
+        attached.contains(r#"emulated=["SSL_write", "SSL_write_ex", "SSL_read""#),
+        "{attached}"
+    );
     agent.stop();
 }
 

@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod allocator;
 pub mod cli;
 pub mod clock;
 pub mod conntrack;

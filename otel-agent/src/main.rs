@@ -13,6 +13,16 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Runs before mimalloc initializes (its constructor has priority 101): its
+/// options must be set before the first arena is reserved. See `allocator`.
+#[used]
+#[unsafe(link_section = ".init_array.00100")]
+static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;
+
+extern "C" fn tune_allocator() {
+    otel_agent::allocator::return_memory_promptly();
+}
+
 fn main() {
     // Errors are for people: one line with its causes, no backtrace.
     if let Err(e) = run(Cli::parse()) {

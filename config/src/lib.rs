@@ -64,7 +64,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            ring_buffer_bytes: 4 * 1024 * 1024,
+            ring_buffer_bytes: 8 * 1024 * 1024,
             export_queue: 4 * 1024,
             max_header_bytes: 64 * 1024,
             max_event_payload: 16 * 1024,

@@ -65,7 +65,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             ring_buffer_bytes: 8 * 1024 * 1024,
-            export_queue: 4 * 1024,
+            export_queue: 2 * 1024,
             max_header_bytes: 64 * 1024,
             max_event_payload: 16 * 1024,
             max_connections: 65536,

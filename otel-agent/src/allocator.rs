@@ -9,6 +9,7 @@
 //! `bench/overhead.sh` (plaintext at saturation): RSS anon idle 31 → 4 MiB,
 //! under load 64 → 23 MiB, agent CPU per exchange unchanged.
 
+use std::ffi::CStr;
 use std::os::raw::c_long;
 
 use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
@@ -19,13 +20,23 @@ const ARENA_EAGER_COMMIT: mi_option_t = 4;
 /// `mi_option_purge_delay`, in milliseconds (0: purge at once).
 const PURGE_DELAY: mi_option_t = 15;
 
-/// Make mimalloc return freed memory to the OS at once. Call first thing in `main`.
+/// Make mimalloc return freed memory to the OS promptly, unless the
+/// environment sets these options itself (`MIMALLOC_ARENA_EAGER_COMMIT`,
+/// `MIMALLOC_PURGE_DELAY`). Must run before mimalloc initializes (see
+/// `main.rs`), so it does not allocate.
 pub fn return_memory_promptly() {
-    // SAFETY: plain option setters of the C library, valid at any time; the
-    // ids are the ones mimalloc.h defines.
+    set_unless_in_env(ARENA_EAGER_COMMIT, c"MIMALLOC_ARENA_EAGER_COMMIT", 0);
+    set_unless_in_env(PURGE_DELAY, c"MIMALLOC_PURGE_DELAY", 0);
+}
+
+fn set_unless_in_env(option: mi_option_t, env: &CStr, value: c_long) {
+    // SAFETY: getenv reads the environment without allocating (nothing
+    // modifies it this early); mi_option_set is a plain setter of the C
+    // library, valid at any time, and the ids are the ones mimalloc.h defines.
     unsafe {
-        mi_option_set(ARENA_EAGER_COMMIT, 0);
-        mi_option_set(PURGE_DELAY, 0);
+        if libc::getenv(env.as_ptr()).is_null() {
+            mi_option_set(option, value);
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 //! on every node should give memory back at once: the start-up burst (the
 //! kernel's BTF, the eBPF object) and every load spike. Measured at TLS
 //! saturation (BENCHMARKS.md): RSS anon idle 24 → 4 MiB, under load 38 → 24
-//! MiB, for ~8 % more agent CPU (pages freed and faulted in again); with
+//! MiB, for ~20 % more agent CPU (pages freed and faulted in again); with
 //! `MIMALLOC_PURGE_DELAY=1000` in the environment the trade goes the other way.
 
 use std::ffi::CStr;

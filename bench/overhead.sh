@@ -4,7 +4,7 @@
 #   - plaintext HTTP/1.1 (wrk, keep-alive): baseline vs agent (level summary, OTLP to a local collector)
 #   - TLS HTTP/1.1 (wrk) and HTTP/2 (h2load): baseline vs bare probes (--probes-only) vs full agent
 #   - completeness: requests sent vs exchanges captured vs spans received, with drop counters
-#   - uprobe hits per exchange
+#   - uprobe hits per exchange, and which libssl functions are probed without a single-step
 # usage: sudo bench/overhead.sh [SECONDS_PER_RUN]   (default 10)
 set -euo pipefail
 DUR=${1:-10}
@@ -91,6 +91,8 @@ echo "TLS HTTP/1.1        baseline ${T_RPS} req/s (p50 ${T_P50} ms, p99 ${T_P99}
 echo "                    bare probes ${B_RPS} req/s (p99 ${B_P99} ms)  vs baseline $(ratio "$B_RPS" "$T_RPS")"
 echo "                    full agent  ${F_RPS} req/s (p99 ${F_P99} ms)  vs bare probes $(ratio "$F_RPS" "$B_RPS")  vs baseline $(ratio "$F_RPS" "$T_RPS")"
 echo "                    uprobe hits per exchange $(counter uprobe_hits_per_exchange) (wrk and nginx both use the probed libssl), bare-probe hits $B_HITS; exchanges $(counter exchanges) for ${F_N} requests; agent CPU $AGENT_CPU s, RSS $AGENT_RSS MiB"
+# Which libssl functions are probed without a single-step (otel-agent/src/uprobe_sites.rs).
+echo "                    libssl functions probed on emulated instructions: $(grep "TLS probes attached" "$WORK/agent.err" | grep "/libssl.so" | head -1 | grep -o 'emulated=\[[^]]*\]' || echo "none found in the log")"
 
 read -r H_RPS _ < <(h2_run https://127.0.0.1:18443/)
 agent_start --probes-only

@@ -5,7 +5,7 @@
 //! expected stream offset per direction, so bytes lost in the kernel become
 //! explicit gaps for the parser instead of silent corruption.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -87,7 +87,10 @@ struct Conn {
 
 /// Tracks connections and turns their bytes into outputs.
 pub struct Tracker {
-    conns: HashMap<u64, Conn>,
+    /// By the kernel's connection id: looked up for every record, and the ids
+    /// are sequential numbers from the kernel, not chosen by peers, so a fast
+    /// non-keyed hash is safe here.
+    conns: FxHashMap<u64, Conn>,
     execs: Option<std::sync::mpsc::SyncSender<u32>>,
     trace: Option<TraceFilter>,
     procs: ProcessCache,
@@ -188,7 +191,7 @@ impl Tracker {
     /// A tracker with the given settings, sharing `stats`.
     pub fn new(settings: Arc<Settings>, clock: Clock, stats: Arc<CaptureStats>) -> Self {
         Self {
-            conns: HashMap::new(),
+            conns: FxHashMap::default(),
             execs: None,
             trace: None,
             procs: ProcessCache::redacting(settings.clone()),

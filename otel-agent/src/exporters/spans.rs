@@ -3,7 +3,7 @@
 //! the pipeline benchmark (`cargo bench -p otel-agent --bench pipeline`)
 //! runs it on replayed captures and encodes the result as the exporter would.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,9 +16,8 @@ use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanLinks};
 use opentelemetry_sdk::Resource;
-use semconv::metrics::{
-    self as m, http_measurement, http_metric_names, DURATION_BUCKETS_S, SIZE_BUCKETS_BY,
-};
+use rustc_hash::FxHashMap;
+use semconv::metrics::{http_measurement, http_metric_names, DURATION_BUCKETS_S, SIZE_BUCKETS_BY};
 use semconv::model::{Exchange, ProcessInfo};
 use semconv::spans::{span, SpanKind, SpanStatus};
 use semconv::value::{AttrValue, Attribute};
@@ -33,7 +32,8 @@ const MAX_RESOURCES: usize = 4096;
 /// Builds one span (with its process resource) and records the HTTP metrics
 /// for each exchange.
 pub struct SpanBuilder {
-    resources: HashMap<usize, (Arc<ProcessInfo>, Arc<Resource>)>,
+    /// By the address of the process identity (see `resource_of`).
+    resources: FxHashMap<usize, (Arc<ProcessInfo>, Arc<Resource>)>,
     service_name: Option<String>,
     resource_attributes: BTreeMap<String, String>,
     host_name: String,
@@ -53,7 +53,7 @@ impl SpanBuilder {
         meter: &Meter,
     ) -> Self {
         Self {
-            resources: HashMap::new(),
+            resources: FxHashMap::default(),
             service_name,
             resource_attributes,
             host_name,
@@ -168,57 +168,61 @@ pub fn group_by_resource(
 
 /// The HTTP duration and body-size histograms (semconv names and buckets).
 struct HttpInstruments {
-    client_duration: Histogram<f64>,
-    server_duration: Histogram<f64>,
-    sizes: HashMap<&'static str, Histogram<u64>>,
+    client: KindInstruments,
+    server: KindInstruments,
+}
+
+/// The histograms of one side (client or server).
+struct KindInstruments {
+    duration: Histogram<f64>,
+    request_size: Histogram<u64>,
+    response_size: Histogram<u64>,
 }
 
 impl HttpInstruments {
     fn new(meter: &Meter) -> Self {
-        let duration = |name: &'static str| {
-            meter
-                .f64_histogram(name)
-                .with_unit("s")
-                .with_description("Duration of HTTP requests captured by otel-agent.")
-                .with_boundaries(DURATION_BUCKETS_S.to_vec())
-                .build()
-        };
-        let mut sizes = HashMap::new();
-        for name in [
-            m::HTTP_CLIENT_REQUEST_BODY_SIZE,
-            m::HTTP_CLIENT_RESPONSE_BODY_SIZE,
-            m::HTTP_SERVER_REQUEST_BODY_SIZE,
-            m::HTTP_SERVER_RESPONSE_BODY_SIZE,
-        ] {
-            let h = meter
-                .u64_histogram(name)
-                .with_unit("By")
-                .with_description("Size of HTTP message bodies captured by otel-agent.")
-                .with_boundaries(SIZE_BUCKETS_BY.to_vec())
-                .build();
-            sizes.insert(name, h);
-        }
         Self {
-            client_duration: duration(m::HTTP_CLIENT_REQUEST_DURATION),
-            server_duration: duration(m::HTTP_SERVER_REQUEST_DURATION),
-            sizes,
+            client: KindInstruments::new(meter, SpanKind::Client),
+            server: KindInstruments::new(meter, SpanKind::Server),
         }
     }
 
     fn record(&self, mm: semconv::metrics::HttpMeasurement) {
-        let (duration_name, req_name, resp_name) = http_metric_names(mm.kind);
-        let attrs = key_values(mm.attributes);
-        let duration = if duration_name == m::HTTP_CLIENT_REQUEST_DURATION {
-            &self.client_duration
-        } else {
-            &self.server_duration
+        let side = match mm.kind {
+            SpanKind::Client => &self.client,
+            SpanKind::Server => &self.server,
         };
-        duration.record(mm.duration_s, &attrs);
-        if let (Some(n), Some(h)) = (mm.request_body_size, self.sizes.get(req_name)) {
-            h.record(n, &attrs);
+        let attrs = key_values(mm.attributes);
+        side.duration.record(mm.duration_s, &attrs);
+        if let Some(n) = mm.request_body_size {
+            side.request_size.record(n, &attrs);
         }
-        if let (Some(n), Some(h)) = (mm.response_body_size, self.sizes.get(resp_name)) {
-            h.record(n, &attrs);
+        if let Some(n) = mm.response_body_size {
+            side.response_size.record(n, &attrs);
+        }
+    }
+}
+
+impl KindInstruments {
+    fn new(meter: &Meter, kind: SpanKind) -> Self {
+        let (duration, request_size, response_size) = http_metric_names(kind);
+        let size = |name: &'static str| {
+            meter
+                .u64_histogram(name)
+                .with_unit("By")
+                .with_description("Size of HTTP message bodies captured by otel-agent.")
+                .with_boundaries(SIZE_BUCKETS_BY.to_vec())
+                .build()
+        };
+        Self {
+            duration: meter
+                .f64_histogram(duration)
+                .with_unit("s")
+                .with_description("Duration of HTTP requests captured by otel-agent.")
+                .with_boundaries(DURATION_BUCKETS_S.to_vec())
+                .build(),
+            request_size: size(request_size),
+            response_size: size(response_size),
         }
     }
 }

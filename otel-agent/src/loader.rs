@@ -543,3 +543,64 @@ fn ensure_tracefs() -> Result<(), LoadError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(function: &str) -> &'static TlsHook {
+        TLS_HOOKS.iter().find(|h| h.function == function).unwrap()
+    }
+
+    fn function(entry_site: Option<u64>, return_site: Option<u64>) -> TlsFunction {
+        TlsFunction {
+            name: "f",
+            offset: 0x1000,
+            entry_site,
+            return_site,
+        }
+    }
+
+    #[test]
+    fn a_write_goes_on_its_entry_site_when_there_is_one() {
+        let write = hook("SSL_write");
+        let f = function(Some(0x1016), None);
+        assert_eq!(write.placements(&f), [("ssl_write_entry", 0x1016)]);
+        assert!(write.emulated(&f));
+        let f = function(None, None);
+        assert_eq!(write.placements(&f), [("ssl_write_entry", 0x1000)]);
+        assert!(!write.emulated(&f));
+    }
+
+    #[test]
+    fn a_read_needs_both_sites_else_keeps_its_uretprobe() {
+        let read = hook("SSL_read");
+        let f = function(Some(0x1016), Some(0x1038));
+        assert_eq!(
+            read.placements(&f),
+            [("ssl_read_entry", 0x1016), ("ssl_read_return_site", 0x1038)]
+        );
+        assert!(read.emulated(&f));
+        // An entry site alone: both programs on the first instruction, which
+        // is single-stepped unless it is the (emulated) entry site itself.
+        let f = function(Some(0x1004), None);
+        assert_eq!(
+            read.placements(&f),
+            [("ssl_read_entry", 0x1000), ("ssl_read_return", 0x1000)]
+        );
+        assert!(!read.emulated(&f));
+        assert!(read.emulated(&function(Some(0x1000), None)));
+    }
+
+    #[test]
+    fn every_hook_program_is_in_the_object() {
+        use object::{Object, ObjectSymbol};
+        let elf = object::File::parse(PROBES).unwrap();
+        let names: Vec<&str> = elf.symbols().filter_map(|s| s.name().ok()).collect();
+        for h in TLS_HOOKS {
+            for p in h.programs() {
+                assert!(names.contains(&p), "{p} of {}", h.function);
+            }
+        }
+    }
+}

@@ -464,11 +464,20 @@ fn pid_reuse_attributes_the_new_process() {
         panic!("could not get a reused pid for curl in 10 attempts: {misses:?}");
     };
 
-    let lines = agent.wait_for("curl's exchange under the reused pid", 30, |ls| {
-        exchanges_of(ls, pid)
-            .iter()
-            .any(|e| s(e, "/request/path") == second)
-    });
+    // The exchange and, once the connection closes, its report (written a
+    // little later: a close does not wake the reader at once).
+    let lines = agent.wait_for(
+        "curl's exchange and report under the reused pid",
+        30,
+        |ls| {
+            exchanges_of(ls, pid)
+                .iter()
+                .any(|e| s(e, "/request/path") == second)
+                && reports_of(ls, pid)
+                    .iter()
+                    .any(|r| s(r, "/process_exe") == "/usr/bin/curl")
+        },
+    );
     let mine = exchanges_of(&lines, pid);
     let by_path = |p: &str| {
         mine.iter()

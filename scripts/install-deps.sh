@@ -2,14 +2,14 @@
 # Installs what otel-agent needs on Debian/Ubuntu, idempotently.
 #   install-deps.sh build   clang, libbpf headers, bpftool (to build the agent)
 #   install-deps.sh test    build deps + the real clients and servers the tests use
-#   install-deps.sh bench   test deps + load generators and tshark (bench/)
+#   install-deps.sh bench   test deps + load generators, tshark, binutils (nm, objdump) (bench/)
 set -euo pipefail
 
 want=${1:-build}
 build_pkgs=(clang llvm libbpf-dev bpftool gcc make pkg-config)
 test_pkgs=(curl wget nginx python3 python3-pip libpython3.11 nghttp2-client nghttp2-server openssl procps iproute2)
 
-bench_pkgs=(wrk tshark time)
+bench_pkgs=(wrk tshark time binutils)
 
 pkgs=("${build_pkgs[@]}")
 case "$want" in

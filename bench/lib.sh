@@ -42,8 +42,9 @@ ROTEL_PID=$!
 rotel_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$ROTEL_PID/stat"; }
 sleep 1
 
-agent_start() { # args...
-  "$AGENT" --log-level info "$@" >"$WORK/agent.out" 2>"$WORK/agent.err" &
+agent_start() { # args...   (AGENT_ENV="NAME=VALUE ...": extra environment)
+  # shellcheck disable=SC2086 # AGENT_ENV is a list of assignments
+  env ${AGENT_ENV:-} "$AGENT" --log-level info "$@" >"$WORK/agent.out" 2>"$WORK/agent.err" </dev/null &
   AGENT_PID=$!
   RSS_MAX=0
   for _ in $(seq 1 200); do grep -q "otel-agent ready" "$WORK/agent.err" && return; sleep 0.1; done

@@ -13,12 +13,9 @@ URL=$1; shift
 source bench/lib.sh
 export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:24317 OTEL_EXPORTER_OTLP_PROTOCOL=grpc
 for config in "$@"; do
-  ENVS=${config%%|*}; ARGS=${config#*|}
-  # shellcheck disable=SC2086 # word splitting of the configuration is wanted
-  env $ENVS "$AGENT" --log-level info --capture-level summary $ARGS \
-    >"$WORK/agent.out" 2>"$WORK/agent.err" </dev/null &
-  AGENT_PID=$!
-  for _ in $(seq 1 200); do grep -q "otel-agent ready" "$WORK/agent.err" && break; sleep 0.1; done
+  ARGS=${config#*|}
+  # shellcheck disable=SC2086 # word splitting of the arguments is wanted
+  AGENT_ENV=${config%%|*} agent_start --capture-level summary $ARGS
   sleep 2; IDLE=$(agent_mem)
   (while sleep 0.5; do agent_rss 2>/dev/null || echo 0; echo; done >"$WORK/rss.samples") &
   SAMPLER=$!

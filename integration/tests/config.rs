@@ -3,12 +3,13 @@
 
 use serde_json::Value;
 
-use crate::harness::{exchanges_of, final_counter, n, run, s, Agent, Server, TempDir};
+use crate::harness::{
+    exchanges_of, final_counter, n, port_filter_yaml, run, s, Agent, Server, TempDir,
+};
 
 /// Start the agent with `yaml` as its --config file.
 fn agent_with(dir: &TempDir, yaml: &str) -> Agent {
-    let path = dir.join("otel-agent.yaml");
-    std::fs::write(&path, yaml).expect("write config");
+    let path = dir.agent_config(yaml);
     Agent::start(&["--config", path.to_str().unwrap()])
 }
 
@@ -219,11 +220,7 @@ fn direction_and_port_filters_are_enforced_in_the_kernel() {
     let allowed = Server::python("http_server.py", &[]);
     let other = Server::python("http_server.py", &[]);
     let dir = TempDir::new("config-kernel-filters");
-    let yaml = format!(
-        "filters:\n  direction: egress\n  ports:\n    include: [{}]\n",
-        allowed.port
-    );
-    let agent = agent_with(&dir, &yaml);
+    let agent = agent_with(&dir, &port_filter_yaml("egress", allowed.port));
     let (to_allowed, _) = run(
         "curl",
         &[

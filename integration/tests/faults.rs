@@ -9,8 +9,8 @@ use serde_json::Value;
 use crate::harness::collector::Collector;
 use crate::harness::uprobes::uprobe_files_of;
 use crate::harness::{
-    exchanges_of, final_counter, n, reports, reports_of, run, s, Agent, Interactive, Nginx, Server,
-    TempDir,
+    exchanges_of, final_counter, n, port_filter_yaml, reports, reports_of, run, s, Agent,
+    Interactive, Nginx, Server, TempDir,
 };
 
 fn rss_kib(pid: u32) -> u64 {
@@ -271,15 +271,7 @@ fn collector_goes_down_mid_run_and_comes_back() {
     // Only the server's side of this test's port: one span per request, and
     // nothing else on the machine reaches the counters.
     let dir = TempDir::new("collector-restart");
-    let config = dir.join("agent.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "filters:\n  direction: ingress\n  ports:\n    include: [{}]\n",
-            server.port
-        ),
-    )
-    .unwrap();
+    let config = dir.agent_config(&port_filter_yaml("ingress", server.port));
     let collector = Collector::start();
     let (grpc_port, http_port) = (collector.grpc_port, collector.http_port);
     let endpoint = collector.grpc_endpoint();
@@ -413,15 +405,7 @@ fn spawn_as_pid(want: u32, cmd: &str, args: &[&str]) -> std::process::Child {
 fn pid_reuse_attributes_the_new_process() {
     let server = Server::python("http_server.py", &[]);
     let dir = TempDir::new("pid-reuse");
-    let config = dir.join("agent.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "filters:\n  direction: egress\n  ports:\n    include: [{}]\n",
-            server.port
-        ),
-    )
-    .unwrap();
+    let config = dir.agent_config(&port_filter_yaml("egress", server.port));
     let collector = Collector::start();
     let endpoint = collector.grpc_endpoint();
     let agent = Agent::start_env(

@@ -13,7 +13,7 @@
 use std::ffi::CStr;
 use std::os::raw::c_long;
 
-use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
+use libmimalloc_sys::{mi_option_set, mi_option_t};
 
 /// `mi_option_arena_eager_commit` (`mi_option_e` in mimalloc.h; ids are kept
 /// stable across versions, deprecated ones keep their slots).
@@ -41,20 +41,22 @@ fn set_unless_in_env(option: mi_option_t, env: &CStr, value: c_long) {
     }
 }
 
-/// The current (arena eager commit, purge delay) settings.
-pub fn settings() -> (c_long, c_long) {
-    // SAFETY: plain option getters of the C library.
-    unsafe {
-        (
-            mi_option_get(ARENA_EAGER_COMMIT),
-            mi_option_get(PURGE_DELAY),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use libmimalloc_sys::mi_option_get;
+
     use super::*;
+
+    /// The current (arena eager commit, purge delay) settings.
+    fn settings() -> (c_long, c_long) {
+        // SAFETY: plain option getters of the C library.
+        unsafe {
+            (
+                mi_option_get(ARENA_EAGER_COMMIT),
+                mi_option_get(PURGE_DELAY),
+            )
+        }
+    }
 
     #[test]
     fn options_take_effect() {

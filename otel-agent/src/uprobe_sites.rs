@@ -22,7 +22,8 @@
 //! `ret`s) gives no site, and the probes stay where they always were.
 
 use iced_x86::{
-    Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, OpAccess, Register,
+    Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfo, InstructionInfoFactory,
+    OpAccess, Register,
 };
 
 /// Probe sites of one function, as virtual addresses.
@@ -137,10 +138,11 @@ impl<'a> Function<'a> {
             if is_emulated(self.bytes(ins)) {
                 return (!self.targeted_in(self.start, ins.ip())).then_some(ins.ip());
             }
-            if ins.flow_control() != FlowControl::Next
-                || writes(&mut info, ins, arguments)
-                || writes_non_stack_memory(&mut info, ins)
-            {
+            if ins.flow_control() != FlowControl::Next {
+                return None;
+            }
+            let used = info.info(ins);
+            if writes(used, arguments) || writes_non_stack_memory(used) {
                 return None;
             }
         }
@@ -175,7 +177,7 @@ impl<'a> Function<'a> {
                 }
                 return Some(ins.ip());
             }
-            if ins.flow_control() != FlowControl::Next || writes(&mut info, ins, &[Register::RAX]) {
+            if ins.flow_control() != FlowControl::Next || writes(info.info(ins), &[Register::RAX]) {
                 return None;
             }
         }
@@ -212,19 +214,17 @@ impl<'a> Function<'a> {
     }
 }
 
-/// Whether `ins` writes (any part of) one of `registers`.
-fn writes(info: &mut InstructionInfoFactory, ins: &Instruction, registers: &[Register]) -> bool {
-    info.info(ins)
-        .used_registers()
+/// Whether the instruction writes (any part of) one of `registers`.
+fn writes(used: &InstructionInfo, registers: &[Register]) -> bool {
+    used.used_registers()
         .iter()
         .any(|u| is_write(u.access()) && registers.contains(&u.register().full_register()))
 }
 
-/// Whether `ins` stores to memory not addressed from the stack pointer (it
-/// could be the buffer an entry program reads).
-fn writes_non_stack_memory(info: &mut InstructionInfoFactory, ins: &Instruction) -> bool {
-    info.info(ins)
-        .used_memory()
+/// Whether the instruction stores to memory not addressed from the stack
+/// pointer (it could be the buffer an entry program reads).
+fn writes_non_stack_memory(used: &InstructionInfo) -> bool {
+    used.used_memory()
         .iter()
         .any(|m| is_write(m.access()) && m.base() != Register::RSP)
 }

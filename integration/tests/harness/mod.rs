@@ -366,6 +366,20 @@ impl TempDir {
     pub fn join(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
+
+    /// Write `yaml` as an agent configuration file inside it; its path.
+    pub fn agent_config(&self, yaml: &str) -> PathBuf {
+        let path = self.join("otel-agent.yaml");
+        std::fs::write(&path, yaml).expect("write the agent configuration");
+        path
+    }
+}
+
+/// Agent configuration capturing only `direction` (`ingress`, `egress`)
+/// traffic on `port`: filters the kernel enforces, so that nothing else on the
+/// machine reaches a test's counters.
+pub fn port_filter_yaml(direction: &str, port: u16) -> String {
+    format!("filters:\n  direction: {direction}\n  ports:\n    include: [{port}]\n")
 }
 
 impl Drop for TempDir {

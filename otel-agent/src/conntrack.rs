@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::exchange::Parsed;
 use crate::exchange::{self, ConnContext};
 use crate::internal_events::{add, incr, CaptureStats};
-use crate::process::{comm_str, ProcessCache};
+use crate::process::{comm_str, ProcFs, ProcessCache, SystemView};
 use crate::protocols::detect::{detect, Detected};
 use crate::protocols::http1::{self, Http1Stream, Side};
 use crate::protocols::http2::{self, Http2Stream};
@@ -163,7 +163,7 @@ impl Conn {
     }
 
     /// An adopted connection learns its role from the first plaintext it carries.
-    fn learn_role(&mut self, dir: KDirection, first: &[u8]) -> Detected {
+    fn learn_role(&mut self, dir: KDirection, first: &[u8], system: &dyn SystemView) -> Detected {
         let d = detect(first);
         if self.role == Role::Unknown {
             self.role = match (d, dir) {
@@ -178,7 +178,7 @@ impl Conn {
                 // Both peers send HEADERS on odd streams: the side on an
                 // ephemeral port is the client.
                 (Detected::Http2Frame | Detected::Http2Settings, _) => {
-                    role_from_ports(self.pid, &self.endpoints)
+                    role_from_ports(system, self.pid, &self.endpoints)
                 }
                 _ => Role::Unknown,
             };
@@ -188,13 +188,24 @@ impl Conn {
 }
 
 impl Tracker {
-    /// A tracker with the given settings, sharing `stats`.
+    /// A tracker with the given settings, sharing `stats`, reading `/proc`.
     pub fn new(settings: Arc<Settings>, clock: Clock, stats: Arc<CaptureStats>) -> Self {
+        Self::with_system(settings, clock, stats, Arc::new(ProcFs))
+    }
+
+    /// A tracker that reads the running system through `system` (replays
+    /// and tests pass [`crate::process::NoSystem`]).
+    pub fn with_system(
+        settings: Arc<Settings>,
+        clock: Clock,
+        stats: Arc<CaptureStats>,
+        system: Arc<dyn SystemView>,
+    ) -> Self {
         Self {
             conns: FxHashMap::default(),
             execs: None,
             trace: None,
-            procs: ProcessCache::redacting(settings.clone()),
+            procs: ProcessCache::new(system, Some(settings.clone())),
             clock,
             settings,
             stats,
@@ -441,7 +452,7 @@ impl Tracker {
             if payload.is_empty() {
                 return;
             }
-            let d = conn.learn_role(dir, payload);
+            let d = conn.learn_role(dir, payload, self.procs.system());
             if conn.protocol == L7Protocol::Unknown {
                 conn.protocol = d.protocol();
                 count_protocol(&self.stats, conn.protocol);
@@ -784,8 +795,8 @@ fn connection_allowed(settings: &Settings, p: &ProcessInfo, role: Role, e: &Endp
 /// The role of a connection joined mid-stream, from its ports: our local
 /// port is listening (in the process's network namespace) → server; else the
 /// side on Linux's ephemeral range is the client.
-fn role_from_ports(pid: u32, e: &Endpoints) -> Role {
-    if is_listening(pid, e.local.port()) {
+fn role_from_ports(system: &dyn SystemView, pid: u32, e: &Endpoints) -> Role {
+    if system.listening(pid, e.local.port()) {
         return Role::Server;
     }
     let ephemeral = |p: u16| (32768..=60999).contains(&p);
@@ -793,25 +804,6 @@ fn role_from_ports(pid: u32, e: &Endpoints) -> Role {
         (_, false) | (true, true) => Role::Client,
         (false, true) => Role::Server,
     }
-}
-
-/// Is a TCP socket listening on `port` in `pid`'s network namespace?
-fn is_listening(pid: u32, port: u16) -> bool {
-    ["tcp", "tcp6"].iter().any(|f| {
-        std::fs::read_to_string(format!("/proc/{pid}/net/{f}")).is_ok_and(|table| {
-            table.lines().skip(1).any(|l| {
-                let mut cols = l.split_whitespace();
-                let local = cols.nth(1).unwrap_or("");
-                let state = cols.nth(1).unwrap_or("");
-                state == "0A"
-                    && local
-                        .rsplit(':')
-                        .next()
-                        .and_then(|p| u16::from_str_radix(p, 16).ok())
-                        == Some(port)
-            })
-        })
-    })
 }
 
 /// TLS 1.3 sends the chosen ALPN encrypted: infer it from the plaintext

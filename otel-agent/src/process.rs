@@ -1,4 +1,6 @@
-//! Process identity (executable, command line) from `/proc`, cached per pid.
+//! Process identity (executable, command line) from `/proc`, cached per pid,
+//! and [`SystemView`]: the one seam through which the tracker reads the
+//! running system.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,22 +12,126 @@ use semconv::model::ProcessInfo;
 /// Processes remembered at most; past that the cache starts over.
 const MAX_CACHED: usize = 16 * 1024;
 
+/// Every read the tracker makes of the running system: `/proc` in the agent
+/// ([`ProcFs`]), nothing at all when a recording is replayed ([`NoSystem`]),
+/// so that a replay gives the same output on any machine.
+pub trait SystemView: Send + Sync {
+    /// `/proc/PID/exe`, without the ` (deleted)` mark.
+    fn exe(&self, pid: u32) -> Option<String>;
+    /// `/proc/PID/comm`, without the newline.
+    fn comm(&self, pid: u32) -> Option<String>;
+    /// `/proc/PID/cmdline`: NUL-separated arguments.
+    fn cmdline(&self, pid: u32) -> Option<Vec<u8>>;
+    /// `/proc/PID/cgroup`.
+    fn cgroup(&self, pid: u32) -> Option<String>;
+    /// Is a TCP socket listening on `port` in `pid`'s network namespace?
+    fn listening(&self, pid: u32, port: u16) -> bool;
+}
+
+/// The running system, read from `/proc`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcFs;
+
+impl SystemView for ProcFs {
+    fn exe(&self, pid: u32) -> Option<String> {
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .map(|p| {
+                p.to_string_lossy()
+                    .trim_end_matches(" (deleted)")
+                    .to_string()
+            })
+    }
+
+    fn comm(&self, pid: u32) -> Option<String> {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .ok()
+            .map(|c| c.trim_end_matches('\n').to_string())
+    }
+
+    fn cmdline(&self, pid: u32) -> Option<Vec<u8>> {
+        std::fs::read(format!("/proc/{pid}/cmdline")).ok()
+    }
+
+    fn cgroup(&self, pid: u32) -> Option<String> {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()
+    }
+
+    fn listening(&self, pid: u32, port: u16) -> bool {
+        ["tcp", "tcp6"].iter().any(|f| {
+            std::fs::read_to_string(format!("/proc/{pid}/net/{f}"))
+                .is_ok_and(|table| listens_on(&table, port))
+        })
+    }
+}
+
+/// Does a `/proc/net/tcp`-format table hold a listening socket on `port`?
+fn listens_on(table: &str, port: u16) -> bool {
+    table.lines().skip(1).any(|l| {
+        let mut cols = l.split_whitespace();
+        let local = cols.nth(1).unwrap_or("");
+        let state = cols.nth(1).unwrap_or("");
+        state == "0A"
+            && local
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok())
+                == Some(port)
+    })
+}
+
+/// A system where every process is already gone (replays and tests): the
+/// identity is what the kernel events carry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoSystem;
+
+impl SystemView for NoSystem {
+    fn exe(&self, _pid: u32) -> Option<String> {
+        None
+    }
+    fn comm(&self, _pid: u32) -> Option<String> {
+        None
+    }
+    fn cmdline(&self, _pid: u32) -> Option<Vec<u8>> {
+        None
+    }
+    fn cgroup(&self, _pid: u32) -> Option<String> {
+        None
+    }
+    fn listening(&self, _pid: u32, _port: u16) -> bool {
+        false
+    }
+}
+
 /// Cache of process identities, invalidated when the kernel reports an exit
 /// or an exec, and checked against the task name of each new connection.
-#[derive(Default)]
 pub struct ProcessCache {
     by_pid: HashMap<u32, Arc<ProcessInfo>>,
     /// Command lines are redacted with these settings (none: kept as read).
     capture: Option<Arc<Settings>>,
+    system: Arc<dyn SystemView>,
+}
+
+impl Default for ProcessCache {
+    fn default() -> Self {
+        Self::new(Arc::new(ProcFs), None)
+    }
 }
 
 impl ProcessCache {
-    /// A cache whose command lines are redacted by `settings.capture`.
-    pub fn redacting(settings: Arc<Settings>) -> Self {
+    /// A cache reading `system`, whose command lines are redacted by
+    /// `settings.capture` when given.
+    pub fn new(system: Arc<dyn SystemView>, settings: Option<Arc<Settings>>) -> Self {
         Self {
             by_pid: HashMap::new(),
-            capture: Some(settings),
+            capture: settings,
+            system,
         }
+    }
+
+    /// The system this cache reads.
+    pub fn system(&self) -> &dyn SystemView {
+        &*self.system
     }
 
     fn redaction(&self) -> Option<&CaptureSettings> {
@@ -39,13 +145,18 @@ impl ProcessCache {
             // Bounded: exec'd processes without connections never report an exit.
             self.by_pid.clear();
         }
-        if self.by_pid.get(&pid).is_some_and(|p| is_stale(p, comm)) {
+        let system = &*self.system;
+        if self
+            .by_pid
+            .get(&pid)
+            .is_some_and(|p| is_stale(system, p, comm))
+        {
             self.by_pid.remove(&pid);
         }
         let capture = self.capture.as_deref().map(|s| &s.capture);
         self.by_pid
             .entry(pid)
-            .or_insert_with(|| Arc::new(read_process(pid, comm, capture)))
+            .or_insert_with(|| Arc::new(read_process(system, pid, comm, capture)))
             .clone()
     }
 
@@ -55,7 +166,7 @@ impl ProcessCache {
     pub fn exec(&mut self, ev: &ExecEvent) {
         let pid = ev.hdr.tgid;
         let comm = comm_str(&ev.comm);
-        let mut info = read_process(pid, &comm, self.redaction());
+        let mut info = read_process(&*self.system, pid, &comm, self.redaction());
         if info.exe.is_empty() {
             info.exe = ev.filename();
         }
@@ -89,7 +200,7 @@ impl ProcessCache {
 /// connection reports no exit, so its pid can be reused — by a fork, which
 /// reports no exec — behind the cache's back. A different task name is only a
 /// hint (threads can be renamed): the executable decides, when it can be read.
-fn is_stale(cached: &ProcessInfo, comm: &str) -> bool {
+fn is_stale(system: &dyn SystemView, cached: &ProcessInfo, comm: &str) -> bool {
     if comm.is_empty() || cached.comm == comm {
         return false;
     }
@@ -97,18 +208,7 @@ fn is_stale(cached: &ProcessInfo, comm: &str) -> bool {
         // Nothing confirmed about it: a fresh read at least has the right name.
         return true;
     }
-    read_exe(cached.pid).is_some_and(|exe| exe != cached.exe)
-}
-
-/// `/proc/PID/exe`, without the ` (deleted)` mark.
-fn read_exe(pid: u32) -> Option<String> {
-    std::fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .map(|p| {
-            p.to_string_lossy()
-                .trim_end_matches(" (deleted)")
-                .to_string()
-        })
+    system.exe(cached.pid).is_some_and(|exe| exe != cached.exe)
 }
 
 /// A command line from its NUL-separated argument strings, credentials
@@ -125,22 +225,27 @@ pub fn command_line(raw: &[u8], capture: Option<&CaptureSettings>) -> String {
     }
 }
 
-/// Read `/proc/PID/exe` and `/proc/PID/cmdline`; missing pieces stay empty.
-/// An empty `comm` is read from `/proc/PID/comm`; the command line is
+/// Read the executable and command line of `pid`; missing pieces stay empty.
+/// An empty `comm` is read from the system too; the command line is
 /// redacted when `capture` is given.
-pub fn read_process(pid: u32, comm: &str, capture: Option<&CaptureSettings>) -> ProcessInfo {
-    let exe = read_exe(pid).unwrap_or_default();
+pub fn read_process(
+    system: &dyn SystemView,
+    pid: u32,
+    comm: &str,
+    capture: Option<&CaptureSettings>,
+) -> ProcessInfo {
+    let exe = system.exe(pid).unwrap_or_default();
     let comm = if comm.is_empty() {
-        std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .map(|c| c.trim_end_matches('\n').to_string())
-            .unwrap_or_default()
+        system.comm(pid).unwrap_or_default()
     } else {
         comm.to_string()
     };
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+    let cmdline = system
+        .cmdline(pid)
         .map(|raw| command_line(&raw, capture))
         .unwrap_or_default();
-    let (container_id, k8s_pod_uid) = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+    let (container_id, k8s_pod_uid) = system
+        .cgroup(pid)
         .map(|c| container_of_cgroup(&c))
         .unwrap_or((None, None));
     ProcessInfo {
@@ -212,7 +317,7 @@ mod tests {
 
     #[test]
     fn reads_own_process() {
-        let me = read_process(std::process::id(), "x", None);
+        let me = read_process(&ProcFs, std::process::id(), "x", None);
         assert!(!me.exe.is_empty());
         assert!(!me.cmdline.is_empty());
     }
@@ -227,7 +332,7 @@ mod tests {
         let sleep = ProcessInfo {
             exe: "/usr/bin/sleep".into(),
             comm: "sleep".into(),
-            ..read_process(me, "sleep", None)
+            ..read_process(&ProcFs, me, "sleep", None)
         };
         cache.by_pid.insert(me, Arc::new(sleep));
         // Same task name: trusted as is.
@@ -241,7 +346,7 @@ mod tests {
 
     #[test]
     fn gone_process_keeps_comm() {
-        let p = read_process(u32::MAX - 1, "curl", None);
+        let p = read_process(&ProcFs, u32::MAX - 1, "curl", None);
         assert_eq!(p.exe, "");
         assert_eq!(p.exe_name(), "curl");
     }

@@ -37,7 +37,7 @@ pub struct SpanBuilder {
     service_name: Option<String>,
     resource_attributes: BTreeMap<String, String>,
     host_name: String,
-    ids: RandomIdGenerator,
+    ids: Box<dyn IdGenerator>,
     scope: InstrumentationScope,
     http: HttpInstruments,
 }
@@ -57,12 +57,19 @@ impl SpanBuilder {
             service_name,
             resource_attributes,
             host_name,
-            ids: RandomIdGenerator::default(),
+            ids: Box::new(RandomIdGenerator::default()),
             scope: InstrumentationScope::builder(DISTRO_NAME)
                 .with_version(DISTRO_VERSION)
                 .build(),
             http: HttpInstruments::new(meter),
         }
+    }
+
+    /// Take trace and span ids from `ids` instead of random ones (golden
+    /// tests give fixed ids).
+    pub fn with_id_generator(mut self, ids: Box<dyn IdGenerator>) -> Self {
+        self.ids = ids;
+        self
     }
 
     /// Record the exchange's HTTP metrics.

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Seeds the fuzz corpora from real captures: otel-agent/testdata/ for the
+# Seeds the fuzz corpora from real captures: protocols/testdata/ for the
 # parsers, and the recorded kernel events (otel-agent/benches/recordings/) cut
 # into the `events` target's input format (2-byte little-endian length, record).
 # usage: otel-agent/fuzz/seed.sh   then   cargo +nightly fuzz run -O <target> corpus/<target>
 set -euo pipefail
 cd "$(dirname "$0")"
-data=../testdata
+data=../../protocols/testdata
 mkdir -p corpus/http1 corpus/http2 corpus/tls_handshake corpus/events corpus/uprobe_sites
 cp "$data"/http1/*.req "$data"/http1/*.resp corpus/http1/
 cp "$data"/http2/*.req "$data"/http2/*.resp corpus/http2/

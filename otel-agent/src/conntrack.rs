@@ -24,11 +24,11 @@ use crate::exchange::Parsed;
 use crate::exchange::{self, ConnContext};
 use crate::internal_events::{add, incr, CaptureStats};
 use crate::process::{comm_str, ProcFs, ProcessCache, SystemView};
-use crate::protocols::detect::{detect, Detected};
-use crate::protocols::http1::{self, Http1Stream, Side};
-use crate::protocols::http2::{self, Http2Stream};
-use crate::protocols::tls_handshake::{self, HandshakeMessage, TlsHandshakeParser};
 use crate::trace_events::{Module, TraceFilter};
+use protocols::detect::{detect, Detected};
+use protocols::http1::{self, Http1Stream, Side};
+use protocols::http2::{self, Http2Stream};
+use protocols::tls_handshake::{self, HandshakeMessage, TlsHandshakeParser};
 
 /// Log a `--trace-events` line when the connection's process is traced for `module`.
 macro_rules! tev {
@@ -454,7 +454,7 @@ impl Tracker {
             }
             let d = conn.learn_role(dir, payload, self.procs.system());
             if conn.protocol == L7Protocol::Unknown {
-                conn.protocol = d.protocol();
+                conn.protocol = l7_of(d.protocol());
                 count_protocol(&self.stats, conn.protocol);
                 infer_alpn(conn);
                 debug!(
@@ -803,6 +803,15 @@ fn role_from_ports(system: &dyn SystemView, pid: u32, e: &Endpoints) -> Role {
     match (ephemeral(e.local.port()), ephemeral(e.remote.port())) {
         (_, false) | (true, true) => Role::Client,
         (false, true) => Role::Server,
+    }
+}
+
+/// The model's protocol for what detection found.
+fn l7_of(p: protocols::detect::Protocol) -> L7Protocol {
+    match p {
+        protocols::detect::Protocol::Http1 => L7Protocol::Http1,
+        protocols::detect::Protocol::Http2 => L7Protocol::Http2,
+        protocols::detect::Protocol::Other => L7Protocol::Other,
     }
 }
 

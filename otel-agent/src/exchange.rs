@@ -7,7 +7,7 @@ use otel_agent_config::{CaptureLevel, CaptureSettings, RuleContext, Settings, RE
 use semconv::model::{self, Direction, Endpoints, L7Protocol, ProcessInfo, TlsInfo};
 
 use crate::clock::Clock;
-use crate::protocols::{http1, http2};
+use protocols::{http1, http2};
 
 /// What a parser produced.
 #[derive(Debug)]

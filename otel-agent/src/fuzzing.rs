@@ -10,8 +10,8 @@ use otel_agent_config::Settings;
 use crate::clock::Clock;
 use crate::conntrack::Tracker;
 use crate::internal_events::CaptureStats;
-use crate::protocols::http1::{Http1Stream, Limits, Side};
-use crate::protocols::tls_handshake::TlsHandshakeParser;
+use protocols::http1::{Http1Stream, Limits, Side};
+use protocols::tls_handshake::TlsHandshakeParser;
 
 /// Split `data` into (side, chunk, gap) operations driven by its own bytes.
 fn operations(data: &[u8]) -> impl Iterator<Item = (Side, &[u8], u64)> {
@@ -55,7 +55,7 @@ pub fn http1(data: &[u8]) {
 /// HTTP/2 stream parser (frames + HPACK): arbitrary chunks on both sides, with gaps.
 pub fn http2(data: &[u8]) {
     let capture = data.first().map_or(0, |b| usize::from(*b));
-    let mut s = crate::protocols::http2::Http2Stream::new(crate::protocols::http2::Limits {
+    let mut s = protocols::http2::Http2Stream::new(protocols::http2::Limits {
         max_body_capture: capture,
     });
     for (i, (side, chunk, gap)) in operations(data).enumerate() {
@@ -130,13 +130,13 @@ mod tests {
     }
 
     const FIXTURES: &[&[u8]] = &[
-        include_bytes!("../testdata/http1/curl_get_keepalive.req"),
-        include_bytes!("../testdata/http1/chunked_trailer.resp"),
-        include_bytes!("../testdata/http1/curl_expect_100.req"),
-        include_bytes!("../testdata/tls/curl_tls13.client"),
-        include_bytes!("../testdata/tls/curl_tls12.server"),
-        include_bytes!("../testdata/http2/h2c_concurrent.req"),
-        include_bytes!("../testdata/http2/h2c_grpc.resp"),
+        include_bytes!("../../protocols/testdata/http1/curl_get_keepalive.req"),
+        include_bytes!("../../protocols/testdata/http1/chunked_trailer.resp"),
+        include_bytes!("../../protocols/testdata/http1/curl_expect_100.req"),
+        include_bytes!("../../protocols/testdata/tls/curl_tls13.client"),
+        include_bytes!("../../protocols/testdata/tls/curl_tls12.server"),
+        include_bytes!("../../protocols/testdata/http2/h2c_concurrent.req"),
+        include_bytes!("../../protocols/testdata/http2/h2c_grpc.resp"),
     ];
 
     #[test]

@@ -22,7 +22,6 @@ pub mod internal_events;
 pub mod loader;
 pub mod proc_maps;
 pub mod process;
-pub mod protocols;
 pub mod reader;
 pub mod recording;
 pub mod tls_discovery;

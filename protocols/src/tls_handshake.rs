@@ -568,12 +568,12 @@ pub fn version_name(v: u16) -> Option<&'static str> {
 mod tests {
     use super::*;
 
-    const CURL13_CLIENT: &[u8] = include_bytes!("../../testdata/tls/curl_tls13.client");
-    const CURL13_SERVER: &[u8] = include_bytes!("../../testdata/tls/curl_tls13.server");
-    const CURL12_CLIENT: &[u8] = include_bytes!("../../testdata/tls/curl_tls12.client");
-    const CURL12_SERVER: &[u8] = include_bytes!("../../testdata/tls/curl_tls12.server");
-    const PY13_CLIENT: &[u8] = include_bytes!("../../testdata/tls/python_tls13.client");
-    const PY13_SERVER: &[u8] = include_bytes!("../../testdata/tls/python_tls13.server");
+    const CURL13_CLIENT: &[u8] = include_bytes!("../testdata/tls/curl_tls13.client");
+    const CURL13_SERVER: &[u8] = include_bytes!("../testdata/tls/curl_tls13.server");
+    const CURL12_CLIENT: &[u8] = include_bytes!("../testdata/tls/curl_tls12.client");
+    const CURL12_SERVER: &[u8] = include_bytes!("../testdata/tls/curl_tls12.server");
+    const PY13_CLIENT: &[u8] = include_bytes!("../testdata/tls/python_tls13.client");
+    const PY13_SERVER: &[u8] = include_bytes!("../testdata/tls/python_tls13.server");
 
     const FIXTURES: [&[u8]; 6] = [
         CURL13_CLIENT,

@@ -1,7 +1,5 @@
 //! Protocol detection from the first bytes of a connection's plaintext.
 
-use semconv::model::L7Protocol;
-
 use super::{http1, tls_handshake};
 
 /// The HTTP/2 client connection preface.
@@ -69,15 +67,26 @@ pub fn detect(first: &[u8]) -> Detected {
     }
 }
 
+/// The application protocol a stream's first bytes imply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.x.
+    Http1,
+    /// HTTP/2.
+    Http2,
+    /// Anything else (TLS ciphertext included).
+    Other,
+}
+
 impl Detected {
     /// The connection protocol this implies.
-    pub fn protocol(self) -> L7Protocol {
+    pub fn protocol(self) -> Protocol {
         match self {
-            Detected::Http1Request | Detected::Http1Response => L7Protocol::Http1,
+            Detected::Http1Request | Detected::Http1Response => Protocol::Http1,
             Detected::Http2Preface | Detected::Http2Frame | Detected::Http2Settings => {
-                L7Protocol::Http2
+                Protocol::Http2
             }
-            Detected::Tls | Detected::Other => L7Protocol::Other,
+            Detected::Tls | Detected::Other => Protocol::Other,
         }
     }
 
@@ -114,6 +123,6 @@ mod tests {
             "DATA is not enough"
         );
         assert!(Detected::Http2Preface.is_request());
-        assert_eq!(Detected::Http1Response.protocol(), L7Protocol::Http1);
+        assert_eq!(Detected::Http1Response.protocol(), Protocol::Http1);
     }
 }

@@ -1,0 +1,15 @@
+//! The parsers of captured bytes: protocol detection, the TLS handshake,
+//! HTTP/1.x and HTTP/2 (frames, HPACK, gRPC).
+//!
+//! Why a crate of its own: these are the parts of the agent that read bytes
+//! chosen by strangers, so they are kept pure — bytes in, structured records
+//! out, no kernel, no I/O, no runtime — which makes them testable on fixtures
+//! captured from real clients (`testdata/`) and fuzzable in isolation. They
+//! must never panic on any input; the agent's connection tracker feeds them
+//! and decides what the records mean for a connection.
+#![deny(missing_docs)]
+
+pub mod detect;
+pub mod http1;
+pub mod http2;
+pub mod tls_handshake;

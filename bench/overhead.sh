@@ -91,7 +91,7 @@ echo "TLS HTTP/1.1        baseline ${T_RPS} req/s (p50 ${T_P50} ms, p99 ${T_P99}
 echo "                    bare probes ${B_RPS} req/s (p99 ${B_P99} ms)  vs baseline $(ratio "$B_RPS" "$T_RPS")"
 echo "                    full agent  ${F_RPS} req/s (p99 ${F_P99} ms)  vs bare probes $(ratio "$F_RPS" "$B_RPS")  vs baseline $(ratio "$F_RPS" "$T_RPS")"
 echo "                    uprobe hits per exchange $(counter uprobe_hits_per_exchange) (wrk and nginx both use the probed libssl), bare-probe hits $B_HITS; exchanges $(counter exchanges) for ${F_N} requests; agent CPU $AGENT_CPU s, RSS $AGENT_RSS MiB"
-# Which libssl functions are probed without a single-step (otel-agent/src/uprobe_sites.rs).
+# Which libssl functions are probed without a single-step (otel-agent/src/capture/tls/uprobe_sites.rs).
 echo "                    libssl functions probed on emulated instructions: $(grep "TLS probes attached" "$WORK/agent.err" | grep "/libssl.so" | head -1 | grep -o 'emulated=\[[^]]*\]' || echo "none found in the log")"
 
 read -r H_RPS _ < <(h2_run https://127.0.0.1:18443/)

@@ -4,7 +4,7 @@
 # uprobe (no eBPF program) on SSL_write's first instruction (`sub $0x18,%rsp`
 # in Debian 12's OpenSSL: copied out of line and single-stepped), then on the
 # first conditional jump of its entry block (emulated by the kernel: where
-# otel-agent puts its SSL_write probe, see otel-agent/src/uprobe_sites.rs).
+# otel-agent puts its SSL_write probe, see otel-agent/src/capture/tls/uprobe_sites.rs).
 # usage: sudo bench/uprobe_cost.sh [SECONDS_PER_RUN]   (default 5)
 set -euo pipefail
 DUR=${1:-5}

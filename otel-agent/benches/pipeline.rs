@@ -18,10 +18,10 @@ use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_sc
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
-use otel_agent::clock::Clock;
-use otel_agent::conntrack::{Output, Tracker};
-use otel_agent::exporters::spans::{group_by_resource, SpanBuilder};
+use otel_agent::export::otlp::spans::{group_by_resource, SpanBuilder};
 use otel_agent::internal_events::CaptureStats;
+use otel_agent::track::clock::Clock;
+use otel_agent::track::tracker::{Output, Tracker};
 use otel_agent_config::{CaptureLevel, Settings};
 use prost::Message as _;
 
@@ -45,7 +45,7 @@ fn thread_cpu() -> Duration {
 }
 
 fn load(path: &Path) -> Vec<Vec<u8>> {
-    otel_agent::recording::read(path).unwrap_or_else(|e| panic!("{e}"))
+    otel_agent::capture::recording::read(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// One export request's worth of spans, encoded as the gRPC exporter does

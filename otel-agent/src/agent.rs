@@ -11,16 +11,16 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use crate::clock::Clock;
-use crate::conntrack::Tracker;
-use crate::exporters::otlp::{ExportFailures, Otlp, OtlpConfig};
-use crate::exporters::{self, Sinks};
+use crate::capture::loader::{ProbeOptions, Probes};
+use crate::capture::reader;
+use crate::capture::recording::Recorder;
+use crate::capture::tls::discovery::{self, Discovery};
+use crate::export::otlp::{ExportFailures, Otlp, OtlpConfig};
+use crate::export::{self, Sinks};
 use crate::internal_events::CaptureStats;
-use crate::loader::{ProbeOptions, Probes};
-use crate::reader;
-use crate::recording::Recorder;
-use crate::tls_discovery::{self, Discovery};
-use crate::trace_events::TraceFilter;
+use crate::track::clock::Clock;
+use crate::track::trace_events::TraceFilter;
+use crate::track::tracker::Tracker;
 
 /// The service-port filter to push into the kernel, when the settings have one.
 fn port_filter(settings: &Arc<Settings>) -> Option<Box<dyn Fn(u16) -> bool + Send + Sync>> {
@@ -79,7 +79,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
     let stop_flag = discovery_stop.clone();
     let discovery_thread = std::thread::Builder::new()
         .name("tls-discovery".into())
-        .spawn(move || tls_discovery::run(discovery, exec_rx, stop_flag))
+        .spawn(move || discovery::run(discovery, exec_rx, stop_flag))
         .context("start the TLS discovery thread")?;
 
     let mut tracker = Tracker::new(settings.clone(), Clock::new(), stats.clone());
@@ -102,7 +102,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
         stdout: settings.exporters.stdout_enabled(),
         otlp,
     };
-    let exporter = tokio::spawn(exporters::run(rx, sinks, stats.clone()));
+    let exporter = tokio::spawn(export::run(rx, sinks, stats.clone()));
     let reader = tokio::spawn(reader::run(
         ring,
         tracker,

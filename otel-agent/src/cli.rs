@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use otel_agent_config::{CaptureLevel, Protocol, Settings, StdoutMode};
 
-use crate::trace_events::TraceFilter;
+use crate::track::trace_events::TraceFilter;
 
 /// Captures HTTP exchanges from the kernel with eBPF (plaintext and TLS) and
 /// exports them as OpenTelemetry spans, metrics and logs — or JSON on stdout.

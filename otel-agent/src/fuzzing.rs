@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use otel_agent_config::Settings;
 
-use crate::clock::Clock;
-use crate::conntrack::Tracker;
 use crate::internal_events::CaptureStats;
+use crate::track::clock::Clock;
+use crate::track::tracker::Tracker;
 use protocols::http1::{Http1Stream, Limits, Side};
 use protocols::tls_handshake::TlsHandshakeParser;
 
@@ -80,7 +80,7 @@ pub fn tls_handshake(data: &[u8]) {
 /// the arity, the rest the function's code.
 pub fn uprobe_sites(data: &[u8]) {
     if let Some((&arity, code)) = data.split_first() {
-        let sites = crate::uprobe_sites::find(code, 0x40_0000, usize::from(arity));
+        let sites = crate::capture::tls::uprobe_sites::find(code, 0x40_0000, usize::from(arity));
         let end = 0x40_0000 + code.len() as u64;
         assert!(sites.entry.is_none_or(|e| (0x40_0000..end).contains(&e)));
         assert!(sites.ret.is_none_or(|r| (0x40_0000..end).contains(&r)));

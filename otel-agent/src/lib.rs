@@ -1,29 +1,22 @@
 //! otel-agent: HTTP capture from the kernel, exported as OpenTelemetry.
 //!
-//! Data flows one way, one module per stage:
-//! [`loader`] (aya: load and attach the probes) → [`reader`] (ring buffer)
-//! → [`conntrack`] (connections, offsets, roles; TLS plaintext from the
-//! uprobes that [`tls_discovery`] attaches) → [`protocols`] (detection,
-//! HTTP/1, TLS handshake) → [`exchange`] (assembly at the capture level) →
-//! [`exporters`]. Only `loader` and `reader` touch the kernel; everything
-//! after them is plain bytes in, records out, and unit-tested that way.
+//! The folders are the pipeline, and data flows one way through them:
+//! [`capture`] (aya: load and attach the probes, find TLS code, read the ring
+//! buffer) → [`track`] (connections, offsets, roles, process identity; the
+//! parsers of the `protocols` crate; exchange assembly at the capture level)
+//! → [`export`] (stdout JSON, OTLP spans, metrics and logs through the pure
+//! mapping of the `semconv` crate). Only `capture` touches the kernel, and the
+//! tracker reads the running system through one seam
+//! ([`track::process::SystemView`]), so everything after the ring buffer is
+//! bytes in, records out, and unit-tested that way. [`agent`] wires the
+//! stages together; [`main`](../otel_agent/index.html) is the command line.
 #![deny(missing_docs)]
 
 pub mod agent;
 pub mod allocator;
+pub mod capture;
 pub mod cli;
-pub mod clock;
-pub mod conntrack;
-pub mod elf_symbols;
-pub mod exchange;
-pub mod exporters;
+pub mod export;
 pub mod fuzzing;
 pub mod internal_events;
-pub mod loader;
-pub mod proc_maps;
-pub mod process;
-pub mod reader;
-pub mod recording;
-pub mod tls_discovery;
-pub mod trace_events;
-pub mod uprobe_sites;
+pub mod track;

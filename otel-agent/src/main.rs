@@ -43,7 +43,7 @@ fn run(cli: Cli) -> Result<()> {
     }
     let mut filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     if cli.trace_events.is_some() {
-        if let Ok(d) = "otel_agent::trace_events=info".parse() {
+        if let Ok(d) = "otel_agent::track::trace_events=info".parse() {
             filter = filter.add_directive(d);
         }
     }

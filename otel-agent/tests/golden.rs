@@ -25,12 +25,12 @@ use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_sc
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{IdGenerator, SpanData};
 use opentelemetry_sdk::Resource;
-use otel_agent::clock::Clock;
-use otel_agent::conntrack::{Output, Tracker};
-use otel_agent::exporters::spans::{group_by_resource, SpanBuilder};
-use otel_agent::exporters::stdout::{exchange_json, report_json};
+use otel_agent::export::otlp::spans::{group_by_resource, SpanBuilder};
+use otel_agent::export::stdout::{exchange_json, report_json};
 use otel_agent::internal_events::CaptureStats;
-use otel_agent::process::NoSystem;
+use otel_agent::track::clock::Clock;
+use otel_agent::track::process::NoSystem;
+use otel_agent::track::tracker::{Output, Tracker};
 use otel_agent_config::{CaptureLevel, Settings};
 use prost::Message as _;
 use semconv::value::{AttrValue, Attribute};
@@ -151,7 +151,7 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("benches/recordings")
         .join(recording);
-    let records = otel_agent::recording::read(&path).unwrap_or_else(|e| panic!("{e}"));
+    let records = otel_agent::capture::recording::read(&path).unwrap_or_else(|e| panic!("{e}"));
     let mut settings = Settings::default();
     settings.capture.level = level;
     let stats = Arc::new(CaptureStats::default());

@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use otel_agent::clock::Clock;
-use otel_agent::conntrack::{Output, Tracker};
 use otel_agent::internal_events::CaptureStats;
+use otel_agent::track::clock::Clock;
+use otel_agent::track::tracker::{Output, Tracker};
 use otel_agent_config::Settings;
 use semconv::model::{Exchange, L7Protocol};
 
@@ -16,7 +16,7 @@ fn replay(name: &str) -> (Vec<Exchange>, usize) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("benches/recordings")
         .join(name);
-    let records = otel_agent::recording::read(&path).unwrap();
+    let records = otel_agent::capture::recording::read(&path).unwrap();
     let stats = Arc::new(CaptureStats::default());
     let mut tracker = Tracker::new(
         Arc::new(Settings::default()),

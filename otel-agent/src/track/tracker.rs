@@ -19,12 +19,12 @@ use semconv::model::{
 };
 use tracing::{debug, trace};
 
-use crate::clock::Clock;
-use crate::exchange::Parsed;
-use crate::exchange::{self, ConnContext};
 use crate::internal_events::{add, incr, CaptureStats};
-use crate::process::{comm_str, ProcFs, ProcessCache, SystemView};
-use crate::trace_events::{Module, TraceFilter};
+use crate::track::assemble::Parsed;
+use crate::track::assemble::{self, ConnContext};
+use crate::track::clock::Clock;
+use crate::track::process::{comm_str, ProcFs, ProcessCache, SystemView};
+use crate::track::trace_events::{Module, TraceFilter};
 use protocols::detect::{detect, Detected};
 use protocols::http1::{self, Http1Stream, Side};
 use protocols::http2::{self, Http2Stream};
@@ -35,7 +35,7 @@ macro_rules! tev {
     ($conn:expr, $module:ident, $($rest:tt)+) => {
         if $conn.traces(Module::$module) {
             tracing::info!(
-                target: "otel_agent::trace_events",
+                target: "otel_agent::track::trace_events",
                 conn = $conn.id, pid = $conn.pid, module = stringify!($module), $($rest)+
             );
         }
@@ -194,7 +194,7 @@ impl Tracker {
     }
 
     /// A tracker that reads the running system through `system` (replays
-    /// and tests pass [`crate::process::NoSystem`]).
+    /// and tests pass [`crate::track::process::NoSystem`]).
     pub fn with_system(
         settings: Arc<Settings>,
         clock: Clock,
@@ -385,7 +385,7 @@ impl Tracker {
         };
         if conn.traces(module) {
             tracing::info!(
-                target: "otel_agent::trace_events", conn = conn.id, pid = conn.pid, module = if module == Module::Socket { "Socket" } else { "Tls" },
+                target: "otel_agent::track::trace_events", conn = conn.id, pid = conn.pid, module = if module == Module::Socket { "Socket" } else { "Tls" },
                 dir = ?dir, source = h.source, syscall = h.syscall, offset = h.offset, len = h.len,
                 captured = h.captured, flags = h.flags, "data event"
             );
@@ -753,7 +753,7 @@ fn emit(
             conn.exchanges += 1;
             incr(&stats.exchanges);
         }
-        if let Some(e) = exchange::assemble(&ctx, ex, settings, clock) {
+        if let Some(e) = assemble::assemble(&ctx, ex, settings, clock) {
             tev!(
                 conn,
                 Http,
@@ -846,7 +846,7 @@ fn tls_bytes(conn: &mut Conn, dir: KDirection, payload: &[u8]) {
         Ok(Some(HandshakeMessage::ClientHello(ch))) => {
             debug!(conn = conn.id, sni = ?ch.server_name, alpn = ?ch.alpn, "TLS ClientHello");
             if traced {
-                tracing::info!(target: "otel_agent::trace_events", conn = id, module = "Tls",
+                tracing::info!(target: "otel_agent::track::trace_events", conn = id, module = "Tls",
                     sni = ?ch.server_name, alpn = ?ch.alpn, versions = ?ch.supported_versions, "TLS ClientHello");
             }
             tls.info.got_client_hello = true;
@@ -861,7 +861,7 @@ fn tls_bytes(conn: &mut Conn, dir: KDirection, payload: &[u8]) {
                 "TLS ServerHello"
             );
             if traced {
-                tracing::info!(target: "otel_agent::trace_events", conn = id, module = "Tls",
+                tracing::info!(target: "otel_agent::track::trace_events", conn = id, module = "Tls",
                     version = sh.version(), cipher = sh.cipher_suite, alpn = ?sh.alpn, "TLS ServerHello");
             }
             tls.info.version = Some(sh.version());

@@ -1,6 +1,6 @@
 //! Loads the embedded eBPF object into the kernel and attaches its programs.
 //!
-//! Together with [`crate::reader`], the only module that talks to aya: every
+//! Together with [`crate::capture::reader`], the only module that talks to aya: every
 //! stage after it works on plain bytes and is unit-testable without a kernel.
 
 use std::path::Path;
@@ -13,7 +13,7 @@ use bpf_probes::events::{AgentConfig, Counter, COUNTER_COUNT};
 use bpf_probes::{maps, programs, PROBES};
 use tracing::{debug, info, warn};
 
-use crate::elf_symbols::{TlsFunction, TlsLibrary, TlsTarget};
+use crate::capture::tls::elf_symbols::{TlsFunction, TlsLibrary, TlsTarget};
 
 /// Every tracepoint program: (program name, category, tracepoint).
 const TRACEPOINTS: &[(&str, &str, &str)] = &[
@@ -136,7 +136,7 @@ impl TlsHook {
     }
 
     /// (program, file offset) to attach for `f`: on emulated instructions
-    /// where [`crate::uprobe_sites`] found them (a read needs both sites: its
+    /// where [`crate::capture::tls::uprobe_sites`] found them (a read needs both sites: its
     /// uretprobe shares the breakpoint on the first instruction with the
     /// entry program), else on the first instruction.
     fn placements(&self, f: &TlsFunction) -> Vec<(&'static str, u64)> {
@@ -221,7 +221,7 @@ impl std::fmt::Debug for ProbeOptions {
 }
 
 /// The functions of `target` whose probes all sit on instructions the kernel
-/// emulates (no single-step per hit; see [`crate::uprobe_sites`]).
+/// emulates (no single-step per hit; see [`crate::capture::tls::uprobe_sites`]).
 pub fn emulated_functions(target: &TlsTarget) -> Vec<&'static str> {
     TLS_HOOKS
         .iter()
@@ -454,7 +454,7 @@ fn install_tail_calls(ebpf: &mut Ebpf) -> Result<(), LoadError> {
 
 /// How much waits in the ring buffer before the kernel wakes the reader: an
 /// eighth of the buffer, at most 64 KiB (the reader also drains every
-/// [`crate::reader::DRAIN_EVERY`]).
+/// [`crate::capture::reader::DRAIN_EVERY`]).
 fn wakeup_bytes(ring_buffer_bytes: u32) -> u32 {
     (ring_buffer_bytes / 8).min(64 * 1024)
 }

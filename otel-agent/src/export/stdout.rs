@@ -6,9 +6,9 @@ use std::io::Write;
 use semconv::model::{ConnectionReport, Exchange, Header};
 use serde_json::{json, Map, Value};
 
-use crate::clock::rfc3339_nanos;
-use crate::conntrack::Output;
 use crate::internal_events::{incr, CaptureStats};
+use crate::track::clock::rfc3339_nanos;
+use crate::track::tracker::Output;
 
 fn headers_json(headers: &[Header]) -> Value {
     let mut map: BTreeMap<&str, String> = BTreeMap::new();

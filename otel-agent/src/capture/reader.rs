@@ -8,10 +8,10 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::clock::Clock;
-use crate::conntrack::{Output, Tracker};
+use crate::capture::recording::Recorder;
 use crate::internal_events::{incr, CaptureStats};
-use crate::recording::Recorder;
+use crate::track::clock::Clock;
+use crate::track::tracker::{Output, Tracker};
 
 /// How often the ring buffer is drained even without a wakeup: the kernel
 /// wakes the reader only once `wakeup_bytes` wait (see `loader`), so a quiet

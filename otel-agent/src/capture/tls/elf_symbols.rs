@@ -4,7 +4,7 @@ use std::path::Path;
 
 use object::{Object, ObjectSection, ObjectSymbol};
 
-use crate::uprobe_sites;
+use crate::capture::tls::uprobe_sites;
 
 /// Which TLS library a set of symbols belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

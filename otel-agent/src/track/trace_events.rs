@@ -2,7 +2,7 @@
 //!
 //! In the spirit of a BPF trace, to debug a capture that looks unhealthy: each
 //! event of a matching process is logged at INFO under the target
-//! `otel_agent::trace_events` with what the agent decided to do with it.
+//! `otel_agent::track::trace_events` with what the agent decided to do with it.
 
 use std::fmt;
 use std::str::FromStr;

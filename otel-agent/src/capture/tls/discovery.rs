@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use crate::elf_symbols::find_tls_functions;
+use crate::capture::loader::{emulated_functions, Probes, TlsLinks};
+use crate::capture::tls::elf_symbols::find_tls_functions;
+use crate::capture::tls::proc_maps::mapped_files;
 use crate::internal_events::{add, incr, sub, CaptureStats};
-use crate::loader::{emulated_functions, Probes, TlsLinks};
-use crate::proc_maps::mapped_files;
 
 /// Standard library directories scanned at start-up.
 const LIBRARY_DIRS: &[&str] = &[

@@ -35,10 +35,12 @@ use semconv::model::{ConnectionReport, Exchange};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::spans::{any_value, group_by_resource, time, SpanBuilder, DISTRO_NAME, DISTRO_VERSION};
+pub mod spans;
+
+use crate::capture::loader::Probes;
 use crate::internal_events::{incr, CaptureStats};
-use crate::loader::Probes;
 use bpf_probes::events::Counter;
+use spans::{any_value, group_by_resource, time, SpanBuilder, DISTRO_NAME, DISTRO_VERSION};
 
 /// Spans per export request.
 const MAX_BATCH: usize = 512;

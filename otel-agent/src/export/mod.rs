@@ -1,15 +1,14 @@
 //! Exporters: where exchanges and connection reports go (stdout JSON, OTLP).
 
 pub mod otlp;
-pub mod spans;
 pub mod stdout;
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::conntrack::Output;
 use crate::internal_events::CaptureStats;
+use crate::track::tracker::Output;
 
 /// The enabled sinks.
 pub struct Sinks {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use otel_agent_config::{CaptureLevel, CaptureSettings, RuleContext, Settings, REDACTED};
 use semconv::model::{self, Direction, Endpoints, L7Protocol, ProcessInfo, TlsInfo};
 
-use crate::clock::Clock;
+use crate::track::clock::Clock;
 use protocols::{http1, http2};
 
 /// What a parser produced.

@@ -1,0 +1,7 @@
+//! TLS libraries: which functions are hooked, where their code is, and where
+//! on that code a uprobe can sit cheaply.
+
+pub mod discovery;
+pub mod elf_symbols;
+pub mod proc_maps;
+pub mod uprobe_sites;

@@ -60,7 +60,7 @@ fn sigterm_under_load_flushes_every_completed_exchange() {
         printed, counted,
         "every exchange the agent completed was written before it exited"
     );
-    assert_eq!(final_counter(&log, "export_queue_full"), 0);
+    assert_eq!(final_counter(&log, "exporter_stopped"), 0);
     assert!(log.contains("capture stopped"), "{log}");
 }
 
@@ -190,7 +190,7 @@ fn ten_thousand_idle_connections_keep_the_tracker_bounded() {
     let closed = |p: u32| reports_of(&lines, p).len();
     // A burst of 20,000 reports can outrun the exporter (here: the test reading
     // stdout); what the export queue could not hold is dropped and counted.
-    let queue_drops = final_counter(&log, "export_queue_full");
+    let queue_drops = final_counter(&log, "exporter_stopped");
     eprintln!(
         "reports: client {} server {}; ringbuf drops {}; export-queue drops {queue_drops}",
         closed(pid),

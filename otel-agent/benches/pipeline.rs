@@ -18,12 +18,14 @@ use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_sc
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
+use otel_agent::export::otlp::http_metrics::HttpInstruments;
 use otel_agent::export::otlp::spans::{group_by_resource, SpanBuilder};
 use otel_agent::internal_events::CaptureStats;
 use otel_agent::track::clock::Clock;
-use otel_agent::track::tracker::{Output, Tracker};
+use otel_agent::track::tracker::Tracker;
 use otel_agent_config::{CaptureLevel, Settings};
 use prost::Message as _;
+use semconv::model::Output;
 
 /// The agent's allocator (see `main.rs`).
 #[global_allocator]
@@ -74,7 +76,12 @@ struct Pass {
 }
 
 /// Replay every record once through a fresh tracker and the span pipeline.
-fn replay(records: &[Vec<u8>], settings: &Arc<Settings>, spans: &mut SpanBuilder) -> Pass {
+fn replay(
+    records: &[Vec<u8>],
+    settings: &Arc<Settings>,
+    spans: &mut SpanBuilder,
+    http: &HttpInstruments,
+) -> Pass {
     let stats = Arc::new(CaptureStats::default());
     let mut tracker = Tracker::new(settings.clone(), Clock::with_offset(0), stats);
     let mut out = Vec::with_capacity(64);
@@ -85,7 +92,7 @@ fn replay(records: &[Vec<u8>], settings: &Arc<Settings>, spans: &mut SpanBuilder
             match o {
                 Output::Exchange(ex) => {
                     pass.exchanges += 1;
-                    spans.record_metrics(&ex);
+                    http.record(&ex);
                     batch.push(spans.span(&ex));
                     if batch.len() == BATCH {
                         pass.encoded_bytes += encode(batch);
@@ -132,11 +139,12 @@ fn main() {
             let mut settings = Settings::default();
             settings.capture.level = level;
             let settings = Arc::new(settings);
-            let mut spans = SpanBuilder::new(None, Default::default(), "bench".into(), &meter);
-            let first = replay(&records, &settings, &mut spans); // warm-up
+            let mut spans = SpanBuilder::new(None, Default::default(), "bench".into());
+            let http = HttpInstruments::new(&meter);
+            let first = replay(&records, &settings, &mut spans, &http); // warm-up
             let (start, mut passes, mut total) = (thread_cpu(), 0u64, Pass::default());
             while thread_cpu() - start < MEASURE {
-                let p = replay(&records, &settings, &mut spans);
+                let p = replay(&records, &settings, &mut spans, &http);
                 total.exchanges += p.exchanges;
                 total.reports += p.reports;
                 total.encoded_bytes += p.encoded_bytes;

@@ -18,6 +18,7 @@ use crate::capture::tls::discovery::{self, Discovery};
 use crate::export::otlp::{ExportFailures, Otlp, OtlpConfig};
 use crate::export::{self, Sinks};
 use crate::internal_events::CaptureStats;
+use crate::internal_events::KernelCounters;
 use crate::track::clock::Clock;
 use crate::track::trace_events::TraceFilter;
 use crate::track::tracker::Tracker;
@@ -93,7 +94,8 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
 
     let otlp = match OtlpConfig::from_settings(&settings) {
         Some(cfg) => Some(
-            Otlp::start(&cfg, stats.clone(), probes.clone()).context("start the OTLP exporter")?,
+            Otlp::start(&cfg, stats.clone(), kernel_counters(probes.clone()))
+                .context("start the OTLP exporter")?,
         ),
         None => None,
     };
@@ -149,6 +151,11 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
     Ok(())
 }
 
+/// The kernel's counters, read from the probes' per-CPU map at each call.
+fn kernel_counters(probes: Arc<Mutex<Probes>>) -> KernelCounters {
+    Arc::new(move || probes.lock().map(|p| p.counters()).unwrap_or_default())
+}
+
 fn log_counters(
     probes: &Mutex<Probes>,
     stats: &CaptureStats,
@@ -175,7 +182,7 @@ fn log_counters(
                 bytes_captured = s.bytes_captured,
                 gap_bytes = s.gap_bytes,
                 parse_errors = s.parse_errors,
-                export_queue_full = s.export_queue_full,
+                exporter_stopped = s.exporter_stopped,
                 export_queue_waits = s.export_queue_waits,
                 span_queue_full = spans(|f| &f.spans_queue_full),
                 span_export_failed = spans(|f| &f.spans_lost),

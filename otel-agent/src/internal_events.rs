@@ -4,6 +4,15 @@
 //! [`StatsSnapshot`] for logs, the metrics exporter and the final summary.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use bpf_probes::events::COUNTER_COUNT;
+
+/// Reads the kernel's own counters (ring buffer full, truncations, uprobe
+/// hits, ... indexed by `bpf_probes::events::Counter`): the agent passes one
+/// that reads the probes' per-CPU map, so that the exporters need no handle
+/// on the kernel side.
+pub type KernelCounters = Arc<dyn Fn() -> [u64; COUNTER_COUNT as usize] + Send + Sync>;
 
 macro_rules! stats {
     ($($(#[$m:meta])* $name:ident,)*) => {
@@ -53,8 +62,9 @@ stats! {
     parse_errors,
     /// Connection reports written.
     reports,
-    /// Exchanges and reports dropped because the exporter had stopped.
-    export_queue_full,
+    /// Exchanges and reports lost because the exporter had stopped (the
+    /// export queue never drops: while the exporter runs, the reader waits).
+    exporter_stopped,
     /// Times the reader waited for room in the export queue (the burst
     /// waited in the kernel ring buffer meanwhile).
     export_queue_waits,

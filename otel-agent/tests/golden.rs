@@ -22,7 +22,6 @@ use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{IdGenerator, SpanData};
 use opentelemetry_sdk::Resource;
 use otel_agent::export::otlp::spans::{group_by_resource, SpanBuilder};
@@ -30,13 +29,12 @@ use otel_agent::export::stdout::{exchange_json, report_json};
 use otel_agent::internal_events::CaptureStats;
 use otel_agent::track::clock::Clock;
 use otel_agent::track::process::NoSystem;
-use otel_agent::track::tracker::{Output, Tracker};
+use otel_agent::track::tracker::Tracker;
 use otel_agent_config::{CaptureLevel, Settings};
 use prost::Message as _;
+use semconv::model::Output;
 use semconv::value::{AttrValue, Attribute};
 use serde_json::{json, Value};
-
-use opentelemetry::metrics::MeterProvider as _;
 
 /// Exchanges written out in full in the readable files.
 const SHOWN: usize = 40;
@@ -168,9 +166,7 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
     tracker.shutdown(&mut out);
     assert_eq!(stats.snapshot().decode_errors, 0);
 
-    let meters = SdkMeterProvider::builder().build();
-    let meter = meters.meter("golden");
-    let mut spans = SpanBuilder::new(None, Default::default(), "golden-host".into(), &meter)
+    let mut spans = SpanBuilder::new(None, Default::default(), "golden-host".into())
         .with_id_generator(Box::<Sequential>::default());
     let mut g = Golden {
         stdout: Stream::new(),

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use otel_agent::internal_events::CaptureStats;
 use otel_agent::track::clock::Clock;
-use otel_agent::track::tracker::{Output, Tracker};
+use otel_agent::track::tracker::Tracker;
 use otel_agent_config::Settings;
+use semconv::model::Output;
 use semconv::model::{Exchange, L7Protocol};
 
 fn replay(name: &str) -> (Vec<Exchange>, usize) {

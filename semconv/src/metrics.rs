@@ -41,25 +41,6 @@ pub const HTTP_CLIENT_RESPONSE_BODY_SIZE: &str = "http.client.response.body.size
 /// `http.server.response.body.size` (By)
 pub const HTTP_SERVER_RESPONSE_BODY_SIZE: &str = "http.server.response.body.size";
 
-/// `tap.exchanges`: exchanges emitted.
-pub const TAP_EXCHANGES: &str = "tap.exchanges";
-/// `tap.connections`: connections finished (one per connection report).
-pub const TAP_CONNECTIONS: &str = "tap.connections";
-/// `tap.data_events`: data events read from the kernel.
-pub const TAP_DATA_EVENTS: &str = "tap.data_events";
-/// `tap.bytes`: payload bytes captured.
-pub const TAP_BYTES: &str = "tap.bytes";
-/// `tap.drops`: events or records dropped, by reason.
-pub const TAP_DROPS: &str = "tap.drops";
-/// `tap.parse_errors`: protocol parse errors (desyncs).
-pub const TAP_PARSE_ERRORS: &str = "tap.parse_errors";
-/// `tap.uprobes.attached`: uprobes currently attached.
-pub const TAP_UPROBES_ATTACHED: &str = "tap.uprobes.attached";
-/// `tap.uprobe.hits`: uprobe events received.
-pub const TAP_UPROBE_HITS: &str = "tap.uprobe.hits";
-/// `tap.export.failures`: failed exports, by signal.
-pub const TAP_EXPORT_FAILURES: &str = "tap.export.failures";
-
 /// Instrument kind of a metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MetricKind {
@@ -107,101 +88,172 @@ const fn http_def(name: &'static str, unit: &'static str, description: &'static 
     }
 }
 
-/// Every metric the agent emits: the HTTP histograms and the capture-health metrics.
+/// `http.client.request.duration`.
+pub const HTTP_CLIENT_DURATION: MetricDef = http_def(
+    HTTP_CLIENT_REQUEST_DURATION,
+    "s",
+    "Duration of HTTP client requests.",
+);
+/// `http.server.request.duration`.
+pub const HTTP_SERVER_DURATION: MetricDef = http_def(
+    HTTP_SERVER_REQUEST_DURATION,
+    "s",
+    "Duration of HTTP server requests.",
+);
+/// `http.client.request.body.size`.
+pub const HTTP_CLIENT_REQUEST_SIZE: MetricDef = http_def(
+    HTTP_CLIENT_REQUEST_BODY_SIZE,
+    "By",
+    "Size of HTTP client request bodies.",
+);
+/// `http.server.request.body.size`.
+pub const HTTP_SERVER_REQUEST_SIZE: MetricDef = http_def(
+    HTTP_SERVER_REQUEST_BODY_SIZE,
+    "By",
+    "Size of HTTP server request bodies.",
+);
+/// `http.client.response.body.size`.
+pub const HTTP_CLIENT_RESPONSE_SIZE: MetricDef = http_def(
+    HTTP_CLIENT_RESPONSE_BODY_SIZE,
+    "By",
+    "Size of HTTP client response bodies.",
+);
+/// `http.server.response.body.size`.
+pub const HTTP_SERVER_RESPONSE_SIZE: MetricDef = http_def(
+    HTTP_SERVER_RESPONSE_BODY_SIZE,
+    "By",
+    "Size of HTTP server response bodies.",
+);
+
+/// `tap.exchanges`: exchanges emitted, complete or partial.
+pub const TAP_EXCHANGES: MetricDef = MetricDef {
+    name: "tap.exchanges",
+    unit: "{exchange}",
+    description: "HTTP exchanges captured, by whether they are partial.",
+    kind: MetricKind::Counter,
+    attributes: &[k::TAP_PARTIAL],
+};
+/// `tap.connections`: connections whose application protocol was decided.
+/// Each connection is counted once; TLS ones are counted again, by probe,
+/// in [`TAP_TLS_CONNECTIONS`].
+pub const TAP_CONNECTIONS: MetricDef = MetricDef {
+    name: "tap.connections",
+    unit: "{connection}",
+    description: "Connections whose application protocol was decided, by protocol.",
+    kind: MetricKind::Counter,
+    attributes: &[k::TAP_L7_PROTOCOL],
+};
+/// `tap.tls.connections`: TLS connections whose plaintext a probe delivered.
+pub const TAP_TLS_CONNECTIONS: MetricDef = MetricDef {
+    name: "tap.tls.connections",
+    unit: "{connection}",
+    description: "TLS connections whose plaintext a probe delivered, by probe type.",
+    kind: MetricKind::Counter,
+    attributes: &[k::TAP_TLS_PROBE],
+};
+/// `tap.data_events`: data events read from the kernel.
+pub const TAP_DATA_EVENTS: MetricDef = MetricDef {
+    name: "tap.data_events",
+    unit: "{event}",
+    description: "Data events read from the kernel.",
+    kind: MetricKind::Counter,
+    attributes: &[],
+};
+/// `tap.bytes`: payload bytes captured.
+pub const TAP_BYTES: MetricDef = MetricDef {
+    name: "tap.bytes",
+    unit: "By",
+    description: "Payload bytes read from the kernel.",
+    kind: MetricKind::Counter,
+    attributes: &[],
+};
+/// `tap.drops`: events, bytes or records lost, by [`DROP_REASONS`].
+pub const TAP_DROPS: MetricDef = MetricDef {
+    name: "tap.drops",
+    unit: "{event}",
+    description: "Events or records lost, by reason.",
+    kind: MetricKind::Counter,
+    attributes: &[k::TAP_DROP_REASON],
+};
+/// `tap.parse_errors`: protocol parse errors (desyncs).
+pub const TAP_PARSE_ERRORS: MetricDef = MetricDef {
+    name: "tap.parse_errors",
+    unit: "{error}",
+    description: "Protocol parse errors (stream desynchronisations).",
+    kind: MetricKind::Counter,
+    attributes: &[],
+};
+/// `tap.uprobes.attached`: TLS uprobes currently attached.
+pub const TAP_UPROBES_ATTACHED: MetricDef = MetricDef {
+    name: "tap.uprobes.attached",
+    unit: "{uprobe}",
+    description: "TLS uprobes currently attached.",
+    kind: MetricKind::Gauge,
+    attributes: &[],
+};
+/// `tap.uprobe.hits`: TLS uprobe hits counted in the kernel.
+pub const TAP_UPROBE_HITS: MetricDef = MetricDef {
+    name: "tap.uprobe.hits",
+    unit: "{hit}",
+    description: "TLS uprobe hits counted in the kernel.",
+    kind: MetricKind::Counter,
+    attributes: &[],
+};
+/// `tap.export.failures`: failed exports, by signal.
+pub const TAP_EXPORT_FAILURES: MetricDef = MetricDef {
+    name: "tap.export.failures",
+    unit: "{failure}",
+    description: "Failed exports, by signal (traces, metrics, logs).",
+    kind: MetricKind::Counter,
+    attributes: &[k::TAP_SIGNAL],
+};
+
+/// The values of `tap.drop.reason` on [`TAP_DROPS`], with what each counts.
+pub const DROP_REASONS: &[(&str, &str)] = &[
+    (
+        "ringbuf_full",
+        "kernel events lost: the ring buffer was full",
+    ),
+    ("truncated_event", "payloads cut at the per-call copy cap"),
+    (
+        "conn_map_full",
+        "connections not tracked: the kernel map was full",
+    ),
+    ("tls_unmapped", "TLS plaintext whose socket was never seen"),
+    (
+        "exporter_stopped",
+        "exchanges and reports lost because the exporter had stopped",
+    ),
+    (
+        "span_queue_full",
+        "spans lost: the OTLP span queue was full",
+    ),
+    (
+        "span_export_failed",
+        "spans lost: export failed after retries, or at shutdown",
+    ),
+];
+
+/// Every metric the agent emits: the HTTP histograms and the capture-health
+/// metrics. The exporter creates each instrument from its entry here (name,
+/// unit, description), and the dashboard is checked against this table.
 pub const CAPTURE_METRICS: &[MetricDef] = &[
-    http_def(
-        HTTP_CLIENT_REQUEST_DURATION,
-        "s",
-        "Duration of HTTP client requests.",
-    ),
-    http_def(
-        HTTP_SERVER_REQUEST_DURATION,
-        "s",
-        "Duration of HTTP server requests.",
-    ),
-    http_def(
-        HTTP_CLIENT_REQUEST_BODY_SIZE,
-        "By",
-        "Size of HTTP client request bodies.",
-    ),
-    http_def(
-        HTTP_SERVER_REQUEST_BODY_SIZE,
-        "By",
-        "Size of HTTP server request bodies.",
-    ),
-    http_def(
-        HTTP_CLIENT_RESPONSE_BODY_SIZE,
-        "By",
-        "Size of HTTP client response bodies.",
-    ),
-    http_def(
-        HTTP_SERVER_RESPONSE_BODY_SIZE,
-        "By",
-        "Size of HTTP server response bodies.",
-    ),
-    MetricDef {
-        name: TAP_EXCHANGES,
-        unit: "{exchange}",
-        description: "HTTP exchanges captured.",
-        kind: MetricKind::Counter,
-        attributes: &[k::TAP_DIRECTION, k::TAP_L7_PROTOCOL, k::TAP_PARTIAL],
-    },
-    MetricDef {
-        name: TAP_CONNECTIONS,
-        unit: "{connection}",
-        description: "Connections finished, by application protocol and TLS probe type.",
-        kind: MetricKind::Counter,
-        attributes: &[k::TAP_DIRECTION, k::TAP_L7_PROTOCOL, k::TAP_TLS_PROBE],
-    },
-    MetricDef {
-        name: TAP_DATA_EVENTS,
-        unit: "{event}",
-        description: "Data events read from the kernel.",
-        kind: MetricKind::Counter,
-        attributes: &[],
-    },
-    MetricDef {
-        name: TAP_BYTES,
-        unit: "By",
-        description: "Payload bytes captured, by direction (transmit: written by the process).",
-        kind: MetricKind::Counter,
-        attributes: &[k::NETWORK_IO_DIRECTION],
-    },
-    MetricDef {
-        name: TAP_DROPS,
-        unit: "{event}",
-        description: "Events or records dropped, by reason.",
-        kind: MetricKind::Counter,
-        attributes: &[k::TAP_DROP_REASON],
-    },
-    MetricDef {
-        name: TAP_PARSE_ERRORS,
-        unit: "{error}",
-        description: "Protocol parse errors (stream desynchronisations).",
-        kind: MetricKind::Counter,
-        attributes: &[k::TAP_L7_PROTOCOL],
-    },
-    MetricDef {
-        name: TAP_UPROBES_ATTACHED,
-        unit: "{uprobe}",
-        description: "Uprobes currently attached, by TLS probe type.",
-        kind: MetricKind::Gauge,
-        attributes: &[k::TAP_TLS_PROBE],
-    },
-    MetricDef {
-        name: TAP_UPROBE_HITS,
-        unit: "{hit}",
-        description: "Uprobe events received, by TLS probe type.",
-        kind: MetricKind::Counter,
-        attributes: &[k::TAP_TLS_PROBE],
-    },
-    MetricDef {
-        name: TAP_EXPORT_FAILURES,
-        unit: "{failure}",
-        description: "Failed exports, by signal (traces, metrics, logs).",
-        kind: MetricKind::Counter,
-        attributes: &[k::TAP_SIGNAL],
-    },
+    HTTP_CLIENT_DURATION,
+    HTTP_SERVER_DURATION,
+    HTTP_CLIENT_REQUEST_SIZE,
+    HTTP_SERVER_REQUEST_SIZE,
+    HTTP_CLIENT_RESPONSE_SIZE,
+    HTTP_SERVER_RESPONSE_SIZE,
+    TAP_EXCHANGES,
+    TAP_CONNECTIONS,
+    TAP_TLS_CONNECTIONS,
+    TAP_DATA_EVENTS,
+    TAP_BYTES,
+    TAP_DROPS,
+    TAP_PARSE_ERRORS,
+    TAP_UPROBES_ATTACHED,
+    TAP_UPROBE_HITS,
+    TAP_EXPORT_FAILURES,
 ];
 
 /// The definition of a metric by name.
@@ -211,16 +263,24 @@ pub fn metric_def(name: &str) -> Option<&'static MetricDef> {
 
 /// The HTTP metric names for a span kind: (duration, request body size, response body size).
 pub fn http_metric_names(kind: SpanKind) -> (&'static str, &'static str, &'static str) {
+    let (d, req, resp) = http_metric_defs(kind);
+    (d.name, req.name, resp.name)
+}
+
+/// The duration, request-body and response-body histograms of one side.
+pub fn http_metric_defs(
+    kind: SpanKind,
+) -> (&'static MetricDef, &'static MetricDef, &'static MetricDef) {
     match kind {
         SpanKind::Client => (
-            HTTP_CLIENT_REQUEST_DURATION,
-            HTTP_CLIENT_REQUEST_BODY_SIZE,
-            HTTP_CLIENT_RESPONSE_BODY_SIZE,
+            &HTTP_CLIENT_DURATION,
+            &HTTP_CLIENT_REQUEST_SIZE,
+            &HTTP_CLIENT_RESPONSE_SIZE,
         ),
         SpanKind::Server => (
-            HTTP_SERVER_REQUEST_DURATION,
-            HTTP_SERVER_REQUEST_BODY_SIZE,
-            HTTP_SERVER_RESPONSE_BODY_SIZE,
+            &HTTP_SERVER_DURATION,
+            &HTTP_SERVER_REQUEST_SIZE,
+            &HTTP_SERVER_RESPONSE_SIZE,
         ),
     }
 }
@@ -300,40 +360,19 @@ mod tests {
         let n = names.len();
         names.dedup();
         assert_eq!(names.len(), n, "duplicate metric name");
-        for name in [
-            HTTP_CLIENT_REQUEST_DURATION,
-            HTTP_SERVER_REQUEST_DURATION,
-            HTTP_CLIENT_REQUEST_BODY_SIZE,
-            HTTP_SERVER_REQUEST_BODY_SIZE,
-            HTTP_CLIENT_RESPONSE_BODY_SIZE,
-            HTTP_SERVER_RESPONSE_BODY_SIZE,
-            TAP_EXCHANGES,
-            TAP_CONNECTIONS,
-            TAP_DATA_EVENTS,
-            TAP_BYTES,
-            TAP_DROPS,
-            TAP_PARSE_ERRORS,
-            TAP_UPROBES_ATTACHED,
-            TAP_UPROBE_HITS,
-            TAP_EXPORT_FAILURES,
-        ] {
-            let def = metric_def(name).unwrap_or_else(|| panic!("{name} missing"));
+        for def in CAPTURE_METRICS {
+            assert_eq!(metric_def(def.name), Some(def));
             assert!(!def.unit.is_empty() && !def.description.is_empty());
         }
         assert_eq!(metric_def("nope"), None);
-        assert_eq!(
-            metric_def(TAP_DROPS).map(|d| d.attributes),
-            Some(&[k::TAP_DROP_REASON][..])
-        );
-        assert_eq!(
-            metric_def(TAP_UPROBES_ATTACHED).map(|d| d.kind),
-            Some(MetricKind::Gauge)
-        );
-        assert_eq!(metric_def(TAP_BYTES).map(|d| d.unit), Some("By"));
-        assert_eq!(
-            metric_def(TAP_EXCHANGES).map(|d| d.unit),
-            Some("{exchange}")
-        );
+        assert_eq!(TAP_DROPS.attributes, &[k::TAP_DROP_REASON][..]);
+        assert_eq!(TAP_UPROBES_ATTACHED.kind, MetricKind::Gauge);
+        assert_eq!(TAP_BYTES.unit, "By");
+        assert_eq!(TAP_EXCHANGES.unit, "{exchange}");
+        let mut reasons: Vec<&str> = DROP_REASONS.iter().map(|r| r.0).collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        assert_eq!(reasons.len(), DROP_REASONS.len(), "duplicate drop reason");
         assert_eq!(
             metric_def(HTTP_SERVER_REQUEST_DURATION).map(|d| (d.unit, d.kind)),
             Some(("s", MetricKind::Histogram))

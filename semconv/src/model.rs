@@ -439,3 +439,12 @@ mod tests {
         }
     }
 }
+
+/// What the connection tracker hands to the exporters.
+#[derive(Debug)]
+pub enum Output {
+    /// One HTTP exchange.
+    Exchange(Box<Exchange>),
+    /// One finished connection.
+    Report(Box<ConnectionReport>),
+}

@@ -11,7 +11,8 @@ use tracing::{info, warn};
 use crate::capture::recording::Recorder;
 use crate::internal_events::{incr, CaptureStats};
 use crate::track::clock::Clock;
-use crate::track::tracker::{Output, Tracker};
+use crate::track::tracker::Tracker;
+use semconv::model::Output;
 
 /// How often the ring buffer is drained even without a wakeup: the kernel
 /// wakes the reader only once `wakeup_bytes` wait (see `loader`), so a quiet
@@ -128,12 +129,12 @@ async fn forward(tx: &mpsc::Sender<Output>, out: &mut Vec<Output>, stats: &Captu
                 o
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                incr(&stats.export_queue_full);
+                incr(&stats.exporter_stopped);
                 continue;
             }
         };
         if tx.send(o).await.is_err() {
-            incr(&stats.export_queue_full);
+            incr(&stats.exporter_stopped);
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::internal_events::CaptureStats;
-use crate::track::tracker::Output;
+use semconv::model::Output;
 
 /// The enabled sinks.
 pub struct Sinks {

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::internal_events::{incr, CaptureStats};
 use crate::track::clock::rfc3339_nanos;
-use crate::track::tracker::Output;
+use semconv::model::Output;
 
 fn headers_json(headers: &[Header]) -> Value {
     let mut map: BTreeMap<&str, String> = BTreeMap::new();

@@ -15,7 +15,7 @@ use bpf_probes::events::{
 };
 use otel_agent_config::{CaptureLevel, Settings};
 use semconv::model::{
-    CloseReason, ConnectionReport, Direction, Endpoints, L7Protocol, ProcessInfo, TlsInfo,
+    CloseReason, ConnectionReport, Direction, Endpoints, L7Protocol, Output, ProcessInfo, TlsInfo,
 };
 use tracing::{debug, trace};
 
@@ -40,15 +40,6 @@ macro_rules! tev {
             );
         }
     };
-}
-
-/// What the tracker hands to the exporters.
-#[derive(Debug)]
-pub enum Output {
-    /// One HTTP exchange.
-    Exchange(Box<semconv::model::Exchange>),
-    /// One finished connection.
-    Report(Box<ConnectionReport>),
 }
 
 /// TLS handshake state of a connection: one parser per direction.

@@ -9,13 +9,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
-use opentelemetry::logs::{
-    AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity as OtelSeverity,
-};
-use opentelemetry::metrics::{Meter, MeterProvider as _};
+use opentelemetry::logs::LoggerProvider as _;
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{
     LogExporter, MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
@@ -29,18 +27,18 @@ use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector
 use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
 use opentelemetry_sdk::{runtime, Resource};
 use otel_agent_config::{Compression, Protocol, ServiceName, Settings, Signal, TlsSettings};
-use semconv::logs::{connection_report, Severity};
-use semconv::metrics as m;
 use semconv::model::{ConnectionReport, Exchange};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+pub mod health_metrics;
+pub mod http_metrics;
+pub mod logs;
 pub mod spans;
 
-use crate::capture::loader::Probes;
-use crate::internal_events::{incr, CaptureStats};
-use bpf_probes::events::Counter;
-use spans::{any_value, group_by_resource, time, SpanBuilder, DISTRO_NAME, DISTRO_VERSION};
+use crate::internal_events::{incr, CaptureStats, KernelCounters};
+use http_metrics::HttpInstruments;
+use spans::{group_by_resource, SpanBuilder, DISTRO_NAME, DISTRO_VERSION};
 
 /// Spans per export request.
 const MAX_BATCH: usize = 512;
@@ -213,6 +211,7 @@ pub struct Otlp {
     span_tx: mpsc::Sender<(Arc<Resource>, SpanData)>,
     span_task: Option<tokio::task::JoinHandle<()>>,
     spans: SpanBuilder,
+    http: HttpInstruments,
     logger: SdkLogger,
     logger_provider: SdkLoggerProvider,
     meter_provider: SdkMeterProvider,
@@ -356,7 +355,7 @@ impl Otlp {
     pub fn start(
         cfg: &OtlpConfig,
         stats: Arc<CaptureStats>,
-        probes: Arc<Mutex<Probes>>,
+        kernel: KernelCounters,
     ) -> Result<Self, OtlpError> {
         let host_name = host_name();
         let resource = agent_resource(&host_name, &cfg.resource_attributes);
@@ -396,9 +395,9 @@ impl Otlp {
             cfg.service_name.clone(),
             cfg.resource_attributes.clone(),
             host_name,
-            &meter,
         );
-        register_capture_metrics(&meter, stats, probes, failures.clone());
+        let http = HttpInstruments::new(&meter);
+        health_metrics::register(&meter, stats, kernel, failures.clone());
 
         let mut loggers = SdkLoggerProvider::builder().with_resource(resource);
         if let Some(url) = &cfg.logs {
@@ -426,6 +425,7 @@ impl Otlp {
             span_tx,
             span_task,
             spans,
+            http,
             logger,
             logger_provider,
             meter_provider,
@@ -440,7 +440,7 @@ impl Otlp {
 
     /// One exchange: its span (queued) and its HTTP metrics.
     pub fn exchange(&mut self, ex: &Exchange) {
-        self.spans.record_metrics(ex);
+        self.http.record(ex);
         if self.span_task.is_none() {
             return;
         }
@@ -458,22 +458,7 @@ impl Otlp {
 
     /// One connection report, as a log record.
     pub fn report(&mut self, r: &ConnectionReport) {
-        let data = connection_report(r);
-        let mut rec = self.logger.create_log_record();
-        let (number, text) = match data.severity {
-            Severity::Info => (OtelSeverity::Info, "INFO"),
-            Severity::Warn => (OtelSeverity::Warn, "WARN"),
-        };
-        rec.set_severity_number(number);
-        rec.set_severity_text(text);
-        rec.set_body(AnyValue::String(data.body.into()));
-        rec.set_event_name(data.event_name);
-        rec.set_timestamp(time(data.timestamp_unix_ns));
-        rec.set_observed_timestamp(SystemTime::now());
-        for a in data.attributes {
-            rec.add_attribute(a.key, any_value(a.value));
-        }
-        self.logger.emit(rec);
+        logs::emit_report(&self.logger, r);
     }
 
     /// Flush everything and stop: queued spans, metrics, logs.
@@ -516,153 +501,6 @@ impl Otlp {
         {
             warn!("metrics/logs flush did not finish within 15 s");
         }
-    }
-}
-
-/// The agent's capture-health metrics, observed from the counters at each collection.
-fn register_capture_metrics(
-    meter: &Meter,
-    stats: Arc<CaptureStats>,
-    probes: Arc<Mutex<Probes>>,
-    failures: Arc<ExportFailures>,
-) {
-    let s = stats.clone();
-    meter
-        .u64_observable_counter(m::TAP_EXCHANGES)
-        .with_unit("{exchange}")
-        .with_description("HTTP exchanges captured.")
-        .with_callback(move |o| {
-            let snap = s.snapshot();
-            o.observe(snap.exchanges, &[KeyValue::new("tap.partial", false)]);
-            o.observe(
-                snap.partial_exchanges,
-                &[KeyValue::new("tap.partial", true)],
-            );
-        })
-        .build();
-    let s = stats.clone();
-    meter
-        .u64_observable_counter(m::TAP_CONNECTIONS)
-        .with_unit("{connection}")
-        .with_description("Connections announced by the kernel, by detected protocol.")
-        .with_callback(move |o| {
-            let snap = s.snapshot();
-            for (l7, n) in [
-                ("http1", snap.connections_http1),
-                ("http2", snap.connections_http2),
-                ("other", snap.connections_other),
-            ] {
-                o.observe(n, &[KeyValue::new("tap.l7_protocol", l7)]);
-            }
-            for (probe, n) in [
-                ("openssl", snap.tls_connections_openssl),
-                ("gnutls", snap.tls_connections_gnutls),
-            ] {
-                o.observe(n, &[KeyValue::new("tap.tls.probe", probe)]);
-            }
-        })
-        .build();
-    let s = stats.clone();
-    meter
-        .u64_observable_counter(m::TAP_DATA_EVENTS)
-        .with_unit("{event}")
-        .with_description("Data events received from the kernel.")
-        .with_callback(move |o| o.observe(s.snapshot().data_events, &[]))
-        .build();
-    let s = stats.clone();
-    meter
-        .u64_observable_counter(m::TAP_BYTES)
-        .with_unit("By")
-        .with_description("Payload bytes received from the kernel.")
-        .with_callback(move |o| o.observe(s.snapshot().bytes_captured, &[]))
-        .build();
-    let s = stats.clone();
-    meter
-        .u64_observable_counter(m::TAP_PARSE_ERRORS)
-        .with_unit("{error}")
-        .with_description("HTTP parse errors (desynchronisations).")
-        .with_callback(move |o| o.observe(s.snapshot().parse_errors, &[]))
-        .build();
-    let s = stats.clone();
-    meter
-        .u64_gauge_observable(m::TAP_UPROBES_ATTACHED, s)
-        .build();
-    let (s, p, f) = (stats, probes.clone(), failures.clone());
-    meter
-        .u64_observable_counter(m::TAP_DROPS)
-        .with_unit("{event}")
-        .with_description("Events, bytes and exchanges lost, by reason.")
-        .with_callback(move |o| {
-            let snap = s.snapshot();
-            let k = p.lock().map(|p| p.counters()).unwrap_or_default();
-            for (reason, n) in [
-                ("ringbuf_full", k[Counter::RingbufFull as usize]),
-                ("truncated_event", k[Counter::TruncatedEvents as usize]),
-                ("conn_map_full", k[Counter::ConnMapFull as usize]),
-                ("tls_unmapped", k[Counter::TlsUnmapped as usize]),
-                ("export_queue_full", snap.export_queue_full),
-                (
-                    "span_queue_full",
-                    f.spans_queue_full.load(Ordering::Relaxed),
-                ),
-                ("span_export_failed", f.spans_lost.load(Ordering::Relaxed)),
-            ] {
-                o.observe(n, &[KeyValue::new("tap.drop.reason", reason)]);
-            }
-        })
-        .build();
-    meter
-        .u64_observable_counter(m::TAP_UPROBE_HITS)
-        .with_unit("{hit}")
-        .with_description("TLS uprobe and uretprobe hits.")
-        .with_callback(move |o| {
-            let k = probes.lock().map(|p| p.counters()).unwrap_or_default();
-            o.observe(k[Counter::UprobeHits as usize], &[]);
-        })
-        .build();
-    meter
-        .u64_observable_counter(m::TAP_EXPORT_FAILURES)
-        .with_unit("{failure}")
-        .with_description("Failed OTLP exports, by signal.")
-        .with_callback(move |o| {
-            for (signal, n) in [
-                ("traces", failures.traces.load(Ordering::Relaxed)),
-                ("metrics", failures.metrics.load(Ordering::Relaxed)),
-                ("logs", failures.logs.load(Ordering::Relaxed)),
-            ] {
-                o.observe(n, &[KeyValue::new("tap.signal", signal)]);
-            }
-        })
-        .build();
-}
-
-/// Extension: the uprobes-attached gauge in one call.
-trait UprobeGauge {
-    fn u64_gauge_observable(
-        &self,
-        name: &'static str,
-        stats: Arc<CaptureStats>,
-    ) -> opentelemetry::metrics::AsyncInstrumentBuilder<
-        '_,
-        opentelemetry::metrics::ObservableGauge<u64>,
-        u64,
-    >;
-}
-
-impl UprobeGauge for Meter {
-    fn u64_gauge_observable(
-        &self,
-        name: &'static str,
-        stats: Arc<CaptureStats>,
-    ) -> opentelemetry::metrics::AsyncInstrumentBuilder<
-        '_,
-        opentelemetry::metrics::ObservableGauge<u64>,
-        u64,
-    > {
-        self.u64_observable_gauge(name)
-            .with_unit("{uprobe}")
-            .with_description("TLS uprobes attached.")
-            .with_callback(move |o| o.observe(stats.snapshot().uprobes_attached, &[]))
     }
 }
 

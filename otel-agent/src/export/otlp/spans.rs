@@ -1,4 +1,4 @@
-//! Exchanges → OTLP span data and HTTP metrics: the part of the OTLP export
+//! Exchanges → OTLP span data: the part of the OTLP span export
 //! that does not touch the network. The exporter queues what this builds;
 //! the pipeline benchmark (`cargo bench -p otel-agent --bench pipeline`)
 //! runs it on replayed captures and encodes the result as the exporter would.
@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::logs::AnyValue;
-use opentelemetry::metrics::{Histogram, Meter};
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind as OtelSpanKind, Status, TraceFlags, TraceId, TraceState,
 };
@@ -17,7 +16,6 @@ use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanLinks};
 use opentelemetry_sdk::Resource;
 use rustc_hash::FxHashMap;
-use semconv::metrics::{http_measurement, http_metric_names, DURATION_BUCKETS_S, SIZE_BUCKETS_BY};
 use semconv::model::{Exchange, ProcessInfo};
 use semconv::spans::{span, SpanKind, SpanStatus};
 use semconv::value::{AttrValue, Attribute};
@@ -39,18 +37,15 @@ pub struct SpanBuilder {
     host_name: String,
     ids: Box<dyn IdGenerator>,
     scope: InstrumentationScope,
-    http: HttpInstruments,
 }
 
 impl SpanBuilder {
     /// `service_name`: fixed, or `None` for the executable's name;
-    /// `resource_attributes` go on every process resource; the HTTP
-    /// histograms are created on `meter`.
+    /// `resource_attributes` go on every process resource.
     pub fn new(
         service_name: Option<String>,
         resource_attributes: BTreeMap<String, String>,
         host_name: String,
-        meter: &Meter,
     ) -> Self {
         Self {
             resources: FxHashMap::default(),
@@ -61,7 +56,6 @@ impl SpanBuilder {
             scope: InstrumentationScope::builder(DISTRO_NAME)
                 .with_version(DISTRO_VERSION)
                 .build(),
-            http: HttpInstruments::new(meter),
         }
     }
 
@@ -70,13 +64,6 @@ impl SpanBuilder {
     pub fn with_id_generator(mut self, ids: Box<dyn IdGenerator>) -> Self {
         self.ids = ids;
         self
-    }
-
-    /// Record the exchange's HTTP metrics.
-    pub fn record_metrics(&self, ex: &Exchange) {
-        if let Some(mm) = http_measurement(ex) {
-            self.http.record(mm);
-        }
     }
 
     /// The exchange's span and the resource of its process.
@@ -171,67 +158,6 @@ pub fn group_by_resource(
         }
     }
     groups
-}
-
-/// The HTTP duration and body-size histograms (semconv names and buckets).
-struct HttpInstruments {
-    client: KindInstruments,
-    server: KindInstruments,
-}
-
-/// The histograms of one side (client or server).
-struct KindInstruments {
-    duration: Histogram<f64>,
-    request_size: Histogram<u64>,
-    response_size: Histogram<u64>,
-}
-
-impl HttpInstruments {
-    fn new(meter: &Meter) -> Self {
-        Self {
-            client: KindInstruments::new(meter, SpanKind::Client),
-            server: KindInstruments::new(meter, SpanKind::Server),
-        }
-    }
-
-    fn record(&self, mm: semconv::metrics::HttpMeasurement) {
-        let side = match mm.kind {
-            SpanKind::Client => &self.client,
-            SpanKind::Server => &self.server,
-        };
-        let attrs = key_values(mm.attributes);
-        side.duration.record(mm.duration_s, &attrs);
-        if let Some(n) = mm.request_body_size {
-            side.request_size.record(n, &attrs);
-        }
-        if let Some(n) = mm.response_body_size {
-            side.response_size.record(n, &attrs);
-        }
-    }
-}
-
-impl KindInstruments {
-    fn new(meter: &Meter, kind: SpanKind) -> Self {
-        let (duration, request_size, response_size) = http_metric_names(kind);
-        let size = |name: &'static str| {
-            meter
-                .u64_histogram(name)
-                .with_unit("By")
-                .with_description("Size of HTTP message bodies captured by otel-agent.")
-                .with_boundaries(SIZE_BUCKETS_BY.to_vec())
-                .build()
-        };
-        Self {
-            duration: meter
-                .f64_histogram(duration)
-                .with_unit("s")
-                .with_description("Duration of HTTP requests captured by otel-agent.")
-                .with_boundaries(DURATION_BUCKETS_S.to_vec())
-                .build(),
-            request_size: size(request_size),
-            response_size: size(response_size),
-        }
-    }
 }
 
 /// An OTel attribute value from a semconv one. Strings become reference

@@ -1,0 +1,81 @@
+//! The HTTP duration and body-size histograms of the semantic conventions,
+//! created from their `semconv::metrics` catalog entries and fed one
+//! measurement per exchange.
+
+use opentelemetry::metrics::{Histogram, Meter};
+use semconv::metrics::{
+    http_measurement, http_metric_defs, HttpMeasurement, DURATION_BUCKETS_S, SIZE_BUCKETS_BY,
+};
+use semconv::model::Exchange;
+use semconv::spans::SpanKind;
+
+use super::spans::key_values;
+
+/// The HTTP duration and body-size histograms (semconv names and buckets).
+pub struct HttpInstruments {
+    client: KindInstruments,
+    server: KindInstruments,
+}
+
+/// The histograms of one side (client or server).
+struct KindInstruments {
+    duration: Histogram<f64>,
+    request_size: Histogram<u64>,
+    response_size: Histogram<u64>,
+}
+
+impl HttpInstruments {
+    /// Create the histograms of both sides on `meter`.
+    pub fn new(meter: &Meter) -> Self {
+        Self {
+            client: KindInstruments::new(meter, SpanKind::Client),
+            server: KindInstruments::new(meter, SpanKind::Server),
+        }
+    }
+
+    /// Record the exchange's HTTP metrics (nothing without a request).
+    pub fn record(&self, ex: &Exchange) {
+        if let Some(mm) = http_measurement(ex) {
+            self.record_measurement(mm);
+        }
+    }
+
+    fn record_measurement(&self, mm: HttpMeasurement) {
+        let side = match mm.kind {
+            SpanKind::Client => &self.client,
+            SpanKind::Server => &self.server,
+        };
+        let attrs = key_values(mm.attributes);
+        side.duration.record(mm.duration_s, &attrs);
+        if let Some(n) = mm.request_body_size {
+            side.request_size.record(n, &attrs);
+        }
+        if let Some(n) = mm.response_body_size {
+            side.response_size.record(n, &attrs);
+        }
+    }
+}
+
+impl KindInstruments {
+    fn new(meter: &Meter, kind: SpanKind) -> Self {
+        let (duration, request_size, response_size) = http_metric_defs(kind);
+        let size = |def: &'static semconv::metrics::MetricDef| {
+            meter
+                .u64_histogram(def.name)
+                .with_unit(def.unit)
+                .with_description(def.description)
+                .with_boundaries(SIZE_BUCKETS_BY.to_vec())
+                .build()
+        };
+        Self {
+            duration: meter
+                .f64_histogram(duration.name)
+                .with_unit(duration.unit)
+                .with_description(duration.description)
+                .with_boundaries(DURATION_BUCKETS_S.to_vec())
+                .build(),
+            request_size: size(request_size),
+            response_size: size(response_size),
+        }
+    }
+}

@@ -1719,20 +1719,21 @@ impl SideParser {
 mod tests {
     use super::*;
 
-    const GET_KEEPALIVE_REQ: &[u8] = include_bytes!("../testdata/http1/curl_get_keepalive.req");
-    const GET_KEEPALIVE_RESP: &[u8] = include_bytes!("../testdata/http1/curl_get_keepalive.resp");
-    const POST_REQ: &[u8] = include_bytes!("../testdata/http1/curl_post.req");
-    const POST_RESP: &[u8] = include_bytes!("../testdata/http1/curl_post.resp");
-    const EXPECT_REQ: &[u8] = include_bytes!("../testdata/http1/curl_expect_100.req");
-    const EXPECT_RESP: &[u8] = include_bytes!("../testdata/http1/curl_expect_100.resp");
-    const HEAD_REQ: &[u8] = include_bytes!("../testdata/http1/curl_head.req");
-    const HEAD_RESP: &[u8] = include_bytes!("../testdata/http1/curl_head.resp");
-    const CHUNKED_REQ: &[u8] = include_bytes!("../testdata/http1/chunked_trailer.req");
-    const CHUNKED_RESP: &[u8] = include_bytes!("../testdata/http1/chunked_trailer.resp");
-    const SIMPLE_REQ: &[u8] = include_bytes!("../testdata/http1/python_http_server_get.req");
-    const SIMPLE_RESP: &[u8] = include_bytes!("../testdata/http1/python_http_server_get.resp");
-    const CLOSE_REQ: &[u8] = include_bytes!("../testdata/http1/python_close_delimited.req");
-    const CLOSE_RESP: &[u8] = include_bytes!("../testdata/http1/python_close_delimited.resp");
+    const GET_KEEPALIVE_REQ: &[u8] = include_bytes!("../../testdata/http1/curl_get_keepalive.req");
+    const GET_KEEPALIVE_RESP: &[u8] =
+        include_bytes!("../../testdata/http1/curl_get_keepalive.resp");
+    const POST_REQ: &[u8] = include_bytes!("../../testdata/http1/curl_post.req");
+    const POST_RESP: &[u8] = include_bytes!("../../testdata/http1/curl_post.resp");
+    const EXPECT_REQ: &[u8] = include_bytes!("../../testdata/http1/curl_expect_100.req");
+    const EXPECT_RESP: &[u8] = include_bytes!("../../testdata/http1/curl_expect_100.resp");
+    const HEAD_REQ: &[u8] = include_bytes!("../../testdata/http1/curl_head.req");
+    const HEAD_RESP: &[u8] = include_bytes!("../../testdata/http1/curl_head.resp");
+    const CHUNKED_REQ: &[u8] = include_bytes!("../../testdata/http1/chunked_trailer.req");
+    const CHUNKED_RESP: &[u8] = include_bytes!("../../testdata/http1/chunked_trailer.resp");
+    const SIMPLE_REQ: &[u8] = include_bytes!("../../testdata/http1/python_http_server_get.req");
+    const SIMPLE_RESP: &[u8] = include_bytes!("../../testdata/http1/python_http_server_get.resp");
+    const CLOSE_REQ: &[u8] = include_bytes!("../../testdata/http1/python_close_delimited.req");
+    const CLOSE_RESP: &[u8] = include_bytes!("../../testdata/http1/python_close_delimited.resp");
 
     const FIXTURES: [(&str, &[u8], &[u8]); 7] = [
         ("curl_get_keepalive", GET_KEEPALIVE_REQ, GET_KEEPALIVE_RESP),

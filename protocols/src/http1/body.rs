@@ -1,0 +1,301 @@
+//! Message bodies: framing by Content-Length, chunked coding with trailers or close (RFC 9112 §6.3), no body for HEAD, 1xx, 204 and 304, and the switch on upgrade.
+
+use super::head::{parse_trailers, ReqHead};
+use super::len_u64;
+use super::message::Header;
+use super::pairing::Conversation;
+use super::side::{SideParser, State};
+
+/// What the response side needs to know about the request it answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RequestKind {
+    Head,
+    Connect,
+    Other,
+}
+
+/// How a message body is delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    UntilClose,
+    Upgrade,
+    Invalid,
+}
+
+/// Body framing of a request.
+pub(super) fn request_framing(headers: &[Header]) -> Framing {
+    match transfer_coding(headers) {
+        Some(true) => Framing::Chunked,
+        Some(false) => Framing::Invalid,
+        None => match content_length(headers) {
+            Ok(Some(n)) => Framing::Length(n),
+            Ok(None) => Framing::Empty,
+            Err(()) => Framing::Invalid,
+        },
+    }
+}
+
+/// Body framing of a final response to a request of `kind`.
+pub(super) fn response_framing(status: u16, kind: RequestKind, headers: &[Header]) -> Framing {
+    if status == 101 || (kind == RequestKind::Connect && (200..300).contains(&status)) {
+        return Framing::Upgrade;
+    }
+    if kind == RequestKind::Head || status < 200 || status == 204 || status == 304 {
+        return Framing::Empty;
+    }
+    match transfer_coding(headers) {
+        Some(true) => Framing::Chunked,
+        Some(false) => Framing::UntilClose,
+        None => match content_length(headers) {
+            Ok(Some(n)) => Framing::Length(n),
+            Ok(None) => Framing::UntilClose,
+            Err(()) => Framing::Invalid,
+        },
+    }
+}
+
+/// `Some(true)` if the last transfer coding is chunked, `Some(false)` for
+/// other codings, `None` without Transfer-Encoding.
+fn transfer_coding(headers: &[Header]) -> Option<bool> {
+    let mut seen = false;
+    let mut chunked = false;
+    for h in headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+    {
+        seen = true;
+        for coding in h.value.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            let name = coding.split(';').next().unwrap_or_default().trim();
+            chunked = name.eq_ignore_ascii_case("chunked");
+        }
+    }
+    seen.then_some(chunked)
+}
+
+/// The Content-Length value; `Err` if present but invalid or conflicting.
+fn content_length(headers: &[Header]) -> Result<Option<u64>, ()> {
+    let mut found = None;
+    for h in headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+    {
+        for part in h.value.split(',') {
+            let n = parse_decimal(part.trim()).ok_or(())?;
+            if found.is_some_and(|f| f != n) {
+                return Err(());
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Size of a chunk from its size line (`hex [ws] [; ext] CRLF`).
+fn parse_chunk_size(line: &[u8]) -> Option<u64> {
+    let line = line.strip_suffix(b"\n")?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let (hex, rest) = line.split_at_checked(digits)?;
+    let rest = rest.trim_ascii_start();
+    if hex.is_empty() || !(rest.is_empty() || rest.starts_with(b";")) {
+        return None;
+    }
+    hex.iter().try_fold(0u64, |acc, &b| {
+        let digit = char::from(b).to_digit(16).map(u64::from)?;
+        acc.checked_mul(16)?.checked_add(digit)
+    })
+}
+
+/// True when the buffer ends with an empty line (end of a trailer section).
+fn ends_section(buf: &[u8]) -> bool {
+    matches!(buf, b"\n" | b"\r\n") || buf.ends_with(b"\n\n") || buf.ends_with(b"\n\r\n")
+}
+
+/// Interim responses that do not answer the request (101 does).
+pub(super) fn is_interim(status: u16) -> bool {
+    (100..200).contains(&status) && status != 101
+}
+
+/// A request after which the connection may switch protocols.
+pub(super) fn may_upgrade(head: &ReqHead) -> bool {
+    head.method == "CONNECT"
+        || head
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("upgrade"))
+}
+
+/// `min(remaining, available)` as a usize.
+fn clamp_len(remaining: u64, available: usize) -> usize {
+    usize::try_from(remaining)
+        .unwrap_or(usize::MAX)
+        .min(available)
+}
+
+impl SideParser {
+    pub(super) fn begin_body(&mut self, conv: &mut Conversation, framing: Framing, ts: u64) {
+        match framing {
+            Framing::Empty | Framing::Length(0) | Framing::Upgrade => self.complete(conv, ts),
+            Framing::Length(n) => self.state = State::Length { remaining: n },
+            Framing::Chunked => self.state = State::ChunkSize,
+            Framing::UntilClose => self.state = State::UntilClose,
+            Framing::Invalid => self.body_error(conv, ts, true),
+        }
+    }
+
+    pub(super) fn step_length(
+        &mut self,
+        conv: &mut Conversation,
+        ts: u64,
+        data: &[u8],
+        remaining: u64,
+    ) -> usize {
+        let take = clamp_len(remaining, data.len());
+        conv.add_body(
+            self.side,
+            self.current,
+            ts,
+            data.get(..take).unwrap_or_default(),
+        );
+        let left = remaining.saturating_sub(len_u64(take));
+        if left == 0 {
+            self.complete(conv, ts);
+        } else {
+            self.state = State::Length { remaining: left };
+        }
+        take
+    }
+
+    pub(super) fn step_chunk_data(
+        &mut self,
+        conv: &mut Conversation,
+        ts: u64,
+        data: &[u8],
+        remaining: u64,
+    ) -> usize {
+        let take = clamp_len(remaining, data.len());
+        conv.add_body(
+            self.side,
+            self.current,
+            ts,
+            data.get(..take).unwrap_or_default(),
+        );
+        let left = remaining.saturating_sub(len_u64(take));
+        self.state = if left == 0 {
+            State::ChunkEnd { cr: false }
+        } else {
+            State::ChunkData { remaining: left }
+        };
+        take
+    }
+
+    pub(super) fn step_chunk_end(
+        &mut self,
+        conv: &mut Conversation,
+        ts: u64,
+        data: &[u8],
+        cr: bool,
+    ) -> usize {
+        match data.first() {
+            Some(b'\r') if !cr => {
+                self.state = State::ChunkEnd { cr: true };
+                conv.add_framing(self.side, self.current, 1);
+                1
+            }
+            Some(b'\n') => {
+                self.state = State::ChunkSize;
+                conv.add_framing(self.side, self.current, 1);
+                1
+            }
+            Some(_) => {
+                self.body_error(conv, ts, false);
+                0
+            }
+            None => 0,
+        }
+    }
+
+    pub(super) fn step_chunk_size(
+        &mut self,
+        conv: &mut Conversation,
+        ts: u64,
+        data: &[u8],
+    ) -> usize {
+        let Some((take, done)) = self.take_line(ts, data) else {
+            self.body_error(conv, ts, false);
+            return 0;
+        };
+        if done {
+            conv.add_framing(self.side, self.current, self.buf.len());
+            match parse_chunk_size(self.buf.bytes()) {
+                Some(0) => {
+                    self.buf.clear();
+                    self.state = State::Trailers;
+                }
+                Some(n) => {
+                    self.buf.clear();
+                    self.state = State::ChunkData { remaining: n };
+                }
+                None => self.body_error(conv, ts, true),
+            }
+        }
+        take
+    }
+
+    pub(super) fn step_trailers(&mut self, conv: &mut Conversation, ts: u64, data: &[u8]) -> usize {
+        let Some((take, done)) = self.take_line(ts, data) else {
+            self.body_error(conv, ts, false);
+            return 0;
+        };
+        if done && ends_section(self.buf.bytes()) {
+            conv.add_framing(self.side, self.current, self.buf.len());
+            let trailers = parse_trailers(self.buf.bytes());
+            conv.add_trailers(self.side, self.current, trailers);
+            self.complete(conv, ts);
+        }
+        take
+    }
+
+    /// Buffers bytes up to and including the next LF: (consumed, line ended),
+    /// or `None` if the line would exceed the limit.
+    fn take_line(&mut self, ts: u64, data: &[u8]) -> Option<(usize, bool)> {
+        let (take, done) = match data.iter().position(|b| *b == b'\n') {
+            Some(i) => (i.saturating_add(1), true),
+            None => (data.len(), false),
+        };
+        if self.buf.len().saturating_add(take) > self.limits.max_header_bytes {
+            return None;
+        }
+        self.buf.push(ts, data.get(..take).unwrap_or_default());
+        Some((take, done))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_size_lines() {
+        assert_eq!(parse_chunk_size(b"1a\r\n"), Some(26));
+        assert_eq!(parse_chunk_size(b"1A;name=\"v\"\r\n"), Some(26));
+        assert_eq!(parse_chunk_size(b"0\n"), Some(0));
+        assert_eq!(parse_chunk_size(b"5 ;x\r\n"), Some(5));
+        assert_eq!(parse_chunk_size(b"ffffffffffffffff\r\n"), Some(u64::MAX));
+        assert_eq!(parse_chunk_size(b"10000000000000000\r\n"), None);
+        assert_eq!(parse_chunk_size(b"\r\n"), None);
+        assert_eq!(parse_chunk_size(b"x\r\n"), None);
+        assert_eq!(parse_chunk_size(b"5x\r\n"), None);
+        assert_eq!(parse_chunk_size(b"5"), None);
+    }
+}

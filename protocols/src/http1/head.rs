@@ -1,0 +1,198 @@
+//! Message heads: the request line, the status line and header fields parsed with httparse, salvaged when cut short, and trailer sections.
+
+use super::message::{Header, Request, Response, Side};
+use super::pairing::Progress;
+
+/// Headers parsed with a stack array before falling back to a larger one.
+const FAST_HEADER_COUNT: usize = 64;
+/// Largest number of headers accepted in one message head.
+const MAX_HEADER_COUNT: usize = 256;
+
+/// Request head fields.
+#[derive(Debug)]
+pub(super) struct ReqHead {
+    pub(super) method: String,
+    pub(super) target: String,
+    pub(super) version: u8,
+    pub(super) headers: Vec<Header>,
+}
+
+/// Response head fields.
+#[derive(Debug)]
+pub(super) struct RespHead {
+    pub(super) status: u16,
+    pub(super) reason: String,
+    pub(super) version: u8,
+    pub(super) headers: Vec<Header>,
+    pub(super) informational: Vec<u16>,
+}
+
+/// A parsed head of either side.
+#[derive(Debug)]
+pub(super) enum Head {
+    Request(ReqHead),
+    Response(RespHead),
+}
+
+impl ReqHead {
+    pub(super) fn into_request(self, p: Progress) -> Request {
+        Request {
+            method: self.method,
+            target: self.target,
+            version: self.version,
+            headers: self.headers,
+            body_size: p.body_size,
+            body: p.body,
+            body_truncated: p.truncated,
+            start_ns: p.start_ns,
+            end_ns: p.end_ns,
+            complete: p.complete,
+            wire_bytes: p.wire_bytes,
+        }
+    }
+}
+
+impl RespHead {
+    pub(super) fn into_response(self, p: Progress) -> Response {
+        Response {
+            status: self.status,
+            reason: self.reason,
+            version: self.version,
+            headers: self.headers,
+            body_size: p.body_size,
+            body: p.body,
+            body_truncated: p.truncated,
+            start_ns: p.start_ns,
+            end_ns: p.end_ns,
+            complete: p.complete,
+            informational: self.informational,
+            wire_bytes: p.wire_bytes,
+        }
+    }
+}
+
+/// Parses a complete trailer section; malformed trailers are dropped.
+pub(super) fn parse_trailers(buf: &[u8]) -> Vec<Header> {
+    let mut headers = [httparse::EMPTY_HEADER; FAST_HEADER_COUNT];
+    match httparse::parse_headers(buf, &mut headers) {
+        Ok(httparse::Status::Complete((_, parsed))) => convert_headers(parsed),
+        _ => Vec::new(),
+    }
+}
+
+/// A lenient httparse configuration, as fits a passive observer.
+fn parser_config() -> httparse::ParserConfig {
+    let mut config = httparse::ParserConfig::default();
+    config
+        .allow_multiple_spaces_in_response_status_delimiters(true)
+        .allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .ignore_invalid_headers_in_responses(true)
+        .ignore_invalid_headers_in_requests(true);
+    config
+}
+
+/// Head length and head, `None` while incomplete.
+type Parsed<T> = Result<Option<(usize, T)>, httparse::Error>;
+
+pub(super) fn parse_head(side: Side, buf: &[u8]) -> Parsed<Head> {
+    Ok(match side {
+        Side::Request => parse_request(buf)?.map(|(n, h)| (n, Head::Request(h))),
+        Side::Response => parse_response(buf)?.map(|(n, h)| (n, Head::Response(h))),
+    })
+}
+
+fn parse_request(buf: &[u8]) -> Parsed<ReqHead> {
+    let mut headers = [httparse::EMPTY_HEADER; FAST_HEADER_COUNT];
+    match parse_request_into(buf, &mut headers) {
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADER_COUNT];
+            parse_request_into(buf, &mut headers)
+        }
+        other => other,
+    }
+}
+
+fn parse_request_into<'b>(buf: &'b [u8], headers: &mut [httparse::Header<'b>]) -> Parsed<ReqHead> {
+    let mut req = httparse::Request::new(headers);
+    Ok(match parser_config().parse_request(&mut req, buf)? {
+        httparse::Status::Partial => None,
+        httparse::Status::Complete(n) => Some((
+            n,
+            ReqHead {
+                method: req.method.unwrap_or_default().to_owned(),
+                target: req.path.unwrap_or_default().to_owned(),
+                version: req.version.unwrap_or(1),
+                headers: convert_headers(req.headers),
+            },
+        )),
+    })
+}
+
+fn parse_response(buf: &[u8]) -> Parsed<RespHead> {
+    let mut headers = [httparse::EMPTY_HEADER; FAST_HEADER_COUNT];
+    match parse_response_into(buf, &mut headers) {
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADER_COUNT];
+            parse_response_into(buf, &mut headers)
+        }
+        other => other,
+    }
+}
+
+fn parse_response_into<'b>(
+    buf: &'b [u8],
+    headers: &mut [httparse::Header<'b>],
+) -> Parsed<RespHead> {
+    let mut resp = httparse::Response::new(headers);
+    Ok(match parser_config().parse_response(&mut resp, buf)? {
+        httparse::Status::Partial => None,
+        httparse::Status::Complete(n) => Some((
+            n,
+            RespHead {
+                status: resp.code.unwrap_or_default(),
+                reason: resp.reason.unwrap_or_default().to_owned(),
+                version: resp.version.unwrap_or(1),
+                headers: convert_headers(resp.headers),
+                informational: Vec::new(),
+            },
+        )),
+    })
+}
+
+/// Request line fields of an incomplete head, if at least the method was received.
+pub(super) fn salvage_request(buf: &[u8]) -> Option<ReqHead> {
+    let mut headers = [httparse::EMPTY_HEADER; 1];
+    let mut req = httparse::Request::new(&mut headers);
+    let _ = parser_config().parse_request(&mut req, buf);
+    Some(ReqHead {
+        method: req.method?.to_owned(),
+        target: req.path.unwrap_or_default().to_owned(),
+        version: req.version.unwrap_or(1),
+        headers: Vec::new(),
+    })
+}
+
+/// Status line fields of an incomplete head, if at least the status was received.
+pub(super) fn salvage_response(buf: &[u8]) -> Option<RespHead> {
+    let mut headers = [httparse::EMPTY_HEADER; 1];
+    let mut resp = httparse::Response::new(&mut headers);
+    let _ = parser_config().parse_response(&mut resp, buf);
+    Some(RespHead {
+        status: resp.code?,
+        reason: resp.reason.unwrap_or_default().to_owned(),
+        version: resp.version.unwrap_or(1),
+        headers: Vec::new(),
+        informational: Vec::new(),
+    })
+}
+
+fn convert_headers(headers: &[httparse::Header<'_>]) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|h| Header {
+            name: h.name.to_owned(),
+            value: String::from_utf8_lossy(h.value).into_owned(),
+        })
+        .collect()
+}

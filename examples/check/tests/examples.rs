@@ -26,10 +26,16 @@ use serde_json::Value;
 // Files
 // ---------------------------------------------------------------------------
 
+/// This crate's directory, `examples/check/`: the checker, not an example.
+fn checker_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("integration/ has a parent")
+    checker_dir()
+        .ancestors()
+        .nth(2)
+        .expect("examples/check/ is two levels below the repository")
         .to_path_buf()
 }
 
@@ -37,13 +43,16 @@ fn examples_dir() -> PathBuf {
     repo().join("examples")
 }
 
-/// Every file under `examples/`, as paths relative to the repository, sorted.
+/// Every file under `examples/` except this checker's own (`examples/check/`), as
+/// paths relative to the repository, sorted.
 fn example_files() -> Vec<String> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         for entry in entries {
             let path = entry.expect("directory entry").path();
-            if path.is_dir() {
+            if path == checker_dir() {
+                continue;
+            } else if path.is_dir() {
                 walk(&path, out);
             } else {
                 out.push(path);

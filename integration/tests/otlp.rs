@@ -262,17 +262,36 @@ fn roundtrip(protocol: &str) {
         .into_iter()
         .map(|(_, m)| m["name"].as_str().unwrap_or("").to_string())
         .collect();
-    for name in [
-        "tap.exchanges",
-        "tap.connections",
-        "tap.drops",
-        "tap.uprobes.attached",
-        "tap.export.failures",
-    ] {
+    // What the collector received is the catalog the dashboard is checked
+    // against (semconv::metrics::CAPTURE_METRICS): every metric in it, no
+    // other, each data point with only the attribute keys its entry lists,
+    // and the entry's unit.
+    for def in semconv::metrics::CAPTURE_METRICS {
         assert!(
-            capture.iter().any(|m| m == name),
-            "capture metric {name} exported: {capture:?}"
+            capture.iter().any(|m| m == def.name),
+            "catalog metric {} exported: {capture:?}",
+            def.name
         );
+    }
+    for (_, m) in collector.metrics() {
+        let name = m["name"].as_str().unwrap_or("");
+        let def = semconv::metrics::metric_def(name)
+            .unwrap_or_else(|| panic!("metric {name} is not in the catalog"));
+        assert_eq!(m["unit"].as_str(), Some(def.unit), "unit of {name}");
+        for dp in m["data_points"].as_array().into_iter().flatten() {
+            for key in dp["attributes"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k)
+            {
+                assert!(
+                    def.attributes.contains(&key.as_str()),
+                    "{name} carries {key}, which the catalog does not list ({:?})",
+                    def.attributes
+                );
+            }
+        }
     }
 
     // One connection-report log per connection.

@@ -160,6 +160,7 @@ mod tests {
             "http_server_response_body_size_bytes_count",
             "tap_exchanges_total",
             "tap_connections_total",
+            "tap_tls_connections_total",
             "tap_data_events_total",
             "tap_bytes_total",
             "tap_drops_total",
@@ -179,7 +180,7 @@ mod tests {
         ] {
             assert!(!has(n), "{n} should not exist");
         }
-        assert_eq!(s.len(), 6 * 3 + 8 + 1);
+        assert_eq!(s.len(), 6 * 3 + 9 + 1);
         assert_eq!(prometheus_label("tap.drop.reason"), "tap_drop_reason");
         assert_eq!(
             prometheus_label("http.response.status_code"),

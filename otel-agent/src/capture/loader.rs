@@ -13,7 +13,8 @@ use bpf_probes::events::{AgentConfig, Counter, COUNTER_COUNT};
 use bpf_probes::{maps, programs, PROBES};
 use tracing::{debug, info, warn};
 
-use crate::capture::tls::elf_symbols::{TlsFunction, TlsLibrary, TlsTarget};
+use crate::capture::tls::elf_symbols::TlsTarget;
+use crate::capture::tls::hooks::TLS_HOOKS;
 
 /// Every tracepoint program: (program name, category, tracepoint).
 const TRACEPOINTS: &[(&str, &str, &str)] = &[
@@ -43,112 +44,6 @@ const TRACEPOINTS: &[(&str, &str, &str)] = &[
     ("enter_sendfile64", "syscalls", "sys_enter_sendfile64"),
     ("exit_sendfile64", "syscalls", "sys_exit_sendfile64"),
 ];
-
-/// How one TLS function is probed.
-struct TlsHook {
-    library: TlsLibrary,
-    function: &'static str,
-    /// The program that reads the arguments, on entry.
-    entry: &'static str,
-    /// Reads also need the return value: (uretprobe, the same program as a
-    /// plain uprobe for the return site).
-    ret: Option<(&'static str, &'static str)>,
-}
-
-/// TLS uprobes. Writes use the entry alone; reads need the entry (buffer) and
-/// the return (length).
-const TLS_HOOKS: &[TlsHook] = &[
-    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_write", "ssl_write_entry"),
-    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_write_ex", "ssl_write_entry"),
-    TlsHook::read(
-        TlsLibrary::OpenSsl,
-        "SSL_read",
-        "ssl_read_entry",
-        ("ssl_read_return", "ssl_read_return_site"),
-    ),
-    TlsHook::read(
-        TlsLibrary::OpenSsl,
-        "SSL_read_ex",
-        "ssl_read_ex_entry",
-        ("ssl_read_ex_return", "ssl_read_ex_return_site"),
-    ),
-    TlsHook::entry(
-        TlsLibrary::OpenSsl,
-        "SSL_do_handshake",
-        "ssl_handshake_entry",
-    ),
-    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_connect", "ssl_handshake_entry"),
-    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_accept", "ssl_handshake_entry"),
-    TlsHook::entry(
-        TlsLibrary::GnuTls,
-        "gnutls_record_send",
-        "gnutls_send_entry",
-    ),
-    TlsHook::read(
-        TlsLibrary::GnuTls,
-        "gnutls_record_recv",
-        "gnutls_recv_entry",
-        ("gnutls_recv_return", "gnutls_recv_return_site"),
-    ),
-    TlsHook::entry(
-        TlsLibrary::GnuTls,
-        "gnutls_handshake",
-        "gnutls_handshake_entry",
-    ),
-];
-
-impl TlsHook {
-    const fn entry(library: TlsLibrary, function: &'static str, entry: &'static str) -> Self {
-        Self {
-            library,
-            function,
-            entry,
-            ret: None,
-        }
-    }
-
-    const fn read(
-        library: TlsLibrary,
-        function: &'static str,
-        entry: &'static str,
-        ret: (&'static str, &'static str),
-    ) -> Self {
-        Self {
-            library,
-            function,
-            entry,
-            ret: Some(ret),
-        }
-    }
-
-    /// Every program this hook may use.
-    fn programs(&self) -> impl Iterator<Item = &'static str> {
-        let (uret, site) = self.ret.unzip();
-        std::iter::once(self.entry).chain(uret).chain(site)
-    }
-
-    /// Whether every probe of `f` sits on an emulated instruction (a
-    /// uretprobe's breakpoint is on the first instruction, emulated when that
-    /// is the entry site).
-    fn emulated(&self, f: &TlsFunction) -> bool {
-        f.entry_site.is_some()
-            && (self.ret.is_none() || f.return_site.is_some() || f.entry_site == Some(f.offset))
-    }
-
-    /// (program, file offset) to attach for `f`: on emulated instructions
-    /// where [`crate::capture::tls::uprobe_sites`] found them (a read needs both sites: its
-    /// uretprobe shares the breakpoint on the first instruction with the
-    /// entry program), else on the first instruction.
-    fn placements(&self, f: &TlsFunction) -> Vec<(&'static str, u64)> {
-        match self.ret {
-            None => vec![(self.entry, f.entry_site.unwrap_or(f.offset))],
-            Some((uret, site)) => match (f.entry_site, f.return_site) {
-                (Some(entry), Some(ret)) => vec![(self.entry, entry), (site, ret)],
-                _ => vec![(self.entry, f.offset), (uret, f.offset)],
-            },
-        }
-    }
-}
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
@@ -542,65 +437,4 @@ fn ensure_tracefs() -> Result<(), LoadError> {
         return Err(LoadError::Tracefs(std::io::Error::last_os_error()));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hook(function: &str) -> &'static TlsHook {
-        TLS_HOOKS.iter().find(|h| h.function == function).unwrap()
-    }
-
-    fn function(entry_site: Option<u64>, return_site: Option<u64>) -> TlsFunction {
-        TlsFunction {
-            name: "f",
-            offset: 0x1000,
-            entry_site,
-            return_site,
-        }
-    }
-
-    #[test]
-    fn a_write_goes_on_its_entry_site_when_there_is_one() {
-        let write = hook("SSL_write");
-        let f = function(Some(0x1016), None);
-        assert_eq!(write.placements(&f), [("ssl_write_entry", 0x1016)]);
-        assert!(write.emulated(&f));
-        let f = function(None, None);
-        assert_eq!(write.placements(&f), [("ssl_write_entry", 0x1000)]);
-        assert!(!write.emulated(&f));
-    }
-
-    #[test]
-    fn a_read_needs_both_sites_else_keeps_its_uretprobe() {
-        let read = hook("SSL_read");
-        let f = function(Some(0x1016), Some(0x1038));
-        assert_eq!(
-            read.placements(&f),
-            [("ssl_read_entry", 0x1016), ("ssl_read_return_site", 0x1038)]
-        );
-        assert!(read.emulated(&f));
-        // An entry site alone: both programs on the first instruction, which
-        // is single-stepped unless it is the (emulated) entry site itself.
-        let f = function(Some(0x1004), None);
-        assert_eq!(
-            read.placements(&f),
-            [("ssl_read_entry", 0x1000), ("ssl_read_return", 0x1000)]
-        );
-        assert!(!read.emulated(&f));
-        assert!(read.emulated(&function(Some(0x1000), None)));
-    }
-
-    #[test]
-    fn every_hook_program_is_in_the_object() {
-        use object::{Object, ObjectSymbol};
-        let elf = object::File::parse(PROBES).unwrap();
-        let names: Vec<&str> = elf.symbols().filter_map(|s| s.name().ok()).collect();
-        for h in TLS_HOOKS {
-            for p in h.programs() {
-                assert!(names.contains(&p), "{p} of {}", h.function);
-            }
-        }
-    }
 }

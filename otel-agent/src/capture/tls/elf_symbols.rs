@@ -4,6 +4,7 @@ use std::path::Path;
 
 use object::{Object, ObjectSection, ObjectSymbol};
 
+use crate::capture::tls::hooks::{self, TLS_HOOKS};
 use crate::capture::tls::uprobe_sites;
 
 /// Which TLS library a set of symbols belongs to.
@@ -22,32 +23,6 @@ impl TlsLibrary {
             TlsLibrary::OpenSsl => "openssl",
             TlsLibrary::GnuTls => "gnutls",
         }
-    }
-}
-
-/// Functions the agent probes, by library.
-pub const OPENSSL_FUNCTIONS: &[&str] = &[
-    "SSL_write",
-    "SSL_read",
-    "SSL_write_ex",
-    "SSL_read_ex",
-    "SSL_do_handshake",
-    "SSL_connect",
-    "SSL_accept",
-];
-/// GnuTLS functions the agent probes.
-pub const GNUTLS_FUNCTIONS: &[&str] = &[
-    "gnutls_record_send",
-    "gnutls_record_recv",
-    "gnutls_handshake",
-];
-
-/// How many (integer) arguments a probed function takes.
-fn arity(function: &str) -> usize {
-    match function {
-        "SSL_write" | "SSL_read" | "gnutls_record_send" | "gnutls_record_recv" => 3,
-        "SSL_write_ex" | "SSL_read_ex" => 4,
-        _ => 1, // the handshake calls: the session alone
     }
 }
 
@@ -121,14 +96,13 @@ pub fn find_tls_functions(path: &Path) -> Result<Option<TlsTarget>, ElfError> {
 
 /// The TLS functions defined in an already parsed ELF image (`image`: its bytes).
 pub fn tls_functions_in(elf: &object::File<'_>, image: &[u8]) -> Option<TlsTarget> {
-    let addresses = defined_functions(elf, &[OPENSSL_FUNCTIONS, GNUTLS_FUNCTIONS]);
-    for (library, names) in [
-        (TlsLibrary::OpenSsl, OPENSSL_FUNCTIONS),
-        (TlsLibrary::GnuTls, GNUTLS_FUNCTIONS),
-    ] {
-        let functions: Vec<TlsFunction> = names
+    let addresses = defined_functions(elf);
+    for library in [TlsLibrary::OpenSsl, TlsLibrary::GnuTls] {
+        let functions: Vec<TlsFunction> = TLS_HOOKS
             .iter()
-            .filter_map(|&name| {
+            .filter(|h| h.library == library)
+            .filter_map(|h| {
+                let name = h.function;
                 let &(_, addr, size) = addresses.iter().find(|(n, _, _)| *n == name)?;
                 let offset = file_offset(elf, addr)?;
                 let sites = usize::try_from(offset)
@@ -136,7 +110,7 @@ pub fn tls_functions_in(elf: &object::File<'_>, image: &[u8]) -> Option<TlsTarge
                     .zip(usize::try_from(size).ok())
                     .and_then(|(from, len)| image.get(from..from.checked_add(len)?))
                     .filter(|_| elf.architecture() == object::Architecture::X86_64)
-                    .map(|code| uprobe_sites::find(code, addr, arity(name)))
+                    .map(|code| uprobe_sites::find(code, addr, h.arity))
                     .unwrap_or_default();
                 // Sites are addresses in the same section as the function.
                 let at = |site: u64| offset + (site - addr);
@@ -156,20 +130,16 @@ pub fn tls_functions_in(elf: &object::File<'_>, image: &[u8]) -> Option<TlsTarge
     None
 }
 
-/// Addresses of the wanted function names defined in the image, in one pass
-/// over the dynamic symbols and then the symbol table.
-/// (name, address, size).
-fn defined_functions(
-    elf: &object::File<'_>,
-    wanted: &[&[&'static str]],
-) -> Vec<(&'static str, u64, u64)> {
+/// Addresses of the hooked functions defined in the image, in one pass over
+/// the dynamic symbols and then the symbol table: (name, address, size).
+fn defined_functions(elf: &object::File<'_>) -> Vec<(&'static str, u64, u64)> {
     let mut found: Vec<(&'static str, u64, u64)> = Vec::new();
     for sym in elf.dynamic_symbols().chain(elf.symbols()) {
         if !sym.is_definition() || sym.kind() != object::SymbolKind::Text {
             continue;
         }
         let Ok(name) = sym.name() else { continue };
-        if let Some(&w) = wanted.iter().flat_map(|l| l.iter()).find(|w| **w == name) {
+        if let Some(w) = hooks::hook(name).map(|h| h.function) {
             if !found.iter().any(|(n, _, _)| *n == w) {
                 found.push((w, sym.address(), sym.size()));
             }
@@ -214,7 +184,8 @@ mod tests {
             .expect("libssl has SSL_write");
         assert_eq!(t.library, TlsLibrary::OpenSsl);
         let names: Vec<&str> = t.functions.iter().map(|f| f.name).collect();
-        assert_eq!(names, OPENSSL_FUNCTIONS);
+        let hooked: Vec<&str> = hooks::functions(TlsLibrary::OpenSsl).collect();
+        assert_eq!(names, hooked);
         assert!(t.functions.iter().all(|f| f.offset > 0));
         // Debian 12's OpenSSL 3.0: SSL_write and SSL_read begin with `sub $0x18,%rsp`
         // (single-stepped); both have emulated sites, SSL_read a return site too.

@@ -3,5 +3,6 @@
 
 pub mod discovery;
 pub mod elf_symbols;
+pub mod hooks;
 pub mod proc_maps;
 pub mod uprobe_sites;

@@ -1,0 +1,220 @@
+//! The hooked TLS functions, in one table: library, function, arity, and the
+//! eBPF programs that probe it. Symbol lookup, probe placement and attaching
+//! all derive from [`TLS_HOOKS`].
+
+use crate::capture::tls::elf_symbols::{TlsFunction, TlsLibrary};
+
+/// How one TLS function is probed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlsHook {
+    /// The library family the function belongs to.
+    pub library: TlsLibrary,
+    /// The exported function.
+    pub function: &'static str,
+    /// How many integer arguments it takes (registers that an entry site
+    /// must not see overwritten).
+    pub arity: usize,
+    /// The program that reads the arguments, on entry.
+    pub entry: &'static str,
+    /// Reads also need the return value: (uretprobe, the same program as a
+    /// plain uprobe for the return site).
+    pub ret: Option<(&'static str, &'static str)>,
+}
+
+/// Every hooked TLS function. Writes use the entry alone; reads need the
+/// entry (buffer) and the return (length); the handshake calls take the
+/// session alone. The C programs named here are checked to be in the eBPF
+/// object (`loader` tests).
+pub const TLS_HOOKS: &[TlsHook] = &[
+    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_write", 3, "ssl_write_entry"),
+    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_write_ex", 4, "ssl_write_entry"),
+    TlsHook::read(
+        TlsLibrary::OpenSsl,
+        "SSL_read",
+        3,
+        "ssl_read_entry",
+        ("ssl_read_return", "ssl_read_return_site"),
+    ),
+    TlsHook::read(
+        TlsLibrary::OpenSsl,
+        "SSL_read_ex",
+        4,
+        "ssl_read_ex_entry",
+        ("ssl_read_ex_return", "ssl_read_ex_return_site"),
+    ),
+    TlsHook::entry(
+        TlsLibrary::OpenSsl,
+        "SSL_do_handshake",
+        1,
+        "ssl_handshake_entry",
+    ),
+    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_connect", 1, "ssl_handshake_entry"),
+    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_accept", 1, "ssl_handshake_entry"),
+    TlsHook::entry(
+        TlsLibrary::GnuTls,
+        "gnutls_record_send",
+        3,
+        "gnutls_send_entry",
+    ),
+    TlsHook::read(
+        TlsLibrary::GnuTls,
+        "gnutls_record_recv",
+        3,
+        "gnutls_recv_entry",
+        ("gnutls_recv_return", "gnutls_recv_return_site"),
+    ),
+    TlsHook::entry(
+        TlsLibrary::GnuTls,
+        "gnutls_handshake",
+        1,
+        "gnutls_handshake_entry",
+    ),
+];
+
+impl TlsHook {
+    const fn entry(
+        library: TlsLibrary,
+        function: &'static str,
+        arity: usize,
+        entry: &'static str,
+    ) -> Self {
+        Self {
+            library,
+            function,
+            arity,
+            entry,
+            ret: None,
+        }
+    }
+
+    const fn read(
+        library: TlsLibrary,
+        function: &'static str,
+        arity: usize,
+        entry: &'static str,
+        ret: (&'static str, &'static str),
+    ) -> Self {
+        Self {
+            library,
+            function,
+            arity,
+            entry,
+            ret: Some(ret),
+        }
+    }
+
+    /// Every program this hook may use.
+    pub fn programs(&self) -> impl Iterator<Item = &'static str> {
+        let (uret, site) = self.ret.unzip();
+        std::iter::once(self.entry).chain(uret).chain(site)
+    }
+
+    /// Whether every probe of `f` sits on an emulated instruction (a
+    /// uretprobe's breakpoint is on the first instruction, emulated when that
+    /// is the entry site).
+    pub fn emulated(&self, f: &TlsFunction) -> bool {
+        f.entry_site.is_some()
+            && (self.ret.is_none() || f.return_site.is_some() || f.entry_site == Some(f.offset))
+    }
+
+    /// (program, file offset) to attach for `f`: on emulated instructions
+    /// where [`crate::capture::tls::uprobe_sites`] found them (a read needs both sites: its
+    /// uretprobe shares the breakpoint on the first instruction with the
+    /// entry program), else on the first instruction.
+    pub fn placements(&self, f: &TlsFunction) -> Vec<(&'static str, u64)> {
+        match self.ret {
+            None => vec![(self.entry, f.entry_site.unwrap_or(f.offset))],
+            Some((uret, site)) => match (f.entry_site, f.return_site) {
+                (Some(entry), Some(ret)) => vec![(self.entry, entry), (site, ret)],
+                _ => vec![(self.entry, f.offset), (uret, f.offset)],
+            },
+        }
+    }
+}
+
+/// The hook of `function`, if it is hooked.
+pub fn hook(function: &str) -> Option<&'static TlsHook> {
+    TLS_HOOKS.iter().find(|h| h.function == function)
+}
+
+/// The hooked functions of one library, in table order.
+pub fn functions(library: TlsLibrary) -> impl Iterator<Item = &'static str> {
+    TLS_HOOKS
+        .iter()
+        .filter(move |h| h.library == library)
+        .map(|h| h.function)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(function: &str) -> &'static TlsHook {
+        super::hook(function).unwrap()
+    }
+
+    fn function(entry_site: Option<u64>, return_site: Option<u64>) -> TlsFunction {
+        TlsFunction {
+            name: "f",
+            offset: 0x1000,
+            entry_site,
+            return_site,
+        }
+    }
+
+    #[test]
+    fn a_write_goes_on_its_entry_site_when_there_is_one() {
+        let write = hook("SSL_write");
+        let f = function(Some(0x1016), None);
+        assert_eq!(write.placements(&f), [("ssl_write_entry", 0x1016)]);
+        assert!(write.emulated(&f));
+        let f = function(None, None);
+        assert_eq!(write.placements(&f), [("ssl_write_entry", 0x1000)]);
+        assert!(!write.emulated(&f));
+    }
+
+    #[test]
+    fn a_read_needs_both_sites_else_keeps_its_uretprobe() {
+        let read = hook("SSL_read");
+        let f = function(Some(0x1016), Some(0x1038));
+        assert_eq!(
+            read.placements(&f),
+            [("ssl_read_entry", 0x1016), ("ssl_read_return_site", 0x1038)]
+        );
+        assert!(read.emulated(&f));
+        // An entry site alone: both programs on the first instruction, which
+        // is single-stepped unless it is the (emulated) entry site itself.
+        let f = function(Some(0x1004), None);
+        assert_eq!(
+            read.placements(&f),
+            [("ssl_read_entry", 0x1000), ("ssl_read_return", 0x1000)]
+        );
+        assert!(!read.emulated(&f));
+        assert!(read.emulated(&function(Some(0x1000), None)));
+    }
+
+    #[test]
+    fn every_hooked_function_has_one_row() {
+        for h in TLS_HOOKS {
+            let rows = TLS_HOOKS
+                .iter()
+                .filter(|o| o.function == h.function)
+                .count();
+            assert_eq!(rows, 1, "{}", h.function);
+            assert!((1..=4).contains(&h.arity), "{}", h.function);
+        }
+        assert_eq!(functions(TlsLibrary::GnuTls).count(), 3);
+    }
+
+    #[test]
+    fn every_hook_program_is_in_the_object() {
+        use object::{Object, ObjectSymbol};
+        let elf = object::File::parse(bpf_probes::PROBES).unwrap();
+        let names: Vec<&str> = elf.symbols().filter_map(|s| s.name().ok()).collect();
+        for h in TLS_HOOKS {
+            for p in h.programs() {
+                assert!(names.contains(&p), "{p} of {}", h.function);
+            }
+        }
+    }
+}

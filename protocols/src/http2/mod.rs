@@ -2074,9 +2074,9 @@ mod tests {
     macro_rules! fixture {
         ($name:literal) => {
             Fixture {
-                req: include_bytes!(concat!("../testdata/http2/", $name, ".req")),
-                resp: include_bytes!(concat!("../testdata/http2/", $name, ".resp")),
-                order: include_str!(concat!("../testdata/http2/", $name, ".order")),
+                req: include_bytes!(concat!("../../testdata/http2/", $name, ".req")),
+                resp: include_bytes!(concat!("../../testdata/http2/", $name, ".resp")),
+                order: include_str!(concat!("../../testdata/http2/", $name, ".order")),
             }
         };
     }

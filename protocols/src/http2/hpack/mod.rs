@@ -1,0 +1,367 @@
+//! The HPACK decoder (RFC 7541) of one direction: header block representations, integers and string literals.
+
+mod huffman;
+mod table;
+
+use std::collections::VecDeque;
+#[cfg(test)]
+use std::mem;
+
+use self::huffman::huffman_decode;
+#[cfg(test)]
+pub(super) use self::huffman::HUFFMAN_CODES;
+use self::table::{Entry, Slot, DEFAULT_TABLE_SIZE};
+use super::message::{Header, MAX_MESSAGE_FIELDS, MAX_MESSAGE_HEADER_BYTES};
+
+/// How a header block decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Every field decoded.
+    Ok,
+    /// Some fields are missing (unknown table entries, limits).
+    Degraded,
+    /// The block is malformed; fields after the error are missing.
+    Error,
+}
+
+/// HPACK decoder (RFC 7541) of one direction.
+///
+/// After a desync (or when joined mid-stream) the table is emptied and marked
+/// as having an unknown tail: entries inserted later are known and sit at the
+/// front, exactly as in the encoder's table, so references to them stay right;
+/// references past them are unknown. Once the known entries fill the table the
+/// tail must have been evicted and the state is reliable again.
+#[derive(Debug)]
+pub(super) struct Hpack {
+    entries: VecDeque<Entry>,
+    size: usize,
+    max_size: usize,
+    /// Bound for size updates (the peer's SETTINGS_HEADER_TABLE_SIZE).
+    limit: usize,
+    limit_from_settings: bool,
+    /// `max_size` is known (from the start, or from a size update).
+    max_known: bool,
+    /// The table may hold entries that were never seen.
+    pub(super) unknown: bool,
+}
+
+impl Hpack {
+    pub(super) fn new() -> Self {
+        Self {
+            entries: VecDeque::new(),
+            size: 0,
+            max_size: DEFAULT_TABLE_SIZE,
+            limit: DEFAULT_TABLE_SIZE,
+            limit_from_settings: false,
+            max_known: true,
+            unknown: false,
+        }
+    }
+
+    /// Decodes one complete header block.
+    pub(super) fn decode(&mut self, block: &[u8]) -> (Vec<Header>, Outcome) {
+        let mut out = Vec::new();
+        let mut out_bytes = 0usize;
+        let mut degraded = false;
+        let mut pos = 0usize;
+        while let Some(&b) = block.get(pos) {
+            let field = if b & 0x80 != 0 {
+                let Some(index) = integer(block, &mut pos, 7) else {
+                    return self.failed(out);
+                };
+                match self.slot(index) {
+                    Slot::Found(Some(n), v) => Some((n.to_vec(), v.to_vec())),
+                    Slot::Found(None, _) | Slot::Unknown => None,
+                    Slot::Invalid => return self.failed(out),
+                }
+            } else if b & 0xe0 == 0x20 {
+                let Some(size) = integer(block, &mut pos, 5) else {
+                    return self.failed(out);
+                };
+                self.set_max_size(size);
+                continue;
+            } else {
+                let (prefix, indexing) = if b & 0x40 != 0 { (6, true) } else { (4, false) };
+                let Some(index) = integer(block, &mut pos, prefix) else {
+                    return self.failed(out);
+                };
+                let name = if index == 0 {
+                    match string(block, &mut pos) {
+                        Some(n) => Some(n),
+                        None => return self.failed(out),
+                    }
+                } else {
+                    match self.slot(index) {
+                        Slot::Found(n, _) => n.map(<[u8]>::to_vec),
+                        Slot::Unknown => None,
+                        Slot::Invalid => return self.failed(out),
+                    }
+                };
+                let Some(value) = string(block, &mut pos) else {
+                    return self.failed(out);
+                };
+                if indexing {
+                    self.insert(name.clone(), value.clone());
+                }
+                name.map(|n| (n, value))
+            };
+            match field {
+                Some((name, value)) => {
+                    let size = name.len().saturating_add(value.len());
+                    if out.len() >= MAX_MESSAGE_FIELDS
+                        || out_bytes.saturating_add(size) > MAX_MESSAGE_HEADER_BYTES
+                    {
+                        degraded = true;
+                    } else {
+                        out_bytes = out_bytes.saturating_add(size);
+                        out.push(Header {
+                            name: String::from_utf8_lossy(&name).into_owned(),
+                            value: String::from_utf8_lossy(&value).into_owned(),
+                        });
+                    }
+                }
+                None => degraded = true,
+            }
+        }
+        (
+            out,
+            if degraded {
+                Outcome::Degraded
+            } else {
+                Outcome::Ok
+            },
+        )
+    }
+
+    /// A malformed block: entries it would have inserted are missing, so the
+    /// table now has an unknown part.
+    fn failed(&mut self, out: Vec<Header>) -> (Vec<Header>, Outcome) {
+        self.mark_unknown();
+        (out, Outcome::Error)
+    }
+
+    #[cfg(test)]
+    pub(super) fn buffered(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|e| {
+                e.name.as_ref().map_or(0, Vec::capacity)
+                    + e.value.capacity()
+                    + mem::size_of::<Entry>()
+            })
+            .sum()
+    }
+}
+
+/// Decodes an HPACK integer with an N-bit prefix at `*pos` (RFC 7541 section 5.1).
+fn integer(block: &[u8], pos: &mut usize, prefix: u32) -> Option<usize> {
+    let mask = ((1u16 << prefix.min(8)) - 1) as u8;
+    let first = block.get(*pos)? & mask;
+    *pos = pos.checked_add(1)?;
+    if first < mask {
+        return Some(usize::from(first));
+    }
+    let mut value = u64::from(mask);
+    let mut shift = 0u32;
+    loop {
+        let b = *block.get(*pos)?;
+        *pos = pos.checked_add(1)?;
+        value = value.checked_add(u64::from(b & 0x7f) << shift)?;
+        if value > u64::from(u32::MAX) {
+            return None;
+        }
+        if b & 0x80 == 0 {
+            return usize::try_from(value).ok();
+        }
+        shift += 7;
+        if shift > 28 {
+            return None;
+        }
+    }
+}
+
+/// Decodes an HPACK string literal at `*pos` (RFC 7541 section 5.2).
+fn string(block: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
+    let huffman = block.get(*pos)? & 0x80 != 0;
+    let len = integer(block, pos, 7)?;
+    let end = pos.checked_add(len)?;
+    let raw = block.get(*pos..end)?;
+    *pos = end;
+    if huffman {
+        huffman_decode(raw)
+    } else {
+        Some(raw.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table::MAX_TABLE_SIZE;
+    use super::*;
+    use crate::http2::testutil::*;
+
+    #[test]
+    fn hpack_integers() {
+        // RFC 7541 C.1.
+        let mut pos = 0;
+        assert_eq!(integer(&[0x0a], &mut pos, 5), Some(10));
+        pos = 0;
+        assert_eq!(integer(&[0x1f, 0x9a, 0x0a], &mut pos, 5), Some(1337));
+        assert_eq!(pos, 3);
+        pos = 0;
+        assert_eq!(integer(&[0x2a], &mut pos, 8), Some(42));
+        pos = 0;
+        assert_eq!(
+            integer(&[0x1f, 0xff, 0xff, 0xff, 0xff, 0x0f], &mut pos, 5),
+            None,
+            "overflow"
+        );
+        pos = 0;
+        assert_eq!(
+            integer(&[0x1f, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], &mut pos, 5),
+            None
+        );
+        pos = 0;
+        assert_eq!(integer(&[0x1f], &mut pos, 5), None, "truncated");
+    }
+
+    #[test]
+    fn hpack_rfc_request_examples() {
+        // RFC 7541 C.3 (literals) and C.4 (Huffman): three requests on one connection.
+        for blocks in [
+            [
+                "8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d",
+                "8286 84be 5808 6e6f 2d63 6163 6865",
+                "8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65",
+            ],
+            [
+                "8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff",
+                "8286 84be 5886 a8eb 1064 9cbf",
+                "8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf",
+            ],
+        ] {
+            let mut d = Hpack::new();
+            let first = [
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                (":authority", "www.example.com"),
+            ];
+            assert_eq!(d.decode(&hex(blocks[0])), (fields(&first), Outcome::Ok));
+            let mut second = first.to_vec();
+            second.push(("cache-control", "no-cache"));
+            assert_eq!(d.decode(&hex(blocks[1])), (fields(&second), Outcome::Ok));
+            let third = [
+                (":method", "GET"),
+                (":scheme", "https"),
+                (":path", "/index.html"),
+                (":authority", "www.example.com"),
+                ("custom-key", "custom-value"),
+            ];
+            assert_eq!(d.decode(&hex(blocks[2])), (fields(&third), Outcome::Ok));
+            assert_eq!(d.size, 164);
+        }
+    }
+
+    #[test]
+    fn hpack_rfc_response_examples_with_eviction() {
+        // RFC 7541 C.6: Huffman, table size 256, evictions.
+        let mut d = Hpack::new();
+        d.set_limit(256);
+        d.set_max_size(256);
+        let date1 = "Mon, 21 Oct 2013 20:13:21 GMT";
+        let b1 = concat!(
+            "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6",
+            "2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3"
+        );
+        let r1 = [
+            ("status", "302"),
+            ("cache-control", "private"),
+            ("date", date1),
+            ("location", "https://www.example.com"),
+        ];
+        let with_colon = |l: &[(&'static str, &'static str)]| -> Vec<Header> {
+            l.iter()
+                .map(|(n, v)| hdr(if *n == "status" { ":status" } else { n }, v))
+                .collect()
+        };
+        assert_eq!(d.decode(&hex(b1)), (with_colon(&r1), Outcome::Ok));
+        assert_eq!(d.size, 222);
+        let b2 = "4883 640e ffc1 c0bf";
+        let r2 = [
+            ("status", "307"),
+            ("cache-control", "private"),
+            ("date", date1),
+            ("location", "https://www.example.com"),
+        ];
+        assert_eq!(d.decode(&hex(b2)), (with_colon(&r2), Outcome::Ok));
+        assert_eq!(d.size, 222);
+        let b3 = concat!(
+            "88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab",
+            "77ad 94e7 821d d7f2 e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f",
+            "9587 3160 65c0 03ed 4ee5 b106 3d50 07"
+        );
+        let date3 = "Mon, 21 Oct 2013 20:13:22 GMT";
+        let r3 = [
+            ("status", "200"),
+            ("cache-control", "private"),
+            ("date", date3),
+            ("location", "https://www.example.com"),
+            ("content-encoding", "gzip"),
+            (
+                "set-cookie",
+                "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1",
+            ),
+        ];
+        assert_eq!(d.decode(&hex(b3)), (with_colon(&r3), Outcome::Ok));
+        assert_eq!(d.size, 215);
+        assert_eq!(d.entries.len(), 3);
+    }
+
+    #[test]
+    fn random_header_blocks_never_panic() {
+        let mut rng = Rng(42);
+        let valid = [
+            hex("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff"),
+            Enc::default()
+                .size(100)
+                .add("k", "v")
+                .idx(62)
+                .add_named(62, "w")
+                .done(),
+            Enc::default()
+                .request("GET", "/")
+                .add("x", &"y".repeat(700))
+                .done(),
+        ];
+        for i in 0..8_000 {
+            let mut d = Hpack::new();
+            if i % 3 == 0 {
+                d.mark_unknown();
+            }
+            d.set_limit(rng.next() as u32);
+            for _ in 0..4 {
+                let (len, pick) = (rng.below(200), rng.below(valid.len()));
+                let block = if rng.below(2) == 0 {
+                    rng.bytes(len)
+                } else {
+                    mutate(&mut rng, &valid[pick])
+                };
+                let (out, _) = d.decode(&block);
+                assert!(out.len() <= MAX_MESSAGE_FIELDS);
+                assert!(d.size <= d.max_size && d.max_size <= MAX_TABLE_SIZE);
+            }
+        }
+        // Indexed references cannot amplify beyond the per-block limit.
+        let mut d = Hpack::new();
+        d.set_limit(65_536);
+        let block = Enc::default()
+            .size(65_536)
+            .add("a", &"b".repeat(60_000))
+            .done();
+        d.decode(&block);
+        let (out, o) = d.decode(&vec![0xbe; 100_000]);
+        assert_eq!(o, Outcome::Degraded);
+        assert!(out.iter().map(|h| h.value.len()).sum::<usize>() <= MAX_MESSAGE_HEADER_BYTES);
+    }
+}

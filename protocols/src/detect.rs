@@ -1,9 +1,6 @@
 //! Protocol detection from the first bytes of a connection's plaintext.
 
-use super::{http1, tls_handshake};
-
-/// The HTTP/2 client connection preface.
-pub const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+use crate::{http1, tls_handshake};
 
 /// What the first bytes of a stream say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +101,7 @@ mod tests {
     fn detects_each_protocol() {
         assert_eq!(detect(b"GET / HTTP/1.1\r\n"), Detected::Http1Request);
         assert_eq!(detect(b"HTTP/1.1 200 OK\r\n"), Detected::Http1Response);
-        assert_eq!(detect(HTTP2_PREFACE), Detected::Http2Preface);
+        assert_eq!(detect(crate::http2::PREFACE), Detected::Http2Preface);
         assert_eq!(detect(&[0x16, 0x03, 0x01, 0x02, 0x00]), Detected::Tls);
         assert_eq!(detect(b"\x00\x01garbage"), Detected::Other);
         assert_eq!(detect(b""), Detected::Other);

@@ -8,6 +8,17 @@
 //! must never panic on any input; the agent's connection tracker feeds them
 //! and decides what the records mean for a connection.
 #![deny(missing_docs)]
+// Bytes from strangers never panic the agent: no indexing that can go out of
+// bounds, no unwrap/expect/panic outside tests (tests may assert freely).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 pub mod detect;
 pub mod http1;

@@ -324,6 +324,7 @@ impl Collector {
         let child = self.slot().take();
         if let Some(mut child) = child {
             if let Ok(None) = child.try_wait() {
+                // SAFETY: kill with a pid we spawned and a valid signal number touches no memory.
                 unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
                 let deadline = Instant::now() + Duration::from_secs(5);
                 while Instant::now() < deadline {

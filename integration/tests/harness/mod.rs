@@ -59,6 +59,7 @@ impl Agent {
     /// Start the agent with extra arguments and environment variables.
     pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Agent {
         assert_eq!(
+            // SAFETY: geteuid has no preconditions.
             unsafe { libc::geteuid() },
             0,
             "integration tests load eBPF: run them as root"
@@ -181,6 +182,7 @@ impl Agent {
 
     /// SIGTERM, wait for exit, and return all lines.
     pub fn stop(mut self) -> Vec<Value> {
+        // SAFETY: kill with a pid we spawned and a valid signal number touches no memory.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
@@ -455,6 +457,7 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         // SIGQUIT-free shutdown: TERM the master, which stops its worker.
+        // SAFETY: kill with a pid we spawned and a valid signal number touches no memory.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }

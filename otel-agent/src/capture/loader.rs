@@ -13,6 +13,7 @@ use bpf_probes::events::{AgentConfig, Counter, COUNTER_COUNT};
 use bpf_probes::{maps, programs, PROBES};
 use tracing::{debug, info, warn};
 
+use crate::capture::kernel_features;
 use crate::capture::tls::elf_symbols::TlsTarget;
 use crate::capture::tls::hooks::TLS_HOOKS;
 
@@ -53,9 +54,10 @@ pub enum LoadError {
     /// Not running as root.
     #[error("otel-agent must run as root (it loads eBPF programs); try: sudo otel-agent")]
     NotRoot,
-    /// The kernel has no BTF.
-    #[error("/sys/kernel/btf/vmlinux is missing: the kernel needs BTF (CONFIG_DEBUG_INFO_BTF=y, Linux >= 5.8)")]
-    NoBtf,
+    /// The kernel lacks features the probes use (named, with the release
+    /// that brought each).
+    #[error("{0}")]
+    KernelFeatures(String),
     /// tracefs is not mounted and could not be mounted.
     #[error("tracefs is not mounted at {TRACEFS} and mounting it failed: {0} (try: mount -t tracefs nodev {TRACEFS})")]
     Tracefs(std::io::Error),
@@ -155,8 +157,14 @@ impl Probes {
         if unsafe { libc::geteuid() } != 0 {
             return Err(LoadError::NotRoot);
         }
-        if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-            return Err(LoadError::NoBtf);
+        let (missing, unknown) = kernel_features::probe_all();
+        for (f, e) in &unknown {
+            warn!(feature = f.name, error = %e, "could not probe for a kernel feature; trying anyway");
+        }
+        if !missing.is_empty() {
+            return Err(LoadError::KernelFeatures(
+                kernel_features::describe_missing(&missing),
+            ));
         }
         ensure_tracefs()?;
         let mut ebpf = EbpfLoader::new()

@@ -2,6 +2,7 @@
 //! probe, and read the ring buffer. The only part of the agent that talks to
 //! the kernel through aya.
 
+pub mod kernel_features;
 pub mod loader;
 pub mod reader;
 pub mod recording;

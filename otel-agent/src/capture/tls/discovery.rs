@@ -27,7 +27,9 @@ use crate::capture::tls::elf_symbols::find_tls_functions;
 use crate::capture::tls::proc_maps::mapped_files;
 use crate::internal_events::{add, incr, sub, CaptureStats};
 
-/// Standard library directories scanned at start-up.
+/// Standard library directories scanned at start-up (the probes are built
+/// for x86-64 only: `-D__TARGET_ARCH_x86`, and probe placement decodes
+/// x86-64 code).
 const LIBRARY_DIRS: &[&str] = &[
     "/lib",
     "/lib64",
@@ -36,8 +38,6 @@ const LIBRARY_DIRS: &[&str] = &[
     "/usr/local/lib",
     "/lib/x86_64-linux-gnu",
     "/usr/lib/x86_64-linux-gnu",
-    "/lib/aarch64-linux-gnu",
-    "/usr/lib/aarch64-linux-gnu",
 ];
 
 /// Executable directories scanned at start-up for statically linked TLS

@@ -53,6 +53,13 @@ pub fn register(
     kernel: KernelCounters,
     failures: Arc<ExportFailures>,
 ) {
+    register_capture(meter, &stats);
+    register_losses(meter, stats, kernel, failures);
+}
+
+/// What was captured: exchanges, connections, events, bytes, parse errors,
+/// attached uprobes.
+fn register_capture(meter: &Meter, stats: &Arc<CaptureStats>) {
     let s = stats.clone();
     counter(meter, &m::TAP_EXCHANGES)
         .with_callback(move |o| {
@@ -109,6 +116,15 @@ pub fn register(
         .with_description(attached.description)
         .with_callback(move |o| o.observe(s.snapshot().uprobes_attached, &[]))
         .build();
+}
+
+/// What was lost, uprobe hits and export failures.
+fn register_losses(
+    meter: &Meter,
+    stats: Arc<CaptureStats>,
+    kernel: KernelCounters,
+    failures: Arc<ExportFailures>,
+) {
     let (s, kc, f) = (stats, kernel.clone(), failures.clone());
     counter(meter, &m::TAP_DROPS)
         .with_callback(move |o| {
@@ -151,5 +167,43 @@ mod tests {
             assert_eq!(drops(reason, &s, &kernel, &f), Some(0), "{reason}");
         }
         assert_eq!(drops("nope", &s, &kernel, &f), None);
+    }
+
+    #[test]
+    fn every_health_metric_is_its_catalog_entry() {
+        use super::super::test_metrics::{assert_in_catalog, collect};
+        let stats = Arc::new(CaptureStats::default());
+        stats.exchanges.store(7, Ordering::Relaxed);
+        stats.tls_connections_openssl.store(2, Ordering::Relaxed);
+        stats.exporter_stopped.store(3, Ordering::Relaxed);
+        let mut k = [0u64; bpf_probes::events::COUNTER_COUNT as usize];
+        k[Counter::RingbufFull as usize] = 5;
+        let kernel: KernelCounters = Arc::new(move || k);
+        let collected = collect(
+            |meter| register(meter, stats.clone(), kernel, Arc::default()),
+            |_| {},
+        );
+        assert_in_catalog(&collected);
+        let mut names: Vec<&str> = collected.iter().map(|c| c.name.as_str()).collect();
+        names.sort_unstable();
+        let mut health: Vec<&str> = m::CAPTURE_METRICS
+            .iter()
+            .map(|d| d.name)
+            .filter(|n| n.starts_with("tap."))
+            .collect();
+        health.sort_unstable();
+        assert_eq!(
+            names, health,
+            "every health metric of the catalog, no other"
+        );
+        let drops = collected
+            .iter()
+            .find(|c| c.name == m::TAP_DROPS.name)
+            .unwrap();
+        assert_eq!(
+            drops.points.len(),
+            m::DROP_REASONS.len(),
+            "one series per reason"
+        );
     }
 }

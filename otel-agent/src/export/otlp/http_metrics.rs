@@ -79,3 +79,34 @@ impl KindInstruments {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_metrics::{assert_in_catalog, collect};
+    use super::*;
+
+    #[test]
+    fn the_http_histograms_are_their_catalog_entries() {
+        let collected = collect(HttpInstruments::new, |http| {
+            for m in [HttpMeasurement {
+                kind: SpanKind::Client,
+                duration_s: 0.012,
+                request_body_size: Some(0),
+                response_body_size: Some(256),
+                attributes: vec![semconv::value::Attribute::str(
+                    semconv::attributes::HTTP_REQUEST_METHOD,
+                    "GET",
+                )],
+            }] {
+                http.record_measurement(m.clone());
+                http.record_measurement(HttpMeasurement {
+                    kind: SpanKind::Server,
+                    ..m
+                });
+            }
+        });
+        assert_in_catalog(&collected);
+        let names: Vec<&str> = collected.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names.len(), 6, "{names:?}");
+    }
+}

@@ -35,6 +35,8 @@ pub mod health_metrics;
 pub mod http_metrics;
 pub mod logs;
 pub mod spans;
+#[cfg(test)]
+mod test_metrics;
 
 use crate::internal_events::{incr, CaptureStats, KernelCounters};
 use http_metrics::HttpInstruments;

@@ -1,0 +1,84 @@
+//! Test support: collect what a meter's instruments report, through the
+//! SDK's in-memory exporter, as (name, unit, description, attribute keys of
+//! each data point).
+
+use opentelemetry::metrics::{Meter, MeterProvider as _};
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+/// One metric as collected.
+#[derive(Debug)]
+pub struct Collected {
+    pub name: String,
+    pub unit: String,
+    pub description: String,
+    /// The attribute keys of each data point.
+    pub points: Vec<Vec<String>>,
+}
+
+fn keys<'a>(attrs: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> Vec<String> {
+    attrs.map(|kv| kv.key.to_string()).collect()
+}
+
+fn points<T>(data: &MetricData<T>) -> Vec<Vec<String>> {
+    match data {
+        MetricData::Gauge(g) => g.data_points().map(|p| keys(p.attributes())).collect(),
+        MetricData::Sum(s) => s.data_points().map(|p| keys(p.attributes())).collect(),
+        MetricData::Histogram(h) => h.data_points().map(|p| keys(p.attributes())).collect(),
+        MetricData::ExponentialHistogram(h) => {
+            h.data_points().map(|p| keys(p.attributes())).collect()
+        }
+    }
+}
+
+/// Create instruments with `setup`, let `record` use them, then collect.
+pub fn collect<T>(setup: impl FnOnce(&Meter) -> T, record: impl FnOnce(&T)) -> Vec<Collected> {
+    let exporter = InMemoryMetricExporter::default();
+    let provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
+        .build();
+    let instruments = setup(&provider.meter("test"));
+    record(&instruments);
+    provider.force_flush().expect("flush");
+    let mut out = Vec::new();
+    for rm in exporter.get_finished_metrics().expect("metrics") {
+        for sm in rm.scope_metrics() {
+            for m in sm.metrics() {
+                let points = match m.data() {
+                    AggregatedMetrics::F64(d) => points(d),
+                    AggregatedMetrics::U64(d) => points(d),
+                    AggregatedMetrics::I64(d) => points(d),
+                };
+                out.push(Collected {
+                    name: m.name().to_string(),
+                    unit: m.unit().to_string(),
+                    description: m.description().to_string(),
+                    points,
+                });
+            }
+        }
+    }
+    let _ = provider.shutdown();
+    out
+}
+
+/// Every collected metric is its catalog entry: name, unit, description,
+/// and data points carrying only the listed attribute keys.
+pub fn assert_in_catalog(collected: &[Collected]) {
+    for c in collected {
+        let def = semconv::metrics::metric_def(&c.name)
+            .unwrap_or_else(|| panic!("{} is not in the catalog", c.name));
+        assert_eq!(c.unit, def.unit, "{}", c.name);
+        assert_eq!(c.description, def.description, "{}", c.name);
+        for keys in &c.points {
+            for k in keys {
+                assert!(
+                    def.attributes.contains(&k.as_str()),
+                    "{} carries {k}, not in {:?}",
+                    c.name,
+                    def.attributes
+                );
+            }
+        }
+    }
+}

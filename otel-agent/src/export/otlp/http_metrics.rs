@@ -88,7 +88,7 @@ mod tests {
     #[test]
     fn the_http_histograms_are_their_catalog_entries() {
         let collected = collect(HttpInstruments::new, |http| {
-            for m in [HttpMeasurement {
+            let m = HttpMeasurement {
                 kind: SpanKind::Client,
                 duration_s: 0.012,
                 request_body_size: Some(0),
@@ -97,13 +97,12 @@ mod tests {
                     semconv::attributes::HTTP_REQUEST_METHOD,
                     "GET",
                 )],
-            }] {
-                http.record_measurement(m.clone());
-                http.record_measurement(HttpMeasurement {
-                    kind: SpanKind::Server,
-                    ..m
-                });
-            }
+            };
+            http.record_measurement(m.clone());
+            http.record_measurement(HttpMeasurement {
+                kind: SpanKind::Server,
+                ..m
+            });
         });
         assert_in_catalog(&collected);
         let names: Vec<&str> = collected.iter().map(|c| c.name.as_str()).collect();

@@ -25,5 +25,5 @@ for config in "$@"; do
   PEAK=$(sort -n "$WORK/rss.samples" | tail -1)
   sleep 1; agent_stop
   EX=$(counter exchanges)
-  echo "[$config] $RPS req/s, p99 $P99 ms; agent CPU $AGENT_CPU s for $EX exchanges ($(awk -v c="$AGENT_CPU" -v n="$EX" 'BEGIN{printf "%.2f", c * 1e6 / n}') µs each); drops ringbuf $(counter kernel_ringbuf_full), export queue $(counter export_queue_full); RSS idle $IDLE, end of load $LOAD, peak $PEAK MiB"
+  echo "[$config] $RPS req/s, p99 $P99 ms; agent CPU $AGENT_CPU s for $EX exchanges ($(awk -v c="$AGENT_CPU" -v n="$EX" 'BEGIN{printf "%.2f", c * 1e6 / n}') µs each); drops ringbuf $(counter kernel_ringbuf_full), exporter stopped $(counter exporter_stopped); RSS idle $IDLE, end of load $LOAD, peak $PEAK MiB"
 done

@@ -28,7 +28,7 @@ AGENT_CPU_P=$AGENT_CPU
 echo "agent RSS idle: $IDLE_RSS MiB ($IDLE_MEM)"
 echo "plaintext HTTP/1.1  baseline ${P_RPS} req/s (p50 ${P_P50} ms, p99 ${P_P99} ms)"
 echo "                    agent    ${A_RPS} req/s (p50 ${A_P50} ms, p99 ${A_P99} ms)  ratio $(ratio "$A_RPS" "$P_RPS")  p99 ratio $(ratio "$A_P99" "$P_P99")"
-echo "                    completeness: ${A_N} requests, $A_EX exchanges captured (client and server side: expect 2×), ringbuf drops $(counter kernel_ringbuf_full), export-queue drops $(counter export_queue_full)"
+echo "                    completeness: ${A_N} requests, $A_EX exchanges captured (client and server side: expect 2×), ringbuf drops $(counter kernel_ringbuf_full), lost after exporter stopped $(counter exporter_stopped)"
 echo "                    agent CPU $AGENT_CPU s for $A_EX exchanges ($(awk -v c="$AGENT_CPU" -v n="$A_EX" 'BEGIN{printf "%.3f", c * 10000 / n}') s per 10k), RSS under load $AGENT_RSS MiB ($LOAD_MEM); collector CPU $ROTEL_USED s"
 
 # What users would pick instead: tshark. dumpcap records the same plaintext load
@@ -77,7 +77,7 @@ paced "plaintext HTTP/1.1, 10 connections" http://127.0.0.1:18080/ --h1 -c 10 --
 paced "HTTPS HTTP/1.1,     10 connections" https://127.0.0.1:18443/ --h1 -c 10 --rps 500
 paced "HTTP/2 over TLS, 50 streams       " https://127.0.0.1:18443/ -c 1 -m 50 --rps 5000
 agent_stop
-echo "                    drops: ringbuf $(counter kernel_ringbuf_full), export queue $(counter export_queue_full), span queue $(counter span_queue_full), span export failed $(counter span_export_failed)"
+echo "                    drops: ringbuf $(counter kernel_ringbuf_full), exporter stopped $(counter exporter_stopped), span queue $(counter span_queue_full), span export failed $(counter span_export_failed)"
 
 read -r T_RPS T_P50 T_P99 _ < <(wrk_run https://127.0.0.1:18443/)
 agent_start --probes-only

@@ -5,10 +5,10 @@
 //! Linux it commits its arenas eagerly, so a purge merely marks pages
 //! `MADV_FREE` and they stay in the RSS until the machine runs short. An agent
 //! on every node should give memory back at once: the start-up burst (the
-//! kernel's BTF, the eBPF object) and every load spike. Measured at TLS
-//! saturation (BENCHMARKS.md): RSS anon idle 24 → 4 MiB, under load 38 → 24
-//! MiB, for ~20 % more agent CPU (pages freed and faulted in again); with
-//! `MIMALLOC_PURGE_DELAY=1000` in the environment the trade goes the other way.
+//! kernel's BTF, the eBPF object) and every load spike. The cost is agent CPU
+//! (pages freed and faulted in again): BENCHMARKS.md, "Footprint" and its
+//! measured alternatives; with `MIMALLOC_PURGE_DELAY=1000` in the environment
+//! the trade goes the other way.
 
 use std::ffi::CStr;
 use std::os::raw::c_long;

@@ -4,8 +4,8 @@
 //! kernel still has to execute the instruction it replaced. Direct branches
 //! (`jmp`, `jcc`, `call rel32`), `push reg` and `nop` it emulates; anything else
 //! it copies out of line and single-steps, and on these VMs that debug trap
-//! goes through the hypervisor: ~13 µs a hit against ~2 µs for an emulated one
-//! (BENCHMARKS.md). The first instruction of `SSL_write` or `SSL_read` is a
+//! goes through the hypervisor: ~11.7 µs a hit against ~1.2 µs for an emulated
+//! one (BENCHMARKS.md, "Uprobe cost"). The first instruction of `SSL_write` or `SSL_read` is a
 //! `sub $n,%rsp`, single-stepped on every call.
 //!
 //! So, when the code allows it:

@@ -23,4 +23,7 @@
 pub mod detect;
 pub mod http1;
 pub mod http2;
+pub mod stream;
 pub mod tls_handshake;
+
+pub use stream::{ExchangeParser, Side};

@@ -1,13 +1,6 @@
 //! The public vocabulary of the HTTP/1.x parser: sides, limits, and the request, response and exchange records it produces.
 
-/// Which half of the conversation bytes belong to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// Bytes sent by the client.
-    Request,
-    /// Bytes sent by the server.
-    Response,
-}
+pub use crate::stream::Side;
 
 /// Parser limits.
 #[derive(Clone, Copy, Debug)]

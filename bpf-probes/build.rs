@@ -76,6 +76,9 @@ fn compile(src: &Path, include: &Path, object: &Path) {
             "-O2",
             "-target",
             "bpf",
+            // v3: atomic exchange (the scratch slot's guard, maps/scratch.h),
+            // 32-bit jumps; Linux >= 5.12, within the 5.13 minimum.
+            "-mcpu=v3",
             "-D__TARGET_ARCH_x86",
             "-Wall",
             "-Werror",

@@ -151,11 +151,14 @@ c_enum!(
         TlsUnmapped = 8,
         /// TLS uprobe and uretprobe hits.
         UprobeHits = 9,
+        /// Data events lost: the CPU's scratch slot was held by a preempted
+        /// program (`bpf/maps/scratch.h`).
+        ScratchBusy = 10,
     }
 );
 
 /// Number of counters (`CNT_MAX`).
-pub const COUNTER_COUNT: u32 = 10;
+pub const COUNTER_COUNT: u32 = 11;
 
 impl Counter {
     /// Every counter, in index order.
@@ -170,6 +173,7 @@ impl Counter {
         Counter::SelfSkipped,
         Counter::TlsUnmapped,
         Counter::UprobeHits,
+        Counter::ScratchBusy,
     ];
 }
 
@@ -480,6 +484,10 @@ mod tests {
         assert_eq!(enum_value("EVENT_PROC_EXIT"), EventKind::ProcExit as u64);
         assert_eq!(enum_value("EVENT_PROC_EXEC"), EventKind::ProcExec as u64);
         assert_eq!(enum_value("CNT_UPROBE_HITS"), Counter::UprobeHits as u64);
+        assert_eq!(
+            enum_value("CNT_SCRATCH_BUSY"),
+            Counter::ScratchBusy as u64
+        );
         assert_eq!(enum_value("ROLE_SERVER"), Role::Server as u64);
         assert_eq!(enum_value("DIR_INGRESS"), Direction::Ingress as u64);
         assert_eq!(enum_value("SOURCE_GNUTLS"), Source::Gnutls as u64);

@@ -36,3 +36,64 @@ pub mod programs {
     /// Emits confirmed TLS write plaintext (slot 1 of [`crate::maps::DATA_EXIT_JMP`]).
     pub const TLS_WRITE_MAIN: &str = "tls_write_main";
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if p.extension().is_some_and(|x| x == "c" || x == "h") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// Per-CPU scratch is only safe through its guard (`bpf/maps/scratch.h`:
+    /// a uprobe program can be preempted while it holds the slot). Checked on
+    /// the source, where the rule is written: no file but the map's own
+    /// header names the `scratch` map, and every function that takes the
+    /// slot gives it back.
+    #[test]
+    fn per_cpu_scratch_is_used_only_through_its_guard() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("bpf");
+        let mut files = Vec::new();
+        sources(&root, &mut files);
+        assert!(files.len() > 5, "C sources found under {}", root.display());
+        let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            let rel = f.strip_prefix(&root).unwrap().display().to_string();
+            if rel == "maps/scratch.h" {
+                continue;
+            }
+            // Code lines only: not comment lines, not the #include of the
+            // guard (a trailing comment on a code line counts as code).
+            let code = text.lines().enumerate().filter(|(_, l)| {
+                let t = l.trim_start();
+                !(t.starts_with("/*") || t.starts_with('*') || t.starts_with("//"))
+                    && !t.starts_with("#include")
+            });
+            for (n, line) in code {
+                for (i, _) in line.match_indices("scratch") {
+                    let before = line[..i].chars().next_back().unwrap_or(' ');
+                    let after = line[i + "scratch".len()..].chars().next().unwrap_or(' ');
+                    assert!(
+                        is_ident(before) || is_ident(after),
+                        "{rel}, code line {}: names the per-CPU `scratch` map; use scratch_acquire()",
+                        n + 1
+                    );
+                }
+            }
+            let acquires = text.matches("scratch_acquire(").count();
+            let releases = text.matches("scratch_release(").count();
+            assert_eq!(
+                acquires, releases,
+                "{rel}: every scratch_acquire() needs its scratch_release()"
+            );
+        }
+    }
+}

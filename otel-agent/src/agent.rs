@@ -192,6 +192,7 @@ fn log_counters(
                 kernel_conn_map_full = kernel(Counter::ConnMapFull),
                 kernel_data_events = kernel(Counter::DataEvents),
                 kernel_tls_unmapped = kernel(Counter::TlsUnmapped),
+                kernel_scratch_busy = kernel(Counter::ScratchBusy),
                 kernel_uprobe_hits = kernel(Counter::UprobeHits),
                 tls_plaintext_events = s.tls_plaintext_events,
                 uprobe_hits_per_exchange = format!(

@@ -221,6 +221,10 @@ pub const DROP_REASONS: &[(&str, &str)] = &[
     ),
     ("tls_unmapped", "TLS plaintext whose socket was never seen"),
     (
+        "scratch_busy",
+        "data events lost: this CPU's event slot was held by a preempted program",
+    ),
+    (
         "exporter_stopped",
         "exchanges and reports lost because the exporter had stopped",
     ),

@@ -86,7 +86,8 @@ enum counter_id {
 	CNT_SELF_SKIPPED = 7,     /* syscalls of the agent itself, skipped */
 	CNT_TLS_UNMAPPED = 8,     /* TLS plaintext dropped: its socket was never seen */
 	CNT_UPROBE_HITS = 9,      /* TLS uprobe and uretprobe hits */
-	CNT_MAX = 10,
+	CNT_SCRATCH_BUSY = 10,    /* data events lost: this CPU's event slot was held by a preempted program */
+	CNT_MAX = 11,
 };
 
 struct event_header {

@@ -10,9 +10,11 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* An atomic add: a preempted uprobe program and another program on the same
+ * CPU may count at once (see maps/scratch.h). */
 static __always_inline void count(__u32 id, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &id);
 	if (v)
-		*v += n;
+		__sync_fetch_and_add(v, n);
 }

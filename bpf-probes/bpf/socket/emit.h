@@ -89,12 +89,22 @@ __noinline int emit_chunk(struct chunk *ch)
 		return 0;
 	__u64 key = ch->key;
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
-	__u32 zero = 0;
-	struct data_event *ev = bpf_map_lookup_elem(&scratch, &zero);
-	if (!c || !ev)
+	if (!c)
 		return 0;
 	__u8 dir = ch->direction & 1;
 	__u64 covers = ch->covers;
+	struct scratch_slot *slot = scratch_acquire();
+	if (!slot) {
+		/* Counted as CNT_SCRATCH_BUSY; the stream still advances, so
+		 * userspace sees a gap (lost event), never foreign bytes. */
+		c->lost_events++;
+		if (ch->source == SOURCE_SYSCALL)
+			c->bytes[dir] += covers;
+		else
+			c->plain[dir] += covers;
+		return 0;
+	}
+	struct data_event *ev = &slot->ev;
 	__u64 n = covers > MAX_PAYLOAD ? MAX_PAYLOAD : covers;
 	if (!ch->buf)
 		n = 0;
@@ -117,7 +127,10 @@ __noinline int emit_chunk(struct chunk *ch)
 	if (covers > n)
 		ev->flags |= DATA_FLAG_TRUNCATED;
 	ev->captured = (__u32)n;
-	if (bpf_ringbuf_output(&events, ev, DATA_HEADER_SIZE + n, ringbuf_flags(DATA_HEADER_SIZE + n))) {
+	long err = bpf_ringbuf_output(&events, ev, DATA_HEADER_SIZE + n,
+				      ringbuf_flags(DATA_HEADER_SIZE + n));
+	scratch_release(slot);
+	if (err) {
 		lost(c);
 	} else {
 		c->data_events++;

@@ -39,6 +39,7 @@ fn drops(
         "truncated_event" => k(Counter::TruncatedEvents),
         "conn_map_full" => k(Counter::ConnMapFull),
         "tls_unmapped" => k(Counter::TlsUnmapped),
+        "scratch_busy" => k(Counter::ScratchBusy),
         "exporter_stopped" => s.exporter_stopped,
         "span_queue_full" => failures.spans_queue_full.load(Ordering::Relaxed),
         "span_export_failed" => failures.spans_lost.load(Ordering::Relaxed),

@@ -44,10 +44,13 @@ fn replay(name: &str) -> (Vec<Exchange>, usize) {
 fn check_get_small(exchanges: &[Exchange], protocol: L7Protocol) {
     // 1,000 requests, each seen from h2load (client) and nginx (server).
     assert_eq!(exchanges.len(), 2000);
-    let egress = exchanges.iter().filter(|e| e.direction.is_egress()).count();
+    let egress = exchanges
+        .iter()
+        .filter(|e| e.connection.direction.is_egress())
+        .count();
     assert_eq!(egress, 1000, "client side");
     for e in exchanges {
-        assert_eq!(e.protocol, protocol);
+        assert_eq!(e.connection.protocol, protocol);
         assert!(!e.partial && !e.gap, "{e:?}");
         let req = e.request.as_ref().unwrap();
         let resp = e.response.as_ref().unwrap();
@@ -64,7 +67,7 @@ fn recorded_http1_keepalive_replays_to_every_exchange() {
     assert_eq!(reports, 8, "4 connections, both sides");
     for e in &exchanges {
         assert_eq!(e.request.as_ref().unwrap().version, "1.1");
-        assert!(e.tls.is_none());
+        assert!(e.connection.tls.is_none());
     }
 }
 
@@ -75,7 +78,7 @@ fn recorded_http2_over_tls_replays_to_every_stream() {
     assert_eq!(reports, 8, "4 connections, both sides");
     for e in &exchanges {
         assert!(e.http2.is_some());
-        let tls = e.tls.as_ref().expect("TLS facts");
+        let tls = e.connection.tls.as_ref().expect("TLS facts");
         assert_eq!(tls.version, Some(0x0304), "TLS 1.3: {tls:?}");
         assert_eq!(tls.alpn.as_deref(), Some("h2"), "{tls:?}");
     }

@@ -69,8 +69,9 @@ pub const ISSUE_PROTOCOL_UNKNOWN: &str = "protocol_unknown";
 /// parse errors, and data events on a connection whose protocol stayed
 /// `unknown`.
 pub fn capture_issues(r: &ConnectionReport) -> Vec<&'static str> {
+    let c = &r.connection;
     let mut issues = Vec::new();
-    if r.tls
+    if c.tls
         .as_ref()
         .is_some_and(|t| t.got_client_hello && t.probes.is_empty())
     {
@@ -82,7 +83,7 @@ pub fn capture_issues(r: &ConnectionReport) -> Vec<&'static str> {
     if r.parse_errors > 0 {
         issues.push(ISSUE_PARSE_ERRORS);
     }
-    if r.protocol == L7Protocol::Unknown && r.data_events > 0 {
+    if c.protocol == L7Protocol::Unknown && r.data_events > 0 {
         issues.push(ISSUE_PROTOCOL_UNKNOWN);
     }
     issues
@@ -127,12 +128,13 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 /// The one-line summary, e.g.
 /// `connection 12 curl → httpbin.org (1.2.3.4:443) http2 over TLS 1.3 via openssl: 3 exchanges, 412 B sent, 1.2 KiB received, closed (close)`.
 fn summary(r: &ConnectionReport, issues: &[&str]) -> String {
-    let name = match r.process.exe_name() {
-        "" => format!("pid {}", r.process.pid),
+    let c = &r.connection;
+    let name = match c.process.exe_name() {
+        "" => format!("pid {}", c.process.pid),
         n => n.to_string(),
     };
-    let remote = addr_string(r.endpoints.remote);
-    let peer = if !r.direction.is_egress() {
+    let remote = addr_string(c.endpoints.remote);
+    let peer = if !c.direction.is_egress() {
         format!("← {remote}")
     } else if r.endpoint_id.is_empty() || r.endpoint_id == remote {
         format!("→ {remote}")
@@ -140,7 +142,7 @@ fn summary(r: &ConnectionReport, issues: &[&str]) -> String {
         format!("→ {} ({remote})", r.endpoint_id)
     };
     let mut tls = String::new();
-    if let Some(t) = &r.tls {
+    if let Some(t) = &c.tls {
         tls.push_str(" over TLS");
         if let Some((name, version)) = t.version.and_then(tls_protocol) {
             tls = format!(" over {} {version}", name.to_ascii_uppercase());
@@ -156,8 +158,8 @@ fn summary(r: &ConnectionReport, issues: &[&str]) -> String {
     }
     let mut line = format!(
         "connection {} {name} {peer} {}{tls}: {exchanges}, {} sent, {} received, closed ({})",
-        r.connection_id,
-        r.protocol.as_str(),
+        c.id,
+        c.protocol.as_str(),
         human_bytes(r.bytes_sent),
         human_bytes(r.bytes_received),
         r.close_reason.as_str(),
@@ -174,20 +176,21 @@ fn summary(r: &ConnectionReport, issues: &[&str]) -> String {
 /// Severity is [`Severity::Warn`] when [`capture_issues`] finds anything (the
 /// issues are listed in `tap.capture.issues`), [`Severity::Info`] otherwise.
 pub fn connection_report(r: &ConnectionReport) -> LogRecordData {
+    let c = &r.connection;
     let issues = capture_issues(r);
     let mut a: Vec<Attribute> = Vec::with_capacity(40);
-    a.push(Attribute::uint(k::TAP_CONNECTION_ID, r.connection_id));
+    a.push(Attribute::uint(k::TAP_CONNECTION_ID, c.id));
     a.push(Attribute::str(k::TAP_ENDPOINT_ID, r.endpoint_id.as_str()));
-    a.push(Attribute::str(k::TAP_DIRECTION, r.direction.as_str()));
+    a.push(Attribute::str(k::TAP_DIRECTION, c.direction.as_str()));
     a.push(Attribute::str(k::TAP_ROLE, r.role));
-    a.push(Attribute::str(k::TAP_L7_PROTOCOL, r.protocol.as_str()));
-    if let Some(t) = &r.tls {
+    a.push(Attribute::str(k::TAP_L7_PROTOCOL, c.protocol.as_str()));
+    if let Some(t) = &c.tls {
         crate::spans::tls_handshake_attributes(t, &mut a);
         a.push(Attribute::str_array(k::TAP_TLS_PROBES, t.probes.clone()));
     }
     a.push(Attribute::bool(
         k::TAP_TLS_CLIENT_HELLO,
-        r.tls.as_ref().is_some_and(|t| t.got_client_hello),
+        c.tls.as_ref().is_some_and(|t| t.got_client_hello),
     ));
     a.push(Attribute::bool(k::TAP_PROTOCOL_EVENT, r.got_protocol_event));
     a.push(Attribute::uint(k::TAP_DATA_EVENTS, r.data_events));
@@ -209,21 +212,21 @@ pub fn connection_report(r: &ConnectionReport) -> LogRecordData {
     a.push(Attribute::str(k::TAP_CLOSE_REASON, r.close_reason.as_str()));
     a.push(Attribute::str(
         k::NETWORK_PEER_ADDRESS,
-        ip_string(r.endpoints.remote.ip()),
+        ip_string(c.endpoints.remote.ip()),
     ));
     a.push(Attribute::int(
         k::NETWORK_PEER_PORT,
-        i64::from(r.endpoints.remote.port()),
+        i64::from(c.endpoints.remote.port()),
     ));
     a.push(Attribute::str(
         k::NETWORK_LOCAL_ADDRESS,
-        ip_string(r.endpoints.local.ip()),
+        ip_string(c.endpoints.local.ip()),
     ));
     a.push(Attribute::int(
         k::NETWORK_LOCAL_PORT,
-        i64::from(r.endpoints.local.port()),
+        i64::from(c.endpoints.local.port()),
     ));
-    a.extend(process_attributes(&r.process));
+    a.extend(process_attributes(&c.process));
     if !issues.is_empty() {
         a.push(Attribute::str_array(
             k::TAP_CAPTURE_ISSUES,
@@ -246,28 +249,30 @@ pub fn connection_report(r: &ConnectionReport) -> LogRecordData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CloseReason, Direction, Endpoints, ProcessInfo, TlsInfo};
+    use crate::model::{CloseReason, Connection, Direction, Endpoints, ProcessInfo, TlsInfo};
     use crate::value::{find, AttrValue};
 
     fn report() -> ConnectionReport {
         ConnectionReport {
-            connection_id: 12,
-            process: std::sync::Arc::new(ProcessInfo {
-                pid: 4242,
-                exe: "/usr/bin/curl".into(),
-                cmdline: "curl http://127.0.0.1:8080/".into(),
-                comm: "curl".into(),
-                ..Default::default()
-            }),
-            direction: Direction::EgressInternal,
-            role: "client",
-            endpoints: Endpoints {
-                local: "127.0.0.1:51000".parse().unwrap(),
-                remote: "127.0.0.1:8080".parse().unwrap(),
+            connection: Connection {
+                id: 12,
+                process: std::sync::Arc::new(ProcessInfo {
+                    pid: 4242,
+                    exe: "/usr/bin/curl".into(),
+                    cmdline: "curl http://127.0.0.1:8080/".into(),
+                    comm: "curl".into(),
+                    ..Default::default()
+                }),
+                direction: Direction::EgressInternal,
+                endpoints: Endpoints {
+                    local: "127.0.0.1:51000".parse().unwrap(),
+                    remote: "127.0.0.1:8080".parse().unwrap(),
+                },
+                protocol: L7Protocol::Http1,
+                tls: None,
             },
+            role: "client",
             endpoint_id: "127.0.0.1:8080".into(),
-            protocol: L7Protocol::Http1,
-            tls: None,
             adopted: false,
             got_protocol_event: true,
             data_events: 6,
@@ -285,25 +290,36 @@ mod tests {
     }
 
     fn tls_report() -> ConnectionReport {
+        let plain = report();
         ConnectionReport {
-            direction: Direction::EgressExternal,
-            endpoints: Endpoints {
-                local: "10.0.0.2:51000".parse().unwrap(),
-                remote: "93.184.216.34:443".parse().unwrap(),
+            connection: Connection {
+                direction: Direction::EgressExternal,
+                endpoints: Endpoints {
+                    local: "10.0.0.2:51000".parse().unwrap(),
+                    remote: "93.184.216.34:443".parse().unwrap(),
+                },
+                protocol: L7Protocol::Http2,
+                tls: Some(TlsInfo {
+                    version: Some(0x0304),
+                    server_name: Some("httpbin.org".into()),
+                    cipher: Some("TLS_AES_256_GCM_SHA384".into()),
+                    alpn_offered: vec!["h2".into()],
+                    alpn: Some("h2".into()),
+                    probes: vec!["openssl".into()],
+                    got_client_hello: true,
+                }),
+                ..plain.connection
             },
             endpoint_id: "httpbin.org".into(),
-            protocol: L7Protocol::Http2,
-            tls: Some(TlsInfo {
-                version: Some(0x0304),
-                server_name: Some("httpbin.org".into()),
-                cipher: Some("TLS_AES_256_GCM_SHA384".into()),
-                alpn_offered: vec!["h2".into()],
-                alpn: Some("h2".into()),
-                probes: vec!["openssl".into()],
-                got_client_hello: true,
-            }),
-            ..report()
+            ..plain
         }
+    }
+
+    /// [`report`] with its connection edited.
+    fn report_on(edit: impl FnOnce(&mut Connection)) -> ConnectionReport {
+        let mut r = report();
+        edit(&mut r.connection);
+        r
     }
 
     fn s<'a>(attrs: &'a [Attribute], key: &str) -> Option<&'a str> {
@@ -400,7 +416,7 @@ mod tests {
         };
         // (a) TLS without a plaintext probe.
         let mut r = tls_report();
-        if let Some(t) = r.tls.as_mut() {
+        if let Some(t) = r.connection.tls.as_mut() {
             t.probes.clear();
         }
         warn(r, ISSUE_TLS_WITHOUT_PROBE);
@@ -421,29 +437,19 @@ mod tests {
         );
         // (d) data on a connection whose protocol was never decided.
         warn(
-            ConnectionReport {
-                protocol: L7Protocol::Unknown,
-                ..report()
-            },
+            report_on(|c| c.protocol = L7Protocol::Unknown),
             ISSUE_PROTOCOL_UNKNOWN,
         );
 
         // Healthy: non-HTTP traffic, an idle unknown connection, TLS without
         // a ClientHello (adopted mid-stream) and no probe.
         for r in [
+            report_on(|c| c.protocol = L7Protocol::Other),
             ConnectionReport {
-                protocol: L7Protocol::Other,
-                ..report()
-            },
-            ConnectionReport {
-                protocol: L7Protocol::Unknown,
                 data_events: 0,
-                ..report()
+                ..report_on(|c| c.protocol = L7Protocol::Unknown)
             },
-            ConnectionReport {
-                tls: Some(TlsInfo::default()),
-                ..report()
-            },
+            report_on(|c| c.tls = Some(TlsInfo::default())),
         ] {
             assert_eq!(connection_report(&r).severity, Severity::Info, "{r:?}");
         }
@@ -464,16 +470,7 @@ mod tests {
     #[test]
     fn ingress_and_odd_reports() {
         let r = ConnectionReport {
-            direction: Direction::Ingress,
             role: "server",
-            endpoints: Endpoints {
-                local: "[::ffff:127.0.0.1]:8080".parse().unwrap(),
-                remote: "[::1]:40000".parse().unwrap(),
-            },
-            process: std::sync::Arc::new(ProcessInfo {
-                pid: 7,
-                ..Default::default()
-            }),
             exchanges: 1,
             partial_exchanges: 1,
             bytes_sent: 5 * 1024 * 1024,
@@ -482,7 +479,17 @@ mod tests {
             closed_unix_ns: 5,
             close_reason: CloseReason::ProcessExit,
             adopted: true,
-            ..report()
+            ..report_on(|c| {
+                c.direction = Direction::Ingress;
+                c.endpoints = Endpoints {
+                    local: "[::ffff:127.0.0.1]:8080".parse().unwrap(),
+                    remote: "[::1]:40000".parse().unwrap(),
+                };
+                c.process = std::sync::Arc::new(ProcessInfo {
+                    pid: 7,
+                    ..Default::default()
+                });
+            })
         };
         let log = connection_report(&r);
         assert_eq!(

@@ -238,21 +238,36 @@ pub struct Endpoints {
     pub remote: SocketAddr,
 }
 
-/// One captured HTTP exchange with its context.
+/// A connection as the records carry it: what every exchange on it and its
+/// final report share.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Exchange {
-    /// The connection it travelled on.
-    pub connection_id: u64,
+pub struct Connection {
+    /// Connection id (the kernel's, unique while the agent runs).
+    pub id: u64,
     /// The observed process.
     pub process: Arc<ProcessInfo>,
     /// Ingress / egress.
     pub direction: Direction,
     /// Local and remote addresses.
     pub endpoints: Endpoints,
-    /// `http1` / `http2`.
+    /// Application protocol (`http1` / `http2` / `other` / `unknown`).
     pub protocol: L7Protocol,
     /// TLS facts when the connection is TLS.
     pub tls: Option<TlsInfo>,
+}
+
+impl Connection {
+    /// The server name (SNI) from the TLS ClientHello, when seen.
+    pub fn server_name(&self) -> Option<&str> {
+        self.tls.as_ref().and_then(|t| t.server_name.as_deref())
+    }
+}
+
+/// One captured HTTP exchange with its context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exchange {
+    /// The connection it travelled on.
+    pub connection: Connection,
     /// The request, when seen.
     pub request: Option<Request>,
     /// The response, when seen.
@@ -300,13 +315,13 @@ pub struct GrpcInfo {
 impl Exchange {
     /// The endpoint name: SNI, else the request authority, else the remote address.
     pub fn endpoint_id(&self) -> String {
-        if let Some(sni) = self.tls.as_ref().and_then(|t| t.server_name.clone()) {
-            return sni;
+        if let Some(sni) = self.connection.server_name() {
+            return sni.to_string();
         }
         if let Some(a) = self.request.as_ref().and_then(|r| r.authority.clone()) {
             return a;
         }
-        self.endpoints.remote.to_string()
+        self.connection.endpoints.remote.to_string()
     }
 
     /// Duration in nanoseconds (0 when the clock went backwards).
@@ -343,22 +358,12 @@ impl CloseReason {
 /// One report per finished connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionReport {
-    /// Connection id.
-    pub connection_id: u64,
-    /// The observed process.
-    pub process: Arc<ProcessInfo>,
-    /// Ingress / egress.
-    pub direction: Direction,
+    /// The connection.
+    pub connection: Connection,
     /// `client`, `server`, or `unknown` (adopted and never decided).
     pub role: &'static str,
-    /// Local and remote addresses.
-    pub endpoints: Endpoints,
-    /// Endpoint name (SNI, Host, or address).
+    /// Endpoint name (SNI, else the remote address).
     pub endpoint_id: String,
-    /// Detected application protocol.
-    pub protocol: L7Protocol,
-    /// TLS facts.
-    pub tls: Option<TlsInfo>,
     /// The connection existed before the agent saw it open.
     pub adopted: bool,
     /// A protocol (HTTP) message was parsed on it.

@@ -20,7 +20,7 @@ pub enum SpanKind {
 impl SpanKind {
     /// The kind of an exchange, from its direction.
     pub fn of(ex: &Exchange) -> Self {
-        if ex.direction.is_egress() {
+        if ex.connection.direction.is_egress() {
             SpanKind::Client
         } else {
             SpanKind::Server
@@ -203,7 +203,7 @@ pub fn protocol_version(ex: &Exchange) -> Option<String> {
     match v {
         "2" | "2.0" => Some("2".into()),
         "3" | "3.0" => Some("3".into()),
-        "" => (ex.protocol == L7Protocol::Http2).then(|| "2".into()),
+        "" => (ex.connection.protocol == L7Protocol::Http2).then(|| "2".into()),
         other => Some(other.into()),
     }
 }
@@ -212,7 +212,7 @@ pub fn protocol_version(ex: &Exchange) -> Option<String> {
 pub fn scheme(ex: &Exchange) -> String {
     match ex.request.as_ref().map(|r| r.scheme.trim()) {
         Some(s) if !s.is_empty() => s.to_ascii_lowercase(),
-        _ if ex.tls.is_some() => "https".into(),
+        _ if ex.connection.tls.is_some() => "https".into(),
         _ => "http".into(),
     }
 }
@@ -229,20 +229,19 @@ pub fn server_address_port(ex: &Exchange) -> (String, u16) {
         .and_then(|r| r.authority.as_deref())
         .map(split_authority)
         .filter(|(h, _)| !h.is_empty());
-    if ex.direction.is_egress() {
+    if ex.connection.direction.is_egress() {
         let sni = ex
-            .tls
-            .as_ref()
-            .and_then(|t| t.server_name.as_deref())
+            .connection
+            .server_name()
             .map(split_authority)
             .filter(|(h, _)| !h.is_empty());
-        let remote = ex.endpoints.remote;
+        let remote = ex.connection.endpoints.remote;
         match authority.or(sni) {
             Some((host, port)) => (host.to_string(), port.unwrap_or(remote.port())),
             None => (ip_string(remote.ip()), remote.port()),
         }
     } else {
-        let local = ex.endpoints.local;
+        let local = ex.connection.endpoints.local;
         match authority {
             Some((host, port)) => (host.to_string(), port.unwrap_or(local.port())),
             None => (ip_string(local.ip()), local.port()),
@@ -478,7 +477,7 @@ pub fn span(ex: &Exchange) -> SpanRecord {
 
     // Addresses.
     let (server_address, server_port) = server_address_port(ex);
-    let remote = ex.endpoints.remote;
+    let remote = ex.connection.endpoints.remote;
     match kind {
         SpanKind::Client => {
             if let Some(r) = req {
@@ -507,8 +506,8 @@ pub fn span(ex: &Exchange) -> SpanRecord {
     ));
 
     // Process and TLS.
-    attrs.extend(process_attributes(&ex.process));
-    if let Some(tls) = &ex.tls {
+    attrs.extend(process_attributes(&ex.connection.process));
+    if let Some(tls) = &ex.connection.tls {
         tls_attributes(tls, &mut attrs);
     }
 
@@ -519,9 +518,15 @@ pub fn span(ex: &Exchange) -> SpanRecord {
         SpanKind::Client => (request_wire, response_wire),
         SpanKind::Server => (response_wire, request_wire),
     };
-    attrs.push(Attribute::str(k::TAP_DIRECTION, ex.direction.as_str()));
-    attrs.push(Attribute::uint(k::TAP_CONNECTION_ID, ex.connection_id));
-    attrs.push(Attribute::str(k::TAP_L7_PROTOCOL, ex.protocol.as_str()));
+    attrs.push(Attribute::str(
+        k::TAP_DIRECTION,
+        ex.connection.direction.as_str(),
+    ));
+    attrs.push(Attribute::uint(k::TAP_CONNECTION_ID, ex.connection.id));
+    attrs.push(Attribute::str(
+        k::TAP_L7_PROTOCOL,
+        ex.connection.protocol.as_str(),
+    ));
     attrs.push(Attribute::uint(k::TAP_BYTES_SENT, sent));
     attrs.push(Attribute::uint(k::TAP_BYTES_RECEIVED, received));
     if ex.partial {
@@ -550,7 +555,7 @@ pub fn span(ex: &Exchange) -> SpanRecord {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::{Direction, Endpoints, ProcessInfo, Response};
+    use crate::model::{Connection, Direction, Endpoints, ProcessInfo, Response};
     use crate::value::{find, AttrValue};
 
     fn h(name: &str, value: &str) -> Header {
@@ -563,29 +568,31 @@ pub(crate) mod tests {
     /// An egress HTTPS exchange: curl → api.example.com over TLS 1.3 / HTTP/2.
     pub(crate) fn client_https() -> Exchange {
         Exchange {
-            connection_id: 12,
-            process: std::sync::Arc::new(ProcessInfo {
-                pid: 4242,
-                exe: "/usr/bin/curl".into(),
-                cmdline: "curl -s https://api.example.com/v1/items?id=7".into(),
-                comm: "curl".into(),
-                ..Default::default()
-            }),
-            direction: Direction::EgressExternal,
-            endpoints: Endpoints {
-                local: "10.0.0.2:51000".parse().unwrap(),
-                remote: "93.184.216.34:443".parse().unwrap(),
+            connection: Connection {
+                id: 12,
+                process: std::sync::Arc::new(ProcessInfo {
+                    pid: 4242,
+                    exe: "/usr/bin/curl".into(),
+                    cmdline: "curl -s https://api.example.com/v1/items?id=7".into(),
+                    comm: "curl".into(),
+                    ..Default::default()
+                }),
+                direction: Direction::EgressExternal,
+                endpoints: Endpoints {
+                    local: "10.0.0.2:51000".parse().unwrap(),
+                    remote: "93.184.216.34:443".parse().unwrap(),
+                },
+                protocol: L7Protocol::Http2,
+                tls: Some(TlsInfo {
+                    version: Some(0x0304),
+                    server_name: Some("api.example.com".into()),
+                    cipher: Some("TLS_AES_128_GCM_SHA256".into()),
+                    alpn_offered: vec!["h2".into(), "http/1.1".into()],
+                    alpn: Some("h2".into()),
+                    probes: vec!["openssl".into(), "gnutls".into()],
+                    got_client_hello: true,
+                }),
             },
-            protocol: L7Protocol::Http2,
-            tls: Some(TlsInfo {
-                version: Some(0x0304),
-                server_name: Some("api.example.com".into()),
-                cipher: Some("TLS_AES_128_GCM_SHA256".into()),
-                alpn_offered: vec!["h2".into(), "http/1.1".into()],
-                alpn: Some("h2".into()),
-                probes: vec!["openssl".into(), "gnutls".into()],
-                got_client_hello: true,
-            }),
             request: Some(Request {
                 method: "GET".into(),
                 target: "/v1/items?id=7".into(),
@@ -624,21 +631,23 @@ pub(crate) mod tests {
     /// An ingress plaintext HTTP/1.1 exchange served by python on :8080.
     pub(crate) fn server_plain() -> Exchange {
         Exchange {
-            connection_id: 7,
-            process: std::sync::Arc::new(ProcessInfo {
-                pid: 99,
-                exe: "/usr/bin/python3.12".into(),
-                cmdline: "python3 -m http.server 8080".into(),
-                comm: "python3".into(),
-                ..Default::default()
-            }),
-            direction: Direction::Ingress,
-            endpoints: Endpoints {
-                local: "127.0.0.1:8080".parse().unwrap(),
-                remote: "[::ffff:127.0.0.1]:40000".parse().unwrap(),
+            connection: Connection {
+                id: 7,
+                process: std::sync::Arc::new(ProcessInfo {
+                    pid: 99,
+                    exe: "/usr/bin/python3.12".into(),
+                    cmdline: "python3 -m http.server 8080".into(),
+                    comm: "python3".into(),
+                    ..Default::default()
+                }),
+                direction: Direction::Ingress,
+                endpoints: Endpoints {
+                    local: "127.0.0.1:8080".parse().unwrap(),
+                    remote: "[::ffff:127.0.0.1]:40000".parse().unwrap(),
+                },
+                protocol: L7Protocol::Http1,
+                tls: None,
             },
-            protocol: L7Protocol::Http1,
-            tls: None,
             request: Some(Request {
                 method: "POST".into(),
                 target: "/submit?x=1".into(),
@@ -844,7 +853,7 @@ pub(crate) mod tests {
             s(&a, k::URL_FULL),
             Some("https://api.example.com/v1/items?id=7")
         );
-        ex.tls = None;
+        ex.connection.tls = None;
         let a = span(&ex).attributes;
         assert_eq!(s(&a, k::SERVER_ADDRESS), Some("93.184.216.34"));
         assert_eq!(
@@ -1096,12 +1105,12 @@ pub(crate) mod tests {
             }
             assert_eq!(protocol_version(&ex).as_deref(), want, "{raw}");
         }
-        ex.protocol = L7Protocol::Http2;
+        ex.connection.protocol = L7Protocol::Http2;
         assert_eq!(protocol_version(&ex).as_deref(), Some("2"));
 
         // Unknown TLS version: name only, not established.
         let mut ex = client_https();
-        if let Some(t) = ex.tls.as_mut() {
+        if let Some(t) = ex.connection.tls.as_mut() {
             t.version = None;
             t.probes.clear();
         }
@@ -1119,7 +1128,7 @@ pub(crate) mod tests {
             r.scheme = String::new();
         }
         assert_eq!(scheme(&ex), "https");
-        ex.tls = None;
+        ex.connection.tls = None;
         assert_eq!(scheme(&ex), "http");
     }
 }

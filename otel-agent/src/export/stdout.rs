@@ -32,28 +32,29 @@ fn body_json(body: &Option<Vec<u8>>) -> Value {
 
 /// The transaction shape of DESIGN.md §4.
 pub fn exchange_json(e: &Exchange) -> Value {
+    let c = &e.connection;
     let req_bytes = e.request.as_ref().map_or(0, |r| r.wire_bytes);
     let resp_bytes = e.response.as_ref().map_or(0, |r| r.wire_bytes);
-    let (sent, received) = if e.direction.is_egress() {
+    let (sent, received) = if c.direction.is_egress() {
         (req_bytes, resp_bytes)
     } else {
         (resp_bytes, req_bytes)
     };
     let endpoint_id = e.endpoint_id();
     let mut metadata = Map::new();
-    metadata.insert("process_id".into(), json!(e.process.pid.to_string()));
-    metadata.insert("process_exe".into(), json!(e.process.exe));
-    metadata.insert("process_cmdline".into(), json!(e.process.cmdline));
+    metadata.insert("process_id".into(), json!(c.process.pid.to_string()));
+    metadata.insert("process_exe".into(), json!(c.process.exe));
+    metadata.insert("process_cmdline".into(), json!(c.process.cmdline));
     metadata.insert("bytes_sent".into(), json!(sent));
     metadata.insert("bytes_received".into(), json!(received));
-    metadata.insert("connection_id".into(), json!(e.connection_id.to_string()));
+    metadata.insert("connection_id".into(), json!(c.id.to_string()));
     metadata.insert("endpoint_id".into(), json!(endpoint_id));
-    metadata.insert("local_address".into(), json!(e.endpoints.local.to_string()));
+    metadata.insert("local_address".into(), json!(c.endpoints.local.to_string()));
     metadata.insert(
         "remote_address".into(),
-        json!(e.endpoints.remote.to_string()),
+        json!(c.endpoints.remote.to_string()),
     );
-    if let Some(tls) = &e.tls {
+    if let Some(tls) = &c.tls {
         metadata.insert("tls_version".into(), json!(tls.version));
         metadata.insert("tls_server_name".into(), json!(tls.server_name));
         metadata.insert("tls_probe".into(), json!(tls.probes.first()));
@@ -66,7 +67,7 @@ pub fn exchange_json(e: &Exchange) -> Value {
             "path": r.path(),
             "query": r.query(),
             "authority": r.authority.as_deref().unwrap_or(&endpoint_id),
-            "protocol": e.protocol.as_str(),
+            "protocol": c.protocol.as_str(),
             "version": r.version,
             "user_agent": r.user_agent,
             "headers": headers_json(&r.headers),
@@ -103,24 +104,25 @@ pub fn exchange_json(e: &Exchange) -> Value {
         "transaction_time": rfc3339_nanos(e.start_unix_ns),
         "duration_ms": e.duration_ns() / 1_000_000,
         "duration_ns": e.duration_ns(),
-        "direction": e.direction.as_str(),
+        "direction": c.direction.as_str(),
         "partial": e.partial,
     })
 }
 
 /// The connection report.
 pub fn report_json(r: &ConnectionReport) -> Value {
-    let tls = r.tls.as_ref();
+    let c = &r.connection;
+    let tls = c.tls.as_ref();
     json!({ "connection_report": {
-        "connection_id": r.connection_id.to_string(),
-        "process_id": r.process.pid.to_string(),
-        "process_exe": r.process.exe,
-        "direction": r.direction.as_str(),
+        "connection_id": c.id.to_string(),
+        "process_id": c.process.pid.to_string(),
+        "process_exe": c.process.exe,
+        "direction": c.direction.as_str(),
         "role": r.role,
-        "local_address": r.endpoints.local.to_string(),
-        "remote_address": r.endpoints.remote.to_string(),
+        "local_address": c.endpoints.local.to_string(),
+        "remote_address": c.endpoints.remote.to_string(),
         "endpoint_id": r.endpoint_id,
-        "l7Protocol": r.protocol.as_str(),
+        "l7Protocol": c.protocol.as_str(),
         "tlsVersion": tls.and_then(|t| t.version),
         "tlsServerName": tls.and_then(|t| t.server_name.clone()),
         "tlsAlpn": tls.and_then(|t| t.alpn.clone()),

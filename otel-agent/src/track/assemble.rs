@@ -1,10 +1,9 @@
-//! Exchange assembly: a parsed HTTP/1 or HTTP/2 exchange plus its connection
-//! context becomes a [`semconv::model::Exchange`], cut to the capture level.
-
-use std::sync::Arc;
+//! Exchange assembly: a parsed HTTP/1 or HTTP/2 exchange plus the
+//! [`semconv::model::Connection`] it travelled on becomes a
+//! [`semconv::model::Exchange`], cut to the capture level.
 
 use otel_agent_config::{CaptureLevel, CaptureSettings, RuleContext, Settings, REDACTED};
-use semconv::model::{self, Direction, Endpoints, L7Protocol, ProcessInfo, TlsInfo};
+use semconv::model::{self, Connection};
 
 use crate::track::clock::Clock;
 use protocols::{http1, http2};
@@ -28,57 +27,33 @@ impl Parsed {
     }
 }
 
-/// What an exchange inherits from its connection.
-#[derive(Clone, Debug)]
-pub struct ConnContext {
-    /// Connection id.
-    pub connection_id: u64,
-    /// The observed process.
-    pub process: Arc<ProcessInfo>,
-    /// Ingress / egress.
-    pub direction: Direction,
-    /// Addresses.
-    pub endpoints: Endpoints,
-    /// Application protocol.
-    pub protocol: L7Protocol,
-    /// TLS facts, when TLS.
-    pub tls: Option<TlsInfo>,
-}
-
-impl ConnContext {
-    /// An exchange on this connection; `partial`, `gap`, `http2` and `grpc`
-    /// are left for the caller.
-    fn exchange(
-        &self,
-        request: Option<model::Request>,
-        response: Option<model::Response>,
-        start_ns: u64,
-        end_ns: u64,
-        clock: &Clock,
-    ) -> model::Exchange {
-        model::Exchange {
-            connection_id: self.connection_id,
-            process: self.process.clone(),
-            direction: self.direction,
-            endpoints: self.endpoints,
-            protocol: self.protocol,
-            tls: self.tls.clone(),
-            request,
-            response,
-            start_unix_ns: clock.to_unix_ns(start_ns),
-            end_unix_ns: clock.to_unix_ns(end_ns.max(start_ns)),
-            partial: false,
-            gap: false,
-            http2: None,
-            grpc: None,
-        }
+/// An exchange on `connection`; `partial`, `gap`, `http2` and `grpc` are
+/// left for the caller.
+fn exchange(
+    connection: &Connection,
+    request: Option<model::Request>,
+    response: Option<model::Response>,
+    start_ns: u64,
+    end_ns: u64,
+    clock: &Clock,
+) -> model::Exchange {
+    model::Exchange {
+        connection: connection.clone(),
+        request,
+        response,
+        start_unix_ns: clock.to_unix_ns(start_ns),
+        end_unix_ns: clock.to_unix_ns(end_ns.max(start_ns)),
+        partial: false,
+        gap: false,
+        http2: None,
+        grpc: None,
     }
 }
 
 /// Build the exported exchange at the level the capture rules give it;
 /// `None` when that level is `none` or sampling leaves it out.
 pub fn assemble(
-    ctx: &ConnContext,
+    connection: &Connection,
     ex: Parsed,
     settings: &Settings,
     clock: &Clock,
@@ -104,22 +79,22 @@ pub fn assemble(
     // Rules match the host without its port.
     let host = host
         .map(|h| semconv::spans::split_authority(h).0)
-        .or(ctx.tls.as_ref().and_then(|t| t.server_name.as_deref()));
+        .or(connection.server_name());
     let path = target.split(['?', '#']).next().unwrap_or("");
     let rule = RuleContext {
         host,
         path,
         method,
         status,
-        exe: &ctx.process.exe,
+        exe: &connection.process.exe,
     };
     let (level, ratio) = settings.level_for(&rule);
-    if level == CaptureLevel::None || !sampled(ctx.connection_id, start, ratio) {
+    if level == CaptureLevel::None || !sampled(connection.id, start, ratio) {
         return None;
     }
     let mut out = match ex {
-        Parsed::Http1(e) => assemble_http1(ctx, e, level, &settings.capture, clock),
-        Parsed::Http2(e) => assemble_http2(ctx, e, level, &settings.capture, clock),
+        Parsed::Http1(e) => assemble_http1(connection, e, level, &settings.capture, clock),
+        Parsed::Http2(e) => assemble_http2(connection, e, level, &settings.capture, clock),
     }?;
     if let Some(r) = out.request.as_mut() {
         redact_target(r, settings);
@@ -148,7 +123,7 @@ fn redact_target(r: &mut model::Request, settings: &Settings) {
 
 /// One HTTP/2 stream as an exchange: pseudo-headers kept among the headers.
 fn assemble_http2(
-    ctx: &ConnContext,
+    connection: &Connection,
     ex: http2::Exchange,
     level: CaptureLevel,
     capture: &CaptureSettings,
@@ -164,7 +139,11 @@ fn assemble_http2(
         .as_ref()
         .or(ex.request.as_ref())
         .map_or(start, |m| m.end_ns);
-    let default_scheme = if ctx.tls.is_some() { "https" } else { "http" };
+    let default_scheme = if connection.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let degraded = [&ex.request, &ex.response]
         .iter()
         .any(|m| m.as_ref().is_some_and(|m| m.headers_degraded));
@@ -192,7 +171,7 @@ fn assemble_http2(
         body: kept_body(m.body, level),
         wire_bytes: m.wire_bytes,
     });
-    let mut out = ctx.exchange(request, response, start, end, clock);
+    let mut out = exchange(connection, request, response, start, end, clock);
     out.partial = ex.partial || ex.reset.is_some();
     out.http2 = Some(model::Http2Info {
         stream_id: ex.stream_id,
@@ -210,13 +189,17 @@ fn assemble_http2(
 }
 
 fn assemble_http1(
-    ctx: &ConnContext,
+    connection: &Connection,
     ex: http1::Exchange,
     level: CaptureLevel,
     capture: &CaptureSettings,
     clock: &Clock,
 ) -> Option<model::Exchange> {
-    let scheme = if ctx.tls.is_some() { "https" } else { "http" };
+    let scheme = if connection.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let start = ex
         .request
         .as_ref()
@@ -231,7 +214,7 @@ fn assemble_http1(
         .unwrap_or(start);
     let request = ex.request.map(|r| request(r, scheme, level, capture));
     let response = ex.response.map(|r| response(r, level, capture));
-    let mut out = ctx.exchange(request, response, start, end, clock);
+    let mut out = exchange(connection, request, response, start, end, clock);
     out.partial = ex.partial;
     out.gap = ex.gap;
     Some(out)

@@ -15,13 +15,13 @@ use bpf_probes::events::{
 };
 use otel_agent_config::{CaptureLevel, Settings};
 use semconv::model::{
-    CloseReason, ConnectionReport, Direction, Endpoints, L7Protocol, Output, ProcessInfo, TlsInfo,
+    CloseReason, Connection, ConnectionReport, Direction, Endpoints, L7Protocol, Output,
+    ProcessInfo, TlsInfo,
 };
 use tracing::{debug, trace};
 
 use crate::internal_events::{add, incr, CaptureStats};
-use crate::track::assemble::Parsed;
-use crate::track::assemble::{self, ConnContext};
+use crate::track::assemble::{self, Parsed};
 use crate::track::clock::Clock;
 use crate::track::process::{comm_str, ProcFs, ProcessCache, SystemView};
 use crate::track::trace_events::{Module, TraceFilter};
@@ -36,35 +36,30 @@ macro_rules! tev {
         if $conn.traces(Module::$module) {
             tracing::info!(
                 target: "otel_agent::track::trace_events",
-                conn = $conn.id, pid = $conn.pid, module = stringify!($module), $($rest)+
+                conn = $conn.connection.id, pid = $conn.pid, module = stringify!($module), $($rest)+
             );
         }
     };
 }
 
-/// TLS handshake state of a connection: one parser per direction.
-#[derive(Debug, Default)]
-struct TlsState {
-    info: TlsInfo,
-    parsers: [TlsHandshakeParser; 2],
-}
-
-/// One live connection.
+/// One live connection: the [`Connection`] its exchanges and its report
+/// carry, kept up to date as the connection is learnt, and the tracker's own
+/// state (role, offsets, parsers, counters).
 struct Conn {
-    id: u64,
+    /// Id, process, direction, addresses, protocol and TLS facts. `direction`
+    /// follows `role`: [`Conn::learn_role`] updates both.
+    connection: Connection,
     pid: u32,
     fd: u32,
     role: Role,
     adopted: bool,
-    endpoints: Endpoints,
-    process: Arc<ProcessInfo>,
     opened_ns: u64,
     /// Kernel timestamp of the last event (for idle eviction).
     last_ns: u64,
-    protocol: L7Protocol,
     filtered: bool,
     parser: Option<Parser>,
-    tls: Option<TlsState>,
+    /// TLS handshake parsers, one per direction (fed on TLS connections only).
+    handshake: [TlsHandshakeParser; 2],
     /// Next expected stream offset, by [socket bytes, TLS plaintext] and direction.
     next_offset: [[u64; 2]; 2],
     data_events: u64,
@@ -102,6 +97,14 @@ fn ip_from(family: u16, raw: &[u8; 16]) -> IpAddr {
     }
 }
 
+/// Ingress for a server; otherwise egress, internal or external by the remote address.
+fn direction_of(role: Role, endpoints: &Endpoints) -> Direction {
+    match role {
+        Role::Server => Direction::Ingress,
+        _ => Direction::egress_to(endpoints.remote.ip()),
+    }
+}
+
 fn endpoints_of(ev: &ConnOpenEvent) -> Endpoints {
     Endpoints {
         local: SocketAddr::new(ip_from(ev.family, &ev.saddr), ev.sport),
@@ -114,29 +117,11 @@ impl Conn {
         self.traced.contains(&m)
     }
 
-    fn direction(&self) -> Direction {
-        match self.role {
-            Role::Server => Direction::Ingress,
-            _ => Direction::egress_to(self.endpoints.remote.ip()),
-        }
-    }
-
     fn role_name(&self) -> &'static str {
         match self.role {
             Role::Client => "client",
             Role::Server => "server",
             Role::Unknown => "unknown",
-        }
-    }
-
-    fn context(&self) -> ConnContext {
-        ConnContext {
-            connection_id: self.id,
-            process: self.process.clone(),
-            direction: self.direction(),
-            endpoints: self.endpoints,
-            protocol: self.protocol,
-            tls: self.tls.as_ref().map(|t| t.info.clone()),
         }
     }
 
@@ -169,10 +154,11 @@ impl Conn {
                 // Both peers send HEADERS on odd streams: the side on an
                 // ephemeral port is the client.
                 (Detected::Http2Frame | Detected::Http2Settings, _) => {
-                    role_from_ports(system, self.pid, &self.endpoints)
+                    role_from_ports(system, self.pid, &self.connection.endpoints)
                 }
                 _ => Role::Unknown,
             };
+            self.connection.direction = direction_of(self.role, &self.connection.endpoints);
         }
         d
     }
@@ -268,78 +254,87 @@ impl Tracker {
         let comm = comm_str(&ev.comm);
         let process = self.procs.get(ev.hdr.tgid, &comm);
         let role = Role::from_raw(ev.role).unwrap_or(Role::Unknown);
-        let filtered = !connection_allowed(&self.settings, &process, role, &endpoints_of(ev));
+        let endpoints = endpoints_of(ev);
+        let filtered = !connection_allowed(&self.settings, &process, role, &endpoints);
         let protocol = match L7Hint::from_raw(ev.l7) {
             Some(L7Hint::Http1) => L7Protocol::Http1,
             Some(L7Hint::Http2) => L7Protocol::Http2,
             Some(L7Hint::Other) => L7Protocol::Other,
             _ => L7Protocol::Unknown,
         };
-        let tls = (L7Hint::from_raw(ev.l7) == Some(L7Hint::Tls)).then(TlsState::default);
+        let tls = (L7Hint::from_raw(ev.l7) == Some(L7Hint::Tls)).then(TlsInfo::default);
         incr(&self.stats.connections);
         if filtered {
             incr(&self.stats.connections_filtered);
         }
-        let process_for_trace = process.clone();
+        let traced = self.traced_modules(&process);
         let conn = Conn {
-            id: ev.hdr.conn_id,
+            connection: Connection {
+                id: ev.hdr.conn_id,
+                process,
+                direction: direction_of(role, &endpoints),
+                endpoints,
+                protocol,
+                tls,
+            },
             pid: ev.hdr.tgid,
             fd: ev.hdr.fd,
             role,
             adopted: ev.flags & events::CONN_FLAG_ADOPTED != 0,
-            endpoints: endpoints_of(ev),
-            process,
             opened_ns: ev.opened_ns,
             last_ns: ev.hdr.timestamp_ns,
-            protocol,
             filtered,
             parser: None,
-            tls,
+            handshake: Default::default(),
             next_offset: [[0; 2]; 2],
             data_events: 0,
             gap_bytes: 0,
             exchanges: 0,
             partial_exchanges: 0,
             got_protocol_event: false,
-            traced: self.traced_modules(&process_for_trace),
+            traced,
         };
-        tev!(conn, Socket, fd = conn.fd, role = conn.role_name(), local = %conn.endpoints.local,
-            remote = %conn.endpoints.remote, kernel_l7 = ev.l7, adopted = conn.adopted, filtered,
+        let c = &conn.connection;
+        tev!(conn, Socket, fd = conn.fd, role = conn.role_name(), local = %c.endpoints.local,
+            remote = %c.endpoints.remote, kernel_l7 = ev.l7, adopted = conn.adopted, filtered,
             "connection announced");
         debug!(
-            conn = conn.id, pid = conn.pid, fd = conn.fd, exe = %conn.process.exe,
-            role = conn.role_name(), local = %conn.endpoints.local, remote = %conn.endpoints.remote,
+            conn = c.id, pid = conn.pid, fd = conn.fd, exe = %c.process.exe,
+            role = conn.role_name(), local = %c.endpoints.local, remote = %c.endpoints.remote,
             l7 = protocol.as_str(), adopted = conn.adopted, filtered, "socket connection"
         );
         count_protocol(&self.stats, protocol);
-        self.conns.insert(conn.id, conn);
+        self.conns.insert(conn.connection.id, conn);
     }
 
     /// A connection whose open event we never saw (lost): track it with what the data event says.
     fn placeholder(&mut self, h: &EventHeader) -> Conn {
         let process = self.procs.get(h.tgid, "");
         let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        let endpoints = Endpoints {
+            local: unspecified,
+            remote: unspecified,
+        };
+        let filter = &self.settings.filter;
+        let filtered = !filter.process_allowed(process.pid, &process.exe, &process.comm);
         Conn {
-            id: h.conn_id,
+            connection: Connection {
+                id: h.conn_id,
+                process,
+                direction: direction_of(Role::Unknown, &endpoints),
+                endpoints,
+                protocol: L7Protocol::Unknown,
+                tls: None,
+            },
             pid: h.tgid,
             fd: h.fd,
             role: Role::Unknown,
             adopted: true,
-            endpoints: Endpoints {
-                local: unspecified,
-                remote: unspecified,
-            },
-            filtered: !self.settings.filter.process_allowed(
-                process.pid,
-                &process.exe,
-                &process.comm,
-            ),
-            process,
             opened_ns: h.timestamp_ns,
             last_ns: h.timestamp_ns,
-            protocol: L7Protocol::Unknown,
+            filtered,
             parser: None,
-            tls: None,
+            handshake: Default::default(),
             next_offset: [[0; 2]; 2],
             data_events: 0,
             gap_bytes: 0,
@@ -355,7 +350,7 @@ impl Tracker {
         add(&self.stats.bytes_captured, payload.len() as u64);
         if !self.conns.contains_key(&h.hdr.conn_id) {
             let c = self.placeholder(&h.hdr);
-            self.conns.insert(c.id, c);
+            self.conns.insert(c.connection.id, c);
         }
         let Some(conn) = self.conns.get_mut(&h.hdr.conn_id) else {
             return;
@@ -366,8 +361,9 @@ impl Tracker {
             return;
         };
         trace!(
-            conn = conn.id, pid = conn.pid, dir = ?dir, source = h.source, syscall = h.syscall,
-            offset = h.offset, len = h.len, captured = h.captured, flags = h.flags, "data event"
+            conn = conn.connection.id, pid = conn.pid, dir = ?dir, source = h.source,
+            syscall = h.syscall, offset = h.offset, len = h.len, captured = h.captured,
+            flags = h.flags, "data event"
         );
         let module = if h.source == Source::Syscall as u8 {
             Module::Socket
@@ -376,7 +372,8 @@ impl Tracker {
         };
         if conn.traces(module) {
             tracing::info!(
-                target: "otel_agent::track::trace_events", conn = conn.id, pid = conn.pid, module = if module == Module::Socket { "Socket" } else { "Tls" },
+                target: "otel_agent::track::trace_events", conn = conn.connection.id, pid = conn.pid,
+                module = if module == Module::Socket { "Socket" } else { "Tls" },
                 dir = ?dir, source = h.source, syscall = h.syscall, offset = h.offset, len = h.len,
                 captured = h.captured, flags = h.flags, "data event"
             );
@@ -392,7 +389,7 @@ impl Tracker {
         }
         let source = Source::from_raw(h.source).unwrap_or(Source::Syscall);
         let plain = match source {
-            Source::Syscall if conn.tls.is_some() => {
+            Source::Syscall if conn.connection.tls.is_some() => {
                 tev!(conn, Socket, "ciphertext on a TLS connection: not parsed");
                 return;
             }
@@ -404,16 +401,16 @@ impl Tracker {
                 } else {
                     "openssl"
                 };
-                let tls = conn.tls.get_or_insert_with(TlsState::default);
-                let first = !tls.info.probes.iter().any(|p| p == probe);
+                let tls = conn.connection.tls.get_or_insert_with(TlsInfo::default);
+                let first = !tls.probes.iter().any(|p| p == probe);
                 if first {
-                    tls.info.probes.push(probe.to_string());
+                    tls.probes.push(probe.to_string());
                     incr(if source == Source::Gnutls {
                         &self.stats.tls_connections_gnutls
                     } else {
                         &self.stats.tls_connections_openssl
                     });
-                    debug!(conn = conn.id, probe, "TLS plaintext");
+                    debug!(conn = conn.connection.id, probe, "TLS plaintext");
                     tev!(conn, Tls, probe, "first TLS plaintext from a probe");
                 }
                 1
@@ -439,31 +436,32 @@ impl Tracker {
         conn.next_offset[plain][idx] = end;
         let missing_tail = u64::from(h.len.saturating_sub(h.captured));
 
-        if conn.protocol == L7Protocol::Unknown || conn.role == Role::Unknown {
+        if conn.connection.protocol == L7Protocol::Unknown || conn.role == Role::Unknown {
             if payload.is_empty() {
                 return;
             }
             let d = conn.learn_role(dir, payload, self.procs.system());
-            if conn.protocol == L7Protocol::Unknown {
-                conn.protocol = l7_of(d.protocol());
-                count_protocol(&self.stats, conn.protocol);
+            if conn.connection.protocol == L7Protocol::Unknown {
+                conn.connection.protocol = l7_of(d.protocol());
+                count_protocol(&self.stats, conn.connection.protocol);
                 infer_alpn(conn);
                 debug!(
-                    conn = conn.id,
-                    l7 = conn.protocol.as_str(),
+                    conn = conn.connection.id,
+                    l7 = conn.connection.protocol.as_str(),
                     "protocol detected"
                 );
                 tev!(
                     conn,
                     Http,
-                    l7 = conn.protocol.as_str(),
+                    l7 = conn.connection.protocol.as_str(),
                     role = conn.role_name(),
                     "protocol detected"
                 );
             }
         }
-        if !matches!(conn.protocol, L7Protocol::Http1 | L7Protocol::Http2) {
-            tev!(conn, Http, l7 = conn.protocol.as_str(), "not parsed");
+        let protocol = conn.connection.protocol;
+        if !matches!(protocol, L7Protocol::Http1 | L7Protocol::Http2) {
+            tev!(conn, Http, l7 = protocol.as_str(), "not parsed");
             return;
         }
         let Some(side) = conn.side(dir) else {
@@ -471,7 +469,7 @@ impl Tracker {
             return;
         };
         tev!(conn, Http, side = ?side, bytes = payload.len(), missing = missing_tail,
-            l7 = conn.protocol.as_str(), "to the parser");
+            l7 = protocol.as_str(), "to the parser");
         let full_possible = self.settings.capture.level >= CaptureLevel::Full
             || self
                 .settings
@@ -484,7 +482,7 @@ impl Tracker {
         } else {
             0
         };
-        let (protocol, max_header_bytes) = (conn.protocol, self.settings.limits.max_header_bytes);
+        let max_header_bytes = self.settings.limits.max_header_bytes;
         let parser = conn
             .parser
             .get_or_insert_with(|| Parser::new(protocol, max_header_bytes, body_capture));
@@ -528,7 +526,7 @@ impl Tracker {
             .conns
             .values()
             .filter(|c| c.pid == h.tgid)
-            .map(|c| c.id)
+            .map(|c| c.connection.id)
             .collect();
         for id in ids {
             if let Some(conn) = self.conns.remove(&id) {
@@ -545,7 +543,7 @@ impl Tracker {
             .conns
             .values()
             .filter(|c| now_ns.saturating_sub(c.last_ns) > idle_ns)
-            .map(|c| c.id)
+            .map(|c| c.connection.id)
             .collect();
         for id in &stale {
             if let Some(conn) = self.conns.remove(id) {
@@ -597,19 +595,34 @@ impl Tracker {
             lost_events: 0,
             truncated_bytes: 0,
         });
+        debug!(
+            conn = conn.connection.id,
+            l7 = conn.connection.protocol.as_str(),
+            exchanges = conn.exchanges,
+            data_events = conn.data_events,
+            reason = reason.as_str(),
+            "connection report"
+        );
+        tev!(
+            conn,
+            Socket,
+            l7 = conn.connection.protocol.as_str(),
+            exchanges = conn.exchanges,
+            data_events = conn.data_events,
+            bytes_sent = k.bytes_sent,
+            bytes_received = k.bytes_received,
+            lost_events = k.lost_events,
+            reason = reason.as_str(),
+            "connection report"
+        );
+        // The connection is finished: its `Connection` moves into the report.
         let report = ConnectionReport {
-            connection_id: conn.id,
-            process: conn.process.clone(),
-            direction: conn.direction(),
             role: conn.role_name(),
-            endpoints: conn.endpoints,
-            endpoint_id: conn
-                .tls
-                .as_ref()
-                .and_then(|t| t.info.server_name.clone())
-                .unwrap_or_else(|| conn.endpoints.remote.to_string()),
-            protocol: conn.protocol,
-            tls: conn.tls.as_ref().map(|t| t.info.clone()),
+            endpoint_id: conn.connection.server_name().map_or_else(
+                || conn.connection.endpoints.remote.to_string(),
+                str::to_string,
+            ),
+            connection: conn.connection,
             adopted: conn.adopted,
             got_protocol_event: conn.got_protocol_event,
             data_events: conn.data_events,
@@ -624,26 +637,6 @@ impl Tracker {
             closed_unix_ns: self.clock.to_unix_ns(ts.max(conn.opened_ns)),
             close_reason: reason,
         };
-        debug!(
-            conn = conn.id,
-            l7 = conn.protocol.as_str(),
-            exchanges = conn.exchanges,
-            data_events = conn.data_events,
-            reason = reason.as_str(),
-            "connection report"
-        );
-        tev!(
-            conn,
-            Socket,
-            l7 = conn.protocol.as_str(),
-            exchanges = conn.exchanges,
-            data_events = conn.data_events,
-            bytes_sent = k.bytes_sent,
-            bytes_received = k.bytes_received,
-            lost_events = k.lost_events,
-            reason = reason.as_str(),
-            "connection report"
-        );
         incr(&self.stats.reports);
         out.push(Output::Report(Box::new(report)));
     }
@@ -734,7 +727,6 @@ fn emit(
     if exchanges.is_empty() {
         return;
     }
-    let ctx = conn.context();
     for ex in exchanges {
         conn.got_protocol_event = true;
         if ex.partial() {
@@ -744,7 +736,7 @@ fn emit(
             conn.exchanges += 1;
             incr(&stats.exchanges);
         }
-        if let Some(e) = assemble::assemble(&ctx, ex, settings, clock) {
+        if let Some(e) = assemble::assemble(&conn.connection, ex, settings, clock) {
             tev!(
                 conn,
                 Http,
@@ -755,7 +747,7 @@ fn emit(
                 "exchange submitted"
             );
             debug!(
-                conn = conn.id,
+                conn = conn.connection.id,
                 method = e.request.as_ref().map_or("", |r| r.method.as_str()),
                 status = e.response.as_ref().map_or(0, |r| r.status),
                 "exchange submitted"
@@ -809,25 +801,27 @@ fn l7_of(p: protocols::detect::Protocol) -> L7Protocol {
 /// TLS 1.3 sends the chosen ALPN encrypted: infer it from the plaintext
 /// protocol when the client offered it.
 fn infer_alpn(conn: &mut Conn) {
-    let Some(tls) = conn.tls.as_mut() else { return };
-    if tls.info.alpn.is_some() {
+    let Some(tls) = conn.connection.tls.as_mut() else {
+        return;
+    };
+    if tls.alpn.is_some() {
         return;
     }
-    let id = match conn.protocol {
+    let id = match conn.connection.protocol {
         L7Protocol::Http1 => "http/1.1",
         L7Protocol::Http2 => "h2",
         _ => return,
     };
-    if tls.info.alpn_offered.iter().any(|a| a == id) {
-        tls.info.alpn = Some(id.to_string());
+    if tls.alpn_offered.iter().any(|a| a == id) {
+        tls.alpn = Some(id.to_string());
     }
 }
 
 /// Raw bytes of a TLS connection: look for the ClientHello / ServerHello.
 fn tls_bytes(conn: &mut Conn, dir: KDirection, payload: &[u8]) {
-    let (traced, id) = (conn.traces(Module::Tls), conn.id);
-    let tls = conn.tls.get_or_insert_with(TlsState::default);
-    let Some(parser) = tls.parsers.get_mut(dir as usize) else {
+    let (traced, id) = (conn.traces(Module::Tls), conn.connection.id);
+    let tls = conn.connection.tls.get_or_insert_with(TlsInfo::default);
+    let Some(parser) = conn.handshake.get_mut(dir as usize) else {
         return;
     };
     if parser.is_done() {
@@ -835,18 +829,18 @@ fn tls_bytes(conn: &mut Conn, dir: KDirection, payload: &[u8]) {
     }
     match parser.push(payload) {
         Ok(Some(HandshakeMessage::ClientHello(ch))) => {
-            debug!(conn = conn.id, sni = ?ch.server_name, alpn = ?ch.alpn, "TLS ClientHello");
+            debug!(conn = id, sni = ?ch.server_name, alpn = ?ch.alpn, "TLS ClientHello");
             if traced {
                 tracing::info!(target: "otel_agent::track::trace_events", conn = id, module = "Tls",
                     sni = ?ch.server_name, alpn = ?ch.alpn, versions = ?ch.supported_versions, "TLS ClientHello");
             }
-            tls.info.got_client_hello = true;
-            tls.info.server_name = ch.server_name;
-            tls.info.alpn_offered = ch.alpn;
+            tls.got_client_hello = true;
+            tls.server_name = ch.server_name;
+            tls.alpn_offered = ch.alpn;
         }
         Ok(Some(HandshakeMessage::ServerHello(sh))) => {
             debug!(
-                conn = conn.id,
+                conn = id,
                 version = sh.version(),
                 cipher = sh.cipher_suite,
                 "TLS ServerHello"
@@ -855,16 +849,16 @@ fn tls_bytes(conn: &mut Conn, dir: KDirection, payload: &[u8]) {
                 tracing::info!(target: "otel_agent::track::trace_events", conn = id, module = "Tls",
                     version = sh.version(), cipher = sh.cipher_suite, alpn = ?sh.alpn, "TLS ServerHello");
             }
-            tls.info.version = Some(sh.version());
-            tls.info.cipher = tls_handshake::cipher_suite_name(sh.cipher_suite)
+            tls.version = Some(sh.version());
+            tls.cipher = tls_handshake::cipher_suite_name(sh.cipher_suite)
                 .map(str::to_string)
                 .or_else(|| Some(format!("0x{:04x}", sh.cipher_suite)));
             if sh.alpn.is_some() {
-                tls.info.alpn = sh.alpn;
+                tls.alpn = sh.alpn;
             }
         }
         Ok(None) => {}
-        Err(e) => debug!(conn = conn.id, error = %e, "TLS handshake not parsed"),
+        Err(e) => debug!(conn = id, error = %e, "TLS handshake not parsed"),
     }
 }
 
@@ -952,7 +946,7 @@ mod tests {
         let Output::Exchange(e) = &out[0] else {
             panic!("exchange first: {out:?}")
         };
-        assert_eq!(e.direction, Direction::EgressInternal);
+        assert_eq!(e.connection.direction, Direction::EgressInternal);
         let req = e.request.as_ref().unwrap();
         assert_eq!(
             (req.method.as_str(), req.path(), req.query()),
@@ -970,6 +964,37 @@ mod tests {
         );
         assert_eq!(r.close_reason, CloseReason::Close);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn learnt_role_sets_the_direction_of_exchanges_and_report() {
+        let mut t = tracker();
+        let mut out = Vec::new();
+        // Adopted: the kernel did not know the role; the first bytes tell.
+        t.handle(
+            Event::ConnOpen(open(Role::Unknown, L7Hint::Http1)),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(data(KDirection::Ingress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, RESP, 3_000), RESP),
+            &mut out,
+        );
+        t.handle(Event::ConnClose(close(4_000)), &mut out);
+        let Some(Output::Exchange(e)) = out.first() else {
+            panic!("exchange first: {out:?}")
+        };
+        assert_eq!(e.connection.direction, Direction::Ingress);
+        let Some(Output::Report(r)) = out.last() else {
+            panic!("report last: {out:?}")
+        };
+        assert_eq!(
+            (r.role, r.connection.direction),
+            ("server", Direction::Ingress)
+        );
     }
 
     #[test]

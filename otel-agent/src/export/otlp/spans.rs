@@ -68,7 +68,7 @@ impl SpanBuilder {
 
     /// The exchange's span and the resource of its process.
     pub fn span(&mut self, ex: &Exchange) -> (Arc<Resource>, SpanData) {
-        (self.resource_of(&ex.process), self.span_data(ex))
+        (self.resource_of(&ex.connection.process), self.span_data(ex))
     }
 
     fn resource_of(&mut self, p: &Arc<ProcessInfo>) -> Arc<Resource> {

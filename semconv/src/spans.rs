@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::attributes as k;
-use crate::model::{Exchange, Header, L7Protocol, Request, TlsInfo};
+use crate::model::{
+    Connection, Exchange, GrpcInfo, Header, Http2Info, L7Protocol, Request, TlsInfo,
+};
 use crate::resource::process_attributes;
 use crate::value::Attribute;
 
@@ -396,24 +398,66 @@ pub fn tls_handshake_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
 
 /// The span of one exchange.
 ///
-/// Attributes: HTTP (`http.request.method` [+ `_original`],
-/// `http.response.status_code`, `url.scheme`, `network.protocol.*`,
-/// `user_agent.original`, body sizes, headers), CLIENT (`url.full`,
-/// `server.*`, `network.peer.*`) or SERVER (`url.path`, `url.query`,
-/// `server.*`, `client.address`, `network.peer.*`), process, TLS, capture
-/// (`tap.*`) and `error.type`.
+/// Attributes, in this order: HTTP (`http.request.method` [+ `_original`],
+/// `http.response.status_code`, `rpc.*`, `tap.http2.*`, `url.scheme`,
+/// `network.protocol.*`, `user_agent.original`, body sizes, headers),
+/// addresses (CLIENT `url.full`; SERVER `url.path`, `url.query`,
+/// `client.address`; both `server.*`, `network.peer.*`), process, TLS,
+/// capture (`tap.*`) and `error.type`.
 pub fn span(ex: &Exchange) -> SpanRecord {
     let kind = SpanKind::of(ex);
     let mut attrs: Vec<Attribute> = Vec::with_capacity(40);
-    let req = ex.request.as_ref();
+    let name = http_attributes(ex, &mut attrs);
+    address_attributes(ex, kind, &mut attrs);
+    process_and_tls_attributes(&ex.connection, &mut attrs);
+    capture_attributes(ex, kind, &mut attrs);
+    if let Some(e) = error_type(ex) {
+        attrs.push(Attribute::str(k::ERROR_TYPE, e));
+    }
+    SpanRecord {
+        name,
+        kind,
+        start_unix_ns: ex.start_unix_ns,
+        end_unix_ns: ex.end_unix_ns.max(ex.start_unix_ns),
+        attributes: attrs,
+        status: status(ex),
+        parent: ex
+            .request
+            .as_ref()
+            .and_then(|r| r.traceparent.as_deref())
+            .and_then(parse_traceparent),
+    }
+}
 
-    // HTTP.
-    let name = match req {
+/// The HTTP attributes of a span; returns the span name (`service/method`
+/// for a gRPC call, else the normalised method, `HTTP` without a request).
+///
+/// In order: method and status, gRPC, HTTP/2 stream, scheme and protocol,
+/// then what the messages carried (user agent, body sizes, headers).
+fn http_attributes(ex: &Exchange, out: &mut Vec<Attribute>) -> String {
+    let name = method_and_status_attributes(ex, out);
+    let name = match &ex.grpc {
+        Some(g) => grpc_attributes(g, out),
+        None => name,
+    };
+    if let Some(h2) = &ex.http2 {
+        http2_attributes(h2, out);
+    }
+    protocol_attributes(ex, out);
+    message_attributes(ex, out);
+    name
+}
+
+/// `http.request.method` [+ `http.request.method_original`] and
+/// `http.response.status_code`; returns the normalised method, or `HTTP`
+/// without a request.
+fn method_and_status_attributes(ex: &Exchange, out: &mut Vec<Attribute>) -> String {
+    let name = match &ex.request {
         Some(r) => {
             let method = normalize_method(&r.method);
-            attrs.push(Attribute::str(k::HTTP_REQUEST_METHOD, method));
+            out.push(Attribute::str(k::HTTP_REQUEST_METHOD, method));
             if method != r.method {
-                attrs.push(Attribute::str(
+                out.push(Attribute::str(
                     k::HTTP_REQUEST_METHOD_ORIGINAL,
                     r.method.as_str(),
                 ));
@@ -423,132 +467,143 @@ pub fn span(ex: &Exchange) -> SpanRecord {
         None => "HTTP".to_string(),
     };
     if let Some(resp) = &ex.response {
-        attrs.push(Attribute::int(
+        out.push(Attribute::int(
             k::HTTP_RESPONSE_STATUS_CODE,
             i64::from(resp.status),
         ));
     }
-    let name = match &ex.grpc {
-        Some(g) => {
-            attrs.push(Attribute::str(k::RPC_SYSTEM, "grpc"));
-            attrs.push(Attribute::str(k::RPC_SERVICE, g.service.as_str()));
-            attrs.push(Attribute::str(k::RPC_METHOD, g.method.as_str()));
-            if let Some(code) = g.status {
-                attrs.push(Attribute::int(k::RPC_GRPC_STATUS_CODE, i64::from(code)));
-            }
-            format!("{}/{}", g.service, g.method)
-        }
-        None => name,
-    };
-    if let Some(h2) = &ex.http2 {
-        attrs.push(Attribute::int(
-            k::TAP_HTTP2_STREAM_ID,
-            i64::from(h2.stream_id),
-        ));
-        if let Some(code) = h2.reset {
-            attrs.push(Attribute::int(k::TAP_HTTP2_RESET_CODE, i64::from(code)));
-        }
-        if h2.headers_degraded {
-            attrs.push(Attribute::bool(k::TAP_HTTP2_HEADERS_DEGRADED, true));
-        }
+    name
+}
+
+/// `rpc.system`, `rpc.service`, `rpc.method` and `rpc.grpc.status_code` (when
+/// known) of a gRPC call; returns its span name, `service/method`.
+fn grpc_attributes(g: &GrpcInfo, out: &mut Vec<Attribute>) -> String {
+    out.push(Attribute::str(k::RPC_SYSTEM, "grpc"));
+    out.push(Attribute::str(k::RPC_SERVICE, g.service.as_str()));
+    out.push(Attribute::str(k::RPC_METHOD, g.method.as_str()));
+    if let Some(code) = g.status {
+        out.push(Attribute::int(k::RPC_GRPC_STATUS_CODE, i64::from(code)));
     }
-    attrs.push(Attribute::str(k::URL_SCHEME, scheme(ex)));
-    attrs.push(Attribute::str(k::NETWORK_PROTOCOL_NAME, "http"));
+    format!("{}/{}", g.service, g.method)
+}
+
+/// `tap.http2.stream_id`, and `tap.http2.reset_code` and
+/// `tap.http2.headers_degraded` when they apply.
+fn http2_attributes(h2: &Http2Info, out: &mut Vec<Attribute>) {
+    out.push(Attribute::int(
+        k::TAP_HTTP2_STREAM_ID,
+        i64::from(h2.stream_id),
+    ));
+    if let Some(code) = h2.reset {
+        out.push(Attribute::int(k::TAP_HTTP2_RESET_CODE, i64::from(code)));
+    }
+    if h2.headers_degraded {
+        out.push(Attribute::bool(k::TAP_HTTP2_HEADERS_DEGRADED, true));
+    }
+}
+
+/// `url.scheme`, `network.protocol.name` and `network.protocol.version` (when known).
+fn protocol_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
+    out.push(Attribute::str(k::URL_SCHEME, scheme(ex)));
+    out.push(Attribute::str(k::NETWORK_PROTOCOL_NAME, "http"));
     if let Some(v) = protocol_version(ex) {
-        attrs.push(Attribute::str(k::NETWORK_PROTOCOL_VERSION, v));
+        out.push(Attribute::str(k::NETWORK_PROTOCOL_VERSION, v));
     }
+}
+
+/// What the messages carried: `user_agent.original` (when non-empty), the
+/// request then response body sizes, the request then response headers.
+fn message_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
+    let req = ex.request.as_ref();
     if let Some(ua) = req.and_then(|r| r.user_agent.as_deref()) {
         if !ua.is_empty() {
-            attrs.push(Attribute::str(k::USER_AGENT_ORIGINAL, ua));
+            out.push(Attribute::str(k::USER_AGENT_ORIGINAL, ua));
         }
     }
     if let Some(r) = req {
-        attrs.push(Attribute::uint(k::HTTP_REQUEST_BODY_SIZE, r.body_size));
+        out.push(Attribute::uint(k::HTTP_REQUEST_BODY_SIZE, r.body_size));
     }
     if let Some(resp) = &ex.response {
-        attrs.push(Attribute::uint(k::HTTP_RESPONSE_BODY_SIZE, resp.body_size));
+        out.push(Attribute::uint(k::HTTP_RESPONSE_BODY_SIZE, resp.body_size));
     }
     if let Some(r) = req {
-        header_attributes(k::HTTP_REQUEST_HEADER_PREFIX, &r.headers, &mut attrs);
+        header_attributes(k::HTTP_REQUEST_HEADER_PREFIX, &r.headers, out);
     }
     if let Some(resp) = &ex.response {
-        header_attributes(k::HTTP_RESPONSE_HEADER_PREFIX, &resp.headers, &mut attrs);
+        header_attributes(k::HTTP_RESPONSE_HEADER_PREFIX, &resp.headers, out);
     }
+}
 
-    // Addresses.
+/// Where the exchange went. CLIENT: `url.full`; SERVER: `url.path`,
+/// `url.query` (when present) and `client.address`; then for both
+/// `server.address`, `server.port` ([`server_address_port`]),
+/// `network.peer.address` and `network.peer.port`.
+fn address_attributes(ex: &Exchange, kind: SpanKind, out: &mut Vec<Attribute>) {
+    let req = ex.request.as_ref();
     let (server_address, server_port) = server_address_port(ex);
     let remote = ex.connection.endpoints.remote;
     match kind {
         SpanKind::Client => {
             if let Some(r) = req {
-                attrs.push(Attribute::str(k::URL_FULL, full_url(r, &ex.endpoint_id())));
+                out.push(Attribute::str(k::URL_FULL, full_url(r, &ex.endpoint_id())));
             }
         }
         SpanKind::Server => {
             if let Some(r) = req {
-                attrs.push(Attribute::str(k::URL_PATH, r.path()));
+                out.push(Attribute::str(k::URL_PATH, r.path()));
                 if let Some(q) = r.query() {
-                    attrs.push(Attribute::str(k::URL_QUERY, q));
+                    out.push(Attribute::str(k::URL_QUERY, q));
                 }
             }
-            attrs.push(Attribute::str(k::CLIENT_ADDRESS, ip_string(remote.ip())));
+            out.push(Attribute::str(k::CLIENT_ADDRESS, ip_string(remote.ip())));
         }
     }
-    attrs.push(Attribute::str(k::SERVER_ADDRESS, server_address));
-    attrs.push(Attribute::int(k::SERVER_PORT, i64::from(server_port)));
-    attrs.push(Attribute::str(
+    out.push(Attribute::str(k::SERVER_ADDRESS, server_address));
+    out.push(Attribute::int(k::SERVER_PORT, i64::from(server_port)));
+    out.push(Attribute::str(
         k::NETWORK_PEER_ADDRESS,
         ip_string(remote.ip()),
     ));
-    attrs.push(Attribute::int(
+    out.push(Attribute::int(
         k::NETWORK_PEER_PORT,
         i64::from(remote.port()),
     ));
+}
 
-    // Process and TLS.
-    attrs.extend(process_attributes(&ex.connection.process));
-    if let Some(tls) = &ex.connection.tls {
-        tls_attributes(tls, &mut attrs);
+/// The observed process ([`process_attributes`]) and, on TLS, [`tls_attributes`].
+fn process_and_tls_attributes(connection: &Connection, out: &mut Vec<Attribute>) {
+    out.extend(process_attributes(&connection.process));
+    if let Some(tls) = &connection.tls {
+        tls_attributes(tls, out);
     }
+}
 
-    // Capture.
-    let request_wire = req.map_or(0, |r| r.wire_bytes);
+/// The capture's own attributes: `tap.direction`, `tap.connection.id`,
+/// `tap.l7_protocol`, `tap.bytes_sent` and `tap.bytes_received` (wire bytes
+/// from the process's point of view), and `tap.partial` / `tap.gap` when set.
+fn capture_attributes(ex: &Exchange, kind: SpanKind, out: &mut Vec<Attribute>) {
+    let request_wire = ex.request.as_ref().map_or(0, |r| r.wire_bytes);
     let response_wire = ex.response.as_ref().map_or(0, |r| r.wire_bytes);
     let (sent, received) = match kind {
         SpanKind::Client => (request_wire, response_wire),
         SpanKind::Server => (response_wire, request_wire),
     };
-    attrs.push(Attribute::str(
+    out.push(Attribute::str(
         k::TAP_DIRECTION,
         ex.connection.direction.as_str(),
     ));
-    attrs.push(Attribute::uint(k::TAP_CONNECTION_ID, ex.connection.id));
-    attrs.push(Attribute::str(
+    out.push(Attribute::uint(k::TAP_CONNECTION_ID, ex.connection.id));
+    out.push(Attribute::str(
         k::TAP_L7_PROTOCOL,
         ex.connection.protocol.as_str(),
     ));
-    attrs.push(Attribute::uint(k::TAP_BYTES_SENT, sent));
-    attrs.push(Attribute::uint(k::TAP_BYTES_RECEIVED, received));
+    out.push(Attribute::uint(k::TAP_BYTES_SENT, sent));
+    out.push(Attribute::uint(k::TAP_BYTES_RECEIVED, received));
     if ex.partial {
-        attrs.push(Attribute::bool(k::TAP_PARTIAL, true));
+        out.push(Attribute::bool(k::TAP_PARTIAL, true));
     }
     if ex.gap {
-        attrs.push(Attribute::bool(k::TAP_GAP, true));
-    }
-    if let Some(e) = error_type(ex) {
-        attrs.push(Attribute::str(k::ERROR_TYPE, e));
-    }
-
-    SpanRecord {
-        name,
-        kind,
-        start_unix_ns: ex.start_unix_ns,
-        end_unix_ns: ex.end_unix_ns.max(ex.start_unix_ns),
-        attributes: attrs,
-        status: status(ex),
-        parent: req
-            .and_then(|r| r.traceparent.as_deref())
-            .and_then(parse_traceparent),
+        out.push(Attribute::bool(k::TAP_GAP, true));
     }
 }
 
@@ -1172,6 +1227,86 @@ mod http2_tests {
             Some(5)
         );
         assert_eq!(sp.status, SpanStatus::Unset);
+    }
+
+    /// The attribute order is part of the output (exporters keep it): pin it
+    /// for an exchange that sets every optional group.
+    #[test]
+    fn attribute_order_with_every_group() {
+        let mut ex = client_https();
+        ex.http2 = Some(Http2Info {
+            stream_id: 5,
+            reset: Some(8),
+            goaway: false,
+            headers_degraded: true,
+        });
+        ex.grpc = Some(GrpcInfo {
+            service: "s".into(),
+            method: "m".into(),
+            status: Some(2),
+            message: None,
+        });
+        ex.partial = true;
+        ex.gap = true;
+        if let Some(r) = ex.request.as_mut() {
+            r.method = "BREW".into();
+        }
+        let keys: Vec<String> = span(&ex)
+            .attributes
+            .iter()
+            .map(|a| a.key.to_string())
+            .collect();
+        let want = [
+            "http.request.method",
+            "http.request.method_original",
+            "http.response.status_code",
+            "rpc.system",
+            "rpc.service",
+            "rpc.method",
+            "rpc.grpc.status_code",
+            "tap.http2.stream_id",
+            "tap.http2.reset_code",
+            "tap.http2.headers_degraded",
+            "url.scheme",
+            "network.protocol.name",
+            "network.protocol.version",
+            "user_agent.original",
+            "http.request.body.size",
+            "http.response.body.size",
+            "http.request.header.accept",
+            "http.request.header.x-multi",
+            "http.response.header.content-type",
+            "url.full",
+            "server.address",
+            "server.port",
+            "network.peer.address",
+            "network.peer.port",
+            "process.pid",
+            "process.executable.path",
+            "process.executable.name",
+            "process.command_line",
+            "tls.protocol.name",
+            "tls.protocol.version",
+            "tls.client.server_name",
+            "tls.cipher",
+            "tls.next_protocol",
+            "tls.established",
+            "tap.tls.probe",
+            "tap.direction",
+            "tap.connection.id",
+            "tap.l7_protocol",
+            "tap.bytes_sent",
+            "tap.bytes_received",
+            "tap.partial",
+            "tap.gap",
+            "error.type",
+        ];
+        assert_eq!(keys, want);
+        let server = span(&server_plain());
+        let keys: Vec<&str> = server.attributes.iter().map(|a| a.key.as_ref()).collect();
+        let addresses = ["url.path", "url.query", "client.address", "server.address"];
+        let at = keys.iter().position(|k| *k == "url.path");
+        assert_eq!(at.and_then(|i| keys.get(i..i + 4)), Some(&addresses[..]));
     }
 
     #[test]

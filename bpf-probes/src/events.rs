@@ -484,10 +484,7 @@ mod tests {
         assert_eq!(enum_value("EVENT_PROC_EXIT"), EventKind::ProcExit as u64);
         assert_eq!(enum_value("EVENT_PROC_EXEC"), EventKind::ProcExec as u64);
         assert_eq!(enum_value("CNT_UPROBE_HITS"), Counter::UprobeHits as u64);
-        assert_eq!(
-            enum_value("CNT_SCRATCH_BUSY"),
-            Counter::ScratchBusy as u64
-        );
+        assert_eq!(enum_value("CNT_SCRATCH_BUSY"), Counter::ScratchBusy as u64);
         assert_eq!(enum_value("ROLE_SERVER"), Role::Server as u64);
         assert_eq!(enum_value("DIR_INGRESS"), Direction::Ingress as u64);
         assert_eq!(enum_value("SOURCE_GNUTLS"), Source::Gnutls as u64);

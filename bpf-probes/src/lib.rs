@@ -74,8 +74,8 @@ mod tests {
             // guard (a trailing comment on a code line counts as code).
             let code = text.lines().enumerate().filter(|(_, l)| {
                 let t = l.trim_start();
-                !(t.starts_with("/*") || t.starts_with('*') || t.starts_with("//"))
-                    && !t.starts_with("#include")
+                let comment = t.starts_with("/*") || t.starts_with('*') || t.starts_with("//");
+                !(comment || t.starts_with("#include"))
             });
             for (n, line) in code {
                 for (i, _) in line.match_indices("scratch") {

@@ -17,6 +17,18 @@ pub enum Parsed {
     Http2(http2::Exchange),
 }
 
+impl From<http1::Exchange> for Parsed {
+    fn from(e: http1::Exchange) -> Self {
+        Parsed::Http1(e)
+    }
+}
+
+impl From<http2::Exchange> for Parsed {
+    fn from(e: http2::Exchange) -> Self {
+        Parsed::Http2(e)
+    }
+}
+
 impl Parsed {
     /// A side is missing or incomplete (or the stream was reset).
     pub fn partial(&self) -> bool {

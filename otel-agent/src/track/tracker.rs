@@ -6,70 +6,28 @@
 //! explicit gaps for the parser instead of silent corruption.
 
 use rustc_hash::FxHashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use bpf_probes::events::{
     self, CloseReason as KCloseReason, ConnCloseEvent, ConnOpenEvent, DataEventHeader,
     Direction as KDirection, Event, EventHeader, L7Hint, Role, Source,
 };
-use otel_agent_config::{CaptureLevel, Settings};
+use otel_agent_config::Settings;
 use semconv::model::{
-    CloseReason, Connection, ConnectionReport, Direction, Endpoints, L7Protocol, Output,
-    ProcessInfo, TlsInfo,
+    CloseReason, Connection, ConnectionReport, Endpoints, L7Protocol, Output, ProcessInfo, TlsInfo,
 };
 use tracing::{debug, trace};
 
 use crate::internal_events::{add, incr, CaptureStats};
 use crate::track::assemble::{self, Parsed};
 use crate::track::clock::Clock;
+use crate::track::connection::{direction_of, endpoints_of, l7_of, Conn, KernelTotals};
+use crate::track::parser::{Parser, ParserLimits};
 use crate::track::process::{comm_str, ProcFs, ProcessCache, SystemView};
+use crate::track::tls::{infer_alpn, note_probe, tls_bytes};
 use crate::track::trace_events::{Module, TraceFilter};
-use protocols::detect::{detect, Detected};
-use protocols::http1::{self, Http1Stream, Side};
-use protocols::http2::{self, Http2Stream};
-use protocols::tls_handshake::{self, HandshakeMessage, TlsHandshakeParser};
-
-/// Log a `--trace-events` line when the connection's process is traced for `module`.
-macro_rules! tev {
-    ($conn:expr, $module:ident, $($rest:tt)+) => {
-        if $conn.traces(Module::$module) {
-            tracing::info!(
-                target: "otel_agent::track::trace_events",
-                conn = $conn.connection.id, pid = $conn.pid, module = stringify!($module), $($rest)+
-            );
-        }
-    };
-}
-
-/// One live connection: the [`Connection`] its exchanges and its report
-/// carry, kept up to date as the connection is learnt, and the tracker's own
-/// state (role, offsets, parsers, counters).
-struct Conn {
-    /// Id, process, direction, addresses, protocol and TLS facts. `direction`
-    /// follows `role`: [`Conn::learn_role`] updates both.
-    connection: Connection,
-    pid: u32,
-    fd: u32,
-    role: Role,
-    adopted: bool,
-    opened_ns: u64,
-    /// Kernel timestamp of the last event (for idle eviction).
-    last_ns: u64,
-    filtered: bool,
-    parser: Option<Parser>,
-    /// TLS handshake parsers, one per direction (fed on TLS connections only).
-    handshake: [TlsHandshakeParser; 2],
-    /// Next expected stream offset, by [socket bytes, TLS plaintext] and direction.
-    next_offset: [[u64; 2]; 2],
-    data_events: u64,
-    gap_bytes: u64,
-    exchanges: u64,
-    partial_exchanges: u64,
-    got_protocol_event: bool,
-    /// `--trace-events` modules selected for this connection's process.
-    traced: Vec<Module>,
-}
+use protocols::Side;
 
 /// Tracks connections and turns their bytes into outputs.
 pub struct Tracker {
@@ -81,87 +39,17 @@ pub struct Tracker {
     trace: Option<TraceFilter>,
     procs: ProcessCache,
     clock: Clock,
+    /// What every parser may keep, derived from `settings` once.
+    limits: ParserLimits,
     settings: Arc<Settings>,
     stats: Arc<CaptureStats>,
 }
 
-fn ip_from(family: u16, raw: &[u8; 16]) -> IpAddr {
-    if family == 10 {
-        let v6 = Ipv6Addr::from(*raw);
-        match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        }
-    } else {
-        IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))
-    }
-}
-
-/// Ingress for a server; otherwise egress, internal or external by the remote address.
-fn direction_of(role: Role, endpoints: &Endpoints) -> Direction {
-    match role {
-        Role::Server => Direction::Ingress,
-        _ => Direction::egress_to(endpoints.remote.ip()),
-    }
-}
-
-fn endpoints_of(ev: &ConnOpenEvent) -> Endpoints {
-    Endpoints {
-        local: SocketAddr::new(ip_from(ev.family, &ev.saddr), ev.sport),
-        remote: SocketAddr::new(ip_from(ev.family, &ev.daddr), ev.dport),
-    }
-}
-
-impl Conn {
-    fn traces(&self, m: Module) -> bool {
-        self.traced.contains(&m)
-    }
-
-    fn role_name(&self) -> &'static str {
-        match self.role {
-            Role::Client => "client",
-            Role::Server => "server",
-            Role::Unknown => "unknown",
-        }
-    }
-
-    /// Which parser side bytes flowing in `dir` belong to, once the role is known.
-    fn side(&self, dir: KDirection) -> Option<Side> {
-        match (self.role, dir) {
-            (Role::Client, KDirection::Egress) | (Role::Server, KDirection::Ingress) => {
-                Some(Side::Request)
-            }
-            (Role::Client, KDirection::Ingress) | (Role::Server, KDirection::Egress) => {
-                Some(Side::Response)
-            }
-            (Role::Unknown, _) => None,
-        }
-    }
-
-    /// An adopted connection learns its role from the first plaintext it carries.
-    fn learn_role(&mut self, dir: KDirection, first: &[u8], system: &dyn SystemView) -> Detected {
-        let d = detect(first);
-        if self.role == Role::Unknown {
-            self.role = match (d, dir) {
-                (Detected::Http1Request | Detected::Http2Preface, KDirection::Egress) => {
-                    Role::Client
-                }
-                (Detected::Http1Request | Detected::Http2Preface, KDirection::Ingress) => {
-                    Role::Server
-                }
-                (Detected::Http1Response, KDirection::Egress) => Role::Server,
-                (Detected::Http1Response, KDirection::Ingress) => Role::Client,
-                // Both peers send HEADERS on odd streams: the side on an
-                // ephemeral port is the client.
-                (Detected::Http2Frame | Detected::Http2Settings, _) => {
-                    role_from_ports(system, self.pid, &self.connection.endpoints)
-                }
-                _ => Role::Unknown,
-            };
-            self.connection.direction = direction_of(self.role, &self.connection.endpoints);
-        }
-        d
-    }
+/// A new data event placed on its stream: the bytes lost before it, and the
+/// bytes of its own tail the kernel did not copy.
+struct Placed {
+    lost: u64,
+    missing_tail: u64,
 }
 
 impl Tracker {
@@ -184,6 +72,7 @@ impl Tracker {
             trace: None,
             procs: ProcessCache::new(system, Some(settings.clone())),
             clock,
+            limits: ParserLimits::of(&settings),
             settings,
             stats,
         }
@@ -268,32 +157,26 @@ impl Tracker {
             incr(&self.stats.connections_filtered);
         }
         let traced = self.traced_modules(&process);
-        let conn = Conn {
-            connection: Connection {
-                id: ev.hdr.conn_id,
-                process,
-                direction: direction_of(role, &endpoints),
-                endpoints,
-                protocol,
-                tls,
-            },
-            pid: ev.hdr.tgid,
-            fd: ev.hdr.fd,
-            role,
-            adopted: ev.flags & events::CONN_FLAG_ADOPTED != 0,
-            opened_ns: ev.opened_ns,
-            last_ns: ev.hdr.timestamp_ns,
-            filtered,
-            parser: None,
-            handshake: Default::default(),
-            next_offset: [[0; 2]; 2],
-            data_events: 0,
-            gap_bytes: 0,
-            exchanges: 0,
-            partial_exchanges: 0,
-            got_protocol_event: false,
-            traced,
+        let connection = Connection {
+            id: ev.hdr.conn_id,
+            process,
+            direction: direction_of(role, &endpoints),
+            endpoints,
+            protocol,
+            tls,
         };
+        let adopted = ev.flags & events::CONN_FLAG_ADOPTED != 0;
+        let mut conn = Conn::new(
+            connection,
+            ev.hdr.tgid,
+            ev.hdr.fd,
+            role,
+            adopted,
+            ev.opened_ns,
+            filtered,
+            traced,
+        );
+        conn.last_ns = ev.hdr.timestamp_ns;
         let c = &conn.connection;
         tev!(conn, Socket, fd = conn.fd, role = conn.role_name(), local = %c.endpoints.local,
             remote = %c.endpoints.remote, kernel_l7 = ev.l7, adopted = conn.adopted, filtered,
@@ -317,34 +200,29 @@ impl Tracker {
         };
         let filter = &self.settings.filter;
         let filtered = !filter.process_allowed(process.pid, &process.exe, &process.comm);
-        Conn {
-            connection: Connection {
-                id: h.conn_id,
-                process,
-                direction: direction_of(Role::Unknown, &endpoints),
-                endpoints,
-                protocol: L7Protocol::Unknown,
-                tls: None,
-            },
-            pid: h.tgid,
-            fd: h.fd,
-            role: Role::Unknown,
-            adopted: true,
-            opened_ns: h.timestamp_ns,
-            last_ns: h.timestamp_ns,
+        let connection = Connection {
+            id: h.conn_id,
+            process,
+            direction: direction_of(Role::Unknown, &endpoints),
+            endpoints,
+            protocol: L7Protocol::Unknown,
+            tls: None,
+        };
+        Conn::new(
+            connection,
+            h.tgid,
+            h.fd,
+            Role::Unknown,
+            true,
+            h.timestamp_ns,
             filtered,
-            parser: None,
-            handshake: Default::default(),
-            next_offset: [[0; 2]; 2],
-            data_events: 0,
-            gap_bytes: 0,
-            exchanges: 0,
-            partial_exchanges: 0,
-            got_protocol_event: false,
-            traced: Vec::new(),
-        }
+            Vec::new(),
+        )
     }
 
+    /// One data event: new bytes of one direction of one stream go, in
+    /// stream order and with the gaps before and inside them, to the
+    /// connection's parser; what it finishes is emitted.
     fn data(&mut self, h: &DataEventHeader, payload: &[u8], out: &mut Vec<Output>) {
         incr(&self.stats.data_events);
         add(&self.stats.bytes_captured, payload.len() as u64);
@@ -360,24 +238,7 @@ impl Tracker {
         let Some(dir) = KDirection::from_raw(h.direction) else {
             return;
         };
-        trace!(
-            conn = conn.connection.id, pid = conn.pid, dir = ?dir, source = h.source,
-            syscall = h.syscall, offset = h.offset, len = h.len, captured = h.captured,
-            flags = h.flags, "data event"
-        );
-        let module = if h.source == Source::Syscall as u8 {
-            Module::Socket
-        } else {
-            Module::Tls
-        };
-        if conn.traces(module) {
-            tracing::info!(
-                target: "otel_agent::track::trace_events", conn = conn.connection.id, pid = conn.pid,
-                module = if module == Module::Socket { "Socket" } else { "Tls" },
-                dir = ?dir, source = h.source, syscall = h.syscall, offset = h.offset, len = h.len,
-                captured = h.captured, flags = h.flags, "data event"
-            );
-        }
+        log_data_event(conn, h, dir);
         if conn.filtered {
             tev!(conn, Socket, "skipped: process excluded by the exe filter");
             return;
@@ -387,119 +248,24 @@ impl Tracker {
             tls_bytes(conn, dir, payload);
             return;
         }
-        let source = Source::from_raw(h.source).unwrap_or(Source::Syscall);
-        let plain = match source {
-            Source::Syscall if conn.connection.tls.is_some() => {
-                tev!(conn, Socket, "ciphertext on a TLS connection: not parsed");
-                return;
-            }
-            Source::Syscall => 0,
-            Source::Openssl | Source::Gnutls => {
-                incr(&self.stats.tls_plaintext_events);
-                let probe = if source == Source::Gnutls {
-                    "gnutls"
-                } else {
-                    "openssl"
-                };
-                let tls = conn.connection.tls.get_or_insert_with(TlsInfo::default);
-                let first = !tls.probes.iter().any(|p| p == probe);
-                if first {
-                    tls.probes.push(probe.to_string());
-                    incr(if source == Source::Gnutls {
-                        &self.stats.tls_connections_gnutls
-                    } else {
-                        &self.stats.tls_connections_openssl
-                    });
-                    debug!(conn = conn.connection.id, probe, "TLS plaintext");
-                    tev!(conn, Tls, probe, "first TLS plaintext from a probe");
-                }
-                1
-            }
-        };
-        // Offsets: a jump forward means events were lost in between.
-        let idx = dir as usize;
-        let expected = conn.next_offset[plain][idx];
-        let end = h.offset.saturating_add(u64::from(h.len));
-        if end <= expected && h.len > 0 {
-            return; // already seen
-        }
-        let lost = h.offset.saturating_sub(expected);
-        if lost > 0 {
-            tev!(
-                conn,
-                Socket,
-                lost,
-                expected,
-                "gap: events lost before this one"
-            );
-        }
-        conn.next_offset[plain][idx] = end;
-        let missing_tail = u64::from(h.len.saturating_sub(h.captured));
-
-        if conn.connection.protocol == L7Protocol::Unknown || conn.role == Role::Unknown {
-            if payload.is_empty() {
-                return;
-            }
-            let d = conn.learn_role(dir, payload, self.procs.system());
-            if conn.connection.protocol == L7Protocol::Unknown {
-                conn.connection.protocol = l7_of(d.protocol());
-                count_protocol(&self.stats, conn.connection.protocol);
-                infer_alpn(conn);
-                debug!(
-                    conn = conn.connection.id,
-                    l7 = conn.connection.protocol.as_str(),
-                    "protocol detected"
-                );
-                tev!(
-                    conn,
-                    Http,
-                    l7 = conn.connection.protocol.as_str(),
-                    role = conn.role_name(),
-                    "protocol detected"
-                );
-            }
-        }
-        let protocol = conn.connection.protocol;
-        if !matches!(protocol, L7Protocol::Http1 | L7Protocol::Http2) {
-            tev!(conn, Http, l7 = protocol.as_str(), "not parsed");
-            return;
-        }
-        let Some(side) = conn.side(dir) else {
-            tev!(conn, Http, "role still unknown: bytes dropped");
+        let Some(placed) = place(conn, h, dir, &self.stats) else {
             return;
         };
-        tev!(conn, Http, side = ?side, bytes = payload.len(), missing = missing_tail,
-            l7 = protocol.as_str(), "to the parser");
-        let full_possible = self.settings.capture.level >= CaptureLevel::Full
-            || self
-                .settings
-                .capture
-                .rules
-                .iter()
-                .any(|r| r.level == Some(CaptureLevel::Full));
-        let body_capture = if full_possible {
-            self.settings.capture.max_body_bytes
-        } else {
-            0
+        let Some(side) = http_side(conn, dir, payload, self.procs.system(), &self.stats) else {
+            return;
         };
-        let max_header_bytes = self.settings.limits.max_header_bytes;
-        let parser = conn
-            .parser
-            .get_or_insert_with(|| Parser::new(protocol, max_header_bytes, body_capture));
-        let ts = h.hdr.timestamp_ns;
-        if lost > 0 {
-            parser.gap(side, ts, lost);
-        }
-        parser.push(side, ts, payload);
-        if missing_tail > 0 {
-            parser.gap(side, ts, missing_tail);
-        }
-        let gap = lost.saturating_add(missing_tail);
-        if gap > 0 {
-            conn.gap_bytes = conn.gap_bytes.saturating_add(gap);
-            add(&self.stats.gap_bytes, gap);
-        }
-        let done = parser.drain();
+        tev!(conn, Http, side = ?side, bytes = payload.len(), missing = placed.missing_tail,
+            l7 = conn.connection.protocol.as_str(), "to the parser");
+        feed(
+            conn,
+            side,
+            h.hdr.timestamp_ns,
+            payload,
+            &placed,
+            self.limits,
+            &self.stats,
+        );
+        let done = conn.parser.as_mut().map(Parser::drain).unwrap_or_default();
         emit(conn, done, &self.settings, &self.clock, &self.stats, out);
     }
 
@@ -642,68 +408,147 @@ impl Tracker {
     }
 }
 
-/// The parser of a connection's plaintext, by protocol.
-enum Parser {
-    Http1(Box<Http1Stream>),
-    Http2(Box<Http2Stream>),
-}
-
-impl Parser {
-    fn new(protocol: L7Protocol, max_header_bytes: usize, max_body_capture: usize) -> Self {
-        match protocol {
-            L7Protocol::Http2 => Parser::Http2(Box::new(Http2Stream::new(http2::Limits {
-                max_body_capture,
-            }))),
-            _ => Parser::Http1(Box::new(Http1Stream::new(http1::Limits {
-                max_header_bytes,
-                max_body_capture,
-            }))),
-        }
-    }
-
-    fn push(&mut self, side: Side, ts: u64, data: &[u8]) {
-        match self {
-            Parser::Http1(p) => p.push(side, ts, data),
-            Parser::Http2(p) => p.push(side, ts, data),
-        }
-    }
-
-    fn gap(&mut self, side: Side, ts: u64, len: u64) {
-        match self {
-            Parser::Http1(p) => p.gap(side, ts, len),
-            Parser::Http2(p) => p.gap(side, ts, len),
-        }
-    }
-
-    fn drain(&mut self) -> Vec<Parsed> {
-        match self {
-            Parser::Http1(p) => p.drain().into_iter().map(Parsed::Http1).collect(),
-            Parser::Http2(p) => p.drain().into_iter().map(Parsed::Http2).collect(),
-        }
-    }
-
-    fn close(&mut self, ts: u64) -> Vec<Parsed> {
-        match self {
-            Parser::Http1(p) => p.close(ts).into_iter().map(Parsed::Http1).collect(),
-            Parser::Http2(p) => p.close(ts).into_iter().map(Parsed::Http2).collect(),
-        }
-    }
-
-    fn parse_errors(&self) -> u64 {
-        match self {
-            Parser::Http1(p) => p.parse_errors(),
-            Parser::Http2(p) => p.parse_errors(),
-        }
+/// The `trace!` line of every data event, and the `--trace-events` one for
+/// traced processes.
+fn log_data_event(conn: &Conn, h: &DataEventHeader, dir: KDirection) {
+    trace!(
+        conn = conn.connection.id, pid = conn.pid, dir = ?dir, source = h.source,
+        syscall = h.syscall, offset = h.offset, len = h.len, captured = h.captured,
+        flags = h.flags, "data event"
+    );
+    let module = if h.source == Source::Syscall as u8 {
+        Module::Socket
+    } else {
+        Module::Tls
+    };
+    if conn.traces(module) {
+        tracing::info!(
+            target: "otel_agent::track::trace_events", conn = conn.connection.id, pid = conn.pid,
+            module = if module == Module::Socket { "Socket" } else { "Tls" },
+            dir = ?dir, source = h.source, syscall = h.syscall, offset = h.offset, len = h.len,
+            captured = h.captured, flags = h.flags, "data event"
+        );
     }
 }
 
-/// Totals the kernel keeps per connection, delivered with its close event.
-#[derive(Clone, Copy, Debug, Default)]
-struct KernelTotals {
-    bytes_sent: u64,
-    bytes_received: u64,
-    lost_events: u64,
-    truncated_bytes: u64,
+/// Place a data event on its stream (socket bytes, or TLS plaintext from a
+/// probe): `None` for ciphertext of a TLS connection and for bytes already
+/// seen; else the bytes lost before it (a jump forward in the offset means
+/// events were lost in between) and the bytes of its own tail the kernel did
+/// not copy.
+fn place(
+    conn: &mut Conn,
+    h: &DataEventHeader,
+    dir: KDirection,
+    stats: &CaptureStats,
+) -> Option<Placed> {
+    let source = Source::from_raw(h.source).unwrap_or(Source::Syscall);
+    let plain = match source {
+        Source::Syscall if conn.connection.tls.is_some() => {
+            tev!(conn, Socket, "ciphertext on a TLS connection: not parsed");
+            return None;
+        }
+        Source::Syscall => 0,
+        Source::Openssl | Source::Gnutls => {
+            note_probe(conn, source, stats);
+            1
+        }
+    };
+    let idx = dir as usize;
+    let expected = conn.next_offset[plain][idx];
+    let end = h.offset.saturating_add(u64::from(h.len));
+    if end <= expected && h.len > 0 {
+        return None; // already seen
+    }
+    let lost = h.offset.saturating_sub(expected);
+    if lost > 0 {
+        tev!(
+            conn,
+            Socket,
+            lost,
+            expected,
+            "gap: events lost before this one"
+        );
+    }
+    conn.next_offset[plain][idx] = end;
+    Some(Placed {
+        lost,
+        missing_tail: u64::from(h.len.saturating_sub(h.captured)),
+    })
+}
+
+/// The parser side of bytes flowing in `dir`, once the connection's protocol
+/// is HTTP and its role known; the first plaintext of a connection decides
+/// both. `None`: not HTTP, or no role yet (the bytes are dropped).
+fn http_side(
+    conn: &mut Conn,
+    dir: KDirection,
+    payload: &[u8],
+    system: &dyn SystemView,
+    stats: &CaptureStats,
+) -> Option<Side> {
+    if conn.connection.protocol == L7Protocol::Unknown || conn.role == Role::Unknown {
+        if payload.is_empty() {
+            return None;
+        }
+        let d = conn.learn_role(dir, payload, system);
+        if conn.connection.protocol == L7Protocol::Unknown {
+            conn.connection.protocol = l7_of(d.protocol());
+            count_protocol(stats, conn.connection.protocol);
+            infer_alpn(conn);
+            debug!(
+                conn = conn.connection.id,
+                l7 = conn.connection.protocol.as_str(),
+                "protocol detected"
+            );
+            tev!(
+                conn,
+                Http,
+                l7 = conn.connection.protocol.as_str(),
+                role = conn.role_name(),
+                "protocol detected"
+            );
+        }
+    }
+    let protocol = conn.connection.protocol;
+    if !matches!(protocol, L7Protocol::Http1 | L7Protocol::Http2) {
+        tev!(conn, Http, l7 = protocol.as_str(), "not parsed");
+        return None;
+    }
+    let side = conn.side(dir);
+    if side.is_none() {
+        tev!(conn, Http, "role still unknown: bytes dropped");
+    }
+    side
+}
+
+/// Bytes to the connection's parser (made on first use), with the gap
+/// before them and the uncopied tail after them.
+fn feed(
+    conn: &mut Conn,
+    side: Side,
+    ts: u64,
+    payload: &[u8],
+    placed: &Placed,
+    limits: ParserLimits,
+    stats: &CaptureStats,
+) {
+    let protocol = conn.connection.protocol;
+    let parser = conn
+        .parser
+        .get_or_insert_with(|| Parser::new(protocol, limits));
+    if placed.lost > 0 {
+        parser.gap(side, ts, placed.lost);
+    }
+    parser.push(side, ts, payload);
+    if placed.missing_tail > 0 {
+        parser.gap(side, ts, placed.missing_tail);
+    }
+    let gap = placed.lost.saturating_add(placed.missing_tail);
+    if gap > 0 {
+        conn.gap_bytes = conn.gap_bytes.saturating_add(gap);
+        add(&stats.gap_bytes, gap);
+    }
 }
 
 fn count_protocol(stats: &CaptureStats, p: L7Protocol) {
@@ -775,97 +620,11 @@ fn connection_allowed(settings: &Settings, p: &ProcessInfo, role: Role, e: &Endp
     }
 }
 
-/// The role of a connection joined mid-stream, from its ports: our local
-/// port is listening (in the process's network namespace) → server; else the
-/// side on Linux's ephemeral range is the client.
-fn role_from_ports(system: &dyn SystemView, pid: u32, e: &Endpoints) -> Role {
-    if system.listening(pid, e.local.port()) {
-        return Role::Server;
-    }
-    let ephemeral = |p: u16| (32768..=60999).contains(&p);
-    match (ephemeral(e.local.port()), ephemeral(e.remote.port())) {
-        (_, false) | (true, true) => Role::Client,
-        (false, true) => Role::Server,
-    }
-}
-
-/// The model's protocol for what detection found.
-fn l7_of(p: protocols::detect::Protocol) -> L7Protocol {
-    match p {
-        protocols::detect::Protocol::Http1 => L7Protocol::Http1,
-        protocols::detect::Protocol::Http2 => L7Protocol::Http2,
-        protocols::detect::Protocol::Other => L7Protocol::Other,
-    }
-}
-
-/// TLS 1.3 sends the chosen ALPN encrypted: infer it from the plaintext
-/// protocol when the client offered it.
-fn infer_alpn(conn: &mut Conn) {
-    let Some(tls) = conn.connection.tls.as_mut() else {
-        return;
-    };
-    if tls.alpn.is_some() {
-        return;
-    }
-    let id = match conn.connection.protocol {
-        L7Protocol::Http1 => "http/1.1",
-        L7Protocol::Http2 => "h2",
-        _ => return,
-    };
-    if tls.alpn_offered.iter().any(|a| a == id) {
-        tls.alpn = Some(id.to_string());
-    }
-}
-
-/// Raw bytes of a TLS connection: look for the ClientHello / ServerHello.
-fn tls_bytes(conn: &mut Conn, dir: KDirection, payload: &[u8]) {
-    let (traced, id) = (conn.traces(Module::Tls), conn.connection.id);
-    let tls = conn.connection.tls.get_or_insert_with(TlsInfo::default);
-    let Some(parser) = conn.handshake.get_mut(dir as usize) else {
-        return;
-    };
-    if parser.is_done() {
-        return;
-    }
-    match parser.push(payload) {
-        Ok(Some(HandshakeMessage::ClientHello(ch))) => {
-            debug!(conn = id, sni = ?ch.server_name, alpn = ?ch.alpn, "TLS ClientHello");
-            if traced {
-                tracing::info!(target: "otel_agent::track::trace_events", conn = id, module = "Tls",
-                    sni = ?ch.server_name, alpn = ?ch.alpn, versions = ?ch.supported_versions, "TLS ClientHello");
-            }
-            tls.got_client_hello = true;
-            tls.server_name = ch.server_name;
-            tls.alpn_offered = ch.alpn;
-        }
-        Ok(Some(HandshakeMessage::ServerHello(sh))) => {
-            debug!(
-                conn = id,
-                version = sh.version(),
-                cipher = sh.cipher_suite,
-                "TLS ServerHello"
-            );
-            if traced {
-                tracing::info!(target: "otel_agent::track::trace_events", conn = id, module = "Tls",
-                    version = sh.version(), cipher = sh.cipher_suite, alpn = ?sh.alpn, "TLS ServerHello");
-            }
-            tls.version = Some(sh.version());
-            tls.cipher = tls_handshake::cipher_suite_name(sh.cipher_suite)
-                .map(str::to_string)
-                .or_else(|| Some(format!("0x{:04x}", sh.cipher_suite)));
-            if sh.alpn.is_some() {
-                tls.alpn = sh.alpn;
-            }
-        }
-        Ok(None) => {}
-        Err(e) => debug!(conn = id, error = %e, "TLS handshake not parsed"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use bpf_probes::events::{EventHeader, EventKind};
+    use semconv::model::Direction;
 
     fn tracker() -> Tracker {
         Tracker::new(

@@ -1,0 +1,108 @@
+//! The parser of a connection's plaintext, by protocol, driven through the
+//! parsers' one trait ([`protocols::ExchangeParser`]), and the limits every
+//! parser of this agent gets — derived from the settings once, not per event.
+
+use otel_agent_config::{CaptureLevel, Settings};
+use protocols::http1::{self, Http1Stream};
+use protocols::http2::{self, Http2Stream};
+use protocols::{ExchangeParser, Side};
+use semconv::model::L7Protocol;
+
+use crate::track::assemble::Parsed;
+
+/// What every parser is allowed to keep, fixed by the settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParserLimits {
+    /// Largest HTTP/1 head accepted.
+    pub max_header_bytes: usize,
+    /// Body bytes kept per message: the body limit when some rule can raise
+    /// an exchange to level `full`, else 0 (bodies are never exported).
+    pub max_body_capture: usize,
+}
+
+impl ParserLimits {
+    /// The limits the settings give.
+    pub fn of(settings: &Settings) -> Self {
+        let capture = &settings.capture;
+        let full_possible = capture.level >= CaptureLevel::Full
+            || capture
+                .rules
+                .iter()
+                .any(|r| r.level == Some(CaptureLevel::Full));
+        Self {
+            max_header_bytes: settings.limits.max_header_bytes,
+            max_body_capture: if full_possible {
+                capture.max_body_bytes
+            } else {
+                0
+            },
+        }
+    }
+}
+
+/// The parser of a connection's plaintext, by protocol.
+pub(crate) enum Parser {
+    Http1(Box<Http1Stream>),
+    Http2(Box<Http2Stream>),
+}
+
+impl Parser {
+    pub(crate) fn new(protocol: L7Protocol, limits: ParserLimits) -> Self {
+        let ParserLimits {
+            max_header_bytes,
+            max_body_capture,
+        } = limits;
+        match protocol {
+            L7Protocol::Http2 => Parser::Http2(Box::new(Http2Stream::new(http2::Limits {
+                max_body_capture,
+            }))),
+            _ => Parser::Http1(Box::new(Http1Stream::new(http1::Limits {
+                max_header_bytes,
+                max_body_capture,
+            }))),
+        }
+    }
+
+    pub(crate) fn push(&mut self, side: Side, ts: u64, data: &[u8]) {
+        match self {
+            Parser::Http1(p) => ExchangeParser::push(&mut **p, side, ts, data),
+            Parser::Http2(p) => ExchangeParser::push(&mut **p, side, ts, data),
+        }
+    }
+
+    pub(crate) fn gap(&mut self, side: Side, ts: u64, len: u64) {
+        match self {
+            Parser::Http1(p) => ExchangeParser::gap(&mut **p, side, ts, len),
+            Parser::Http2(p) => ExchangeParser::gap(&mut **p, side, ts, len),
+        }
+    }
+
+    pub(crate) fn drain(&mut self) -> Vec<Parsed> {
+        match self {
+            Parser::Http1(p) => parsed(ExchangeParser::drain(&mut **p)),
+            Parser::Http2(p) => parsed(ExchangeParser::drain(&mut **p)),
+        }
+    }
+
+    pub(crate) fn close(&mut self, ts: u64) -> Vec<Parsed> {
+        match self {
+            Parser::Http1(p) => parsed(ExchangeParser::close(&mut **p, ts)),
+            Parser::Http2(p) => parsed(ExchangeParser::close(&mut **p, ts)),
+        }
+    }
+
+    pub(crate) fn parse_errors(&self) -> u64 {
+        match self {
+            Parser::Http1(p) => ExchangeParser::parse_errors(&**p),
+            Parser::Http2(p) => ExchangeParser::parse_errors(&**p),
+        }
+    }
+}
+
+/// A parser's exchanges as the tracker's [`Parsed`].
+fn parsed<E>(exchanges: Vec<E>) -> Vec<Parsed>
+where
+    Parsed: From<E>,
+{
+    exchanges.into_iter().map(Parsed::from).collect()
+}

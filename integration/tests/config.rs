@@ -279,7 +279,7 @@ fn a_small_payload_cap_truncates_events_but_keeps_sizes_exact() {
     });
     let r = &crate::harness::reports_of(&lines, pid)[0];
     assert!(
-        n(r, "/truncatedBytes") >= 2 * (2000 - 512),
+        n(r, "/truncated_bytes") >= 2 * (2000 - 512),
         "the cut bytes are counted: {r}"
     );
     agent.stop();

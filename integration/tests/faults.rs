@@ -82,7 +82,7 @@ fn ring_buffer_overflow_is_counted_and_capture_resumes() {
     });
     let report = &reports_of(&lines, big_pid)[0];
     assert!(
-        n(report, "/lostEvents") > 0,
+        n(report, "/lost_events") > 0,
         "dropped events are counted per connection: {report}"
     );
     let e = &exchanges_of(&lines, small_pid)[0];
@@ -216,7 +216,7 @@ fn ten_thousand_idle_connections_keep_the_tracker_bounded() {
     );
     let at_close = reports(&lines)
         .iter()
-        .filter(|r| s(r, "/closeReason") == "close")
+        .filter(|r| s(r, "/close_reason") == "close")
         .count() as u64;
     assert!(
         at_close + queue_drops >= 20000,

@@ -83,18 +83,18 @@ fn curl_against_python_server_captures_both_sides() {
         .into_iter()
         .find(|r| s(r, "/process_id") == curl_pid.to_string())
         .unwrap();
-    assert_eq!(s(&report, "/l7Protocol"), "http1");
+    assert_eq!(s(&report, "/l7_protocol"), "http1");
     assert_eq!(s(&report, "/role"), "client");
     assert_eq!(s(&report, "/direction"), "egress-internal");
-    assert_eq!(report["gotProtocolEvent"], true);
+    assert_eq!(report["got_protocol_event"], true);
     assert_eq!(n(&report, "/exchanges"), 1);
-    assert!(n(&report, "/dataEventCount") >= 2);
-    assert_eq!(n(&report, "/bytesSent"), n(egress, "/metadata/bytes_sent"));
+    assert!(n(&report, "/data_events") >= 2);
+    assert_eq!(n(&report, "/bytes_sent"), n(egress, "/metadata/bytes_sent"));
     assert_eq!(
-        n(&report, "/bytesReceived"),
+        n(&report, "/bytes_received"),
         n(egress, "/metadata/bytes_received")
     );
-    assert_eq!(n(&report, "/lostEvents"), 0);
+    assert_eq!(n(&report, "/lost_events"), 0);
     agent.stop();
 }
 
@@ -209,7 +209,7 @@ fn connection_opened_before_the_agent_is_adopted() {
         .unwrap();
     assert_eq!(report["adopted"], true);
     assert_eq!(s(&report, "/role"), "client");
-    assert_eq!(s(&report, "/l7Protocol"), "http1");
+    assert_eq!(s(&report, "/l7_protocol"), "http1");
     assert_eq!(n(&report, "/exchanges"), 2);
     agent.stop();
 }
@@ -228,12 +228,12 @@ fn non_http_traffic_is_reported_as_other_and_not_parsed() {
         .into_iter()
         .find(|r| s(r, "/process_id") == pid)
         .unwrap();
-    assert_eq!(s(&report, "/l7Protocol"), "other");
-    assert_eq!(report["gotProtocolEvent"], false);
-    assert_eq!(n(&report, "/bytesSent"), 1024);
-    assert_eq!(n(&report, "/bytesReceived"), 1024);
+    assert_eq!(s(&report, "/l7_protocol"), "other");
+    assert_eq!(report["got_protocol_event"], false);
+    assert_eq!(n(&report, "/bytes_sent"), 1024);
+    assert_eq!(n(&report, "/bytes_received"), 1024);
     assert_eq!(
-        n(&report, "/dataEventCount"),
+        n(&report, "/data_events"),
         0,
         "non-HTTP bytes are counted, not streamed"
     );
@@ -283,10 +283,10 @@ fn process_killed_mid_exchange_gives_a_partial_exchange_and_a_report() {
         .into_iter()
         .find(|r| s(r, "/process_id") == pid_s)
         .unwrap();
-    assert_eq!(s(&report, "/closeReason"), "process_exit");
-    assert_eq!(s(&report, "/l7Protocol"), "http1");
+    assert_eq!(s(&report, "/close_reason"), "process_exit");
+    assert_eq!(s(&report, "/l7_protocol"), "http1");
     assert_eq!(n(&report, "/exchanges"), 0);
-    assert_eq!(n(&report, "/partialExchanges"), 1);
+    assert_eq!(n(&report, "/partial_exchanges"), 1);
     let ex = agent.exchanges(|l| s(l, "/metadata/process_id") == pid_s);
     assert_eq!(
         ex.len(),

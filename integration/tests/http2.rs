@@ -75,9 +75,9 @@ fn curl_http2_over_tls_against_nginx() {
     assert_eq!(e["partial"], false);
     assert!(n(e, "/http2/stream_id") % 2 == 1, "client streams are odd");
     let r = &reports_of(&lines, pid)[0];
-    assert_eq!(s(r, "/l7Protocol"), "http2");
-    assert_eq!(s(r, "/tlsAlpn"), "h2");
-    assert_eq!(r["tlsProbeTypesDetected"], serde_json::json!(["openssl"]));
+    assert_eq!(s(r, "/l7_protocol"), "http2");
+    assert_eq!(s(r, "/tls_alpn"), "h2");
+    assert_eq!(r["tls_probe_types"], serde_json::json!(["openssl"]));
     agent.stop();
 }
 

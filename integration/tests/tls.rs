@@ -35,17 +35,17 @@ fn assert_tls_client(e: &Value, r: &Value, nginx: &Nginx, path: &str, exe: &str,
     assert_eq!(s(e, "/response/content_type"), "text/plain");
     assert_eq!(e["partial"], false);
     assert!(n(e, "/metadata/bytes_sent") > 0 && n(e, "/metadata/bytes_received") > 0);
-    assert_eq!(r["gotTLSClientHelloEvent"], true);
-    assert_eq!(n(r, "/tlsVersion"), 772);
-    assert_eq!(s(r, "/tlsServerName"), "localhost");
-    assert_eq!(r["tlsProbeTypesDetected"], serde_json::json!([probe]));
-    assert_eq!(s(r, "/l7Protocol"), "http1");
-    assert_eq!(r["gotProtocolEvent"], true);
+    assert_eq!(r["got_tls_client_hello"], true);
+    assert_eq!(n(r, "/tls_version"), 772);
+    assert_eq!(s(r, "/tls_server_name"), "localhost");
+    assert_eq!(r["tls_probe_types"], serde_json::json!([probe]));
+    assert_eq!(s(r, "/l7_protocol"), "http1");
+    assert_eq!(r["got_protocol_event"], true);
     assert_eq!(n(r, "/exchanges"), 1);
-    assert!(n(r, "/dataEventCount") > 0);
+    assert!(n(r, "/data_events") > 0);
     // Socket bytes (ciphertext) exceed the plaintext exchange.
-    assert!(n(r, "/bytesSent") > n(e, "/metadata/bytes_sent"));
-    assert!(n(r, "/bytesReceived") > n(e, "/metadata/bytes_received"));
+    assert!(n(r, "/bytes_sent") > n(e, "/metadata/bytes_sent"));
+    assert!(n(r, "/bytes_received") > n(e, "/metadata/bytes_received"));
 }
 
 #[test]
@@ -56,7 +56,7 @@ fn curl_https_http1_via_openssl() {
     assert_eq!(body, "hello tls\n");
     let (e, r) = exchange_and_report(&agent, pid, "curl's HTTPS exchange");
     assert_tls_client(&e, &r, &nginx, "/curl", "/usr/bin/curl", "openssl");
-    assert_eq!(s(&r, "/tlsAlpn"), "http/1.1");
+    assert_eq!(s(&r, "/tls_alpn"), "http/1.1");
     // nginx's side of the same exchange, as a server.
     let lines = agent.wait_for("nginx's ingress exchange", 20, |ls| {
         ls.iter()
@@ -205,6 +205,6 @@ fn process_started_after_the_agent_that_dlopens_libssl_is_captured() {
     assert_eq!(s(&e, "/request/path"), "/late");
     assert_eq!(n(&e, "/response/status"), 200);
     assert_eq!(s(&e, "/metadata/tls_probe"), "openssl");
-    assert_eq!(r["tlsProbeTypesDetected"], serde_json::json!(["openssl"]));
+    assert_eq!(r["tls_probe_types"], serde_json::json!(["openssl"]));
     agent.stop();
 }

@@ -33,14 +33,14 @@ fn readme_links_every_example_file() {
 fn troubleshooting_covers_the_checklist_and_export() {
     let doc = read("docs/troubleshooting.md");
     for needle in [
-        "gotTLSClientHelloEvent",
-        "tlsVersion",
-        "l7Protocol",
-        "tlsProbeTypesDetected",
-        "dataEventCount",
-        "bytesSent",
-        "bytesReceived",
-        "gotProtocolEvent",
+        "got_tls_client_hello",
+        "tls_version",
+        "l7_protocol",
+        "tls_probe_types",
+        "data_events",
+        "bytes_sent",
+        "bytes_received",
+        "got_protocol_event",
         "--trace-events",
         "module=tls",
         "pid=",

@@ -90,6 +90,11 @@ pub const OS_TYPE: &str = "os.type";
 pub const TAP_PARTIAL: &str = "tap.partial";
 /// `tap.gap` (bytes were missing inside the exchange)
 pub const TAP_GAP: &str = "tap.gap";
+/// `tap.request.body.truncated` (bytes of the captured request body are
+/// missing: body limit, kernel copy cap or a gap; the size stays exact)
+pub const TAP_REQUEST_BODY_TRUNCATED: &str = "tap.request.body.truncated";
+/// `tap.response.body.truncated` (as for the request)
+pub const TAP_RESPONSE_BODY_TRUNCATED: &str = "tap.response.body.truncated";
 /// `tap.endpoint.id`
 pub const TAP_ENDPOINT_ID: &str = "tap.endpoint.id";
 /// `tap.role` (`client`, `server`, `unknown`)

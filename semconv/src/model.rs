@@ -164,6 +164,10 @@ pub struct Request {
     pub body_size: u64,
     /// Body bytes kept at capture level `full`.
     pub body: Option<Vec<u8>>,
+    /// Some body bytes are missing from `body` (cut at the body limit or by
+    /// the kernel's per-call copy cap, or lost in a gap); `body_size` stays
+    /// the exact payload length.
+    pub body_truncated: bool,
     /// Bytes on the wire (headers and body framing included).
     pub wire_bytes: u64,
     /// `User-Agent` header.
@@ -223,6 +227,8 @@ pub struct Response {
     pub body_size: u64,
     /// Body bytes kept at capture level `full`.
     pub body: Option<Vec<u8>>,
+    /// Some body bytes are missing from `body` (see [`Request::body_truncated`]).
+    pub body_truncated: bool,
     /// Bytes on the wire.
     pub wire_bytes: u64,
     /// `Content-Type` header.

@@ -580,7 +580,8 @@ fn process_and_tls_attributes(connection: &Connection, out: &mut Vec<Attribute>)
 
 /// The capture's own attributes: `tap.direction`, `tap.connection.id`,
 /// `tap.l7_protocol`, `tap.bytes_sent` and `tap.bytes_received` (wire bytes
-/// from the process's point of view), and `tap.partial` / `tap.gap` when set.
+/// from the process's point of view), and `tap.partial` / `tap.gap` /
+/// `tap.{request,response}.body.truncated` when set.
 fn capture_attributes(ex: &Exchange, kind: SpanKind, out: &mut Vec<Attribute>) {
     let request_wire = ex.request.as_ref().map_or(0, |r| r.wire_bytes);
     let response_wire = ex.response.as_ref().map_or(0, |r| r.wire_bytes);
@@ -604,6 +605,12 @@ fn capture_attributes(ex: &Exchange, kind: SpanKind, out: &mut Vec<Attribute>) {
     }
     if ex.gap {
         out.push(Attribute::bool(k::TAP_GAP, true));
+    }
+    if ex.request.as_ref().is_some_and(|r| r.body_truncated) {
+        out.push(Attribute::bool(k::TAP_REQUEST_BODY_TRUNCATED, true));
+    }
+    if ex.response.as_ref().is_some_and(|r| r.body_truncated) {
+        out.push(Attribute::bool(k::TAP_RESPONSE_BODY_TRUNCATED, true));
     }
 }
 
@@ -662,6 +669,7 @@ pub(crate) mod tests {
                 ],
                 body_size: 0,
                 body: None,
+                body_truncated: false,
                 wire_bytes: 41,
                 user_agent: Some("curl/8.10.1".into()),
                 traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
@@ -671,6 +679,7 @@ pub(crate) mod tests {
                 headers: vec![h("Content-Type", "application/json")],
                 body_size: 321,
                 body: None,
+                body_truncated: false,
                 wire_bytes: 395,
                 content_type: Some("application/json".into()),
             }),
@@ -712,6 +721,7 @@ pub(crate) mod tests {
                 headers: vec![h("Host", "localhost:8080"), h("Content-Length", "5")],
                 body_size: 5,
                 body: None,
+                body_truncated: false,
                 wire_bytes: 120,
                 user_agent: None,
                 traceparent: None,
@@ -721,6 +731,7 @@ pub(crate) mod tests {
                 headers: vec![],
                 body_size: 2,
                 body: None,
+                body_truncated: false,
                 wire_bytes: 80,
                 content_type: None,
             }),
@@ -1004,6 +1015,20 @@ pub(crate) mod tests {
         assert_eq!(find(&partial.attributes, k::HTTP_RESPONSE_BODY_SIZE), None);
         assert_eq!(i(&partial.attributes, k::TAP_BYTES_SENT), Some(0));
         assert_eq!(i(&partial.attributes, k::TAP_BYTES_RECEIVED), Some(120));
+    }
+
+    #[test]
+    fn truncated_bodies_are_flagged_on_the_span() {
+        let mut ex = client_https();
+        let a = span(&ex).attributes;
+        assert_eq!(b(&a, k::TAP_REQUEST_BODY_TRUNCATED), None);
+        assert_eq!(b(&a, k::TAP_RESPONSE_BODY_TRUNCATED), None);
+        if let Some(r) = ex.response.as_mut() {
+            r.body_truncated = true;
+        }
+        let a = span(&ex).attributes;
+        assert_eq!(b(&a, k::TAP_REQUEST_BODY_TRUNCATED), None);
+        assert_eq!(b(&a, k::TAP_RESPONSE_BODY_TRUNCATED), Some(true));
     }
 
     #[test]

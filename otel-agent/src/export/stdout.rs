@@ -23,10 +23,19 @@ fn headers_json(headers: &[Header]) -> Value {
     json!(map)
 }
 
-fn body_json(body: &Option<Vec<u8>>) -> Value {
+/// A body as JSON, losslessly: UTF-8 text as it is, anything else base64;
+/// with the encoding used (`null` without a body).
+fn body_json(body: &Option<Vec<u8>>) -> (Value, Value) {
+    use base64::Engine as _;
     match body {
-        Some(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
-        None => Value::Null,
+        None => (Value::Null, Value::Null),
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(text) => (json!(text), json!("utf-8")),
+            Err(_) => (
+                json!(base64::engine::general_purpose::STANDARD.encode(b)),
+                json!("base64"),
+            ),
+        },
     }
 }
 
@@ -60,6 +69,7 @@ pub fn exchange_json(e: &Exchange) -> Value {
         metadata.insert("tls_probe".into(), json!(tls.probes.first()));
     }
     let request = e.request.as_ref().map_or(Value::Null, |r| {
+        let (body, body_encoding) = body_json(&r.body);
         json!({
             "method": r.method,
             "url": r.url(&endpoint_id),
@@ -72,16 +82,21 @@ pub fn exchange_json(e: &Exchange) -> Value {
             "user_agent": r.user_agent,
             "headers": headers_json(&r.headers),
             "body_size": r.body_size,
-            "body": body_json(&r.body),
+            "body": body,
+            "body_encoding": body_encoding,
+            "body_truncated": r.body_truncated,
         })
     });
     let response = e.response.as_ref().map_or(Value::Null, |r| {
+        let (body, body_encoding) = body_json(&r.body);
         json!({
             "status": r.status,
             "content_type": r.content_type,
             "headers": headers_json(&r.headers),
             "body_size": r.body_size,
-            "body": body_json(&r.body),
+            "body": body,
+            "body_encoding": body_encoding,
+            "body_truncated": r.body_truncated,
         })
     });
     let http2 = e.http2.as_ref().map_or(Value::Null, |h| {
@@ -106,6 +121,7 @@ pub fn exchange_json(e: &Exchange) -> Value {
         "duration_ns": e.duration_ns(),
         "direction": c.direction.as_str(),
         "partial": e.partial,
+        "gap": e.gap,
     })
 }
 

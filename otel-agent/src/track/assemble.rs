@@ -159,7 +159,8 @@ fn assemble_http2(
     let degraded = [&ex.request, &ex.response]
         .iter()
         .any(|m| m.as_ref().is_some_and(|m| m.headers_degraded));
-    let request = ex.request.map(|m| {
+    let request = ex.request.map(|mut m| {
+        let (body, body_truncated) = kept_body(m.body.take(), m.body_truncated, level);
         let header = |n: &str| m.header(n).map(str::to_string);
         model::Request {
             method: m.method().unwrap_or("").to_string(),
@@ -171,17 +172,22 @@ fn assemble_http2(
             traceparent: header("traceparent"),
             headers: kept_headers(h2_pairs(&m), level, capture),
             body_size: m.body_size,
-            body: kept_body(m.body, level),
             wire_bytes: m.wire_bytes,
+            body,
+            body_truncated,
         }
     });
-    let response = ex.response.map(|m| model::Response {
-        status: m.status().unwrap_or(0),
-        content_type: m.header("content-type").map(str::to_string),
-        headers: kept_headers(h2_pairs(&m), level, capture),
-        body_size: m.body_size,
-        body: kept_body(m.body, level),
-        wire_bytes: m.wire_bytes,
+    let response = ex.response.map(|mut m| {
+        let (body, body_truncated) = kept_body(m.body.take(), m.body_truncated, level);
+        model::Response {
+            status: m.status().unwrap_or(0),
+            content_type: m.header("content-type").map(str::to_string),
+            headers: kept_headers(h2_pairs(&m), level, capture),
+            body_size: m.body_size,
+            wire_bytes: m.wire_bytes,
+            body,
+            body_truncated,
+        }
     });
     let mut out = exchange(connection, request, response, start, end, clock);
     out.partial = ex.partial || ex.reset.is_some();
@@ -273,11 +279,17 @@ fn h2_pairs(m: &http2::Message) -> impl Iterator<Item = (&str, &str)> {
         .map(|h| (h.name.as_str(), h.value.as_str()))
 }
 
-fn kept_body(body: Option<Vec<u8>>, level: CaptureLevel) -> Option<Vec<u8>> {
+/// The body kept at `level` (only `full` keeps bodies), and whether bytes of
+/// it are missing (nothing is promised, so nothing is missing, below `full`).
+fn kept_body(
+    body: Option<Vec<u8>>,
+    truncated: bool,
+    level: CaptureLevel,
+) -> (Option<Vec<u8>>, bool) {
     if level < CaptureLevel::Full {
-        return None;
+        return (None, false);
     }
-    body
+    (body, truncated)
 }
 
 fn request(
@@ -286,6 +298,7 @@ fn request(
     level: CaptureLevel,
     capture: &CaptureSettings,
 ) -> model::Request {
+    let (body, body_truncated) = kept_body(r.body, r.body_truncated, level);
     model::Request {
         authority: header_value(&r.headers, "host").map(str::to_string),
         user_agent: header_value(&r.headers, "user-agent").map(str::to_string),
@@ -296,18 +309,21 @@ fn request(
         scheme: scheme.to_string(),
         version: format!("1.{}", r.version),
         body_size: r.body_size,
-        body: kept_body(r.body, level),
+        body,
+        body_truncated,
         wire_bytes: r.wire_bytes,
     }
 }
 
 fn response(r: http1::Response, level: CaptureLevel, capture: &CaptureSettings) -> model::Response {
+    let (body, body_truncated) = kept_body(r.body, r.body_truncated, level);
     model::Response {
         content_type: header_value(&r.headers, "content-type").map(str::to_string),
         headers: kept_headers(h1_pairs(&r.headers), level, capture),
         status: r.status,
         body_size: r.body_size,
-        body: kept_body(r.body, level),
+        body,
+        body_truncated,
         wire_bytes: r.wire_bytes,
     }
 }

@@ -123,14 +123,24 @@ fn sampled(connection_id: u64, start_ns: u64, ratio: f64) -> bool {
     ((h >> 11) as f64 / (1u64 << 53) as f64) < ratio
 }
 
-/// Mask the configured query parameters in the request target.
+/// Mask the configured query parameters in the request target, and in the
+/// HTTP/2 `:path` pseudo-header kept among the headers (it is the target).
 fn redact_target(r: &mut model::Request, settings: &Settings) {
-    if let Some((path, query)) = r.target.split_once('?') {
-        let masked = settings.redact_query(query);
-        if masked != query {
-            r.target = format!("{path}?{masked}");
+    if let Some(masked) = masked_target(&r.target, settings) {
+        r.target = masked;
+    }
+    for h in r.headers.iter_mut().filter(|h| h.name == ":path") {
+        if let Some(masked) = masked_target(&h.value, settings) {
+            h.value = masked;
         }
     }
+}
+
+/// `target` with the configured query parameters masked; `None` when nothing changes.
+fn masked_target(target: &str, settings: &Settings) -> Option<String> {
+    let (path, query) = target.split_once('?')?;
+    let masked = settings.redact_query(query);
+    (masked != query).then(|| format!("{path}?{masked}"))
 }
 
 /// One HTTP/2 stream as an exchange: pseudo-headers kept among the headers.
@@ -325,5 +335,1063 @@ fn response(r: http1::Response, level: CaptureLevel, capture: &CaptureSettings) 
         body,
         body_truncated,
         wire_bytes: r.wire_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use otel_agent_config::{from_yaml_str, DEFAULT_REDACTED_HEADERS};
+    use protocols::Side;
+    use semconv::model::{Direction, Endpoints, L7Protocol, ProcessInfo, TlsInfo};
+
+    use super::*;
+    use crate::track::parser::{Parser, ParserLimits};
+
+    /// Wall clock = monotonic + this.
+    const OFFSET_NS: i128 = 1_767_225_600_000_000_000;
+
+    fn clock() -> Clock {
+        Clock::with_offset(OFFSET_NS)
+    }
+
+    fn wall(monotonic_ns: u64) -> u64 {
+        (i128::from(monotonic_ns) + OFFSET_NS) as u64
+    }
+
+    fn settings(yaml: &str) -> Settings {
+        from_yaml_str(yaml, "test.yaml").expect("test settings parse")
+    }
+
+    fn at_level(level: &str) -> Settings {
+        settings(&format!("capture:\n  level: {level}\n  body_limit: 1KiB\n"))
+    }
+
+    fn process(exe: &str) -> Arc<ProcessInfo> {
+        Arc::new(ProcessInfo {
+            pid: 4242,
+            exe: exe.into(),
+            comm: exe.rsplit('/').next().unwrap_or(exe).into(),
+            ..Default::default()
+        })
+    }
+
+    fn connection() -> Connection {
+        Connection {
+            id: 7,
+            process: process("/usr/bin/curl"),
+            direction: Direction::EgressInternal,
+            endpoints: Endpoints {
+                local: "10.0.0.2:40000".parse().unwrap(),
+                remote: "10.0.0.9:8080".parse().unwrap(),
+            },
+            protocol: L7Protocol::Http1,
+            tls: None,
+        }
+    }
+
+    fn tls_connection(sni: Option<&str>) -> Connection {
+        Connection {
+            tls: Some(TlsInfo {
+                version: Some(0x0304),
+                server_name: sni.map(str::to_string),
+                ..Default::default()
+            }),
+            ..connection()
+        }
+    }
+
+    fn h1_headers(pairs: &[(&str, &str)]) -> Vec<http1::Header> {
+        pairs
+            .iter()
+            .map(|(name, value)| http1::Header {
+                name: name.to_string(),
+                value: value.to_string(),
+            })
+            .collect()
+    }
+
+    /// A complete HTTP/1.1 request sent at 1 000..2 000 ns, with a body.
+    fn h1_request(method: &str, target: &str, headers: &[(&str, &str)]) -> http1::Request {
+        http1::Request {
+            method: method.into(),
+            target: target.into(),
+            version: 1,
+            headers: h1_headers(headers),
+            body_size: 4,
+            body: Some(b"ping".to_vec()),
+            body_truncated: false,
+            start_ns: 1_000,
+            end_ns: 2_000,
+            complete: true,
+            wire_bytes: 120,
+        }
+    }
+
+    /// A complete HTTP/1.1 response received at 3 000..5 000 ns, with a body.
+    fn h1_response(status: u16, headers: &[(&str, &str)]) -> http1::Response {
+        http1::Response {
+            status,
+            reason: "Whatever".into(),
+            version: 1,
+            headers: h1_headers(headers),
+            body_size: 4,
+            body: Some(b"pong".to_vec()),
+            body_truncated: false,
+            start_ns: 3_000,
+            end_ns: 5_000,
+            complete: true,
+            informational: Vec::new(),
+            wire_bytes: 90,
+        }
+    }
+
+    fn h1(request: http1::Request, response: http1::Response) -> Parsed {
+        Parsed::Http1(http1::Exchange {
+            request: Some(request),
+            response: Some(response),
+            partial: false,
+            gap: false,
+            upgraded: false,
+        })
+    }
+
+    /// `method target` to `host`, answered with `status`.
+    fn h1_to(host: &str, method: &str, target: &str, status: u16) -> Parsed {
+        h1(
+            h1_request(
+                method,
+                target,
+                &[("Host", host), ("User-Agent", "curl/8.5.0")],
+            ),
+            h1_response(status, &[("Content-Type", "text/plain")]),
+        )
+    }
+
+    /// A GET answered 200 with a few ordinary headers on each side.
+    fn plain_get() -> Parsed {
+        h1(
+            h1_request(
+                "GET",
+                "/items?id=7",
+                &[
+                    ("Host", "api.example.com:8080"),
+                    ("User-Agent", "curl/8.5.0"),
+                    ("Accept", "*/*"),
+                ],
+            ),
+            h1_response(
+                200,
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", "4"),
+                ],
+            ),
+        )
+    }
+
+    fn h2_message(headers: &[(&str, &str)], start_ns: u64, end_ns: u64) -> http2::Message {
+        http2::Message {
+            headers: headers
+                .iter()
+                .map(|(name, value)| http2::Header {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })
+                .collect(),
+            trailers: Vec::new(),
+            body_size: 3,
+            body: Some(b"abc".to_vec()),
+            body_truncated: false,
+            wire_bytes: 60,
+            start_ns,
+            end_ns,
+            complete: true,
+            headers_degraded: false,
+        }
+    }
+
+    fn h2(request: &[(&str, &str)], response: &[(&str, &str)]) -> http2::Exchange {
+        http2::Exchange {
+            stream_id: 5,
+            request: Some(h2_message(request, 1_000, 1_500)),
+            response: Some(h2_message(response, 2_000, 4_000)),
+            reset: None,
+            goaway: false,
+            partial: false,
+            grpc: None,
+        }
+    }
+
+    fn h2_connection() -> Connection {
+        Connection {
+            protocol: L7Protocol::Http2,
+            ..connection()
+        }
+    }
+
+    /// The level an exchange was kept at, read back from what was kept:
+    /// `none` when nothing came out.
+    fn kept_level(out: Option<model::Exchange>) -> CaptureLevel {
+        let Some(ex) = out else {
+            return CaptureLevel::None;
+        };
+        let req = ex.request.expect("request kept");
+        match (req.headers.is_empty(), req.body.is_some()) {
+            (true, false) => CaptureLevel::Summary,
+            (false, false) => CaptureLevel::Details,
+            (false, true) => CaptureLevel::Full,
+            (true, true) => panic!("a body without headers: {req:?}"),
+        }
+    }
+
+    fn level_of(ex: Parsed, conn: &Connection, s: &Settings) -> CaptureLevel {
+        kept_level(assemble(conn, ex, s, &clock()))
+    }
+
+    fn header<'a>(headers: &'a [model::Header], name: &str) -> Option<&'a str> {
+        headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| h.value.as_str())
+    }
+
+    /// Feeds `(side, ts, bytes)` to the parser the tracker would build for
+    /// `protocol` under `s`, then closes it.
+    fn parse(protocol: L7Protocol, s: &Settings, chunks: &[(Side, u64, &[u8])]) -> Vec<Parsed> {
+        let mut parser = Parser::new(protocol, ParserLimits::of(s));
+        let mut out = Vec::new();
+        for &(side, ts, bytes) in chunks {
+            parser.push(side, ts, bytes);
+            out.extend(parser.drain());
+        }
+        out.extend(parser.close(1_000_000));
+        out
+    }
+
+    /// An HTTP/2 fixture of `protocols/testdata/http2` as chunks in relay
+    /// order; chunk i at (i + 1) * 1000 ns.
+    fn h2_fixture(
+        req: &'static [u8],
+        resp: &'static [u8],
+        order: &str,
+    ) -> Vec<(Side, u64, &'static [u8])> {
+        let (mut req, mut resp) = (req, resp);
+        let mut out = Vec::new();
+        for (i, line) in order.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+            let (tag, len) = line.split_once(' ').expect("order line");
+            let len: usize = len.trim().parse().expect("order length");
+            let (side, src) = if tag == "C" {
+                (Side::Request, &mut req)
+            } else {
+                (Side::Response, &mut resp)
+            };
+            let (head, tail) = src.split_at(len);
+            *src = tail;
+            out.push((side, (i as u64 + 1) * 1000, head));
+        }
+        out
+    }
+
+    // ---------------------------------------------------------------- levels
+
+    #[test]
+    fn level_none_exports_nothing() {
+        assert!(assemble(&connection(), plain_get(), &at_level("none"), &clock()).is_none());
+        let h2 = h2(
+            &[(":method", "GET"), (":path", "/"), (":authority", "a")],
+            &[(":status", "200")],
+        );
+        assert!(assemble(&h2_connection(), h2.into(), &at_level("none"), &clock()).is_none());
+    }
+
+    #[test]
+    fn summary_keeps_request_line_status_and_sizes_but_no_headers_or_body() {
+        let ex = assemble(&connection(), plain_get(), &at_level("summary"), &clock())
+            .expect("kept at summary");
+        let req = ex.request.expect("request");
+        assert_eq!(req.method, "GET");
+        assert_eq!(req.target, "/items?id=7");
+        assert_eq!(req.authority.as_deref(), Some("api.example.com:8080"));
+        assert_eq!(req.scheme, "http");
+        assert_eq!(req.version, "1.1");
+        assert_eq!(req.user_agent.as_deref(), Some("curl/8.5.0"));
+        assert_eq!((req.body_size, req.wire_bytes), (4, 120));
+        assert!(req.headers.is_empty(), "{:?}", req.headers);
+        assert_eq!(req.body, None);
+        let resp = ex.response.expect("response");
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.content_type.as_deref(), Some("application/json"));
+        assert_eq!((resp.body_size, resp.wire_bytes), (4, 90));
+        assert!(resp.headers.is_empty(), "{:?}", resp.headers);
+        assert_eq!(resp.body, None);
+        assert_eq!(ex.connection, connection());
+        assert_eq!(
+            (ex.partial, ex.gap, ex.http2, ex.grpc),
+            (false, false, None, None)
+        );
+    }
+
+    #[test]
+    fn details_keeps_headers_with_lowercase_names_in_wire_order_but_no_body() {
+        let ex = assemble(&connection(), plain_get(), &at_level("details"), &clock())
+            .expect("kept at details");
+        let req = ex.request.expect("request");
+        let names: Vec<&str> = req.headers.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["host", "user-agent", "accept"]);
+        assert_eq!(header(&req.headers, "host"), Some("api.example.com:8080"));
+        assert_eq!(header(&req.headers, "accept"), Some("*/*"));
+        assert_eq!(req.body, None);
+        let resp = ex.response.expect("response");
+        assert_eq!(
+            header(&resp.headers, "content-type"),
+            Some("application/json")
+        );
+        assert_eq!(header(&resp.headers, "content-length"), Some("4"));
+        assert_eq!(resp.body, None);
+    }
+
+    #[test]
+    fn full_keeps_headers_and_bodies() {
+        let ex = assemble(&connection(), plain_get(), &at_level("full"), &clock())
+            .expect("kept at full");
+        let req = ex.request.expect("request");
+        assert_eq!(req.headers.len(), 3);
+        assert_eq!(req.body.as_deref(), Some(&b"ping"[..]));
+        let resp = ex.response.expect("response");
+        assert_eq!(resp.headers.len(), 2);
+        assert_eq!(resp.body.as_deref(), Some(&b"pong"[..]));
+    }
+
+    #[test]
+    fn full_bodies_from_real_http1_bytes_stop_at_the_body_limit() {
+        let req: &[u8] = include_bytes!("../../../protocols/testdata/http1/curl_post.req");
+        let resp: &[u8] = include_bytes!("../../../protocols/testdata/http1/curl_post.resp");
+        let s = settings("capture:\n  level: full\n  body_limit: 8\n");
+        let parsed = parse(
+            L7Protocol::Http1,
+            &s,
+            &[(Side::Request, 1_000, req), (Side::Response, 2_000, resp)],
+        );
+        assert_eq!(parsed.len(), 1);
+        let parsed = parsed.into_iter().next().unwrap();
+        let ex = assemble(&connection(), parsed, &s, &clock()).expect("kept");
+        let r = ex.request.expect("request");
+        assert_eq!((r.method.as_str(), r.target.as_str()), ("POST", "/form"));
+        assert_eq!(r.body_size, 22);
+        assert_eq!(r.body.as_deref(), Some(&b"name=val"[..]));
+        assert_eq!(
+            header(&r.headers, "content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        let p = ex.response.expect("response");
+        assert_eq!(p.status, 201);
+        assert_eq!(p.body_size, 13);
+        assert_eq!(p.body.as_deref(), Some(&b"got 22 b"[..]));
+        assert_eq!(
+            (ex.start_unix_ns, ex.end_unix_ns),
+            (wall(1_000), wall(2_000))
+        );
+    }
+
+    #[test]
+    fn full_bodies_from_real_http2_bytes_stop_at_the_body_limit() {
+        let chunks = h2_fixture(
+            include_bytes!("../../../protocols/testdata/http2/curl_post.req"),
+            include_bytes!("../../../protocols/testdata/http2/curl_post.resp"),
+            include_str!("../../../protocols/testdata/http2/curl_post.order"),
+        );
+        let s = settings("capture:\n  level: full\n  body_limit: 10\n");
+        let parsed = parse(L7Protocol::Http2, &s, &chunks);
+        assert_eq!(parsed.len(), 1);
+        let parsed = parsed.into_iter().next().unwrap();
+        let ex = assemble(&h2_connection(), parsed, &s, &clock()).expect("kept");
+        let r = ex.request.expect("request");
+        assert_eq!((r.method.as_str(), r.target.as_str()), ("POST", "/form"));
+        assert_eq!((r.version.as_str(), r.scheme.as_str()), ("2", "http"));
+        assert_eq!(r.body_size, 22);
+        assert_eq!(r.body.as_deref(), Some(&b"name=value"[..]));
+        let p = ex.response.expect("response");
+        assert_eq!(p.status, 201);
+        assert_eq!(p.body_size, 13);
+        assert_eq!(p.body.as_ref().map(Vec::len), Some(10));
+    }
+
+    #[test]
+    fn below_full_real_bytes_carry_sizes_but_no_body() {
+        let req: &[u8] = include_bytes!("../../../protocols/testdata/http1/curl_post.req");
+        let resp: &[u8] = include_bytes!("../../../protocols/testdata/http1/curl_post.resp");
+        // A rule can raise some exchanges to full, so the parser keeps bodies;
+        // this one stays at details and must not carry them.
+        let s = settings(
+            "capture:\n  level: details\n  rules:\n    - when: {path: /upload}\n      level: full\n",
+        );
+        let mut parsed = parse(
+            L7Protocol::Http1,
+            &s,
+            &[(Side::Request, 1_000, req), (Side::Response, 2_000, resp)],
+        );
+        let ex = assemble(&connection(), parsed.remove(0), &s, &clock()).expect("kept");
+        let (r, p) = (ex.request.unwrap(), ex.response.unwrap());
+        assert_eq!((r.body_size, r.body), (22, None));
+        assert_eq!((p.body_size, p.body), (13, None));
+        assert!(!r.headers.is_empty());
+    }
+
+    // ---------------------------------------------------------------- rules
+
+    #[test]
+    fn a_host_rule_raises_the_level_ignoring_port_and_case() {
+        let s = settings(
+            "capture:\n  level: summary\n  rules:\n    - when: {host: api.example.com}\n      level: full\n",
+        );
+        let c = connection();
+        let level = |host: &str| level_of(h1_to(host, "GET", "/", 200), &c, &s);
+        assert_eq!(level("api.example.com"), CaptureLevel::Full);
+        assert_eq!(level("API.Example.COM:8443"), CaptureLevel::Full);
+        assert_eq!(level("www.example.com"), CaptureLevel::Summary);
+    }
+
+    #[test]
+    fn a_path_rule_lowers_the_level_ignoring_the_query() {
+        let s = settings(
+            "capture:\n  level: full\n  rules:\n    - when: {path: {exact: /healthz}}\n      level: none\n",
+        );
+        let c = connection();
+        let level = |target: &str| level_of(h1_to("svc", "GET", target, 200), &c, &s);
+        assert_eq!(level("/healthz"), CaptureLevel::None);
+        assert_eq!(level("/healthz?verbose=1"), CaptureLevel::None);
+        assert_eq!(level("/healthz/deep"), CaptureLevel::Full);
+        assert_eq!(level("/api"), CaptureLevel::Full);
+    }
+
+    #[test]
+    fn a_status_rule_matches_the_response_status() {
+        let s = settings(
+            "capture:\n  level: summary\n  rules:\n    - when: {status: 5xx}\n      level: full\n",
+        );
+        let c = connection();
+        let level = |status: u16| level_of(h1_to("svc", "GET", "/", status), &c, &s);
+        assert_eq!(level(503), CaptureLevel::Full);
+        assert_eq!(level(500), CaptureLevel::Full);
+        assert_eq!(level(404), CaptureLevel::Summary);
+        assert_eq!(level(200), CaptureLevel::Summary);
+        // No response yet: a status condition never matches.
+        let no_response = Parsed::Http1(http1::Exchange {
+            request: Some(h1_request("GET", "/", &[("Host", "svc")])),
+            response: None,
+            partial: true,
+            gap: false,
+            upgraded: false,
+        });
+        assert_eq!(level_of(no_response, &c, &s), CaptureLevel::Summary);
+    }
+
+    #[test]
+    fn a_method_rule_matches_case_insensitively() {
+        let s = settings(
+            "capture:\n  level: details\n  rules:\n    - when: {method: [POST, PUT]}\n      level: summary\n",
+        );
+        let c = connection();
+        let level = |method: &str| level_of(h1_to("svc", method, "/", 200), &c, &s);
+        assert_eq!(level("POST"), CaptureLevel::Summary);
+        assert_eq!(level("PUT"), CaptureLevel::Summary);
+        assert_eq!(level("post"), CaptureLevel::Summary);
+        assert_eq!(level("GET"), CaptureLevel::Details);
+    }
+
+    #[test]
+    fn an_exe_rule_matches_the_executable_path_or_file_name() {
+        let s = settings(
+            "capture:\n  level: summary\n  rules:\n    - when: {exe: python3}\n      level: full\n    - when: {exe: {prefix: /opt/app/}}\n      level: none\n",
+        );
+        let on = |exe: &str| Connection {
+            process: process(exe),
+            ..connection()
+        };
+        let level = |exe: &str| level_of(plain_get(), &on(exe), &s);
+        assert_eq!(level("/usr/bin/python3"), CaptureLevel::Full);
+        assert_eq!(level("/opt/app/bin/server"), CaptureLevel::None);
+        assert_eq!(level("/usr/bin/curl"), CaptureLevel::Summary);
+        assert_eq!(level("/usr/bin/python3.12"), CaptureLevel::Summary);
+    }
+
+    #[test]
+    fn the_first_matching_rule_wins_and_all_its_conditions_must_hold() {
+        let s = settings(concat!(
+            "capture:\n  level: details\n  rules:\n",
+            "    - when: {host: api.example.com, method: POST}\n      level: none\n",
+            "    - when: {host: api.example.com}\n      level: full\n",
+            "    - when: {path: /}\n      level: summary\n",
+        ));
+        let c = connection();
+        let level = |host: &str, method: &str| level_of(h1_to(host, method, "/x", 200), &c, &s);
+        assert_eq!(level("api.example.com", "POST"), CaptureLevel::None);
+        assert_eq!(level("api.example.com", "GET"), CaptureLevel::Full);
+        assert_eq!(level("other.example.com", "POST"), CaptureLevel::Summary);
+    }
+
+    #[test]
+    fn the_rule_host_falls_back_to_the_tls_server_name() {
+        let s = settings(
+            "capture:\n  level: summary\n  rules:\n    - when: {host: api.example.com}\n      level: full\n",
+        );
+        let no_host = || {
+            h1(
+                h1_request("GET", "/", &[("User-Agent", "curl/8.5.0")]),
+                h1_response(200, &[]),
+            )
+        };
+        let sni = tls_connection(Some("api.example.com"));
+        assert_eq!(level_of(no_host(), &sni, &s), CaptureLevel::Full);
+        assert_eq!(
+            level_of(no_host(), &connection(), &s),
+            CaptureLevel::Summary
+        );
+        assert_eq!(
+            level_of(no_host(), &tls_connection(None), &s),
+            CaptureLevel::Summary
+        );
+        // A Host header wins over the SNI.
+        assert_eq!(
+            level_of(h1_to("other.example.com", "GET", "/", 200), &sni, &s),
+            CaptureLevel::Summary
+        );
+        // HTTP/2 without :authority or host falls back too.
+        let h2_no_authority = h2(&[(":method", "GET"), (":path", "/")], &[(":status", "200")]);
+        let sni_h2 = Connection {
+            protocol: L7Protocol::Http2,
+            ..sni
+        };
+        assert_eq!(
+            level_of(h2_no_authority.into(), &sni_h2, &s),
+            CaptureLevel::Full
+        );
+    }
+
+    #[test]
+    fn http2_rules_see_method_path_authority_and_status_from_pseudo_headers() {
+        let s = settings(concat!(
+            "capture:\n  level: summary\n  rules:\n",
+            "    - when: {host: grpc.example.com, path: /pkg.Svc/, method: POST, status: 200}\n",
+            "      level: full\n",
+        ));
+        let ex = |path: &str, status: &str| -> Parsed {
+            h2(
+                &[
+                    (":method", "POST"),
+                    (":scheme", "https"),
+                    (":authority", "grpc.example.com:443"),
+                    (":path", path),
+                ],
+                &[(":status", status)],
+            )
+            .into()
+        };
+        let c = h2_connection();
+        assert_eq!(
+            level_of(ex("/pkg.Svc/Call", "200"), &c, &s),
+            CaptureLevel::Full
+        );
+        assert_eq!(
+            level_of(ex("/pkg.Svc/Call", "500"), &c, &s),
+            CaptureLevel::Summary
+        );
+        assert_eq!(
+            level_of(ex("/other/Call", "200"), &c, &s),
+            CaptureLevel::Summary
+        );
+    }
+
+    // ---------------------------------------------------------------- sampling
+
+    /// A GET on connection `id` whose request started at `start_ns`.
+    fn sampled_get(id: u64, start_ns: u64, s: &Settings) -> bool {
+        let mut request = h1_request("GET", "/", &[("Host", "svc")]);
+        request.start_ns = start_ns;
+        request.end_ns = start_ns;
+        let c = Connection { id, ..connection() };
+        assemble(&c, h1(request, h1_response(200, &[])), s, &clock()).is_some()
+    }
+
+    #[test]
+    fn sample_ratio_zero_keeps_nothing() {
+        let s = settings("capture:\n  sample: 0.0\n");
+        assert!((0..1_000).all(|id| !sampled_get(id, id * 7_919, &s)));
+    }
+
+    #[test]
+    fn sample_ratio_one_keeps_everything() {
+        let s = settings("capture:\n  sample: 1.0\n");
+        assert!((0..1_000).all(|id| sampled_get(id, id * 7_919, &s)));
+    }
+
+    #[test]
+    fn fractional_sampling_is_deterministic_for_the_same_connection_and_start() {
+        let s = settings("capture:\n  sample: 0.5\n");
+        let first: Vec<bool> = (0..200).map(|id| sampled_get(id, 1_000 + id, &s)).collect();
+        let again: Vec<bool> = (0..200).map(|id| sampled_get(id, 1_000 + id, &s)).collect();
+        assert_eq!(first, again);
+        // Both answers occur: it is a decision, not a constant.
+        assert!(first.contains(&true) && first.contains(&false), "{first:?}");
+    }
+
+    #[test]
+    fn fractional_sampling_keeps_about_the_ratio() {
+        let s = settings("capture:\n  sample: 0.25\n");
+        let n = 10_000;
+        let by_id = (0..n).filter(|&id| sampled_get(id, 5_000, &s)).count();
+        assert!((2_200..=2_800).contains(&by_id), "{by_id} of {n} by id");
+        // Exchanges of one connection are sampled one by one.
+        let by_start = (0..n)
+            .filter(|&i| sampled_get(42, 1_000_000 + i * 1_000, &s))
+            .count();
+        assert!(
+            (2_200..=2_800).contains(&by_start),
+            "{by_start} of {n} by start"
+        );
+    }
+
+    #[test]
+    fn a_rule_sample_ratio_overrides_the_default_ratio() {
+        let s = settings(
+            "capture:\n  sample: 1.0\n  rules:\n    - when: {path: /noisy}\n      sample: 0.0\n",
+        );
+        let c = connection();
+        let kept =
+            |target: &str| assemble(&c, h1_to("svc", "GET", target, 200), &s, &clock()).is_some();
+        assert!(!kept("/noisy"));
+        assert!(kept("/quiet"));
+    }
+
+    // ---------------------------------------------------------------- redaction
+
+    #[test]
+    fn sensitive_headers_are_redacted_on_both_sides() {
+        let mut req_headers = vec![("Host", "svc"), ("Accept", "*/*")];
+        req_headers.extend(DEFAULT_REDACTED_HEADERS.iter().map(|&n| (n, "secret")));
+        req_headers.push(("X-API-Key", "k-123"));
+        req_headers.push(("Authorization", "Bearer abc"));
+        let ex = h1(
+            h1_request("GET", "/", &req_headers),
+            h1_response(
+                200,
+                &[
+                    ("Set-Cookie", "sid=1"),
+                    ("set-cookie", "theme=dark"),
+                    ("Content-Type", "text/plain"),
+                ],
+            ),
+        );
+        let out = assemble(&connection(), ex, &at_level("full"), &clock()).expect("kept");
+        let req = out.request.expect("request");
+        assert_eq!(req.headers.len(), req_headers.len());
+        for h in &req.headers {
+            let expected = if DEFAULT_REDACTED_HEADERS.contains(&h.name.as_str()) {
+                REDACTED
+            } else {
+                match h.name.as_str() {
+                    "host" => "svc",
+                    "accept" => "*/*",
+                    other => panic!("unexpected header {other}"),
+                }
+            };
+            assert_eq!(h.value, expected, "{}", h.name);
+        }
+        assert!(req.headers.iter().any(|h| h.name == "x-api-key"));
+        let resp = out.response.expect("response");
+        let values: Vec<(&str, &str)> = resp
+            .headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_str()))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                ("set-cookie", REDACTED),
+                ("set-cookie", REDACTED),
+                ("content-type", "text/plain")
+            ]
+        );
+    }
+
+    #[test]
+    fn configured_extra_headers_are_redacted_too() {
+        let s = settings("redaction:\n  headers: [X-Session-Id]\n");
+        let ex = h1(
+            h1_request(
+                "GET",
+                "/",
+                &[("x-session-id", "s-1"), ("Cookie", "a=b"), ("X-Trace", "t")],
+            ),
+            h1_response(200, &[]),
+        );
+        let req = assemble(&connection(), ex, &s, &clock())
+            .and_then(|e| e.request)
+            .expect("request");
+        assert_eq!(header(&req.headers, "x-session-id"), Some(REDACTED));
+        assert_eq!(header(&req.headers, "cookie"), Some(REDACTED));
+        assert_eq!(header(&req.headers, "x-trace"), Some("t"));
+    }
+
+    #[test]
+    fn http2_sensitive_headers_and_trailers_are_redacted() {
+        let mut ex = h2(
+            &[
+                (":method", "GET"),
+                (":path", "/"),
+                (":authority", "svc"),
+                ("authorization", "Bearer abc"),
+                ("cookie", "a=b"),
+            ],
+            &[(":status", "200"), ("set-cookie", "sid=1")],
+        );
+        if let Some(resp) = ex.response.as_mut() {
+            resp.trailers.push(http2::Header {
+                name: "x-api-key".into(),
+                value: "k".into(),
+            });
+        }
+        let out =
+            assemble(&h2_connection(), ex.into(), &at_level("details"), &clock()).expect("kept");
+        let req = out.request.expect("request");
+        assert_eq!(header(&req.headers, "authorization"), Some(REDACTED));
+        assert_eq!(header(&req.headers, "cookie"), Some(REDACTED));
+        assert_eq!(header(&req.headers, ":authority"), Some("svc"));
+        let resp = out.response.expect("response");
+        assert_eq!(header(&resp.headers, "set-cookie"), Some(REDACTED));
+        assert_eq!(header(&resp.headers, "x-api-key"), Some(REDACTED));
+    }
+
+    #[test]
+    fn sensitive_query_parameters_are_masked_in_the_target_at_every_level() {
+        for level in ["summary", "details", "full"] {
+            let ex = h1_to(
+                "svc",
+                "GET",
+                "/search?q=rust&token=abc&API_KEY=k&page=2",
+                200,
+            );
+            let req = assemble(&connection(), ex, &at_level(level), &clock())
+                .and_then(|e| e.request)
+                .expect("request");
+            assert_eq!(
+                req.target, "/search?q=rust&token=REDACTED&API_KEY=REDACTED&page=2",
+                "{level}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_target_without_sensitive_parameters_is_kept_byte_for_byte() {
+        for target in ["/a?b=1&&c&d=%20", "/plain", "/q?", "/x?tokens=1"] {
+            let req = assemble(
+                &connection(),
+                h1_to("svc", "GET", target, 200),
+                &at_level("details"),
+                &clock(),
+            )
+            .and_then(|e| e.request)
+            .expect("request");
+            assert_eq!(req.target, target);
+        }
+    }
+
+    #[test]
+    fn configured_query_parameters_are_masked_in_http2_paths() {
+        let s = settings("capture:\n  level: details\nredaction:\n  query_params: [session]\n");
+        let ex = h2(
+            &[
+                (":method", "GET"),
+                (":path", "/cb?session=s1&code=c&access_token=t"),
+                (":authority", "svc"),
+            ],
+            &[(":status", "200")],
+        );
+        let req = assemble(&h2_connection(), ex.into(), &s, &clock())
+            .and_then(|e| e.request)
+            .expect("request");
+        assert_eq!(
+            req.target,
+            "/cb?session=REDACTED&code=c&access_token=REDACTED"
+        );
+    }
+
+    #[test]
+    fn the_http2_path_pseudo_header_is_masked_like_the_target() {
+        let ex = h2(
+            &[
+                (":method", "GET"),
+                (":path", "/cb?token=secret&x=1"),
+                (":authority", "svc"),
+            ],
+            &[(":status", "200")],
+        );
+        let req = assemble(&h2_connection(), ex.into(), &at_level("details"), &clock())
+            .and_then(|e| e.request)
+            .expect("request");
+        assert_eq!(req.target, "/cb?token=REDACTED&x=1");
+        assert_eq!(
+            header(&req.headers, ":path"),
+            Some("/cb?token=REDACTED&x=1"),
+            "the kept :path must not leak the masked query"
+        );
+    }
+
+    // ---------------------------------------------------------------- HTTP/2
+
+    #[test]
+    fn http2_pseudo_headers_map_to_method_path_authority_and_status() {
+        let ex = h2(
+            &[
+                (":method", "POST"),
+                (":scheme", "https"),
+                (":authority", "api.example.com:8443"),
+                (":path", "/v1/items?id=7"),
+                ("user-agent", "grpc-go/1.60"),
+                (
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                ),
+            ],
+            &[(":status", "201"), ("content-type", "application/json")],
+        );
+        let out =
+            assemble(&h2_connection(), ex.into(), &at_level("details"), &clock()).expect("kept");
+        let req = out.request.expect("request");
+        assert_eq!(req.method, "POST");
+        assert_eq!(req.target, "/v1/items?id=7");
+        assert_eq!(req.authority.as_deref(), Some("api.example.com:8443"));
+        assert_eq!(req.scheme, "https");
+        assert_eq!(req.version, "2");
+        assert_eq!(req.user_agent.as_deref(), Some("grpc-go/1.60"));
+        assert_eq!(
+            req.traceparent.as_deref(),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+        assert_eq!(header(&req.headers, ":method"), Some("POST"));
+        assert_eq!((req.body_size, req.wire_bytes, req.body), (3, 60, None));
+        let resp = out.response.expect("response");
+        assert_eq!(resp.status, 201);
+        assert_eq!(resp.content_type.as_deref(), Some("application/json"));
+        assert_eq!(header(&resp.headers, ":status"), Some("201"));
+        assert_eq!(
+            out.http2,
+            Some(model::Http2Info {
+                stream_id: 5,
+                reset: None,
+                goaway: false,
+                headers_degraded: false,
+            })
+        );
+        assert_eq!(out.grpc, None);
+    }
+
+    #[test]
+    fn http2_scheme_defaults_to_the_connection_and_authority_to_host() {
+        let ex = || {
+            h2(
+                &[(":method", "GET"), (":path", "/"), ("host", "h.example")],
+                &[],
+            )
+        };
+        let plain = assemble(
+            &h2_connection(),
+            ex().into(),
+            &at_level("summary"),
+            &clock(),
+        )
+        .and_then(|e| e.request)
+        .expect("request");
+        assert_eq!(plain.scheme, "http");
+        assert_eq!(plain.authority.as_deref(), Some("h.example"));
+        let tls = Connection {
+            protocol: L7Protocol::Http2,
+            ..tls_connection(Some("sni.example"))
+        };
+        let secure = assemble(&tls, ex().into(), &at_level("summary"), &clock())
+            .and_then(|e| e.request)
+            .expect("request");
+        assert_eq!(secure.scheme, "https");
+        assert_eq!(secure.authority.as_deref(), Some("h.example"));
+    }
+
+    #[test]
+    fn http1_scheme_follows_tls() {
+        let plain = assemble(&connection(), plain_get(), &at_level("summary"), &clock());
+        let secure = assemble(
+            &tls_connection(Some("api.example.com")),
+            plain_get(),
+            &at_level("summary"),
+            &clock(),
+        );
+        assert_eq!(plain.and_then(|e| e.request).unwrap().scheme, "http");
+        assert_eq!(secure.and_then(|e| e.request).unwrap().scheme, "https");
+    }
+
+    #[test]
+    fn http2_reset_goaway_degraded_and_grpc_are_carried() {
+        let mut ex = h2(
+            &[
+                (":method", "POST"),
+                (":path", "/helloworld.Greeter/SayHello"),
+                (":authority", "svc"),
+                ("content-type", "application/grpc"),
+            ],
+            &[(":status", "200")],
+        );
+        ex.reset = Some(8);
+        ex.goaway = true;
+        if let Some(r) = ex.response.as_mut() {
+            r.headers_degraded = true;
+        }
+        ex.grpc = Some(protocols::http2::Grpc {
+            service: "helloworld.Greeter".into(),
+            method: "SayHello".into(),
+            status: Some(12),
+            message: Some("unknown method".into()),
+        });
+        let out =
+            assemble(&h2_connection(), ex.into(), &at_level("summary"), &clock()).expect("kept");
+        assert!(out.partial, "a reset stream is partial");
+        assert!(!out.gap);
+        assert_eq!(
+            out.http2,
+            Some(model::Http2Info {
+                stream_id: 5,
+                reset: Some(8),
+                goaway: true,
+                headers_degraded: true,
+            })
+        );
+        assert_eq!(
+            out.grpc,
+            Some(model::GrpcInfo {
+                service: "helloworld.Greeter".into(),
+                method: "SayHello".into(),
+                status: Some(12),
+                message: Some("unknown method".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn real_http2_get_is_assembled_from_its_frames() {
+        let chunks = h2_fixture(
+            include_bytes!("../../../protocols/testdata/http2/curl_get.req"),
+            include_bytes!("../../../protocols/testdata/http2/curl_get.resp"),
+            include_str!("../../../protocols/testdata/http2/curl_get.order"),
+        );
+        let s = at_level("details");
+        let parsed = parse(L7Protocol::Http2, &s, &chunks);
+        assert_eq!(parsed.len(), 1);
+        let parsed = parsed.into_iter().next().unwrap();
+        let ex = assemble(&h2_connection(), parsed, &s, &clock()).expect("kept");
+        let r = ex.request.expect("request");
+        assert_eq!(
+            (r.method.as_str(), r.target.as_str()),
+            ("GET", "/index?x=1")
+        );
+        assert!(
+            r.authority
+                .as_deref()
+                .is_some_and(|a| a.starts_with("127.0.0.1:")),
+            "{:?}",
+            r.authority
+        );
+        assert_eq!(r.user_agent.as_deref(), Some("curl/7.88.1"));
+        assert_eq!(header(&r.headers, "accept"), Some("*/*"));
+        let p = ex.response.expect("response");
+        assert_eq!((p.status, p.body_size, p.body), (200, 25, None));
+        assert_eq!(ex.http2.map(|h| h.stream_id), Some(1));
+        assert!(!ex.partial);
+        assert_eq!(ex.start_unix_ns, wall(1_000));
+        assert!(ex.end_unix_ns > ex.start_unix_ns);
+    }
+
+    // ---------------------------------------------------------------- flags and times
+
+    #[test]
+    fn http1_partial_and_gap_flags_are_carried() {
+        let ex = Parsed::Http1(http1::Exchange {
+            request: Some(h1_request("GET", "/", &[("Host", "svc")])),
+            response: None,
+            partial: true,
+            gap: true,
+            upgraded: false,
+        });
+        assert!(ex.partial());
+        let out = assemble(&connection(), ex, &at_level("details"), &clock()).expect("kept");
+        assert!(out.partial && out.gap);
+        assert!(out.response.is_none());
+        // Without a response the exchange ends with its request.
+        assert_eq!(
+            (out.start_unix_ns, out.end_unix_ns),
+            (wall(1_000), wall(2_000))
+        );
+        let complete =
+            assemble(&connection(), plain_get(), &at_level("details"), &clock()).expect("kept");
+        assert!(!complete.partial && !complete.gap);
+    }
+
+    #[test]
+    fn an_incomplete_http2_stream_is_partial() {
+        let mut ex = h2(&[(":method", "GET"), (":path", "/")], &[]);
+        ex.partial = true;
+        ex.response = None;
+        let parsed = Parsed::from(ex);
+        assert!(parsed.partial());
+        let out = assemble(&h2_connection(), parsed, &at_level("details"), &clock()).expect("kept");
+        assert!(out.partial);
+        assert_eq!(
+            (out.start_unix_ns, out.end_unix_ns),
+            (wall(1_000), wall(1_500))
+        );
+    }
+
+    #[test]
+    fn times_are_wall_clock_from_the_clock_offset() {
+        let out =
+            assemble(&connection(), plain_get(), &at_level("summary"), &clock()).expect("kept");
+        // First request byte to last response byte.
+        assert_eq!(out.start_unix_ns, wall(1_000));
+        assert_eq!(out.end_unix_ns, wall(5_000));
+        assert_eq!(out.duration_ns(), 4_000);
+        let h2 = h2(&[(":method", "GET"), (":path", "/")], &[(":status", "200")]);
+        let out =
+            assemble(&h2_connection(), h2.into(), &at_level("summary"), &clock()).expect("kept");
+        assert_eq!(
+            (out.start_unix_ns, out.end_unix_ns),
+            (wall(1_000), wall(4_000))
+        );
+    }
+
+    #[test]
+    fn an_end_before_the_start_is_clamped_to_the_start() {
+        let mut response = h1_response(200, &[]);
+        response.end_ns = 500;
+        let ex = h1(h1_request("GET", "/", &[("Host", "svc")]), response);
+        let out = assemble(&connection(), ex, &at_level("summary"), &clock()).expect("kept");
+        assert_eq!(out.start_unix_ns, wall(1_000));
+        assert_eq!(out.end_unix_ns, wall(1_000));
+    }
+
+    #[test]
+    fn a_response_without_its_request_starts_with_the_response() {
+        let ex = Parsed::Http1(http1::Exchange {
+            request: None,
+            response: Some(h1_response(200, &[])),
+            partial: true,
+            gap: false,
+            upgraded: false,
+        });
+        let out = assemble(&connection(), ex, &at_level("details"), &clock()).expect("kept");
+        assert!(out.request.is_none());
+        assert_eq!(out.response.map(|r| r.status), Some(200));
+        assert_eq!(
+            (out.start_unix_ns, out.end_unix_ns),
+            (wall(3_000), wall(5_000))
+        );
     }
 }

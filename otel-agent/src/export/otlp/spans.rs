@@ -200,3 +200,316 @@ pub fn any_value(v: AttrValue) -> AnyValue {
 pub fn time(unix_ns: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(unix_ns)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use opentelemetry::Key;
+    use semconv::model::{Connection, Direction, Endpoints, L7Protocol, Request, Response};
+
+    use super::*;
+
+    /// Every trace id is `TRACE`; span ids count up from 1.
+    #[derive(Debug, Default)]
+    struct Fixed(AtomicU64);
+
+    const TRACE: u128 = 0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c;
+
+    impl IdGenerator for Fixed {
+        fn new_trace_id(&self) -> TraceId {
+            TraceId::from(TRACE)
+        }
+        fn new_span_id(&self) -> SpanId {
+            SpanId::from(self.0.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+    }
+
+    fn builder(service_name: Option<&str>) -> SpanBuilder {
+        let extra = BTreeMap::from([(
+            "deployment.environment.name".to_string(),
+            "test".to_string(),
+        )]);
+        SpanBuilder::new(service_name.map(str::to_string), extra, "web-1".into())
+            .with_id_generator(Box::<Fixed>::default())
+    }
+
+    fn process(pid: u32, exe: &str) -> Arc<ProcessInfo> {
+        Arc::new(ProcessInfo {
+            pid,
+            exe: exe.into(),
+            comm: exe.rsplit('/').next().unwrap_or(exe).into(),
+            ..Default::default()
+        })
+    }
+
+    /// 2026-01-01T00:00:00Z
+    const START: u64 = 1_767_225_600_000_000_000;
+
+    fn exchange(process: &Arc<ProcessInfo>, direction: Direction, status: u16) -> Exchange {
+        Exchange {
+            connection: Connection {
+                id: 9,
+                process: process.clone(),
+                direction,
+                endpoints: Endpoints {
+                    local: "10.0.0.2:51000".parse().unwrap(),
+                    remote: "10.0.0.9:8080".parse().unwrap(),
+                },
+                protocol: L7Protocol::Http1,
+                tls: None,
+            },
+            request: Some(Request {
+                method: "GET".into(),
+                target: "/items".into(),
+                authority: Some("api.example.com".into()),
+                scheme: "http".into(),
+                version: "1.1".into(),
+                ..Default::default()
+            }),
+            response: Some(Response {
+                status,
+                ..Default::default()
+            }),
+            start_unix_ns: START + 1_000,
+            end_unix_ns: START + 4_001_000,
+            partial: false,
+            gap: false,
+            http2: None,
+            grpc: None,
+        }
+    }
+
+    fn client(p: &Arc<ProcessInfo>, status: u16) -> Exchange {
+        exchange(p, Direction::EgressExternal, status)
+    }
+
+    fn server(p: &Arc<ProcessInfo>, status: u16) -> Exchange {
+        exchange(p, Direction::Ingress, status)
+    }
+
+    fn attr(resource: &Resource, key: &'static str) -> Option<String> {
+        resource
+            .get(&Key::from_static_str(key))
+            .map(|v| v.to_string())
+    }
+
+    fn span_attr(span: &SpanData, key: &str) -> Option<Value> {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.clone())
+    }
+
+    #[test]
+    fn one_resource_per_process() {
+        let mut b = builder(None);
+        let curl = process(100, "/usr/bin/curl");
+        let (r1, _) = b.span(&client(&curl, 200));
+        let (r2, _) = b.span(&client(&curl, 200));
+        assert!(Arc::ptr_eq(&r1, &r2), "same process → same resource");
+        let python = process(200, "/usr/bin/python3");
+        let (r3, _) = b.span(&server(&python, 200));
+        assert!(!Arc::ptr_eq(&r1, &r3), "another process → another resource");
+        assert_eq!(attr(&r1, "service.name").as_deref(), Some("curl"));
+        assert_eq!(attr(&r1, "process.pid").as_deref(), Some("100"));
+        assert_eq!(attr(&r3, "service.name").as_deref(), Some("python3"));
+        assert_eq!(attr(&r3, "process.pid").as_deref(), Some("200"));
+        assert_eq!(
+            attr(&r3, "service.instance.id").as_deref(),
+            Some("web-1/200")
+        );
+    }
+
+    #[test]
+    fn a_fixed_service_name_replaces_the_executable_name() {
+        let mut b = builder(Some("checkout"));
+        let (r, _) = b.span(&client(&process(100, "/usr/bin/curl"), 200));
+        assert_eq!(attr(&r, "service.name").as_deref(), Some("checkout"));
+        assert_eq!(attr(&r, "process.executable.name").as_deref(), Some("curl"));
+    }
+
+    #[test]
+    fn the_resource_carries_host_distro_sdk_and_extra_attributes() {
+        let mut b = builder(None);
+        let (r, _) = b.span(&client(&process(100, "/usr/bin/curl"), 200));
+        assert_eq!(attr(&r, "host.name").as_deref(), Some("web-1"));
+        assert_eq!(attr(&r, "os.type").as_deref(), Some("linux"));
+        assert_eq!(
+            attr(&r, "telemetry.distro.name").as_deref(),
+            Some(DISTRO_NAME)
+        );
+        assert_eq!(
+            attr(&r, "telemetry.distro.version").as_deref(),
+            Some(DISTRO_VERSION)
+        );
+        assert_eq!(attr(&r, "telemetry.sdk.language").as_deref(), Some("rust"));
+        assert_eq!(
+            attr(&r, "deployment.environment.name").as_deref(),
+            Some("test")
+        );
+    }
+
+    #[test]
+    fn span_kind_follows_the_direction() {
+        let mut b = builder(None);
+        let p = process(1, "/usr/bin/curl");
+        assert_eq!(b.span(&client(&p, 200)).1.span_kind, OtelSpanKind::Client);
+        let internal = exchange(&p, Direction::EgressInternal, 200);
+        assert_eq!(b.span(&internal).1.span_kind, OtelSpanKind::Client);
+        assert_eq!(b.span(&server(&p, 200)).1.span_kind, OtelSpanKind::Server);
+    }
+
+    #[test]
+    fn server_spans_fail_on_5xx_only() {
+        let mut b = builder(None);
+        let p = process(1, "/usr/sbin/nginx");
+        for (status, expected) in [
+            (200, Status::Unset),
+            (404, Status::Unset),
+            (499, Status::Unset),
+            (500, Status::error("HTTP 500")),
+            (503, Status::error("HTTP 503")),
+        ] {
+            assert_eq!(b.span(&server(&p, status)).1.status, expected, "{status}");
+        }
+    }
+
+    #[test]
+    fn client_spans_fail_on_4xx_and_5xx() {
+        let mut b = builder(None);
+        let p = process(1, "/usr/bin/curl");
+        for (status, expected) in [
+            (200, Status::Unset),
+            (302, Status::Unset),
+            (400, Status::error("HTTP 400")),
+            (404, Status::error("HTTP 404")),
+            (503, Status::error("HTTP 503")),
+        ] {
+            assert_eq!(b.span(&client(&p, status)).1.status, expected, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_captured_traceparent_gives_the_trace_and_remote_parent() {
+        let mut b = builder(None);
+        let mut ex = server(&process(1, "/usr/sbin/nginx"), 200);
+        if let Some(r) = ex.request.as_mut() {
+            r.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+        }
+        let (_, span) = b.span(&ex);
+        assert_eq!(
+            span.span_context.trace_id(),
+            TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736)
+        );
+        assert_eq!(span.parent_span_id, SpanId::from(0x00f0_67aa_0ba9_02b7));
+        assert!(span.parent_span_is_remote);
+        // The span itself is new.
+        assert_eq!(span.span_context.span_id(), SpanId::from(1));
+        assert!(span.span_context.is_sampled());
+    }
+
+    #[test]
+    fn without_a_traceparent_the_ids_come_from_the_generator() {
+        let mut b = builder(None);
+        let p = process(1, "/usr/bin/curl");
+        let (_, first) = b.span(&client(&p, 200));
+        let (_, second) = b.span(&client(&p, 200));
+        assert_eq!(first.span_context.trace_id(), TraceId::from(TRACE));
+        assert_eq!(first.span_context.span_id(), SpanId::from(1));
+        assert_eq!(second.span_context.span_id(), SpanId::from(2));
+        assert_eq!(first.parent_span_id, SpanId::INVALID);
+        assert!(!first.parent_span_is_remote);
+        // An invalid header is no parent either.
+        let mut ex = client(&p, 200);
+        if let Some(r) = ex.request.as_mut() {
+            r.traceparent = Some("00-00000000000000000000000000000000-00f067aa0ba902b7-01".into());
+        }
+        let (_, span) = b.span(&ex);
+        assert_eq!(span.span_context.trace_id(), TraceId::from(TRACE));
+        assert_eq!(span.parent_span_id, SpanId::INVALID);
+        assert!(!span.parent_span_is_remote);
+    }
+
+    #[test]
+    fn span_times_come_from_the_exchange() {
+        let mut b = builder(None);
+        let p = process(1, "/usr/bin/curl");
+        let (_, span) = b.span(&client(&p, 200));
+        assert_eq!(
+            span.start_time,
+            UNIX_EPOCH + Duration::from_nanos(START + 1_000)
+        );
+        assert_eq!(
+            span.end_time,
+            UNIX_EPOCH + Duration::from_nanos(START + 4_001_000)
+        );
+        let mut backwards = client(&p, 200);
+        backwards.end_unix_ns = START;
+        let (_, span) = b.span(&backwards);
+        assert_eq!(
+            span.end_time, span.start_time,
+            "never ends before it starts"
+        );
+    }
+
+    #[test]
+    fn span_name_attributes_and_scope() {
+        let mut b = builder(None);
+        let (_, span) = b.span(&client(&process(1, "/usr/bin/curl"), 201));
+        assert_eq!(span.name, "GET");
+        assert_eq!(
+            span_attr(&span, "http.request.method"),
+            Some(Value::from("GET"))
+        );
+        assert_eq!(
+            span_attr(&span, "http.response.status_code"),
+            Some(Value::I64(201))
+        );
+        assert_eq!(
+            span_attr(&span, "url.full"),
+            Some(Value::from("http://api.example.com/items"))
+        );
+        assert_eq!(span_attr(&span, "tap.connection.id"), Some(Value::I64(9)));
+        assert_eq!(span.instrumentation_scope.name(), DISTRO_NAME);
+        assert_eq!(span.instrumentation_scope.version(), Some(DISTRO_VERSION));
+        assert_eq!(span.dropped_attributes_count, 0);
+    }
+
+    #[test]
+    fn group_by_resource_groups_in_order_of_first_appearance() {
+        let mut b = builder(None);
+        let (a, bb, c) = (
+            process(1, "/usr/bin/a"),
+            process(2, "/usr/bin/b"),
+            process(3, "/usr/bin/c"),
+        );
+        // Span ids 1..=6 in batch order.
+        let batch: Vec<_> = [&bb, &a, &bb, &c, &a, &bb]
+            .into_iter()
+            .map(|p| b.span(&client(p, 200)))
+            .collect();
+        let groups = group_by_resource(batch);
+        let shape: Vec<(String, Vec<u64>)> = groups
+            .iter()
+            .map(|(r, spans)| {
+                (
+                    attr(r, "service.name").unwrap_or_default(),
+                    spans
+                        .iter()
+                        .map(|s| u64::from_be_bytes(s.span_context.span_id().to_bytes()))
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("b".to_string(), vec![1, 3, 6]),
+                ("a".to_string(), vec![2, 5]),
+                ("c".to_string(), vec![4]),
+            ]
+        );
+        assert!(group_by_resource(Vec::new()).is_empty());
+    }
+}

@@ -34,3 +34,227 @@ pub fn emit_report(logger: &SdkLogger, r: &ConnectionReport) {
     fill(&mut rec, r, SystemTime::now());
     logger.emit(rec);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use opentelemetry::logs::LoggerProvider as _;
+    use opentelemetry::Key;
+    use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLogRecord, SdkLoggerProvider};
+    use semconv::logs::{capture_issues, CONNECTION_REPORT_EVENT};
+    use semconv::model::{
+        CloseReason, Connection, Direction, Endpoints, L7Protocol, ProcessInfo, TlsInfo,
+    };
+
+    use super::*;
+
+    /// 2026-01-01T00:00:00Z
+    const OPENED: u64 = 1_767_225_600_000_000_000;
+
+    fn report() -> ConnectionReport {
+        ConnectionReport {
+            connection: Connection {
+                id: 12,
+                process: Arc::new(ProcessInfo {
+                    pid: 4242,
+                    exe: "/usr/bin/curl".into(),
+                    cmdline: "curl http://10.0.0.9:8080/".into(),
+                    comm: "curl".into(),
+                    ..Default::default()
+                }),
+                direction: Direction::EgressInternal,
+                endpoints: Endpoints {
+                    local: "10.0.0.2:51000".parse().unwrap(),
+                    remote: "10.0.0.9:8080".parse().unwrap(),
+                },
+                protocol: L7Protocol::Http1,
+                tls: None,
+            },
+            role: "client",
+            endpoint_id: "10.0.0.9:8080".into(),
+            adopted: false,
+            got_protocol_event: true,
+            data_events: 6,
+            bytes_sent: 412,
+            bytes_received: 1229,
+            exchanges: 3,
+            partial_exchanges: 0,
+            parse_errors: 0,
+            lost_events: 0,
+            truncated_bytes: 0,
+            opened_unix_ns: OPENED,
+            closed_unix_ns: OPENED + 2_500_000_000,
+            close_reason: CloseReason::Close,
+        }
+    }
+
+    fn unhealthy() -> ConnectionReport {
+        ConnectionReport {
+            lost_events: 3,
+            parse_errors: 1,
+            ..report()
+        }
+    }
+
+    /// A real SDK record, filled as the exporter fills it.
+    fn filled(r: &ConnectionReport, observed: SystemTime) -> SdkLogRecord {
+        let provider = SdkLoggerProvider::builder().build();
+        let mut rec = provider.logger("test").create_log_record();
+        fill(&mut rec, r, observed);
+        rec
+    }
+
+    fn observed() -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(OPENED + 3_000_000_000)
+    }
+
+    fn attr<'a>(rec: &'a SdkLogRecord, key: &str) -> Option<&'a AnyValue> {
+        rec.attributes_iter()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| v)
+    }
+
+    fn s(v: &str) -> AnyValue {
+        AnyValue::String(v.to_string().into())
+    }
+
+    #[test]
+    fn a_healthy_report_is_info() {
+        let r = report();
+        assert!(capture_issues(&r).is_empty());
+        let rec = filled(&r, observed());
+        assert_eq!(rec.severity_number(), Some(OtelSeverity::Info));
+        assert_eq!(rec.severity_text(), Some("INFO"));
+        assert_eq!(attr(&rec, "tap.capture.issues"), None);
+    }
+
+    #[test]
+    fn an_unhealthy_report_is_warn_and_lists_its_issues() {
+        let r = unhealthy();
+        assert_eq!(capture_issues(&r), ["lost_events", "parse_errors"]);
+        let rec = filled(&r, observed());
+        assert_eq!(rec.severity_number(), Some(OtelSeverity::Warn));
+        assert_eq!(rec.severity_text(), Some("WARN"));
+        assert_eq!(
+            attr(&rec, "tap.capture.issues"),
+            Some(&AnyValue::ListAny(Box::new(vec![
+                s("lost_events"),
+                s("parse_errors")
+            ])))
+        );
+        let Some(AnyValue::String(body)) = rec.body() else {
+            panic!("string body: {:?}", rec.body())
+        };
+        assert!(
+            body.as_str()
+                .ends_with("; issues: lost_events, parse_errors"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn tls_without_a_plaintext_probe_is_warn() {
+        let mut r = report();
+        r.connection.tls = Some(TlsInfo {
+            got_client_hello: true,
+            ..Default::default()
+        });
+        let rec = filled(&r, observed());
+        assert_eq!(rec.severity_number(), Some(OtelSeverity::Warn));
+        assert_eq!(
+            attr(&rec, "tap.capture.issues"),
+            Some(&AnyValue::ListAny(Box::new(vec![s(
+                "tls_without_plaintext_probe"
+            )])))
+        );
+    }
+
+    #[test]
+    fn body_and_event_name() {
+        let rec = filled(&report(), observed());
+        assert_eq!(
+            rec.body(),
+            Some(&s(
+                "connection 12 curl → 10.0.0.9:8080 http1: 3 exchanges, 412 B sent, 1.2 KiB received, closed (close)"
+            ))
+        );
+        assert_eq!(rec.event_name(), Some(CONNECTION_REPORT_EVENT));
+        assert_eq!(rec.event_name(), Some("tap.connection.report"));
+    }
+
+    #[test]
+    fn the_timestamp_is_the_close_time_and_observed_is_given() {
+        let rec = filled(&report(), observed());
+        assert_eq!(
+            rec.timestamp(),
+            Some(UNIX_EPOCH + Duration::from_nanos(OPENED + 2_500_000_000))
+        );
+        assert_eq!(rec.observed_timestamp(), Some(observed()));
+    }
+
+    #[test]
+    fn attributes_carry_the_report_values() {
+        let rec = filled(&report(), observed());
+        let int = |k: &str| match attr(&rec, k) {
+            Some(AnyValue::Int(i)) => Some(*i),
+            other => panic!("{k}: {other:?}"),
+        };
+        assert_eq!(int("tap.connection.id"), Some(12));
+        assert_eq!(int("tap.bytes_sent"), Some(412));
+        assert_eq!(int("tap.bytes_received"), Some(1229));
+        assert_eq!(int("tap.duration_ms"), Some(2500));
+        assert_eq!(int("tap.exchanges"), Some(3));
+        assert_eq!(int("network.peer.port"), Some(8080));
+        assert_eq!(int("process.pid"), Some(4242));
+        assert_eq!(attr(&rec, "tap.role"), Some(&s("client")));
+        assert_eq!(attr(&rec, "tap.direction"), Some(&s("egress-internal")));
+        assert_eq!(attr(&rec, "tap.l7_protocol"), Some(&s("http1")));
+        assert_eq!(attr(&rec, "tap.close_reason"), Some(&s("close")));
+        assert_eq!(attr(&rec, "network.peer.address"), Some(&s("10.0.0.9")));
+        assert_eq!(
+            attr(&rec, "process.executable.path"),
+            Some(&s("/usr/bin/curl"))
+        );
+        assert_eq!(attr(&rec, "tap.adopted"), Some(&AnyValue::Boolean(false)));
+        assert_eq!(
+            attr(&rec, "tap.tls.client_hello"),
+            Some(&AnyValue::Boolean(false))
+        );
+    }
+
+    #[test]
+    fn every_semconv_attribute_is_copied_in_order() {
+        for r in [report(), unhealthy()] {
+            let expected: Vec<(Key, AnyValue)> = connection_report(&r)
+                .attributes
+                .into_iter()
+                .map(|a| (Key::from(a.key), any_value(a.value)))
+                .collect();
+            let rec = filled(&r, observed());
+            let got: Vec<(Key, AnyValue)> = rec.attributes_iter().cloned().collect();
+            assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn emit_report_hands_the_record_to_the_exporter() {
+        let exporter = InMemoryLogExporter::default();
+        let provider = SdkLoggerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let before = SystemTime::now();
+        emit_report(&provider.logger("test"), &unhealthy());
+        let logs = exporter.get_emitted_logs().expect("emitted logs");
+        assert_eq!(logs.len(), 1);
+        let rec = &logs[0].record;
+        assert_eq!(rec.event_name(), Some(CONNECTION_REPORT_EVENT));
+        assert_eq!(rec.severity_number(), Some(OtelSeverity::Warn));
+        assert_eq!(
+            rec.timestamp(),
+            Some(UNIX_EPOCH + Duration::from_nanos(OPENED + 2_500_000_000))
+        );
+        assert!(rec.observed_timestamp().is_some_and(|t| t >= before));
+    }
+}

@@ -247,6 +247,7 @@ mod tests {
                 ],
                 body_size: 0,
                 body: None,
+                body_truncated: false,
                 wire_bytes: 120,
                 user_agent: Some("curl/8.5.0".into()),
                 traceparent: None,
@@ -261,6 +262,7 @@ mod tests {
                 ],
                 body_size: 2,
                 body: Some(b"{}".to_vec()),
+                body_truncated: false,
                 wire_bytes: 300,
                 content_type: Some("application/json".into()),
             }),
@@ -301,6 +303,7 @@ mod tests {
                 "duration_ns",
                 "direction",
                 "partial",
+                "gap",
             ])
         );
         assert_eq!(
@@ -332,11 +335,21 @@ mod tests {
                 "headers",
                 "body_size",
                 "body",
+                "body_encoding",
+                "body_truncated",
             ])
         );
         assert_eq!(
             keys(&v["response"]),
-            set(&["status", "content_type", "headers", "body_size", "body"])
+            set(&[
+                "status",
+                "content_type",
+                "headers",
+                "body_size",
+                "body",
+                "body_encoding",
+                "body_truncated",
+            ])
         );
     }
 
@@ -520,12 +533,22 @@ mod tests {
     }
 
     #[test]
-    fn bodies_are_lossy_utf8_strings() {
+    fn bodies_are_lossless_text_or_base64() {
         let mut e = exchange();
+        let v = exchange_json(&e);
+        assert_eq!(v["response"]["body"], json!("{}"));
+        assert_eq!(v["response"]["body_encoding"], json!("utf-8"));
+        assert_eq!(v["request"]["body"], Value::Null);
+        assert_eq!(v["request"]["body_encoding"], Value::Null);
         if let Some(r) = e.response.as_mut() {
-            r.body = Some(vec![b'o', b'k', 0xff]);
+            r.body = Some(vec![b'o', b'k', 0xff, 0x00]);
+            r.body_truncated = true;
         }
-        assert_eq!(exchange_json(&e)["response"]["body"], json!("ok\u{fffd}"));
+        let v = exchange_json(&e);
+        assert_eq!(v["response"]["body"], json!("b2v/AA=="));
+        assert_eq!(v["response"]["body_encoding"], json!("base64"));
+        assert_eq!(v["response"]["body_truncated"], json!(true));
+        assert_eq!(v["gap"], json!(false));
     }
 
     fn report() -> ConnectionReport {

@@ -681,6 +681,7 @@ mod tests {
         assert_eq!((r.method.as_str(), r.target.as_str()), ("POST", "/form"));
         assert_eq!(r.body_size, 22);
         assert_eq!(r.body.as_deref(), Some(&b"name=val"[..]));
+        assert!(r.body_truncated, "the kept body says it was cut");
         assert_eq!(
             header(&r.headers, "content-type"),
             Some("application/x-www-form-urlencoded")
@@ -689,6 +690,7 @@ mod tests {
         assert_eq!(p.status, 201);
         assert_eq!(p.body_size, 13);
         assert_eq!(p.body.as_deref(), Some(&b"got 22 b"[..]));
+        assert!(p.body_truncated);
         assert_eq!(
             (ex.start_unix_ns, ex.end_unix_ns),
             (wall(1_000), wall(2_000))

@@ -24,6 +24,8 @@ pub mod detect;
 pub mod http1;
 pub mod http2;
 pub mod stream;
+#[cfg(test)]
+mod testconv;
 pub mod tls_handshake;
 
-pub use stream::{ExchangeParser, Side};
+pub use stream::{ExchangeParser, GapCause, GapCauses, Side};

@@ -149,7 +149,7 @@ impl SideParser {
             Framing::Length(n) => self.state = State::Length { remaining: n },
             Framing::Chunked => self.state = State::ChunkSize,
             Framing::UntilClose => self.state = State::UntilClose,
-            Framing::Invalid => self.body_error(conv, ts, true),
+            Framing::Invalid => self.body_error(conv, ts),
         }
     }
 
@@ -218,7 +218,7 @@ impl SideParser {
                 1
             }
             Some(_) => {
-                self.body_error(conv, ts, false);
+                self.body_error(conv, ts);
                 0
             }
             None => 0,
@@ -232,7 +232,7 @@ impl SideParser {
         data: &[u8],
     ) -> usize {
         let Some((take, done)) = self.take_line(ts, data) else {
-            self.body_error(conv, ts, false);
+            self.body_error(conv, ts);
             return 0;
         };
         if done {
@@ -246,7 +246,7 @@ impl SideParser {
                     self.buf.clear();
                     self.state = State::ChunkData { remaining: n };
                 }
-                None => self.body_error(conv, ts, true),
+                None => self.body_error(conv, ts),
             }
         }
         take
@@ -254,7 +254,7 @@ impl SideParser {
 
     pub(super) fn step_trailers(&mut self, conv: &mut Conversation, ts: u64, data: &[u8]) -> usize {
         let Some((take, done)) = self.take_line(ts, data) else {
-            self.body_error(conv, ts, false);
+            self.body_error(conv, ts);
             return 0;
         };
         if done && ends_section(self.buf.bytes()) {

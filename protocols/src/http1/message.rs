@@ -1,6 +1,6 @@
 //! The public vocabulary of the HTTP/1.x parser: sides, limits, and the request, response and exchange records it produces.
 
-pub use crate::stream::Side;
+pub use crate::stream::{GapCause, GapCauses, Side};
 
 /// Parser limits.
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +49,9 @@ pub struct Request {
     pub body: Option<Vec<u8>>,
     /// Some payload bytes are not in `body` (capture limit reached, or lost in a gap).
     pub body_truncated: bool,
+    /// The capture limit cut `body` short: `body_size` exceeds
+    /// `max_body_capture` (bytes lost in a gap are said by the exchange's `gaps`).
+    pub body_capped: bool,
     /// Timestamp of the push that carried the first byte of the message.
     pub start_ns: u64,
     /// Timestamp of the push that carried the last byte (for a message cut
@@ -77,6 +80,9 @@ pub struct Response {
     pub body: Option<Vec<u8>>,
     /// Some payload bytes are not in `body` (capture limit reached, or lost in a gap).
     pub body_truncated: bool,
+    /// The capture limit cut `body` short: `body_size` exceeds
+    /// `max_body_capture` (bytes lost in a gap are said by the exchange's `gaps`).
+    pub body_capped: bool,
     /// Timestamp of the push that carried the first byte of this final response.
     pub start_ns: u64,
     /// Timestamp of the push that carried the last byte (for a message cut
@@ -91,18 +97,27 @@ pub struct Response {
 }
 
 /// One request paired with its response.
+///
+/// An exchange that is neither `partial` nor `gap` is exact: its request and
+/// response are the bytes sent, and the response answers the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Exchange {
     /// The request; `None` when the stream was joined after it was sent, or
-    /// when it was lost in a gap (then `gap` is set).
+    /// when it was lost in a gap, or when which request the response answers
+    /// could not be proven after a gap (then `gaps` says which gaps).
     pub request: Option<Request>,
     /// The final response; `None` when none arrived before close, or when it
-    /// was lost in a gap (then `gap` is set).
+    /// was lost in a gap, or when which response answers the request could not
+    /// be proven after a gap (then `gaps` says which gaps).
     pub response: Option<Response>,
     /// A side is missing or incomplete.
     pub partial: bool,
-    /// Bytes of this exchange were lost (see [`Http1Stream::gap`](super::Http1Stream::gap)).
+    /// A gap touched this exchange: bytes of it were lost, or its other side
+    /// may have been (see [`Http1Stream::gap`](super::Http1Stream::gap)).
+    /// Always `!gaps.is_empty()`.
     pub gap: bool,
+    /// Why: the causes of the gaps that touched this exchange.
+    pub gaps: GapCauses,
     /// The connection switched protocols (101, or 2xx to CONNECT) after this exchange.
     pub upgraded: bool,
 }

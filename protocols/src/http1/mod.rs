@@ -1,5 +1,6 @@
 //! Incremental, panic-free HTTP/1.x parser that pairs the captured request and response byte streams of one TCP connection into exchanges.
 
+mod align;
 mod body;
 mod buffer;
 mod head;
@@ -10,7 +11,7 @@ mod side;
 mod start;
 mod stream;
 
-pub use message::{Exchange, Header, Limits, Request, Response, Side};
+pub use message::{Exchange, GapCause, GapCauses, Header, Limits, Request, Response, Side};
 pub use start::looks_like_http1;
 pub use stream::Http1Stream;
 

@@ -1,13 +1,14 @@
-//! Pairing requests with responses in order: per-message progress, slots for pending requests, and the conversation queue that emits finished exchanges.
+//! The records of one conversation: per-message progress, request slots and loss markers in request order, responses not yet placed, and the emission of finished exchanges.
 
 use std::collections::VecDeque;
 
 use super::body::RequestKind;
 use super::head::{ReqHead, RespHead};
 use super::len_u64;
-use super::message::{Exchange, Header, Side};
+use super::message::{Exchange, GapCauses, Header, Side};
 
-/// Requests kept waiting for a response before the oldest one is given up.
+/// Requests (or loss markers, or unplaced responses) kept waiting before the
+/// oldest one is given up.
 pub(super) const MAX_PENDING: usize = 128;
 
 /// Body and timing state of one message.
@@ -15,11 +16,16 @@ pub(super) const MAX_PENDING: usize = 128;
 pub(super) struct Progress {
     pub(super) start_ns: u64,
     pub(super) end_ns: u64,
+    /// `end_ns` is when a gap was reported, only a bound on the real end.
+    pub(super) end_by_gap: bool,
     pub(super) body_size: u64,
     pub(super) body: Option<Vec<u8>>,
     pub(super) truncated: bool,
+    /// `body_size` went past the capture limit.
+    pub(super) capped: bool,
     pub(super) complete: bool,
-    pub(super) gap: bool,
+    /// Causes of the gaps that lost bytes of this message.
+    pub(super) gaps: GapCauses,
     pub(super) wire_bytes: u64,
 }
 
@@ -28,12 +34,20 @@ impl Progress {
         Self {
             start_ns,
             end_ns,
+            end_by_gap: false,
             body_size: 0,
             body: (capture > 0).then(Vec::new),
             truncated: false,
+            capped: false,
             complete: false,
-            gap: false,
+            gaps: GapCauses::NONE,
             wire_bytes: 0,
+        }
+    }
+
+    fn note_cap(&mut self, capture: usize) {
+        if self.body.is_some() && self.body_size > len_u64(capture) {
+            self.capped = true;
         }
     }
 
@@ -41,6 +55,7 @@ impl Progress {
         self.body_size = self.body_size.saturating_add(len_u64(bytes.len()));
         self.wire_bytes = self.wire_bytes.saturating_add(len_u64(bytes.len()));
         self.end_ns = ts;
+        self.end_by_gap = false;
         // After a gap or the limit, `body` stays the contiguous prefix it is.
         if let Some(body) = self.body.as_mut().filter(|_| !self.truncated) {
             let keep = capture.saturating_sub(body.len()).min(bytes.len());
@@ -49,34 +64,40 @@ impl Progress {
                 self.truncated = true;
             }
         }
+        self.note_cap(capture);
     }
 
-    fn add_lost(&mut self, n: u64, ts: u64) {
+    fn add_lost(&mut self, n: u64, ts: u64, causes: GapCauses, capture: usize) {
         if n > 0 {
             self.body_size = self.body_size.saturating_add(n);
             self.wire_bytes = self.wire_bytes.saturating_add(n);
             self.truncated = true;
-            self.gap = true;
+            self.gaps |= causes;
             self.end_ns = ts;
+            self.end_by_gap = true;
+            self.note_cap(capture);
         }
     }
 }
 
-/// One request (or a placeholder for a lost one) and the response assigned to it.
+/// One request and the response assigned to it (or a response alone, while
+/// it waits to be placed).
 #[derive(Debug)]
 pub(super) struct Slot {
-    seq: u64,
-    request: Option<(ReqHead, Progress)>,
-    response: Option<(RespHead, Progress)>,
-    request_open: bool,
-    response_open: bool,
-    answered: bool,
-    lost: bool,
-    upgraded: bool,
+    pub(super) seq: u64,
+    pub(super) request: Option<(ReqHead, Progress)>,
+    pub(super) response: Option<(RespHead, Progress)>,
+    pub(super) request_open: bool,
+    pub(super) response_open: bool,
+    /// A response was assigned, or none ever will be (given up).
+    pub(super) answered: bool,
+    /// Causes of gaps that made the other side unknown (lost, or unprovable).
+    pub(super) gaps: GapCauses,
+    pub(super) upgraded: bool,
 }
 
 impl Slot {
-    fn ready(&self) -> bool {
+    pub(super) fn ready(&self) -> bool {
         self.answered && !self.request_open && !self.response_open
     }
 
@@ -101,10 +122,31 @@ impl Slot {
         }
     }
 
-    fn into_exchange(self) -> Exchange {
-        let gap = self.lost
-            || self.request.as_ref().is_some_and(|(_, p)| p.gap)
-            || self.response.as_ref().is_some_and(|(_, p)| p.gap);
+    /// Start of the request (a real slot always has one).
+    pub(super) fn request_start(&self) -> Option<u64> {
+        self.request.as_ref().map(|(_, p)| p.start_ns)
+    }
+
+    /// What the response to this request must know about it.
+    pub(super) fn kind(&self) -> RequestKind {
+        match self.request.as_ref().map(|(h, _)| h.method.as_str()) {
+            Some("HEAD") => RequestKind::Head,
+            Some("CONNECT") => RequestKind::Connect,
+            _ => RequestKind::Other,
+        }
+    }
+
+    pub(super) fn into_exchange(self) -> Exchange {
+        let mut gaps = self.gaps;
+        for p in [
+            self.request.as_ref().map(|(_, p)| p),
+            self.response.as_ref().map(|(_, p)| p),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            gaps |= p.gaps;
+        }
         let request = self.request.map(|(h, p)| h.into_request(p));
         let response = self.response.map(|(h, p)| h.into_response(p));
         let partial = request.as_ref().is_none_or(|r| !r.complete)
@@ -113,36 +155,87 @@ impl Slot {
             request,
             response,
             partial,
-            gap,
+            gap: !gaps.is_empty(),
+            gaps,
             upgraded: self.upgraded,
         }
     }
 }
 
-/// Requests awaiting responses, finished exchanges and shared counters.
+/// Request bytes whose message boundaries were lost: they hold an unknown
+/// number (maybe none) of requests, each started no earlier than `lower`.
+#[derive(Debug)]
+pub(super) struct Marker {
+    pub(super) lower: u64,
+    pub(super) causes: GapCauses,
+}
+
+/// One item of the request stream, in wire order.
+#[derive(Debug)]
+pub(super) enum Entry {
+    Slot(Box<Slot>),
+    Lost(Marker),
+}
+
+/// One item of the response stream not yet placed, in wire order.
+#[derive(Debug)]
+pub(super) enum Float {
+    /// A final response, with the request kind its body was framed for.
+    Resp(Box<Slot>, RequestKind),
+    /// Response bytes whose message boundaries were lost: an unknown number
+    /// (maybe none) of responses.
+    Loss(GapCauses),
+}
+
+/// Requests awaiting responses, responses awaiting placement, finished
+/// exchanges, what is known of the alignment of both sides, and shared counters.
 #[derive(Debug)]
 pub(super) struct Conversation {
-    pub(super) slots: VecDeque<Slot>,
+    pub(super) entries: VecDeque<Entry>,
+    pub(super) floating: VecDeque<Float>,
     next_seq: u64,
     pub(super) ready: Vec<Exchange>,
     pub(super) parse_errors: u64,
     pub(super) upgraded: bool,
     pub(super) capture: usize,
+    /// No response was lost or left unplaced since the last proven placement:
+    /// the next response answers the first unanswered request (or a request
+    /// hidden in a loss marker before it).
+    pub(super) resp_certain: bool,
+    /// Causes of the gaps since the last proven placement.
+    pub(super) unaligned: GapCauses,
+    /// The client was seen sending a request before the previous response ended.
+    pub(super) pipelining: bool,
+    /// Timestamp of the last request-side push.
+    pub(super) req_last_push: Option<u64>,
+    /// Start of a request head the request side is still receiving.
+    pub(super) req_pending_start: Option<u64>,
+    pub(super) closed: bool,
+    /// A response still being received was placed into another slot.
+    pub(super) redirect: Option<(u64, u64)>,
 }
 
 impl Conversation {
     pub(super) fn new(capture: usize) -> Self {
         Self {
-            slots: VecDeque::new(),
+            entries: VecDeque::new(),
+            floating: VecDeque::new(),
             next_seq: 0,
             ready: Vec::new(),
             parse_errors: 0,
             upgraded: false,
             capture,
+            resp_certain: true,
+            unaligned: GapCauses::NONE,
+            pipelining: false,
+            req_last_push: None,
+            req_pending_start: None,
+            closed: false,
+            redirect: None,
         }
     }
 
-    fn new_slot(&mut self) -> Slot {
+    pub(super) fn new_slot(&mut self) -> Slot {
         let seq = self.next_seq;
         self.next_seq = seq.wrapping_add(1);
         Slot {
@@ -152,127 +245,155 @@ impl Conversation {
             request_open: false,
             response_open: false,
             answered: false,
-            lost: false,
+            gaps: GapCauses::NONE,
             upgraded: false,
         }
     }
 
-    /// Appends a slot, giving up the oldest one if too many are pending.
-    fn push_slot(&mut self, slot: Slot) -> u64 {
-        let seq = slot.seq;
-        self.slots.push_back(slot);
-        if self.slots.len() > MAX_PENDING {
-            if let Some(oldest) = self.slots.pop_front() {
-                self.emit(oldest);
+    /// Appends an entry, giving up the oldest one if too many are pending.
+    fn push_entry(&mut self, entry: Entry) {
+        self.entries.push_back(entry);
+        if self.entries.len() > MAX_PENDING {
+            match self.entries.pop_front() {
+                Some(Entry::Slot(oldest)) => {
+                    if !oldest.answered {
+                        // Its response may still come: the next one is unplaceable.
+                        self.resp_certain = false;
+                    }
+                    self.emit(*oldest);
+                }
+                Some(Entry::Lost(_)) => self.resp_certain = false,
+                None => {}
             }
         }
-        self.flush();
-        seq
     }
 
-    fn emit(&mut self, slot: Slot) {
+    pub(super) fn emit(&mut self, slot: Slot) {
         if slot.request.is_some() || slot.response.is_some() {
             self.ready.push(slot.into_exchange());
         }
     }
 
     /// Moves finished exchanges at the front of the queue to `ready`.
-    fn flush(&mut self) {
-        while self.slots.front().is_some_and(Slot::ready) {
-            if let Some(slot) = self.slots.pop_front() {
-                self.emit(slot);
+    pub(super) fn flush(&mut self) {
+        while let Some(Entry::Slot(front)) = self.entries.front() {
+            if !front.ready() {
+                return;
+            }
+            if let Some(Entry::Slot(slot)) = self.entries.pop_front() {
+                self.emit(*slot);
             }
         }
     }
 
+    /// The connection closed: places what can be placed, then emits everything.
     pub(super) fn close_all(&mut self) {
-        while let Some(slot) = self.slots.pop_front() {
-            self.emit(slot);
+        self.closed = true;
+        self.resolve();
+        while let Some(item) = self.floating.pop_front() {
+            if let Float::Resp(slot, _) = item {
+                self.emit(*slot);
+            }
+        }
+        let unaligned = if self.resp_certain {
+            GapCauses::NONE
+        } else {
+            self.unaligned
+        };
+        while let Some(entry) = self.entries.pop_front() {
+            if let Entry::Slot(mut slot) = entry {
+                if !slot.answered {
+                    slot.gaps |= unaligned;
+                }
+                self.emit(*slot);
+            }
         }
     }
 
-    fn slot_mut(&mut self, seq: u64) -> Option<&mut Slot> {
-        self.slots.iter_mut().rev().find(|s| s.seq == seq)
+    /// The slot holding message `seq` (a placed or unplaced response follows its redirect).
+    pub(super) fn slot_mut(&mut self, seq: u64) -> Option<&mut Slot> {
+        let seq = match self.redirect {
+            Some((from, to)) if from == seq => to,
+            _ => seq,
+        };
+        let placed = self.entries.iter_mut().rev().find_map(|e| match e {
+            Entry::Slot(s) if s.seq == seq => Some(s.as_mut()),
+            _ => None,
+        });
+        match placed {
+            Some(s) => Some(s),
+            None => self.floating.iter_mut().find_map(|f| match f {
+                Float::Resp(s, _) if s.seq == seq => Some(s.as_mut()),
+                _ => None,
+            }),
+        }
+    }
+
+    /// True if message `seq` sits in a request slot (its response, if it is
+    /// one, was placed with proof).
+    pub(super) fn is_placed(&self, seq: u64) -> bool {
+        let seq = match self.redirect {
+            Some((from, to)) if from == seq => to,
+            _ => seq,
+        };
+        self.entries
+            .iter()
+            .any(|e| matches!(e, Entry::Slot(s) if s.seq == seq))
     }
 
     pub(super) fn progress_mut(&mut self, side: Side, seq: Option<u64>) -> Option<&mut Progress> {
         self.slot_mut(seq?)?.progress_mut(side)
     }
 
-    fn first_unanswered(&mut self) -> Option<&mut Slot> {
-        self.slots.iter_mut().find(|s| !s.answered)
-    }
-
     /// True if the slot got a final response (or is gone).
     pub(super) fn is_answered(&self, seq: u64) -> bool {
-        self.slots
+        self.entries
             .iter()
-            .find(|s| s.seq == seq)
-            .is_none_or(|s| s.answered)
-    }
-
-    /// Kind of the request the next final response answers.
-    pub(super) fn pending_kind(&self) -> RequestKind {
-        let method = self
-            .slots
-            .iter()
-            .find(|s| !s.answered)
-            .and_then(|s| s.request.as_ref())
-            .map(|(h, _)| h.method.as_str());
-        match method {
-            Some("HEAD") => RequestKind::Head,
-            Some("CONNECT") => RequestKind::Connect,
-            _ => RequestKind::Other,
-        }
+            .find_map(|e| match e {
+                Entry::Slot(s) if s.seq == seq => Some(s.answered),
+                _ => None,
+            })
+            .unwrap_or(true)
     }
 
     /// Starts a new request that the request side is receiving.
     pub(super) fn open_request(&mut self, head: ReqHead, progress: Progress) -> u64 {
+        self.note_request_start(progress.start_ns);
         let mut slot = self.new_slot();
+        let seq = slot.seq;
         slot.request = Some((head, progress));
         slot.request_open = true;
-        self.push_slot(slot)
+        self.push_entry(Entry::Slot(Box::new(slot)));
+        seq
     }
 
-    /// Records a request that was cut short (`lost`: by a gap) before its head was complete.
-    pub(super) fn cut_request(&mut self, salvaged: Option<(ReqHead, Progress)>, lost: bool) {
+    /// Records a request whose head was cut short (by a gap or close).
+    pub(super) fn cut_request(&mut self, head: ReqHead, progress: Progress) {
+        self.note_request_start(progress.start_ns);
         let mut slot = self.new_slot();
-        slot.request = salvaged;
-        slot.lost = lost;
-        self.push_slot(slot);
+        slot.request = Some((head, progress));
+        self.push_entry(Entry::Slot(Box::new(slot)));
     }
 
-    /// Assigns a final response to the oldest unanswered request, or to a new
-    /// request-less slot when none is waiting.
-    pub(super) fn answer(&mut self, head: RespHead, progress: Progress) -> u64 {
-        let response = Some((head, progress));
-        if let Some(slot) = self.first_unanswered() {
-            slot.response = response;
-            slot.answered = true;
-            slot.response_open = true;
-            return slot.seq;
+    /// Request bytes whose boundaries are lost (by a gap, `causes`, or a
+    /// desync): they may hide requests started at `lower` or later.
+    pub(super) fn request_lost(&mut self, lower: u64, causes: GapCauses) {
+        if let Some(Entry::Lost(m)) = self.entries.back_mut() {
+            m.lower = m.lower.min(lower);
+            m.causes |= causes;
+            return;
         }
-        let mut slot = self.new_slot();
-        slot.response = response;
-        slot.answered = true;
-        slot.response_open = true;
-        self.push_slot(slot)
+        self.push_entry(Entry::Lost(Marker { lower, causes }));
     }
 
-    /// Assigns a response that was cut short before its head was complete.
-    pub(super) fn cut_response(&mut self, salvaged: Option<(RespHead, Progress)>, lost: bool) {
-        if let Some(slot) = self.first_unanswered() {
-            slot.response = salvaged;
-            slot.answered = true;
-            slot.lost |= lost;
-        } else if salvaged.is_some() {
-            let mut slot = self.new_slot();
-            slot.response = salvaged;
-            slot.answered = true;
-            slot.lost = lost;
-            self.push_slot(slot);
+    /// Response bytes whose boundaries are lost: they may hide responses.
+    pub(super) fn response_lost(&mut self, causes: GapCauses) {
+        if let Some(Float::Loss(c)) = self.floating.back_mut() {
+            *c |= causes;
+            return;
         }
-        self.flush();
+        self.floating.push_back(Float::Loss(causes));
+        self.resolve();
     }
 
     pub(super) fn add_body(&mut self, side: Side, seq: Option<u64>, ts: u64, bytes: &[u8]) {
@@ -282,9 +403,17 @@ impl Conversation {
         }
     }
 
-    pub(super) fn add_lost(&mut self, side: Side, seq: Option<u64>, ts: u64, n: u64) {
+    pub(super) fn add_lost(
+        &mut self,
+        side: Side,
+        seq: Option<u64>,
+        ts: u64,
+        n: u64,
+        causes: GapCauses,
+    ) {
+        let capture = self.capture;
         if let Some(p) = self.progress_mut(side, seq) {
-            p.add_lost(n, ts);
+            p.add_lost(n, ts, causes, capture);
         }
     }
 
@@ -301,15 +430,21 @@ impl Conversation {
         }
     }
 
-    /// Ends a message: `end_ns` is updated when given.
+    /// Ends a message: `end_ns` is updated when given. Returns true if the
+    /// message sits in a request slot once what can be placed is placed (for a
+    /// response: its framing is that of the request it answers).
     pub(super) fn end(
         &mut self,
         side: Side,
         seq: Option<u64>,
         complete: bool,
         end_ns: Option<u64>,
-    ) {
-        if let Some(slot) = seq.and_then(|s| self.slot_mut(s)) {
+    ) -> bool {
+        let Some(seq) = seq else {
+            self.flush();
+            return false;
+        };
+        if let Some(slot) = self.slot_mut(seq) {
             if let Some(p) = slot.progress_mut(side) {
                 p.complete = complete;
                 if let Some(ts) = end_ns {
@@ -318,7 +453,13 @@ impl Conversation {
             }
             slot.close_side(side);
         }
+        if side == Side::Response {
+            self.note_response_end(seq);
+            self.resolve();
+        }
+        let placed = self.is_placed(seq);
         self.flush();
+        placed
     }
 
     /// Marks the stream upgraded after the response of `seq`.
@@ -338,6 +479,7 @@ impl Conversation {
             slot.request_open = false;
             slot.response_open = false;
         }
+        self.resolve();
         self.flush();
     }
 }

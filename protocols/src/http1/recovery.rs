@@ -1,26 +1,20 @@
-//! Recovery of one side from broken input: parse errors, resynchronisation on the next message start, lost bytes (gaps) and close.
+//! Recovery of one side from broken input: parse errors, lost bytes (gaps) and close; after lost boundaries the side waits for the next capture event and probes it for a message start.
 
 use std::mem;
 
 use super::body::is_interim;
 use super::head::{parse_head, salvage_request, salvage_response, RespHead};
-use super::message::Side;
+use super::message::{GapCause, GapCauses, Side};
 use super::pairing::{Conversation, Progress};
 use super::side::{SideParser, State};
 
 impl SideParser {
-    pub(super) fn step_resync(&mut self, line_start: bool, data: &[u8]) -> usize {
-        if line_start {
-            self.state = State::Probe;
-            return 0;
+    /// Skips bytes while waiting for the next capture event.
+    pub(super) fn step_await(&mut self, conv: &mut Conversation, ts: u64, data: &[u8]) -> usize {
+        if !data.is_empty() {
+            self.lost_here(conv, ts, GapCauses::NONE);
         }
-        match data.iter().position(|b| *b == b'\n') {
-            Some(i) => {
-                self.state = State::Resync { line_start: true };
-                i.saturating_add(1)
-            }
-            None => data.len(),
-        }
+        data.len()
     }
 
     fn count_error(&mut self, conv: &mut Conversation) {
@@ -41,83 +35,127 @@ impl SideParser {
         invalid
     }
 
-    /// The bytes buffered as a head are not a valid message.
+    /// The bytes buffered as a head are not a valid message: whatever message
+    /// they began, its end is unknown.
     pub(super) fn parse_failed(&mut self, conv: &mut Conversation) {
         self.count_error(conv);
-        self.reject_start();
+        let lower = self.buf.first_ts().or(self.last_push).unwrap_or(0);
+        self.lose_count(conv, lower, GapCauses::NONE);
     }
 
-    /// Drops the first buffered byte and rescans the rest for a message start.
-    pub(super) fn reject_start(&mut self) {
-        let replay = self.buf.chunks(1, self.buf.len());
+    /// A probed capture event does not start with a message: skip the rest of it.
+    pub(super) fn skip_event(&mut self, conv: &mut Conversation, ts: u64) {
+        let lower = self.buf.first_ts().unwrap_or(ts);
         self.buf.clear();
-        self.staged.extend(replay);
-        self.state = State::Resync { line_start: false };
+        self.state = State::Await;
+        self.lost_here(conv, lower, GapCauses::NONE);
     }
 
-    /// Framing inside a body is broken: end the message and resync.
-    pub(super) fn body_error(&mut self, conv: &mut Conversation, ts: u64, line_start: bool) {
+    /// Framing inside a body is broken: end the message, boundaries are lost.
+    pub(super) fn body_error(&mut self, conv: &mut Conversation, ts: u64) {
         self.count_error(conv);
-        self.abort(conv, ts, false);
-        self.state = State::Resync { line_start };
+        self.abort(conv, ts, GapCauses::NONE);
+        self.lose_count(conv, ts, GapCauses::NONE);
     }
 
-    /// Hunt for the next message start from the next byte.
-    fn hunt(&mut self) {
+    /// Bytes of this side whose boundaries are unknown (lost, or skipped):
+    /// they may hide messages; requests among them started at `lower` or later.
+    fn lost_here(&mut self, conv: &mut Conversation, lower: u64, causes: GapCauses) {
+        match self.side {
+            Side::Request => conv.request_lost(lower, causes),
+            Side::Response => conv.response_lost(causes),
+        }
+    }
+
+    /// Message boundaries are lost: record it and wait for the next capture event.
+    fn lose_count(&mut self, conv: &mut Conversation, lower: u64, causes: GapCauses) {
+        self.lost_here(conv, lower, causes);
         self.buf.clear();
-        self.state = State::Resync { line_start: true };
+        self.current = None;
+        self.hold_after = false;
+        self.state = State::Await;
     }
 
-    pub(super) fn gap(&mut self, conv: &mut Conversation, ts: u64, len: u64) {
+    /// `len` bytes of this side were lost before `ts`, for `cause`.
+    ///
+    /// Inside a body of known length (or a chunk) they are counted as lost
+    /// payload and the framing goes on; anywhere else the message in progress
+    /// is cut, the message count is lost, and the side waits for the next
+    /// capture event.
+    pub(super) fn gap(&mut self, conv: &mut Conversation, ts: u64, len: u64, cause: GapCause) {
         if len == 0 {
             return;
         }
+        self.gap_since_push = true;
+        let causes = GapCauses::from(cause);
+        let lower = self.buf.first_ts().or(self.last_push).unwrap_or(ts);
         match self.state {
             State::Opaque => {}
-            State::Resync { .. } | State::Probe => self.hunt(),
-            State::Head if !self.synced => self.hunt(),
+            State::Await | State::Probe => self.lose_count(conv, lower, causes),
             State::Head => {
                 self.count_error(conv);
-                self.salvage_head(conv, ts, true);
-                self.hunt();
+                self.salvage_head(conv, ts, causes);
+                self.lose_count(conv, lower, causes);
             }
             State::Hold { .. } => {
                 self.count_error(conv);
-                self.hunt();
+                self.lose_count(conv, lower, causes);
             }
-            State::Length { remaining } => self.gap_in_length(conv, ts, len, remaining),
-            State::ChunkData { remaining } => self.gap_in_chunk(conv, ts, len, remaining),
+            State::Length { remaining } => self.gap_in_length(conv, ts, len, remaining, causes),
+            State::ChunkData { remaining } => self.gap_in_chunk(conv, ts, len, remaining, causes),
             State::ChunkSize | State::ChunkEnd { .. } | State::Trailers => {
                 self.count_error(conv);
-                self.abort(conv, ts, true);
-                self.hunt();
+                self.abort(conv, ts, causes);
+                self.lose_count(conv, lower, causes);
             }
-            State::UntilClose => conv.add_lost(self.side, self.current, ts, len),
+            State::UntilClose => conv.add_lost(self.side, self.current, ts, len, causes),
         }
     }
 
-    fn gap_in_length(&mut self, conv: &mut Conversation, ts: u64, len: u64, remaining: u64) {
+    fn gap_in_length(
+        &mut self,
+        conv: &mut Conversation,
+        ts: u64,
+        len: u64,
+        remaining: u64,
+        causes: GapCauses,
+    ) {
         let lost = len.min(remaining);
-        conv.add_lost(self.side, self.current, ts, lost);
+        conv.add_lost(self.side, self.current, ts, lost, causes);
         let left = remaining.saturating_sub(lost);
         if left > 0 {
             self.state = State::Length { remaining: left };
             return;
         }
         self.complete(conv, ts);
-        // The rest of the gap hid the start of the next message.
-        let beyond = len.saturating_sub(lost);
-        if beyond > 0 && matches!(self.state, State::Head | State::Hold { .. }) {
-            self.gap(conv, ts, beyond);
+        if len > lost {
+            // The rest of the gap hid the start of what came next.
+            let lower = self.last_push.unwrap_or(ts);
+            match self.state {
+                State::Head | State::Hold { .. } => {
+                    self.count_error(conv);
+                    self.lose_count(conv, lower, causes);
+                }
+                State::Await => self.lose_count(conv, lower, causes),
+                _ => {}
+            }
         }
     }
 
-    fn gap_in_chunk(&mut self, conv: &mut Conversation, ts: u64, len: u64, remaining: u64) {
-        conv.add_lost(self.side, self.current, ts, len.min(remaining));
+    fn gap_in_chunk(
+        &mut self,
+        conv: &mut Conversation,
+        ts: u64,
+        len: u64,
+        remaining: u64,
+        causes: GapCauses,
+    ) {
+        conv.add_lost(self.side, self.current, ts, len.min(remaining), causes);
         if len > remaining {
             self.count_error(conv);
-            self.abort(conv, ts, true);
-            self.hunt();
+            self.abort(conv, ts, causes);
+            let lower = self.last_push.unwrap_or(ts);
+            self.lose_count(conv, lower, causes);
         } else if len == remaining {
             self.state = State::ChunkEnd { cr: false };
         } else {
@@ -127,31 +165,33 @@ impl SideParser {
         }
     }
 
-    /// Records the message whose head was cut short by a gap (`gap`) or by close.
-    ///
-    /// After a gap even an unreadable (or not yet started) head stands for a
-    /// lost message, which keeps requests and responses paired.
-    fn salvage_head(&mut self, conv: &mut Conversation, ts: u64, gap: bool) {
+    /// Records the message whose head was cut short by a gap (`causes`) or by
+    /// close, if at least its start line's first fields were received.
+    fn salvage_head(&mut self, conv: &mut Conversation, ts: u64, causes: GapCauses) {
         let start_ns = self.buf.first_ts().unwrap_or(ts);
         let mut progress = Progress::new(start_ns, ts, conv.capture);
-        progress.gap = gap;
+        progress.gaps = causes;
+        progress.wire_bytes = super::len_u64(self.buf.len());
         match self.side {
             Side::Request => {
-                let head = salvage_request(self.buf.bytes());
-                if head.is_some() || gap {
-                    conv.cut_request(head.map(|h| (h, progress)), gap);
+                if let Some(head) = salvage_request(self.buf.bytes()) {
+                    conv.cut_request(head, progress);
                 }
             }
             Side::Response => {
-                let head = salvage_response(self.buf.bytes());
-                if head.as_ref().is_some_and(|h| is_interim(h.status)) {
+                let Some(head) = salvage_response(self.buf.bytes()) else {
+                    return;
+                };
+                if is_interim(head.status) {
                     return;
                 }
                 let informational = mem::take(&mut self.informational);
-                if head.is_some() || gap {
-                    let head = head.map(|h| (RespHead { informational, ..h }, progress));
-                    conv.cut_response(head, gap);
-                }
+                let kind = conv.response_kind(start_ns);
+                let head = RespHead {
+                    informational,
+                    ..head
+                };
+                conv.add_response(head, progress, kind, false);
             }
         }
     }
@@ -159,15 +199,15 @@ impl SideParser {
     /// The connection closed: end whatever message is in progress.
     pub(super) fn close(&mut self, conv: &mut Conversation, ts: u64) {
         match self.state {
-            State::Head if self.synced && !self.buf.is_empty() => {
-                self.salvage_head(conv, ts, false)
+            State::Head if !self.buf.is_empty() => self.salvage_head(conv, ts, GapCauses::NONE),
+            State::UntilClose => {
+                conv.end(self.side, self.current.take(), true, None);
             }
-            State::UntilClose => conv.end(self.side, self.current.take(), true, None),
             State::Length { .. }
             | State::ChunkSize
             | State::ChunkData { .. }
             | State::ChunkEnd { .. }
-            | State::Trailers => self.abort(conv, ts, false),
+            | State::Trailers => self.abort(conv, ts, GapCauses::NONE),
             _ => {}
         }
         self.go_opaque();

@@ -7,7 +7,7 @@ use super::body::{is_interim, may_upgrade, request_framing, response_framing, Fr
 use super::buffer::{Chunk, TsBuf};
 use super::head::{parse_head, Head, ReqHead, RespHead};
 use super::len_u64;
-use super::message::{Limits, Side};
+use super::message::{GapCauses, Limits, Side};
 use super::pairing::{Conversation, Progress};
 use super::start::{start_of, Start, START_PROBE_LEN};
 
@@ -19,10 +19,11 @@ const MAX_INFORMATIONAL: usize = 16;
 pub(super) enum State {
     /// Accumulating a message head.
     Head,
-    /// Accumulating the first bytes of a candidate message start after a desync.
+    /// Accumulating the first bytes of a candidate message start, from the
+    /// first byte of a capture event, after boundaries were lost.
     Probe,
-    /// Skipping bytes up to the next line start.
-    Resync { line_start: bool },
+    /// Boundaries are lost: skipping bytes up to the next capture event.
+    Await,
     /// Inside a body of known length.
     Length { remaining: u64 },
     /// Accumulating a chunk-size line.
@@ -61,6 +62,10 @@ pub(super) struct SideParser {
     pub(super) staged: Vec<Chunk>,
     /// Bytes to replay before any new input.
     pub(super) queue: VecDeque<Chunk>,
+    /// Timestamp of the last push of this side.
+    pub(super) last_push: Option<u64>,
+    /// A gap was reported since the last push (the next push starts an event).
+    pub(super) gap_since_push: bool,
 }
 
 impl SideParser {
@@ -77,6 +82,34 @@ impl SideParser {
             interim_bytes: 0,
             staged: Vec::new(),
             queue: VecDeque::new(),
+            last_push: None,
+            gap_since_push: false,
+        }
+    }
+
+    /// A push at `ts` begins: its first byte starts a capture event when the
+    /// timestamp changed or a gap came before it; a side waiting for an event
+    /// then probes it for a message start.
+    pub(super) fn begin_push(&mut self, ts: u64) {
+        let new_event = self.is_new_event(ts);
+        self.gap_since_push = false;
+        self.last_push = Some(ts);
+        if new_event && self.state == State::Await {
+            self.state = State::Probe;
+        }
+    }
+
+    /// Whether a push at `ts` starts a new capture event.
+    pub(super) fn is_new_event(&self, ts: u64) -> bool {
+        self.gap_since_push || self.last_push != Some(ts)
+    }
+
+    /// Start of a message head still being received (request side: a request
+    /// that started but is not queued yet).
+    pub(super) fn pending_start(&self) -> Option<u64> {
+        match self.state {
+            State::Head | State::Probe | State::Hold { .. } => self.buf.first_ts(),
+            _ => None,
         }
     }
 
@@ -103,7 +136,7 @@ impl SideParser {
         match self.state {
             State::Head => self.step_head(conv, ts, data, false),
             State::Probe => self.step_head(conv, ts, data, true),
-            State::Resync { line_start } => self.step_resync(line_start, data),
+            State::Await => self.step_await(conv, ts, data),
             State::Length { remaining } => self.step_length(conv, ts, data, remaining),
             State::ChunkSize => self.step_chunk_size(conv, ts, data),
             State::ChunkData { remaining } => self.step_chunk_data(conv, ts, data, remaining),
@@ -146,7 +179,7 @@ impl SideParser {
             match start_of(self.side, self.buf.bytes()) {
                 Start::Maybe => return take,
                 Start::No => {
-                    self.reject_start();
+                    self.skip_event(conv, ts);
                     return take;
                 }
                 Start::Yes => {
@@ -255,11 +288,12 @@ impl SideParser {
             self.interim_bytes = self.interim_bytes.saturating_add(len_u64(head_len));
             return;
         }
-        let framing = response_framing(head.status, conv.pending_kind(), &head.headers);
+        let kind = conv.response_kind(start_ns);
+        let framing = response_framing(head.status, kind, &head.headers);
         head.informational = mem::take(&mut self.informational);
         let mut progress = Progress::new(start_ns, ts, conv.capture);
         progress.wire_bytes = len_u64(head_len).saturating_add(mem::take(&mut self.interim_bytes));
-        let seq = conv.answer(head, progress);
+        let seq = conv.add_response(head, progress, kind, true);
         if framing == Framing::Upgrade {
             conv.upgrade(seq, ts);
             self.go_opaque();
@@ -269,24 +303,28 @@ impl SideParser {
         self.begin_body(conv, framing, ts);
     }
 
-    /// The current message ended at its framed end.
+    /// The current message ended at its framed end. The next byte starts a
+    /// message, unless this was a response not placed with proof: its framing
+    /// (which depends on the request) is then uncertain, and the side waits
+    /// for the next capture event.
     pub(super) fn complete(&mut self, conv: &mut Conversation, ts: u64) {
         let seq = self.current.take();
-        conv.end(self.side, seq, true, Some(ts));
+        let placed = conv.end(self.side, seq, true, Some(ts));
         self.buf.clear();
         self.state = match seq {
             Some(seq) if self.hold_after && self.side == Side::Request => State::Hold { seq },
+            Some(_) if self.side == Side::Response && !placed => State::Await,
             _ => State::Head,
         };
         self.hold_after = false;
     }
 
-    /// The current message is cut short at `ts`.
-    pub(super) fn abort(&mut self, conv: &mut Conversation, ts: u64, gap: bool) {
+    /// The current message is cut short at `ts` (by gaps of `causes`, if any).
+    pub(super) fn abort(&mut self, conv: &mut Conversation, ts: u64, causes: GapCauses) {
         let seq = self.current.take();
-        if gap {
+        if !causes.is_empty() {
             if let Some(p) = conv.progress_mut(self.side, seq) {
-                p.gap = true;
+                p.gaps |= causes;
                 p.truncated = true;
             }
         }

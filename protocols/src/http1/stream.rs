@@ -3,7 +3,7 @@
 use std::mem;
 
 use super::buffer::Chunk;
-use super::message::{Exchange, Limits, Side};
+use super::message::{Exchange, GapCause, Limits, Side};
 use super::pairing::Conversation;
 use super::side::{SideParser, State};
 
@@ -19,10 +19,14 @@ const MAX_STALLS: u8 = 8;
 /// bytes of its response (as the kernel sees them); a response that arrives
 /// while no request is waiting becomes an exchange without request.
 ///
-/// After a parse error or a gap that breaks framing the side resynchronises on
-/// the next line that starts with a known method and a space (request side) or
-/// with `HTTP/1.` (response side). A gap that swallows the start of a message
-/// still counts as one message, so that pairing stays aligned.
+/// After a parse error or a gap that breaks framing, a side has lost count of
+/// its messages: it skips bytes up to the next capture event (a push with a
+/// new timestamp, or the first push after a gap) that starts with a known
+/// method and a space (request side) or with `HTTP/1.` (response side), and a
+/// response is paired again only when the request it answers is proven (see
+/// the rule in the `align` module): never is a response paired with a
+/// request it may not answer. Exchanges that could not be paired come out
+/// partial, and every exchange a gap touched carries its causes.
 #[derive(Debug)]
 pub struct Http1Stream {
     request: SideParser,
@@ -52,9 +56,14 @@ impl Http1Stream {
     ///
     /// Bytes are ignored after an upgrade or after [`Http1Stream::close`].
     pub fn push(&mut self, side: Side, ts_ns: u64, data: &[u8]) {
-        if self.closed || self.conv.upgraded {
+        if self.closed || self.conv.upgraded || data.is_empty() {
             return;
         }
+        if self.parser_mut(side).is_new_event(ts_ns) {
+            // A head error must not depend on where the last event was split.
+            self.surface_head_error(side);
+        }
+        self.parser_mut(side).begin_push(ts_ns);
         let mut rest = data;
         let mut stalls = 0;
         while !rest.is_empty() {
@@ -63,18 +72,39 @@ impl Http1Stream {
             rest = rest.get(used..).unwrap_or_default();
             self.settle();
         }
+        self.after(side);
     }
 
-    /// `len` bytes of this side were lost (payload truncated by the kernel, or events dropped).
-    pub fn gap(&mut self, side: Side, ts_ns: u64, len: u64) {
+    /// `len` bytes of this side were lost before `ts_ns` (the timestamp of the
+    /// capture event that revealed the loss), for `cause`.
+    ///
+    /// Inside a body of known length they are counted into `body_size` and
+    /// `wire_bytes` (the body capture stops there) and the exchange carries
+    /// `cause`; anywhere else the message in progress is cut and the side
+    /// resynchronises as described on [`Http1Stream`].
+    pub fn gap(&mut self, side: Side, ts_ns: u64, len: u64, cause: GapCause) {
         if self.closed || self.conv.upgraded {
             return;
         }
         self.surface_head_error(side);
         match side {
-            Side::Request => self.request.gap(&mut self.conv, ts_ns, len),
-            Side::Response => self.response.gap(&mut self.conv, ts_ns, len),
+            Side::Request => self.request.gap(&mut self.conv, ts_ns, len, cause),
+            Side::Response => self.response.gap(&mut self.conv, ts_ns, len, cause),
         }
+        self.sync_sides();
+        self.settle();
+        self.after(side);
+    }
+
+    /// Tells the pairing what the request side knows now, then places what can be placed.
+    fn after(&mut self, side: Side) {
+        if side == Side::Request {
+            let pending = self.request.pending_start();
+            self.conv
+                .note_request_frontier(self.request.last_push, pending);
+        }
+        self.conv.resolve();
+        self.conv.flush();
         self.sync_sides();
         self.settle();
     }
@@ -224,6 +254,10 @@ impl Http1Stream {
 }
 
 #[cfg(test)]
+#[path = "gap_tests.rs"]
+mod gap_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::http1::pairing::MAX_PENDING;
@@ -258,23 +292,26 @@ mod tests {
     use Side::{Request as Req, Response as Resp};
 
     #[derive(Clone, Debug)]
-    enum Op {
+    pub(super) enum Op {
         Push(Side, u64, Vec<u8>),
+        /// Bytes lost in dropped events.
         Gap(Side, u64, u64),
+        /// Bytes lost for a given cause.
+        GapBy(Side, u64, u64, GapCause),
     }
 
-    fn push(side: Side, ts: u64, data: &[u8]) -> Op {
+    pub(super) fn push(side: Side, ts: u64, data: &[u8]) -> Op {
         Op::Push(side, ts, data.to_vec())
     }
 
     #[derive(Debug, PartialEq)]
-    struct Outcome {
-        exchanges: Vec<Exchange>,
-        errors: u64,
-        upgraded: bool,
+    pub(super) struct Outcome {
+        pub(super) exchanges: Vec<Exchange>,
+        pub(super) errors: u64,
+        pub(super) upgraded: bool,
     }
 
-    fn capture(n: usize) -> Limits {
+    pub(super) fn capture(n: usize) -> Limits {
         Limits {
             max_body_capture: n,
             ..Limits::default()
@@ -282,18 +319,19 @@ mod tests {
     }
 
     /// Applies the ops, draining after each, then closes; checks invariants on the way.
-    fn run(limits: Limits, ops: &[Op]) -> Outcome {
+    pub(super) fn run(limits: Limits, ops: &[Op]) -> Outcome {
         let mut s = Http1Stream::new(limits);
         let bound = 2 * (limits.max_header_bytes.max(MIN_HEADER_BYTES) + 64);
         let mut exchanges = Vec::new();
         for op in ops {
             match op {
                 Op::Push(side, ts, data) => s.push(*side, *ts, data),
-                Op::Gap(side, ts, len) => s.gap(*side, *ts, *len),
+                Op::Gap(side, ts, len) => s.gap(*side, *ts, *len, GapCause::LostEvents),
+                Op::GapBy(side, ts, len, cause) => s.gap(*side, *ts, *len, *cause),
             }
             exchanges.extend(s.drain());
             assert!(s.buffered() <= bound, "buffered {} > {bound}", s.buffered());
-            assert!(s.conv.slots.len() <= MAX_PENDING);
+            assert!(s.conv.entries.len() <= MAX_PENDING && s.conv.floating.len() <= MAX_PENDING);
         }
         exchanges.extend(s.close(u64::MAX));
         assert_eq!(s.stalls, 0, "parser made no progress");
@@ -329,11 +367,11 @@ mod tests {
         }
     }
 
-    fn req_of(x: &Exchange) -> &Request {
+    pub(super) fn req_of(x: &Exchange) -> &Request {
         x.request.as_ref().expect("request")
     }
 
-    fn resp_of(x: &Exchange) -> &Response {
+    pub(super) fn resp_of(x: &Exchange) -> &Response {
         x.response.as_ref().expect("response")
     }
 
@@ -710,7 +748,7 @@ mod tests {
         assert_eq!(resp_of(&out[0]).status, 101);
         s.push(Req, 3, b"not http at all\r\n\r\n");
         s.push(Resp, 4, b"HTTP/1.1 200 OK\r\n\r\n");
-        s.gap(Req, 5, 100);
+        s.gap(Req, 5, 100, GapCause::LostEvents);
         assert!(s.close(6).is_empty());
         assert_eq!(s.parse_errors(), 0);
     }
@@ -769,15 +807,26 @@ mod tests {
         assert!(x.request.is_none() && x.partial && !x.gap);
         assert_eq!(resp_of(x).body_size, 2);
 
-        // Joined inside a request body: one desync, then the next request is found.
-        let out = pair(
-            b"e of a body\r\nmore body GET / HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\n",
-            b"rest of a body\r\nHTTP/1.1 204 No Content\r\n\r\n",
+        // Joined inside a body: one desync per side; a message is trusted
+        // only at the start of a later capture event.
+        let out = run(
+            Limits::default(),
+            &[
+                push(
+                    Req,
+                    1,
+                    b"e of a body\r\nmore body GET / HTTP/1.1\r\n\r\nGET /y HTTP/1.1\r\n\r\n",
+                ),
+                push(Resp, 2, b"rest of a body\r\nHTTP/1.1 200 OK\r\n\r\n"),
+                push(Req, 3, b"GET /x HTTP/1.1\r\n\r\n"),
+                push(Resp, 4, b"HTTP/1.1 204 No Content\r\n\r\n"),
+            ],
         );
         assert_eq!(out.errors, 2);
         assert_eq!(out.exchanges.len(), 1, "{:#?}", out.exchanges);
         assert_eq!(req_of(&out.exchanges[0]).target, "/x");
         assert_eq!(resp_of(&out.exchanges[0]).status, 204);
+        assert!(!out.exchanges[0].partial && !out.exchanges[0].gap);
     }
 
     #[test]
@@ -851,24 +900,42 @@ mod tests {
 
     #[test]
     fn gap_past_end_of_body_loses_next_request() {
+        // Events in time order; the request side's loss is reported with the next request.
         let ops = [
             push(Req, 1, b"POST /a HTTP/1.1\r\nContent-Length: 4\r\n\r\nab"),
-            Op::Gap(Req, 2, 22), // "cd" plus all of "GET /lost HTTP/1.1\r\n\r\n"
-            push(Req, 3, b"GET /c HTTP/1.1\r\n\r\n"),
-            push(Resp, 4, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nbHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc"),
+            push(Resp, 2, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"),
+            // "GET /lost" was sent at 3 and lost; its response comes at 4.
+            push(Resp, 4, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"),
+            Op::Gap(Req, 5, 22), // "cd" plus all of "GET /lost HTTP/1.1\r\n\r\n"
+            push(Req, 5, b"GET /c HTTP/1.1\r\n\r\n"),
+            push(Resp, 6, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc"),
         ];
         let out = run(Limits::default(), &ops);
-        assert_eq!((out.errors, out.exchanges.len()), (1, 3));
-        assert_eq!(req_of(&out.exchanges[0]).body_size, 4);
-        let lost = &out.exchanges[1];
-        assert!(lost.request.is_none() && lost.gap && lost.partial);
-        assert_eq!(resp_of(lost).body.as_deref(), None);
         assert_eq!(
-            req_of(&out.exchanges[2]).target,
-            "/c",
-            "pairing kept after the loss"
+            (out.errors, out.exchanges.len()),
+            (1, 3),
+            "{:#?}",
+            out.exchanges
         );
-        assert!(!out.exchanges[2].gap);
+        let first = &out.exchanges[0];
+        assert_eq!(req_of(first).body_size, 4);
+        assert!(first.gap && !first.partial && first.gaps.contains(GapCause::LostEvents));
+        // The response to the lost request comes out alone, flagged.
+        let lost = out
+            .exchanges
+            .iter()
+            .find(|x| x.request.is_none())
+            .expect("response alone");
+        assert!(lost.gap && lost.partial);
+        assert_eq!(resp_of(lost).body_size, 1);
+        // "/c" is paired with its own response, proven by timing: exact and unflagged.
+        let c = out
+            .exchanges
+            .iter()
+            .find(|x| x.request.as_ref().is_some_and(|r| r.target == "/c"))
+            .expect("/c");
+        assert!(!c.gap && !c.partial);
+        assert_eq!(resp_of(c).start_ns, 6);
     }
 
     #[test]
@@ -896,25 +963,36 @@ mod tests {
     #[test]
     fn gap_in_chunk_size_line_desyncs() {
         let ops = [
-            push(Req, 1, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+            push(Req, 1, b"GET /1 HTTP/1.1\r\n\r\n"),
             push(
                 Resp,
                 2,
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n1",
             ),
             Op::Gap(Resp, 3, 4),
+            // Later bytes of the same response: never taken for a message start.
             push(
                 Resp,
-                4,
+                3,
                 b"garbage\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
             ),
+            push(Req, 4, b"GET /2 HTTP/1.1\r\n\r\n"),
+            push(Resp, 5, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
         ];
         let out = run(Limits::default(), &ops);
-        assert_eq!((out.errors, out.exchanges.len()), (1, 2));
+        assert_eq!(
+            (out.errors, out.exchanges.len()),
+            (1, 2),
+            "{:#?}",
+            out.exchanges
+        );
         let first = &out.exchanges[0];
         assert!(first.gap && first.partial && !resp_of(first).complete);
         assert_eq!(resp_of(first).body_size, 3);
-        assert!(!out.exchanges[1].partial);
+        let second = &out.exchanges[1];
+        assert_eq!(req_of(second).target, "/2");
+        assert!(!second.partial && !second.gap);
+        assert_eq!(resp_of(second).start_ns, 5);
     }
 
     #[test]
@@ -922,11 +1000,24 @@ mod tests {
         let ops = [
             push(Req, 1, b"GET /a HTTP/1.1\r\nHo"),
             Op::Gap(Req, 2, 10),
-            push(Req, 3, b"st: x\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
-            push(Resp, 4, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"),
+            // The rest of the head, and what follows it in the same event, is
+            // not a proven message start: skipped.
+            push(Req, 2, b"st: x\r\n\r\nGET /hidden HTTP/1.1\r\n\r\n"),
+            push(Resp, 3, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            push(Req, 4, b"GET /b HTTP/1.1\r\n\r\n"),
+            push(
+                Resp,
+                5,
+                b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+            ),
         ];
         let out = run(Limits::default(), &ops);
-        assert_eq!((out.errors, out.exchanges.len()), (1, 2));
+        assert_eq!(
+            (out.errors, out.exchanges.len()),
+            (1, 2),
+            "{:#?}",
+            out.exchanges
+        );
         let first = &out.exchanges[0];
         assert!(first.gap && first.partial);
         assert_eq!(req_of(first).target, "/a");
@@ -943,55 +1034,84 @@ mod tests {
     #[test]
     fn gap_in_response_headers() {
         let ops = [
-            push(Req, 1, b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+            push(Req, 1, b"GET /a HTTP/1.1\r\n\r\n"),
             push(Resp, 2, b"HTTP/1.1 500 Oops\r\nContent-"),
             Op::Gap(Resp, 3, 40),
             push(
                 Resp,
-                4,
+                3,
                 b"xt/plain\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            ),
+            push(Req, 4, b"GET /b HTTP/1.1\r\n\r\n"),
+            push(
+                Resp,
+                5,
+                b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
             ),
         ];
         let out = run(Limits::default(), &ops);
-        assert_eq!((out.errors, out.exchanges.len()), (1, 2));
+        assert_eq!(
+            (out.errors, out.exchanges.len()),
+            (1, 2),
+            "{:#?}",
+            out.exchanges
+        );
         let first = &out.exchanges[0];
         assert!(first.gap && first.partial);
         assert_eq!(
             (resp_of(first).status, resp_of(first).complete),
             (500, false)
         );
+        let second = &out.exchanges[1];
         assert_eq!(
-            (
-                req_of(&out.exchanges[1]).target.as_str(),
-                resp_of(&out.exchanges[1]).status
-            ),
-            ("/b", 200)
+            (req_of(second).target.as_str(), resp_of(second).status),
+            ("/b", 201)
         );
+        assert!(!second.gap && !second.partial);
     }
 
     #[test]
     fn garbage_between_requests() {
-        let out = pair(
-            b"GET /1 HTTP/1.1\r\n\r\n\x00\x01\xffgarbage{}\r\nmore junk\nGET /2 HTTP/1.1\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n\x13\x37junk\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-        );
+        let ops = [
+            push(Req, 1, b"GET /1 HTTP/1.1\r\n\r\n\x00\x01\xffgarbage{}\r\nmore junk\nGET /x HTTP/1.1\r\n\r\n"),
+            push(Resp, 2, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n\x13\x37junk\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            push(Req, 3, b"GET /2 HTTP/1.1\r\n\r\n"),
+            push(Resp, 4, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        ];
+        let out = run(Limits::default(), &ops);
         assert_eq!(out.errors, 2);
-        assert_eq!(out.exchanges.len(), 2);
+        // "/x" and the second response of event 2 follow garbage in their
+        // events: not proven message starts.
+        assert_eq!(out.exchanges.len(), 2, "{:#?}", out.exchanges);
         assert_eq!(req_of(&out.exchanges[1]).target, "/2");
-        assert!(out.exchanges.iter().all(|x| !x.partial));
+        assert_eq!(resp_of(&out.exchanges[1]).start_ns, 4);
+        assert!(out.exchanges.iter().all(|x| !x.partial && !x.gap));
     }
 
     #[test]
     fn invalid_content_length_desyncs() {
-        let out = pair(
-            b"POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\nGET /ok HTTP/1.1\r\n\r\n",
-            b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok",
-        );
+        let ops = [
+            push(
+                Req,
+                1,
+                b"POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\nGET /hidden HTTP/1.1\r\n\r\n",
+            ),
+            push(Resp, 2, b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n"),
+            push(Req, 3, b"GET /ok HTTP/1.1\r\n\r\n"),
+            push(
+                Resp,
+                4,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok",
+            ),
+        ];
+        let out = run(Limits::default(), &ops);
         assert_eq!(out.errors, 1);
-        assert_eq!(out.exchanges.len(), 2);
+        assert_eq!(out.exchanges.len(), 2, "{:#?}", out.exchanges);
         assert!(out.exchanges[0].partial && !req_of(&out.exchanges[0]).complete);
+        assert_eq!(resp_of(&out.exchanges[0]).status, 400);
         assert_eq!(req_of(&out.exchanges[1]).target, "/ok");
         assert_eq!(resp_of(&out.exchanges[1]).body_size, 2);
+        assert!(!out.exchanges[1].partial);
     }
 
     #[test]
@@ -1011,7 +1131,7 @@ mod tests {
                 .chunks(split)
                 .map(|c| push(Req, 1, c))
                 .collect();
-            ops.push(push(Req, 1, fits.as_bytes()));
+            ops.push(push(Req, 2, fits.as_bytes()));
             let out = run(limits, &ops);
             assert_eq!(out.errors, 1);
             let targets: Vec<_> = out
@@ -1019,7 +1139,9 @@ mod tests {
                 .iter()
                 .map(|x| req_of(x).target.as_str())
                 .collect();
-            assert_eq!(targets, ["/ok", "/fits"]);
+            // "/ok" follows a head whose framing is unknown in the same event:
+            // it may be body, so only the next event is trusted.
+            assert_eq!(targets, ["/fits"]);
         }
         let resp = format!(
             "HTTP/1.1 200 OK\r\nX: {}\r\n\r\nHTTP/1.1 204 No\r\n\r\n",
@@ -1027,9 +1149,15 @@ mod tests {
         );
         let out = run(
             limits,
-            &[push(Req, 1, ok.as_bytes()), push(Resp, 2, resp.as_bytes())],
+            &[
+                push(Req, 1, ok.as_bytes()),
+                push(Resp, 2, resp.as_bytes()),
+                push(Resp, 3, b"HTTP/1.1 204 No\r\n\r\n"),
+            ],
         );
         assert_eq!(out.errors, 1);
+        assert_eq!(out.exchanges.len(), 1, "{:#?}", out.exchanges);
+        assert_eq!(resp_of(&out.exchanges[0]).start_ns, 3);
         assert_eq!(resp_of(&out.exchanges[0]).status, 204);
     }
 
@@ -1065,7 +1193,7 @@ mod tests {
         s.push(Req, 1, b"GET / HTTP/1.1\r\n\r\n");
         assert_eq!(s.close(2).len(), 1);
         s.push(Resp, 3, b"HTTP/1.1 200 OK\r\n\r\n");
-        s.gap(Req, 4, 1);
+        s.gap(Req, 4, 1, GapCause::LostEvents);
         assert!(s.close(5).is_empty());
         assert!(s.drain().is_empty());
     }
@@ -1080,10 +1208,10 @@ mod tests {
     }
 
     /// Deterministic xorshift64 generator.
-    struct XorShift(u64);
+    pub(super) struct XorShift(pub(super) u64);
 
     impl XorShift {
-        fn next(&mut self) -> u64 {
+        pub(super) fn next(&mut self) -> u64 {
             let mut x = self.0;
             x ^= x << 13;
             x ^= x >> 7;
@@ -1092,7 +1220,7 @@ mod tests {
             x
         }
 
-        fn below(&mut self, n: usize) -> usize {
+        pub(super) fn below(&mut self, n: usize) -> usize {
             (self.next() % n.max(1) as u64) as usize
         }
     }
@@ -1206,7 +1334,7 @@ mod tests {
         for i in 0..3000u64 {
             let side = if rng.below(2) == 0 { Req } else { Resp };
             match rng.below(10) {
-                0 => s.gap(side, i, rng.below(1000) as u64),
+                0 => s.gap(side, i, rng.below(1000) as u64, GapCause::KernelCap),
                 1 => s.push(
                     side,
                     i,

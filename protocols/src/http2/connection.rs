@@ -5,7 +5,7 @@ use std::mem;
 use super::message::Exchange;
 use super::side::{Mode, SideParser};
 use super::streams::Conn;
-use super::Side;
+use super::{GapCause, GapCauses, Side};
 
 /// Consecutive zero-progress steps tolerated before a byte is skipped.
 const MAX_STALLS: u8 = 8;
@@ -109,15 +109,20 @@ impl Http2Stream {
         }
     }
 
-    /// `len` bytes of this side were lost (payload truncated by the kernel, or events dropped).
+    /// `len` bytes of this side were lost before `ts_ns`, for `cause`.
     ///
     /// Inside a DATA payload they are counted into `body_size` and `wire_bytes`
-    /// (the body capture stops there). Anywhere else the frame they fall in is
-    /// lost, a parse error is counted, and when they run past the end of the
-    /// current frame the side resynchronises on the following bytes; its HPACK
-    /// state is then unreliable (see
-    /// [`Message::headers_degraded`](super::Message::headers_degraded)).
-    pub fn gap(&mut self, side: Side, ts_ns: u64, len: u64) {
+    /// (the body capture stops there) and the stream carries `cause`. Anywhere
+    /// else the frame they fall in is lost (its stream carries `cause`), a
+    /// parse error is counted, and when they run past the end of the current
+    /// frame the side resynchronises on the following bytes (two consecutive
+    /// plausible frame headers): every stream open then carries `cause`, as
+    /// does every stream later missing this side's headers, and the HPACK
+    /// state is unreliable — header blocks that reference entries it does
+    /// not know are reported as
+    /// [`Message::headers_degraded`](super::Message::headers_degraded),
+    /// never guessed.
+    pub fn gap(&mut self, side: Side, ts_ns: u64, len: u64, cause: GapCause) {
         if self.closed || len == 0 {
             return;
         }
@@ -125,7 +130,7 @@ impl Http2Stream {
             Side::Request => &mut self.request,
             Side::Response => &mut self.response,
         };
-        me.gap(&mut self.conn, ts_ns, len);
+        me.gap(&mut self.conn, ts_ns, len, GapCauses::from(cause));
         if side == Side::Request && self.request.joined && self.response.mode == Mode::First {
             self.response.peer_joined = true;
         }
@@ -603,12 +608,12 @@ mod tests {
             let (head, tail) = src.split_at(n);
             *src = tail;
             if gaps && rng.below(20) == 0 {
-                h2.gap(side, ts, n as u64);
+                h2.gap(side, ts, n as u64, GapCause::LostEvents);
             } else {
                 h2.push(side, ts, head);
             }
             if gaps && rng.below(50) == 0 {
-                h2.gap(side, ts, rng.below(100_000) as u64);
+                h2.gap(side, ts, rng.below(100_000) as u64, GapCause::LostEvents);
             }
             assert!(h2.buffered() < 16 << 20, "memory bound: {}", h2.buffered());
             if rng.below(8) == 0 {

@@ -1,6 +1,7 @@
 //! The records the parser produces: header fields, the message of each side of a stream, and exchanges.
 
 use super::grpc::Grpc;
+use crate::stream::GapCauses;
 
 /// Header fields kept per message (headers and trailers together).
 pub(super) const MAX_MESSAGE_FIELDS: usize = 256;
@@ -31,6 +32,9 @@ pub struct Message {
     pub body: Option<Vec<u8>>,
     /// Some payload bytes are not in `body` (capture limit reached, or lost in a gap).
     pub body_truncated: bool,
+    /// The capture limit cut `body` short: `body_size` exceeds
+    /// `max_body_capture` (bytes lost in a gap are said by the exchange's `gaps`).
+    pub body_capped: bool,
     /// Frame bytes of this stream on this side: 9-byte headers and payloads of
     /// its HEADERS, CONTINUATION, DATA (padding included) and RST_STREAM frames.
     /// For a pushed stream's request: its PUSH_PROMISE and CONTINUATION frames.
@@ -108,6 +112,12 @@ pub struct Exchange {
     pub goaway: bool,
     /// Not both sides complete.
     pub partial: bool,
+    /// A gap touched this stream: bytes of its frames were lost, or may have
+    /// been (its frames, or its headers on one side, were never seen after
+    /// that side lost its frame boundaries). Always `!gaps.is_empty()`.
+    pub gap: bool,
+    /// Why: the causes of the gaps that touched this stream.
+    pub gaps: GapCauses,
     /// gRPC call details, when a `content-type` starts with `application/grpc`.
     pub grpc: Option<Grpc>,
 }

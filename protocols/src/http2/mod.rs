@@ -13,7 +13,7 @@ mod streams;
 #[cfg(test)]
 mod testutil;
 
-pub use super::http1::Side;
+pub use crate::stream::{GapCause, GapCauses, Side};
 pub use connection::{Http2Stream, Limits};
 pub use grpc::Grpc;
 pub use message::{Exchange, Header, Message};

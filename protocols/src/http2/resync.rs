@@ -8,6 +8,7 @@ use super::frame::{
 };
 use super::side::{Mode, SideParser, Step, IDLE_CAPACITY};
 use super::streams::Conn;
+use super::GapCauses;
 
 /// Bytes appended to the resync buffer per step.
 const HUNT_CHUNK: usize = 64 * 1024;
@@ -15,8 +16,11 @@ const HUNT_CHUNK: usize = 64 * 1024;
 const HUNT_COMPACT: usize = 4096;
 
 impl SideParser {
-    /// The side was joined after its start: frame boundaries and HPACK state are unknown.
-    pub(super) fn joined_mid_stream(&mut self) {
+    /// The side was joined after its start (`causes` say how it is known):
+    /// frame boundaries and HPACK state are unknown, and streams whose frames
+    /// on this side are missing carry `causes`.
+    pub(super) fn joined_mid_stream(&mut self, conn: &mut Conn, causes: GapCauses) {
+        conn.lose_frames(self.side, causes);
         self.mode = Mode::Hunt;
         self.joined = true;
         self.hunt_scan = 0;
@@ -89,7 +93,7 @@ mod tests {
     use crate::http2::frame::PING;
     use crate::http2::testutil::*;
     use crate::http2::Side::{Request as Req, Response as Resp};
-    use crate::http2::{Http2Stream, Limits};
+    use crate::http2::{GapCause, Http2Stream, Limits};
 
     #[test]
     fn gap_over_a_header_block_desyncs_then_recovers() {
@@ -120,7 +124,7 @@ mod tests {
             true,
             &Enc::default().request("GET", "/c").idx(62).idx(63).done(),
         );
-        h2.gap(Req, 12, (lost.len() + 4) as u64);
+        h2.gap(Req, 12, (lost.len() + 4) as u64, GapCause::LostEvents);
         h2.push(Req, 13, &h5[4..]);
         // Stream 7's frames are found again; x-m is a new entry.
         h2.push(

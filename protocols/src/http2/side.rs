@@ -11,7 +11,7 @@ use super::frame::{
 use super::hpack::Hpack;
 use super::preface::PREFACE;
 use super::streams::Conn;
-use super::Side;
+use super::{GapCause, GapCauses, Side};
 
 /// Largest non-DATA frame payload buffered per side; longer frames are skipped.
 const MAX_PAYLOAD_BUFFER: usize = 1 << 20;
@@ -88,6 +88,8 @@ pub(super) struct SideParser {
     pub(super) joined: bool,
     /// The other side was joined mid-stream: do not trust a first SETTINGS frame.
     pub(super) peer_joined: bool,
+    /// Causes of gaps inside the current frame (its stream carries them).
+    frame_gaps: GapCauses,
 }
 
 impl SideParser {
@@ -109,6 +111,7 @@ impl SideParser {
             hpack: Hpack::new(),
             joined: false,
             peer_joined: false,
+            frame_gaps: GapCauses::NONE,
         }
     }
 
@@ -121,7 +124,7 @@ impl SideParser {
         data: &[u8],
     ) -> Step {
         match self.mode {
-            Mode::Preface { matched } => self.step_preface(matched, data),
+            Mode::Preface { matched } => self.step_preface(conn, matched, data),
             Mode::First | Mode::Header => self.step_header(peer, conn, ts, data),
             Mode::Payload => self.step_payload(peer, conn, ts, data),
             Mode::Data(st) => self.step_data(st, conn, ts, data),
@@ -130,7 +133,7 @@ impl SideParser {
         }
     }
 
-    fn step_preface(&mut self, matched: usize, data: &[u8]) -> Step {
+    fn step_preface(&mut self, conn: &mut Conn, matched: usize, data: &[u8]) -> Step {
         let want = PREFACE.get(matched..).unwrap_or_default();
         let n = want.iter().zip(data).take_while(|(a, b)| a == b).count();
         let matched = matched.saturating_add(n);
@@ -138,7 +141,7 @@ impl SideParser {
             self.mode = Mode::Header;
         } else if n < data.len() {
             // Not a preface: the connection was joined after its start.
-            self.joined_mid_stream();
+            self.joined_mid_stream(conn, GapCause::JoinedMidStream.into());
             self.hunt.clear();
             self.hunt
                 .extend_from_slice(PREFACE.get(..matched).unwrap_or_default());
@@ -174,7 +177,7 @@ impl SideParser {
         // The first frame a server sends is SETTINGS: anything else means the
         // connection was joined after its start.
         if self.mode == Mode::First && (!h.is_initial_settings() || self.peer_joined) {
-            self.joined_mid_stream();
+            self.joined_mid_stream(conn, GapCause::JoinedMidStream.into());
             self.hunt.clear();
             self.hunt.extend_from_slice(&self.hdr);
             return Step::used(n);
@@ -201,6 +204,7 @@ impl SideParser {
             self.lose_block(conn);
         }
         self.frame = h;
+        self.frame_gaps = GapCauses::NONE;
         if h.kind == DATA {
             conn.touch(
                 self.side,
@@ -326,13 +330,15 @@ impl SideParser {
 
     fn end_skip(&mut self, conn: &mut Conn, ts: u64) {
         self.mode = Mode::Header;
-        if self.frame.carries_block() {
-            let h = self.frame;
+        let h = self.frame;
+        if h.carries_block() {
             self.block_fragment(conn, h, None, ts);
         }
+        conn.flag(h.stream, mem::take(&mut self.frame_gaps));
     }
 
-    pub(super) fn gap(&mut self, conn: &mut Conn, ts: u64, len: u64) {
+    /// `len` bytes lost before `ts`, for `causes` (see [`Http2Stream::gap`](super::Http2Stream::gap)).
+    pub(super) fn gap(&mut self, conn: &mut Conn, ts: u64, len: u64, causes: GapCauses) {
         let left = match self.mode {
             Mode::Data(st) => Some(st.left()),
             Mode::Payload => {
@@ -344,36 +350,19 @@ impl SideParser {
         let Some(left) = left else {
             conn.parse_errors = conn.parse_errors.saturating_add(1);
             let at_start = matches!(self.mode, Mode::Preface { .. } | Mode::First);
-            self.desync(conn);
+            self.lose_frames(conn, causes);
             if at_start {
-                self.joined_mid_stream();
+                self.joined_mid_stream(conn, causes);
             }
             return;
         };
         let inside = len.min(left);
+        if !matches!(self.mode, Mode::Data(_)) {
+            // The frame is lost: its stream is flagged once the frame ends.
+            self.frame_gaps |= causes;
+        }
         match self.mode {
-            Mode::Data(mut st) => {
-                let h = self.frame;
-                let mut n = inside;
-                if st.pad_pending && n > 0 {
-                    // The pad length is lost: count the rest as payload.
-                    st.pad_pending = false;
-                    st.data_left = h.len.saturating_sub(1);
-                    n -= 1;
-                    conn.touch(self.side, h.stream, self.frame_ts, ts, 1, false);
-                }
-                let d = n.min(u64::from(st.data_left));
-                conn.lost_body(self.side, h.stream, ts, d);
-                st.data_left = st.data_left.saturating_sub(d as u32);
-                n = n.saturating_sub(d);
-                let p = n.min(u64::from(st.pad_left));
-                conn.touch(self.side, h.stream, self.frame_ts, ts, p, false);
-                st.pad_left = st.pad_left.saturating_sub(p as u32);
-                self.mode = Mode::Data(st);
-                if st.left() == 0 {
-                    self.end_data(conn, ts);
-                }
-            }
+            Mode::Data(st) => self.gap_in_data(conn, ts, st, inside, causes),
             Mode::Payload => {
                 conn.parse_errors = conn.parse_errors.saturating_add(1);
                 self.payload.clear();
@@ -394,8 +383,46 @@ impl SideParser {
         }
         if len > left {
             conn.parse_errors = conn.parse_errors.saturating_add(1);
-            self.desync(conn);
+            self.lose_frames(conn, causes);
         }
+    }
+
+    /// `n` bytes of the current DATA frame lost.
+    fn gap_in_data(
+        &mut self,
+        conn: &mut Conn,
+        ts: u64,
+        mut st: DataState,
+        mut n: u64,
+        causes: GapCauses,
+    ) {
+        let h = self.frame;
+        conn.flag(h.stream, causes);
+        if st.pad_pending && n > 0 {
+            // The pad length is lost: count the rest as payload.
+            st.pad_pending = false;
+            st.data_left = h.len.saturating_sub(1);
+            n -= 1;
+            conn.touch(self.side, h.stream, self.frame_ts, ts, 1, false);
+        }
+        let d = n.min(u64::from(st.data_left));
+        conn.lost_body(self.side, h.stream, ts, d);
+        st.data_left = st.data_left.saturating_sub(d as u32);
+        n = n.saturating_sub(d);
+        let p = n.min(u64::from(st.pad_left));
+        conn.touch(self.side, h.stream, self.frame_ts, ts, p, false);
+        st.pad_left = st.pad_left.saturating_sub(p as u32);
+        self.mode = Mode::Data(st);
+        if st.left() == 0 {
+            self.end_data(conn, ts);
+        }
+    }
+
+    /// Frame boundaries are lost in a gap: every open stream may have lost
+    /// frames, and so may every stream this side has not shown yet.
+    fn lose_frames(&mut self, conn: &mut Conn, causes: GapCauses) {
+        conn.lose_frames(self.side, causes);
+        self.desync(conn);
     }
 
     /// Handles a complete non-DATA frame.
@@ -455,7 +482,7 @@ impl SideParser {
 mod tests {
     use crate::http2::testutil::*;
     use crate::http2::Side::{Request as Req, Response as Resp};
-    use crate::http2::{Exchange, Http2Stream, Limits, PREFACE};
+    use crate::http2::{Exchange, GapCause, Http2Stream, Limits, PREFACE};
 
     #[test]
     fn gap_inside_data_is_counted_as_body() {
@@ -480,7 +507,7 @@ mod tests {
         let body: Vec<u8> = (0..100u8).collect();
         let f = data(1, true, &body);
         h2.push(Resp, 12, &f[..39]);
-        h2.gap(Resp, 13, 40);
+        h2.gap(Resp, 13, 40, GapCause::LostEvents);
         h2.push(Resp, 14, &f[79..]);
         h2.push(
             Req,

@@ -8,7 +8,7 @@ use super::connection::Limits;
 use super::frame::is_client_stream;
 use super::grpc::grpc_of;
 use super::message::{Exchange, Header, Message, MAX_MESSAGE_FIELDS, MAX_MESSAGE_HEADER_BYTES};
-use super::Side;
+use super::{GapCauses, Side};
 
 /// Streams tracked at once; the oldest one is given up (as partial) beyond this.
 const MAX_OPEN_STREAMS: usize = 1024;
@@ -58,6 +58,8 @@ struct StreamState {
     response: Option<MsgState>,
     reset: Option<u32>,
     goaway: bool,
+    /// Causes of the gaps that touched the stream.
+    gaps: GapCauses,
 }
 
 /// Stream table and results of one connection.
@@ -82,6 +84,9 @@ pub(super) struct Conn {
     orphans: Vec<u32>,
     /// Decoded header bytes kept over all open streams.
     header_bytes: usize,
+    /// Causes of the gaps that lost frame boundaries on each side (request,
+    /// response): a stream missing that side's headers may have lost them there.
+    side_gaps: [GapCauses; 2],
 }
 
 impl Conn {
@@ -100,6 +105,26 @@ impl Conn {
             max_client_stream: 0,
             orphans: Vec::new(),
             header_bytes: 0,
+            side_gaps: [GapCauses::NONE; 2],
+        }
+    }
+
+    /// A gap (`causes`) touched stream `id`, if it is open.
+    pub(super) fn flag(&mut self, id: u32, causes: GapCauses) {
+        if let Some(st) = self.streams.get_mut(&id) {
+            st.gaps |= causes;
+        }
+    }
+
+    /// `side` lost its frame boundaries in a gap (`causes`): every open stream
+    /// may have lost frames, and any stream whose headers on that side are
+    /// missing may have lost them there.
+    pub(super) fn lose_frames(&mut self, side: Side, causes: GapCauses) {
+        for st in self.streams.values_mut() {
+            st.gaps |= causes;
+        }
+        if let Some(g) = self.side_gaps.get_mut(side_index(side)) {
+            *g |= causes;
         }
     }
 
@@ -189,6 +214,7 @@ impl Conn {
                 msg.body_truncated = true;
             }
         }
+        note_cap(msg, capture);
     }
 
     /// DATA payload bytes lost in a gap.
@@ -196,11 +222,13 @@ impl Conn {
         if n == 0 {
             return;
         }
+        let capture = self.capture;
         if let Some(m) = self.msg(side, id, false, ts) {
             m.msg.body_size = m.msg.body_size.saturating_add(n);
             m.msg.wire_bytes = m.msg.wire_bytes.saturating_add(n);
             m.msg.body_truncated = true;
             m.msg.end_ns = ts;
+            note_cap(&mut m.msg, capture);
         }
     }
 
@@ -395,7 +423,7 @@ impl Conn {
                 }
             }
         }
-        self.ready.push(exchange(id, st));
+        self.ready.push(exchange(id, st, self.side_gaps));
     }
 
     fn evict_oldest(&mut self) {
@@ -436,8 +464,29 @@ impl Conn {
     }
 }
 
+/// Index of a side in per-side arrays.
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::Request => 0,
+        Side::Response => 1,
+    }
+}
+
+/// Notes that the capture limit cut the body short.
+fn note_cap(msg: &mut Message, capture: usize) {
+    if msg.body.is_some() && msg.body_size > capture as u64 {
+        msg.body_capped = true;
+    }
+}
+
 /// Builds the exchange of a finished stream.
-fn exchange(id: u32, st: StreamState) -> Exchange {
+fn exchange(id: u32, st: StreamState, side_gaps: [GapCauses; 2]) -> Exchange {
+    let mut gaps = st.gaps;
+    for (side, m) in [(Side::Request, &st.request), (Side::Response, &st.response)] {
+        if m.as_ref().is_none_or(|m| !m.saw_headers) {
+            gaps |= side_gaps.get(side_index(side)).copied().unwrap_or_default();
+        }
+    }
     let request = st.request.map(MsgState::into_message);
     let response = st.response.map(MsgState::into_message);
     let complete = |m: &Option<Message>| m.as_ref().is_some_and(|m| m.complete);
@@ -450,6 +499,8 @@ fn exchange(id: u32, st: StreamState) -> Exchange {
         reset: st.reset,
         goaway: st.goaway,
         partial,
+        gap: !gaps.is_empty(),
+        gaps,
         grpc,
     }
 }

@@ -88,7 +88,9 @@ impl SideParser {
         }
         self.gap_since_push = true;
         let causes = GapCauses::from(cause);
-        let lower = self.buf.first_ts().or(self.last_push).unwrap_or(ts);
+        // Lost bytes were sent after the last byte seen (or at any time
+        // before, when none was seen: joined mid-stream).
+        let lower = self.buf.first_ts().or(self.last_push).unwrap_or(0);
         match self.state {
             State::Opaque => {}
             State::Await | State::Probe => self.lose_count(conv, lower, causes),
@@ -130,7 +132,7 @@ impl SideParser {
         self.complete(conv, ts);
         if len > lost {
             // The rest of the gap hid the start of what came next.
-            let lower = self.last_push.unwrap_or(ts);
+            let lower = self.last_push.unwrap_or(0);
             match self.state {
                 State::Head | State::Hold { .. } => {
                     self.count_error(conv);
@@ -154,7 +156,7 @@ impl SideParser {
         if len > remaining {
             self.count_error(conv);
             self.abort(conv, ts, causes);
-            let lower = self.last_push.unwrap_or(ts);
+            let lower = self.last_push.unwrap_or(0);
             self.lose_count(conv, lower, causes);
         } else if len == remaining {
             self.state = State::ChunkEnd { cr: false };

@@ -7,7 +7,7 @@ use super::frame::{
 use super::hpack::Outcome;
 use super::side::SideParser;
 use super::streams::Conn;
-use super::Side;
+use super::{GapCauses, Side};
 
 /// Largest header block (HEADERS or PUSH_PROMISE plus CONTINUATION) decoded.
 pub(super) const MAX_HEADER_BLOCK: usize = 256 * 1024;
@@ -127,9 +127,21 @@ impl SideParser {
             conn.parse_errors = conn.parse_errors.saturating_add(1);
         }
         let degraded = outcome != Outcome::Ok;
-        match b.promised {
-            None => conn.apply_headers(self.side, b.stream, fields, degraded, b.end_stream, ts),
-            Some(promised) => conn.promise(promised, fields, degraded, b.start_ts, ts, b.wire),
+        let stream = match b.promised {
+            None => {
+                conn.apply_headers(self.side, b.stream, fields, degraded, b.end_stream, ts);
+                b.stream
+            }
+            Some(promised) => {
+                conn.promise(promised, fields, degraded, b.start_ts, ts, b.wire);
+                promised
+            }
+        };
+        if reliable && !b.lost {
+            self.hpack_lost = GapCauses::NONE;
+        } else if degraded {
+            // Fields are missing because this side lost bytes: say which gaps.
+            conn.flag(stream, self.hpack_lost);
         }
     }
 }

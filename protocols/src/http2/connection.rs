@@ -174,6 +174,7 @@ mod tests {
     use crate::http2::frame::{DATA, GOAWAY, HEADERS, PING, SETTINGS};
     use crate::http2::testutil::*;
     use crate::http2::{Grpc, Message, PREFACE};
+    use crate::stream::GapCause;
     use Side::{Request as Req, Response as Resp};
 
     /// One recorded connection: both directions and the relay order of chunks.
@@ -561,6 +562,11 @@ mod tests {
             .exchanges
             .iter()
             .all(|e| e.stream_id % 2 == 1 && e.stream_id <= 23));
+        // The start was never seen: every stream whose headers were missed
+        // (here all responses, which index entries sent before the cut) says so.
+        assert!(r.exchanges.iter().all(|e| e.gap
+            && e.gaps.contains(GapCause::JoinedMidStream)
+            && e.gaps.iter().count() == 1));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 mod block;
 mod connection;
 mod frame;
+#[cfg(test)]
+mod gap_tests;
 mod grpc;
 mod hpack;
 mod message;

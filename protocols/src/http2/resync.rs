@@ -21,6 +21,7 @@ impl SideParser {
     /// on this side are missing carry `causes`.
     pub(super) fn joined_mid_stream(&mut self, conn: &mut Conn, causes: GapCauses) {
         conn.lose_frames(self.side, causes);
+        self.hpack_lost |= causes;
         self.mode = Mode::Hunt;
         self.joined = true;
         self.hunt_scan = 0;

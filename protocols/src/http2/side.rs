@@ -90,6 +90,9 @@ pub(super) struct SideParser {
     pub(super) peer_joined: bool,
     /// Causes of gaps inside the current frame (its stream carries them).
     frame_gaps: GapCauses,
+    /// Causes of the gaps that made the HPACK state unreliable (streams whose
+    /// headers then decode degraded carry them).
+    pub(super) hpack_lost: GapCauses,
 }
 
 impl SideParser {
@@ -112,6 +115,7 @@ impl SideParser {
             joined: false,
             peer_joined: false,
             frame_gaps: GapCauses::NONE,
+            hpack_lost: GapCauses::NONE,
         }
     }
 
@@ -360,6 +364,9 @@ impl SideParser {
         if !matches!(self.mode, Mode::Data(_)) {
             // The frame is lost: its stream is flagged once the frame ends.
             self.frame_gaps |= causes;
+            if self.frame.carries_block() || self.block.is_some() {
+                self.hpack_lost |= causes;
+            }
         }
         match self.mode {
             Mode::Data(st) => self.gap_in_data(conn, ts, st, inside, causes),
@@ -422,6 +429,7 @@ impl SideParser {
     /// frames, and so may every stream this side has not shown yet.
     fn lose_frames(&mut self, conn: &mut Conn, causes: GapCauses) {
         conn.lose_frames(self.side, causes);
+        self.hpack_lost |= causes;
         self.desync(conn);
     }
 

@@ -21,6 +21,7 @@
 )]
 
 pub mod detect;
+pub mod fuzzing;
 pub mod http1;
 pub mod http2;
 pub mod stream;

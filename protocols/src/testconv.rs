@@ -10,7 +10,9 @@ pub(crate) fn body_of(side: Side, i: usize, n: usize) -> Vec<u8> {
         Side::Request => format!("q{i}."),
         Side::Response => format!("r{i}."),
     };
-    tag.bytes().cycle().take(n).collect()
+    let mut body = tag.repeat(n / tag.len() + 1).into_bytes();
+    body.truncate(n);
+    body
 }
 
 /// One exchange of a conversation.

@@ -22,10 +22,11 @@
 //! proven or given up. Let `c` be the timestamp of its first byte. Causality
 //! bounds the candidates: a response answers a request that started at or
 //! before `c`, and that is unanswered (loss markers count as requests that
-//! may have started at their lower bound). The candidates are only known
-//! once the request side is *caught up*: it pushed bytes stamped after `c`
-//! and has no head in progress that started at or before `c`, or some queued
-//! request or marker started after `c`. Then the response is placed only if:
+//! may have started at their lower bound). For rules 1 and 2 the candidates
+//! are only known once the request side is *caught up*: it pushed bytes
+//! stamped after `c` and has no head in progress that started at or before
+//! `c`, or some queued request or marker started after `c`. The response is
+//! placed only if:
 //!
 //! 1. *Unique*: the latest candidate is the only one, and it is a request (no
 //!    marker). Responses come in order, so nothing else can be answered.
@@ -39,6 +40,15 @@
 //!    ended and before request `N + 1` started answers `N`. While the count
 //!    of responses is certain (only request-side markers are in the way),
 //!    `N` must moreover be the first request after those markers.
+//! 3. *Gap closed before the request*: as 2, but `N` (the latest request
+//!    started at or before `c`) started after every response byte lost or
+//!    skipped, and after the start of every response left unplaced, since
+//!    the last placement — the response-side gap was closed when `N` was
+//!    sent. Without pipelining, `N`'s response can then be neither lost nor
+//!    already seen, and the responses to earlier requests ended before `N`
+//!    started, so the first response that starts after `N` answers `N`,
+//!    whatever the request side lost after `N`. This needs no later request
+//!    bytes, so it is also decided while the response is still arriving.
 //!
 //! The response must also have been framed for the kind of that request.
 //! Once placed, the sides are aligned again: the candidates before `N` are
@@ -213,16 +223,20 @@ impl Conversation {
         loop {
             let decision = match self.floating.front() {
                 None => return,
-                Some(Float::Loss(causes)) => {
+                Some(Float::Loss { causes, until }) => {
                     self.resp_certain = false;
                     self.unaligned |= *causes;
+                    self.loss_until = self.loss_until.max(*until);
                     self.floating.pop_front();
                     continue;
                 }
                 Some(Float::Resp(slot, kind)) => match self.in_order(slot, *kind) {
                     Some(seq) => Decision::Place(seq),
-                    None if slot.response_open && !self.closed => Decision::Wait,
-                    None => self.decide(slot, *kind),
+                    None => match self.after_closed_gap(slot, *kind) {
+                        Some(seq) => Decision::Place(seq),
+                        None if slot.response_open && !self.closed => Decision::Wait,
+                        None => self.decide(slot, *kind),
+                    },
                 },
             };
             match decision {
@@ -231,6 +245,9 @@ impl Conversation {
                 Decision::Alone { causes, ambiguous } => {
                     if let Some(Float::Resp(mut slot, _)) = self.floating.pop_front() {
                         slot.gaps |= causes;
+                        if let Some((_, p)) = slot.response.as_ref() {
+                            self.alone_until = self.alone_until.max(p.start_ns);
+                        }
                         self.emit_alone(*slot);
                     }
                     if ambiguous {
@@ -256,6 +273,38 @@ impl Conversation {
         })??;
         let start = cursor.request_start()?;
         (start <= c && cursor.kind() == kind).then_some(cursor.seq)
+    }
+
+    /// Rule 2 when the response-side gap closed before the request started:
+    /// the latest request `N` that started at or before the response did,
+    /// if it started after every response byte lost or skipped, and after
+    /// every response left unplaced, since the last placement. Without
+    /// pipelining, `N`'s response is then neither lost nor already seen, and
+    /// responses to earlier requests ended before `N` started: this response
+    /// answers `N`. Needs nothing later from the request side.
+    fn after_closed_gap(&self, response: &Slot, kind: RequestKind) -> Option<u64> {
+        if self.pipelining || self.in_order(response, kind).is_some() {
+            return None;
+        }
+        let c = response.response.as_ref()?.1.start_ns;
+        let closed = self.loss_until.max(self.alone_until);
+        let started: Vec<Candidate> = self
+            .entries
+            .iter()
+            .filter_map(Candidate::of)
+            .take_while(|cand| cand.start <= c)
+            .collect();
+        let last = started.iter().rev().find(|cand| cand.seq.is_some())?;
+        let others_after_gap = started
+            .iter()
+            .filter(|cand| cand.seq.is_some() && cand.seq != last.seq)
+            .any(|cand| cand.start > closed);
+        let proven = last.start > closed
+            && !others_after_gap
+            && last.complete
+            && last.end <= c
+            && last.kind == kind;
+        proven.then_some(last.seq).flatten()
     }
 
     /// The rule of the module documentation, for a response no longer being
@@ -401,6 +450,8 @@ impl Conversation {
         }
         self.resp_certain = true;
         self.unaligned = GapCauses::NONE;
+        self.loss_until = 0;
+        self.alone_until = 0;
         if !response.response_open {
             self.note_response_end(seq);
         }
@@ -416,11 +467,15 @@ impl Conversation {
         match self.floating.pop_front() {
             Some(Float::Resp(slot, _)) => {
                 self.resp_certain = false;
+                if let Some((_, p)) = slot.response.as_ref() {
+                    self.alone_until = self.alone_until.max(p.start_ns);
+                }
                 self.emit_alone(*slot);
             }
-            Some(Float::Loss(causes)) => {
+            Some(Float::Loss { causes, until }) => {
                 self.resp_certain = false;
                 self.unaligned |= causes;
+                self.loss_until = self.loss_until.max(until);
             }
             None => {}
         }

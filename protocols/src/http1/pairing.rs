@@ -183,8 +183,8 @@ pub(super) enum Float {
     /// A final response, with the request kind its body was framed for.
     Resp(Box<Slot>, RequestKind),
     /// Response bytes whose message boundaries were lost: an unknown number
-    /// (maybe none) of responses.
-    Loss(GapCauses),
+    /// (maybe none) of responses, all sent no later than `until`.
+    Loss { causes: GapCauses, until: u64 },
 }
 
 /// Requests awaiting responses, responses awaiting placement, finished
@@ -204,6 +204,10 @@ pub(super) struct Conversation {
     pub(super) resp_certain: bool,
     /// Causes of the gaps since the last proven placement.
     pub(super) unaligned: GapCauses,
+    /// Since the last placement: latest time response bytes were lost or
+    /// skipped, and latest start of a response left unplaced.
+    pub(super) loss_until: u64,
+    pub(super) alone_until: u64,
     /// The client was seen sending a request before the previous response ended.
     pub(super) pipelining: bool,
     /// Timestamp of the last request-side push.
@@ -227,6 +231,8 @@ impl Conversation {
             capture,
             resp_certain: true,
             unaligned: GapCauses::NONE,
+            loss_until: 0,
+            alone_until: 0,
             pipelining: false,
             req_last_push: None,
             req_pending_start: None,
@@ -386,13 +392,19 @@ impl Conversation {
         self.push_entry(Entry::Lost(Marker { lower, causes }));
     }
 
-    /// Response bytes whose boundaries are lost: they may hide responses.
-    pub(super) fn response_lost(&mut self, causes: GapCauses) {
-        if let Some(Float::Loss(c)) = self.floating.back_mut() {
+    /// Response bytes whose boundaries are lost, all sent no later than
+    /// `until`: they may hide responses.
+    pub(super) fn response_lost(&mut self, causes: GapCauses, until: u64) {
+        if let Some(Float::Loss {
+            causes: c,
+            until: u,
+        }) = self.floating.back_mut()
+        {
             *c |= causes;
+            *u = (*u).max(until);
             return;
         }
-        self.floating.push_back(Float::Loss(causes));
+        self.floating.push_back(Float::Loss { causes, until });
         self.resolve();
     }
 

@@ -12,7 +12,7 @@ impl SideParser {
     /// Skips bytes while waiting for the next capture event.
     pub(super) fn step_await(&mut self, conv: &mut Conversation, ts: u64, data: &[u8]) -> usize {
         if !data.is_empty() {
-            self.lost_here(conv, ts, GapCauses::NONE);
+            self.lost_here(conv, ts, ts, GapCauses::NONE);
         }
         data.len()
     }
@@ -40,7 +40,8 @@ impl SideParser {
     pub(super) fn parse_failed(&mut self, conv: &mut Conversation) {
         self.count_error(conv);
         let lower = self.buf.first_ts().or(self.last_push).unwrap_or(0);
-        self.lose_count(conv, lower, GapCauses::NONE);
+        let until = self.last_push.unwrap_or(lower);
+        self.lose_count(conv, lower, until, GapCauses::NONE);
     }
 
     /// A probed capture event does not start with a message: skip the rest of it.
@@ -48,28 +49,28 @@ impl SideParser {
         let lower = self.buf.first_ts().unwrap_or(ts);
         self.buf.clear();
         self.state = State::Await;
-        self.lost_here(conv, lower, GapCauses::NONE);
+        self.lost_here(conv, lower, ts, GapCauses::NONE);
     }
 
     /// Framing inside a body is broken: end the message, boundaries are lost.
     pub(super) fn body_error(&mut self, conv: &mut Conversation, ts: u64) {
         self.count_error(conv);
         self.abort(conv, ts, GapCauses::NONE);
-        self.lose_count(conv, ts, GapCauses::NONE);
+        self.lose_count(conv, ts, ts, GapCauses::NONE);
     }
 
     /// Bytes of this side whose boundaries are unknown (lost, or skipped):
-    /// they may hide messages; requests among them started at `lower` or later.
-    fn lost_here(&mut self, conv: &mut Conversation, lower: u64, causes: GapCauses) {
+    /// they may hide messages, sent between `lower` and `until`.
+    fn lost_here(&mut self, conv: &mut Conversation, lower: u64, until: u64, causes: GapCauses) {
         match self.side {
             Side::Request => conv.request_lost(lower, causes),
-            Side::Response => conv.response_lost(causes),
+            Side::Response => conv.response_lost(causes, until),
         }
     }
 
     /// Message boundaries are lost: record it and wait for the next capture event.
-    fn lose_count(&mut self, conv: &mut Conversation, lower: u64, causes: GapCauses) {
-        self.lost_here(conv, lower, causes);
+    fn lose_count(&mut self, conv: &mut Conversation, lower: u64, until: u64, causes: GapCauses) {
+        self.lost_here(conv, lower, until, causes);
         self.buf.clear();
         self.current = None;
         self.hold_after = false;
@@ -93,22 +94,22 @@ impl SideParser {
         let lower = self.buf.first_ts().or(self.last_push).unwrap_or(0);
         match self.state {
             State::Opaque => {}
-            State::Await | State::Probe => self.lose_count(conv, lower, causes),
+            State::Await | State::Probe => self.lose_count(conv, lower, ts, causes),
             State::Head => {
                 self.count_error(conv);
                 self.salvage_head(conv, ts, causes);
-                self.lose_count(conv, lower, causes);
+                self.lose_count(conv, lower, ts, causes);
             }
             State::Hold { .. } => {
                 self.count_error(conv);
-                self.lose_count(conv, lower, causes);
+                self.lose_count(conv, lower, ts, causes);
             }
             State::Length { remaining } => self.gap_in_length(conv, ts, len, remaining, causes),
             State::ChunkData { remaining } => self.gap_in_chunk(conv, ts, len, remaining, causes),
             State::ChunkSize | State::ChunkEnd { .. } | State::Trailers => {
                 self.count_error(conv);
                 self.abort(conv, ts, causes);
-                self.lose_count(conv, lower, causes);
+                self.lose_count(conv, lower, ts, causes);
             }
             State::UntilClose => conv.add_lost(self.side, self.current, ts, len, causes),
         }
@@ -136,9 +137,9 @@ impl SideParser {
             match self.state {
                 State::Head | State::Hold { .. } => {
                     self.count_error(conv);
-                    self.lose_count(conv, lower, causes);
+                    self.lose_count(conv, lower, ts, causes);
                 }
-                State::Await => self.lose_count(conv, lower, causes),
+                State::Await => self.lose_count(conv, lower, ts, causes),
                 _ => {}
             }
         }
@@ -157,7 +158,7 @@ impl SideParser {
             self.count_error(conv);
             self.abort(conv, ts, causes);
             let lower = self.last_push.unwrap_or(0);
-            self.lose_count(conv, lower, causes);
+            self.lose_count(conv, lower, ts, causes);
         } else if len == remaining {
             self.state = State::ChunkEnd { cr: false };
         } else {

@@ -100,6 +100,52 @@ pub(crate) fn conversation(specs: &[Spec], write: usize) -> Vec<Event> {
     events
 }
 
+/// A pipelining keep-alive conversation: requests are sent in batches of
+/// `batch` (each in its own event, or all in one when `coalesce`), then the
+/// responses to the batch come, written in events of at most `write` bytes.
+pub(crate) fn pipelined(specs: &[Spec], batch: usize, coalesce: bool, write: usize) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut ts = 1_000u64;
+    for (b, group) in specs.chunks(batch.max(1)).enumerate() {
+        let first = b * batch.max(1);
+        ts += 100;
+        for (k, spec) in group.iter().enumerate() {
+            let i = first + k;
+            match events.last_mut() {
+                Some(Event {
+                    side: Side::Request,
+                    bytes,
+                    ..
+                }) if coalesce && k > 0 => {
+                    bytes.extend(request(i, spec));
+                }
+                _ => {
+                    ts += 1;
+                    events.push(Event {
+                        side: Side::Request,
+                        ts,
+                        bytes: request(i, spec),
+                        exchange: i,
+                    });
+                }
+            }
+        }
+        ts += 50;
+        for (k, spec) in group.iter().enumerate() {
+            for piece in response(first + k, spec).chunks(write.max(1)) {
+                ts += 10;
+                events.push(Event {
+                    side: Side::Response,
+                    ts,
+                    bytes: piece.to_vec(),
+                    exchange: first + k,
+                });
+            }
+        }
+    }
+    events
+}
+
 /// What the capture did to one event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Loss {

@@ -31,24 +31,32 @@
 //! 1. *Unique*: the latest candidate is the only one, and it is a request (no
 //!    marker). Responses come in order, so nothing else can be answered.
 //! 2. *Not pipelined*: the latest candidate `N` is a request, and there is
-//!    evidence that no other request was in flight: the client was never seen
-//!    sending a request before the previous response ended (nor two requests
-//!    in one event), `N` ended at or before `c`, consecutive candidates did
-//!    not overlap, and the response ended at or before the next request (or
-//!    marker) started. A non-pipelining client sends request `N + 1` only
+//!    evidence that no other request was in flight: the client was seen
+//!    sending a request only after the previous response ended, and never
+//!    before it ended (nor two requests in one event), `N` ended at or
+//!    before `c`, consecutive candidates did not overlap, and the response
+//!    ended at or before the next request (or marker) was seen to start. A non-pipelining client sends request `N + 1` only
 //!    after response `N`, so the response that starts after request `N`
 //!    ended and before request `N + 1` started answers `N`. While the count
 //!    of responses is certain (only request-side markers are in the way),
 //!    `N` must moreover be the first request after those markers.
-//! 3. *Gap closed before the request*: as 2, but `N` (the latest request
-//!    started at or before `c`) started after every response byte lost or
-//!    skipped, and after the start of every response left unplaced, since
-//!    the last placement — the response-side gap was closed when `N` was
-//!    sent. Without pipelining, `N`'s response can then be neither lost nor
-//!    already seen, and the responses to earlier requests ended before `N`
-//!    started, so the first response that starts after `N` answers `N`,
-//!    whatever the request side lost after `N`. This needs no later request
-//!    bytes, so it is also decided while the response is still arriving.
+//! 3. *Gap closed before the request*: `N` (the latest request started at
+//!    or before `c`) started after every response byte lost or skipped, and
+//!    after the start of every response left unplaced, since the last
+//!    placement — the response-side gap was closed when `N` was sent. `N`'s
+//!    response can then be neither lost nor already seen: if no request
+//!    before `N` is unanswered, this response answers `N` (proven by order
+//!    and causality alone); if some are, only for a client known not to
+//!    pipeline as in 2 (their responses ended before `N` started), with `N`
+//!    ended at or before `c`. Whatever the request side lost after `N` does
+//!    not matter, so this needs no later request bytes and is also decided
+//!    while the response is still arriving.
+//!
+//! Rules 2 and 3 with earlier requests rest on the premise that a client
+//! seen waiting for each response, and never seen pipelining, does not start
+//! pipelining unseen inside a gap (HTTP/1.1 clients in use do not pipeline).
+//! Order and causality alone cannot locate a response once a whole one was
+//! lost.
 //!
 //! The response must also have been framed for the kind of that request.
 //! Once placed, the sides are aligned again: the candidates before `N` are
@@ -64,7 +72,11 @@ use std::collections::VecDeque;
 use super::body::RequestKind;
 use super::head::RespHead;
 use super::message::GapCauses;
-use super::pairing::{Conversation, Entry, Float, Progress, Slot, MAX_PENDING};
+use super::pairing::{Conversation, Entry, Float, Progress, Slot, Timing, MAX_PENDING};
+
+/// Responses and response-side losses remembered for evidence of how the
+/// client sends.
+const RECENT: usize = 16;
 
 /// What to do with the oldest unplaced response.
 enum Decision {
@@ -125,26 +137,63 @@ impl Conversation {
         self.req_pending_start = pending;
     }
 
-    /// A request starting at `start`: pipelining if the previous request's
-    /// response ended later, or if the previous request ended at the same time.
+    /// Evidence of how the client sends, from a request starting at `start`
+    /// and the previous one, when nothing was lost between them. Pipelining:
+    /// the previous request ended at the same time, or its placed response
+    /// ended later, or two final responses started between the two requests.
+    /// Sequential: exactly one response started between them, and it ended
+    /// before this one started, with no response bytes lost meanwhile.
     pub(super) fn note_request_start(&mut self, start: u64) {
-        let previous = self.entries.iter().rev().find_map(|e| match e {
-            Entry::Slot(s) if s.request.is_some() => Some(s),
-            _ => None,
-        });
-        if let Some(prev) = previous {
-            // Ends stamped by a gap report are only bounds: no evidence.
-            let response_later = prev
-                .response
-                .as_ref()
-                .is_some_and(|(_, p)| !prev.response_open && !p.end_by_gap && p.end_ns > start);
-            let same_time = prev
-                .request
-                .as_ref()
-                .is_some_and(|(_, p)| !prev.request_open && !p.end_by_gap && p.end_ns == start);
-            if response_later || same_time {
-                self.pipelining = true;
-            }
+        let previous = match self.entries.back() {
+            Some(Entry::Slot(s)) => Some(Timing::of(s)),
+            Some(Entry::Lost(_)) => None,
+            None => self.last_emitted,
+        };
+        let Some(prev) = previous else { return };
+        if prev.request_end == Some(start) || prev.response_end.is_some_and(|end| end > start) {
+            self.pipelining = true;
+            return;
+        }
+        let Some(after) = prev.request_end else {
+            return;
+        };
+        let between: Vec<Option<u64>> = self
+            .recent
+            .iter()
+            .filter(|(_, c, _)| *c >= after && *c < start)
+            .map(|(_, _, end)| *end)
+            .collect();
+        let lossy = self
+            .loss_windows
+            .iter()
+            .any(|(from, until)| *from < start && *until >= after);
+        match between.as_slice() {
+            [_, _, ..] => self.pipelining = true,
+            [Some(end)] if *end <= start && !lossy => self.sequential = true,
+            _ => {}
+        }
+    }
+
+    /// A final response (message `seq`) started at `start`.
+    fn note_response_start(&mut self, seq: u64, start: u64) {
+        self.recent.push_back((seq, start, None));
+        if self.recent.len() > RECENT {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Response bytes were lost (or skipped) between `from` and `until`.
+    pub(super) fn note_loss_window(&mut self, from: u64, until: u64) {
+        self.loss_windows.push_back((from, until));
+        if self.loss_windows.len() > RECENT {
+            self.loss_windows.pop_front();
+        }
+    }
+
+    /// Response `seq` ended at `end` (exact) or was cut (`None`).
+    pub(super) fn note_response_timing(&mut self, seq: u64, end: Option<u64>) {
+        if let Some(r) = self.recent.iter_mut().rev().find(|r| r.0 == seq) {
+            r.2 = end;
         }
     }
 
@@ -178,6 +227,12 @@ impl Conversation {
         }
     }
 
+    /// The client is known not to pipeline: seen waiting for a response
+    /// before sending the next request, never seen sending one before.
+    fn known_sequential(&self) -> bool {
+        self.sequential && !self.pipelining
+    }
+
     /// The request kind a final response starting at `c` is framed for: that
     /// of the request it answers in order, or else of the request it would
     /// most likely answer (checked again when it is placed).
@@ -206,6 +261,7 @@ impl Conversation {
     ) -> u64 {
         let mut slot = self.new_slot();
         let seq = slot.seq;
+        self.note_response_start(seq, progress.start_ns);
         slot.response = Some((head, progress));
         slot.response_open = open;
         slot.answered = true;
@@ -283,7 +339,7 @@ impl Conversation {
     /// responses to earlier requests ended before `N` started: this response
     /// answers `N`. Needs nothing later from the request side.
     fn after_closed_gap(&self, response: &Slot, kind: RequestKind) -> Option<u64> {
-        if self.pipelining || self.in_order(response, kind).is_some() {
+        if self.in_order(response, kind).is_some() {
             return None;
         }
         let c = response.response.as_ref()?.1.start_ns;
@@ -295,16 +351,24 @@ impl Conversation {
             .take_while(|cand| cand.start <= c)
             .collect();
         let last = started.iter().rev().find(|cand| cand.seq.is_some())?;
-        let others_after_gap = started
-            .iter()
-            .filter(|cand| cand.seq.is_some() && cand.seq != last.seq)
-            .any(|cand| cand.start > closed);
-        let proven = last.start > closed
-            && !others_after_gap
-            && last.complete
-            && last.end <= c
-            && last.kind == kind;
-        proven.then_some(last.seq).flatten()
+        if last.start <= closed || last.kind != kind {
+            return None;
+        }
+        // With nothing unanswered before N, every earlier request was
+        // answered by a placed response: N's is the next one, proven.
+        // Otherwise the earlier ones' responses must have ended before N
+        // started: only for a client known not to pipeline.
+        let earlier = started.first().is_some_and(|first| first.seq != last.seq);
+        if earlier {
+            let others_after_gap = started
+                .iter()
+                .filter(|cand| cand.seq.is_some() && cand.seq != last.seq)
+                .any(|cand| cand.start > closed);
+            if !self.known_sequential() || others_after_gap || !last.complete || last.end > c {
+                return None;
+            }
+        }
+        last.seq
     }
 
     /// The rule of the module documentation, for a response no longer being
@@ -379,7 +443,7 @@ impl Conversation {
             return Some(false);
         };
         let reals: Vec<&Candidate> = possible.iter().filter(|p| p.seq.is_some()).collect();
-        if self.pipelining
+        if !self.known_sequential()
             || !last.complete
             || last.end > c
             || (self.resp_certain && reals.len() > 1)
@@ -399,7 +463,7 @@ impl Conversation {
         let next = next.or(self.req_pending_start);
         Some(match next {
             Some(start) => fp.end_ns <= start,
-            None if self.closed => true,
+            None if self.closed => false,
             // A later request would start no earlier than the last push.
             None if self.req_last_push.is_some_and(|t| fp.end_ns <= t) => true,
             None => return None,

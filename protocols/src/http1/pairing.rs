@@ -162,6 +162,30 @@ impl Slot {
     }
 }
 
+/// When a request ended and when its response ended, where known exactly.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Timing {
+    pub(super) request_end: Option<u64>,
+    pub(super) response_end: Option<u64>,
+}
+
+impl Timing {
+    pub(super) fn of(slot: &Slot) -> Self {
+        let exact = |open: bool, p: &Progress| (!open && !p.end_by_gap).then_some(p.end_ns);
+        Self {
+            request_end: slot
+                .request
+                .as_ref()
+                .and_then(|(_, p)| exact(slot.request_open, p)),
+            response_end: slot
+                .response
+                .as_ref()
+                .filter(|(_, p)| p.complete)
+                .and_then(|(_, p)| exact(slot.response_open, p)),
+        }
+    }
+}
+
 /// Request bytes whose message boundaries were lost: they hold an unknown
 /// number (maybe none) of requests, each started no earlier than `lower`.
 #[derive(Debug)]
@@ -210,6 +234,15 @@ pub(super) struct Conversation {
     pub(super) alone_until: u64,
     /// The client was seen sending a request before the previous response ended.
     pub(super) pipelining: bool,
+    /// The client was seen sending a request only after the previous response ended.
+    pub(super) sequential: bool,
+    /// The last request emitted: its end and its response's end (both
+    /// exact: not stamped by a gap, and complete).
+    pub(super) last_emitted: Option<Timing>,
+    /// Final responses seen lately, placed or not: (message, start, exact end).
+    pub(super) recent: VecDeque<(u64, u64, Option<u64>)>,
+    /// Response-side losses lately: bytes sent between these times.
+    pub(super) loss_windows: VecDeque<(u64, u64)>,
     /// Timestamp of the last request-side push.
     pub(super) req_last_push: Option<u64>,
     /// Start of a request head the request side is still receiving.
@@ -234,6 +267,10 @@ impl Conversation {
             loss_until: 0,
             alone_until: 0,
             pipelining: false,
+            sequential: false,
+            last_emitted: None,
+            recent: VecDeque::new(),
+            loss_windows: VecDeque::new(),
             req_last_push: None,
             req_pending_start: None,
             closed: false,
@@ -275,6 +312,9 @@ impl Conversation {
     }
 
     pub(super) fn emit(&mut self, slot: Slot) {
+        if slot.request.is_some() {
+            self.last_emitted = Some(Timing::of(&slot));
+        }
         if slot.request.is_some() || slot.response.is_some() {
             self.ready.push(slot.into_exchange());
         }
@@ -392,9 +432,10 @@ impl Conversation {
         self.push_entry(Entry::Lost(Marker { lower, causes }));
     }
 
-    /// Response bytes whose boundaries are lost, all sent no later than
+    /// Response bytes whose boundaries are lost, sent between `from` and
     /// `until`: they may hide responses.
-    pub(super) fn response_lost(&mut self, causes: GapCauses, until: u64) {
+    pub(super) fn response_lost(&mut self, causes: GapCauses, from: u64, until: u64) {
+        self.note_loss_window(from, until);
         if let Some(Float::Loss {
             causes: c,
             until: u,
@@ -456,16 +497,19 @@ impl Conversation {
             self.flush();
             return false;
         };
+        let mut exact_end = None;
         if let Some(slot) = self.slot_mut(seq) {
             if let Some(p) = slot.progress_mut(side) {
                 p.complete = complete;
                 if let Some(ts) = end_ns {
                     p.end_ns = ts;
                 }
+                exact_end = (complete && !p.end_by_gap).then_some(p.end_ns);
             }
             slot.close_side(side);
         }
         if side == Side::Response {
+            self.note_response_timing(seq, exact_end);
             self.note_response_end(seq);
             self.resolve();
         }

@@ -64,7 +64,7 @@ impl SideParser {
     fn lost_here(&mut self, conv: &mut Conversation, lower: u64, until: u64, causes: GapCauses) {
         match self.side {
             Side::Request => conv.request_lost(lower, causes),
-            Side::Response => conv.response_lost(causes, until),
+            Side::Response => conv.response_lost(causes, lower, until),
         }
     }
 

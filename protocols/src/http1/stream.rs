@@ -342,6 +342,22 @@ mod tests {
         }
     }
 
+    /// Runs the ops after one clean exchange at time 0 (the evidence of a
+    /// client that waits for each response, which the rules that re-align
+    /// the sides after a loss need), and leaves that exchange out.
+    pub(super) fn run_warm(limits: Limits, ops: &[Op]) -> Outcome {
+        let mut all = vec![
+            push(Side::Request, 0, b"GET /warm-up HTTP/1.1\r\n\r\n"),
+            push(Side::Response, 0, b"HTTP/1.1 204 No Content\r\n\r\n"),
+        ];
+        all.extend_from_slice(ops);
+        let mut out = run(limits, &all);
+        let warm = out.exchanges.remove(0);
+        assert_eq!(req_of(&warm).target, "/warm-up");
+        assert!(!warm.partial && !warm.gap);
+        out
+    }
+
     fn pair(req: &[u8], resp: &[u8]) -> Outcome {
         run(Limits::default(), &[push(Req, 1, req), push(Resp, 2, resp)])
     }
@@ -808,7 +824,9 @@ mod tests {
         assert_eq!(resp_of(x).body_size, 2);
 
         // Joined inside a body: one desync per side; a message is trusted
-        // only at the start of a later capture event.
+        // only at the start of a later capture event. Whether the skipped
+        // bytes hid requests still unanswered is unknown until the client is
+        // seen waiting for a response: /x is paired once /z shows that.
         let out = run(
             Limits::default(),
             &[
@@ -820,13 +838,23 @@ mod tests {
                 push(Resp, 2, b"rest of a body\r\nHTTP/1.1 200 OK\r\n\r\n"),
                 push(Req, 3, b"GET /x HTTP/1.1\r\n\r\n"),
                 push(Resp, 4, b"HTTP/1.1 204 No Content\r\n\r\n"),
+                push(Req, 5, b"GET /z HTTP/1.1\r\n\r\n"),
+                push(Resp, 6, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz"),
             ],
         );
         assert_eq!(out.errors, 2);
-        assert_eq!(out.exchanges.len(), 1, "{:#?}", out.exchanges);
-        assert_eq!(req_of(&out.exchanges[0]).target, "/x");
-        assert_eq!(resp_of(&out.exchanges[0]).status, 204);
-        assert!(!out.exchanges[0].partial && !out.exchanges[0].gap);
+        let got: Vec<_> = out
+            .exchanges
+            .iter()
+            .map(|x| {
+                (
+                    req_of(x).target.as_str(),
+                    resp_of(x).status,
+                    x.partial || x.gap,
+                )
+            })
+            .collect();
+        assert_eq!(got, [("/x", 204, false), ("/z", 200, false)]);
     }
 
     #[test]
@@ -910,7 +938,7 @@ mod tests {
             push(Req, 5, b"GET /c HTTP/1.1\r\n\r\n"),
             push(Resp, 6, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc"),
         ];
-        let out = run(Limits::default(), &ops);
+        let out = run_warm(Limits::default(), &ops);
         assert_eq!(
             (out.errors, out.exchanges.len()),
             (1, 3),
@@ -1011,7 +1039,7 @@ mod tests {
                 b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
             ),
         ];
-        let out = run(Limits::default(), &ops);
+        let out = run_warm(Limits::default(), &ops);
         assert_eq!(
             (out.errors, out.exchanges.len()),
             (1, 2),
@@ -1078,7 +1106,7 @@ mod tests {
             push(Req, 3, b"GET /2 HTTP/1.1\r\n\r\n"),
             push(Resp, 4, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
         ];
-        let out = run(Limits::default(), &ops);
+        let out = run_warm(Limits::default(), &ops);
         assert_eq!(out.errors, 2);
         // "/x" and the second response of event 2 follow garbage in their
         // events: not proven message starts.
@@ -1104,7 +1132,7 @@ mod tests {
                 b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok",
             ),
         ];
-        let out = run(Limits::default(), &ops);
+        let out = run_warm(Limits::default(), &ops);
         assert_eq!(out.errors, 1);
         assert_eq!(out.exchanges.len(), 2, "{:#?}", out.exchanges);
         assert!(out.exchanges[0].partial && !req_of(&out.exchanges[0]).complete);

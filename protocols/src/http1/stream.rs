@@ -23,10 +23,14 @@ const MAX_STALLS: u8 = 8;
 /// its messages: it skips bytes up to the next capture event (a push with a
 /// new timestamp, or the first push after a gap) that starts with a known
 /// method and a space (request side) or with `HTTP/1.` (response side), and a
-/// response is paired again only when the request it answers is proven (see
-/// the rule in the `align` module): never is a response paired with a
-/// request it may not answer. Exchanges that could not be paired come out
-/// partial, and every exchange a gap touched carries its causes.
+/// response is paired again only when the request it answers is proven: by
+/// order and the kernel timestamps (a response never answers a request that
+/// started after it), and — when whole responses may have been lost — by the
+/// premise that a client seen waiting for each response, and never seen
+/// pipelining, still does not pipeline. Exchanges that could not be paired
+/// come out partial (a request or a response alone), and every exchange a
+/// gap touched carries its causes. A response may be held until the request
+/// side shows what came after it (its next request, or close).
 #[derive(Debug)]
 pub struct Http1Stream {
     request: SideParser,

@@ -26,7 +26,9 @@ pub struct Message {
     pub headers: Vec<Header>,
     /// Fields of later header blocks (trailers), in wire order.
     pub trailers: Vec<Header>,
-    /// DATA payload length (padding excluded), including bytes lost in gaps.
+    /// DATA payload length (padding excluded), including bytes lost in gaps
+    /// (when the pad length of a padded DATA frame was itself lost, the rest
+    /// of that frame is counted: the stream then carries the gap).
     pub body_size: u64,
     /// First `max_body_capture` payload bytes; `None` when capture is off.
     pub body: Option<Vec<u8>>,

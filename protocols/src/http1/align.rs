@@ -128,6 +128,22 @@ impl Candidate {
 }
 
 impl Conversation {
+    /// The possible answers of the next response, in request order: what was
+    /// given up at the front of the queue, then the unanswered entries.
+    fn candidates(&self) -> impl DoubleEndedIterator<Item = Candidate> + '_ {
+        let given_up = self.given_up.as_ref().map(|m| Candidate {
+            seq: None,
+            start: m.lower,
+            end: m.lower,
+            complete: false,
+            kind: RequestKind::Other,
+            causes: m.causes,
+        });
+        given_up
+            .into_iter()
+            .chain(self.entries.iter().filter_map(Candidate::of))
+    }
+
     /// The request side pushed bytes up to `last_push`; a head started at
     /// `pending` is still being received.
     pub(super) fn note_request_frontier(&mut self, last_push: Option<u64>, pending: Option<u64>) {
@@ -238,9 +254,7 @@ impl Conversation {
     /// most likely answer (checked again when it is placed).
     pub(super) fn response_kind(&self, c: u64) -> RequestKind {
         let mut started = self
-            .entries
-            .iter()
-            .filter_map(Candidate::of)
+            .candidates()
             .filter(|cand| cand.seq.is_some() && cand.start <= c);
         let found = if self.resp_certain && self.floating.is_empty() {
             started.next()
@@ -318,7 +332,7 @@ impl Conversation {
     /// The slot a response answers in order, if the sides are aligned, the
     /// request started no later than the response and the framing fits.
     fn in_order(&self, response: &Slot, kind: RequestKind) -> Option<u64> {
-        if !self.resp_certain {
+        if !self.resp_certain || self.given_up.is_some() {
             return None;
         }
         let c = response.response.as_ref()?.1.start_ns;
@@ -345,9 +359,7 @@ impl Conversation {
         let c = response.response.as_ref()?.1.start_ns;
         let closed = self.loss_until.max(self.alone_until);
         let started: Vec<Candidate> = self
-            .entries
-            .iter()
-            .filter_map(Candidate::of)
+            .candidates()
             .take_while(|cand| cand.start <= c)
             .collect();
         let last = started.iter().rev().find(|cand| cand.seq.is_some())?;
@@ -383,7 +395,7 @@ impl Conversation {
         let c = fp.start_ns;
         let mut possible: Vec<Candidate> = Vec::new();
         let mut next: Option<u64> = None;
-        for cand in self.entries.iter().filter_map(Candidate::of) {
+        for cand in self.candidates() {
             if cand.start > c {
                 next = Some(cand.start);
                 break;
@@ -509,6 +521,7 @@ impl Conversation {
             }
         }
         self.entries = kept;
+        self.given_up = None;
         if response.response_open {
             self.redirect = Some((response.seq, seq));
         }

@@ -487,3 +487,31 @@ fn batch_pipelining_client_with_an_early_loss_is_never_mispaired() {
     assert!(exact.is_empty(), "nothing can be proven here: {exact:?}");
     assert!(out.iter().all(|x| x.partial && x.gap));
 }
+
+#[test]
+fn queue_overflow_never_misplaces_responses() {
+    // More requests waiting than the queue holds: the oldest are given up,
+    // but their responses may still come, so none is placed on a later one.
+    let n = crate::http1::pairing::MAX_PENDING + 5;
+    let specs: Vec<Spec> = (0..n)
+        .map(|i| Spec {
+            req_body: 0,
+            resp_body: 1 + i % 7,
+            chunked: false,
+        })
+        .collect();
+    let mut calls = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        calls.push(Call::Push(Req, 1 + i as u64, testconv::request(i, spec)));
+    }
+    for (i, spec) in specs.iter().enumerate() {
+        calls.push(Call::Push(
+            Resp,
+            1000 + i as u64,
+            testconv::response(i, spec),
+        ));
+    }
+    let out = testconv::run_http1(capture(64), &calls);
+    testconv::check(&specs, &out);
+    assert_eq!(out.iter().filter(|x| x.request.is_some()).count(), n);
+}

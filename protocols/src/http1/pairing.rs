@@ -250,6 +250,9 @@ pub(super) struct Conversation {
     pub(super) closed: bool,
     /// A response still being received was placed into another slot.
     pub(super) redirect: Option<(u64, u64)>,
+    /// Requests (or markers) given up at the front of a full queue whose
+    /// responses may still come: a marker before every entry.
+    pub(super) given_up: Option<Marker>,
 }
 
 impl Conversation {
@@ -275,6 +278,7 @@ impl Conversation {
             req_pending_start: None,
             closed: false,
             redirect: None,
+            given_up: None,
         }
     }
 
@@ -297,16 +301,27 @@ impl Conversation {
     fn push_entry(&mut self, entry: Entry) {
         self.entries.push_back(entry);
         if self.entries.len() > MAX_PENDING {
-            match self.entries.pop_front() {
+            let lost = match self.entries.pop_front() {
                 Some(Entry::Slot(oldest)) => {
-                    if !oldest.answered {
-                        // Its response may still come: the next one is unplaceable.
-                        self.resp_certain = false;
-                    }
+                    // Its response may still come: it stays a possible answer.
+                    let lost = (!oldest.answered).then(|| Marker {
+                        lower: oldest.request_start().unwrap_or(0),
+                        causes: GapCauses::NONE,
+                    });
                     self.emit(*oldest);
+                    lost
                 }
-                Some(Entry::Lost(_)) => self.resp_certain = false,
-                None => {}
+                Some(Entry::Lost(m)) => Some(m),
+                None => None,
+            };
+            if let Some(m) = lost {
+                self.given_up = Some(match self.given_up.take() {
+                    Some(g) => Marker {
+                        lower: g.lower.min(m.lower),
+                        causes: g.causes | m.causes,
+                    },
+                    None => m,
+                });
             }
         }
     }

@@ -45,7 +45,7 @@ pub fn http1(data: &[u8]) {
     for (i, (side, chunk, gap)) in operations(data).enumerate() {
         s.push(side, i as u64, chunk);
         if gap > 0 {
-            s.gap(side, i as u64, gap);
+            s.gap(side, i as u64, gap, protocols::GapCause::LostEvents);
         }
         let _ = s.drain();
     }
@@ -61,7 +61,7 @@ pub fn http2(data: &[u8]) {
     for (i, (side, chunk, gap)) in operations(data).enumerate() {
         s.push(side, i as u64, chunk);
         if gap > 0 {
-            s.gap(side, i as u64, gap);
+            s.gap(side, i as u64, gap, protocols::GapCause::LostEvents);
         }
         let _ = s.drain();
     }

@@ -13,7 +13,7 @@
 //! - for a push, bits 3–7 are the length; 31 means a 16-bit big-endian
 //!   length follows. The bytes follow (fewer if the script ends);
 //! - for a gap, bits 3–4 pick the cause (`LostEvents`, `KernelCap`,
-//!   `JoinedMidStream`, then `LostEvents` again), bits 5–7 a shift `s`, and
+//!   `JoinedMidStream`, `NotVisible`), bits 5–7 a shift `s`, and
 //!   the next byte `b` gives the length `b << (4 * s)` (0 is a valid length).
 //!
 //! The connection is closed at the end of the script.
@@ -62,6 +62,7 @@ fn operations(data: &[u8]) -> impl Iterator<Item = Op<'_>> {
                 let cause = match (c >> 3) & 3 {
                     1 => GapCause::KernelCap,
                     2 => GapCause::JoinedMidStream,
+                    3 => GapCause::NotVisible,
                     _ => GapCause::LostEvents,
                 };
                 Some(Op::Gap(side, ts, u64::from(b) << shift, cause))

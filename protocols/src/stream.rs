@@ -23,23 +23,28 @@ pub enum GapCause {
     /// The connection was first seen after it started: the bytes before the
     /// first captured one are missing.
     JoinedMidStream,
+    /// The bytes never passed through memory the probes can read (a body
+    /// sent with `sendfile`): counted, not seen.
+    NotVisible,
 }
 
 impl GapCause {
     /// Every cause, in the order of their bits and names.
-    pub const ALL: [GapCause; 3] = [
+    pub const ALL: [GapCause; 4] = [
         GapCause::LostEvents,
         GapCause::KernelCap,
         GapCause::JoinedMidStream,
+        GapCause::NotVisible,
     ];
 
-    /// Stable name, for attributes and logs: `lost_bytes`, `cut_by_kernel_cap`
-    /// or `joined_mid_stream`.
+    /// Stable name, for attributes and logs: `lost_bytes`, `cut_by_kernel_cap`,
+    /// `joined_mid_stream` or `not_visible`.
     pub fn name(self) -> &'static str {
         match self {
             GapCause::LostEvents => "lost_bytes",
             GapCause::KernelCap => "cut_by_kernel_cap",
             GapCause::JoinedMidStream => "joined_mid_stream",
+            GapCause::NotVisible => "not_visible",
         }
     }
 
@@ -48,6 +53,7 @@ impl GapCause {
             GapCause::LostEvents => 1,
             GapCause::KernelCap => 2,
             GapCause::JoinedMidStream => 4,
+            GapCause::NotVisible => 8,
         }
     }
 }

@@ -113,6 +113,11 @@ pub const TAP_DURATION_MS: &str = "tap.duration_ms";
 pub const TAP_EXCHANGES: &str = "tap.exchanges";
 /// `tap.partial_exchanges`
 pub const TAP_PARTIAL_EXCHANGES: &str = "tap.partial_exchanges";
+/// `tap.gap_exchanges` (exchanges of the connection flagged `gap`)
+pub const TAP_GAP_EXCHANGES: &str = "tap.gap_exchanges";
+/// `tap.gap.causes` (why bytes of the exchange are missing: `lost_bytes`,
+/// `cut_by_kernel_cap`, `joined_mid_stream`, `not_visible`)
+pub const TAP_GAP_CAUSES: &str = "tap.gap.causes";
 /// `tap.parse_errors`
 pub const TAP_PARSE_ERRORS: &str = "tap.parse_errors";
 /// `tap.lost_events`

@@ -205,6 +205,7 @@ pub fn connection_report(r: &ConnectionReport) -> LogRecordData {
         k::TAP_PARTIAL_EXCHANGES,
         r.partial_exchanges,
     ));
+    a.push(Attribute::uint(k::TAP_GAP_EXCHANGES, r.gap_exchanges));
     a.push(Attribute::uint(k::TAP_PARSE_ERRORS, r.parse_errors));
     a.push(Attribute::uint(k::TAP_LOST_EVENTS, r.lost_events));
     a.push(Attribute::uint(k::TAP_TRUNCATED_BYTES, r.truncated_bytes));
@@ -280,6 +281,7 @@ mod tests {
             bytes_received: 1229,
             exchanges: 3,
             partial_exchanges: 0,
+            gap_exchanges: 0,
             parse_errors: 0,
             lost_events: 0,
             truncated_bytes: 0,
@@ -473,6 +475,7 @@ mod tests {
             role: "server",
             exchanges: 1,
             partial_exchanges: 1,
+            gap_exchanges: 0,
             bytes_sent: 5 * 1024 * 1024,
             bytes_received: 0,
             opened_unix_ns: 10,

@@ -286,6 +286,9 @@ pub struct Exchange {
     pub partial: bool,
     /// Bytes were missing inside the exchange.
     pub gap: bool,
+    /// Why (`lost_bytes`, `cut_by_kernel_cap`, `joined_mid_stream`,
+    /// `not_visible`): empty exactly when `gap` is false.
+    pub gap_causes: Vec<&'static str>,
     /// HTTP/2 stream facts, for exchanges on HTTP/2.
     pub http2: Option<Http2Info>,
     /// gRPC call facts, when the exchange is a gRPC call.
@@ -384,6 +387,9 @@ pub struct ConnectionReport {
     pub exchanges: u64,
     /// Exchanges emitted incomplete.
     pub partial_exchanges: u64,
+    /// Exchanges (complete or partial) that bytes were missing from: flagged
+    /// `gap` with their causes.
+    pub gap_exchanges: u64,
     /// Parse errors (desyncs).
     pub parse_errors: u64,
     /// Data events lost in the kernel (ring buffer full).

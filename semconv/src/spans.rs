@@ -605,6 +605,12 @@ fn capture_attributes(ex: &Exchange, kind: SpanKind, out: &mut Vec<Attribute>) {
     }
     if ex.gap {
         out.push(Attribute::bool(k::TAP_GAP, true));
+        if !ex.gap_causes.is_empty() {
+            out.push(Attribute::str_array(
+                k::TAP_GAP_CAUSES,
+                ex.gap_causes.iter().map(|c| c.to_string()).collect(),
+            ));
+        }
     }
     if ex.request.as_ref().is_some_and(|r| r.body_truncated) {
         out.push(Attribute::bool(k::TAP_REQUEST_BODY_TRUNCATED, true));
@@ -687,6 +693,7 @@ pub(crate) mod tests {
             end_unix_ns: 1_250_000_000,
             partial: false,
             gap: false,
+            gap_causes: Vec::new(),
             http2: None,
             grpc: None,
         }
@@ -739,6 +746,7 @@ pub(crate) mod tests {
             end_unix_ns: 9_000,
             partial: false,
             gap: false,
+            gap_causes: Vec::new(),
             http2: None,
             grpc: None,
         }

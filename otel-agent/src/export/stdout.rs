@@ -122,6 +122,7 @@ pub fn exchange_json(e: &Exchange) -> Value {
         "direction": c.direction.as_str(),
         "partial": e.partial,
         "gap": e.gap,
+        "gap_causes": e.gap_causes,
     })
 }
 
@@ -151,6 +152,7 @@ pub fn report_json(r: &ConnectionReport) -> Value {
         "bytes_received": r.bytes_received,
         "exchanges": r.exchanges,
         "partial_exchanges": r.partial_exchanges,
+        "gap_exchanges": r.gap_exchanges,
         "parse_errors": r.parse_errors,
         "lost_events": r.lost_events,
         "truncated_bytes": r.truncated_bytes,
@@ -270,6 +272,7 @@ mod tests {
             end_unix_ns: START + 2_500_000_999,
             partial: false,
             gap: false,
+            gap_causes: Vec::new(),
             http2: None,
             grpc: None,
         }
@@ -304,6 +307,7 @@ mod tests {
                 "direction",
                 "partial",
                 "gap",
+                "gap_causes",
             ])
         );
         assert_eq!(
@@ -563,6 +567,7 @@ mod tests {
             bytes_received: 1229,
             exchanges: 3,
             partial_exchanges: 1,
+            gap_exchanges: 0,
             parse_errors: 2,
             lost_events: 4,
             truncated_bytes: 5,
@@ -594,6 +599,7 @@ mod tests {
         "bytes_received",
         "exchanges",
         "partial_exchanges",
+        "gap_exchanges",
         "parse_errors",
         "lost_events",
         "truncated_bytes",

@@ -37,6 +37,14 @@ impl Parsed {
             Parsed::Http2(e) => e.partial || e.reset.is_some(),
         }
     }
+
+    /// Bytes of the exchange were missing (see its gap causes).
+    pub fn gap(&self) -> bool {
+        match self {
+            Parsed::Http1(e) => e.gap,
+            Parsed::Http2(e) => e.gap,
+        }
+    }
 }
 
 /// An exchange on `connection`; `partial`, `gap`, `http2` and `grpc` are
@@ -57,6 +65,7 @@ fn exchange(
         end_unix_ns: clock.to_unix_ns(end_ns.max(start_ns)),
         partial: false,
         gap: false,
+        gap_causes: Vec::new(),
         http2: None,
         grpc: None,
     }
@@ -201,6 +210,8 @@ fn assemble_http2(
     });
     let mut out = exchange(connection, request, response, start, end, clock);
     out.partial = ex.partial || ex.reset.is_some();
+    out.gap = ex.gap;
+    out.gap_causes = ex.gaps.names().collect();
     out.http2 = Some(model::Http2Info {
         stream_id: ex.stream_id,
         reset: ex.reset,
@@ -245,6 +256,7 @@ fn assemble_http1(
     let mut out = exchange(connection, request, response, start, end, clock);
     out.partial = ex.partial;
     out.gap = ex.gap;
+    out.gap_causes = ex.gaps.names().collect();
     Some(out)
 }
 
@@ -415,6 +427,7 @@ mod tests {
     /// A complete HTTP/1.1 request sent at 1 000..2 000 ns, with a body.
     fn h1_request(method: &str, target: &str, headers: &[(&str, &str)]) -> http1::Request {
         http1::Request {
+            body_capped: false,
             method: method.into(),
             target: target.into(),
             version: 1,
@@ -432,6 +445,7 @@ mod tests {
     /// A complete HTTP/1.1 response received at 3 000..5 000 ns, with a body.
     fn h1_response(status: u16, headers: &[(&str, &str)]) -> http1::Response {
         http1::Response {
+            body_capped: false,
             status,
             reason: "Whatever".into(),
             version: 1,
@@ -449,6 +463,7 @@ mod tests {
 
     fn h1(request: http1::Request, response: http1::Response) -> Parsed {
         Parsed::Http1(http1::Exchange {
+            gaps: Default::default(),
             request: Some(request),
             response: Some(response),
             partial: false,
@@ -493,6 +508,7 @@ mod tests {
 
     fn h2_message(headers: &[(&str, &str)], start_ns: u64, end_ns: u64) -> http2::Message {
         http2::Message {
+            body_capped: false,
             headers: headers
                 .iter()
                 .map(|(name, value)| http2::Header {
@@ -514,6 +530,8 @@ mod tests {
 
     fn h2(request: &[(&str, &str)], response: &[(&str, &str)]) -> http2::Exchange {
         http2::Exchange {
+            gap: false,
+            gaps: Default::default(),
             stream_id: 5,
             request: Some(h2_message(request, 1_000, 1_500)),
             response: Some(h2_message(response, 2_000, 4_000)),
@@ -781,6 +799,7 @@ mod tests {
         assert_eq!(level(200), CaptureLevel::Summary);
         // No response yet: a status condition never matches.
         let no_response = Parsed::Http1(http1::Exchange {
+            gaps: Default::default(),
             request: Some(h1_request("GET", "/", &[("Host", "svc")])),
             response: None,
             partial: true,
@@ -1317,6 +1336,7 @@ mod tests {
     #[test]
     fn http1_partial_and_gap_flags_are_carried() {
         let ex = Parsed::Http1(http1::Exchange {
+            gaps: Default::default(),
             request: Some(h1_request("GET", "/", &[("Host", "svc")])),
             response: None,
             partial: true,
@@ -1382,6 +1402,7 @@ mod tests {
     #[test]
     fn a_response_without_its_request_starts_with_the_response() {
         let ex = Parsed::Http1(http1::Exchange {
+            gaps: Default::default(),
             request: None,
             response: Some(h1_response(200, &[])),
             partial: true,

@@ -38,6 +38,7 @@ pub(crate) struct Conn {
     pub(crate) gap_bytes: u64,
     pub(crate) exchanges: u64,
     pub(crate) partial_exchanges: u64,
+    pub(crate) gap_exchanges: u64,
     pub(crate) got_protocol_event: bool,
     /// `--trace-events` modules selected for this connection's process.
     pub(crate) traced: Vec<Module>,
@@ -99,6 +100,7 @@ impl Conn {
             gap_bytes: 0,
             exchanges: 0,
             partial_exchanges: 0,
+            gap_exchanges: 0,
             got_protocol_event: false,
             traced,
         }

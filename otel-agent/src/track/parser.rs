@@ -5,7 +5,7 @@
 use otel_agent_config::{CaptureLevel, Settings};
 use protocols::http1::{self, Http1Stream};
 use protocols::http2::{self, Http2Stream};
-use protocols::{ExchangeParser, Side};
+use protocols::{ExchangeParser, GapCause, Side};
 use semconv::model::L7Protocol;
 
 use crate::track::assemble::Parsed;
@@ -70,10 +70,10 @@ impl Parser {
         }
     }
 
-    pub(crate) fn gap(&mut self, side: Side, ts: u64, len: u64) {
+    pub(crate) fn gap(&mut self, side: Side, ts: u64, len: u64, cause: GapCause) {
         match self {
-            Parser::Http1(p) => ExchangeParser::gap(&mut **p, side, ts, len),
-            Parser::Http2(p) => ExchangeParser::gap(&mut **p, side, ts, len),
+            Parser::Http1(p) => ExchangeParser::gap(&mut **p, side, ts, len, cause),
+            Parser::Http2(p) => ExchangeParser::gap(&mut **p, side, ts, len, cause),
         }
     }
 

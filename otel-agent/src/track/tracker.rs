@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bpf_probes::events::{
     self, CloseReason as KCloseReason, ConnCloseEvent, ConnOpenEvent, DataEventHeader,
-    Direction as KDirection, Event, EventHeader, L7Hint, Role, Source,
+    Direction as KDirection, Event, EventHeader, L7Hint, Role, Source, SyscallId,
 };
 use otel_agent_config::Settings;
 use semconv::model::{
@@ -27,7 +27,7 @@ use crate::track::parser::{Parser, ParserLimits};
 use crate::track::process::{comm_str, ProcFs, ProcessCache, SystemView};
 use crate::track::tls::{infer_alpn, note_probe, tls_bytes};
 use crate::track::trace_events::{Module, TraceFilter};
-use protocols::Side;
+use protocols::{GapCause, Side};
 
 /// Tracks connections and turns their bytes into outputs.
 pub struct Tracker {
@@ -45,11 +45,13 @@ pub struct Tracker {
     stats: Arc<CaptureStats>,
 }
 
-/// A new data event placed on its stream: the bytes lost before it, and the
-/// bytes of its own tail the kernel did not copy.
+/// A new data event placed on its stream: the bytes lost before it and why,
+/// and the bytes of its own tail the kernel did not copy and why.
 struct Placed {
     lost: u64,
+    lost_cause: GapCause,
     missing_tail: u64,
+    tail_cause: GapCause,
 }
 
 impl Tracker {
@@ -339,6 +341,9 @@ impl Tracker {
     ) {
         let mut parse_errors = 0;
         if let Some(mut parser) = conn.parser.take() {
+            if let Some(k) = &kernel {
+                tail_lost_at_close(&conn, &mut parser, k, ts);
+            }
             let rest = parser.close(ts);
             parse_errors = parser.parse_errors();
             add(&self.stats.parse_errors, parse_errors);
@@ -396,6 +401,7 @@ impl Tracker {
             bytes_received: k.bytes_received,
             exchanges: conn.exchanges,
             partial_exchanges: conn.partial_exchanges,
+            gap_exchanges: conn.gap_exchanges,
             parse_errors,
             lost_events: k.lost_events,
             truncated_bytes: k.truncated_bytes.max(conn.gap_bytes),
@@ -471,9 +477,24 @@ fn place(
         );
     }
     conn.next_offset[plain][idx] = end;
+    // Bytes before the first ones seen on a connection the agent joined
+    // late were never going to be captured; later jumps are lost events.
+    let lost_cause = if expected == 0 && conn.adopted {
+        GapCause::JoinedMidStream
+    } else {
+        GapCause::LostEvents
+    };
+    // A sendfile's bytes never pass through memory the probes read.
+    let tail_cause = if h.syscall == SyscallId::Sendfile as u8 {
+        GapCause::NotVisible
+    } else {
+        GapCause::KernelCap
+    };
     Some(Placed {
         lost,
+        lost_cause,
         missing_tail: u64::from(h.len.saturating_sub(h.captured)),
+        tail_cause,
     })
 }
 
@@ -538,16 +559,36 @@ fn feed(
         .parser
         .get_or_insert_with(|| Parser::new(protocol, limits));
     if placed.lost > 0 {
-        parser.gap(side, ts, placed.lost);
+        parser.gap(side, ts, placed.lost, placed.lost_cause);
     }
     parser.push(side, ts, payload);
     if placed.missing_tail > 0 {
-        parser.gap(side, ts, placed.missing_tail);
+        parser.gap(side, ts, placed.missing_tail, placed.tail_cause);
     }
     let gap = placed.lost.saturating_add(placed.missing_tail);
     if gap > 0 {
         conn.gap_bytes = conn.gap_bytes.saturating_add(gap);
         add(&stats.gap_bytes, gap);
+    }
+}
+
+/// Socket bytes the kernel counted but no event delivered (the last events
+/// of the connection were lost): told to the parser before it closes, so
+/// that what it still holds is decided knowing it. Socket offsets only: on a
+/// TLS connection the parser sees plaintext, whose length the kernel's socket
+/// totals do not give.
+fn tail_lost_at_close(conn: &Conn, parser: &mut Parser, k: &KernelTotals, ts: u64) {
+    if conn.connection.tls.is_some() {
+        return;
+    }
+    for (dir, total) in [
+        (KDirection::Egress, k.bytes_sent),
+        (KDirection::Ingress, k.bytes_received),
+    ] {
+        let seen = conn.next_offset[0][dir as usize];
+        if let (true, Some(side)) = (total > seen, conn.side(dir)) {
+            parser.gap(side, ts, total - seen, GapCause::LostEvents);
+        }
     }
 }
 
@@ -580,6 +621,9 @@ fn emit(
         } else {
             conn.exchanges += 1;
             incr(&stats.exchanges);
+        }
+        if ex.gap() {
+            conn.gap_exchanges += 1;
         }
         if let Some(e) = assemble::assemble(&conn.connection, ex, settings, clock) {
             tev!(

@@ -81,6 +81,7 @@ mod tests {
             bytes_received: 1229,
             exchanges: 3,
             partial_exchanges: 0,
+            gap_exchanges: 0,
             parse_errors: 0,
             lost_events: 0,
             truncated_bytes: 0,

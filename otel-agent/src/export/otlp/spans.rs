@@ -275,6 +275,7 @@ mod tests {
             end_unix_ns: START + 4_001_000,
             partial: false,
             gap: false,
+            gap_causes: Vec::new(),
             http2: None,
             grpc: None,
         }

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 data=../../protocols/testdata
-mkdir -p corpus/http1 corpus/http2 corpus/tls_handshake corpus/events corpus/uprobe_sites
+mkdir -p corpus/http1 corpus/http2 corpus/tls_handshake corpus/events corpus/uprobe_sites corpus/http1_gaps corpus/http2_gaps
 cp "$data"/http1/*.req "$data"/http1/*.resp corpus/http1/
 cp "$data"/http2/*.req "$data"/http2/*.resp corpus/http2/
 cp "$data"/tls/*.client "$data"/tls/*.server corpus/tls_handshake/ 2>/dev/null || true

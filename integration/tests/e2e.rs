@@ -8,5 +8,6 @@ mod faults;
 mod harness;
 mod http1_plaintext;
 mod http2;
+mod never_wrong;
 mod otlp;
 mod tls;

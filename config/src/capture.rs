@@ -69,13 +69,19 @@ pub const DEFAULT_REDACTED_HEADERS: &[&str] = &[
 ];
 
 /// Query parameter names masked by default (compared case-insensitively): the
-/// OpenTelemetry semantic conventions' list for `url.full` / `url.query`, plus
-/// common credential parameters.
+/// OpenTelemetry semantic conventions' list for `url.full` / `url.query`
+/// (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`), the AWS
+/// Signature Version 4 presigned-URL credentials (`X-Amz-Signature`,
+/// `X-Amz-Credential`, `X-Amz-Security-Token`), plus common credential
+/// parameters.
 pub const DEFAULT_REDACTED_QUERY_PARAMS: &[&str] = &[
     "AWSAccessKeyId",
     "Signature",
     "sig",
     "X-Goog-Signature",
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
     "access_token",
     "api_key",
     "apikey",
@@ -611,8 +617,29 @@ mod tests {
         let d = CaptureSettings::default();
         assert_eq!(
             d.redact_query("X-Amz-Credential=a&sig=b&Signature=c"),
-            "X-Amz-Credential=a&sig=REDACTED&Signature=REDACTED"
+            "X-Amz-Credential=REDACTED&sig=REDACTED&Signature=REDACTED"
         );
+    }
+
+    #[test]
+    fn aws_presigned_url_credentials_are_masked_by_default() {
+        let d = CaptureSettings::default();
+        assert_eq!(
+            d.redact_query(
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20260101&X-Amz-Date=20260101T000000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Security-Token=FQoG&X-Amz-Signature=abc123"
+            ),
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=REDACTED&X-Amz-Date=20260101T000000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Security-Token=REDACTED&X-Amz-Signature=REDACTED"
+        );
+        // Case-insensitive, as every query parameter name.
+        for name in [
+            "x-amz-signature",
+            "X-AMZ-CREDENTIAL",
+            "x-Amz-Security-Token",
+        ] {
+            assert!(d.is_query_param_redacted(name), "{name}");
+        }
+        assert!(!d.is_query_param_redacted("X-Amz-Date"));
+        assert!(!d.is_query_param_redacted("X-Amz-Expires"));
     }
 
     #[test]

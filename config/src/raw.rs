@@ -30,6 +30,8 @@ pub(crate) struct RawConfig {
     pub redaction: Option<RawRedaction>,
     /// Kernel and pipeline sizes.
     pub limits: Option<RawLimits>,
+    /// How exchanges are described in spans and metrics.
+    pub telemetry: Option<RawTelemetry>,
 }
 
 /// `exporters:`
@@ -222,4 +224,13 @@ pub(crate) struct RawLimits {
     pub export_queue: Option<Spanned<usize>>,
     /// Largest HTTP header block parsed.
     pub max_header_bytes: Option<Spanned<ByteSize>>,
+}
+
+/// `telemetry:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTelemetry {
+    /// HTTP methods kept in `http.request.method` (case-sensitive); replaces
+    /// the default list (`OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`).
+    pub known_methods: Option<Vec<Spanned<String>>>,
 }

@@ -54,7 +54,7 @@ fn unknown_key_top_level() {
     assert_eq!((l, c), (3, 1));
     assert_eq!(
         m,
-        "unknown field \"exporter\", expected one of exporters, resource, capture, filters, redaction, limits"
+        "unknown field \"exporter\", expected one of exporters, resource, capture, filters, redaction, limits, telemetry"
     );
 }
 
@@ -207,6 +207,11 @@ fn other_impossible_values() {
             "exporters:\n  otlp:\n    timeout: soon\n",
             (3, 14),
             "expected a duration",
+        ),
+        (
+            "telemetry:\n  known_methods: [GET, \"NOT A METHOD\"]\n",
+            (2, 24),
+            "invalid HTTP method",
         ),
         (
             "exporters:\n  stdout: sometimes\n",
@@ -385,6 +390,18 @@ filters:
     assert!(!f.process_allowed(11, "/bin/kubelet", "kubelet"));
     assert!(f.kernel_pids().is_empty(), "include is not pid-only");
     assert!(f.port_allowed(8050) && !f.port_allowed(8081) && !f.port_allowed(22));
+}
+
+#[test]
+fn known_methods_from_yaml_replace_the_defaults() {
+    let s = ok("telemetry:\n  known_methods: [GET, PROPFIND, GET]\n");
+    assert_eq!(s.telemetry.known_methods, ["GET", "PROPFIND"]);
+    let s = ok("telemetry:\n  known_methods: []\n");
+    assert!(s.telemetry.known_methods.is_empty());
+    assert!(Settings::default()
+        .telemetry
+        .known_methods
+        .contains(&"QUERY".to_string()));
 }
 
 #[test]

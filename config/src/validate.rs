@@ -126,7 +126,24 @@ pub(crate) fn build(raw: RawConfig) -> R<Settings> {
     if let Some(l) = raw.limits {
         s.limits = limits(l)?;
     }
+    if let Some(t) = raw.telemetry {
+        telemetry(&mut s, t)?;
+    }
     Ok(s)
+}
+
+fn telemetry(s: &mut Settings, raw: RawTelemetry) -> R<()> {
+    let t = &mut s.telemetry;
+    if let Some(methods) = raw.known_methods {
+        t.known_methods.clear();
+        for m in methods {
+            crate::telemetry::check_known_method(&m.value).map_err(|e| at(&m, e))?;
+            if !t.known_methods.contains(&m.value) {
+                t.known_methods.push(m.value);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn exporters(s: &mut Settings, raw: RawExporters) -> R<()> {

@@ -153,8 +153,9 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
     let mut settings = Settings::default();
     settings.capture.level = level;
     let stats = Arc::new(CaptureStats::default());
+    let settings = Arc::new(settings);
     let mut tracker = Tracker::with_system(
-        Arc::new(settings),
+        settings.clone(),
         Clock::with_offset(CLOCK_OFFSET_NS),
         stats.clone(),
         Arc::new(NoSystem),
@@ -166,7 +167,8 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
     tracker.shutdown(&mut out);
     assert_eq!(stats.snapshot().decode_errors, 0);
 
-    let mut spans = SpanBuilder::new(None, Default::default(), "golden-host".into())
+    let options = otel_agent::export::mapping_options(&settings);
+    let mut spans = SpanBuilder::new(None, Default::default(), "golden-host".into(), options)
         .with_id_generator(Box::<Sequential>::default());
     let mut g = Golden {
         stdout: Stream::new(),
@@ -196,7 +198,7 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
                         g.protobuf.add(&req.encode_to_vec());
                     }
                 }
-                let m = semconv::metrics::http_measurement(ex).map(|m| {
+                let m = semconv::metrics::http_measurement(ex, spans.options()).map(|m| {
                     json!({
                         "kind": format!("{:?}", m.kind),
                         "duration_s": m.duration_s,

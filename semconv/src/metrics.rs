@@ -2,9 +2,8 @@
 
 use crate::attributes as k;
 use crate::model::Exchange;
-use crate::spans::{
-    error_type, normalize_method, protocol_version, scheme, server_address_port, SpanKind,
-};
+use crate::options::MappingOptions;
+use crate::spans::{error_type, protocol_version, scheme, server_address_port, SpanKind};
 use crate::value::Attribute;
 
 /// Duration histogram boundaries in seconds (the semantic conventions' advice).
@@ -306,16 +305,17 @@ pub struct HttpMeasurement {
 
 /// The HTTP measurement of an exchange; `None` without a request.
 ///
-/// Attributes are low-cardinality only: `http.request.method` (normalised),
+/// Attributes are low-cardinality only: `http.request.method` (a known
+/// method of `options`, else `_OTHER`),
 /// `http.response.status_code` (when known), `url.scheme`, `server.address`,
 /// `server.port`, `network.protocol.version` (when known), `error.type`
 /// (when an error) — never the URL, path, query or pid.
-pub fn http_measurement(ex: &Exchange) -> Option<HttpMeasurement> {
+pub fn http_measurement(ex: &Exchange, options: &MappingOptions) -> Option<HttpMeasurement> {
     let req = ex.request.as_ref()?;
     let mut attrs = Vec::with_capacity(HTTP_METRIC_ATTRIBUTES.len());
     attrs.push(Attribute::str(
         k::HTTP_REQUEST_METHOD,
-        normalize_method(&req.method),
+        options.known_methods.normalize(&req.method),
     ));
     if let Some(resp) = &ex.response {
         attrs.push(Attribute::int(
@@ -346,8 +346,35 @@ pub fn http_measurement(ex: &Exchange) -> Option<HttpMeasurement> {
 mod tests {
     use super::*;
     use crate::model::Exchange;
+    use crate::options::KnownMethods;
     use crate::spans::tests::{client_https, server_plain};
     use crate::value::{find, AttrValue};
+
+    /// The measurement with the default options.
+    fn http_measurement(ex: &Exchange) -> Option<HttpMeasurement> {
+        super::http_measurement(ex, &MappingOptions::default())
+    }
+
+    #[test]
+    fn metric_method_follows_the_known_methods() {
+        let mut ex = server_plain();
+        if let Some(r) = ex.request.as_mut() {
+            r.method = "QUERY".into();
+        }
+        let method = |m: &HttpMeasurement| {
+            find(&m.attributes, "http.request.method")
+                .and_then(AttrValue::as_str)
+                .map(str::to_string)
+        };
+        let m = http_measurement(&ex).expect("has request");
+        assert_eq!(method(&m).as_deref(), Some("QUERY"));
+        let only_get = MappingOptions {
+            known_methods: KnownMethods::new(["GET"]),
+        };
+        let m = super::http_measurement(&ex, &only_get).expect("has request");
+        assert_eq!(method(&m).as_deref(), Some("_OTHER"));
+        assert_eq!(find(&m.attributes, "http.request.method_original"), None);
+    }
 
     #[test]
     fn buckets_are_increasing() {

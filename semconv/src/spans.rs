@@ -7,6 +7,7 @@ use crate::attributes as k;
 use crate::model::{
     Connection, Exchange, GrpcInfo, Header, Http2Info, L7Protocol, Request, TlsInfo,
 };
+use crate::options::{KnownMethods, MappingOptions, OTHER_METHOD};
 use crate::resource::process_attributes;
 use crate::value::Attribute;
 
@@ -56,7 +57,9 @@ pub struct TraceParent {
 /// A span built from one exchange, ready for the agent to convert into its SDK's span.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpanRecord {
-    /// Span name: the normalised method, `_OTHER`, or `HTTP` without a request.
+    /// Span name: the known method, `HTTP` for an unknown one (whose
+    /// `http.request.method` is `_OTHER`) or without a request,
+    /// `service/method` for a gRPC call.
     pub name: String,
     /// CLIENT or SERVER.
     pub kind: SpanKind,
@@ -70,21 +73,6 @@ pub struct SpanRecord {
     pub status: SpanStatus,
     /// Remote parent from the request's `traceparent` header.
     pub parent: Option<TraceParent>,
-}
-
-/// Methods the semantic conventions know (case-sensitive).
-const KNOWN_METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-];
-
-/// The `http.request.method` value: the method itself when it is one of the
-/// nine known methods (exact case), `_OTHER` otherwise.
-pub fn normalize_method(method: &str) -> &str {
-    if KNOWN_METHODS.contains(&method) {
-        method
-    } else {
-        "_OTHER"
-    }
 }
 
 /// Parses a W3C `traceparent` header value.
@@ -404,10 +392,10 @@ pub fn tls_handshake_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
 /// addresses (CLIENT `url.full`; SERVER `url.path`, `url.query`,
 /// `client.address`; both `server.*`, `network.peer.*`), process, TLS,
 /// capture (`tap.*`) and `error.type`.
-pub fn span(ex: &Exchange) -> SpanRecord {
+pub fn span(ex: &Exchange, options: &MappingOptions) -> SpanRecord {
     let kind = SpanKind::of(ex);
     let mut attrs: Vec<Attribute> = Vec::with_capacity(40);
-    let name = http_attributes(ex, &mut attrs);
+    let name = http_attributes(ex, options, &mut attrs);
     address_attributes(ex, kind, &mut attrs);
     process_and_tls_attributes(&ex.connection, &mut attrs);
     capture_attributes(ex, kind, &mut attrs);
@@ -430,12 +418,13 @@ pub fn span(ex: &Exchange) -> SpanRecord {
 }
 
 /// The HTTP attributes of a span; returns the span name (`service/method`
-/// for a gRPC call, else the normalised method, `HTTP` without a request).
+/// for a gRPC call, else the known method, `HTTP` for an unknown method or
+/// without a request).
 ///
 /// In order: method and status, gRPC, HTTP/2 stream, scheme and protocol,
 /// then what the messages carried (user agent, body sizes, headers).
-fn http_attributes(ex: &Exchange, out: &mut Vec<Attribute>) -> String {
-    let name = method_and_status_attributes(ex, out);
+fn http_attributes(ex: &Exchange, options: &MappingOptions, out: &mut Vec<Attribute>) -> String {
+    let name = method_and_status_attributes(ex, &options.known_methods, out);
     let name = match &ex.grpc {
         Some(g) => grpc_attributes(g, out),
         None => name,
@@ -449,12 +438,17 @@ fn http_attributes(ex: &Exchange, out: &mut Vec<Attribute>) -> String {
 }
 
 /// `http.request.method` [+ `http.request.method_original`] and
-/// `http.response.status_code`; returns the normalised method, or `HTTP`
-/// without a request.
-fn method_and_status_attributes(ex: &Exchange, out: &mut Vec<Attribute>) -> String {
+/// `http.response.status_code`; returns the span name: the known method, or
+/// `HTTP` for an unknown one (`http.request.method` = `_OTHER`, the method
+/// kept in `http.request.method_original`) and without a request.
+fn method_and_status_attributes(
+    ex: &Exchange,
+    known: &KnownMethods,
+    out: &mut Vec<Attribute>,
+) -> String {
     let name = match &ex.request {
         Some(r) => {
-            let method = normalize_method(&r.method);
+            let method = known.normalize(&r.method);
             out.push(Attribute::str(k::HTTP_REQUEST_METHOD, method));
             if method != r.method {
                 out.push(Attribute::str(
@@ -462,7 +456,11 @@ fn method_and_status_attributes(ex: &Exchange, out: &mut Vec<Attribute>) -> Stri
                     r.method.as_str(),
                 ));
             }
-            method.to_string()
+            if method == OTHER_METHOD {
+                "HTTP".to_string()
+            } else {
+                method.to_string()
+            }
         }
         None => "HTTP".to_string(),
     };
@@ -742,6 +740,11 @@ pub(crate) mod tests {
             http2: None,
             grpc: None,
         }
+    }
+
+    /// The span with the default options.
+    pub(crate) fn span(ex: &Exchange) -> SpanRecord {
+        super::span(ex, &MappingOptions::default())
     }
 
     fn s<'a>(attrs: &'a [Attribute], key: &str) -> Option<&'a str> {
@@ -1038,17 +1041,32 @@ pub(crate) mod tests {
             r.method = "FOO".into();
         }
         let sp = span(&ex);
-        assert_eq!(sp.name, "_OTHER");
-        assert_eq!(s(&sp.attributes, k::HTTP_REQUEST_METHOD), Some("_OTHER"));
+        // Unknown method: the span is named `HTTP`, not `_OTHER`.
+        assert_eq!(sp.name, "HTTP");
+        assert_eq!(s(&sp.attributes, "http.request.method"), Some("_OTHER"));
         assert_eq!(
-            s(&sp.attributes, k::HTTP_REQUEST_METHOD_ORIGINAL),
+            s(&sp.attributes, "http.request.method_original"),
             Some("FOO")
         );
-        for m in KNOWN_METHODS {
-            assert_eq!(normalize_method(m), *m);
+        // QUERY is known; a known method has no `_original`.
+        if let Some(r) = ex.request.as_mut() {
+            r.method = "QUERY".into();
         }
-        assert_eq!(normalize_method("get"), "_OTHER");
-        assert_eq!(normalize_method(""), "_OTHER");
+        let sp = span(&ex);
+        assert_eq!(sp.name, "QUERY");
+        assert_eq!(s(&sp.attributes, "http.request.method"), Some("QUERY"));
+        assert_eq!(find(&sp.attributes, "http.request.method_original"), None);
+        // Methods are case-sensitive.
+        if let Some(r) = ex.request.as_mut() {
+            r.method = "get".into();
+        }
+        let sp = span(&ex);
+        assert_eq!(sp.name, "HTTP");
+        assert_eq!(s(&sp.attributes, "http.request.method"), Some("_OTHER"));
+        assert_eq!(
+            s(&sp.attributes, "http.request.method_original"),
+            Some("get")
+        );
 
         let no_request = span(&Exchange {
             request: None,
@@ -1057,6 +1075,32 @@ pub(crate) mod tests {
         assert_eq!(no_request.name, "HTTP");
         assert_eq!(find(&no_request.attributes, k::HTTP_REQUEST_METHOD), None);
         assert_eq!(find(&no_request.attributes, k::URL_PATH), None);
+    }
+
+    #[test]
+    fn configured_known_methods_replace_the_defaults() {
+        let options = MappingOptions {
+            known_methods: KnownMethods::new(["PROPFIND", "GET"]),
+        };
+        let mut ex = server_plain();
+        if let Some(r) = ex.request.as_mut() {
+            r.method = "PROPFIND".into();
+        }
+        let sp = super::span(&ex, &options);
+        assert_eq!(sp.name, "PROPFIND");
+        assert_eq!(s(&sp.attributes, "http.request.method"), Some("PROPFIND"));
+        assert_eq!(find(&sp.attributes, "http.request.method_original"), None);
+        // POST is a default method, but not in the configured list.
+        if let Some(r) = ex.request.as_mut() {
+            r.method = "POST".into();
+        }
+        let sp = super::span(&ex, &options);
+        assert_eq!(sp.name, "HTTP");
+        assert_eq!(s(&sp.attributes, "http.request.method"), Some("_OTHER"));
+        assert_eq!(
+            s(&sp.attributes, "http.request.method_original"),
+            Some("POST")
+        );
     }
 
     #[test]
@@ -1215,7 +1259,7 @@ pub(crate) mod tests {
 
 #[cfg(test)]
 mod http2_tests {
-    use super::tests::{client_https, server_plain};
+    use super::tests::{client_https, server_plain, span};
     use super::*;
     use crate::model::{GrpcInfo, Http2Info};
     use crate::value::{find, AttrValue};

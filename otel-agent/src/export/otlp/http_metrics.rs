@@ -7,6 +7,7 @@ use semconv::metrics::{
     http_measurement, http_metric_defs, HttpMeasurement, DURATION_BUCKETS_S, SIZE_BUCKETS_BY,
 };
 use semconv::model::Exchange;
+use semconv::options::MappingOptions;
 use semconv::spans::SpanKind;
 
 use super::spans::key_values;
@@ -33,9 +34,10 @@ impl HttpInstruments {
         }
     }
 
-    /// Record the exchange's HTTP metrics (nothing without a request).
-    pub fn record(&self, ex: &Exchange) {
-        if let Some(mm) = http_measurement(ex) {
+    /// Record the exchange's HTTP metrics (nothing without a request),
+    /// mapped with `options`.
+    pub fn record(&self, ex: &Exchange, options: &MappingOptions) {
+        if let Some(mm) = http_measurement(ex, options) {
             self.record_measurement(mm);
         }
     }

@@ -17,6 +17,7 @@ use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEve
 use opentelemetry_sdk::Resource;
 use rustc_hash::FxHashMap;
 use semconv::model::{Exchange, ProcessInfo};
+use semconv::options::MappingOptions;
 use semconv::spans::{span, SpanKind, SpanStatus};
 use semconv::value::{AttrValue, Attribute};
 
@@ -35,23 +36,28 @@ pub struct SpanBuilder {
     service_name: Option<String>,
     resource_attributes: BTreeMap<String, String>,
     host_name: String,
+    options: MappingOptions,
     ids: Box<dyn IdGenerator>,
     scope: InstrumentationScope,
 }
 
 impl SpanBuilder {
     /// `service_name`: fixed, or `None` for the executable's name;
-    /// `resource_attributes` go on every process resource.
+    /// `resource_attributes` go on every process resource; `options` (from
+    /// the settings, see [`crate::export::mapping_options`]) steer the
+    /// semantic-convention mapping.
     pub fn new(
         service_name: Option<String>,
         resource_attributes: BTreeMap<String, String>,
         host_name: String,
+        options: MappingOptions,
     ) -> Self {
         Self {
             resources: FxHashMap::default(),
             service_name,
             resource_attributes,
             host_name,
+            options,
             ids: Box::new(RandomIdGenerator::default()),
             scope: InstrumentationScope::builder(DISTRO_NAME)
                 .with_version(DISTRO_VERSION)
@@ -64,6 +70,11 @@ impl SpanBuilder {
     pub fn with_id_generator(mut self, ids: Box<dyn IdGenerator>) -> Self {
         self.ids = ids;
         self
+    }
+
+    /// The mapping options the spans are built with.
+    pub fn options(&self) -> &MappingOptions {
+        &self.options
     }
 
     /// The exchange's span and the resource of its process.
@@ -106,7 +117,7 @@ impl SpanBuilder {
     }
 
     fn span_data(&self, ex: &Exchange) -> SpanData {
-        let r = span(ex);
+        let r = span(ex, &self.options);
         let trace_id = r.parent.as_ref().map_or_else(
             || self.ids.new_trace_id(),
             |p| TraceId::from_bytes(p.trace_id),
@@ -230,8 +241,13 @@ mod tests {
             "deployment.environment.name".to_string(),
             "test".to_string(),
         )]);
-        SpanBuilder::new(service_name.map(str::to_string), extra, "web-1".into())
-            .with_id_generator(Box::<Fixed>::default())
+        SpanBuilder::new(
+            service_name.map(str::to_string),
+            extra,
+            "web-1".into(),
+            MappingOptions::default(),
+        )
+        .with_id_generator(Box::<Fixed>::default())
     }
 
     fn process(pid: u32, exe: &str) -> Arc<ProcessInfo> {

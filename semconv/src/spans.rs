@@ -38,7 +38,9 @@ pub enum SpanStatus {
     Unset,
     /// The exchange failed.
     Error {
-        /// Short human-readable reason (`HTTP 503`, `no response captured`).
+        /// Short human-readable reason for a non-HTTP error (`no response
+        /// captured`, a reset stream, a gRPC message); empty for an HTTP
+        /// status-code error, whose code the attributes carry.
         description: String,
     },
 }
@@ -261,28 +263,28 @@ pub fn error_type(ex: &Exchange) -> Option<String> {
     }
 }
 
-/// The span status: see [`error_type`].
+/// The span status: `Error` whenever [`error_type`] is set, else `Unset`.
+///
+/// The description says what the attributes do not: an HTTP status-code
+/// error has none (the span status description is for non-HTTP errors; the
+/// code is already in `http.response.status_code` and `error.type`), a gRPC
+/// error carries its `grpc-message` (none without one), a reset stream and
+/// a missing response say what happened.
 pub fn status(ex: &Exchange) -> SpanStatus {
     if let Some(code) = ex.http2.as_ref().and_then(|h| h.reset) {
         return SpanStatus::Error {
             description: format!("HTTP/2 stream reset (error code {code})"),
         };
     }
-    if let Some(code) = grpc_error(ex) {
-        let message = ex
-            .grpc
-            .as_ref()
-            .and_then(|g| g.message.clone())
-            .unwrap_or_default();
+    if grpc_error(ex).is_some() {
+        let message = ex.grpc.as_ref().and_then(|g| g.message.clone());
         return SpanStatus::Error {
-            description: format!("gRPC status {code} {message}")
-                .trim_end()
-                .to_string(),
+            description: message.unwrap_or_default().trim().to_string(),
         };
     }
     match (&ex.response, error_type(ex)) {
-        (Some(resp), Some(_)) => SpanStatus::Error {
-            description: format!("HTTP {}", resp.status),
+        (Some(_), Some(_)) => SpanStatus::Error {
+            description: String::new(),
         },
         (None, Some(_)) => SpanStatus::Error {
             description: "no response captured".into(),
@@ -965,22 +967,11 @@ pub(crate) mod tests {
         };
         let table: Vec<(Exchange, SpanStatus, Option<&str>)> = vec![
             (with_status(client_https(), 200), SpanStatus::Unset, None),
-            (
-                with_status(client_https(), 404),
-                err("HTTP 404"),
-                Some("404"),
-            ),
-            (
-                with_status(client_https(), 502),
-                err("HTTP 502"),
-                Some("502"),
-            ),
+            // HTTP status-code errors: Error without a description.
+            (with_status(client_https(), 404), err(""), Some("404")),
+            (with_status(client_https(), 502), err(""), Some("502")),
             (with_status(server_plain(), 404), SpanStatus::Unset, None),
-            (
-                with_status(server_plain(), 503),
-                err("HTTP 503"),
-                Some("503"),
-            ),
+            (with_status(server_plain(), 503), err(""), Some("503")),
             (
                 Exchange {
                     response: None,
@@ -1389,7 +1380,23 @@ mod http2_tests {
         let mut client = client_https();
         client.grpc = Some(grpc(5)); // NOT_FOUND
         assert_eq!(error_type(&client).as_deref(), Some("5"));
-        assert!(matches!(status(&client), SpanStatus::Error { .. }));
+        // The description is the grpc-message, not the code again.
+        assert_eq!(
+            status(&client),
+            SpanStatus::Error {
+                description: "boom".into()
+            }
+        );
+        client.grpc = Some(GrpcInfo {
+            message: None,
+            ..grpc(5)
+        });
+        assert_eq!(
+            status(&client),
+            SpanStatus::Error {
+                description: String::new()
+            }
+        );
         let mut server = server_plain();
         server.grpc = Some(grpc(5));
         assert_eq!(status(&server), SpanStatus::Unset);

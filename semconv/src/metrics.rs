@@ -28,17 +28,23 @@ pub const SIZE_BUCKETS_BY: &[f64] = &[
 ];
 
 /// `http.client.request.duration` (s)
-pub const HTTP_CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
+pub const HTTP_CLIENT_REQUEST_DURATION: &str =
+    opentelemetry_semantic_conventions::metric::HTTP_CLIENT_REQUEST_DURATION;
 /// `http.server.request.duration` (s)
-pub const HTTP_SERVER_REQUEST_DURATION: &str = "http.server.request.duration";
+pub const HTTP_SERVER_REQUEST_DURATION: &str =
+    opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_DURATION;
 /// `http.client.request.body.size` (By)
-pub const HTTP_CLIENT_REQUEST_BODY_SIZE: &str = "http.client.request.body.size";
+pub const HTTP_CLIENT_REQUEST_BODY_SIZE: &str =
+    opentelemetry_semantic_conventions::metric::HTTP_CLIENT_REQUEST_BODY_SIZE;
 /// `http.server.request.body.size` (By)
-pub const HTTP_SERVER_REQUEST_BODY_SIZE: &str = "http.server.request.body.size";
+pub const HTTP_SERVER_REQUEST_BODY_SIZE: &str =
+    opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_BODY_SIZE;
 /// `http.client.response.body.size` (By)
-pub const HTTP_CLIENT_RESPONSE_BODY_SIZE: &str = "http.client.response.body.size";
+pub const HTTP_CLIENT_RESPONSE_BODY_SIZE: &str =
+    opentelemetry_semantic_conventions::metric::HTTP_CLIENT_RESPONSE_BODY_SIZE;
 /// `http.server.response.body.size` (By)
-pub const HTTP_SERVER_RESPONSE_BODY_SIZE: &str = "http.server.response.body.size";
+pub const HTTP_SERVER_RESPONSE_BODY_SIZE: &str =
+    opentelemetry_semantic_conventions::metric::HTTP_SERVER_RESPONSE_BODY_SIZE;
 
 /// Instrument kind of a metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

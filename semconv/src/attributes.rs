@@ -58,8 +58,6 @@ pub const PROCESS_EXECUTABLE_NAME: &str = sc::PROCESS_EXECUTABLE_NAME;
 pub const PROCESS_COMMAND_LINE: &str = sc::PROCESS_COMMAND_LINE;
 /// `tls.protocol.version`
 pub const TLS_PROTOCOL_VERSION: &str = sc::TLS_PROTOCOL_VERSION;
-/// `tls.client.server_name` (deprecated in the pinned version: replaced by `server.address`)
-pub const TLS_CLIENT_SERVER_NAME: &str = "tls.client.server_name";
 /// `tls.cipher`
 pub const TLS_CIPHER: &str = sc::TLS_CIPHER;
 /// `tls.next_protocol`

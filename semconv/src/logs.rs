@@ -186,6 +186,11 @@ pub fn connection_report(r: &ConnectionReport) -> LogRecordData {
     a.push(Attribute::str(k::TAP_L7_PROTOCOL, c.protocol.as_str()));
     if let Some(t) = &c.tls {
         crate::spans::tls_handshake_attributes(t, &mut a);
+        // The SNI under its current name (`tls.client.server_name` is
+        // deprecated in the pinned conventions: "Replaced by `server.address`").
+        if let Some(sni) = t.server_name.as_deref().filter(|s| !s.is_empty()) {
+            a.push(Attribute::str(k::SERVER_ADDRESS, sni));
+        }
         a.push(Attribute::str_array(k::TAP_TLS_PROBES, t.probes.clone()));
     }
     a.push(Attribute::bool(
@@ -388,7 +393,9 @@ mod tests {
         let a = &log.attributes;
         assert_eq!(s(a, k::TLS_PROTOCOL_NAME), Some("tls"));
         assert_eq!(s(a, k::TLS_PROTOCOL_VERSION), Some("1.3"));
-        assert_eq!(s(a, k::TLS_CLIENT_SERVER_NAME), Some("httpbin.org"));
+        // The SNI, under its current name.
+        assert_eq!(s(a, "server.address"), Some("httpbin.org"));
+        assert_eq!(find(a, "tls.client.server_name"), None);
         assert_eq!(s(a, k::TLS_NEXT_PROTOCOL), Some("h2"));
         assert_eq!(s(a, k::TLS_CIPHER), Some("TLS_AES_256_GCM_SHA384"));
         assert_eq!(

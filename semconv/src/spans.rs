@@ -209,35 +209,40 @@ pub fn scheme(ex: &Exchange) -> String {
     }
 }
 
-/// `server.address` and `server.port` of an exchange.
+/// `server.address` and `server.port` of an exchange: host and port of the
+/// request authority (`Host` / `:authority`), else of the TLS SNI, else the
+/// server's IP address (CLIENT: the remote one, SERVER: the local one); the
+/// port falls back to that address's port.
 ///
-/// CLIENT: host and port of the request authority, else of the SNI, else
-/// the remote IP; the port falls back to the remote port. SERVER: host and
-/// port of the request authority (`Host`), else the local IP and port.
+/// The SNI is a source of `server.address` because that is its current
+/// name: `tls.client.server_name` is deprecated in the pinned semantic
+/// conventions (1.42.0, TLS attribute registry: "Replaced by
+/// `server.address`", reason `renamed`) and the registry has no other TLS
+/// attribute for it, so the agent keeps no `tap.` copy either. Spans
+/// already set `server.address` from the request's authority, as the HTTP
+/// conventions ask; the SNI only fills in when the request has none (when
+/// both exist and differ, the authority wins: it names what the HTTP span
+/// describes). Connection reports, which have no request, carry the SNI as
+/// their `server.address` (see `logs::connection_report`).
 pub fn server_address_port(ex: &Exchange) -> (String, u16) {
-    let authority = ex
-        .request
-        .as_ref()
-        .and_then(|r| r.authority.as_deref())
+    let request_authority = ex.request.as_ref().and_then(|r| r.authority.as_deref());
+    let named = request_authority
         .map(split_authority)
-        .filter(|(h, _)| !h.is_empty());
-    if ex.connection.direction.is_egress() {
-        let sni = ex
-            .connection
-            .server_name()
-            .map(split_authority)
-            .filter(|(h, _)| !h.is_empty());
-        let remote = ex.connection.endpoints.remote;
-        match authority.or(sni) {
-            Some((host, port)) => (host.to_string(), port.unwrap_or(remote.port())),
-            None => (ip_string(remote.ip()), remote.port()),
-        }
+        .filter(|(h, _)| !h.is_empty())
+        .or_else(|| {
+            ex.connection
+                .server_name()
+                .map(split_authority)
+                .filter(|(h, _)| !h.is_empty())
+        });
+    let server = if ex.connection.direction.is_egress() {
+        ex.connection.endpoints.remote
     } else {
-        let local = ex.connection.endpoints.local;
-        match authority {
-            Some((host, port)) => (host.to_string(), port.unwrap_or(local.port())),
-            None => (ip_string(local.ip()), local.port()),
-        }
+        ex.connection.endpoints.local
+    };
+    match named {
+        Some((host, port)) => (host.to_string(), port.unwrap_or(server.port())),
+        None => (ip_string(server.ip()), server.port()),
     }
 }
 
@@ -365,7 +370,9 @@ pub fn tls_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
 }
 
 /// The `tls.*` attributes spans and connection reports share: protocol name
-/// and version, server name, cipher and chosen ALPN (each when known).
+/// and version, cipher and chosen ALPN (each when known). The server name
+/// (SNI) is not among them: its current name is `server.address` (see
+/// [`server_address_port`]).
 pub fn tls_handshake_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
     let known = tls.version.and_then(tls_protocol);
     out.push(Attribute::str(
@@ -374,9 +381,6 @@ pub fn tls_handshake_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
     ));
     if let Some((_, version)) = known {
         out.push(Attribute::str(k::TLS_PROTOCOL_VERSION, version));
-    }
-    if let Some(sni) = tls.server_name.as_deref().filter(|s| !s.is_empty()) {
-        out.push(Attribute::str(k::TLS_CLIENT_SERVER_NAME, sni));
     }
     if let Some(cipher) = tls.cipher.as_deref().filter(|s| !s.is_empty()) {
         out.push(Attribute::str(k::TLS_CIPHER, cipher));
@@ -812,7 +816,8 @@ pub(crate) mod tests {
         );
         assert_eq!(s(a, k::TLS_PROTOCOL_NAME), Some("tls"));
         assert_eq!(s(a, k::TLS_PROTOCOL_VERSION), Some("1.3"));
-        assert_eq!(s(a, k::TLS_CLIENT_SERVER_NAME), Some("api.example.com"));
+        // The SNI's current name is server.address (already from :authority).
+        assert_eq!(find(a, "tls.client.server_name"), None);
         assert_eq!(s(a, k::TLS_CIPHER), Some("TLS_AES_128_GCM_SHA256"));
         assert_eq!(s(a, k::TLS_NEXT_PROTOCOL), Some("h2"));
         assert_eq!(b(a, k::TLS_ESTABLISHED), Some(true));
@@ -938,6 +943,33 @@ pub(crate) mod tests {
         let a = span(&ex).attributes;
         assert_eq!(s(&a, k::SERVER_ADDRESS), Some("::1"));
         assert_eq!(i(&a, k::SERVER_PORT), Some(8443));
+    }
+
+    #[test]
+    fn sni_is_the_server_address_when_the_request_names_no_host() {
+        // Server side, TLS, no Host header: the SNI, with the local port.
+        let mut ex = server_plain();
+        ex.connection.tls = client_https().connection.tls;
+        if let Some(r) = ex.request.as_mut() {
+            r.authority = None;
+        }
+        let a = span(&ex).attributes;
+        assert_eq!(s(&a, "server.address"), Some("api.example.com"));
+        assert_eq!(i(&a, "server.port"), Some(8080));
+        assert_eq!(find(&a, "tls.client.server_name"), None);
+        // A Host header wins over a different SNI.
+        if let Some(r) = ex.request.as_mut() {
+            r.authority = Some("www.example.org".into());
+        }
+        let a = span(&ex).attributes;
+        assert_eq!(s(&a, "server.address"), Some("www.example.org"));
+        // No Host and no SNI: the local address.
+        ex.connection.tls = None;
+        if let Some(r) = ex.request.as_mut() {
+            r.authority = None;
+        }
+        let a = span(&ex).attributes;
+        assert_eq!(s(&a, "server.address"), Some("127.0.0.1"));
     }
 
     #[test]
@@ -1347,7 +1379,6 @@ mod http2_tests {
             "process.command_line",
             "tls.protocol.name",
             "tls.protocol.version",
-            "tls.client.server_name",
             "tls.cipher",
             "tls.next_protocol",
             "tls.established",

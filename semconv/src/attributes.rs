@@ -145,14 +145,12 @@ pub const TAP_SIGNAL: &str = "tap.signal";
 pub const CONTAINER_ID: &str = sc::CONTAINER_ID;
 /// `k8s.pod.uid`
 pub const K8S_POD_UID: &str = sc::K8S_POD_UID;
-/// `rpc.system` (deprecated in the pinned version: replaced by `rpc.system.name`)
-pub const RPC_SYSTEM: &str = "rpc.system";
-/// `rpc.service` (deprecated in the pinned version: part of a fully qualified `rpc.method`)
-pub const RPC_SERVICE: &str = "rpc.service";
-/// `rpc.method`
+/// `rpc.system.name`
+pub const RPC_SYSTEM_NAME: &str = sc::RPC_SYSTEM_NAME;
+/// `rpc.method` (fully qualified: `service/method`)
 pub const RPC_METHOD: &str = sc::RPC_METHOD;
-/// `rpc.grpc.status_code` (deprecated in the pinned version: replaced by `rpc.response.status_code`)
-pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
+/// `rpc.response.status_code` (for gRPC: the status name, e.g. `OK`)
+pub const RPC_RESPONSE_STATUS_CODE: &str = sc::RPC_RESPONSE_STATUS_CODE;
 /// `tap.http2.stream_id`
 pub const TAP_HTTP2_STREAM_ID: &str = "tap.http2.stream_id";
 /// `tap.http2.reset_code`: RST_STREAM error code.

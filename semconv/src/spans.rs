@@ -246,14 +246,17 @@ pub fn server_address_port(ex: &Exchange) -> (String, u16) {
     }
 }
 
-/// `error.type` of an exchange: the status code for 4xx/5xx (CLIENT) or 5xx
-/// (SERVER), `incomplete` for a partial exchange without a response.
+/// `error.type` of an exchange: `stream_reset` for a reset HTTP/2 stream,
+/// the gRPC status as in `rpc.response.status_code` (its name, e.g.
+/// `UNAVAILABLE`) for a gRPC error, the HTTP status code for 4xx/5xx
+/// (CLIENT) or 5xx (SERVER), `incomplete` for a partial exchange without a
+/// response.
 pub fn error_type(ex: &Exchange) -> Option<String> {
     if ex.http2.as_ref().is_some_and(|h| h.reset.is_some()) {
         return Some("stream_reset".into());
     }
     if let Some(code) = grpc_error(ex) {
-        return Some(code.to_string());
+        return Some(grpc_status_name(code));
     }
     match &ex.response {
         Some(resp) => {
@@ -309,6 +312,35 @@ pub fn grpc_error(ex: &Exchange) -> Option<u32> {
         SpanKind::Server => matches!(code, 2 | 4 | 12 | 13 | 14 | 15),
     };
     error.then_some(code)
+}
+
+/// The name of a gRPC status code (`0` → `OK`, `14` → `UNAVAILABLE`): the
+/// string form `rpc.response.status_code` takes; a code gRPC does not define
+/// is written as its number.
+pub fn grpc_status_name(code: u32) -> String {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .map_or_else(|| code.to_string(), |n| n.to_string())
 }
 
 /// `url.full` with any user information replaced by `REDACTED:REDACTED`.
@@ -479,16 +511,25 @@ fn method_and_status_attributes(
     name
 }
 
-/// `rpc.system`, `rpc.service`, `rpc.method` and `rpc.grpc.status_code` (when
-/// known) of a gRPC call; returns its span name, `service/method`.
+/// The RPC attributes of a gRPC call, by the pinned conventions' names:
+/// `rpc.system.name` = `grpc`, `rpc.method` = the fully qualified
+/// `service/method`, and `rpc.response.status_code` = the status name (when
+/// the status was seen). They replace the deprecated `rpc.system`,
+/// `rpc.service` (now part of `rpc.method`) and the numeric
+/// `rpc.grpc.status_code`. The method is reported as called: the agent
+/// sees the wire, not the server's method table. Returns the span name,
+/// which is `rpc.method`.
 fn grpc_attributes(g: &GrpcInfo, out: &mut Vec<Attribute>) -> String {
-    out.push(Attribute::str(k::RPC_SYSTEM, "grpc"));
-    out.push(Attribute::str(k::RPC_SERVICE, g.service.as_str()));
-    out.push(Attribute::str(k::RPC_METHOD, g.method.as_str()));
+    let method = format!("{}/{}", g.service, g.method);
+    out.push(Attribute::str(k::RPC_SYSTEM_NAME, "grpc"));
+    out.push(Attribute::str(k::RPC_METHOD, method.as_str()));
     if let Some(code) = g.status {
-        out.push(Attribute::int(k::RPC_GRPC_STATUS_CODE, i64::from(code)));
+        out.push(Attribute::str(
+            k::RPC_RESPONSE_STATUS_CODE,
+            grpc_status_name(code),
+        ));
     }
-    format!("{}/{}", g.service, g.method)
+    method
 }
 
 /// `tap.http2.stream_id`, and `tap.http2.reset_code` and
@@ -1302,18 +1343,14 @@ mod http2_tests {
         });
         let sp = span(&ex);
         assert_eq!(sp.name, "helloworld.Greeter/SayHello");
-        assert_eq!(
-            find(&sp.attributes, "rpc.system").and_then(AttrValue::as_str),
-            Some("grpc")
-        );
-        assert_eq!(
-            find(&sp.attributes, "rpc.method").and_then(AttrValue::as_str),
-            Some("SayHello")
-        );
-        assert_eq!(
-            find(&sp.attributes, "rpc.grpc.status_code").and_then(AttrValue::as_int),
-            Some(0)
-        );
+        let s = |key| find(&sp.attributes, key).and_then(AttrValue::as_str);
+        assert_eq!(s("rpc.system.name"), Some("grpc"));
+        assert_eq!(s("rpc.method"), Some("helloworld.Greeter/SayHello"));
+        assert_eq!(s("rpc.response.status_code"), Some("OK"));
+        // The deprecated names are gone.
+        for old in ["rpc.system", "rpc.service", "rpc.grpc.status_code"] {
+            assert_eq!(find(&sp.attributes, old), None, "{old}");
+        }
         assert_eq!(
             find(&sp.attributes, "tap.http2.stream_id").and_then(AttrValue::as_int),
             Some(5)
@@ -1352,10 +1389,9 @@ mod http2_tests {
             "http.request.method",
             "http.request.method_original",
             "http.response.status_code",
-            "rpc.system",
-            "rpc.service",
+            "rpc.system.name",
             "rpc.method",
-            "rpc.grpc.status_code",
+            "rpc.response.status_code",
             "tap.http2.stream_id",
             "tap.http2.reset_code",
             "tap.http2.headers_degraded",
@@ -1410,7 +1446,7 @@ mod http2_tests {
         };
         let mut client = client_https();
         client.grpc = Some(grpc(5)); // NOT_FOUND
-        assert_eq!(error_type(&client).as_deref(), Some("5"));
+        assert_eq!(error_type(&client).as_deref(), Some("NOT_FOUND"));
         // The description is the grpc-message, not the code again.
         assert_eq!(
             status(&client),
@@ -1432,7 +1468,21 @@ mod http2_tests {
         server.grpc = Some(grpc(5));
         assert_eq!(status(&server), SpanStatus::Unset);
         server.grpc = Some(grpc(13)); // INTERNAL
-        assert_eq!(error_type(&server).as_deref(), Some("13"));
+        assert_eq!(error_type(&server).as_deref(), Some("INTERNAL"));
+        assert_eq!(
+            find(&span(&server).attributes, "rpc.response.status_code").and_then(AttrValue::as_str),
+            Some("INTERNAL")
+        );
+    }
+
+    #[test]
+    fn grpc_status_names() {
+        assert_eq!(grpc_status_name(0), "OK");
+        assert_eq!(grpc_status_name(4), "DEADLINE_EXCEEDED");
+        assert_eq!(grpc_status_name(14), "UNAVAILABLE");
+        assert_eq!(grpc_status_name(16), "UNAUTHENTICATED");
+        assert_eq!(grpc_status_name(17), "17");
+        assert_eq!(grpc_status_name(u32::MAX), "4294967295");
     }
 
     #[test]

@@ -304,12 +304,18 @@ impl CaptureSettings {
         out
     }
 
-    /// A process's command line (its argument strings) with credentials
-    /// masked: values of sensitive flags (`--password x`, `--token=x`,
-    /// `-u user:x`), header arguments of redacted headers
-    /// (`-H "Authorization: x"`), `NAME=x` assignments with a sensitive name,
-    /// URL passwords (`https://user:x@host`) and redacted query parameters.
+    /// A process's command line (its argument strings joined by spaces) with
+    /// credentials masked: see [`CaptureSettings::redact_command_args`].
     pub fn redact_command_line<'a>(&self, args: impl IntoIterator<Item = &'a str>) -> String {
+        self.redact_command_args(args).join(" ")
+    }
+
+    /// A process's argument strings, one for one, with credentials masked:
+    /// values of sensitive flags (`--password x`, `--token=x`, `-u user:x`),
+    /// header arguments of redacted headers (`-H "Authorization: x"`),
+    /// `NAME=x` assignments with a sensitive name, URL passwords
+    /// (`https://user:x@host`) and redacted query parameters.
+    pub fn redact_command_args<'a>(&self, args: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut mask_next = None;
         for arg in args {
@@ -350,7 +356,7 @@ impl CaptureSettings {
             }
             out.push(self.redact_url(arg));
         }
-        out.join(" ")
+        out
     }
 
     /// A URL with its password and redacted query parameters masked; any
@@ -640,6 +646,30 @@ mod tests {
         }
         assert!(!d.is_query_param_redacted("X-Amz-Date"));
         assert!(!d.is_query_param_redacted("X-Amz-Expires"));
+    }
+
+    #[test]
+    fn command_args_are_masked_one_for_one() {
+        let c = CaptureSettings::default();
+        assert_eq!(
+            c.redact_command_args([
+                "curl",
+                "-H",
+                "Authorization: Bearer abc",
+                "--password",
+                "hunter2",
+                "https://u:p@h.example/x?token=t",
+            ]),
+            [
+                "curl",
+                "-H",
+                "Authorization: [REDACTED]",
+                "--password",
+                "[REDACTED]",
+                "https://u:[REDACTED]@h.example/x?token=REDACTED",
+            ]
+        );
+        assert!(c.redact_command_args([]).is_empty());
     }
 
     #[test]

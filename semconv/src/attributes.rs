@@ -54,8 +54,8 @@ pub const PROCESS_PID: &str = sc::PROCESS_PID;
 pub const PROCESS_EXECUTABLE_PATH: &str = sc::PROCESS_EXECUTABLE_PATH;
 /// `process.executable.name`
 pub const PROCESS_EXECUTABLE_NAME: &str = sc::PROCESS_EXECUTABLE_NAME;
-/// `process.command_line`
-pub const PROCESS_COMMAND_LINE: &str = sc::PROCESS_COMMAND_LINE;
+/// `process.command_args` (string array)
+pub const PROCESS_COMMAND_ARGS: &str = sc::PROCESS_COMMAND_ARGS;
 /// `tls.protocol.version`
 pub const TLS_PROTOCOL_VERSION: &str = sc::TLS_PROTOCOL_VERSION;
 /// `tls.cipher`

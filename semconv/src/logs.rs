@@ -264,7 +264,7 @@ mod tests {
                 process: std::sync::Arc::new(ProcessInfo {
                     pid: 4242,
                     exe: "/usr/bin/curl".into(),
-                    cmdline: "curl http://127.0.0.1:8080/".into(),
+                    command_args: vec!["curl".into(), "http://127.0.0.1:8080/".into()],
                     comm: "curl".into(),
                     ..Default::default()
                 }),
@@ -376,8 +376,11 @@ mod tests {
         assert_eq!(s(a, k::PROCESS_EXECUTABLE_NAME), Some("curl"));
         assert_eq!(s(a, k::PROCESS_EXECUTABLE_PATH), Some("/usr/bin/curl"));
         assert_eq!(
-            s(a, k::PROCESS_COMMAND_LINE),
-            Some("curl http://127.0.0.1:8080/")
+            find(a, "process.command_args"),
+            Some(&AttrValue::StrArray(vec![
+                "curl".into(),
+                "http://127.0.0.1:8080/".into()
+            ]))
         );
         assert_eq!(find(a, k::TAP_CAPTURE_ISSUES), None);
     }

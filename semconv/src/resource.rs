@@ -13,7 +13,10 @@ pub const UNKNOWN_SERVICE: &str = "unknown_service";
 
 /// Process attributes: `process.pid`, `process.executable.path` (when
 /// known), `process.executable.name` (executable file name, else the task
-/// name, when either is known), `process.command_line` (when non-empty).
+/// name, when either is known), `process.command_args` (when any; the
+/// argument list as read, credentials masked: the conventions ask not to
+/// reassemble `process.command_line` for monitoring), `container.id` and
+/// `k8s.pod.uid` (when known).
 pub fn process_attributes(p: &ProcessInfo) -> Vec<Attribute> {
     let mut out = Vec::with_capacity(4);
     out.push(Attribute::int(k::PROCESS_PID, i64::from(p.pid)));
@@ -24,8 +27,11 @@ pub fn process_attributes(p: &ProcessInfo) -> Vec<Attribute> {
     if !name.is_empty() {
         out.push(Attribute::str(k::PROCESS_EXECUTABLE_NAME, name));
     }
-    if !p.cmdline.is_empty() {
-        out.push(Attribute::str(k::PROCESS_COMMAND_LINE, p.cmdline.as_str()));
+    if !p.command_args.is_empty() {
+        out.push(Attribute::str_array(
+            k::PROCESS_COMMAND_ARGS,
+            p.command_args.clone(),
+        ));
     }
     if let Some(id) = &p.container_id {
         out.push(Attribute::str(k::CONTAINER_ID, id.as_str()));
@@ -85,7 +91,7 @@ mod tests {
         ProcessInfo {
             pid: 160239,
             exe: "/usr/bin/curl".into(),
-            cmdline: "curl https://httpbin.org/get".into(),
+            command_args: vec!["curl".into(), "https://httpbin.org/get".into()],
             comm: "curl".into(),
             ..Default::default()
         }
@@ -122,9 +128,13 @@ mod tests {
         assert_eq!(s(&r, k::PROCESS_EXECUTABLE_NAME), Some("curl"));
         assert_eq!(s(&r, k::PROCESS_EXECUTABLE_PATH), Some("/usr/bin/curl"));
         assert_eq!(
-            s(&r, k::PROCESS_COMMAND_LINE),
-            Some("curl https://httpbin.org/get")
+            find(&r, "process.command_args"),
+            Some(&AttrValue::StrArray(vec![
+                "curl".into(),
+                "https://httpbin.org/get".into()
+            ]))
         );
+        assert_eq!(find(&r, "process.command_line"), None);
         assert_eq!(s(&r, k::HOST_NAME), Some("web-1"));
         assert_eq!(s(&r, k::OS_TYPE), Some("linux"));
     }
@@ -159,6 +169,6 @@ mod tests {
         assert_eq!(find(&r, k::HOST_NAME), None);
         assert_eq!(find(&r, k::PROCESS_EXECUTABLE_PATH), None);
         assert_eq!(find(&r, k::PROCESS_EXECUTABLE_NAME), None);
-        assert_eq!(find(&r, k::PROCESS_COMMAND_LINE), None);
+        assert_eq!(find(&r, "process.command_args"), None);
     }
 }

@@ -680,7 +680,11 @@ pub(crate) mod tests {
                 process: std::sync::Arc::new(ProcessInfo {
                     pid: 4242,
                     exe: "/usr/bin/curl".into(),
-                    cmdline: "curl -s https://api.example.com/v1/items?id=7".into(),
+                    command_args: vec![
+                        "curl".into(),
+                        "-s".into(),
+                        "https://api.example.com/v1/items?id=7".into(),
+                    ],
                     comm: "curl".into(),
                     ..Default::default()
                 }),
@@ -745,7 +749,12 @@ pub(crate) mod tests {
                 process: std::sync::Arc::new(ProcessInfo {
                     pid: 99,
                     exe: "/usr/bin/python3.12".into(),
-                    cmdline: "python3 -m http.server 8080".into(),
+                    command_args: vec![
+                        "python3".into(),
+                        "-m".into(),
+                        "http.server".into(),
+                        "8080".into(),
+                    ],
                     comm: "python3".into(),
                     ..Default::default()
                 }),
@@ -852,9 +861,14 @@ pub(crate) mod tests {
         assert_eq!(s(a, k::PROCESS_EXECUTABLE_PATH), Some("/usr/bin/curl"));
         assert_eq!(s(a, k::PROCESS_EXECUTABLE_NAME), Some("curl"));
         assert_eq!(
-            s(a, k::PROCESS_COMMAND_LINE),
-            Some("curl -s https://api.example.com/v1/items?id=7")
+            find(a, "process.command_args"),
+            Some(&AttrValue::StrArray(vec![
+                "curl".into(),
+                "-s".into(),
+                "https://api.example.com/v1/items?id=7".into()
+            ]))
         );
+        assert_eq!(find(a, "process.command_line"), None);
         assert_eq!(s(a, k::TLS_PROTOCOL_NAME), Some("tls"));
         assert_eq!(s(a, k::TLS_PROTOCOL_VERSION), Some("1.3"));
         // The SNI's current name is server.address (already from :authority).
@@ -923,8 +937,13 @@ pub(crate) mod tests {
             Some("/usr/bin/python3.12")
         );
         assert_eq!(
-            s(a, k::PROCESS_COMMAND_LINE),
-            Some("python3 -m http.server 8080")
+            find(a, "process.command_args"),
+            Some(&AttrValue::StrArray(vec![
+                "python3".into(),
+                "-m".into(),
+                "http.server".into(),
+                "8080".into()
+            ]))
         );
         for key in [
             k::TLS_PROTOCOL_NAME,
@@ -1412,7 +1431,7 @@ mod http2_tests {
             "process.pid",
             "process.executable.path",
             "process.executable.name",
-            "process.command_line",
+            "process.command_args",
             "tls.protocol.name",
             "tls.protocol.version",
             "tls.cipher",

@@ -60,7 +60,7 @@ mod tests {
                 process: Arc::new(ProcessInfo {
                     pid: 4242,
                     exe: "/usr/bin/curl".into(),
-                    cmdline: "curl http://10.0.0.9:8080/".into(),
+                    command_args: vec!["curl".into(), "http://10.0.0.9:8080/".into()],
                     comm: "curl".into(),
                     ..Default::default()
                 }),

@@ -331,9 +331,10 @@ mod tests {
         assert_eq!(attr(&r1, "process.pid").as_deref(), Some("100"));
         assert_eq!(attr(&r3, "service.name").as_deref(), Some("python3"));
         assert_eq!(attr(&r3, "process.pid").as_deref(), Some("200"));
+        // UUID v5 of "web-1/200" (host name and pid).
         assert_eq!(
             attr(&r3, "service.instance.id").as_deref(),
-            Some("web-1/200")
+            Some("31f646b1-60f1-58f8-a211-e1ea3c89649b")
         );
     }
 

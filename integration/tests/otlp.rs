@@ -144,7 +144,7 @@ fn roundtrip(protocol: &str) {
         assert_eq!(attr_s(sp, "tap.l7_protocol"), "http1");
         assert_eq!(sp["status_code"], "UNSET");
         assert!(
-            attr_i(sp, "tap.bytes_sent") > 0 && attr_i(sp, "tap.bytes_received") > 0,
+            attr_i(sp, "http.request.size") > 0 && attr_i(sp, "http.response.size") > 0,
             "{sp}"
         );
         let (start, end) = (
@@ -326,7 +326,9 @@ fn roundtrip(protocol: &str) {
     assert_eq!(attr(report, "tap.protocol_event"), &Value::Bool(true));
     assert_eq!(attr_i(report, "tap.exchanges"), 1);
     assert!(attr_i(report, "tap.data_events") > 0);
-    assert!(attr_i(report, "tap.bytes_sent") > 0 && attr_i(report, "tap.bytes_received") > 0);
+    assert!(
+        attr_i(report, "tap.wire_bytes_sent") > 0 && attr_i(report, "tap.wire_bytes_received") > 0
+    );
     assert_eq!(attr_s(report, "tap.close_reason"), "close");
     assert!(report["body"].as_str().unwrap_or("").contains("http1"));
     assert!(

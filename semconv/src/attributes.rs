@@ -42,6 +42,12 @@ pub const NETWORK_PROTOCOL_NAME: &str = sc::NETWORK_PROTOCOL_NAME;
 pub const NETWORK_PROTOCOL_VERSION: &str = sc::NETWORK_PROTOCOL_VERSION;
 /// `user_agent.original`
 pub const USER_AGENT_ORIGINAL: &str = sc::USER_AGENT_ORIGINAL;
+/// `http.request.size`: the request's HTTP bytes (request line, headers,
+/// framing, body)
+pub const HTTP_REQUEST_SIZE: &str = sc::HTTP_REQUEST_SIZE;
+/// `http.response.size`: the response's HTTP bytes (status line, headers,
+/// framing, body)
+pub const HTTP_RESPONSE_SIZE: &str = sc::HTTP_RESPONSE_SIZE;
 /// `http.request.body.size`
 pub const HTTP_REQUEST_BODY_SIZE: &str = sc::HTTP_REQUEST_BODY_SIZE;
 /// `http.response.body.size`
@@ -72,10 +78,12 @@ pub const TAP_CONNECTION_ID: &str = "tap.connection.id";
 pub const TAP_L7_PROTOCOL: &str = "tap.l7_protocol";
 /// `tap.tls.probe`
 pub const TAP_TLS_PROBE: &str = "tap.tls.probe";
-/// `tap.bytes_sent`
-pub const TAP_BYTES_SENT: &str = "tap.bytes_sent";
-/// `tap.bytes_received`
-pub const TAP_BYTES_RECEIVED: &str = "tap.bytes_received";
+/// `tap.wire_bytes_sent`: bytes the process wrote to the connection's
+/// socket (ciphertext on TLS), on the connection report
+pub const TAP_WIRE_BYTES_SENT: &str = "tap.wire_bytes_sent";
+/// `tap.wire_bytes_received`: bytes the process read from the connection's
+/// socket (ciphertext on TLS), on the connection report
+pub const TAP_WIRE_BYTES_RECEIVED: &str = "tap.wire_bytes_received";
 /// `http.request.method_original` (set when the method was normalised to `_OTHER`)
 pub const HTTP_REQUEST_METHOD_ORIGINAL: &str = sc::HTTP_REQUEST_METHOD_ORIGINAL;
 /// Prefix of `http.request.header.<lowercase name>`

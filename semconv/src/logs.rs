@@ -199,8 +199,11 @@ pub fn connection_report(r: &ConnectionReport) -> LogRecordData {
     ));
     a.push(Attribute::bool(k::TAP_PROTOCOL_EVENT, r.got_protocol_event));
     a.push(Attribute::uint(k::TAP_DATA_EVENTS, r.data_events));
-    a.push(Attribute::uint(k::TAP_BYTES_SENT, r.bytes_sent));
-    a.push(Attribute::uint(k::TAP_BYTES_RECEIVED, r.bytes_received));
+    a.push(Attribute::uint(k::TAP_WIRE_BYTES_SENT, r.bytes_sent));
+    a.push(Attribute::uint(
+        k::TAP_WIRE_BYTES_RECEIVED,
+        r.bytes_received,
+    ));
     a.push(Attribute::uint(
         k::TAP_DURATION_MS,
         r.closed_unix_ns.saturating_sub(r.opened_unix_ns) / 1_000_000,
@@ -358,8 +361,10 @@ mod tests {
         assert_eq!(b(a, k::TAP_TLS_CLIENT_HELLO), Some(false));
         assert_eq!(b(a, k::TAP_PROTOCOL_EVENT), Some(true));
         assert_eq!(i(a, k::TAP_DATA_EVENTS), Some(6));
-        assert_eq!(i(a, k::TAP_BYTES_SENT), Some(412));
-        assert_eq!(i(a, k::TAP_BYTES_RECEIVED), Some(1229));
+        // The socket's byte totals, named as such.
+        assert_eq!(i(a, "tap.wire_bytes_sent"), Some(412));
+        assert_eq!(i(a, "tap.wire_bytes_received"), Some(1229));
+        assert_eq!(find(a, "tap.bytes_sent"), None);
         assert_eq!(i(a, k::TAP_DURATION_MS), Some(2500));
         assert_eq!(i(a, k::TAP_EXCHANGES), Some(3));
         assert_eq!(i(a, k::TAP_PARTIAL_EXCHANGES), Some(0));

@@ -436,7 +436,7 @@ pub fn span(ex: &Exchange, options: &MappingOptions) -> SpanRecord {
     let name = http_attributes(ex, options, &mut attrs);
     address_attributes(ex, kind, &mut attrs);
     process_and_tls_attributes(&ex.connection, &mut attrs);
-    capture_attributes(ex, kind, &mut attrs);
+    capture_attributes(ex, &mut attrs);
     if let Some(e) = error_type(ex) {
         attrs.push(Attribute::str(k::ERROR_TYPE, e));
     }
@@ -557,7 +557,9 @@ fn protocol_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
 }
 
 /// What the messages carried: `user_agent.original` (when non-empty), the
-/// request then response body sizes, the request then response headers.
+/// request then response body sizes, the request then response sizes (the
+/// HTTP bytes of each message: request or status line, headers, framing and
+/// body), the request then response headers.
 fn message_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
     let req = ex.request.as_ref();
     if let Some(ua) = req.and_then(|r| r.user_agent.as_deref()) {
@@ -570,6 +572,12 @@ fn message_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
     }
     if let Some(resp) = &ex.response {
         out.push(Attribute::uint(k::HTTP_RESPONSE_BODY_SIZE, resp.body_size));
+    }
+    if let Some(r) = req {
+        out.push(Attribute::uint(k::HTTP_REQUEST_SIZE, r.wire_bytes));
+    }
+    if let Some(resp) = &ex.response {
+        out.push(Attribute::uint(k::HTTP_RESPONSE_SIZE, resp.wire_bytes));
     }
     if let Some(r) = req {
         header_attributes(k::HTTP_REQUEST_HEADER_PREFIX, &r.headers, out);
@@ -624,16 +632,10 @@ fn process_and_tls_attributes(connection: &Connection, out: &mut Vec<Attribute>)
 }
 
 /// The capture's own attributes: `tap.direction`, `tap.connection.id`,
-/// `tap.l7_protocol`, `tap.bytes_sent` and `tap.bytes_received` (wire bytes
-/// from the process's point of view), and `tap.partial` / `tap.gap` /
-/// `tap.{request,response}.body.truncated` when set.
-fn capture_attributes(ex: &Exchange, kind: SpanKind, out: &mut Vec<Attribute>) {
-    let request_wire = ex.request.as_ref().map_or(0, |r| r.wire_bytes);
-    let response_wire = ex.response.as_ref().map_or(0, |r| r.wire_bytes);
-    let (sent, received) = match kind {
-        SpanKind::Client => (request_wire, response_wire),
-        SpanKind::Server => (response_wire, request_wire),
-    };
+/// `tap.l7_protocol`, and `tap.partial` / `tap.gap` /
+/// `tap.{request,response}.body.truncated` when set. (The wire sizes are
+/// `http.request.size` / `http.response.size`, see [`message_attributes`].)
+fn capture_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
     out.push(Attribute::str(
         k::TAP_DIRECTION,
         ex.connection.direction.as_str(),
@@ -643,8 +645,6 @@ fn capture_attributes(ex: &Exchange, kind: SpanKind, out: &mut Vec<Attribute>) {
         k::TAP_L7_PROTOCOL,
         ex.connection.protocol.as_str(),
     ));
-    out.push(Attribute::uint(k::TAP_BYTES_SENT, sent));
-    out.push(Attribute::uint(k::TAP_BYTES_RECEIVED, received));
     if ex.partial {
         out.push(Attribute::bool(k::TAP_PARTIAL, true));
     }
@@ -880,8 +880,11 @@ pub(crate) mod tests {
         assert_eq!(s(a, k::TAP_DIRECTION), Some("egress-external"));
         assert_eq!(i(a, k::TAP_CONNECTION_ID), Some(12));
         assert_eq!(s(a, k::TAP_L7_PROTOCOL), Some("http2"));
-        assert_eq!(i(a, k::TAP_BYTES_SENT), Some(41));
-        assert_eq!(i(a, k::TAP_BYTES_RECEIVED), Some(395));
+        // Wire sizes of each message, incl. headers (no tap.bytes_*).
+        assert_eq!(i(a, "http.request.size"), Some(41));
+        assert_eq!(i(a, "http.response.size"), Some(395));
+        assert_eq!(find(a, "tap.bytes_sent"), None);
+        assert_eq!(find(a, "tap.bytes_received"), None);
         assert_eq!(find(a, k::TAP_PARTIAL), None);
         assert_eq!(find(a, k::ERROR_TYPE), None);
         let parent = sp.parent.expect("traceparent parsed");
@@ -956,9 +959,10 @@ pub(crate) mod tests {
         assert_eq!(s(a, k::TAP_DIRECTION), Some("ingress"));
         assert_eq!(i(a, k::TAP_CONNECTION_ID), Some(7));
         assert_eq!(s(a, k::TAP_L7_PROTOCOL), Some("http1"));
-        // Ingress: the process received the request and sent the response.
-        assert_eq!(i(a, k::TAP_BYTES_SENT), Some(80));
-        assert_eq!(i(a, k::TAP_BYTES_RECEIVED), Some(120));
+        // Sizes are per message, whatever the direction.
+        assert_eq!(i(a, "http.request.size"), Some(120));
+        assert_eq!(i(a, "http.response.size"), Some(80));
+        assert_eq!(find(a, "tap.bytes_sent"), None);
     }
 
     #[test]
@@ -1099,8 +1103,8 @@ pub(crate) mod tests {
             None
         );
         assert_eq!(find(&partial.attributes, k::HTTP_RESPONSE_BODY_SIZE), None);
-        assert_eq!(i(&partial.attributes, k::TAP_BYTES_SENT), Some(0));
-        assert_eq!(i(&partial.attributes, k::TAP_BYTES_RECEIVED), Some(120));
+        assert_eq!(i(&partial.attributes, "http.request.size"), Some(120));
+        assert_eq!(find(&partial.attributes, "http.response.size"), None);
     }
 
     #[test]
@@ -1420,6 +1424,8 @@ mod http2_tests {
             "user_agent.original",
             "http.request.body.size",
             "http.response.body.size",
+            "http.request.size",
+            "http.response.size",
             "http.request.header.accept",
             "http.request.header.x-multi",
             "http.response.header.content-type",
@@ -1441,8 +1447,6 @@ mod http2_tests {
             "tap.direction",
             "tap.connection.id",
             "tap.l7_protocol",
-            "tap.bytes_sent",
-            "tap.bytes_received",
             "tap.partial",
             "tap.gap",
             "error.type",

@@ -202,8 +202,8 @@ mod tests {
             other => panic!("{k}: {other:?}"),
         };
         assert_eq!(int("tap.connection.id"), Some(12));
-        assert_eq!(int("tap.bytes_sent"), Some(412));
-        assert_eq!(int("tap.bytes_received"), Some(1229));
+        assert_eq!(int("tap.wire_bytes_sent"), Some(412));
+        assert_eq!(int("tap.wire_bytes_received"), Some(1229));
         assert_eq!(int("tap.duration_ms"), Some(2500));
         assert_eq!(int("tap.exchanges"), Some(3));
         assert_eq!(int("network.peer.port"), Some(8080));

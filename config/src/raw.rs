@@ -233,4 +233,28 @@ pub(crate) struct RawTelemetry {
     /// HTTP methods kept in `http.request.method` (case-sensitive); replaces
     /// the default list (`OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`).
     pub known_methods: Option<Vec<Spanned<String>>>,
+    /// Headers put on spans as `http.{request,response}.header.<name>` (opt-in).
+    pub span_headers: Option<RawSpanHeaders>,
+    /// Opt-in HTTP metrics and metric attributes.
+    pub metrics: Option<RawTelemetryMetrics>,
+}
+
+/// `telemetry.span_headers:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSpanHeaders {
+    /// Request header names (case-insensitive); default none.
+    pub request: Option<Vec<Spanned<String>>>,
+    /// Response header names (case-insensitive); default none.
+    pub response: Option<Vec<Spanned<String>>>,
+}
+
+/// `telemetry.metrics:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTelemetryMetrics {
+    /// The `http.*.body.size` histograms; default false.
+    pub body_size: Option<bool>,
+    /// `server.address` / `server.port` on the HTTP server metrics; default false.
+    pub server_address: Option<bool>,
 }

@@ -1,6 +1,6 @@
 //! How exchanges are described in the exported telemetry: the HTTP methods
-//! known to the semantic-convention mapping (and, as they come, the
-//! attributes and metrics the conventions leave opt-in).
+//! known to the semantic-convention mapping, and the attributes and metrics
+//! the conventions leave opt-in (off unless configured).
 
 /// The HTTP methods known by default (case-sensitive): the semantic
 /// conventions' list for `http.request.method` (RFC 9110, `PATCH`, `QUERY`).
@@ -17,6 +17,20 @@ pub struct TelemetrySettings {
     /// list (`telemetry.known_methods`, `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`)
     /// replaces the default one.
     pub known_methods: Vec<String>,
+    /// Request headers (lowercase names) put on spans as
+    /// `http.request.header.<name>` (opt-in in the conventions); default
+    /// none. stdout JSON keeps every captured header regardless.
+    pub span_request_headers: Vec<String>,
+    /// Response headers (lowercase names) put on spans as
+    /// `http.response.header.<name>`; default none.
+    pub span_response_headers: Vec<String>,
+    /// Record the `http.{client,server}.{request,response}.body.size`
+    /// histograms (opt-in); default off.
+    pub body_size_metrics: bool,
+    /// Put `server.address` and `server.port` on the HTTP server metrics
+    /// (opt-in there: they are the local host, of high cardinality for
+    /// little use); default off. Client metrics always carry them.
+    pub server_address_on_server_metrics: bool,
 }
 
 impl Default for TelemetrySettings {
@@ -26,6 +40,10 @@ impl Default for TelemetrySettings {
                 .iter()
                 .map(|m| m.to_string())
                 .collect(),
+            span_request_headers: Vec::new(),
+            span_response_headers: Vec::new(),
+            body_size_metrics: false,
+            server_address_on_server_metrics: false,
         }
     }
 }

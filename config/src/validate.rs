@@ -143,7 +143,30 @@ fn telemetry(s: &mut Settings, raw: RawTelemetry) -> R<()> {
             }
         }
     }
+    if let Some(h) = raw.span_headers {
+        t.span_request_headers = header_names(h.request)?;
+        t.span_response_headers = header_names(h.response)?;
+    }
+    if let Some(m) = raw.metrics {
+        t.body_size_metrics = m.body_size.unwrap_or(t.body_size_metrics);
+        t.server_address_on_server_metrics = m
+            .server_address
+            .unwrap_or(t.server_address_on_server_metrics);
+    }
     Ok(())
+}
+
+/// Header names, checked, lowercased, without duplicates.
+fn header_names(list: Option<Vec<Spanned<String>>>) -> R<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for h in list.unwrap_or_default() {
+        check_header_name(&h.value).map_err(|m| at(&h, m))?;
+        let name = h.value.to_ascii_lowercase();
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
 }
 
 fn exporters(s: &mut Settings, raw: RawExporters) -> R<()> {

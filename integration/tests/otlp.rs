@@ -260,21 +260,43 @@ fn roundtrip(protocol: &str) {
             "{keys:?}"
         );
     }
+    // server.address / server.port are opt-in on the server metrics (off by default).
+    for (_, m) in collector.metrics() {
+        if m["name"] != "http.server.request.duration" {
+            continue;
+        }
+        for dp in m["data_points"].as_array().into_iter().flatten() {
+            let attrs = &dp["attributes"];
+            assert!(
+                attrs.get("server.address").is_none() && attrs.get("server.port").is_none(),
+                "{dp}"
+            );
+        }
+    }
     let capture: Vec<String> = collector
         .metrics()
         .into_iter()
         .map(|(_, m)| m["name"].as_str().unwrap_or("").to_string())
         .collect();
     // What the collector received is the catalog the dashboard is checked
-    // against (semconv::metrics::CAPTURE_METRICS): every metric in it, no
+    // against (semconv::metrics::CAPTURE_METRICS): every metric in it that
+    // is not opt-in, no opt-in one (the agent runs with the defaults), no
     // other, each data point with only the attribute keys its entry lists,
     // and the entry's unit.
     for def in semconv::metrics::CAPTURE_METRICS {
-        assert!(
-            capture.iter().any(|m| m == def.name),
-            "catalog metric {} exported: {capture:?}",
-            def.name
-        );
+        let exported = capture.iter().any(|m| m == def.name);
+        match def.opt_in {
+            None => assert!(
+                exported,
+                "catalog metric {} exported: {capture:?}",
+                def.name
+            ),
+            Some(switch) => assert!(
+                !exported,
+                "opt-in metric {} exported with {switch} off: {capture:?}",
+                def.name
+            ),
+        }
     }
     for (_, m) in collector.metrics() {
         let name = m["name"].as_str().unwrap_or("");

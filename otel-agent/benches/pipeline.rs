@@ -145,7 +145,7 @@ fn main() {
                 "bench".into(),
                 otel_agent::export::mapping_options(&settings),
             );
-            let http = HttpInstruments::new(&meter);
+            let http = HttpInstruments::new(&meter, spans.options().body_size_metrics);
             let first = replay(&records, &settings, &mut spans, &http); // warm-up
             let (start, mut passes, mut total) = (thread_cpu(), 0u64, Pass::default());
             while thread_cpu() - start < MEASURE {

@@ -1,7 +1,7 @@
 //! What the mapping is told by the agent's settings: the known HTTP methods
-//! (and, as they come, the opt-in attributes). The mapping functions stay
-//! pure: they take these options as a parameter, and the agent builds them
-//! once from its settings.
+//! and the opt-in attributes and metrics. The mapping functions stay pure:
+//! they take these options as a parameter, and the agent builds them once
+//! from its settings.
 
 /// The HTTP methods the semantic conventions know by default (case-sensitive):
 /// those of RFC 9110, `PATCH` (RFC 5789) and `QUERY`
@@ -55,10 +55,22 @@ impl Default for KnownMethods {
 }
 
 /// How exchanges are mapped: built once by the agent from its settings.
+/// The default is the conventions' default: every opt-in off.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MappingOptions {
     /// Methods kept as they are in `http.request.method`; any other is `_OTHER`.
     pub known_methods: KnownMethods,
+    /// Request headers (lowercase names) put on spans as
+    /// `http.request.header.<name>` (opt-in); empty: none.
+    pub span_request_headers: Vec<String>,
+    /// Response headers (lowercase names) put on spans as
+    /// `http.response.header.<name>` (opt-in); empty: none.
+    pub span_response_headers: Vec<String>,
+    /// Measure the `http.*.body.size` histograms (opt-in).
+    pub body_size_metrics: bool,
+    /// `server.address` and `server.port` on the HTTP server metrics (opt-in
+    /// there; client metrics always carry them).
+    pub server_address_on_server_metrics: bool,
 }
 
 #[cfg(test)]

@@ -357,15 +357,25 @@ fn full_url(req: &Request, fallback_authority: &str) -> String {
     }
 }
 
-/// Header attributes: one `StrArray` per lowercase name, in order of first
-/// appearance, holding every value of that name. Empty names and HTTP/2
-/// pseudo-headers (`:path`, ...) are skipped: they are mapped elsewhere.
-fn header_attributes(prefix: &str, headers: &[Header], out: &mut Vec<Attribute>) {
+/// Header attributes of the headers named in `wanted` (lowercase; the
+/// conventions make `http.*.header.<name>` opt-in, so only configured names
+/// are exported): one `StrArray` per lowercase name, in order of first
+/// appearance, holding every value of that name. HTTP/2 pseudo-headers
+/// (`:path`, ...) are never among them: they are mapped elsewhere.
+fn header_attributes(
+    prefix: &str,
+    headers: &[Header],
+    wanted: &[String],
+    out: &mut Vec<Attribute>,
+) {
+    if wanted.is_empty() {
+        return;
+    }
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     for h in headers {
         let name = h.name.trim().to_ascii_lowercase();
-        if name.is_empty() || name.starts_with(':') {
+        if name.starts_with(':') || !wanted.contains(&name) {
             continue;
         }
         match index.get(&name) {
@@ -471,7 +481,7 @@ fn http_attributes(ex: &Exchange, options: &MappingOptions, out: &mut Vec<Attrib
         http2_attributes(h2, out);
     }
     protocol_attributes(ex, out);
-    message_attributes(ex, out);
+    message_attributes(ex, options, out);
     name
 }
 
@@ -559,8 +569,8 @@ fn protocol_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
 /// What the messages carried: `user_agent.original` (when non-empty), the
 /// request then response body sizes, the request then response sizes (the
 /// HTTP bytes of each message: request or status line, headers, framing and
-/// body), the request then response headers.
-fn message_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
+/// body), the request then response headers configured in `options`.
+fn message_attributes(ex: &Exchange, options: &MappingOptions, out: &mut Vec<Attribute>) {
     let req = ex.request.as_ref();
     if let Some(ua) = req.and_then(|r| r.user_agent.as_deref()) {
         if !ua.is_empty() {
@@ -580,10 +590,12 @@ fn message_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
         out.push(Attribute::uint(k::HTTP_RESPONSE_SIZE, resp.wire_bytes));
     }
     if let Some(r) = req {
-        header_attributes(k::HTTP_REQUEST_HEADER_PREFIX, &r.headers, out);
+        let wanted = &options.span_request_headers;
+        header_attributes(k::HTTP_REQUEST_HEADER_PREFIX, &r.headers, wanted, out);
     }
     if let Some(resp) = &ex.response {
-        header_attributes(k::HTTP_RESPONSE_HEADER_PREFIX, &resp.headers, out);
+        let wanted = &options.span_response_headers;
+        header_attributes(k::HTTP_RESPONSE_HEADER_PREFIX, &resp.headers, wanted, out);
     }
 }
 
@@ -833,18 +845,11 @@ pub(crate) mod tests {
         assert_eq!(s(a, k::USER_AGENT_ORIGINAL), Some("curl/8.10.1"));
         assert_eq!(i(a, k::HTTP_REQUEST_BODY_SIZE), Some(0));
         assert_eq!(i(a, k::HTTP_RESPONSE_BODY_SIZE), Some(321));
-        assert_eq!(
-            find(a, "http.request.header.accept"),
-            Some(&AttrValue::StrArray(vec!["application/json".into()]))
-        );
-        assert_eq!(
-            find(a, "http.request.header.x-multi"),
-            Some(&AttrValue::StrArray(vec!["a".into(), "b".into()]))
-        );
-        assert_eq!(find(a, "http.request.header.:path"), None);
-        assert_eq!(
-            find(a, "http.response.header.content-type"),
-            Some(&AttrValue::StrArray(vec!["application/json".into()]))
+        // Headers are opt-in: none by default.
+        assert!(
+            !a.iter().any(|x| x.key.starts_with("http.request.header.")
+                || x.key.starts_with("http.response.header.")),
+            "{a:?}"
         );
         assert_eq!(
             s(a, k::URL_FULL),
@@ -917,14 +922,7 @@ pub(crate) mod tests {
         assert_eq!(find(a, k::USER_AGENT_ORIGINAL), None);
         assert_eq!(i(a, k::HTTP_REQUEST_BODY_SIZE), Some(5));
         assert_eq!(i(a, k::HTTP_RESPONSE_BODY_SIZE), Some(2));
-        assert_eq!(
-            find(a, "http.request.header.host"),
-            Some(&AttrValue::StrArray(vec!["localhost:8080".into()]))
-        );
-        assert_eq!(
-            find(a, "http.request.header.content-length"),
-            Some(&AttrValue::StrArray(vec!["5".into()]))
-        );
+        assert_eq!(find(a, "http.request.header.host"), None);
         assert_eq!(find(a, k::URL_FULL), None);
         assert_eq!(s(a, k::URL_PATH), Some("/submit"));
         assert_eq!(s(a, k::URL_QUERY), Some("x=1"));
@@ -963,6 +961,49 @@ pub(crate) mod tests {
         assert_eq!(i(a, "http.request.size"), Some(120));
         assert_eq!(i(a, "http.response.size"), Some(80));
         assert_eq!(find(a, "tap.bytes_sent"), None);
+    }
+
+    /// Options that put these request and response headers on spans.
+    pub(crate) fn with_headers(request: &[&str], response: &[&str]) -> MappingOptions {
+        MappingOptions {
+            span_request_headers: request.iter().map(|h| h.to_string()).collect(),
+            span_response_headers: response.iter().map(|h| h.to_string()).collect(),
+            ..MappingOptions::default()
+        }
+    }
+
+    #[test]
+    fn only_configured_headers_become_span_attributes() {
+        let options = with_headers(&["accept", "x-multi", ":path"], &["content-type"]);
+        let a = super::span(&client_https(), &options).attributes;
+        assert_eq!(
+            find(&a, "http.request.header.accept"),
+            Some(&AttrValue::StrArray(vec!["application/json".into()]))
+        );
+        // Every value of a repeated header (any case), in order.
+        assert_eq!(
+            find(&a, "http.request.header.x-multi"),
+            Some(&AttrValue::StrArray(vec!["a".into(), "b".into()]))
+        );
+        // Pseudo-headers never, even when listed.
+        assert_eq!(find(&a, "http.request.header.:path"), None);
+        assert_eq!(
+            find(&a, "http.response.header.content-type"),
+            Some(&AttrValue::StrArray(vec!["application/json".into()]))
+        );
+        // A request header list does not apply to responses, nor the reverse.
+        let options = with_headers(&["content-type"], &["accept"]);
+        let a = super::span(&client_https(), &options).attributes;
+        assert_eq!(find(&a, "http.request.header.content-type"), None);
+        assert_eq!(find(&a, "http.response.header.content-type"), None);
+        assert_eq!(find(&a, "http.request.header.accept"), None);
+        // Server side: Host, not Content-Length.
+        let a = super::span(&server_plain(), &with_headers(&["host"], &[])).attributes;
+        assert_eq!(
+            find(&a, "http.request.header.host"),
+            Some(&AttrValue::StrArray(vec!["localhost:8080".into()]))
+        );
+        assert_eq!(find(&a, "http.request.header.content-length"), None);
     }
 
     #[test]
@@ -1168,6 +1209,7 @@ pub(crate) mod tests {
     fn configured_known_methods_replace_the_defaults() {
         let options = MappingOptions {
             known_methods: KnownMethods::new(["PROPFIND", "GET"]),
+            ..MappingOptions::default()
         };
         let mut ex = server_plain();
         if let Some(r) = ex.request.as_mut() {
@@ -1403,7 +1445,8 @@ mod http2_tests {
         if let Some(r) = ex.request.as_mut() {
             r.method = "BREW".into();
         }
-        let keys: Vec<String> = span(&ex)
+        let options = super::tests::with_headers(&["accept", "x-multi"], &["content-type"]);
+        let keys: Vec<String> = super::span(&ex, &options)
             .attributes
             .iter()
             .map(|a| a.key.to_string())

@@ -396,13 +396,8 @@ impl Otlp {
         }
         let meter_provider = meters.build();
         let meter = meter_provider.meter("otel-agent");
-        let spans = SpanBuilder::new(
-            cfg.service_name.clone(),
-            cfg.resource_attributes.clone(),
-            host_name,
-            cfg.mapping.clone(),
-        );
-        let http = HttpInstruments::new(&meter);
+        let spans = SpanBuilder::of_config(cfg, host_name);
+        let http = HttpInstruments::new(&meter, cfg.mapping.body_size_metrics);
         health_metrics::register(&meter, stats, kernel, failures.clone());
 
         let mut loggers = SdkLoggerProvider::builder().with_resource(resource);

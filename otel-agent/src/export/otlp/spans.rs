@@ -65,6 +65,17 @@ impl SpanBuilder {
         }
     }
 
+    /// The span builder of an OTLP configuration (service name, resource
+    /// attributes, mapping options) on host `host_name`.
+    pub fn of_config(cfg: &super::OtlpConfig, host_name: String) -> Self {
+        Self::new(
+            cfg.service_name.clone(),
+            cfg.resource_attributes.clone(),
+            host_name,
+            cfg.mapping.clone(),
+        )
+    }
+
     /// Take trace and span ids from `ids` instead of random ones (golden
     /// tests give fixed ids).
     pub fn with_id_generator(mut self, ids: Box<dyn IdGenerator>) -> Self {

@@ -69,13 +69,19 @@ pub const DEFAULT_REDACTED_HEADERS: &[&str] = &[
 ];
 
 /// Query parameter names masked by default (compared case-insensitively): the
-/// OpenTelemetry semantic conventions' list for `url.full` / `url.query`, plus
-/// common credential parameters.
+/// OpenTelemetry semantic conventions' list for `url.full` / `url.query`
+/// (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`), the AWS
+/// Signature Version 4 presigned-URL credentials (`X-Amz-Signature`,
+/// `X-Amz-Credential`, `X-Amz-Security-Token`), plus common credential
+/// parameters.
 pub const DEFAULT_REDACTED_QUERY_PARAMS: &[&str] = &[
     "AWSAccessKeyId",
     "Signature",
     "sig",
     "X-Goog-Signature",
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
     "access_token",
     "api_key",
     "apikey",
@@ -298,12 +304,18 @@ impl CaptureSettings {
         out
     }
 
-    /// A process's command line (its argument strings) with credentials
-    /// masked: values of sensitive flags (`--password x`, `--token=x`,
-    /// `-u user:x`), header arguments of redacted headers
-    /// (`-H "Authorization: x"`), `NAME=x` assignments with a sensitive name,
-    /// URL passwords (`https://user:x@host`) and redacted query parameters.
+    /// A process's command line (its argument strings joined by spaces) with
+    /// credentials masked: see [`CaptureSettings::redact_command_args`].
     pub fn redact_command_line<'a>(&self, args: impl IntoIterator<Item = &'a str>) -> String {
+        self.redact_command_args(args).join(" ")
+    }
+
+    /// A process's argument strings, one for one, with credentials masked:
+    /// values of sensitive flags (`--password x`, `--token=x`, `-u user:x`),
+    /// header arguments of redacted headers (`-H "Authorization: x"`),
+    /// `NAME=x` assignments with a sensitive name, URL passwords
+    /// (`https://user:x@host`) and redacted query parameters.
+    pub fn redact_command_args<'a>(&self, args: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut mask_next = None;
         for arg in args {
@@ -344,7 +356,7 @@ impl CaptureSettings {
             }
             out.push(self.redact_url(arg));
         }
-        out.join(" ")
+        out
     }
 
     /// A URL with its password and redacted query parameters masked; any
@@ -611,8 +623,53 @@ mod tests {
         let d = CaptureSettings::default();
         assert_eq!(
             d.redact_query("X-Amz-Credential=a&sig=b&Signature=c"),
-            "X-Amz-Credential=a&sig=REDACTED&Signature=REDACTED"
+            "X-Amz-Credential=REDACTED&sig=REDACTED&Signature=REDACTED"
         );
+    }
+
+    #[test]
+    fn aws_presigned_url_credentials_are_masked_by_default() {
+        let d = CaptureSettings::default();
+        assert_eq!(
+            d.redact_query(
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20260101&X-Amz-Date=20260101T000000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Security-Token=FQoG&X-Amz-Signature=abc123"
+            ),
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=REDACTED&X-Amz-Date=20260101T000000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Security-Token=REDACTED&X-Amz-Signature=REDACTED"
+        );
+        // Case-insensitive, as every query parameter name.
+        for name in [
+            "x-amz-signature",
+            "X-AMZ-CREDENTIAL",
+            "x-Amz-Security-Token",
+        ] {
+            assert!(d.is_query_param_redacted(name), "{name}");
+        }
+        assert!(!d.is_query_param_redacted("X-Amz-Date"));
+        assert!(!d.is_query_param_redacted("X-Amz-Expires"));
+    }
+
+    #[test]
+    fn command_args_are_masked_one_for_one() {
+        let c = CaptureSettings::default();
+        assert_eq!(
+            c.redact_command_args([
+                "curl",
+                "-H",
+                "Authorization: Bearer abc",
+                "--password",
+                "hunter2",
+                "https://u:p@h.example/x?token=t",
+            ]),
+            [
+                "curl",
+                "-H",
+                "Authorization: [REDACTED]",
+                "--password",
+                "[REDACTED]",
+                "https://u:[REDACTED]@h.example/x?token=REDACTED",
+            ]
+        );
+        assert!(c.redact_command_args([]).is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::error::ConfigError;
-use crate::exporters::{ServiceName, Signal, StdoutMode};
+use crate::exporters::{ExporterSettings, ResourceSettings, ServiceName, Signal, StdoutMode};
 use crate::{Compression, Protocol, Settings};
 
 /// Every variable [`apply_env`] reads.
@@ -34,6 +34,7 @@ pub const ENV_VARS: &[&str] = &[
     "OTEL_TRACES_EXPORTER",
     "OTEL_METRICS_EXPORTER",
     "OTEL_LOGS_EXPORTER",
+    "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
 ];
 
 /// Apply the OpenTelemetry environment variables to `settings` (which holds
@@ -55,13 +56,29 @@ pub const ENV_VARS: &[&str] = &[
 ///   file's attributes (a `service.name` there sets a fixed service name).
 /// - `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`: `otlp` turns the signal on, `none`
 ///   off, `console` turns stdout on.
+/// - `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`: comma-separated, case-sensitive
+///   HTTP methods that replace the known methods
+///   ([`TelemetrySettings::known_methods`](crate::TelemetrySettings::known_methods))
+///   entirely, as the semantic conventions ask (a full override, not an addition).
 pub fn apply_env(
     settings: &mut Settings,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
     let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-    let ex = &mut settings.exporters;
+    exporters_env(&mut settings.exporters, &get)?;
+    resource_env(&mut settings.resource, &get)?;
+    if let Some(v) = get("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS") {
+        settings.telemetry.known_methods = crate::telemetry::parse_known_methods(&v)
+            .map_err(|m| ConfigError::env("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", m))?;
+    }
+    Ok(())
+}
 
+/// The `OTEL_EXPORTER_OTLP_*`, `OTEL_SDK_DISABLED` and `OTEL_*_EXPORTER` variables.
+fn exporters_env(
+    ex: &mut ExporterSettings,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
     if let Some(v) = get("OTEL_SDK_DISABLED") {
         ex.enabled = !parse_bool("OTEL_SDK_DISABLED", &v)?;
     }
@@ -131,6 +148,14 @@ pub fn apply_env(
     if let Some(v) = get("OTEL_EXPORTER_OTLP_INSECURE") {
         ex.tls.insecure = parse_bool("OTEL_EXPORTER_OTLP_INSECURE", &v)?;
     }
+    signal_exporters_env(ex, get)
+}
+
+/// `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`.
+fn signal_exporters_env(
+    ex: &mut ExporterSettings,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
     for signal in Signal::ALL {
         let var = format!("OTEL_{}_EXPORTER", signal.as_str().to_ascii_uppercase());
         if let Some(v) = get(&var) {
@@ -151,8 +176,14 @@ pub fn apply_env(
             }
         }
     }
+    Ok(())
+}
 
-    let res = &mut settings.resource;
+/// `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME`.
+fn resource_env(
+    res: &mut ResourceSettings,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
     if let Some(v) = get("OTEL_RESOURCE_ATTRIBUTES") {
         for (k, val) in
             parse_key_values(&v).map_err(|m| ConfigError::env("OTEL_RESOURCE_ATTRIBUTES", m))?
@@ -520,6 +551,37 @@ mod tests {
         assert!(env_err(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")]).contains("milliseconds"));
         assert!(env_err(&[("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/k.pem")]).contains("needs its key"));
         assert!(env_err(&[("OTEL_TRACES_EXPORTER", "zipkin")]).contains("unsupported exporter"));
+    }
+
+    #[test]
+    fn known_http_methods_variable_replaces_the_list() {
+        let s = with("", &[]);
+        assert_eq!(s.telemetry.known_methods, crate::DEFAULT_KNOWN_HTTP_METHODS);
+        let s = with(
+            "",
+            &[(
+                "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
+                "GET, PROPFIND,MKCOL",
+            )],
+        );
+        // A full override, case kept: POST is no longer known.
+        assert_eq!(s.telemetry.known_methods, ["GET", "PROPFIND", "MKCOL"]);
+        // Over the file's list.
+        let s = with(
+            "telemetry:\n  known_methods: [GET, POST]\n",
+            &[("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", "purge")],
+        );
+        assert_eq!(s.telemetry.known_methods, ["purge"]);
+        // Empty counts as unset, like every variable.
+        let s = with(
+            "telemetry:\n  known_methods: [GET]\n",
+            &[("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", " ")],
+        );
+        assert_eq!(s.telemetry.known_methods, ["GET"]);
+        assert!(
+            env_err(&[("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", "GET,NOT A METHOD")])
+                .starts_with("environment variable OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS: invalid HTTP method \"NOT A METHOD\"")
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod error;
 mod exporters;
 mod filter;
 mod raw;
+mod telemetry;
 mod validate;
 mod values;
 
@@ -36,6 +37,7 @@ pub use exporters::{
     SignalEndpoints, Signals, StdoutMode, TlsSettings,
 };
 pub use filter::{DirectionFilter, FilterSettings, PortFilter, ProcessFilter, ProcessMatcher};
+pub use telemetry::{TelemetrySettings, DEFAULT_KNOWN_HTTP_METHODS};
 pub use validate::{
     check_ring_buffer, EVENT_OVERHEAD_BYTES, MAX_EVENT_PAYLOAD_BYTES, MAX_RING_BUFFER_BYTES,
     MIN_RING_BUFFER_BYTES,
@@ -86,6 +88,8 @@ pub struct Settings {
     pub filter: ProcessFilter,
     /// Kernel and pipeline limits.
     pub limits: Limits,
+    /// How exchanges are described in spans and metrics (known HTTP methods).
+    pub telemetry: TelemetrySettings,
 }
 
 impl Settings {

@@ -30,6 +30,8 @@ pub(crate) struct RawConfig {
     pub redaction: Option<RawRedaction>,
     /// Kernel and pipeline sizes.
     pub limits: Option<RawLimits>,
+    /// How exchanges are described in spans and metrics.
+    pub telemetry: Option<RawTelemetry>,
 }
 
 /// `exporters:`
@@ -222,4 +224,37 @@ pub(crate) struct RawLimits {
     pub export_queue: Option<Spanned<usize>>,
     /// Largest HTTP header block parsed.
     pub max_header_bytes: Option<Spanned<ByteSize>>,
+}
+
+/// `telemetry:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTelemetry {
+    /// HTTP methods kept in `http.request.method` (case-sensitive); replaces
+    /// the default list (`OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`).
+    pub known_methods: Option<Vec<Spanned<String>>>,
+    /// Headers put on spans as `http.{request,response}.header.<name>` (opt-in).
+    pub span_headers: Option<RawSpanHeaders>,
+    /// Opt-in HTTP metrics and metric attributes.
+    pub metrics: Option<RawTelemetryMetrics>,
+}
+
+/// `telemetry.span_headers:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSpanHeaders {
+    /// Request header names (case-insensitive); default none.
+    pub request: Option<Vec<Spanned<String>>>,
+    /// Response header names (case-insensitive); default none.
+    pub response: Option<Vec<Spanned<String>>>,
+}
+
+/// `telemetry.metrics:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTelemetryMetrics {
+    /// The `http.*.body.size` histograms; default false.
+    pub body_size: Option<bool>,
+    /// `server.address` / `server.port` on the HTTP server metrics; default false.
+    pub server_address: Option<bool>,
 }

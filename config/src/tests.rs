@@ -54,7 +54,7 @@ fn unknown_key_top_level() {
     assert_eq!((l, c), (3, 1));
     assert_eq!(
         m,
-        "unknown field \"exporter\", expected one of exporters, resource, capture, filters, redaction, limits"
+        "unknown field \"exporter\", expected one of exporters, resource, capture, filters, redaction, limits, telemetry"
     );
 }
 
@@ -207,6 +207,11 @@ fn other_impossible_values() {
             "exporters:\n  otlp:\n    timeout: soon\n",
             (3, 14),
             "expected a duration",
+        ),
+        (
+            "telemetry:\n  known_methods: [GET, \"NOT A METHOD\"]\n",
+            (2, 24),
+            "invalid HTTP method",
         ),
         (
             "exporters:\n  stdout: sometimes\n",
@@ -388,6 +393,47 @@ filters:
 }
 
 #[test]
+fn known_methods_from_yaml_replace_the_defaults() {
+    let s = ok("telemetry:\n  known_methods: [GET, PROPFIND, GET]\n");
+    assert_eq!(s.telemetry.known_methods, ["GET", "PROPFIND"]);
+    let s = ok("telemetry:\n  known_methods: []\n");
+    assert!(s.telemetry.known_methods.is_empty());
+    assert!(Settings::default()
+        .telemetry
+        .known_methods
+        .contains(&"QUERY".to_string()));
+}
+
+#[test]
+fn opt_in_telemetry_is_off_by_default_and_switchable() {
+    let d = Settings::default().telemetry;
+    assert!(d.span_request_headers.is_empty() && d.span_response_headers.is_empty());
+    assert!(!d.body_size_metrics && !d.server_address_on_server_metrics);
+    let s = ok(r#"
+telemetry:
+  span_headers:
+    request: [Content-Type, X-Request-Id, content-type]
+    response: [Content-Length]
+  metrics:
+    body_size: true
+    server_address: true
+"#);
+    let t = s.telemetry;
+    assert_eq!(t.span_request_headers, ["content-type", "x-request-id"]);
+    assert_eq!(t.span_response_headers, ["content-length"]);
+    assert!(t.body_size_metrics && t.server_address_on_server_metrics);
+    // One switch alone leaves the other at its default.
+    let t = ok("telemetry:\n  metrics: {body_size: true}\n").telemetry;
+    assert!(t.body_size_metrics && !t.server_address_on_server_metrics);
+    let (l, c, m) = err("telemetry:\n  span_headers:\n    request: [\"bad header\"]\n");
+    assert_eq!((l, c), (3, 15));
+    assert!(m.contains("invalid header name"), "{m}");
+    let (l, _, m) = err("telemetry:\n  metrics:\n    body_sizes: true\n");
+    assert_eq!(l, 3);
+    assert!(m.contains("unknown field"), "{m}");
+}
+
+#[test]
 fn redaction_extends_or_replaces() {
     let s = ok("redaction:\n  headers: [X-Secret]\n  query_params: [session]\n");
     assert!(s.capture.is_redacted("x-secret") && s.capture.is_redacted("authorization"));
@@ -512,5 +558,11 @@ fn example_file_parses() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(!s.capture.rules.is_empty());
     assert!(!s.filter.include.is_empty() || !s.filter.exclude.is_empty());
+    assert!(s.telemetry.known_methods.contains(&"PROPFIND".to_string()));
+    assert_eq!(
+        s.telemetry.span_request_headers,
+        ["content-type", "x-request-id"]
+    );
+    assert!(s.telemetry.body_size_metrics && !s.telemetry.server_address_on_server_metrics);
     assert_ne!(s, Settings::default());
 }

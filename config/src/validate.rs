@@ -126,7 +126,47 @@ pub(crate) fn build(raw: RawConfig) -> R<Settings> {
     if let Some(l) = raw.limits {
         s.limits = limits(l)?;
     }
+    if let Some(t) = raw.telemetry {
+        telemetry(&mut s, t)?;
+    }
     Ok(s)
+}
+
+fn telemetry(s: &mut Settings, raw: RawTelemetry) -> R<()> {
+    let t = &mut s.telemetry;
+    if let Some(methods) = raw.known_methods {
+        t.known_methods.clear();
+        for m in methods {
+            crate::telemetry::check_known_method(&m.value).map_err(|e| at(&m, e))?;
+            if !t.known_methods.contains(&m.value) {
+                t.known_methods.push(m.value);
+            }
+        }
+    }
+    if let Some(h) = raw.span_headers {
+        t.span_request_headers = header_names(h.request)?;
+        t.span_response_headers = header_names(h.response)?;
+    }
+    if let Some(m) = raw.metrics {
+        t.body_size_metrics = m.body_size.unwrap_or(t.body_size_metrics);
+        t.server_address_on_server_metrics = m
+            .server_address
+            .unwrap_or(t.server_address_on_server_metrics);
+    }
+    Ok(())
+}
+
+/// Header names, checked, lowercased, without duplicates.
+fn header_names(list: Option<Vec<Spanned<String>>>) -> R<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for h in list.unwrap_or_default() {
+        check_header_name(&h.value).map_err(|m| at(&h, m))?;
+        let name = h.value.to_ascii_lowercase();
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
 }
 
 fn exporters(s: &mut Settings, raw: RawExporters) -> R<()> {

@@ -92,7 +92,7 @@ fn replay(
             match o {
                 Output::Exchange(ex) => {
                     pass.exchanges += 1;
-                    http.record(&ex);
+                    http.record(&ex, spans.options());
                     batch.push(spans.span(&ex));
                     if batch.len() == BATCH {
                         pass.encoded_bytes += encode(batch);
@@ -139,8 +139,13 @@ fn main() {
             let mut settings = Settings::default();
             settings.capture.level = level;
             let settings = Arc::new(settings);
-            let mut spans = SpanBuilder::new(None, Default::default(), "bench".into());
-            let http = HttpInstruments::new(&meter);
+            let mut spans = SpanBuilder::new(
+                None,
+                Default::default(),
+                "bench".into(),
+                otel_agent::export::mapping_options(&settings),
+            );
+            let http = HttpInstruments::new(&meter, spans.options().body_size_metrics);
             let first = replay(&records, &settings, &mut spans, &http); // warm-up
             let (start, mut passes, mut total) = (thread_cpu(), 0u64, Pass::default());
             while thread_cpu() - start < MEASURE {

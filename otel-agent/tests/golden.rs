@@ -116,6 +116,19 @@ fn attrs_json(attrs: &[Attribute]) -> Value {
     Value::Array(attrs.iter().map(attr_json).collect())
 }
 
+/// The connection report's log record, readable.
+fn log_json(r: &semconv::model::ConnectionReport) -> Value {
+    let rec = semconv::logs::connection_report(r);
+    json!({
+        "severity": rec.severity.as_str(),
+        "severity_number": rec.severity.number(),
+        "body": rec.body,
+        "event_name": rec.event_name,
+        "timestamp_unix_ns": rec.timestamp_unix_ns,
+        "attributes": attrs_json(&rec.attributes),
+    })
+}
+
 /// One export request per resource, as the gRPC exporter sends it. The SDK
 /// keeps resource attributes in a hash map, so their order differs from run
 /// to run (order carries no meaning in OTLP): they are sorted by key here.
@@ -153,6 +166,7 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
     let mut settings = Settings::default();
     settings.capture.level = level;
     let stats = Arc::new(CaptureStats::default());
+    let options = otel_agent::export::mapping_options(&settings);
     let mut tracker = Tracker::with_system(
         Arc::new(settings),
         Clock::with_offset(CLOCK_OFFSET_NS),
@@ -166,7 +180,7 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
     tracker.shutdown(&mut out);
     assert_eq!(stats.snapshot().decode_errors, 0);
 
-    let mut spans = SpanBuilder::new(None, Default::default(), "golden-host".into())
+    let mut spans = SpanBuilder::new(None, Default::default(), "golden-host".into(), options)
         .with_id_generator(Box::<Sequential>::default());
     let mut g = Golden {
         stdout: Stream::new(),
@@ -196,7 +210,7 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
                         g.protobuf.add(&req.encode_to_vec());
                     }
                 }
-                let m = semconv::metrics::http_measurement(ex).map(|m| {
+                let m = semconv::metrics::http_measurement(ex, spans.options()).map(|m| {
                     json!({
                         "kind": format!("{:?}", m.kind),
                         "duration_s": m.duration_s,
@@ -210,16 +224,7 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
             Output::Report(r) => {
                 g.reports += 1;
                 g.stdout.line(&report_json(r).to_string(), true);
-                let rec = semconv::logs::connection_report(r);
-                let v = json!({
-                    "severity": rec.severity.as_str(),
-                    "severity_number": rec.severity.number(),
-                    "body": rec.body,
-                    "event_name": rec.event_name,
-                    "timestamp_unix_ns": rec.timestamp_unix_ns,
-                    "attributes": attrs_json(&rec.attributes),
-                });
-                g.logs.line(&v.to_string(), true);
+                g.logs.line(&log_json(r).to_string(), true);
             }
         }
     }

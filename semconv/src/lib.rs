@@ -10,13 +10,16 @@
 //! The outputs are neutral records ([`spans::SpanRecord`],
 //! [`metrics::HttpMeasurement`], [`logs::LogRecordData`] and resource
 //! attributes, all built from [`value::Attribute`]) that the agent converts
-//! into its telemetry SDK's types; this crate depends on no SDK.
+//! into its telemetry SDK's types; this crate depends on no SDK. What the
+//! settings change in the mapping (known HTTP methods, opt-in attributes)
+//! comes in as [`options::MappingOptions`], built once by the agent.
 #![deny(missing_docs)]
 
 pub mod attributes;
 pub mod logs;
 pub mod metrics;
 pub mod model;
+pub mod options;
 pub mod resource;
 pub mod spans;
 pub mod value;

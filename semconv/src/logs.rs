@@ -186,6 +186,11 @@ pub fn connection_report(r: &ConnectionReport) -> LogRecordData {
     a.push(Attribute::str(k::TAP_L7_PROTOCOL, c.protocol.as_str()));
     if let Some(t) = &c.tls {
         crate::spans::tls_handshake_attributes(t, &mut a);
+        // The SNI under its current name (`tls.client.server_name` is
+        // deprecated in the pinned conventions: "Replaced by `server.address`").
+        if let Some(sni) = t.server_name.as_deref().filter(|s| !s.is_empty()) {
+            a.push(Attribute::str(k::SERVER_ADDRESS, sni));
+        }
         a.push(Attribute::str_array(k::TAP_TLS_PROBES, t.probes.clone()));
     }
     a.push(Attribute::bool(
@@ -194,8 +199,11 @@ pub fn connection_report(r: &ConnectionReport) -> LogRecordData {
     ));
     a.push(Attribute::bool(k::TAP_PROTOCOL_EVENT, r.got_protocol_event));
     a.push(Attribute::uint(k::TAP_DATA_EVENTS, r.data_events));
-    a.push(Attribute::uint(k::TAP_BYTES_SENT, r.bytes_sent));
-    a.push(Attribute::uint(k::TAP_BYTES_RECEIVED, r.bytes_received));
+    a.push(Attribute::uint(k::TAP_WIRE_BYTES_SENT, r.bytes_sent));
+    a.push(Attribute::uint(
+        k::TAP_WIRE_BYTES_RECEIVED,
+        r.bytes_received,
+    ));
     a.push(Attribute::uint(
         k::TAP_DURATION_MS,
         r.closed_unix_ns.saturating_sub(r.opened_unix_ns) / 1_000_000,
@@ -260,7 +268,7 @@ mod tests {
                 process: std::sync::Arc::new(ProcessInfo {
                     pid: 4242,
                     exe: "/usr/bin/curl".into(),
-                    cmdline: "curl http://127.0.0.1:8080/".into(),
+                    command_args: vec!["curl".into(), "http://127.0.0.1:8080/".into()],
                     comm: "curl".into(),
                     ..Default::default()
                 }),
@@ -355,8 +363,10 @@ mod tests {
         assert_eq!(b(a, k::TAP_TLS_CLIENT_HELLO), Some(false));
         assert_eq!(b(a, k::TAP_PROTOCOL_EVENT), Some(true));
         assert_eq!(i(a, k::TAP_DATA_EVENTS), Some(6));
-        assert_eq!(i(a, k::TAP_BYTES_SENT), Some(412));
-        assert_eq!(i(a, k::TAP_BYTES_RECEIVED), Some(1229));
+        // The socket's byte totals, named as such.
+        assert_eq!(i(a, "tap.wire_bytes_sent"), Some(412));
+        assert_eq!(i(a, "tap.wire_bytes_received"), Some(1229));
+        assert_eq!(find(a, "tap.bytes_sent"), None);
         assert_eq!(i(a, k::TAP_DURATION_MS), Some(2500));
         assert_eq!(i(a, k::TAP_EXCHANGES), Some(3));
         assert_eq!(i(a, k::TAP_PARTIAL_EXCHANGES), Some(0));
@@ -373,8 +383,11 @@ mod tests {
         assert_eq!(s(a, k::PROCESS_EXECUTABLE_NAME), Some("curl"));
         assert_eq!(s(a, k::PROCESS_EXECUTABLE_PATH), Some("/usr/bin/curl"));
         assert_eq!(
-            s(a, k::PROCESS_COMMAND_LINE),
-            Some("curl http://127.0.0.1:8080/")
+            find(a, "process.command_args"),
+            Some(&AttrValue::StrArray(vec![
+                "curl".into(),
+                "http://127.0.0.1:8080/".into()
+            ]))
         );
         assert_eq!(find(a, k::TAP_CAPTURE_ISSUES), None);
     }
@@ -390,7 +403,9 @@ mod tests {
         let a = &log.attributes;
         assert_eq!(s(a, k::TLS_PROTOCOL_NAME), Some("tls"));
         assert_eq!(s(a, k::TLS_PROTOCOL_VERSION), Some("1.3"));
-        assert_eq!(s(a, k::TLS_CLIENT_SERVER_NAME), Some("httpbin.org"));
+        // The SNI, under its current name.
+        assert_eq!(s(a, "server.address"), Some("httpbin.org"));
+        assert_eq!(find(a, "tls.client.server_name"), None);
         assert_eq!(s(a, k::TLS_NEXT_PROTOCOL), Some("h2"));
         assert_eq!(s(a, k::TLS_CIPHER), Some("TLS_AES_256_GCM_SHA384"));
         assert_eq!(

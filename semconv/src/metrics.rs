@@ -2,9 +2,8 @@
 
 use crate::attributes as k;
 use crate::model::Exchange;
-use crate::spans::{
-    error_type, normalize_method, protocol_version, scheme, server_address_port, SpanKind,
-};
+use crate::options::MappingOptions;
+use crate::spans::{error_type, protocol_version, scheme, server_address_port, SpanKind};
 use crate::value::Attribute;
 
 /// Duration histogram boundaries in seconds (the semantic conventions' advice).
@@ -29,17 +28,23 @@ pub const SIZE_BUCKETS_BY: &[f64] = &[
 ];
 
 /// `http.client.request.duration` (s)
-pub const HTTP_CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
+pub const HTTP_CLIENT_REQUEST_DURATION: &str =
+    opentelemetry_semantic_conventions::metric::HTTP_CLIENT_REQUEST_DURATION;
 /// `http.server.request.duration` (s)
-pub const HTTP_SERVER_REQUEST_DURATION: &str = "http.server.request.duration";
+pub const HTTP_SERVER_REQUEST_DURATION: &str =
+    opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_DURATION;
 /// `http.client.request.body.size` (By)
-pub const HTTP_CLIENT_REQUEST_BODY_SIZE: &str = "http.client.request.body.size";
+pub const HTTP_CLIENT_REQUEST_BODY_SIZE: &str =
+    opentelemetry_semantic_conventions::metric::HTTP_CLIENT_REQUEST_BODY_SIZE;
 /// `http.server.request.body.size` (By)
-pub const HTTP_SERVER_REQUEST_BODY_SIZE: &str = "http.server.request.body.size";
+pub const HTTP_SERVER_REQUEST_BODY_SIZE: &str =
+    opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_BODY_SIZE;
 /// `http.client.response.body.size` (By)
-pub const HTTP_CLIENT_RESPONSE_BODY_SIZE: &str = "http.client.response.body.size";
+pub const HTTP_CLIENT_RESPONSE_BODY_SIZE: &str =
+    opentelemetry_semantic_conventions::metric::HTTP_CLIENT_RESPONSE_BODY_SIZE;
 /// `http.server.response.body.size` (By)
-pub const HTTP_SERVER_RESPONSE_BODY_SIZE: &str = "http.server.response.body.size";
+pub const HTTP_SERVER_RESPONSE_BODY_SIZE: &str =
+    opentelemetry_semantic_conventions::metric::HTTP_SERVER_RESPONSE_BODY_SIZE;
 
 /// Instrument kind of a metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -65,9 +70,17 @@ pub struct MetricDef {
     pub kind: MetricKind,
     /// All attribute keys the metric may carry.
     pub attributes: &'static [&'static str],
+    /// `Some(setting)`: an opt-in metric, exported only when that
+    /// configuration switch is on (off by default); `None`: always exported.
+    pub opt_in: Option<&'static str>,
 }
 
-/// Attribute keys of the HTTP histograms (see [`http_measurement`]).
+/// The switch of the opt-in body-size histograms.
+pub const BODY_SIZE_SWITCH: &str = "telemetry.metrics.body_size";
+
+/// Attribute keys of the HTTP histograms (see [`http_measurement`]). On the
+/// server histograms `server.address` and `server.port` are opt-in
+/// (`telemetry.metrics.server_address`), as the conventions make them there.
 pub const HTTP_METRIC_ATTRIBUTES: &[&str] = &[
     k::HTTP_REQUEST_METHOD,
     k::HTTP_RESPONSE_STATUS_CODE,
@@ -85,6 +98,15 @@ const fn http_def(name: &'static str, unit: &'static str, description: &'static 
         description,
         kind: MetricKind::Histogram,
         attributes: HTTP_METRIC_ATTRIBUTES,
+        opt_in: None,
+    }
+}
+
+/// A body-size histogram: opt-in ([`BODY_SIZE_SWITCH`]), in bytes.
+const fn body_size_def(name: &'static str, description: &'static str) -> MetricDef {
+    MetricDef {
+        opt_in: Some(BODY_SIZE_SWITCH),
+        ..http_def(name, "By", description)
     }
 }
 
@@ -101,27 +123,23 @@ pub const HTTP_SERVER_DURATION: MetricDef = http_def(
     "Duration of HTTP server requests.",
 );
 /// `http.client.request.body.size`.
-pub const HTTP_CLIENT_REQUEST_SIZE: MetricDef = http_def(
+pub const HTTP_CLIENT_REQUEST_SIZE: MetricDef = body_size_def(
     HTTP_CLIENT_REQUEST_BODY_SIZE,
-    "By",
     "Size of HTTP client request bodies.",
 );
 /// `http.server.request.body.size`.
-pub const HTTP_SERVER_REQUEST_SIZE: MetricDef = http_def(
+pub const HTTP_SERVER_REQUEST_SIZE: MetricDef = body_size_def(
     HTTP_SERVER_REQUEST_BODY_SIZE,
-    "By",
     "Size of HTTP server request bodies.",
 );
 /// `http.client.response.body.size`.
-pub const HTTP_CLIENT_RESPONSE_SIZE: MetricDef = http_def(
+pub const HTTP_CLIENT_RESPONSE_SIZE: MetricDef = body_size_def(
     HTTP_CLIENT_RESPONSE_BODY_SIZE,
-    "By",
     "Size of HTTP client response bodies.",
 );
 /// `http.server.response.body.size`.
-pub const HTTP_SERVER_RESPONSE_SIZE: MetricDef = http_def(
+pub const HTTP_SERVER_RESPONSE_SIZE: MetricDef = body_size_def(
     HTTP_SERVER_RESPONSE_BODY_SIZE,
-    "By",
     "Size of HTTP server response bodies.",
 );
 
@@ -131,6 +149,7 @@ pub const TAP_EXCHANGES: MetricDef = MetricDef {
     unit: "{exchange}",
     description: "HTTP exchanges captured, by whether they are partial.",
     kind: MetricKind::Counter,
+    opt_in: None,
     attributes: &[k::TAP_PARTIAL],
 };
 /// `tap.connections`: connections whose application protocol was decided.
@@ -141,6 +160,7 @@ pub const TAP_CONNECTIONS: MetricDef = MetricDef {
     unit: "{connection}",
     description: "Connections whose application protocol was decided, by protocol.",
     kind: MetricKind::Counter,
+    opt_in: None,
     attributes: &[k::TAP_L7_PROTOCOL],
 };
 /// `tap.tls.connections`: TLS connections whose plaintext a probe delivered.
@@ -149,6 +169,7 @@ pub const TAP_TLS_CONNECTIONS: MetricDef = MetricDef {
     unit: "{connection}",
     description: "TLS connections whose plaintext a probe delivered, by probe type.",
     kind: MetricKind::Counter,
+    opt_in: None,
     attributes: &[k::TAP_TLS_PROBE],
 };
 /// `tap.data_events`: data events read from the kernel.
@@ -157,6 +178,7 @@ pub const TAP_DATA_EVENTS: MetricDef = MetricDef {
     unit: "{event}",
     description: "Data events read from the kernel.",
     kind: MetricKind::Counter,
+    opt_in: None,
     attributes: &[],
 };
 /// `tap.bytes`: payload bytes captured.
@@ -165,6 +187,7 @@ pub const TAP_BYTES: MetricDef = MetricDef {
     unit: "By",
     description: "Payload bytes read from the kernel.",
     kind: MetricKind::Counter,
+    opt_in: None,
     attributes: &[],
 };
 /// `tap.drops`: events, bytes or records lost, by [`DROP_REASONS`].
@@ -173,6 +196,7 @@ pub const TAP_DROPS: MetricDef = MetricDef {
     unit: "{event}",
     description: "Events or records lost, by reason.",
     kind: MetricKind::Counter,
+    opt_in: None,
     attributes: &[k::TAP_DROP_REASON],
 };
 /// `tap.parse_errors`: protocol parse errors (desyncs).
@@ -181,6 +205,7 @@ pub const TAP_PARSE_ERRORS: MetricDef = MetricDef {
     unit: "{error}",
     description: "Protocol parse errors (stream desynchronisations).",
     kind: MetricKind::Counter,
+    opt_in: None,
     attributes: &[],
 };
 /// `tap.uprobes.attached`: TLS uprobes currently attached.
@@ -189,6 +214,7 @@ pub const TAP_UPROBES_ATTACHED: MetricDef = MetricDef {
     unit: "{uprobe}",
     description: "TLS uprobes currently attached.",
     kind: MetricKind::Gauge,
+    opt_in: None,
     attributes: &[],
 };
 /// `tap.uprobe.hits`: TLS uprobe hits counted in the kernel.
@@ -197,6 +223,7 @@ pub const TAP_UPROBE_HITS: MetricDef = MetricDef {
     unit: "{hit}",
     description: "TLS uprobe hits counted in the kernel.",
     kind: MetricKind::Counter,
+    opt_in: None,
     attributes: &[],
 };
 /// `tap.export.failures`: failed exports, by signal.
@@ -205,6 +232,7 @@ pub const TAP_EXPORT_FAILURES: MetricDef = MetricDef {
     unit: "{failure}",
     description: "Failed exports, by signal (traces, metrics, logs).",
     kind: MetricKind::Counter,
+    opt_in: None,
     attributes: &[k::TAP_SIGNAL],
 };
 
@@ -238,9 +266,12 @@ pub const DROP_REASONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Every metric the agent emits: the HTTP histograms and the capture-health
-/// metrics. The exporter creates each instrument from its entry here (name,
-/// unit, description), and the dashboard is checked against this table.
+/// Every metric the agent may emit: the HTTP histograms and the
+/// capture-health metrics. The exporter creates each instrument from its
+/// entry here (name, unit, description), and the dashboard is checked
+/// against this table. The four `http.*.body.size` histograms are opt-in
+/// (`opt_in`: [`BODY_SIZE_SWITCH`], off by default): without it they are
+/// not created, so not exported.
 pub const CAPTURE_METRICS: &[MetricDef] = &[
     HTTP_CLIENT_DURATION,
     HTTP_SERVER_DURATION,
@@ -296,9 +327,10 @@ pub struct HttpMeasurement {
     pub kind: SpanKind,
     /// Request duration in seconds.
     pub duration_s: f64,
-    /// Request body size, bytes.
+    /// Request body size, bytes (only with the opt-in body-size metrics).
     pub request_body_size: Option<u64>,
-    /// Response body size, bytes (when a response was seen).
+    /// Response body size, bytes (when a response was seen, only with the
+    /// opt-in body-size metrics).
     pub response_body_size: Option<u64>,
     /// Low-cardinality attributes ([`HTTP_METRIC_ATTRIBUTES`]).
     pub attributes: Vec<Attribute>,
@@ -306,16 +338,19 @@ pub struct HttpMeasurement {
 
 /// The HTTP measurement of an exchange; `None` without a request.
 ///
-/// Attributes are low-cardinality only: `http.request.method` (normalised),
-/// `http.response.status_code` (when known), `url.scheme`, `server.address`,
-/// `server.port`, `network.protocol.version` (when known), `error.type`
-/// (when an error) — never the URL, path, query or pid.
-pub fn http_measurement(ex: &Exchange) -> Option<HttpMeasurement> {
+/// Attributes are low-cardinality only: `http.request.method` (a known
+/// method of `options`, else `_OTHER`), `http.response.status_code` (when
+/// known), `url.scheme`, `server.address` and `server.port` (client side;
+/// server side only with `options.server_address_on_server_metrics`),
+/// `network.protocol.version` (when known), `error.type` (when an error) —
+/// never the URL, path, query or pid. Body sizes are measured only with
+/// `options.body_size_metrics`.
+pub fn http_measurement(ex: &Exchange, options: &MappingOptions) -> Option<HttpMeasurement> {
     let req = ex.request.as_ref()?;
     let mut attrs = Vec::with_capacity(HTTP_METRIC_ATTRIBUTES.len());
     attrs.push(Attribute::str(
         k::HTTP_REQUEST_METHOD,
-        normalize_method(&req.method),
+        options.known_methods.normalize(&req.method),
     ));
     if let Some(resp) = &ex.response {
         attrs.push(Attribute::int(
@@ -324,20 +359,24 @@ pub fn http_measurement(ex: &Exchange) -> Option<HttpMeasurement> {
         ));
     }
     attrs.push(Attribute::str(k::URL_SCHEME, scheme(ex)));
-    let (address, port) = server_address_port(ex);
-    attrs.push(Attribute::str(k::SERVER_ADDRESS, address));
-    attrs.push(Attribute::int(k::SERVER_PORT, i64::from(port)));
+    let kind = SpanKind::of(ex);
+    if kind == SpanKind::Client || options.server_address_on_server_metrics {
+        let (address, port) = server_address_port(ex);
+        attrs.push(Attribute::str(k::SERVER_ADDRESS, address));
+        attrs.push(Attribute::int(k::SERVER_PORT, i64::from(port)));
+    }
     if let Some(v) = protocol_version(ex) {
         attrs.push(Attribute::str(k::NETWORK_PROTOCOL_VERSION, v));
     }
     if let Some(e) = error_type(ex) {
         attrs.push(Attribute::str(k::ERROR_TYPE, e));
     }
+    let sizes = options.body_size_metrics;
     Some(HttpMeasurement {
-        kind: SpanKind::of(ex),
+        kind,
         duration_s: ex.duration_ns() as f64 / 1e9,
-        request_body_size: Some(req.body_size),
-        response_body_size: ex.response.as_ref().map(|r| r.body_size),
+        request_body_size: sizes.then_some(req.body_size),
+        response_body_size: ex.response.as_ref().filter(|_| sizes).map(|r| r.body_size),
         attributes: attrs,
     })
 }
@@ -346,8 +385,36 @@ pub fn http_measurement(ex: &Exchange) -> Option<HttpMeasurement> {
 mod tests {
     use super::*;
     use crate::model::Exchange;
+    use crate::options::KnownMethods;
     use crate::spans::tests::{client_https, server_plain};
     use crate::value::{find, AttrValue};
+
+    /// The measurement with the default options.
+    fn http_measurement(ex: &Exchange) -> Option<HttpMeasurement> {
+        super::http_measurement(ex, &MappingOptions::default())
+    }
+
+    #[test]
+    fn metric_method_follows_the_known_methods() {
+        let mut ex = server_plain();
+        if let Some(r) = ex.request.as_mut() {
+            r.method = "QUERY".into();
+        }
+        let method = |m: &HttpMeasurement| {
+            find(&m.attributes, "http.request.method")
+                .and_then(AttrValue::as_str)
+                .map(str::to_string)
+        };
+        let m = http_measurement(&ex).expect("has request");
+        assert_eq!(method(&m).as_deref(), Some("QUERY"));
+        let only_get = MappingOptions {
+            known_methods: KnownMethods::new(["GET"]),
+            ..MappingOptions::default()
+        };
+        let m = super::http_measurement(&ex, &only_get).expect("has request");
+        assert_eq!(method(&m).as_deref(), Some("_OTHER"));
+        assert_eq!(find(&m.attributes, "http.request.method_original"), None);
+    }
 
     #[test]
     fn buckets_are_increasing() {
@@ -421,8 +488,9 @@ mod tests {
         let m = http_measurement(&client_https()).expect("has request");
         assert_eq!(m.kind, SpanKind::Client);
         assert!((m.duration_s - 0.25).abs() < 1e-12);
-        assert_eq!(m.request_body_size, Some(0));
-        assert_eq!(m.response_body_size, Some(321));
+        // Body sizes are opt-in: not measured by default.
+        assert_eq!(m.request_body_size, None);
+        assert_eq!(m.response_body_size, None);
         let s = |key| find(&m.attributes, key).and_then(AttrValue::as_str);
         assert_eq!(s(k::HTTP_REQUEST_METHOD), Some("GET"));
         assert_eq!(s(k::URL_SCHEME), Some("https"));
@@ -480,6 +548,74 @@ mod tests {
             find(&partial.attributes, k::HTTP_RESPONSE_STATUS_CODE),
             None
         );
+    }
+
+    #[test]
+    fn opt_ins_are_off_by_default_and_switchable() {
+        let keys = |m: &HttpMeasurement| -> Vec<String> {
+            m.attributes.iter().map(|a| a.key.to_string()).collect()
+        };
+        // Server metrics: no server.address / server.port by default.
+        let m = http_measurement(&server_plain()).expect("has request");
+        assert_eq!(
+            keys(&m),
+            [
+                "http.request.method",
+                "http.response.status_code",
+                "url.scheme",
+                "network.protocol.version"
+            ]
+        );
+        assert_eq!((m.request_body_size, m.response_body_size), (None, None));
+        // Client metrics always carry them.
+        let m = http_measurement(&client_https()).expect("has request");
+        assert!(keys(&m).contains(&"server.address".to_string()));
+        assert!(keys(&m).contains(&"server.port".to_string()));
+        // Switched on.
+        let on = MappingOptions {
+            body_size_metrics: true,
+            server_address_on_server_metrics: true,
+            ..MappingOptions::default()
+        };
+        let m = super::http_measurement(&server_plain(), &on).expect("has request");
+        let s = |key| find(&m.attributes, key).and_then(AttrValue::as_str);
+        assert_eq!(s("server.address"), Some("localhost"));
+        assert_eq!(
+            find(&m.attributes, "server.port").and_then(AttrValue::as_int),
+            Some(8080)
+        );
+        assert_eq!(
+            (m.request_body_size, m.response_body_size),
+            (Some(5), Some(2))
+        );
+        let m = super::http_measurement(&client_https(), &on).expect("has request");
+        assert_eq!(
+            (m.request_body_size, m.response_body_size),
+            (Some(0), Some(321))
+        );
+    }
+
+    #[test]
+    fn the_catalog_says_which_metrics_are_opt_in() {
+        let opt_in: Vec<&str> = CAPTURE_METRICS
+            .iter()
+            .filter(|d| d.opt_in.is_some())
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(
+            opt_in,
+            [
+                "http.client.request.body.size",
+                "http.server.request.body.size",
+                "http.client.response.body.size",
+                "http.server.response.body.size"
+            ]
+        );
+        for def in CAPTURE_METRICS.iter().filter(|d| d.opt_in.is_some()) {
+            assert_eq!(def.opt_in, Some("telemetry.metrics.body_size"));
+            assert_eq!(def.unit, "By");
+        }
+        assert_eq!(HTTP_SERVER_DURATION.opt_in, None);
     }
 
     #[test]

@@ -97,8 +97,9 @@ pub struct ProcessInfo {
     pub pid: u32,
     /// Full executable path (`/proc/PID/exe`), or empty when unknown.
     pub exe: String,
-    /// Command line, arguments joined by spaces.
-    pub cmdline: String,
+    /// Command arguments (the executable as invoked first), as read from
+    /// `/proc/PID/cmdline` or the exec event, credentials already masked.
+    pub command_args: Vec<String>,
     /// Kernel task name.
     pub comm: String,
     /// Container id (64 hex digits) from the process's cgroup path, when in a container.
@@ -108,6 +109,12 @@ pub struct ProcessInfo {
 }
 
 impl ProcessInfo {
+    /// The command arguments joined by spaces (for people: stdout JSON, log
+    /// summaries); telemetry carries the list itself (`process.command_args`).
+    pub fn command_line(&self) -> String {
+        self.command_args.join(" ")
+    }
+
     /// Executable file name, falling back to the task name.
     pub fn exe_name(&self) -> &str {
         match self.exe.rsplit('/').next() {

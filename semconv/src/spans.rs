@@ -7,6 +7,7 @@ use crate::attributes as k;
 use crate::model::{
     Connection, Exchange, GrpcInfo, Header, Http2Info, L7Protocol, Request, TlsInfo,
 };
+use crate::options::{KnownMethods, MappingOptions, OTHER_METHOD};
 use crate::resource::process_attributes;
 use crate::value::Attribute;
 
@@ -37,7 +38,9 @@ pub enum SpanStatus {
     Unset,
     /// The exchange failed.
     Error {
-        /// Short human-readable reason (`HTTP 503`, `no response captured`).
+        /// Short human-readable reason for a non-HTTP error (`no response
+        /// captured`, a reset stream, a gRPC message); empty for an HTTP
+        /// status-code error, whose code the attributes carry.
         description: String,
     },
 }
@@ -56,7 +59,9 @@ pub struct TraceParent {
 /// A span built from one exchange, ready for the agent to convert into its SDK's span.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpanRecord {
-    /// Span name: the normalised method, `_OTHER`, or `HTTP` without a request.
+    /// Span name: the known method, `HTTP` for an unknown one (whose
+    /// `http.request.method` is `_OTHER`) or without a request,
+    /// `service/method` for a gRPC call.
     pub name: String,
     /// CLIENT or SERVER.
     pub kind: SpanKind,
@@ -70,21 +75,6 @@ pub struct SpanRecord {
     pub status: SpanStatus,
     /// Remote parent from the request's `traceparent` header.
     pub parent: Option<TraceParent>,
-}
-
-/// Methods the semantic conventions know (case-sensitive).
-const KNOWN_METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-];
-
-/// The `http.request.method` value: the method itself when it is one of the
-/// nine known methods (exact case), `_OTHER` otherwise.
-pub fn normalize_method(method: &str) -> &str {
-    if KNOWN_METHODS.contains(&method) {
-        method
-    } else {
-        "_OTHER"
-    }
 }
 
 /// Parses a W3C `traceparent` header value.
@@ -219,46 +209,54 @@ pub fn scheme(ex: &Exchange) -> String {
     }
 }
 
-/// `server.address` and `server.port` of an exchange.
+/// `server.address` and `server.port` of an exchange: host and port of the
+/// request authority (`Host` / `:authority`), else of the TLS SNI, else the
+/// server's IP address (CLIENT: the remote one, SERVER: the local one); the
+/// port falls back to that address's port.
 ///
-/// CLIENT: host and port of the request authority, else of the SNI, else
-/// the remote IP; the port falls back to the remote port. SERVER: host and
-/// port of the request authority (`Host`), else the local IP and port.
+/// The SNI is a source of `server.address` because that is its current
+/// name: `tls.client.server_name` is deprecated in the pinned semantic
+/// conventions (1.42.0, TLS attribute registry: "Replaced by
+/// `server.address`", reason `renamed`) and the registry has no other TLS
+/// attribute for it, so the agent keeps no `tap.` copy either. Spans
+/// already set `server.address` from the request's authority, as the HTTP
+/// conventions ask; the SNI only fills in when the request has none (when
+/// both exist and differ, the authority wins: it names what the HTTP span
+/// describes). Connection reports, which have no request, carry the SNI as
+/// their `server.address` (see `logs::connection_report`).
 pub fn server_address_port(ex: &Exchange) -> (String, u16) {
-    let authority = ex
-        .request
-        .as_ref()
-        .and_then(|r| r.authority.as_deref())
+    let request_authority = ex.request.as_ref().and_then(|r| r.authority.as_deref());
+    let named = request_authority
         .map(split_authority)
-        .filter(|(h, _)| !h.is_empty());
-    if ex.connection.direction.is_egress() {
-        let sni = ex
-            .connection
-            .server_name()
-            .map(split_authority)
-            .filter(|(h, _)| !h.is_empty());
-        let remote = ex.connection.endpoints.remote;
-        match authority.or(sni) {
-            Some((host, port)) => (host.to_string(), port.unwrap_or(remote.port())),
-            None => (ip_string(remote.ip()), remote.port()),
-        }
+        .filter(|(h, _)| !h.is_empty())
+        .or_else(|| {
+            ex.connection
+                .server_name()
+                .map(split_authority)
+                .filter(|(h, _)| !h.is_empty())
+        });
+    let server = if ex.connection.direction.is_egress() {
+        ex.connection.endpoints.remote
     } else {
-        let local = ex.connection.endpoints.local;
-        match authority {
-            Some((host, port)) => (host.to_string(), port.unwrap_or(local.port())),
-            None => (ip_string(local.ip()), local.port()),
-        }
+        ex.connection.endpoints.local
+    };
+    match named {
+        Some((host, port)) => (host.to_string(), port.unwrap_or(server.port())),
+        None => (ip_string(server.ip()), server.port()),
     }
 }
 
-/// `error.type` of an exchange: the status code for 4xx/5xx (CLIENT) or 5xx
-/// (SERVER), `incomplete` for a partial exchange without a response.
+/// `error.type` of an exchange: `stream_reset` for a reset HTTP/2 stream,
+/// the gRPC status as in `rpc.response.status_code` (its name, e.g.
+/// `UNAVAILABLE`) for a gRPC error, the HTTP status code for 4xx/5xx
+/// (CLIENT) or 5xx (SERVER), `incomplete` for a partial exchange without a
+/// response.
 pub fn error_type(ex: &Exchange) -> Option<String> {
     if ex.http2.as_ref().is_some_and(|h| h.reset.is_some()) {
         return Some("stream_reset".into());
     }
     if let Some(code) = grpc_error(ex) {
-        return Some(code.to_string());
+        return Some(grpc_status_name(code));
     }
     match &ex.response {
         Some(resp) => {
@@ -273,28 +271,28 @@ pub fn error_type(ex: &Exchange) -> Option<String> {
     }
 }
 
-/// The span status: see [`error_type`].
+/// The span status: `Error` whenever [`error_type`] is set, else `Unset`.
+///
+/// The description says what the attributes do not: an HTTP status-code
+/// error has none (the span status description is for non-HTTP errors; the
+/// code is already in `http.response.status_code` and `error.type`), a gRPC
+/// error carries its `grpc-message` (none without one), a reset stream and
+/// a missing response say what happened.
 pub fn status(ex: &Exchange) -> SpanStatus {
     if let Some(code) = ex.http2.as_ref().and_then(|h| h.reset) {
         return SpanStatus::Error {
             description: format!("HTTP/2 stream reset (error code {code})"),
         };
     }
-    if let Some(code) = grpc_error(ex) {
-        let message = ex
-            .grpc
-            .as_ref()
-            .and_then(|g| g.message.clone())
-            .unwrap_or_default();
+    if grpc_error(ex).is_some() {
+        let message = ex.grpc.as_ref().and_then(|g| g.message.clone());
         return SpanStatus::Error {
-            description: format!("gRPC status {code} {message}")
-                .trim_end()
-                .to_string(),
+            description: message.unwrap_or_default().trim().to_string(),
         };
     }
     match (&ex.response, error_type(ex)) {
-        (Some(resp), Some(_)) => SpanStatus::Error {
-            description: format!("HTTP {}", resp.status),
+        (Some(_), Some(_)) => SpanStatus::Error {
+            description: String::new(),
         },
         (None, Some(_)) => SpanStatus::Error {
             description: "no response captured".into(),
@@ -316,6 +314,35 @@ pub fn grpc_error(ex: &Exchange) -> Option<u32> {
     error.then_some(code)
 }
 
+/// The name of a gRPC status code (`0` → `OK`, `14` → `UNAVAILABLE`): the
+/// string form `rpc.response.status_code` takes; a code gRPC does not define
+/// is written as its number.
+pub fn grpc_status_name(code: u32) -> String {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .map_or_else(|| code.to_string(), |n| n.to_string())
+}
+
 /// `url.full` with any user information replaced by `REDACTED:REDACTED`.
 fn full_url(req: &Request, fallback_authority: &str) -> String {
     let url = req.url(fallback_authority);
@@ -330,15 +357,25 @@ fn full_url(req: &Request, fallback_authority: &str) -> String {
     }
 }
 
-/// Header attributes: one `StrArray` per lowercase name, in order of first
-/// appearance, holding every value of that name. Empty names and HTTP/2
-/// pseudo-headers (`:path`, ...) are skipped: they are mapped elsewhere.
-fn header_attributes(prefix: &str, headers: &[Header], out: &mut Vec<Attribute>) {
+/// Header attributes of the headers named in `wanted` (lowercase; the
+/// conventions make `http.*.header.<name>` opt-in, so only configured names
+/// are exported): one `StrArray` per lowercase name, in order of first
+/// appearance, holding every value of that name. HTTP/2 pseudo-headers
+/// (`:path`, ...) are never among them: they are mapped elsewhere.
+fn header_attributes(
+    prefix: &str,
+    headers: &[Header],
+    wanted: &[String],
+    out: &mut Vec<Attribute>,
+) {
+    if wanted.is_empty() {
+        return;
+    }
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     for h in headers {
         let name = h.name.trim().to_ascii_lowercase();
-        if name.is_empty() || name.starts_with(':') {
+        if name.starts_with(':') || !wanted.contains(&name) {
             continue;
         }
         match index.get(&name) {
@@ -375,7 +412,9 @@ pub fn tls_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
 }
 
 /// The `tls.*` attributes spans and connection reports share: protocol name
-/// and version, server name, cipher and chosen ALPN (each when known).
+/// and version, cipher and chosen ALPN (each when known). The server name
+/// (SNI) is not among them: its current name is `server.address` (see
+/// [`server_address_port`]).
 pub fn tls_handshake_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
     let known = tls.version.and_then(tls_protocol);
     out.push(Attribute::str(
@@ -384,9 +423,6 @@ pub fn tls_handshake_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
     ));
     if let Some((_, version)) = known {
         out.push(Attribute::str(k::TLS_PROTOCOL_VERSION, version));
-    }
-    if let Some(sni) = tls.server_name.as_deref().filter(|s| !s.is_empty()) {
-        out.push(Attribute::str(k::TLS_CLIENT_SERVER_NAME, sni));
     }
     if let Some(cipher) = tls.cipher.as_deref().filter(|s| !s.is_empty()) {
         out.push(Attribute::str(k::TLS_CIPHER, cipher));
@@ -404,13 +440,13 @@ pub fn tls_handshake_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
 /// addresses (CLIENT `url.full`; SERVER `url.path`, `url.query`,
 /// `client.address`; both `server.*`, `network.peer.*`), process, TLS,
 /// capture (`tap.*`) and `error.type`.
-pub fn span(ex: &Exchange) -> SpanRecord {
+pub fn span(ex: &Exchange, options: &MappingOptions) -> SpanRecord {
     let kind = SpanKind::of(ex);
     let mut attrs: Vec<Attribute> = Vec::with_capacity(40);
-    let name = http_attributes(ex, &mut attrs);
+    let name = http_attributes(ex, options, &mut attrs);
     address_attributes(ex, kind, &mut attrs);
     process_and_tls_attributes(&ex.connection, &mut attrs);
-    capture_attributes(ex, kind, &mut attrs);
+    capture_attributes(ex, &mut attrs);
     if let Some(e) = error_type(ex) {
         attrs.push(Attribute::str(k::ERROR_TYPE, e));
     }
@@ -430,12 +466,13 @@ pub fn span(ex: &Exchange) -> SpanRecord {
 }
 
 /// The HTTP attributes of a span; returns the span name (`service/method`
-/// for a gRPC call, else the normalised method, `HTTP` without a request).
+/// for a gRPC call, else the known method, `HTTP` for an unknown method or
+/// without a request).
 ///
 /// In order: method and status, gRPC, HTTP/2 stream, scheme and protocol,
 /// then what the messages carried (user agent, body sizes, headers).
-fn http_attributes(ex: &Exchange, out: &mut Vec<Attribute>) -> String {
-    let name = method_and_status_attributes(ex, out);
+fn http_attributes(ex: &Exchange, options: &MappingOptions, out: &mut Vec<Attribute>) -> String {
+    let name = method_and_status_attributes(ex, &options.known_methods, out);
     let name = match &ex.grpc {
         Some(g) => grpc_attributes(g, out),
         None => name,
@@ -444,17 +481,22 @@ fn http_attributes(ex: &Exchange, out: &mut Vec<Attribute>) -> String {
         http2_attributes(h2, out);
     }
     protocol_attributes(ex, out);
-    message_attributes(ex, out);
+    message_attributes(ex, options, out);
     name
 }
 
 /// `http.request.method` [+ `http.request.method_original`] and
-/// `http.response.status_code`; returns the normalised method, or `HTTP`
-/// without a request.
-fn method_and_status_attributes(ex: &Exchange, out: &mut Vec<Attribute>) -> String {
+/// `http.response.status_code`; returns the span name: the known method, or
+/// `HTTP` for an unknown one (`http.request.method` = `_OTHER`, the method
+/// kept in `http.request.method_original`) and without a request.
+fn method_and_status_attributes(
+    ex: &Exchange,
+    known: &KnownMethods,
+    out: &mut Vec<Attribute>,
+) -> String {
     let name = match &ex.request {
         Some(r) => {
-            let method = normalize_method(&r.method);
+            let method = known.normalize(&r.method);
             out.push(Attribute::str(k::HTTP_REQUEST_METHOD, method));
             if method != r.method {
                 out.push(Attribute::str(
@@ -462,7 +504,11 @@ fn method_and_status_attributes(ex: &Exchange, out: &mut Vec<Attribute>) -> Stri
                     r.method.as_str(),
                 ));
             }
-            method.to_string()
+            if method == OTHER_METHOD {
+                "HTTP".to_string()
+            } else {
+                method.to_string()
+            }
         }
         None => "HTTP".to_string(),
     };
@@ -475,16 +521,25 @@ fn method_and_status_attributes(ex: &Exchange, out: &mut Vec<Attribute>) -> Stri
     name
 }
 
-/// `rpc.system`, `rpc.service`, `rpc.method` and `rpc.grpc.status_code` (when
-/// known) of a gRPC call; returns its span name, `service/method`.
+/// The RPC attributes of a gRPC call, by the pinned conventions' names:
+/// `rpc.system.name` = `grpc`, `rpc.method` = the fully qualified
+/// `service/method`, and `rpc.response.status_code` = the status name (when
+/// the status was seen). They replace the deprecated `rpc.system`,
+/// `rpc.service` (now part of `rpc.method`) and the numeric
+/// `rpc.grpc.status_code`. The method is reported as called: the agent
+/// sees the wire, not the server's method table. Returns the span name,
+/// which is `rpc.method`.
 fn grpc_attributes(g: &GrpcInfo, out: &mut Vec<Attribute>) -> String {
-    out.push(Attribute::str(k::RPC_SYSTEM, "grpc"));
-    out.push(Attribute::str(k::RPC_SERVICE, g.service.as_str()));
-    out.push(Attribute::str(k::RPC_METHOD, g.method.as_str()));
+    let method = format!("{}/{}", g.service, g.method);
+    out.push(Attribute::str(k::RPC_SYSTEM_NAME, "grpc"));
+    out.push(Attribute::str(k::RPC_METHOD, method.as_str()));
     if let Some(code) = g.status {
-        out.push(Attribute::int(k::RPC_GRPC_STATUS_CODE, i64::from(code)));
+        out.push(Attribute::str(
+            k::RPC_RESPONSE_STATUS_CODE,
+            grpc_status_name(code),
+        ));
     }
-    format!("{}/{}", g.service, g.method)
+    method
 }
 
 /// `tap.http2.stream_id`, and `tap.http2.reset_code` and
@@ -512,8 +567,10 @@ fn protocol_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
 }
 
 /// What the messages carried: `user_agent.original` (when non-empty), the
-/// request then response body sizes, the request then response headers.
-fn message_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
+/// request then response body sizes, the request then response sizes (the
+/// HTTP bytes of each message: request or status line, headers, framing and
+/// body), the request then response headers configured in `options`.
+fn message_attributes(ex: &Exchange, options: &MappingOptions, out: &mut Vec<Attribute>) {
     let req = ex.request.as_ref();
     if let Some(ua) = req.and_then(|r| r.user_agent.as_deref()) {
         if !ua.is_empty() {
@@ -527,10 +584,18 @@ fn message_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
         out.push(Attribute::uint(k::HTTP_RESPONSE_BODY_SIZE, resp.body_size));
     }
     if let Some(r) = req {
-        header_attributes(k::HTTP_REQUEST_HEADER_PREFIX, &r.headers, out);
+        out.push(Attribute::uint(k::HTTP_REQUEST_SIZE, r.wire_bytes));
     }
     if let Some(resp) = &ex.response {
-        header_attributes(k::HTTP_RESPONSE_HEADER_PREFIX, &resp.headers, out);
+        out.push(Attribute::uint(k::HTTP_RESPONSE_SIZE, resp.wire_bytes));
+    }
+    if let Some(r) = req {
+        let wanted = &options.span_request_headers;
+        header_attributes(k::HTTP_REQUEST_HEADER_PREFIX, &r.headers, wanted, out);
+    }
+    if let Some(resp) = &ex.response {
+        let wanted = &options.span_response_headers;
+        header_attributes(k::HTTP_RESPONSE_HEADER_PREFIX, &resp.headers, wanted, out);
     }
 }
 
@@ -579,16 +644,10 @@ fn process_and_tls_attributes(connection: &Connection, out: &mut Vec<Attribute>)
 }
 
 /// The capture's own attributes: `tap.direction`, `tap.connection.id`,
-/// `tap.l7_protocol`, `tap.bytes_sent` and `tap.bytes_received` (wire bytes
-/// from the process's point of view), and `tap.partial` / `tap.gap` /
-/// `tap.{request,response}.body.truncated` when set.
-fn capture_attributes(ex: &Exchange, kind: SpanKind, out: &mut Vec<Attribute>) {
-    let request_wire = ex.request.as_ref().map_or(0, |r| r.wire_bytes);
-    let response_wire = ex.response.as_ref().map_or(0, |r| r.wire_bytes);
-    let (sent, received) = match kind {
-        SpanKind::Client => (request_wire, response_wire),
-        SpanKind::Server => (response_wire, request_wire),
-    };
+/// `tap.l7_protocol`, and `tap.partial` / `tap.gap` /
+/// `tap.{request,response}.body.truncated` when set. (The wire sizes are
+/// `http.request.size` / `http.response.size`, see [`message_attributes`].)
+fn capture_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
     out.push(Attribute::str(
         k::TAP_DIRECTION,
         ex.connection.direction.as_str(),
@@ -598,8 +657,6 @@ fn capture_attributes(ex: &Exchange, kind: SpanKind, out: &mut Vec<Attribute>) {
         k::TAP_L7_PROTOCOL,
         ex.connection.protocol.as_str(),
     ));
-    out.push(Attribute::uint(k::TAP_BYTES_SENT, sent));
-    out.push(Attribute::uint(k::TAP_BYTES_RECEIVED, received));
     if ex.partial {
         out.push(Attribute::bool(k::TAP_PARTIAL, true));
     }
@@ -641,7 +698,11 @@ pub(crate) mod tests {
                 process: std::sync::Arc::new(ProcessInfo {
                     pid: 4242,
                     exe: "/usr/bin/curl".into(),
-                    cmdline: "curl -s https://api.example.com/v1/items?id=7".into(),
+                    command_args: vec![
+                        "curl".into(),
+                        "-s".into(),
+                        "https://api.example.com/v1/items?id=7".into(),
+                    ],
                     comm: "curl".into(),
                     ..Default::default()
                 }),
@@ -707,7 +768,12 @@ pub(crate) mod tests {
                 process: std::sync::Arc::new(ProcessInfo {
                     pid: 99,
                     exe: "/usr/bin/python3.12".into(),
-                    cmdline: "python3 -m http.server 8080".into(),
+                    command_args: vec![
+                        "python3".into(),
+                        "-m".into(),
+                        "http.server".into(),
+                        "8080".into(),
+                    ],
                     comm: "python3".into(),
                     ..Default::default()
                 }),
@@ -752,6 +818,11 @@ pub(crate) mod tests {
         }
     }
 
+    /// The span with the default options.
+    pub(crate) fn span(ex: &Exchange) -> SpanRecord {
+        super::span(ex, &MappingOptions::default())
+    }
+
     fn s<'a>(attrs: &'a [Attribute], key: &str) -> Option<&'a str> {
         find(attrs, key).and_then(AttrValue::as_str)
     }
@@ -782,18 +853,11 @@ pub(crate) mod tests {
         assert_eq!(s(a, k::USER_AGENT_ORIGINAL), Some("curl/8.10.1"));
         assert_eq!(i(a, k::HTTP_REQUEST_BODY_SIZE), Some(0));
         assert_eq!(i(a, k::HTTP_RESPONSE_BODY_SIZE), Some(321));
-        assert_eq!(
-            find(a, "http.request.header.accept"),
-            Some(&AttrValue::StrArray(vec!["application/json".into()]))
-        );
-        assert_eq!(
-            find(a, "http.request.header.x-multi"),
-            Some(&AttrValue::StrArray(vec!["a".into(), "b".into()]))
-        );
-        assert_eq!(find(a, "http.request.header.:path"), None);
-        assert_eq!(
-            find(a, "http.response.header.content-type"),
-            Some(&AttrValue::StrArray(vec!["application/json".into()]))
+        // Headers are opt-in: none by default.
+        assert!(
+            !a.iter().any(|x| x.key.starts_with("http.request.header.")
+                || x.key.starts_with("http.response.header.")),
+            "{a:?}"
         );
         assert_eq!(
             s(a, k::URL_FULL),
@@ -810,12 +874,18 @@ pub(crate) mod tests {
         assert_eq!(s(a, k::PROCESS_EXECUTABLE_PATH), Some("/usr/bin/curl"));
         assert_eq!(s(a, k::PROCESS_EXECUTABLE_NAME), Some("curl"));
         assert_eq!(
-            s(a, k::PROCESS_COMMAND_LINE),
-            Some("curl -s https://api.example.com/v1/items?id=7")
+            find(a, "process.command_args"),
+            Some(&AttrValue::StrArray(vec![
+                "curl".into(),
+                "-s".into(),
+                "https://api.example.com/v1/items?id=7".into()
+            ]))
         );
+        assert_eq!(find(a, "process.command_line"), None);
         assert_eq!(s(a, k::TLS_PROTOCOL_NAME), Some("tls"));
         assert_eq!(s(a, k::TLS_PROTOCOL_VERSION), Some("1.3"));
-        assert_eq!(s(a, k::TLS_CLIENT_SERVER_NAME), Some("api.example.com"));
+        // The SNI's current name is server.address (already from :authority).
+        assert_eq!(find(a, "tls.client.server_name"), None);
         assert_eq!(s(a, k::TLS_CIPHER), Some("TLS_AES_128_GCM_SHA256"));
         assert_eq!(s(a, k::TLS_NEXT_PROTOCOL), Some("h2"));
         assert_eq!(b(a, k::TLS_ESTABLISHED), Some(true));
@@ -823,8 +893,11 @@ pub(crate) mod tests {
         assert_eq!(s(a, k::TAP_DIRECTION), Some("egress-external"));
         assert_eq!(i(a, k::TAP_CONNECTION_ID), Some(12));
         assert_eq!(s(a, k::TAP_L7_PROTOCOL), Some("http2"));
-        assert_eq!(i(a, k::TAP_BYTES_SENT), Some(41));
-        assert_eq!(i(a, k::TAP_BYTES_RECEIVED), Some(395));
+        // Wire sizes of each message, incl. headers (no tap.bytes_*).
+        assert_eq!(i(a, "http.request.size"), Some(41));
+        assert_eq!(i(a, "http.response.size"), Some(395));
+        assert_eq!(find(a, "tap.bytes_sent"), None);
+        assert_eq!(find(a, "tap.bytes_received"), None);
         assert_eq!(find(a, k::TAP_PARTIAL), None);
         assert_eq!(find(a, k::ERROR_TYPE), None);
         let parent = sp.parent.expect("traceparent parsed");
@@ -857,14 +930,7 @@ pub(crate) mod tests {
         assert_eq!(find(a, k::USER_AGENT_ORIGINAL), None);
         assert_eq!(i(a, k::HTTP_REQUEST_BODY_SIZE), Some(5));
         assert_eq!(i(a, k::HTTP_RESPONSE_BODY_SIZE), Some(2));
-        assert_eq!(
-            find(a, "http.request.header.host"),
-            Some(&AttrValue::StrArray(vec!["localhost:8080".into()]))
-        );
-        assert_eq!(
-            find(a, "http.request.header.content-length"),
-            Some(&AttrValue::StrArray(vec!["5".into()]))
-        );
+        assert_eq!(find(a, "http.request.header.host"), None);
         assert_eq!(find(a, k::URL_FULL), None);
         assert_eq!(s(a, k::URL_PATH), Some("/submit"));
         assert_eq!(s(a, k::URL_QUERY), Some("x=1"));
@@ -880,8 +946,13 @@ pub(crate) mod tests {
             Some("/usr/bin/python3.12")
         );
         assert_eq!(
-            s(a, k::PROCESS_COMMAND_LINE),
-            Some("python3 -m http.server 8080")
+            find(a, "process.command_args"),
+            Some(&AttrValue::StrArray(vec![
+                "python3".into(),
+                "-m".into(),
+                "http.server".into(),
+                "8080".into()
+            ]))
         );
         for key in [
             k::TLS_PROTOCOL_NAME,
@@ -894,9 +965,53 @@ pub(crate) mod tests {
         assert_eq!(s(a, k::TAP_DIRECTION), Some("ingress"));
         assert_eq!(i(a, k::TAP_CONNECTION_ID), Some(7));
         assert_eq!(s(a, k::TAP_L7_PROTOCOL), Some("http1"));
-        // Ingress: the process received the request and sent the response.
-        assert_eq!(i(a, k::TAP_BYTES_SENT), Some(80));
-        assert_eq!(i(a, k::TAP_BYTES_RECEIVED), Some(120));
+        // Sizes are per message, whatever the direction.
+        assert_eq!(i(a, "http.request.size"), Some(120));
+        assert_eq!(i(a, "http.response.size"), Some(80));
+        assert_eq!(find(a, "tap.bytes_sent"), None);
+    }
+
+    /// Options that put these request and response headers on spans.
+    pub(crate) fn with_headers(request: &[&str], response: &[&str]) -> MappingOptions {
+        MappingOptions {
+            span_request_headers: request.iter().map(|h| h.to_string()).collect(),
+            span_response_headers: response.iter().map(|h| h.to_string()).collect(),
+            ..MappingOptions::default()
+        }
+    }
+
+    #[test]
+    fn only_configured_headers_become_span_attributes() {
+        let options = with_headers(&["accept", "x-multi", ":path"], &["content-type"]);
+        let a = super::span(&client_https(), &options).attributes;
+        assert_eq!(
+            find(&a, "http.request.header.accept"),
+            Some(&AttrValue::StrArray(vec!["application/json".into()]))
+        );
+        // Every value of a repeated header (any case), in order.
+        assert_eq!(
+            find(&a, "http.request.header.x-multi"),
+            Some(&AttrValue::StrArray(vec!["a".into(), "b".into()]))
+        );
+        // Pseudo-headers never, even when listed.
+        assert_eq!(find(&a, "http.request.header.:path"), None);
+        assert_eq!(
+            find(&a, "http.response.header.content-type"),
+            Some(&AttrValue::StrArray(vec!["application/json".into()]))
+        );
+        // A request header list does not apply to responses, nor the reverse.
+        let options = with_headers(&["content-type"], &["accept"]);
+        let a = super::span(&client_https(), &options).attributes;
+        assert_eq!(find(&a, "http.request.header.content-type"), None);
+        assert_eq!(find(&a, "http.response.header.content-type"), None);
+        assert_eq!(find(&a, "http.request.header.accept"), None);
+        // Server side: Host, not Content-Length.
+        let a = super::span(&server_plain(), &with_headers(&["host"], &[])).attributes;
+        assert_eq!(
+            find(&a, "http.request.header.host"),
+            Some(&AttrValue::StrArray(vec!["localhost:8080".into()]))
+        );
+        assert_eq!(find(&a, "http.request.header.content-length"), None);
     }
 
     #[test]
@@ -944,6 +1059,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn sni_is_the_server_address_when_the_request_names_no_host() {
+        // Server side, TLS, no Host header: the SNI, with the local port.
+        let mut ex = server_plain();
+        ex.connection.tls = client_https().connection.tls;
+        if let Some(r) = ex.request.as_mut() {
+            r.authority = None;
+        }
+        let a = span(&ex).attributes;
+        assert_eq!(s(&a, "server.address"), Some("api.example.com"));
+        assert_eq!(i(&a, "server.port"), Some(8080));
+        assert_eq!(find(&a, "tls.client.server_name"), None);
+        // A Host header wins over a different SNI.
+        if let Some(r) = ex.request.as_mut() {
+            r.authority = Some("www.example.org".into());
+        }
+        let a = span(&ex).attributes;
+        assert_eq!(s(&a, "server.address"), Some("www.example.org"));
+        // No Host and no SNI: the local address.
+        ex.connection.tls = None;
+        if let Some(r) = ex.request.as_mut() {
+            r.authority = None;
+        }
+        let a = span(&ex).attributes;
+        assert_eq!(s(&a, "server.address"), Some("127.0.0.1"));
+    }
+
+    #[test]
     fn url_full_redacts_userinfo() {
         let mut ex = client_https();
         if let Some(r) = ex.request.as_mut() {
@@ -970,22 +1112,11 @@ pub(crate) mod tests {
         };
         let table: Vec<(Exchange, SpanStatus, Option<&str>)> = vec![
             (with_status(client_https(), 200), SpanStatus::Unset, None),
-            (
-                with_status(client_https(), 404),
-                err("HTTP 404"),
-                Some("404"),
-            ),
-            (
-                with_status(client_https(), 502),
-                err("HTTP 502"),
-                Some("502"),
-            ),
+            // HTTP status-code errors: Error without a description.
+            (with_status(client_https(), 404), err(""), Some("404")),
+            (with_status(client_https(), 502), err(""), Some("502")),
             (with_status(server_plain(), 404), SpanStatus::Unset, None),
-            (
-                with_status(server_plain(), 503),
-                err("HTTP 503"),
-                Some("503"),
-            ),
+            (with_status(server_plain(), 503), err(""), Some("503")),
             (
                 Exchange {
                     response: None,
@@ -1021,8 +1152,8 @@ pub(crate) mod tests {
             None
         );
         assert_eq!(find(&partial.attributes, k::HTTP_RESPONSE_BODY_SIZE), None);
-        assert_eq!(i(&partial.attributes, k::TAP_BYTES_SENT), Some(0));
-        assert_eq!(i(&partial.attributes, k::TAP_BYTES_RECEIVED), Some(120));
+        assert_eq!(i(&partial.attributes, "http.request.size"), Some(120));
+        assert_eq!(find(&partial.attributes, "http.response.size"), None);
     }
 
     #[test]
@@ -1046,17 +1177,32 @@ pub(crate) mod tests {
             r.method = "FOO".into();
         }
         let sp = span(&ex);
-        assert_eq!(sp.name, "_OTHER");
-        assert_eq!(s(&sp.attributes, k::HTTP_REQUEST_METHOD), Some("_OTHER"));
+        // Unknown method: the span is named `HTTP`, not `_OTHER`.
+        assert_eq!(sp.name, "HTTP");
+        assert_eq!(s(&sp.attributes, "http.request.method"), Some("_OTHER"));
         assert_eq!(
-            s(&sp.attributes, k::HTTP_REQUEST_METHOD_ORIGINAL),
+            s(&sp.attributes, "http.request.method_original"),
             Some("FOO")
         );
-        for m in KNOWN_METHODS {
-            assert_eq!(normalize_method(m), *m);
+        // QUERY is known; a known method has no `_original`.
+        if let Some(r) = ex.request.as_mut() {
+            r.method = "QUERY".into();
         }
-        assert_eq!(normalize_method("get"), "_OTHER");
-        assert_eq!(normalize_method(""), "_OTHER");
+        let sp = span(&ex);
+        assert_eq!(sp.name, "QUERY");
+        assert_eq!(s(&sp.attributes, "http.request.method"), Some("QUERY"));
+        assert_eq!(find(&sp.attributes, "http.request.method_original"), None);
+        // Methods are case-sensitive.
+        if let Some(r) = ex.request.as_mut() {
+            r.method = "get".into();
+        }
+        let sp = span(&ex);
+        assert_eq!(sp.name, "HTTP");
+        assert_eq!(s(&sp.attributes, "http.request.method"), Some("_OTHER"));
+        assert_eq!(
+            s(&sp.attributes, "http.request.method_original"),
+            Some("get")
+        );
 
         let no_request = span(&Exchange {
             request: None,
@@ -1065,6 +1211,33 @@ pub(crate) mod tests {
         assert_eq!(no_request.name, "HTTP");
         assert_eq!(find(&no_request.attributes, k::HTTP_REQUEST_METHOD), None);
         assert_eq!(find(&no_request.attributes, k::URL_PATH), None);
+    }
+
+    #[test]
+    fn configured_known_methods_replace_the_defaults() {
+        let options = MappingOptions {
+            known_methods: KnownMethods::new(["PROPFIND", "GET"]),
+            ..MappingOptions::default()
+        };
+        let mut ex = server_plain();
+        if let Some(r) = ex.request.as_mut() {
+            r.method = "PROPFIND".into();
+        }
+        let sp = super::span(&ex, &options);
+        assert_eq!(sp.name, "PROPFIND");
+        assert_eq!(s(&sp.attributes, "http.request.method"), Some("PROPFIND"));
+        assert_eq!(find(&sp.attributes, "http.request.method_original"), None);
+        // POST is a default method, but not in the configured list.
+        if let Some(r) = ex.request.as_mut() {
+            r.method = "POST".into();
+        }
+        let sp = super::span(&ex, &options);
+        assert_eq!(sp.name, "HTTP");
+        assert_eq!(s(&sp.attributes, "http.request.method"), Some("_OTHER"));
+        assert_eq!(
+            s(&sp.attributes, "http.request.method_original"),
+            Some("POST")
+        );
     }
 
     #[test]
@@ -1223,7 +1396,7 @@ pub(crate) mod tests {
 
 #[cfg(test)]
 mod http2_tests {
-    use super::tests::{client_https, server_plain};
+    use super::tests::{client_https, server_plain, span};
     use super::*;
     use crate::model::{GrpcInfo, Http2Info};
     use crate::value::{find, AttrValue};
@@ -1243,18 +1416,14 @@ mod http2_tests {
         });
         let sp = span(&ex);
         assert_eq!(sp.name, "helloworld.Greeter/SayHello");
-        assert_eq!(
-            find(&sp.attributes, "rpc.system").and_then(AttrValue::as_str),
-            Some("grpc")
-        );
-        assert_eq!(
-            find(&sp.attributes, "rpc.method").and_then(AttrValue::as_str),
-            Some("SayHello")
-        );
-        assert_eq!(
-            find(&sp.attributes, "rpc.grpc.status_code").and_then(AttrValue::as_int),
-            Some(0)
-        );
+        let s = |key| find(&sp.attributes, key).and_then(AttrValue::as_str);
+        assert_eq!(s("rpc.system.name"), Some("grpc"));
+        assert_eq!(s("rpc.method"), Some("helloworld.Greeter/SayHello"));
+        assert_eq!(s("rpc.response.status_code"), Some("OK"));
+        // The deprecated names are gone.
+        for old in ["rpc.system", "rpc.service", "rpc.grpc.status_code"] {
+            assert_eq!(find(&sp.attributes, old), None, "{old}");
+        }
         assert_eq!(
             find(&sp.attributes, "tap.http2.stream_id").and_then(AttrValue::as_int),
             Some(5)
@@ -1284,7 +1453,8 @@ mod http2_tests {
         if let Some(r) = ex.request.as_mut() {
             r.method = "BREW".into();
         }
-        let keys: Vec<String> = span(&ex)
+        let options = super::tests::with_headers(&["accept", "x-multi"], &["content-type"]);
+        let keys: Vec<String> = super::span(&ex, &options)
             .attributes
             .iter()
             .map(|a| a.key.to_string())
@@ -1293,10 +1463,9 @@ mod http2_tests {
             "http.request.method",
             "http.request.method_original",
             "http.response.status_code",
-            "rpc.system",
-            "rpc.service",
+            "rpc.system.name",
             "rpc.method",
-            "rpc.grpc.status_code",
+            "rpc.response.status_code",
             "tap.http2.stream_id",
             "tap.http2.reset_code",
             "tap.http2.headers_degraded",
@@ -1306,6 +1475,8 @@ mod http2_tests {
             "user_agent.original",
             "http.request.body.size",
             "http.response.body.size",
+            "http.request.size",
+            "http.response.size",
             "http.request.header.accept",
             "http.request.header.x-multi",
             "http.response.header.content-type",
@@ -1317,10 +1488,9 @@ mod http2_tests {
             "process.pid",
             "process.executable.path",
             "process.executable.name",
-            "process.command_line",
+            "process.command_args",
             "tls.protocol.name",
             "tls.protocol.version",
-            "tls.client.server_name",
             "tls.cipher",
             "tls.next_protocol",
             "tls.established",
@@ -1328,8 +1498,6 @@ mod http2_tests {
             "tap.direction",
             "tap.connection.id",
             "tap.l7_protocol",
-            "tap.bytes_sent",
-            "tap.bytes_received",
             "tap.partial",
             "tap.gap",
             "error.type",
@@ -1352,13 +1520,43 @@ mod http2_tests {
         };
         let mut client = client_https();
         client.grpc = Some(grpc(5)); // NOT_FOUND
-        assert_eq!(error_type(&client).as_deref(), Some("5"));
-        assert!(matches!(status(&client), SpanStatus::Error { .. }));
+        assert_eq!(error_type(&client).as_deref(), Some("NOT_FOUND"));
+        // The description is the grpc-message, not the code again.
+        assert_eq!(
+            status(&client),
+            SpanStatus::Error {
+                description: "boom".into()
+            }
+        );
+        client.grpc = Some(GrpcInfo {
+            message: None,
+            ..grpc(5)
+        });
+        assert_eq!(
+            status(&client),
+            SpanStatus::Error {
+                description: String::new()
+            }
+        );
         let mut server = server_plain();
         server.grpc = Some(grpc(5));
         assert_eq!(status(&server), SpanStatus::Unset);
         server.grpc = Some(grpc(13)); // INTERNAL
-        assert_eq!(error_type(&server).as_deref(), Some("13"));
+        assert_eq!(error_type(&server).as_deref(), Some("INTERNAL"));
+        assert_eq!(
+            find(&span(&server).attributes, "rpc.response.status_code").and_then(AttrValue::as_str),
+            Some("INTERNAL")
+        );
+    }
+
+    #[test]
+    fn grpc_status_names() {
+        assert_eq!(grpc_status_name(0), "OK");
+        assert_eq!(grpc_status_name(4), "DEADLINE_EXCEEDED");
+        assert_eq!(grpc_status_name(14), "UNAVAILABLE");
+        assert_eq!(grpc_status_name(16), "UNAUTHENTICATED");
+        assert_eq!(grpc_status_name(17), "17");
+        assert_eq!(grpc_status_name(u32::MAX), "4294967295");
     }
 
     #[test]

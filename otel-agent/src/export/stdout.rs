@@ -53,7 +53,7 @@ pub fn exchange_json(e: &Exchange) -> Value {
     let mut metadata = Map::new();
     metadata.insert("process_id".into(), json!(c.process.pid.to_string()));
     metadata.insert("process_exe".into(), json!(c.process.exe));
-    metadata.insert("process_cmdline".into(), json!(c.process.cmdline));
+    metadata.insert("process_cmdline".into(), json!(c.process.command_line()));
     metadata.insert("bytes_sent".into(), json!(sent));
     metadata.insert("bytes_received".into(), json!(received));
     metadata.insert("connection_id".into(), json!(c.id.to_string()));
@@ -206,7 +206,7 @@ mod tests {
             process: Arc::new(ProcessInfo {
                 pid: 4242,
                 exe: "/usr/bin/curl".into(),
-                cmdline: "curl http://api.example.com/items?id=7".into(),
+                command_args: vec!["curl".into(), "http://api.example.com/items?id=7".into()],
                 comm: "curl".into(),
                 ..Default::default()
             }),

@@ -170,8 +170,8 @@ impl ProcessCache {
         if info.exe.is_empty() {
             info.exe = ev.filename();
         }
-        if info.cmdline.is_empty() {
-            info.cmdline = command_line(ev.args(), self.redaction());
+        if info.command_args.is_empty() {
+            info.command_args = command_args(ev.args(), self.redaction());
         }
         if self.by_pid.len() >= MAX_CACHED {
             self.by_pid.clear();
@@ -211,17 +211,17 @@ fn is_stale(system: &dyn SystemView, cached: &ProcessInfo, comm: &str) -> bool {
     system.exe(cached.pid).is_some_and(|exe| exe != cached.exe)
 }
 
-/// A command line from its NUL-separated argument strings, credentials
-/// masked when `capture` is given.
-pub fn command_line(raw: &[u8], capture: Option<&CaptureSettings>) -> String {
+/// The argument strings of a command from their NUL-separated form (empty
+/// ones dropped), credentials masked when `capture` is given.
+pub fn command_args(raw: &[u8], capture: Option<&CaptureSettings>) -> Vec<String> {
     let args: Vec<_> = raw
         .split(|&b| b == 0)
         .filter(|a| !a.is_empty())
         .map(String::from_utf8_lossy)
         .collect();
     match capture {
-        Some(c) => c.redact_command_line(args.iter().map(|a| a.as_ref())),
-        None => args.join(" "),
+        Some(c) => c.redact_command_args(args.iter().map(|a| a.as_ref())),
+        None => args.into_iter().map(|a| a.into_owned()).collect(),
     }
 }
 
@@ -240,9 +240,9 @@ pub fn read_process(
     } else {
         comm.to_string()
     };
-    let cmdline = system
+    let command_args = system
         .cmdline(pid)
-        .map(|raw| command_line(&raw, capture))
+        .map(|raw| command_args(&raw, capture))
         .unwrap_or_default();
     let (container_id, k8s_pod_uid) = system
         .cgroup(pid)
@@ -251,7 +251,7 @@ pub fn read_process(
     ProcessInfo {
         pid,
         exe,
-        cmdline,
+        command_args,
         comm,
         container_id,
         k8s_pod_uid,
@@ -302,24 +302,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn command_lines_are_redacted_when_asked() {
-        let raw = b"curl\0-u\0alice:pw\0https://h/?token=t\0";
+    fn command_args_are_redacted_when_asked() {
+        let raw = b"curl\0-u\0alice:pw\0-H\0X-Api-Key: k 1\0https://h/?token=t\0";
         assert_eq!(
-            command_line(raw, None),
-            "curl -u alice:pw https://h/?token=t"
+            command_args(raw, None),
+            [
+                "curl",
+                "-u",
+                "alice:pw",
+                "-H",
+                "X-Api-Key: k 1",
+                "https://h/?token=t"
+            ]
         );
         let c = CaptureSettings::default();
+        // One entry per argument, an argument with spaces kept whole.
         assert_eq!(
-            command_line(raw, Some(&c)),
-            "curl -u alice:[REDACTED] https://h/?token=REDACTED"
+            command_args(raw, Some(&c)),
+            [
+                "curl",
+                "-u",
+                "alice:[REDACTED]",
+                "-H",
+                "X-Api-Key: [REDACTED]",
+                "https://h/?token=REDACTED"
+            ]
         );
+        assert!(command_args(b"\0\0", Some(&c)).is_empty());
     }
 
     #[test]
     fn reads_own_process() {
         let me = read_process(&ProcFs, std::process::id(), "x", None);
         assert!(!me.exe.is_empty());
-        assert!(!me.cmdline.is_empty());
+        assert!(!me.command_args.is_empty());
     }
 
     #[test]

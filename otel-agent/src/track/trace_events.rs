@@ -100,7 +100,7 @@ mod tests {
         ProcessInfo {
             pid,
             exe: exe.into(),
-            cmdline: String::new(),
+            command_args: Vec::new(),
             comm: "c".into(),
             ..Default::default()
         }

@@ -1,12 +1,14 @@
 //! The HTTP duration and body-size histograms of the semantic conventions,
 //! created from their `semconv::metrics` catalog entries and fed one
-//! measurement per exchange.
+//! measurement per exchange. The body-size histograms are opt-in: they are
+//! created only when `telemetry.metrics.body_size` is on.
 
 use opentelemetry::metrics::{Histogram, Meter};
 use semconv::metrics::{
     http_measurement, http_metric_defs, HttpMeasurement, DURATION_BUCKETS_S, SIZE_BUCKETS_BY,
 };
 use semconv::model::Exchange;
+use semconv::options::MappingOptions;
 use semconv::spans::SpanKind;
 
 use super::spans::key_values;
@@ -20,22 +22,24 @@ pub struct HttpInstruments {
 /// The histograms of one side (client or server).
 struct KindInstruments {
     duration: Histogram<f64>,
-    request_size: Histogram<u64>,
-    response_size: Histogram<u64>,
+    /// Request and response body sizes, when switched on.
+    sizes: Option<(Histogram<u64>, Histogram<u64>)>,
 }
 
 impl HttpInstruments {
-    /// Create the histograms of both sides on `meter`.
-    pub fn new(meter: &Meter) -> Self {
+    /// Create the histograms of both sides on `meter`: the durations, and
+    /// the body sizes when `body_sizes` (`telemetry.metrics.body_size`).
+    pub fn new(meter: &Meter, body_sizes: bool) -> Self {
         Self {
-            client: KindInstruments::new(meter, SpanKind::Client),
-            server: KindInstruments::new(meter, SpanKind::Server),
+            client: KindInstruments::new(meter, SpanKind::Client, body_sizes),
+            server: KindInstruments::new(meter, SpanKind::Server, body_sizes),
         }
     }
 
-    /// Record the exchange's HTTP metrics (nothing without a request).
-    pub fn record(&self, ex: &Exchange) {
-        if let Some(mm) = http_measurement(ex) {
+    /// Record the exchange's HTTP metrics (nothing without a request),
+    /// mapped with `options`.
+    pub fn record(&self, ex: &Exchange, options: &MappingOptions) {
+        if let Some(mm) = http_measurement(ex, options) {
             self.record_measurement(mm);
         }
     }
@@ -47,17 +51,20 @@ impl HttpInstruments {
         };
         let attrs = key_values(mm.attributes);
         side.duration.record(mm.duration_s, &attrs);
+        let Some((request_size, response_size)) = &side.sizes else {
+            return;
+        };
         if let Some(n) = mm.request_body_size {
-            side.request_size.record(n, &attrs);
+            request_size.record(n, &attrs);
         }
         if let Some(n) = mm.response_body_size {
-            side.response_size.record(n, &attrs);
+            response_size.record(n, &attrs);
         }
     }
 }
 
 impl KindInstruments {
-    fn new(meter: &Meter, kind: SpanKind) -> Self {
+    fn new(meter: &Meter, kind: SpanKind, body_sizes: bool) -> Self {
         let (duration, request_size, response_size) = http_metric_defs(kind);
         let size = |def: &'static semconv::metrics::MetricDef| {
             meter
@@ -74,8 +81,7 @@ impl KindInstruments {
                 .with_description(duration.description)
                 .with_boundaries(DURATION_BUCKETS_S.to_vec())
                 .build(),
-            request_size: size(request_size),
-            response_size: size(response_size),
+            sizes: body_sizes.then(|| (size(request_size), size(response_size))),
         }
     }
 }
@@ -86,24 +92,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn body_size_histograms_are_opt_in() {
+        let collected = collect(
+            |m| HttpInstruments::new(m, false),
+            |http| {
+                http.record_measurement(HttpMeasurement {
+                    kind: SpanKind::Server,
+                    duration_s: 0.012,
+                    request_body_size: Some(10),
+                    response_body_size: Some(256),
+                    attributes: vec![],
+                });
+            },
+        );
+        assert_in_catalog(&collected);
+        let names: Vec<&str> = collected.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["http.server.request.duration"]);
+    }
+
+    #[test]
     fn the_http_histograms_are_their_catalog_entries() {
-        let collected = collect(HttpInstruments::new, |http| {
-            let m = HttpMeasurement {
-                kind: SpanKind::Client,
-                duration_s: 0.012,
-                request_body_size: Some(0),
-                response_body_size: Some(256),
-                attributes: vec![semconv::value::Attribute::str(
-                    semconv::attributes::HTTP_REQUEST_METHOD,
-                    "GET",
-                )],
-            };
-            http.record_measurement(m.clone());
-            http.record_measurement(HttpMeasurement {
-                kind: SpanKind::Server,
-                ..m
-            });
-        });
+        let collected = collect(
+            |m| HttpInstruments::new(m, true),
+            |http| {
+                let m = HttpMeasurement {
+                    kind: SpanKind::Client,
+                    duration_s: 0.012,
+                    request_body_size: Some(0),
+                    response_body_size: Some(256),
+                    attributes: vec![semconv::value::Attribute::str(
+                        semconv::attributes::HTTP_REQUEST_METHOD,
+                        "GET",
+                    )],
+                };
+                http.record_measurement(m.clone());
+                http.record_measurement(HttpMeasurement {
+                    kind: SpanKind::Server,
+                    ..m
+                });
+            },
+        );
         assert_in_catalog(&collected);
         let names: Vec<&str> = collected.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names.len(), 6, "{names:?}");

@@ -60,7 +60,7 @@ mod tests {
                 process: Arc::new(ProcessInfo {
                     pid: 4242,
                     exe: "/usr/bin/curl".into(),
-                    cmdline: "curl http://10.0.0.9:8080/".into(),
+                    command_args: vec!["curl".into(), "http://10.0.0.9:8080/".into()],
                     comm: "curl".into(),
                     ..Default::default()
                 }),
@@ -203,8 +203,8 @@ mod tests {
             other => panic!("{k}: {other:?}"),
         };
         assert_eq!(int("tap.connection.id"), Some(12));
-        assert_eq!(int("tap.bytes_sent"), Some(412));
-        assert_eq!(int("tap.bytes_received"), Some(1229));
+        assert_eq!(int("tap.wire_bytes_sent"), Some(412));
+        assert_eq!(int("tap.wire_bytes_received"), Some(1229));
         assert_eq!(int("tap.duration_ms"), Some(2500));
         assert_eq!(int("tap.exchanges"), Some(3));
         assert_eq!(int("network.peer.port"), Some(8080));

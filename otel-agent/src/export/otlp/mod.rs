@@ -76,6 +76,8 @@ pub struct OtlpConfig {
     pub resource_attributes: BTreeMap<String, String>,
     /// Spans waiting for export before new ones are dropped (and counted).
     pub max_queued_spans: usize,
+    /// How exchanges are mapped to spans and metrics.
+    pub mapping: semconv::options::MappingOptions,
 }
 
 impl OtlpConfig {
@@ -100,6 +102,7 @@ impl OtlpConfig {
             },
             resource_attributes: s.resource.attributes.clone(),
             max_queued_spans: s.limits.export_queue.max(MAX_BATCH),
+            mapping: super::mapping_options(s),
         })
     }
 }
@@ -393,12 +396,8 @@ impl Otlp {
         }
         let meter_provider = meters.build();
         let meter = meter_provider.meter("otel-agent");
-        let spans = SpanBuilder::new(
-            cfg.service_name.clone(),
-            cfg.resource_attributes.clone(),
-            host_name,
-        );
-        let http = HttpInstruments::new(&meter);
+        let spans = SpanBuilder::of_config(cfg, host_name);
+        let http = HttpInstruments::new(&meter, cfg.mapping.body_size_metrics);
         health_metrics::register(&meter, stats, kernel, failures.clone());
 
         let mut loggers = SdkLoggerProvider::builder().with_resource(resource);
@@ -442,7 +441,7 @@ impl Otlp {
 
     /// One exchange: its span (queued) and its HTTP metrics.
     pub fn exchange(&mut self, ex: &Exchange) {
-        self.http.record(ex);
+        self.http.record(ex, self.spans.options());
         if self.span_task.is_none() {
             return;
         }

@@ -17,6 +17,7 @@ use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEve
 use opentelemetry_sdk::Resource;
 use rustc_hash::FxHashMap;
 use semconv::model::{Exchange, ProcessInfo};
+use semconv::options::MappingOptions;
 use semconv::spans::{span, SpanKind, SpanStatus};
 use semconv::value::{AttrValue, Attribute};
 
@@ -35,23 +36,28 @@ pub struct SpanBuilder {
     service_name: Option<String>,
     resource_attributes: BTreeMap<String, String>,
     host_name: String,
+    options: MappingOptions,
     ids: Box<dyn IdGenerator>,
     scope: InstrumentationScope,
 }
 
 impl SpanBuilder {
     /// `service_name`: fixed, or `None` for the executable's name;
-    /// `resource_attributes` go on every process resource.
+    /// `resource_attributes` go on every process resource; `options` (from
+    /// the settings, see [`crate::export::mapping_options`]) steer the
+    /// semantic-convention mapping.
     pub fn new(
         service_name: Option<String>,
         resource_attributes: BTreeMap<String, String>,
         host_name: String,
+        options: MappingOptions,
     ) -> Self {
         Self {
             resources: FxHashMap::default(),
             service_name,
             resource_attributes,
             host_name,
+            options,
             ids: Box::new(RandomIdGenerator::default()),
             scope: InstrumentationScope::builder(DISTRO_NAME)
                 .with_version(DISTRO_VERSION)
@@ -59,11 +65,27 @@ impl SpanBuilder {
         }
     }
 
+    /// The span builder of an OTLP configuration (service name, resource
+    /// attributes, mapping options) on host `host_name`.
+    pub fn of_config(cfg: &super::OtlpConfig, host_name: String) -> Self {
+        Self::new(
+            cfg.service_name.clone(),
+            cfg.resource_attributes.clone(),
+            host_name,
+            cfg.mapping.clone(),
+        )
+    }
+
     /// Take trace and span ids from `ids` instead of random ones (golden
     /// tests give fixed ids).
     pub fn with_id_generator(mut self, ids: Box<dyn IdGenerator>) -> Self {
         self.ids = ids;
         self
+    }
+
+    /// The mapping options the spans are built with.
+    pub fn options(&self) -> &MappingOptions {
+        &self.options
     }
 
     /// The exchange's span and the resource of its process.
@@ -106,7 +128,7 @@ impl SpanBuilder {
     }
 
     fn span_data(&self, ex: &Exchange) -> SpanData {
-        let r = span(ex);
+        let r = span(ex, &self.options);
         let trace_id = r.parent.as_ref().map_or_else(
             || self.ids.new_trace_id(),
             |p| TraceId::from_bytes(p.trace_id),
@@ -230,8 +252,13 @@ mod tests {
             "deployment.environment.name".to_string(),
             "test".to_string(),
         )]);
-        SpanBuilder::new(service_name.map(str::to_string), extra, "web-1".into())
-            .with_id_generator(Box::<Fixed>::default())
+        SpanBuilder::new(
+            service_name.map(str::to_string),
+            extra,
+            "web-1".into(),
+            MappingOptions::default(),
+        )
+        .with_id_generator(Box::<Fixed>::default())
     }
 
     fn process(pid: u32, exe: &str) -> Arc<ProcessInfo> {
@@ -316,9 +343,10 @@ mod tests {
         assert_eq!(attr(&r1, "process.pid").as_deref(), Some("100"));
         assert_eq!(attr(&r3, "service.name").as_deref(), Some("python3"));
         assert_eq!(attr(&r3, "process.pid").as_deref(), Some("200"));
+        // UUID v5 of "web-1/200" (host name and pid).
         assert_eq!(
             attr(&r3, "service.instance.id").as_deref(),
-            Some("web-1/200")
+            Some("31f646b1-60f1-58f8-a211-e1ea3c89649b")
         );
     }
 
@@ -369,8 +397,8 @@ mod tests {
             (200, Status::Unset),
             (404, Status::Unset),
             (499, Status::Unset),
-            (500, Status::error("HTTP 500")),
-            (503, Status::error("HTTP 503")),
+            (500, Status::error("")),
+            (503, Status::error("")),
         ] {
             assert_eq!(b.span(&server(&p, status)).1.status, expected, "{status}");
         }
@@ -383,9 +411,9 @@ mod tests {
         for (status, expected) in [
             (200, Status::Unset),
             (302, Status::Unset),
-            (400, Status::error("HTTP 400")),
-            (404, Status::error("HTTP 404")),
-            (503, Status::error("HTTP 503")),
+            (400, Status::error("")),
+            (404, Status::error("")),
+            (503, Status::error("")),
         ] {
             assert_eq!(b.span(&client(&p, status)).1.status, expected, "{status}");
         }

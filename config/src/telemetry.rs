@@ -1,0 +1,107 @@
+//! How exchanges are described in the exported telemetry: the HTTP methods
+//! known to the semantic-convention mapping, and the attributes and metrics
+//! the conventions leave opt-in (off unless configured).
+
+/// The HTTP methods known by default (case-sensitive): the semantic
+/// conventions' list for `http.request.method` (RFC 9110, `PATCH`, `QUERY`).
+pub const DEFAULT_KNOWN_HTTP_METHODS: &[&str] = &[
+    "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE",
+];
+
+/// How exchanges are described in spans and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TelemetrySettings {
+    /// HTTP methods kept as they are in `http.request.method` (compared
+    /// exactly); any other method is `_OTHER`, its span is named `HTTP` and
+    /// the method is kept in `http.request.method_original`. A configured
+    /// list (`telemetry.known_methods`, `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`)
+    /// replaces the default one.
+    pub known_methods: Vec<String>,
+    /// Request headers (lowercase names) put on spans as
+    /// `http.request.header.<name>` (opt-in in the conventions); default
+    /// none. stdout JSON keeps every captured header regardless.
+    pub span_request_headers: Vec<String>,
+    /// Response headers (lowercase names) put on spans as
+    /// `http.response.header.<name>`; default none.
+    pub span_response_headers: Vec<String>,
+    /// Record the `http.{client,server}.{request,response}.body.size`
+    /// histograms (opt-in); default off.
+    pub body_size_metrics: bool,
+    /// Put `server.address` and `server.port` on the HTTP server metrics
+    /// (opt-in there: they are the local host, of high cardinality for
+    /// little use); default off. Client metrics always carry them.
+    pub server_address_on_server_metrics: bool,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            known_methods: DEFAULT_KNOWN_HTTP_METHODS
+                .iter()
+                .map(|m| m.to_string())
+                .collect(),
+            span_request_headers: Vec::new(),
+            span_response_headers: Vec::new(),
+            body_size_metrics: false,
+            server_address_on_server_metrics: false,
+        }
+    }
+}
+
+/// An HTTP method as a known-method entry: a non-empty token (RFC 9110
+/// `tchar`s), kept in its case.
+pub(crate) fn check_known_method(m: &str) -> Result<(), String> {
+    let ok = !m.is_empty()
+        && m.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid HTTP method {m:?}: expected a method name such as GET or PROPFIND (letters, digits and !#$%&'*+-.^_`|~)"
+        ))
+    }
+}
+
+/// A comma-separated list of methods (`OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`):
+/// entries trimmed, empty ones skipped, duplicates dropped, case kept.
+pub(crate) fn parse_known_methods(text: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in text.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        check_known_method(m)?;
+        if !out.iter().any(|x| x == m) {
+            out.push(m.to_string());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_known_methods_include_query() {
+        let t = TelemetrySettings::default();
+        assert_eq!(
+            t.known_methods,
+            [
+                "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY",
+                "TRACE"
+            ]
+        );
+    }
+
+    #[test]
+    fn method_lists_are_parsed_case_sensitively() {
+        assert_eq!(
+            parse_known_methods(" GET, PROPFIND ,,get,GET"),
+            Ok(vec!["GET".into(), "PROPFIND".into(), "get".into()])
+        );
+        assert_eq!(parse_known_methods(" , "), Ok(vec![]));
+        assert!(parse_known_methods("GET,BAD METHOD")
+            .unwrap_err()
+            .contains("\"BAD METHOD\""));
+        assert!(parse_known_methods("GET;POST").is_err());
+    }
+}

@@ -515,13 +515,17 @@ fn pid_reuse_attributes_the_new_process() {
 
     // A fork reports no exec: a python child reusing the pid of an exec'd
     // `sleep` that exited without a connection (so without an exit event).
-    let fork = "import os, sys, urllib.request\n\
+    // The child stays a moment after its request: a fork reports no exec,
+    // so its identity can only come from /proc while it lives (a child gone
+    // before the agent reads it is reported with its task name alone).
+    let fork = "import os, sys, time, urllib.request\n\
         want = int(sys.argv[1])\n\
         open('/proc/sys/kernel/ns_last_pid', 'w').write(str(want - 1))\n\
         child = os.fork()\n\
         if child == 0:\n\
         \x20   if os.getpid() == want:\n\
         \x20       urllib.request.urlopen(sys.argv[2]).read()\n\
+        \x20       time.sleep(1)\n\
         \x20   os._exit(0)\n\
         os.waitpid(child, 0)\n\
         print(child)\n";

@@ -70,6 +70,6 @@ command -v cargo >/dev/null 2>&1 || {
   exit 1
 }
 [ -e /sys/kernel/btf/vmlinux ] || {
-  echo "/sys/kernel/btf/vmlinux missing: otel-agent needs a kernel with BTF (Linux >= 5.8, CONFIG_DEBUG_INFO_BTF=y)" >&2
+  echo "/sys/kernel/btf/vmlinux missing: otel-agent needs a kernel with BTF (Linux >= 5.13, CONFIG_DEBUG_INFO_BTF=y)" >&2
   exit 1
 }

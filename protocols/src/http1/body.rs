@@ -153,13 +153,15 @@ impl SideParser {
         }
     }
 
-    pub(super) fn step_length(
+    /// Body bytes of the current message: at most `remaining` of `data`;
+    /// returns how many were taken and how many the message still expects.
+    fn take_body(
         &mut self,
         conv: &mut Conversation,
         ts: u64,
         data: &[u8],
         remaining: u64,
-    ) -> usize {
+    ) -> (usize, u64) {
         let take = clamp_len(remaining, data.len());
         conv.add_body(
             self.side,
@@ -167,7 +169,17 @@ impl SideParser {
             ts,
             data.get(..take).unwrap_or_default(),
         );
-        let left = remaining.saturating_sub(len_u64(take));
+        (take, remaining.saturating_sub(len_u64(take)))
+    }
+
+    pub(super) fn step_length(
+        &mut self,
+        conv: &mut Conversation,
+        ts: u64,
+        data: &[u8],
+        remaining: u64,
+    ) -> usize {
+        let (take, left) = self.take_body(conv, ts, data, remaining);
         if left == 0 {
             self.complete(conv, ts);
         } else {
@@ -183,14 +195,7 @@ impl SideParser {
         data: &[u8],
         remaining: u64,
     ) -> usize {
-        let take = clamp_len(remaining, data.len());
-        conv.add_body(
-            self.side,
-            self.current,
-            ts,
-            data.get(..take).unwrap_or_default(),
-        );
-        let left = remaining.saturating_sub(len_u64(take));
+        let (take, left) = self.take_body(conv, ts, data, remaining);
         self.state = if left == 0 {
             State::ChunkEnd { cr: false }
         } else {

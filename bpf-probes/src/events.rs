@@ -273,7 +273,16 @@ pub struct ConnCloseEvent {
     pub role: u8,
     /// Explicit padding.
     pub _pad: [u8; 5],
+    /// TLS plaintext bytes streamed by the probes, sent (0 in recordings
+    /// made before this field existed).
+    pub plain_sent: u64,
+    /// TLS plaintext bytes streamed by the probes, received.
+    pub plain_received: u64,
 }
+
+/// Size of [`ConnCloseEvent`] before the plaintext totals were added: such
+/// records (older recordings) decode with those totals 0.
+pub const CONN_CLOSE_V1_SIZE: usize = 72;
 
 /// Bytes of the exec'd path kept in an [`ExecEvent`].
 pub const EXEC_PATH_LEN: usize = 256;
@@ -362,6 +371,17 @@ pub fn read<T: Plain>(bytes: &[u8]) -> Option<T> {
     Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
+/// A close event, also in its shorter first layout (totals it lacks are 0).
+fn read_close(record: &[u8]) -> Option<Event<'_>> {
+    if record.len() < CONN_CLOSE_V1_SIZE {
+        return None;
+    }
+    let mut full = [0u8; size_of::<ConnCloseEvent>()];
+    let n = record.len().min(full.len());
+    full.get_mut(..n)?.copy_from_slice(record.get(..n)?);
+    read(&full).map(Event::ConnClose)
+}
+
 /// A ring-buffer record decoded into its typed form, borrowing the payload.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event<'a> {
@@ -405,7 +425,7 @@ pub fn decode(record: &[u8]) -> Result<Event<'_>, DecodeError> {
     let hdr: EventHeader = read(record).ok_or(DecodeError::Short)?;
     match EventKind::from_raw(hdr.kind) {
         Some(EventKind::ConnOpen) => read(record).map(Event::ConnOpen).ok_or(DecodeError::Short),
-        Some(EventKind::ConnClose) => read(record).map(Event::ConnClose).ok_or(DecodeError::Short),
+        Some(EventKind::ConnClose) => read_close(record).ok_or(DecodeError::Short),
         Some(EventKind::ProcExit) => Ok(Event::ProcExit(hdr)),
         Some(EventKind::ProcExec) => read(record)
             .map(|e| Event::ProcExec(Box::new(e)))
@@ -442,7 +462,7 @@ mod tests {
         assert_eq!(offset_of!(ConnOpenEvent, flags), 80);
         assert_eq!(size_of::<DataEventHeader>(), DATA_HEADER_SIZE);
         assert_eq!(offset_of!(DataEventHeader, direction), 48);
-        assert_eq!(size_of::<ConnCloseEvent>(), 72);
+        assert_eq!(size_of::<ConnCloseEvent>(), 88);
         assert_eq!(offset_of!(ConnCloseEvent, reason), 64);
         assert_eq!(size_of::<AgentConfig>(), 32);
         assert_eq!(
@@ -450,6 +470,39 @@ mod tests {
             32 + 16 + 8 + EXEC_PATH_LEN + EXEC_ARGS_LEN
         );
         assert_eq!(offset_of!(ExecEvent, filename), 56);
+    }
+
+    #[test]
+    fn a_close_event_of_the_first_layout_decodes_with_zero_plaintext_totals() {
+        let ev = ConnCloseEvent {
+            hdr: EventHeader {
+                kind: EventKind::ConnClose as u32,
+                ..EventHeader::default()
+            },
+            bytes_sent: 7,
+            plain_sent: 5,
+            plain_received: 9,
+            ..ConnCloseEvent::default()
+        };
+        // SAFETY: `ConnCloseEvent` is `Plain`: any byte view of it is valid.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&ev as *const ConnCloseEvent).cast::<u8>(),
+                size_of::<ConnCloseEvent>(),
+            )
+        };
+        assert_eq!(decode(bytes), Ok(Event::ConnClose(ev)));
+        let Ok(Event::ConnClose(old)) = decode(&bytes[..CONN_CLOSE_V1_SIZE]) else {
+            panic!("the first layout must decode");
+        };
+        assert_eq!(
+            (old.bytes_sent, old.plain_sent, old.plain_received),
+            (7, 0, 0)
+        );
+        assert_eq!(
+            decode(&bytes[..CONN_CLOSE_V1_SIZE - 1]),
+            Err(DecodeError::Short)
+        );
     }
 
     #[test]

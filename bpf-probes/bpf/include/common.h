@@ -25,11 +25,6 @@ struct conn_state {
 	__u64 plain[2];   /* TLS plaintext bytes by enum direction (uprobe offsets) */
 	__u64 truncated_bytes;
 	__u64 tls_session; /* the TLS session tied to this socket, once known */
-	/* The last TLS write emitted at entry, to recognise its retries (after
-	 * WANT_READ/WANT_WRITE the same buffer and length are passed again). */
-	__u64 last_write_buf;
-	__u64 last_write_len;
-	__u64 last_write_sent; /* socket bytes sent when it was emitted */
 	__u32 data_events;
 	__u32 lost_events;
 	__u8 role;        /* enum conn_role */

@@ -138,6 +138,10 @@ struct conn_close_event {
 	__u8 l7;           /* enum l7_hint */
 	__u8 role;         /* enum conn_role */
 	__u8 _pad[5];
+	/* TLS plaintext bytes the probes streamed (sent, received): the
+	 * plaintext offsets' totals, so userspace sees events lost at the end. */
+	__u64 plain_sent;
+	__u64 plain_received;
 };
 
 struct process_event {
@@ -183,7 +187,7 @@ _Static_assert(__builtin_offsetof(struct conn_open_event, flags) == 80, "flags")
 _Static_assert(__builtin_offsetof(struct data_event, payload) == DATA_HEADER_SIZE, "payload");
 _Static_assert(__builtin_offsetof(struct data_event, direction) == 48, "direction");
 _Static_assert(sizeof(struct data_event) == DATA_HEADER_SIZE + MAX_PAYLOAD, "data_event size");
-_Static_assert(sizeof(struct conn_close_event) == 72, "conn_close_event size");
+_Static_assert(sizeof(struct conn_close_event) == 88, "conn_close_event size");
 _Static_assert(__builtin_offsetof(struct conn_close_event, reason) == 64, "reason");
 _Static_assert(sizeof(struct agent_config) == 32, "agent_config size");
 _Static_assert(sizeof(struct exec_event) == 32 + 16 + 8 + EXEC_PATH_LEN + EXEC_ARGS_LEN, "exec_event size");

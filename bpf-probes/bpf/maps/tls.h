@@ -6,7 +6,8 @@
  * socket of a memory-BIO session, whose TLS calls nest no syscall.
  * `tls_sessions`: TLS session pointer (per process) → connection key, learnt
  * from the syscall nested in a TLS call; serves reads answered from the TLS
- * library's buffer without any syscall. */
+ * library's buffer without any syscall.
+ * `tls_session_gaps`: see below. */
 #pragma once
 #include "include/common.h"
 
@@ -20,10 +21,12 @@ struct tls_call {
 	__u64 len;     /* requested length (write: the plaintext length) */
 	__u64 out_len; /* SSL_read_ex: size_t *readbytes */
 	__u64 conn_key; /* write: the socket its nested syscall used */
+	__u64 ts;      /* write: entry time, the plaintext's timestamp */
 	__u8 kind;     /* TLS_CALL_* */
 	__u8 source;   /* enum data_source */
 	__u8 emitted;  /* write: plaintext already sent */
-	__u8 _pad[5];
+	__u8 accepted; /* write: the library took `len` bytes (its return said so) */
+	__u8 _pad[4];
 };
 
 struct tls_session_key {
@@ -59,3 +62,18 @@ struct {
 	__type(key, struct tls_session_key);
 	__type(value, __u64);
 } tls_sessions SEC(".maps");
+
+/* Plaintext bytes of a session that could not be attributed (its socket not
+ * known yet), by direction: when the session is tied to its socket they
+ * become a gap on that connection's plaintext stream, so the parser knows
+ * bytes are missing before what comes next instead of pairing across them. */
+struct tls_session_gap {
+	__u64 bytes[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tls_session_key);
+	__type(value, struct tls_session_gap);
+} tls_session_gaps SEC(".maps");

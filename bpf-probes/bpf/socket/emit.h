@@ -57,6 +57,8 @@ static __always_inline void emit_close(struct conn_state *c, __u64 key, __u32 ti
 	fill_header(&ev.hdr, c, EVENT_CONN_CLOSE, key, tid);
 	ev.bytes_sent = c->bytes[DIR_EGRESS];
 	ev.bytes_received = c->bytes[DIR_INGRESS];
+	ev.plain_sent = c->plain[DIR_EGRESS];
+	ev.plain_received = c->plain[DIR_INGRESS];
 	ev.truncated_bytes = c->truncated_bytes;
 	ev.data_events = c->data_events;
 	ev.lost_events = c->lost_events;
@@ -72,6 +74,7 @@ struct chunk {
 	__u64 key;      /* connection key (tgid << 32 | fd) */
 	__u64 buf;      /* user address of the bytes; 0 = not visible (sendfile) */
 	__u64 covers;   /* stream bytes this event covers */
+	__u64 ts;       /* the event's timestamp; 0 = now */
 	__u32 tid;
 	__u8 direction; /* enum direction */
 	__u8 source;    /* enum data_source */
@@ -109,6 +112,8 @@ __noinline int emit_chunk(struct chunk *ch)
 	if (!ch->buf)
 		n = 0;
 	fill_header(&ev->hdr, c, EVENT_DATA, key, ch->tid);
+	if (ch->ts)
+		ev->hdr.timestamp_ns = ch->ts;
 	ev->offset = ch->source == SOURCE_SYSCALL ? c->bytes[dir] : c->plain[dir];
 	ev->len = (__u32)covers;
 	ev->direction = dir;
@@ -149,15 +154,17 @@ __noinline int emit_chunk(struct chunk *ch)
 }
 
 /* Stream `len` bytes at user address `buf` as data events of at most
- * MAX_PAYLOAD bytes; past `max_chunks` events the rest is covered by the
- * last event as truncated. buf == 0 means the bytes are not visible
- * (sendfile): one event with no payload keeps the stream offsets right. */
-static __always_inline void emit_data(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
-				      __u64 buf, __u64 len, __u8 flags, __u8 source,
-				      int max_chunks)
+ * MAX_PAYLOAD bytes, stamped `ts` (0 = now); past `max_chunks` events the
+ * rest is covered by the last event as truncated. buf == 0 means the bytes
+ * are not visible (sendfile): one event with no payload keeps the stream
+ * offsets right. */
+static __always_inline void emit_data_at(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
+					 __u64 buf, __u64 len, __u8 flags, __u8 source,
+					 int max_chunks, __u64 ts)
 {
 	struct chunk ch = {};
 	ch.key = key;
+	ch.ts = ts;
 	ch.tid = tid;
 	ch.direction = direction;
 	ch.source = source;
@@ -176,4 +183,11 @@ static __always_inline void emit_data(__u64 key, __u32 tid, __u8 direction, __u8
 		emit_chunk(&ch);
 		done += covers;
 	}
+}
+
+static __always_inline void emit_data(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
+				      __u64 buf, __u64 len, __u8 flags, __u8 source,
+				      int max_chunks)
+{
+	emit_data_at(key, tid, direction, syscall, buf, len, flags, source, max_chunks, 0);
 }

@@ -8,21 +8,47 @@
 #include "maps/tls.h"
 #include "socket/emit.h"
 
+/* Plaintext of `session` that no socket could be named for: kept as a gap
+ * for the connection the session is tied to later. */
+static __always_inline void session_gap(__u64 session, __u32 tgid, __u8 direction, __u64 bytes)
+{
+	count(CNT_TLS_UNMAPPED, 1);
+	struct tls_session_key sk = { .session = session, .tgid = tgid };
+	struct tls_session_gap *g = bpf_map_lookup_elem(&tls_session_gaps, &sk);
+	if (g) {
+		__sync_fetch_and_add(&g->bytes[direction & 1], bytes);
+		return;
+	}
+	struct tls_session_gap fresh = {};
+	fresh.bytes[direction & 1] = bytes;
+	bpf_map_update_elem(&tls_session_gaps, &sk, &fresh, BPF_NOEXIST);
+}
+
 /* Tie a TLS session to a socket. `replace`: a read's nested syscall is
  * authoritative; a handshake's only fills a gap (its pending entry can be
- * stale by the time another socket is used). */
+ * stale by the time another socket is used). Plaintext of the session lost
+ * before this becomes a gap on the connection's plaintext offsets. */
 static __always_inline void tie_session(struct conn_state *c, __u64 key, __u64 session, bool replace)
 {
 	struct tls_session_key sk = { .session = session, .tgid = key >> 32 };
-	if (bpf_map_update_elem(&tls_sessions, &sk, &key, replace ? BPF_ANY : BPF_NOEXIST) == 0)
-		c->tls_session = session;
+	if (bpf_map_update_elem(&tls_sessions, &sk, &key, replace ? BPF_ANY : BPF_NOEXIST) != 0)
+		return;
+	c->tls_session = session;
+	struct tls_session_gap *g = bpf_map_lookup_elem(&tls_session_gaps, &sk);
+	if (!g)
+		return;
+	c->plain[DIR_EGRESS] += g->bytes[DIR_EGRESS];
+	c->plain[DIR_INGRESS] += g->bytes[DIR_INGRESS];
+	c->lost_events++;
+	bpf_map_delete_elem(&tls_session_gaps, &sk);
 }
 
 /* Called from the exit of a data syscall on a TLS socket: remember it as
- * this thread's last TLS socket, tie the thread's pending TLS handshake or
- * read to it, and confirm a pending first write on an egress syscall. True
- * when that write's plaintext should be emitted (by tls_write_emit, after a
- * tail call). */
+ * this thread's last TLS socket, tie the thread's pending TLS handshake,
+ * read or write to it, and confirm an accepted write whose socket was not
+ * known at its return (memory-BIO libraries flush after the call). True when
+ * that write's plaintext should be emitted (by tls_write_emit, after a tail
+ * call). */
 static __always_inline bool tls_socket_io(struct conn_state *c, __u64 key, __u32 tid, __u8 direction)
 {
 	bpf_map_update_elem(&last_tls_conn, &tid, &key, BPF_ANY);
@@ -41,8 +67,11 @@ static __always_inline bool tls_socket_io(struct conn_state *c, __u64 key, __u32
 	if (known && *known != key)
 		return false; /* this thread's write flushes another session */
 	tie_session(c, key, wr->session, false);
-	wr->emitted = 1;
 	wr->conn_key = key;
+	/* Inside the call (socket BIO): its return emits what it accepted. */
+	if (!wr->accepted)
+		return false;
+	wr->emitted = 1;
 	return true;
 }
 
@@ -73,10 +102,13 @@ static __always_inline int tls_write_emit(void)
 	struct tls_call *tc = bpf_map_lookup_elem(&tls_pending_write, &tid);
 	if (!tc)
 		return 0;
-	__u64 key = tc->conn_key;
+	struct tls_call call = *tc;
+	bpf_map_delete_elem(&tls_pending_write, &tid);
+	__u64 key = call.conn_key;
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
 	if (!c || !c->announced)
 		return 0;
-	emit_data(key, tid, DIR_EGRESS, 0, tc->buf, tc->len, 0, tc->source, MAX_CHUNKS_PER_BUF);
+	emit_data_at(key, tid, DIR_EGRESS, 0, call.buf, call.len, 0, call.source,
+		     MAX_CHUNKS_PER_BUF, call.ts);
 	return 0;
 }

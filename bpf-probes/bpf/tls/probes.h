@@ -5,10 +5,10 @@
  * A uprobe hit whose instruction the kernel single-steps costs ~13 µs here
  * (a debug trap through the hypervisor), one it emulates ~2 µs; otel-agent
  * puts the probes on emulated instructions where the code allows it
- * (uprobe_sites.rs). Writes use the entry probe alone — the plaintext is
- * there at entry; it is emitted at once when the session's socket is known,
- * else confirmed by the thread's next socket write — while reads need the
- * return probe for the length (and the entry for the buffer). */
+ * (uprobe_sites.rs). Both reads and writes take two probes: the entry saves
+ * the buffer, the return says how many bytes the library actually took or
+ * gave. A write's plaintext is emitted at its return when the session's
+ * socket is known, else confirmed by the thread's next socket write. */
 #pragma once
 #include "include/common.h"
 #include "maps/config.h"
@@ -35,25 +35,56 @@ static __always_inline int tls_enter(__u64 session, __u64 buf, __u64 len, __u64 
 		bpf_map_update_elem(&tls_pending_read, &tid, &tc, BPF_ANY);
 		return 0;
 	}
-	/* A write whose socket is known: the plaintext is here, emit it now (one
-	 * uprobe hit). Otherwise the thread's next socket write confirms it. */
-	__u64 key = session_socket(session, pid_tgid >> 32, tid);
-	struct conn_state *c = key ? bpf_map_lookup_elem(&conns, &key) : NULL;
-	/* Before any ciphertext came back the handshake cannot be complete, and
-	 * the call will fail and be retried: leave it to the confirmation path. */
-	if (c && c->announced && c->bytes[DIR_INGRESS] > 0) {
-		/* A retry: same buffer and length, and nothing went out since. */
-		if (c->last_write_buf == buf && c->last_write_len == len &&
-		    c->last_write_sent == c->bytes[DIR_EGRESS])
-			return 0;
-		c->last_write_buf = buf;
-		c->last_write_len = len;
-		c->last_write_sent = c->bytes[DIR_EGRESS];
-		emit_data(key, tid, DIR_EGRESS, 0, buf, len, 0, source, MAX_CHUNKS_PER_BUF);
+	/* An accepted write still waiting for its socket: the thread moved on
+	 * without a socket write naming it. Its bytes become a gap of the
+	 * session. */
+	struct tls_call *old = bpf_map_lookup_elem(&tls_pending_write, &tid);
+	if (old && old->accepted && !old->emitted)
+		session_gap(old->session, pid_tgid >> 32, DIR_EGRESS, old->len);
+	tc.ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&tls_pending_write, &tid, &tc, BPF_ANY);
+	return 0;
+}
+
+/* Return of a write: the library took `ret` bytes (SSL_write_ex: 1 and
+ * *written), and only then is the plaintext emitted — a call that fails
+ * (a TLS 1.2 handshake still under way, WANT_WRITE on a full socket) emits
+ * nothing, and its retry is a call of its own. One accepted call, one
+ * emission: no de-duplication by content. The entry time stays the stamp. */
+static __always_inline int tls_write_return(long ret, bool ex)
+{
+	count(CNT_UPROBE_HITS, 1);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct tls_call *p = bpf_map_lookup_elem(&tls_pending_write, &tid);
+	if (!p || p->accepted)
+		return 0;
+	__u64 n = 0;
+	if (ex) {
+		if (ret == 1 && p->out_len)
+			bpf_probe_read_user(&n, sizeof(n), (const void *)p->out_len);
+	} else if (ret > 0) {
+		n = (__u64)ret;
+	}
+	if (n > p->len)
+		n = p->len;
+	if (!n) {
 		bpf_map_delete_elem(&tls_pending_write, &tid);
 		return 0;
 	}
-	bpf_map_update_elem(&tls_pending_write, &tid, &tc, BPF_ANY);
+	__u64 k = session_socket(p->session, pid_tgid >> 32, tid);
+	struct conn_state *c = k ? bpf_map_lookup_elem(&conns, &k) : NULL;
+	if (c && c->announced) {
+		struct tls_call tc = *p;
+		bpf_map_delete_elem(&tls_pending_write, &tid);
+		emit_data_at(k, tid, DIR_EGRESS, 0, tc.buf, n, 0, tc.source, MAX_CHUNKS_PER_BUF,
+			     tc.ts);
+		return 0;
+	}
+	/* No socket yet (a memory-BIO library flushes after the call): the
+	 * thread's next socket write confirms it (tls_socket_io). */
+	p->len = n;
+	p->accepted = 1;
 	return 0;
 }
 
@@ -81,13 +112,16 @@ static __always_inline int tls_read_return(long ret, bool ex)
 	if (!n)
 		return 0;
 	__u64 k = session_socket(tc.session, pid_tgid >> 32, tid);
-	if (!k) {
-		count(CNT_TLS_UNMAPPED, 1);
+	struct conn_state *c = k ? bpf_map_lookup_elem(&conns, &k) : NULL;
+	if (!c) {
+		session_gap(tc.session, pid_tgid >> 32, DIR_INGRESS, n);
 		return 0;
 	}
-	struct conn_state *c = bpf_map_lookup_elem(&conns, &k);
-	if (!c || !c->announced) {
+	if (!c->announced) {
+		/* Known but not announced yet: the first event shows the gap. */
 		count(CNT_TLS_UNMAPPED, 1);
+		c->plain[DIR_INGRESS] += n;
+		c->lost_events++;
 		return 0;
 	}
 	/* One TLS record is at most 16 KiB: one event, the rest counted as truncated. */
@@ -99,6 +133,36 @@ SEC("uprobe")
 int BPF_KPROBE(ssl_write_entry, void *ssl, const void *buf, int num)
 {
 	return tls_enter((__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0, TLS_CALL_WRITE, SOURCE_OPENSSL);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_entry, void *ssl, const void *buf, size_t num, size_t *written)
+{
+	return tls_enter((__u64)ssl, (__u64)buf, num, (__u64)written, TLS_CALL_WRITE, SOURCE_OPENSSL);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_return, int ret)
+{
+	return tls_write_return(ret, false);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_ex_return, int ret)
+{
+	return tls_write_return(ret, true);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_return_site)
+{
+	return tls_write_return((int)PT_REGS_RC(ctx), false);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_return_site)
+{
+	return tls_write_return((int)PT_REGS_RC(ctx), true);
 }
 
 SEC("uprobe")
@@ -151,6 +215,18 @@ SEC("uprobe")
 int BPF_KPROBE(gnutls_send_entry, void *session, const void *data, size_t size)
 {
 	return tls_enter((__u64)session, (__u64)data, size, 0, TLS_CALL_WRITE, SOURCE_GNUTLS);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(gnutls_send_return, long ret)
+{
+	return tls_write_return(ret, false);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(gnutls_send_return_site)
+{
+	return tls_write_return((long)PT_REGS_RC(ctx), false);
 }
 
 SEC("uprobe")

@@ -16,26 +16,40 @@ pub struct TlsHook {
     pub arity: usize,
     /// The program that reads the arguments, on entry.
     pub entry: &'static str,
-    /// Reads also need the return value: (uretprobe, the same program as a
-    /// plain uprobe for the return site).
+    /// Reads and writes also need the return value (how many bytes the
+    /// library gave or took): (uretprobe, the same program as a plain uprobe
+    /// for the return site).
     pub ret: Option<(&'static str, &'static str)>,
 }
 
-/// Every hooked TLS function. Writes use the entry alone; reads need the
-/// entry (buffer) and the return (length); the handshake calls take the
-/// session alone. The C programs named here are checked to be in the eBPF
+/// Every hooked TLS function. Reads and writes need the entry (buffer) and
+/// the return (length: a write is recorded only once the library accepted
+/// it, so a call that fails and is retried is recorded once); the handshake
+/// calls take the session alone. The C programs named here are checked to be in the eBPF
 /// object (`loader` tests).
 pub const TLS_HOOKS: &[TlsHook] = &[
-    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_write", 3, "ssl_write_entry"),
-    TlsHook::entry(TlsLibrary::OpenSsl, "SSL_write_ex", 4, "ssl_write_entry"),
-    TlsHook::read(
+    TlsHook::with_return(
+        TlsLibrary::OpenSsl,
+        "SSL_write",
+        3,
+        "ssl_write_entry",
+        ("ssl_write_return", "ssl_write_return_site"),
+    ),
+    TlsHook::with_return(
+        TlsLibrary::OpenSsl,
+        "SSL_write_ex",
+        4,
+        "ssl_write_ex_entry",
+        ("ssl_write_ex_return", "ssl_write_ex_return_site"),
+    ),
+    TlsHook::with_return(
         TlsLibrary::OpenSsl,
         "SSL_read",
         3,
         "ssl_read_entry",
         ("ssl_read_return", "ssl_read_return_site"),
     ),
-    TlsHook::read(
+    TlsHook::with_return(
         TlsLibrary::OpenSsl,
         "SSL_read_ex",
         4,
@@ -50,13 +64,14 @@ pub const TLS_HOOKS: &[TlsHook] = &[
     ),
     TlsHook::entry(TlsLibrary::OpenSsl, "SSL_connect", 1, "ssl_handshake_entry"),
     TlsHook::entry(TlsLibrary::OpenSsl, "SSL_accept", 1, "ssl_handshake_entry"),
-    TlsHook::entry(
+    TlsHook::with_return(
         TlsLibrary::GnuTls,
         "gnutls_record_send",
         3,
         "gnutls_send_entry",
+        ("gnutls_send_return", "gnutls_send_return_site"),
     ),
-    TlsHook::read(
+    TlsHook::with_return(
         TlsLibrary::GnuTls,
         "gnutls_record_recv",
         3,
@@ -87,7 +102,7 @@ impl TlsHook {
         }
     }
 
-    const fn read(
+    const fn with_return(
         library: TlsLibrary,
         function: &'static str,
         arity: usize,
@@ -163,14 +178,35 @@ mod tests {
     }
 
     #[test]
-    fn a_write_goes_on_its_entry_site_when_there_is_one() {
-        let write = hook("SSL_write");
+    fn a_handshake_goes_on_its_entry_site_when_there_is_one() {
+        let handshake = hook("SSL_do_handshake");
         let f = function(Some(0x1016), None);
-        assert_eq!(write.placements(&f), [("ssl_write_entry", 0x1016)]);
-        assert!(write.emulated(&f));
+        assert_eq!(handshake.placements(&f), [("ssl_handshake_entry", 0x1016)]);
+        assert!(handshake.emulated(&f));
         let f = function(None, None);
-        assert_eq!(write.placements(&f), [("ssl_write_entry", 0x1000)]);
-        assert!(!write.emulated(&f));
+        assert_eq!(handshake.placements(&f), [("ssl_handshake_entry", 0x1000)]);
+        assert!(!handshake.emulated(&f));
+    }
+
+    #[test]
+    fn a_write_is_probed_at_its_return_too() {
+        let write = hook("SSL_write_ex");
+        let f = function(Some(0x1016), Some(0x1040));
+        assert_eq!(
+            write.placements(&f),
+            [
+                ("ssl_write_ex_entry", 0x1016),
+                ("ssl_write_ex_return_site", 0x1040)
+            ]
+        );
+        let f = function(None, None);
+        assert_eq!(
+            write.placements(&f),
+            [
+                ("ssl_write_ex_entry", 0x1000),
+                ("ssl_write_ex_return", 0x1000)
+            ]
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //!   length follows. The bytes follow (fewer if the script ends);
 //! - for a gap, bits 3–4 pick the cause (`LostEvents`, `KernelCap`,
 //!   `JoinedMidStream`, `NotVisible`), bits 5–7 a shift `s`, and
-//!   the next byte `b` gives the length `b << (4 * s)` (0 is a valid length).
+//!   the next byte `b` gives the length `b << (4 * s)` (0 is a valid length);
+//!   `s = 7` with `b = 0` is instead a tail of unknown length lost at the
+//!   end of the side (`tail_lost`).
 //!
 //! The connection is closed at the end of the script.
 
@@ -27,6 +29,7 @@ use crate::stream::{ExchangeParser, GapCause, Side};
 enum Op<'a> {
     Push(Side, u64, &'a [u8]),
     Gap(Side, u64, u64, GapCause),
+    TailLost(Side, u64, GapCause),
     Drain,
 }
 
@@ -65,6 +68,9 @@ fn operations(data: &[u8]) -> impl Iterator<Item = Op<'_>> {
                     3 => GapCause::NotVisible,
                     _ => GapCause::LostEvents,
                 };
+                if shift == 28 && b == 0 {
+                    return Some(Op::TailLost(side, ts, cause));
+                }
                 Some(Op::Gap(side, ts, u64::from(b) << shift, cause))
             }
             3 => {
@@ -101,6 +107,7 @@ fn drive<P: ExchangeParser>(parser: &mut P, data: &[u8]) -> Vec<P::Exchange> {
                 last = ts;
             }
             Op::Gap(side, ts, len, cause) => parser.gap(side, ts, len, cause),
+            Op::TailLost(side, ts, cause) => parser.tail_lost(side, ts, cause),
             Op::Drain => out.extend(parser.drain()),
         }
     }

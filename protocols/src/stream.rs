@@ -135,6 +135,11 @@ pub trait ExchangeParser {
     /// parser must not pair or report across the gap as if nothing happened,
     /// and every exchange the gap touched carries `cause`.
     fn gap(&mut self, side: Side, ts_ns: u64, len: u64, cause: GapCause);
+    /// An unknown number of bytes of one side may have been lost at its end
+    /// (the connection ends without the kernel's totals): what is still in
+    /// progress or undecided on that side is cut and carries `cause`; what
+    /// is complete stays as it is, and no length is invented.
+    fn tail_lost(&mut self, side: Side, ts_ns: u64, cause: GapCause);
     /// The exchanges finished so far.
     fn drain(&mut self) -> Vec<Self::Exchange>;
     /// The connection closed: everything left, complete or partial.
@@ -152,6 +157,9 @@ macro_rules! exchange_parser {
             }
             fn gap(&mut self, side: Side, ts_ns: u64, len: u64, cause: GapCause) {
                 <$stream>::gap(self, side, ts_ns, len, cause)
+            }
+            fn tail_lost(&mut self, side: Side, ts_ns: u64, cause: GapCause) {
+                <$stream>::tail_lost(self, side, ts_ns, cause)
             }
             fn drain(&mut self) -> Vec<$exchange> {
                 <$stream>::drain(self)

@@ -190,6 +190,9 @@ pub(crate) fn l7_of(p: protocols::detect::Protocol) -> L7Protocol {
 pub(crate) struct KernelTotals {
     pub(crate) bytes_sent: u64,
     pub(crate) bytes_received: u64,
+    /// TLS plaintext the probes streamed (0 when unknown: older recordings).
+    pub(crate) plain_sent: u64,
+    pub(crate) plain_received: u64,
     pub(crate) lost_events: u64,
     pub(crate) truncated_bytes: u64,
 }

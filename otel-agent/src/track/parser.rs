@@ -77,6 +77,13 @@ impl Parser {
         }
     }
 
+    pub(crate) fn tail_lost(&mut self, side: Side, ts: u64, cause: GapCause) {
+        match self {
+            Parser::Http1(p) => ExchangeParser::tail_lost(&mut **p, side, ts, cause),
+            Parser::Http2(p) => ExchangeParser::tail_lost(&mut **p, side, ts, cause),
+        }
+    }
+
     pub(crate) fn drain(&mut self) -> Vec<Parsed> {
         match self {
             Parser::Http1(p) => parsed(ExchangeParser::drain(&mut **p)),

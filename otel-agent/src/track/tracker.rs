@@ -282,6 +282,8 @@ impl Tracker {
         let kernel = KernelTotals {
             bytes_sent: ev.bytes_sent,
             bytes_received: ev.bytes_received,
+            plain_sent: ev.plain_sent,
+            plain_received: ev.plain_received,
             lost_events: u64::from(ev.lost_events),
             truncated_bytes: ev.truncated_bytes,
         };
@@ -341,8 +343,9 @@ impl Tracker {
     ) {
         let mut parse_errors = 0;
         if let Some(mut parser) = conn.parser.take() {
-            if let Some(k) = &kernel {
-                tail_lost_at_close(&conn, &mut parser, k, ts);
+            match &kernel {
+                Some(k) => tail_lost_at_close(&conn, &mut parser, k, ts),
+                None => tail_unknown_at_close(&conn, &mut parser, ts),
             }
             let rest = parser.close(ts);
             parse_errors = parser.parse_errors();
@@ -363,6 +366,8 @@ impl Tracker {
         let k = kernel.unwrap_or(KernelTotals {
             bytes_sent: conn.next_offset[0][KDirection::Egress as usize],
             bytes_received: conn.next_offset[0][KDirection::Ingress as usize],
+            plain_sent: conn.next_offset[1][KDirection::Egress as usize],
+            plain_received: conn.next_offset[1][KDirection::Ingress as usize],
             lost_events: 0,
             truncated_bytes: 0,
         });
@@ -572,22 +577,33 @@ fn feed(
     }
 }
 
-/// Socket bytes the kernel counted but no event delivered (the last events
-/// of the connection were lost): told to the parser before it closes, so
-/// that what it still holds is decided knowing it. Socket offsets only: on a
-/// TLS connection the parser sees plaintext, whose length the kernel's socket
-/// totals do not give.
+/// Bytes the kernel counted but no event delivered (the last events of the
+/// connection were lost): told to the parser before it closes, so that what
+/// it still holds is decided knowing it. Socket offsets for plaintext
+/// connections, the probes' plaintext offsets for TLS ones.
 fn tail_lost_at_close(conn: &Conn, parser: &mut Parser, k: &KernelTotals, ts: u64) {
-    if conn.connection.tls.is_some() {
-        return;
-    }
-    for (dir, total) in [
-        (KDirection::Egress, k.bytes_sent),
-        (KDirection::Ingress, k.bytes_received),
-    ] {
-        let seen = conn.next_offset[0][dir as usize];
+    let (stream, sent, received) = if conn.connection.tls.is_some() {
+        (1, k.plain_sent, k.plain_received)
+    } else {
+        (0, k.bytes_sent, k.bytes_received)
+    };
+    for (dir, total) in [(KDirection::Egress, sent), (KDirection::Ingress, received)] {
+        let seen = conn.next_offset[stream][dir as usize];
         if let (true, Some(side)) = (total > seen, conn.side(dir)) {
             parser.gap(side, ts, total - seen, GapCause::LostEvents);
+        }
+    }
+}
+
+/// The connection ends without the kernel's close event (lost with the
+/// ring buffer full, the connection evicted, the agent stopping): whether its
+/// last events were lost is unknown, so what the parser still holds
+/// undecided is decided as if they were — never paired on the assumption
+/// that nothing was missed. Complete exchanges are not touched.
+fn tail_unknown_at_close(conn: &Conn, parser: &mut Parser, ts: u64) {
+    for dir in [KDirection::Egress, KDirection::Ingress] {
+        if let Some(side) = conn.side(dir) {
+            parser.tail_lost(side, ts, GapCause::LostEvents);
         }
     }
 }

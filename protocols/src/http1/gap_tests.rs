@@ -515,3 +515,69 @@ fn queue_overflow_never_misplaces_responses() {
     testconv::check(&specs, &out);
     assert_eq!(out.iter().filter(|x| x.request.is_some()).count(), n);
 }
+
+#[test]
+fn a_response_waiting_for_proof_stays_unpaired_when_the_request_tail_may_be_lost() {
+    // The whole response to /a was lost; /b's request may be lost too (the
+    // connection ends without the kernel's totals): the response that
+    // follows the gap could answer /a or /b, so it is paired with neither.
+    let ops = [
+        push(Req, 10, &get("/a")),
+        Op::Gap(Resp, 30, 40),
+        push(Resp, 30, &ok("bbb")),
+        Op::TailLost(Req, 50),
+        Op::TailLost(Resp, 50),
+    ];
+    let out = run_warm(capture(64), &ops);
+    for x in &out.exchanges {
+        if let (Some(req), Some(resp)) = (&x.request, &x.response) {
+            panic!(
+                "{} paired with a {}-byte response",
+                req.target, resp.body_size
+            );
+        }
+        assert!(x.partial || x.gap, "{x:?}");
+    }
+}
+
+#[test]
+fn a_tail_lost_inside_a_body_cuts_it_without_inventing_bytes() {
+    let ops = [
+        push(Req, 10, &get("/a")),
+        push(
+            Resp,
+            20,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabcd",
+        ),
+        Op::TailLost(Resp, 30),
+    ];
+    let out = run_warm(capture(64), &ops);
+    assert_eq!(targets(&out.exchanges), [(Some("/a"), Some(4), true)]);
+    let a = &out.exchanges[0];
+    assert!(!resp_of(a).complete && a.gaps.contains(LostEvents));
+    // A body read until close: flagged, its size what was seen.
+    let ops = [
+        push(Req, 10, &get("/a")),
+        push(
+            Resp,
+            20,
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabcdef",
+        ),
+        Op::TailLost(Resp, 30),
+    ];
+    let out = run_warm(capture(64), &ops);
+    assert_eq!(targets(&out.exchanges), [(Some("/a"), Some(6), true)]);
+    assert!(out.exchanges[0].gaps.contains(LostEvents));
+}
+
+#[test]
+fn a_tail_lost_after_complete_exchanges_changes_nothing() {
+    let ops = [
+        push(Req, 10, &get("/a")),
+        push(Resp, 20, &ok("aa")),
+        Op::TailLost(Req, 30),
+        Op::TailLost(Resp, 30),
+    ];
+    let out = run_warm(capture(64), &ops);
+    assert_eq!(targets(&out.exchanges), [(Some("/a"), Some(2), false)]);
+}

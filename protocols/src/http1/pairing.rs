@@ -67,7 +67,13 @@ impl Progress {
         self.note_cap(capture);
     }
 
+    /// `n` bytes lost (0: an unknown number at the end, only flagged).
     fn add_lost(&mut self, n: u64, ts: u64, causes: GapCauses, capture: usize) {
+        if n == 0 && !causes.is_empty() {
+            self.truncated = true;
+            self.gaps |= causes;
+            return;
+        }
         if n > 0 {
             self.body_size = self.body_size.saturating_add(n);
             self.wire_bytes = self.wire_bytes.saturating_add(n);

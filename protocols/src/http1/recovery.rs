@@ -115,6 +115,32 @@ impl SideParser {
         }
     }
 
+    /// An unknown number of bytes may have been lost at the end of this
+    /// side (see [`super::Http1Stream::tail_lost`]).
+    pub(super) fn tail_lost(&mut self, conv: &mut Conversation, ts: u64, cause: GapCause) {
+        self.gap_since_push = true;
+        let causes = GapCauses::from(cause);
+        let lower = self.buf.first_ts().or(self.last_push).unwrap_or(0);
+        match self.state {
+            State::Opaque => {}
+            State::Await | State::Probe => self.lose_count(conv, lower, ts, causes),
+            State::Head => {
+                self.salvage_head(conv, ts, causes);
+                self.lose_count(conv, lower, ts, causes);
+            }
+            State::UntilClose => conv.add_lost(self.side, self.current, ts, 0, causes),
+            State::Hold { .. }
+            | State::Length { .. }
+            | State::ChunkSize
+            | State::ChunkData { .. }
+            | State::ChunkEnd { .. }
+            | State::Trailers => {
+                self.abort(conv, ts, causes);
+                self.lose_count(conv, lower, ts, causes);
+            }
+        }
+    }
+
     fn gap_in_length(
         &mut self,
         conv: &mut Conversation,

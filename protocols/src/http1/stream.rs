@@ -100,6 +100,24 @@ impl Http1Stream {
         self.after(side);
     }
 
+    /// An unknown number of bytes of this side may have been lost at its
+    /// end: the message in progress is cut (a body read until close just
+    /// carries `cause`), and the message count of the side is lost, so a
+    /// response still waiting for proof of its request stays unpaired.
+    pub fn tail_lost(&mut self, side: Side, ts_ns: u64, cause: GapCause) {
+        if self.closed || self.conv.upgraded {
+            return;
+        }
+        self.surface_head_error(side);
+        match side {
+            Side::Request => self.request.tail_lost(&mut self.conv, ts_ns, cause),
+            Side::Response => self.response.tail_lost(&mut self.conv, ts_ns, cause),
+        }
+        self.sync_sides();
+        self.settle();
+        self.after(side);
+    }
+
     /// Tells the pairing what the request side knows now, then places what can be placed.
     fn after(&mut self, side: Side) {
         if side == Side::Request {
@@ -302,6 +320,8 @@ mod tests {
         Gap(Side, u64, u64),
         /// Bytes lost for a given cause.
         GapBy(Side, u64, u64, GapCause),
+        /// An unknown number of bytes lost at the end of a side.
+        TailLost(Side, u64),
     }
 
     pub(super) fn push(side: Side, ts: u64, data: &[u8]) -> Op {
@@ -332,6 +352,7 @@ mod tests {
                 Op::Push(side, ts, data) => s.push(*side, *ts, data),
                 Op::Gap(side, ts, len) => s.gap(*side, *ts, *len, GapCause::LostEvents),
                 Op::GapBy(side, ts, len, cause) => s.gap(*side, *ts, *len, *cause),
+                Op::TailLost(side, ts) => s.tail_lost(*side, *ts, GapCause::LostEvents),
             }
             exchanges.extend(s.drain());
             assert!(s.buffered() <= bound, "buffered {} > {bound}", s.buffered());

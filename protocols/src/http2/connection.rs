@@ -136,6 +136,14 @@ impl Http2Stream {
         }
     }
 
+    /// An unknown number of bytes of `side` may have been lost at its end:
+    /// every stream still open carries `cause`.
+    pub fn tail_lost(&mut self, side: Side, _ts_ns: u64, cause: GapCause) {
+        if !self.closed {
+            self.conn.lose_frames(side, GapCauses::from(cause));
+        }
+    }
+
     /// Exchanges finished so far (both sides complete, or reset, or refused by
     /// GOAWAY, or given up to stay within the stream limit), in completion order.
     pub fn drain(&mut self) -> Vec<Exchange> {

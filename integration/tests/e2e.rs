@@ -9,5 +9,6 @@ mod harness;
 mod http1_plaintext;
 mod http2;
 mod never_wrong;
+mod one_exchange;
 mod otlp;
 mod tls;

@@ -3,9 +3,9 @@
 //! exchange says it is not whole (partial, gap, body_truncated); no response
 //! is reported on the wrong request; one request is one exchange per side.
 //!
-//! Not yet part of the default run (`#[ignore]`, see the reason): run with
-//! `sudo cargo test -p integration --test e2e never_wrong -- --ignored
-//! --test-threads=1 --nocapture`. The parsers' own property tests
+//! Flagging is not a way out: of the exchanges no gap touched, at least
+//! [`MIN_UNTOUCHED_EXACT`] come out exact (the share is printed; run with
+//! `--nocapture` to see it). The parsers' own property tests
 //! (`cargo test -p protocols`) hold the same rule on generated traffic.
 //!
 //! nginx serves 40 files of 0 B–256 KiB (text and binary) over plaintext
@@ -24,6 +24,11 @@ use crate::harness::{fixture, free_port, self_signed_cert, wait_listening, Agent
 const FILES: usize = 40;
 const CLIENTS: usize = 16;
 const MAX_SIZE: usize = 256 * 1024;
+/// Share of the exchanges no gap touched that must come out exact.
+const MIN_UNTOUCHED_EXACT: f64 = 0.90;
+/// Below this many untouched exchanges the share says little: it is printed,
+/// loudly, but not held.
+const MIN_UNTOUCHED_FOR_SHARE: usize = 20;
 
 /// xorshift64*: the files' sizes and bytes, the same every run.
 struct Rng(u64);
@@ -166,6 +171,8 @@ struct Tally {
     flagged: usize,
     /// Exchanges no gap touched (`gap` false), flagged or not.
     untouched: usize,
+    /// Why untouched exchanges were flagged anyway, with an example each.
+    untouched_flagged: HashMap<String, (usize, String)>,
     wrong: Vec<String>,
     duplicates: Vec<String>,
 }
@@ -230,6 +237,28 @@ fn check(lines: &[Value], f: &Files, pids: &[u32]) -> Tally {
         };
         if flagged(ex) {
             t.flagged += 1;
+            if ex["gap"] != Value::Bool(true) {
+                let why = format!(
+                    "partial={} status={} causes={}",
+                    ex["partial"],
+                    ex.pointer("/response/status").unwrap_or(&Value::Null),
+                    ex["gap_causes"]
+                );
+                let e = t.untouched_flagged.entry(why).or_insert((0, String::new()));
+                e.0 += 1;
+                if e.1.is_empty() {
+                    let mut shown = ex.clone();
+                    for side in ["request", "response"] {
+                        if let Some(b) = shown.get_mut(side).and_then(|r| r.get_mut("body")) {
+                            *b = Value::String("…".into());
+                        }
+                    }
+                    if let Some(m) = shown.get_mut("metadata") {
+                        m["process_cmdline"] = Value::String("…".into());
+                    }
+                    e.1 = shown.to_string();
+                }
+            }
             continue;
         }
         let resp = &ex["response"];
@@ -308,6 +337,9 @@ fn report(name: &str, t: &Tally, want: usize, log: &str) {
         t.untouched,
         100.0 * t.exact as f64 / t.untouched.max(1) as f64,
     );
+    for (why, (n, example)) in &t.untouched_flagged {
+        eprintln!("  flagged without a gap: {n} × {why}, e.g. {example}");
+    }
     assert!(
         t.wrong.is_empty(),
         "{name}: {} wrong exchanges (first 10):\n{}",
@@ -324,10 +356,24 @@ fn report(name: &str, t: &Tally, want: usize, log: &str) {
         "{name}: duplicated exchanges (first 10): {:?}",
         &t.duplicates[..t.duplicates.len().min(10)]
     );
+    let share = t.exact as f64 / t.untouched.max(1) as f64;
+    if t.untouched < MIN_UNTOUCHED_FOR_SHARE {
+        eprintln!(
+            "WARNING {name}: only {} exchanges untouched by a gap: the exact share ({:.1} %) is not held",
+            t.untouched,
+            100.0 * share
+        );
+    } else {
+        assert!(
+            share >= MIN_UNTOUCHED_EXACT,
+            "{name}: {:.1} % of the exchanges no gap touched are exact, want ≥ {:.0} %",
+            100.0 * share,
+            100.0 * MIN_UNTOUCHED_EXACT
+        );
+    }
 }
 
 #[test]
-#[ignore = "issue 14, open: about 1 run in 8 still shows one unflagged mispaired exchange on a TLS connection whose announcement was lost (0.0.0.0:0); run with --ignored"]
 fn bodies_are_exact_or_flagged_with_the_default_ring_buffer() {
     let (t, log, want) = run("8MiB");
     report("default ring buffer", &t, want, &log);
@@ -342,7 +388,6 @@ fn bodies_are_exact_or_flagged_with_the_default_ring_buffer() {
 }
 
 #[test]
-#[ignore = "issue 14, open: about 1 run in 8 still shows one unflagged mispaired exchange on a TLS connection whose announcement was lost (0.0.0.0:0); run with --ignored"]
 fn bodies_are_exact_or_flagged_when_the_ring_buffer_drops() {
     let (t, log, want) = run("512KiB");
     report("512 KiB ring buffer", &t, want, &log);

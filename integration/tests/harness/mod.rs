@@ -424,13 +424,20 @@ pub struct Nginx {
 impl Nginx {
     /// Start nginx from `fixtures/nginx.conf.template` and wait until it listens.
     pub fn start() -> Nginx {
+        Nginx::start_tls("TLSv1.2 TLSv1.3")
+    }
+
+    /// The same, offering only the TLS versions `protocols` (nginx's
+    /// `ssl_protocols` syntax, e.g. `TLSv1.2`).
+    pub fn start_tls(protocols: &str) -> Nginx {
         let dir = TempDir::new("nginx");
         self_signed_cert(&dir);
         let port = free_port();
         let conf = std::fs::read_to_string(fixture("nginx.conf.template"))
             .expect("nginx template")
             .replace("@DIR@", dir.0.to_str().unwrap())
-            .replace("@PORT@", &port.to_string());
+            .replace("@PORT@", &port.to_string())
+            .replace("TLSv1.2 TLSv1.3", protocols);
         let conf_path = dir.join("nginx.conf");
         std::fs::write(&conf_path, conf).expect("write nginx.conf");
         let child = Command::new("nginx")
@@ -490,6 +497,64 @@ pub fn exchanges_of(lines: &[Value], pid: u32) -> Vec<Value> {
         .iter()
         .filter(|l| l.get("request").is_some() && s(l, "/metadata/process_id") == pid)
         .cloned()
+        .collect()
+}
+
+/// One request, one exchange: `exchanges` (one side of the conversation)
+/// are exactly the requests `paths` names — each as often as it was sent,
+/// with status 200 and none partial. Fails the test on any duplicate, on any
+/// missing request, and on any exchange that is not one of them (a stray
+/// partial included). Requests are told apart by path only, so two
+/// identical requests sent back to back must come out as two exchanges.
+pub fn assert_each_request_once(exchanges: &[Value], paths: &[&str], what: &str) {
+    use std::collections::BTreeMap;
+    let mut want: BTreeMap<String, usize> = BTreeMap::new();
+    for p in paths {
+        *want.entry(p.to_string()).or_default() += 1;
+    }
+    let mut got: BTreeMap<String, usize> = BTreeMap::new();
+    for e in exchanges {
+        *got.entry(s(e, "/request/path").to_string()).or_default() += 1;
+    }
+    let shown = exchanges
+        .iter()
+        .map(|e| {
+            format!(
+                "{:?} status={} partial={} conn={}",
+                e.pointer("/request/path"),
+                e.pointer("/response/status").unwrap_or(&Value::Null),
+                e["partial"],
+                s(e, "/metadata/connection_id")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n  ");
+    assert_eq!(got, want, "{what}: exchanges per path:\n  {shown}");
+    for e in exchanges {
+        assert_eq!(e["partial"], false, "{what}: {e}");
+        assert_eq!(n(e, "/response/status"), 200, "{what}: {e}");
+    }
+}
+
+/// Server-side exchanges on local `port`.
+pub fn served_on(lines: &[Value], port: u16) -> Vec<Value> {
+    let suffix = format!(":{port}");
+    lines
+        .iter()
+        .filter(|l| {
+            l.get("request").is_some()
+                && s(l, "/direction") == "ingress"
+                && s(l, "/metadata/local_address").ends_with(&suffix)
+        })
+        .cloned()
+        .collect()
+}
+
+/// The exchanges of `pid` whose request path starts with `prefix`.
+pub fn exchanges_under(lines: &[Value], pid: u32, prefix: &str) -> Vec<Value> {
+    exchanges_of(lines, pid)
+        .into_iter()
+        .filter(|e| s(e, "/request/path").starts_with(prefix))
         .collect()
 }
 

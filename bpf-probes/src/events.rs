@@ -154,11 +154,15 @@ c_enum!(
         /// Data events lost: the CPU's scratch slot was held by a preempted
         /// program (`bpf/maps/scratch.h`).
         ScratchBusy = 10,
+        /// Program runs the kernel skipped because another BPF program was
+        /// running on that CPU (every program's `recursion_misses`, read by
+        /// userspace from the programs' fdinfo; no program counts it).
+        RecursionMisses = 11,
     }
 );
 
 /// Number of counters (`CNT_MAX`).
-pub const COUNTER_COUNT: u32 = 11;
+pub const COUNTER_COUNT: u32 = 12;
 
 impl Counter {
     /// Every counter, in index order.
@@ -174,6 +178,7 @@ impl Counter {
         Counter::TlsUnmapped,
         Counter::UprobeHits,
         Counter::ScratchBusy,
+        Counter::RecursionMisses,
     ];
 }
 

@@ -193,6 +193,7 @@ fn log_counters(
                 kernel_data_events = kernel(Counter::DataEvents),
                 kernel_tls_unmapped = kernel(Counter::TlsUnmapped),
                 kernel_scratch_busy = kernel(Counter::ScratchBusy),
+                kernel_recursion_misses = kernel(Counter::RecursionMisses),
                 kernel_uprobe_hits = kernel(Counter::UprobeHits),
                 tls_plaintext_events = s.tls_plaintext_events,
                 uprobe_hits_per_exchange = format!(

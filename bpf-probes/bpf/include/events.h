@@ -87,7 +87,11 @@ enum counter_id {
 	CNT_TLS_UNMAPPED = 8,     /* TLS plaintext dropped: its socket was never seen */
 	CNT_UPROBE_HITS = 9,      /* TLS uprobe and uretprobe hits */
 	CNT_SCRATCH_BUSY = 10,    /* data events lost: this CPU's event slot was held by a preempted program */
-	CNT_MAX = 11,
+	/* Program runs the kernel skipped because another BPF program was
+	 * running on that CPU (each program's recursion_misses). No program
+	 * counts it: userspace fills the slot from the programs' fdinfo. */
+	CNT_RECURSION_MISSES = 11,
+	CNT_MAX = 12,
 };
 
 struct event_header {

@@ -289,7 +289,8 @@ impl Probes {
         RingBuf::try_from(map).map_err(|e| LoadError::Map(maps::EVENTS, e))
     }
 
-    /// Current values of the kernel counters, summed over CPUs.
+    /// Current values of the kernel counters, summed over CPUs, with
+    /// [`Counter::RecursionMisses`] summed over the loaded programs.
     pub fn counters(&self) -> [u64; COUNTER_COUNT as usize] {
         let mut out = [0u64; COUNTER_COUNT as usize];
         for c in Counter::ALL {
@@ -297,8 +298,33 @@ impl Probes {
                 out[c as usize] = values.iter().copied().fold(0u64, u64::saturating_add);
             }
         }
+        out[Counter::RecursionMisses as usize] = self.recursion_misses();
         out
     }
+
+    /// Runs of our programs the kernel skipped because another BPF program
+    /// was running on the same CPU: the `recursion_misses` the kernel keeps
+    /// per program (shown in its fdinfo since 5.12; aya does not expose it).
+    fn recursion_misses(&self) -> u64 {
+        use std::os::fd::{AsFd, AsRawFd};
+        self.ebpf
+            .programs()
+            .filter_map(|(_, p)| p.fd().ok())
+            .filter_map(|fd| {
+                let raw = fd.as_fd().as_raw_fd();
+                std::fs::read_to_string(format!("/proc/self/fdinfo/{raw}")).ok()
+            })
+            .map(|info| fdinfo_field(&info, "recursion_misses"))
+            .fold(0u64, u64::saturating_add)
+    }
+}
+
+/// The value of `field` in a `/proc/<pid>/fdinfo/<fd>` text (0 if absent).
+fn fdinfo_field(info: &str, field: &str) -> u64 {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Load the shared exit handler and put it in its program-array slot; the
@@ -445,4 +471,22 @@ fn ensure_tracefs() -> Result<(), LoadError> {
         return Err(LoadError::Tracefs(std::io::Error::last_os_error()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fdinfo_field;
+
+    #[test]
+    fn fdinfo_fields_are_read_by_name() {
+        let info = "pos:\t0\nflags:\t02000002\nprog_type:\t2\nrun_time_ns:\t0\n\
+                    run_cnt:\t0\nrecursion_misses:\t17\nverified_insns:\t96\n";
+        assert_eq!(fdinfo_field(info, "recursion_misses"), 17);
+        assert_eq!(fdinfo_field(info, "run_cnt"), 0);
+        assert_eq!(fdinfo_field(info, "absent"), 0);
+        assert_eq!(
+            fdinfo_field("recursion_misses:\tnot a number", "recursion_misses"),
+            0
+        );
+    }
 }

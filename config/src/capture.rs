@@ -209,6 +209,9 @@ pub struct CaptureSettings {
     pub level: CaptureLevel,
     /// Body bytes kept per message at level `full`.
     pub max_body_bytes: usize,
+    /// Decode gzip, deflate and br bodies at level `full` (bounded by
+    /// `max_body_bytes`; `body_size` stays the size on the wire).
+    pub decompress: bool,
     /// Header names (lowercase) whose values are redacted.
     pub redact_headers: Vec<String>,
     /// Share of exchanges no rule matches that are kept, 0.0 to 1.0.
@@ -227,6 +230,7 @@ impl Default for CaptureSettings {
         Self {
             level: CaptureLevel::default(),
             max_body_bytes: 64 * 1024,
+            decompress: false,
             redact_headers: DEFAULT_REDACTED_HEADERS
                 .iter()
                 .map(|s| s.to_string())

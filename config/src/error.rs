@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde_saphyr::{Location, MessageFormatter};
 
 /// Why a configuration is refused. The `Display` is one line:
-/// `config.yaml:12:5: unknown field "levl", expected one of level, body_limit, sample, rules`.
+/// `config.yaml:12:5: unknown field "levl", expected one of level, body_limit, decompress, sample, rules`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// Something at a position in the file.

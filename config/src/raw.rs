@@ -116,6 +116,8 @@ pub(crate) struct RawCapture {
     pub level: Option<CaptureLevel>,
     /// Body bytes kept per message at level `full`.
     pub body_limit: Option<Spanned<ByteSize>>,
+    /// Decode gzip, deflate and br bodies at level `full`.
+    pub decompress: Option<bool>,
     /// Share of exchanges no rule matches that are kept, 0.0 to 1.0.
     pub sample: Option<Ratio>,
     /// Rules, first match wins.

@@ -64,7 +64,7 @@ fn unknown_key_nested() {
     let e = from_yaml_str(yaml, "config.yaml").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "config.yaml:3:3: unknown field \"levl\", expected one of level, body_limit, sample, rules"
+        "config.yaml:3:3: unknown field \"levl\", expected one of level, body_limit, decompress, sample, rules"
     );
     let (l, c, m) =
         err("filters:\n  processes:\n    include:\n      - exe: curl\n        cmd: x\n");

@@ -275,6 +275,9 @@ fn capture(s: &mut Settings, raw: RawCapture) -> R<()> {
     if let Some(b) = &raw.body_limit {
         c.max_body_bytes = size_in(b, "body limit", 0, 1 << 30)? as usize;
     }
+    if let Some(d) = raw.decompress {
+        c.decompress = d;
+    }
     if let Some(r) = raw.sample {
         c.sample_ratio = r.0;
     }

@@ -175,6 +175,9 @@ pub struct Request {
     /// the kernel's per-call copy cap, or lost in a gap); `body_size` stays
     /// the exact payload length.
     pub body_truncated: bool,
+    /// The content coding `body` was decoded from (`gzip`, `deflate`, `br`)
+    /// when decompression is on; `body_size` stays the size on the wire.
+    pub body_decoded: Option<&'static str>,
     /// Bytes on the wire (headers and body framing included).
     pub wire_bytes: u64,
     /// `User-Agent` header.
@@ -236,6 +239,8 @@ pub struct Response {
     pub body: Option<Vec<u8>>,
     /// Some body bytes are missing from `body` (see [`Request::body_truncated`]).
     pub body_truncated: bool,
+    /// See [`Request::body_decoded`].
+    pub body_decoded: Option<&'static str>,
     /// Bytes on the wire.
     pub wire_bytes: u64,
     /// `Content-Type` header.

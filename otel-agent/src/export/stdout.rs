@@ -23,6 +23,14 @@ fn headers_json(headers: &[Header]) -> Value {
     json!(map)
 }
 
+/// `body_decoded` (the content coding the body was decoded from), only
+/// when decompression decoded it: the line keeps its shape otherwise.
+fn with_decoded(message: &mut Value, decoded: Option<&'static str>) {
+    if let (Some(coding), Some(m)) = (decoded, message.as_object_mut()) {
+        m.insert("body_decoded".into(), json!(coding));
+    }
+}
+
 /// A body as JSON, losslessly: UTF-8 text as it is, anything else base64;
 /// with the encoding used (`null` without a body).
 fn body_json(body: &Option<Vec<u8>>) -> (Value, Value) {
@@ -70,7 +78,7 @@ pub fn exchange_json(e: &Exchange) -> Value {
     }
     let request = e.request.as_ref().map_or(Value::Null, |r| {
         let (body, body_encoding) = body_json(&r.body);
-        json!({
+        let mut request = json!({
             "method": r.method,
             "url": r.url(&endpoint_id),
             "scheme": r.scheme,
@@ -85,11 +93,13 @@ pub fn exchange_json(e: &Exchange) -> Value {
             "body": body,
             "body_encoding": body_encoding,
             "body_truncated": r.body_truncated,
-        })
+        });
+        with_decoded(&mut request, r.body_decoded);
+        request
     });
     let response = e.response.as_ref().map_or(Value::Null, |r| {
         let (body, body_encoding) = body_json(&r.body);
-        json!({
+        let mut response = json!({
             "status": r.status,
             "content_type": r.content_type,
             "headers": headers_json(&r.headers),
@@ -97,7 +107,9 @@ pub fn exchange_json(e: &Exchange) -> Value {
             "body": body,
             "body_encoding": body_encoding,
             "body_truncated": r.body_truncated,
-        })
+        });
+        with_decoded(&mut response, r.body_decoded);
+        response
     });
     let http2 = e.http2.as_ref().map_or(Value::Null, |h| {
         json!({
@@ -250,6 +262,7 @@ mod tests {
                 body_size: 0,
                 body: None,
                 body_truncated: false,
+                body_decoded: None,
                 wire_bytes: 120,
                 user_agent: Some("curl/8.5.0".into()),
                 traceparent: None,
@@ -265,6 +278,7 @@ mod tests {
                 body_size: 2,
                 body: Some(b"{}".to_vec()),
                 body_truncated: false,
+                body_decoded: None,
                 wire_bytes: 300,
                 content_type: Some("application/json".into()),
             }),

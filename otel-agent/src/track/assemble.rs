@@ -6,6 +6,7 @@ use otel_agent_config::{CaptureLevel, CaptureSettings, RuleContext, Settings, RE
 use semconv::model::{self, Connection};
 
 use crate::track::clock::Clock;
+use crate::track::decompress::{self, Coding};
 use protocols::{http1, http2};
 
 /// What a parser produced.
@@ -180,6 +181,8 @@ fn assemble_http2(
         .any(|m| m.as_ref().is_some_and(|m| m.headers_degraded));
     let request = ex.request.map(|mut m| {
         let (body, body_truncated) = kept_body(m.body.take(), m.body_truncated, level);
+        let (body, body_truncated, body_decoded) =
+            decoded(body, body_truncated, m.header("content-encoding"), capture);
         let header = |n: &str| m.header(n).map(str::to_string);
         model::Request {
             method: m.method().unwrap_or("").to_string(),
@@ -194,10 +197,13 @@ fn assemble_http2(
             wire_bytes: m.wire_bytes,
             body,
             body_truncated,
+            body_decoded,
         }
     });
     let response = ex.response.map(|mut m| {
         let (body, body_truncated) = kept_body(m.body.take(), m.body_truncated, level);
+        let (body, body_truncated, body_decoded) =
+            decoded(body, body_truncated, m.header("content-encoding"), capture);
         model::Response {
             status: m.status().unwrap_or(0),
             content_type: m.header("content-type").map(str::to_string),
@@ -206,6 +212,7 @@ fn assemble_http2(
             wire_bytes: m.wire_bytes,
             body,
             body_truncated,
+            body_decoded,
         }
     });
     let mut out = exchange(connection, request, response, start, end, clock);
@@ -314,6 +321,27 @@ fn kept_body(
     (body, truncated)
 }
 
+/// The body decoded from its content coding when `capture.decompress` is
+/// on and the whole body was kept (a cut body stays as captured); decoding
+/// stops at the body limit (then the decoded body is truncated).
+fn decoded(
+    body: Option<Vec<u8>>,
+    truncated: bool,
+    content_encoding: Option<&str>,
+    capture: &CaptureSettings,
+) -> (Option<Vec<u8>>, bool, Option<&'static str>) {
+    let coding = content_encoding.and_then(Coding::of);
+    match (body, coding) {
+        (Some(b), Some(coding)) if capture.decompress && !truncated => {
+            match decompress::decode(coding, &b, capture.max_body_bytes) {
+                Some(d) => (Some(d.body), d.truncated, Some(coding.as_str())),
+                None => (Some(b), false, None),
+            }
+        }
+        (body, _) => (body, truncated, None),
+    }
+}
+
 fn request(
     r: http1::Request,
     scheme: &str,
@@ -321,6 +349,12 @@ fn request(
     capture: &CaptureSettings,
 ) -> model::Request {
     let (body, body_truncated) = kept_body(r.body, r.body_truncated, level);
+    let (body, body_truncated, body_decoded) = decoded(
+        body,
+        body_truncated,
+        header_value(&r.headers, "content-encoding"),
+        capture,
+    );
     model::Request {
         authority: header_value(&r.headers, "host").map(str::to_string),
         user_agent: header_value(&r.headers, "user-agent").map(str::to_string),
@@ -333,12 +367,19 @@ fn request(
         body_size: r.body_size,
         body,
         body_truncated,
+        body_decoded,
         wire_bytes: r.wire_bytes,
     }
 }
 
 fn response(r: http1::Response, level: CaptureLevel, capture: &CaptureSettings) -> model::Response {
     let (body, body_truncated) = kept_body(r.body, r.body_truncated, level);
+    let (body, body_truncated, body_decoded) = decoded(
+        body,
+        body_truncated,
+        header_value(&r.headers, "content-encoding"),
+        capture,
+    );
     model::Response {
         content_type: header_value(&r.headers, "content-type").map(str::to_string),
         headers: kept_headers(h1_pairs(&r.headers), level, capture),
@@ -346,6 +387,7 @@ fn response(r: http1::Response, level: CaptureLevel, capture: &CaptureSettings) 
         body_size: r.body_size,
         body,
         body_truncated,
+        body_decoded,
         wire_bytes: r.wire_bytes,
     }
 }
@@ -668,6 +710,50 @@ mod tests {
         );
         assert_eq!(header(&resp.headers, "content-length"), Some("4"));
         assert_eq!(resp.body, None);
+    }
+
+    #[test]
+    fn decompression_decodes_whole_bodies_and_keeps_the_wire_size() {
+        use std::io::Write;
+        let text = b"{\"items\": [1, 2, 3]} ".repeat(40);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&text).unwrap();
+        let wire = gz.finish().unwrap();
+        let gzipped = |truncated: bool| {
+            let mut resp = h1_response(200, &[("Content-Encoding", "gzip")]);
+            resp.body_size = wire.len() as u64;
+            resp.body = Some(wire.clone());
+            resp.body_truncated = truncated;
+            h1(h1_request("GET", "/j", &[("Host", "h")]), resp)
+        };
+        let mut settings = at_level("full");
+        // Off by default: the body stays as it came.
+        let ex = assemble(&connection(), gzipped(false), &settings, &clock()).unwrap();
+        let resp = ex.response.unwrap();
+        assert_eq!(
+            (resp.body.as_deref(), resp.body_decoded),
+            (Some(&wire[..]), None)
+        );
+        settings.capture.decompress = true;
+        let ex = assemble(&connection(), gzipped(false), &settings, &clock()).unwrap();
+        let resp = ex.response.unwrap();
+        assert_eq!(resp.body.as_deref(), Some(&text[..]));
+        assert_eq!(resp.body_decoded, Some("gzip"));
+        assert_eq!(resp.body_size, wire.len() as u64, "the size on the wire");
+        assert!(!resp.body_truncated);
+        // A cut body is not decoded.
+        let ex = assemble(&connection(), gzipped(true), &settings, &clock()).unwrap();
+        let resp = ex.response.unwrap();
+        assert_eq!((resp.body_decoded, resp.body_truncated), (None, true));
+        // Decoding stops at the body limit.
+        settings.capture.max_body_bytes = 100;
+        let ex = assemble(&connection(), gzipped(false), &settings, &clock()).unwrap();
+        let resp = ex.response.unwrap();
+        assert_eq!(resp.body.as_deref(), Some(&text[..100]));
+        assert_eq!(
+            (resp.body_decoded, resp.body_truncated),
+            (Some("gzip"), true)
+        );
     }
 
     #[test]

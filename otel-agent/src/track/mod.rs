@@ -17,6 +17,7 @@ macro_rules! tev {
 pub mod assemble;
 pub mod clock;
 pub mod connection;
+pub mod decompress;
 pub mod parser;
 pub mod process;
 pub mod tls;

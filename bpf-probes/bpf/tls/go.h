@@ -9,6 +9,13 @@
  * the results: n in rax. The plaintext is then in the caller's buffer: for a
  * read the n bytes returned, for a write the n bytes written.
  *
+ * Writes on a connection whose handshake is proven done (a Read or Write on
+ * it returned data) are emitted at entry instead, like OpenSSL's: a write's
+ * return can be reached after another goroutine has already read the
+ * response (net/http's writeLoop and readLoop), and the request must reach
+ * the parser first. A connection's first write waits for its return: before
+ * the handshake is done a Write can fail without sending anything.
+ *
  * The socket comes from the Go structures, not from the thread: tls.Conn's
  * `conn net.Conn` (an interface: itab, data) must hold a *net.TCPConn —
  * checked by the type hash in the itab and in its type descriptor — whose
@@ -111,6 +118,15 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u32 kind)
 		return 0;
 	}
 	struct go_call call = { .conn_key = key, .buf = ctx->bx, .len = ctx->cx };
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
+	if (kind == GO_CALL_WRITE && c && c->announced && c->go_ready) {
+		bpf_map_delete_elem(&go_calls, &ck);
+		__s64 len = (__s64)call.len;
+		if (len > 0)
+			emit_data(key, (__u32)pid_tgid, DIR_EGRESS, 0, call.buf, (__u64)len, 0,
+				  SOURCE_GO, MAX_CHUNKS_PER_BUF);
+		return 0;
+	}
 	bpf_map_update_elem(&go_calls, &ck, &call, BPF_ANY);
 	return 0;
 }
@@ -135,6 +151,7 @@ static __always_inline int go_tls_return(struct pt_regs *ctx, __u32 kind)
 		count(CNT_TLS_UNMAPPED, 1);
 		return 0;
 	}
+	c->go_ready = 1;
 	__u8 dir = kind == GO_CALL_READ ? DIR_INGRESS : DIR_EGRESS;
 	emit_data(key, (__u32)pid_tgid, dir, 0, call.buf, (__u64)n, 0, SOURCE_GO,
 		  MAX_CHUNKS_PER_BUF);

@@ -24,6 +24,7 @@ const SOURCES: &[&str] = &[
     "bpf/maps/tls.h",
     "bpf/tls/correlate.h",
     "bpf/tls/probes.h",
+    "bpf/tls/go.h",
 ];
 
 fn main() {

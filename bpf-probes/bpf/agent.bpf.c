@@ -5,5 +5,6 @@
 #include "socket/lifecycle.h"
 #include "socket/data.h"
 #include "tls/probes.h"
+#include "tls/go.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

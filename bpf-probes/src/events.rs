@@ -75,6 +75,8 @@ c_enum!(
         Openssl = 1,
         /// A GnuTLS uprobe (plaintext).
         Gnutls = 2,
+        /// A Go `crypto/tls` uprobe (plaintext).
+        Go = 3,
     }
 );
 
@@ -546,6 +548,7 @@ mod tests {
         assert_eq!(enum_value("ROLE_SERVER"), Role::Server as u64);
         assert_eq!(enum_value("DIR_INGRESS"), Direction::Ingress as u64);
         assert_eq!(enum_value("SOURCE_GNUTLS"), Source::Gnutls as u64);
+        assert_eq!(enum_value("SOURCE_GO"), Source::Go as u64);
         assert_eq!(enum_value("L7_OTHER"), L7Hint::Other as u64);
         assert_eq!(enum_value("SYS_ID_SENDFILE"), SyscallId::Sendfile as u64);
         assert_eq!(

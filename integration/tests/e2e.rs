@@ -5,6 +5,7 @@
 
 mod config;
 mod faults;
+mod go_tls;
 mod harness;
 mod http1_plaintext;
 mod http2;

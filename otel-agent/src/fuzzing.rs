@@ -77,13 +77,40 @@ pub fn tls_handshake(data: &[u8]) {
 }
 
 /// Probe-site analysis of machine code read from ELF files: the first byte is
-/// the arity, the rest the function's code.
+/// the arity (its high bit: the Go ABI), the rest the function's code.
 pub fn uprobe_sites(data: &[u8]) {
+    use crate::capture::tls::uprobe_sites::{self, Abi};
     if let Some((&arity, code)) = data.split_first() {
-        let sites = crate::capture::tls::uprobe_sites::find(code, 0x40_0000, usize::from(arity));
+        let abi = if arity & 0x80 != 0 {
+            Abi::Go
+        } else {
+            Abi::SysV
+        };
+        let sites = uprobe_sites::find(code, 0x40_0000, abi, usize::from(arity & 0x7f));
         let end = 0x40_0000 + code.len() as u64;
         assert!(sites.entry.is_none_or(|e| (0x40_0000..end).contains(&e)));
         assert!(sites.ret.is_none_or(|r| (0x40_0000..end).contains(&r)));
+        let rets = uprobe_sites::ret_sites(code, 0x40_0000);
+        assert!(rets.iter().all(|r| (0x40_0000..end).contains(r)));
+    }
+}
+
+/// Go executables' tables: the first byte picks `.go.buildinfo` or
+/// `.gopclntab`, the rest is the section.
+pub fn go_binary(data: &[u8]) {
+    use crate::capture::tls::go_binary;
+    if let Some((&which, rest)) = data.split_first() {
+        if which & 1 == 0 {
+            let _ = go_binary::build_info(rest, |addr, len| {
+                let at = usize::try_from(addr).ok()?;
+                rest.get(at..at.checked_add(len)?)
+            });
+        } else if let Some(found) =
+            go_binary::find_functions(rest, 0x40_1000, &["crypto/tls.(*Conn).Read", "main.main"])
+        {
+            assert_eq!(found.len(), 2);
+            assert!(found.iter().flatten().all(|f| f.end > f.entry));
+        }
     }
 }
 
@@ -149,6 +176,7 @@ mod tests {
             tls_handshake(input);
             events(input);
             uprobe_sites(input);
+            go_binary(input);
         }
     }
 

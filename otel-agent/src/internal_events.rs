@@ -80,6 +80,8 @@ stats! {
     tls_connections_openssl,
     /// TLS connections whose plaintext came from the GnuTLS probes.
     tls_connections_gnutls,
+    /// TLS connections whose plaintext came from the Go crypto/tls probes.
+    tls_connections_go,
 }
 
 /// Add `n` to a counter.

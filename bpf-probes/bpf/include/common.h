@@ -31,7 +31,8 @@ struct conn_state {
 	__u8 l7;          /* enum l7_hint */
 	__u8 adopted;
 	__u8 announced;   /* conn_open_event sent */
-	__u32 _pad;
+	__u8 go_ready;    /* a Go crypto/tls Read or Write returned data: handshake done */
+	__u8 _pad[3];
 };
 
 /* Arguments of a data syscall, saved at sys_enter for sys_exit. */

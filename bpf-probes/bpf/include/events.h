@@ -39,6 +39,7 @@ enum data_source {
 	SOURCE_SYSCALL = 0,
 	SOURCE_OPENSSL = 1,
 	SOURCE_GNUTLS = 2,
+	SOURCE_GO = 3, /* Go crypto/tls */
 };
 
 /* The kernel's first guess at the protocol, from the first bytes. */

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray, RingBuf};
-use aya::programs::uprobe::{UProbeAttachLocation, UProbeLinkId, UProbeScope};
+use aya::programs::uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLinkId, UProbeScope};
 use aya::programs::{TracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
 use bpf_probes::events::{AgentConfig, Counter, COUNTER_COUNT};
@@ -14,7 +14,7 @@ use bpf_probes::{maps, programs, PROBES};
 use tracing::{debug, info, warn};
 
 use crate::capture::kernel_features;
-use crate::capture::tls::elf_symbols::TlsTarget;
+use crate::capture::tls::elf_symbols::{TlsLibrary, TlsTarget};
 use crate::capture::tls::hooks::TLS_HOOKS;
 
 /// Every tracepoint program: (program name, category, tracepoint).
@@ -148,6 +148,9 @@ impl TlsLinks {
 pub struct Probes {
     ebpf: Ebpf,
     counters: PerCpuArray<MapData, u64>,
+    /// Libraries whose programs the kernel refused (Go's read their attach
+    /// cookie: Linux 5.15): not attached, the rest of capture unaffected.
+    unsupported: Vec<TlsLibrary>,
 }
 
 impl Probes {
@@ -188,13 +191,15 @@ impl Probes {
         }
         info!(tracepoints = TRACEPOINTS.len(), "probes attached");
         let mut loaded = Vec::new();
-        for (function, program) in TLS_HOOKS
+        let mut unsupported = Vec::new();
+        for (h, program) in TLS_HOOKS
             .iter()
-            .flat_map(|h| h.programs().map(|p| (h.function, p)))
+            .flat_map(|h| h.programs().map(move |p| (h, p)))
         {
-            if loaded.contains(&program) {
+            if loaded.contains(&program) || unsupported.contains(&h.library) {
                 continue;
             }
+            let function = h.function;
             let err = |source| LoadError::Program {
                 program,
                 category: "uprobe",
@@ -202,15 +207,26 @@ impl Probes {
                 source: Box::new(source),
             };
             let up: &mut UProbe = typed_program(&mut ebpf, program, "uprobe", function)?;
-            up.load().map_err(err)?;
-            loaded.push(program);
+            match up.load() {
+                Ok(()) => loaded.push(program),
+                // bpf_get_attach_cookie from uprobes: Linux 5.15.
+                Err(e) if h.library == TlsLibrary::Go => {
+                    warn!(program, error = %e, "Go crypto/tls probes unavailable (they need Linux >= 5.15); Go HTTPS is not captured");
+                    unsupported.push(h.library);
+                }
+                Err(e) => return Err(err(e)),
+            }
         }
         let counters = ebpf
             .take_map(maps::COUNTERS)
             .ok_or(LoadError::MissingMap(maps::COUNTERS))?;
         let counters =
             PerCpuArray::try_from(counters).map_err(|e| LoadError::Map(maps::COUNTERS, e))?;
-        Ok(Self { ebpf, counters })
+        Ok(Self {
+            ebpf,
+            counters,
+            unsupported,
+        })
     }
 
     /// Attach the TLS uprobes to the functions of `target` found in the file
@@ -223,6 +239,11 @@ impl Probes {
         pids: &[u32],
     ) -> Result<TlsLinks, LoadError> {
         let mut links = TlsLinks::default();
+        if self.unsupported.contains(&target.library) {
+            return Ok(links);
+        }
+        // Go's probes read their release's struct layout from the cookie.
+        let cookie = target.go.as_ref().map(|g| g.layout.cookie());
         let placements = TLS_HOOKS
             .iter()
             .filter(|h| h.library == target.library)
@@ -245,7 +266,11 @@ impl Probes {
                     .collect()
             };
             for scope in scopes {
-                match up.attach(UProbeAttachLocation::AbsoluteOffset(offset), path, scope) {
+                let point = UProbeAttachPoint {
+                    location: UProbeAttachLocation::AbsoluteOffset(offset),
+                    cookie,
+                };
+                match up.attach(point, path, scope) {
                     Ok(id) => links.0.push((program, function, id)),
                     Err(e) => {
                         // Leave nothing half-attached behind.

@@ -14,20 +14,16 @@ use crate::track::trace_events::Module;
 /// connection (counted the first time a probe delivers on it).
 pub(crate) fn note_probe(conn: &mut Conn, source: Source, stats: &CaptureStats) {
     incr(&stats.tls_plaintext_events);
-    let probe = if source == Source::Gnutls {
-        "gnutls"
-    } else {
-        "openssl"
+    let (probe, counter) = match source {
+        Source::Gnutls => ("gnutls", &stats.tls_connections_gnutls),
+        Source::Go => ("go", &stats.tls_connections_go),
+        _ => ("openssl", &stats.tls_connections_openssl),
     };
     let tls = conn.connection.tls.get_or_insert_with(TlsInfo::default);
     let first = !tls.probes.iter().any(|p| p == probe);
     if first {
         tls.probes.push(probe.to_string());
-        incr(if source == Source::Gnutls {
-            &stats.tls_connections_gnutls
-        } else {
-            &stats.tls_connections_openssl
-        });
+        incr(counter);
         debug!(conn = conn.connection.id, probe, "TLS plaintext");
         tev!(conn, Tls, probe, "first TLS plaintext from a probe");
     }

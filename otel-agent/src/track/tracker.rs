@@ -460,7 +460,7 @@ fn place(
             return None;
         }
         Source::Syscall => 0,
-        Source::Openssl | Source::Gnutls => {
+        Source::Openssl | Source::Gnutls | Source::Go => {
             note_probe(conn, source, stats);
             1
         }

@@ -1,5 +1,10 @@
-//! TLS library discovery: finds OpenSSL/GnuTLS libraries and statically linked
-//! binaries, and attaches the TLS uprobes to each file once.
+//! TLS library discovery: finds OpenSSL/GnuTLS libraries, statically linked
+//! binaries and Go executables, and attaches the TLS uprobes to each file once.
+//!
+//! Each file is opened once: its identity, its decoding and its probes all
+//! come from that open file (probes are attached through `/proc/self/fd/N`),
+//! so a binary replaced on disk between decode and attach cannot get probes
+//! at offsets decoded from another file.
 //!
 //! A uprobe on a file covers every process that maps it, now and later, so
 //! each file (by device and inode) is looked at once: the libraries in the
@@ -13,6 +18,7 @@
 //! deleted, or the old inode of an upgraded one.
 
 use std::collections::{HashMap, HashSet};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +29,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use crate::capture::loader::{emulated_functions, Probes, TlsLinks};
-use crate::capture::tls::elf_symbols::find_tls_functions;
+use crate::capture::tls::elf_symbols::{find_tls_functions_in_file, ElfError};
 use crate::capture::tls::proc_maps::mapped_files;
 use crate::internal_events::{add, incr, sub, CaptureStats};
 
@@ -199,25 +205,35 @@ impl Discovery {
     /// if it has TLS functions. `from_process`: found through a process's
     /// mappings or executable (detached when no process maps it anymore).
     fn consider(&mut self, path: &Path, shown: &Path, from_process: bool) {
-        let Ok(meta) = std::fs::metadata(path) else {
+        let Ok(file) = std::fs::File::open(path) else {
+            return;
+        };
+        let Ok(meta) = file.metadata() else {
             return;
         };
         let key = (meta.dev(), meta.ino());
         if !meta.is_file() || !self.seen.insert(key) {
             return;
         }
-        let target = match find_tls_functions(path) {
+        let target = match find_tls_functions_in_file(&file, shown) {
             Ok(Some(t)) => t,
             Ok(None) => return,
+            Err(e @ ElfError::Go { .. }) => {
+                info!(error = %e, "TLS probes not attached");
+                return;
+            }
             Err(e) => {
                 debug!(error = %e, "not an ELF file with symbols");
                 return;
             }
         };
+        // The file decoded above, whatever `path` names by now.
+        let same_file = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
         let result = match self.probes.lock() {
-            Ok(mut probes) => probes.attach_tls(path, &target, &self.pids),
+            Ok(mut probes) => probes.attach_tls(&same_file, &target, &self.pids),
             Err(_) => return,
         };
+        drop(file);
         match result {
             Ok(links) => {
                 let n = links.len();
@@ -226,10 +242,20 @@ impl Discovery {
                 let functions: Vec<&str> = target.functions.iter().map(|f| f.name).collect();
                 // Functions whose probes sit on emulated instructions (no single-step).
                 let emulated = emulated_functions(&target);
-                info!(
-                    path = %shown.display(), library = target.library.as_str(), uprobes = n,
-                    from_process, ?functions, ?emulated, "TLS probes attached"
-                );
+                if let Some(go) = &target.go {
+                    info!(
+                        path = %shown.display(), library = target.library.as_str(), uprobes = n,
+                        from_process, ?functions, go_version = %go.build.version,
+                        go_module = go.build.module.as_deref().unwrap_or("-"),
+                        symbols = go.symbols.as_str(), layout_tested = go.layout.tested,
+                        "TLS probes attached"
+                    );
+                } else {
+                    info!(
+                        path = %shown.display(), library = target.library.as_str(), uprobes = n,
+                        from_process, ?functions, ?emulated, "TLS probes attached"
+                    );
+                }
                 let attached = Attached {
                     shown: shown.to_path_buf(),
                     links,

@@ -16,10 +16,27 @@ pub struct TlsHook {
     pub arity: usize,
     /// The program that reads the arguments, on entry.
     pub entry: &'static str,
-    /// Reads and writes also need the return value (how many bytes the
-    /// library gave or took): (uretprobe, the same program as a plain uprobe
-    /// for the return site).
-    pub ret: Option<(&'static str, &'static str)>,
+    /// How the return value is read, if it is needed.
+    pub ret: Returns,
+}
+
+/// How a hook reads its function's return value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Returns {
+    /// Not needed (handshakes).
+    Nothing,
+    /// A uretprobe, or the same program as a plain uprobe on the return site
+    /// of [`crate::capture::tls::uprobe_sites`].
+    Uretprobe {
+        /// The uretprobe program.
+        uret: &'static str,
+        /// The same as a plain uprobe.
+        site: &'static str,
+    },
+    /// A plain uprobe on every `ret` of the function, never a uretprobe (Go:
+    /// goroutine stacks move, and a uretprobe's return address on a moved
+    /// stack crashes the program).
+    EveryRet(&'static str),
 }
 
 /// Every hooked TLS function. Reads and writes need the entry (buffer) and
@@ -84,6 +101,22 @@ pub const TLS_HOOKS: &[TlsHook] = &[
         1,
         "gnutls_handshake_entry",
     ),
+    // Go: func (c *Conn) Read(b []byte) (int, error), and Write; the slice
+    // is (pointer, length, capacity).
+    TlsHook::every_ret(
+        TlsLibrary::Go,
+        "crypto/tls.(*Conn).Read",
+        4,
+        "go_tls_read_entry",
+        "go_tls_read_return",
+    ),
+    TlsHook::every_ret(
+        TlsLibrary::Go,
+        "crypto/tls.(*Conn).Write",
+        4,
+        "go_tls_write_entry",
+        "go_tls_write_return",
+    ),
 ];
 
 impl TlsHook {
@@ -98,7 +131,7 @@ impl TlsHook {
             function,
             arity,
             entry,
-            ret: None,
+            ret: Returns::Nothing,
         }
     }
 
@@ -114,14 +147,37 @@ impl TlsHook {
             function,
             arity,
             entry,
-            ret: Some(ret),
+            ret: Returns::Uretprobe {
+                uret: ret.0,
+                site: ret.1,
+            },
+        }
+    }
+
+    const fn every_ret(
+        library: TlsLibrary,
+        function: &'static str,
+        arity: usize,
+        entry: &'static str,
+        ret: &'static str,
+    ) -> Self {
+        Self {
+            library,
+            function,
+            arity,
+            entry,
+            ret: Returns::EveryRet(ret),
         }
     }
 
     /// Every program this hook may use.
     pub fn programs(&self) -> impl Iterator<Item = &'static str> {
-        let (uret, site) = self.ret.unzip();
-        std::iter::once(self.entry).chain(uret).chain(site)
+        let (a, b) = match self.ret {
+            Returns::Nothing => (None, None),
+            Returns::Uretprobe { uret, site } => (Some(uret), Some(site)),
+            Returns::EveryRet(site) => (Some(site), None),
+        };
+        std::iter::once(self.entry).chain(a).chain(b)
     }
 
     /// Whether every probe of `f` sits on an emulated instruction (a
@@ -129,20 +185,34 @@ impl TlsHook {
     /// is the entry site).
     pub fn emulated(&self, f: &TlsFunction) -> bool {
         f.entry_site.is_some()
-            && (self.ret.is_none() || f.return_site.is_some() || f.entry_site == Some(f.offset))
+            && match self.ret {
+                Returns::Nothing => true,
+                Returns::Uretprobe { .. } => {
+                    f.return_site.is_some() || f.entry_site == Some(f.offset)
+                }
+                // A `ret` is single-stepped.
+                Returns::EveryRet(_) => f.ret_sites.is_empty(),
+            }
     }
 
     /// (program, file offset) to attach for `f`: on emulated instructions
     /// where [`crate::capture::tls::uprobe_sites`] found them (a read needs both sites: its
     /// uretprobe shares the breakpoint on the first instruction with the
-    /// entry program), else on the first instruction.
+    /// entry program), else on the first instruction. A hook on every `ret`
+    /// needs them all: without any, nothing is placed.
     pub fn placements(&self, f: &TlsFunction) -> Vec<(&'static str, u64)> {
         match self.ret {
-            None => vec![(self.entry, f.entry_site.unwrap_or(f.offset))],
-            Some((uret, site)) => match (f.entry_site, f.return_site) {
+            Returns::Nothing => vec![(self.entry, f.entry_site.unwrap_or(f.offset))],
+            Returns::Uretprobe { uret, site } => match (f.entry_site, f.return_site) {
                 (Some(entry), Some(ret)) => vec![(self.entry, entry), (site, ret)],
                 _ => vec![(self.entry, f.offset), (uret, f.offset)],
             },
+            Returns::EveryRet(_) if f.ret_sites.is_empty() => Vec::new(),
+            Returns::EveryRet(site) => {
+                std::iter::once((self.entry, f.entry_site.unwrap_or(f.offset)))
+                    .chain(f.ret_sites.iter().map(|&r| (site, r)))
+                    .collect()
+            }
         }
     }
 }
@@ -174,6 +244,7 @@ mod tests {
             offset: 0x1000,
             entry_site,
             return_site,
+            ret_sites: Vec::new(),
         }
     }
 
@@ -202,10 +273,7 @@ mod tests {
         let f = function(None, None);
         assert_eq!(
             write.placements(&f),
-            [
-                ("ssl_write_ex_entry", 0x1000),
-                ("ssl_write_ex_return", 0x1000)
-            ]
+            [("ssl_write_ex_entry", 0x1000), ("ssl_write_ex_return", 0x1000)]
         );
     }
 
@@ -240,6 +308,28 @@ mod tests {
             assert!((1..=4).contains(&h.arity), "{}", h.function);
         }
         assert_eq!(functions(TlsLibrary::GnuTls).count(), 3);
+        assert_eq!(functions(TlsLibrary::Go).count(), 2);
+    }
+
+    #[test]
+    fn a_go_hook_goes_on_every_ret_and_never_on_a_uretprobe() {
+        let read = hook("crypto/tls.(*Conn).Read");
+        let mut f = function(Some(0x1004), None);
+        // No ret found: nothing at all (an entry alone would never be paired).
+        assert!(read.placements(&f).is_empty());
+        f.ret_sites = vec![0x1100, 0x1180];
+        assert_eq!(
+            read.placements(&f),
+            [
+                ("go_tls_read_entry", 0x1004),
+                ("go_tls_read_return", 0x1100),
+                ("go_tls_read_return", 0x1180)
+            ]
+        );
+        assert!(!read.emulated(&f));
+        for h in TLS_HOOKS.iter().filter(|h| h.library == TlsLibrary::Go) {
+            assert!(matches!(h.ret, Returns::EveryRet(_)), "{}", h.function);
+        }
     }
 
     #[test]

@@ -35,29 +35,56 @@ pub struct Sites {
     pub ret: Option<u64>,
 }
 
-/// Registers that carry the integer arguments (System V x86-64).
-const ARGUMENT_REGISTERS: [Register; 6] = [
-    Register::RDI,
-    Register::RSI,
-    Register::RDX,
-    Register::RCX,
-    Register::R8,
-    Register::R9,
-];
+/// The calling convention of a probed function: which registers carry its
+/// integer arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abi {
+    /// System V x86-64 (C libraries).
+    SysV,
+    /// Go's internal register ABI (Go ≥ 1.17 on amd64).
+    Go,
+}
+
+impl Abi {
+    fn argument_registers(self) -> &'static [Register] {
+        match self {
+            Abi::SysV => &[
+                Register::RDI,
+                Register::RSI,
+                Register::RDX,
+                Register::RCX,
+                Register::R8,
+                Register::R9,
+            ],
+            Abi::Go => &[
+                Register::RAX,
+                Register::RBX,
+                Register::RCX,
+                Register::RDI,
+                Register::RSI,
+                Register::R8,
+                Register::R9,
+                Register::R10,
+                Register::R11,
+            ],
+        }
+    }
+}
 
 /// Longest function looked at: the probed functions are small wrappers.
 const MAX_FUNCTION_BYTES: usize = 64 * 1024;
 
 /// Find the sites of the function whose machine code is `code`, loaded at
-/// `start`, taking `arity` integer arguments.
-pub fn find(code: &[u8], start: u64, arity: usize) -> Sites {
+/// `start`, taking `arity` integer arguments in the registers of `abi`.
+pub fn find(code: &[u8], start: u64, abi: Abi, arity: usize) -> Sites {
     if code.is_empty() || code.len() > MAX_FUNCTION_BYTES {
         return Sites::default();
     }
     let Some(function) = Function::decode(code, start) else {
         return Sites::default();
     };
-    let arguments = &ARGUMENT_REGISTERS[..arity.min(ARGUMENT_REGISTERS.len())];
+    let registers = abi.argument_registers();
+    let arguments = &registers[..arity.min(registers.len())];
     let entry = function.entry_site(arguments);
     // The return site must run after the entry site (the entry block, up to
     // its site, is straight-line code: anything at a higher address is later).
@@ -65,6 +92,29 @@ pub fn find(code: &[u8], start: u64, arity: usize) -> Sites {
         .return_site()
         .filter(|&r| entry.is_none_or(|e| r > e));
     Sites { entry, ret }
+}
+
+/// Every `ret` of the function whose machine code is `code`, loaded at
+/// `start`, as virtual addresses — where plain uprobes see its results
+/// (Go's functions have several). Empty when any way out is not a `ret`
+/// (an indirect jump, a tail call) or the code does not decode: a call whose
+/// return is not seen must not be probed at all.
+pub fn ret_sites(code: &[u8], start: u64) -> Vec<u64> {
+    if code.is_empty() || code.len() > MAX_FUNCTION_BYTES {
+        return Vec::new();
+    }
+    let Some(function) = Function::decode(code, start) else {
+        return Vec::new();
+    };
+    if function.indirect || function.tail_call {
+        return Vec::new();
+    }
+    function
+        .instructions
+        .iter()
+        .filter(|i| i.flow_control() == FlowControl::Return)
+        .map(Instruction::ip)
+        .collect()
 }
 
 /// One decoded function.
@@ -298,7 +348,7 @@ mod tests {
 
     #[test]
     fn ssl_read_has_an_entry_and_a_return_site() {
-        let s = find(SSL_READ, SSL_READ_AT, 3);
+        let s = find(SSL_READ, SSL_READ_AT, Abi::SysV, 3);
         assert_eq!(s.entry, Some(SSL_READ_AT + 0x16));
         assert_eq!(s.ret, Some(SSL_READ_AT + 0x38));
     }
@@ -306,7 +356,7 @@ mod tests {
     #[test]
     fn a_function_starting_with_push_is_its_own_entry_site() {
         // push %rbp; mov %rsp,%rbp; pop %rbp; ret
-        let s = find(&[0x55, 0x48, 0x89, 0xe5, 0x5d, 0xc3], 0x1000, 3);
+        let s = find(&[0x55, 0x48, 0x89, 0xe5, 0x5d, 0xc3], 0x1000, Abi::SysV, 3);
         assert_eq!(s.entry, Some(0x1000));
         // The only emulated instruction before the ret is the entry site itself.
         assert_eq!(s.ret, None);
@@ -315,33 +365,38 @@ mod tests {
     #[test]
     fn an_argument_written_before_the_first_branch_gives_no_entry_site() {
         // mov $1,%esi; jmp +0; ret
-        let s = find(&[0xbe, 0x01, 0, 0, 0, 0xeb, 0x00, 0xc3], 0x1000, 3);
+        let s = find(
+            &[0xbe, 0x01, 0, 0, 0, 0xeb, 0x00, 0xc3],
+            0x1000,
+            Abi::SysV,
+            3,
+        );
         assert_eq!(s.entry, None);
         // gnutls_record_send: xor %r8d,%r8d; xor %ecx,%ecx; jmp gnutls_record_send2.
         // It takes three arguments: rcx and r8 are free to change.
         let code = [0x45, 0x31, 0xc0, 0x31, 0xc9, 0xe9, 0x66, 0x9c, 0xff, 0xff];
-        assert_eq!(find(&code, 0x3f2d0, 3).entry, Some(0x3f2d5));
-        assert_eq!(find(&code, 0x3f2d0, 4).entry, None);
+        assert_eq!(find(&code, 0x3f2d0, Abi::SysV, 3).entry, Some(0x3f2d5));
+        assert_eq!(find(&code, 0x3f2d0, Abi::SysV, 4).entry, None);
     }
 
     #[test]
     fn rax_written_after_the_candidate_gives_no_return_site() {
         // test %eax,%eax; jne +2 (to the call); xor %eax,%eax; ret; call rel32 (noreturn)
         let code = [0x85, 0xc0, 0x75, 0x03, 0x31, 0xc0, 0xc3, 0xe8, 0, 0, 0, 0];
-        assert_eq!(find(&code, 0x1000, 3).ret, None);
+        assert_eq!(find(&code, 0x1000, Abi::SysV, 3).ret, None);
         // Without the xor, the jne is a return site.
         let code = [0x85, 0xc0, 0x75, 0x01, 0xc3, 0xe8, 0, 0, 0, 0];
         let f = Function::decode(&code, 0x1000).unwrap();
         assert_eq!(f.return_site(), Some(0x1002));
         // ... but not for find(): it is the entry site as well.
-        assert_eq!(find(&code, 0x1000, 3).ret, None);
+        assert_eq!(find(&code, 0x1000, Abi::SysV, 3).ret, None);
     }
 
     #[test]
     fn a_loop_back_into_the_entry_block_gives_no_entry_site() {
         // 1000: sub $8,%rsp; 1004: test %edi,%edi; 1006: jne 1004; ret
         let code = [0x48, 0x83, 0xec, 0x08, 0x85, 0xff, 0x75, 0xfc, 0xc3];
-        assert_eq!(find(&code, 0x1000, 3).entry, None);
+        assert_eq!(find(&code, 0x1000, Abi::SysV, 3).entry, None);
     }
 
     #[test]
@@ -356,15 +411,48 @@ mod tests {
         assert_eq!(f.return_site(), None);
     }
 
+    /// A Go function's shape: stack check, several returns, morestack tail.
+    #[test]
+    fn a_go_function_has_its_stack_check_branch_as_entry_and_every_ret() {
+        let code = [
+            0x49, 0x3b, 0x66, 0x10, // 1000: cmp 0x10(%r14),%rsp
+            0x76, 0x0d, // 1004: jbe 1013 (morestack)  <- entry site
+            0x48, 0x85, 0xdb, // 1006: test %rbx,%rbx
+            0x74, 0x02, // 1009: je 100d
+            0x5d, 0xc3, // 100b: pop %rbp; ret
+            0x31, 0xc0, // 100d: xor %eax,%eax
+            0x5d, 0xc3, // 100f: pop %rbp; ret
+            0x90, 0x90, // 1011: nop; nop
+            0xe8, 0, 0, 0, 0, // 1013: call morestack
+            0xeb, 0xe6, // 1018: jmp 1000
+        ];
+        let s = find(&code, 0x1000, Abi::Go, 4);
+        assert_eq!(s.entry, Some(0x1004));
+        // rbx is a Go argument: writing it before the branch gives no site.
+        assert_eq!(
+            find(&[0x31, 0xdb, 0x76, 0x00, 0xc3], 0x1000, Abi::Go, 4).entry,
+            None
+        );
+        assert_eq!(ret_sites(&code, 0x1000), [0x100c, 0x1010]);
+        // A tail call: no return sites at all.
+        let tail = [0x85, 0xc0, 0x75, 0x01, 0xc3, 0xe9, 0, 0x10, 0, 0];
+        assert!(ret_sites(&tail, 0x1000).is_empty());
+    }
+
     #[test]
     fn garbage_and_empty_code_give_nothing() {
-        assert_eq!(find(&[], 0x1000, 3), Sites::default());
-        assert_eq!(find(&[0x0f, 0x0b, 0xff, 0xff], 0x1000, 3), Sites::default());
+        assert_eq!(find(&[], 0x1000, Abi::SysV, 3), Sites::default());
+        assert_eq!(
+            find(&[0x0f, 0x0b, 0xff, 0xff], 0x1000, Abi::SysV, 3),
+            Sites::default()
+        );
         for seed in 0..200u32 {
             let bytes: Vec<u8> = (0..64u32)
                 .map(|i| (seed.wrapping_mul(2_654_435_761).wrapping_add(i * 97) >> 7) as u8)
                 .collect();
-            let _ = find(&bytes, 0x1000, 6);
+            let _ = find(&bytes, 0x1000, Abi::SysV, 6);
+            let _ = find(&bytes, 0x1000, Abi::Go, 9);
+            let _ = ret_sites(&bytes, 0x1000);
         }
     }
 }

@@ -92,6 +92,7 @@ fn register_capture(meter: &Meter, stats: &Arc<CaptureStats>) {
             for (probe, n) in [
                 ("openssl", snap.tls_connections_openssl),
                 ("gnutls", snap.tls_connections_gnutls),
+                ("go", snap.tls_connections_go),
             ] {
                 o.observe(n, &[KeyValue::new(k::TAP_TLS_PROBE, probe)]);
             }

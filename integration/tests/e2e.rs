@@ -4,6 +4,7 @@
 //! tells its traffic apart by port. Run serially (`--test-threads=1`).
 
 mod config;
+mod extension_methods;
 mod faults;
 mod harness;
 mod http1_plaintext;
@@ -11,3 +12,4 @@ mod http2;
 mod never_wrong;
 mod otlp;
 mod tls;
+mod trace_context;

@@ -18,6 +18,7 @@ const SOURCES: &[&str] = &[
     "bpf/maps/tail_calls.h",
     "bpf/socket/data.h",
     "bpf/socket/emit.h",
+    "bpf/socket/http1_start.h",
     "bpf/socket/lifecycle.h",
     "bpf/socket/sniff.h",
     "bpf/socket/sock.h",

@@ -239,6 +239,9 @@ pub(crate) struct RawTelemetry {
     pub span_headers: Option<RawSpanHeaders>,
     /// Opt-in HTTP metrics and metric attributes.
     pub metrics: Option<RawTelemetryMetrics>,
+    /// The client span of a request with a valid `traceparent`: `export`
+    /// (its span id is the header's parent-id) or `skip`.
+    pub client_span_from_traceparent: Option<crate::telemetry::ClientSpanFromTraceparent>,
 }
 
 /// `telemetry.span_headers:`

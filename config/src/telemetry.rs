@@ -2,6 +2,9 @@
 //! known to the semantic-convention mapping, and the attributes and metrics
 //! the conventions leave opt-in (off unless configured).
 
+use std::fmt;
+use std::str::FromStr;
+
 /// The HTTP methods known by default (case-sensitive): the semantic
 /// conventions' list for `http.request.method` (RFC 9110, `PATCH`, `QUERY`).
 pub const DEFAULT_KNOWN_HTTP_METHODS: &[&str] = &[
@@ -31,6 +34,52 @@ pub struct TelemetrySettings {
     /// (opt-in there: they are the local host, of high cardinality for
     /// little use); default off. Client metrics always carry them.
     pub server_address_on_server_metrics: bool,
+    /// The client span of a request that carries a valid W3C `traceparent`:
+    /// exported with the header's parent-id as its span id (default), or
+    /// skipped for programs that export their own client spans.
+    pub client_span_from_traceparent: ClientSpanFromTraceparent,
+}
+
+/// What to do with the client span of a request that carries a valid
+/// `traceparent` (`telemetry.client_span_from_traceparent`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ClientSpanFromTraceparent {
+    /// Export it: its span id is the header's parent-id (the id the caller
+    /// gave this request), so the server span is its child.
+    #[default]
+    Export,
+    /// Skip it (counted): the program exports its own client span with that
+    /// id, and the agent's would duplicate it.
+    Skip,
+}
+
+impl ClientSpanFromTraceparent {
+    /// `export`, `skip`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientSpanFromTraceparent::Export => "export",
+            ClientSpanFromTraceparent::Skip => "skip",
+        }
+    }
+}
+
+impl fmt::Display for ClientSpanFromTraceparent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ClientSpanFromTraceparent {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "export" => Ok(ClientSpanFromTraceparent::Export),
+            "skip" => Ok(ClientSpanFromTraceparent::Skip),
+            other => Err(format!(
+                "unknown client span policy {other:?}: expected export or skip"
+            )),
+        }
+    }
 }
 
 impl Default for TelemetrySettings {
@@ -44,6 +93,7 @@ impl Default for TelemetrySettings {
             span_response_headers: Vec::new(),
             body_size_metrics: false,
             server_address_on_server_metrics: false,
+            client_span_from_traceparent: ClientSpanFromTraceparent::Export,
         }
     }
 }
@@ -90,6 +140,24 @@ mod tests {
                 "TRACE"
             ]
         );
+    }
+
+    #[test]
+    fn client_span_policies_parse_and_print() {
+        for p in [
+            ClientSpanFromTraceparent::Export,
+            ClientSpanFromTraceparent::Skip,
+        ] {
+            assert_eq!(p.as_str().parse(), Ok(p));
+        }
+        assert_eq!(
+            TelemetrySettings::default().client_span_from_traceparent,
+            ClientSpanFromTraceparent::Export
+        );
+        assert!("drop"
+            .parse::<ClientSpanFromTraceparent>()
+            .unwrap_err()
+            .contains("expected export or skip"));
     }
 
     #[test]

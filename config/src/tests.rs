@@ -434,6 +434,22 @@ telemetry:
 }
 
 #[test]
+fn client_spans_from_a_traceparent_are_exported_unless_skipped() {
+    use crate::ClientSpanFromTraceparent as P;
+    assert_eq!(
+        Settings::default().telemetry.client_span_from_traceparent,
+        P::Export
+    );
+    let t = ok("telemetry:\n  client_span_from_traceparent: skip\n").telemetry;
+    assert_eq!(t.client_span_from_traceparent, P::Skip);
+    let t = ok("telemetry:\n  client_span_from_traceparent: export\n").telemetry;
+    assert_eq!(t.client_span_from_traceparent, P::Export);
+    let (l, c, m) = err("telemetry:\n  client_span_from_traceparent: drop\n");
+    assert_eq!((l, c), (2, 33));
+    assert!(m.contains("expected export or skip"), "{m}");
+}
+
+#[test]
 fn redaction_extends_or_replaces() {
     let s = ok("redaction:\n  headers: [X-Secret]\n  query_params: [session]\n");
     assert!(s.capture.is_redacted("x-secret") && s.capture.is_redacted("authorization"));

@@ -153,6 +153,9 @@ fn telemetry(s: &mut Settings, raw: RawTelemetry) -> R<()> {
             .server_address
             .unwrap_or(t.server_address_on_server_metrics);
     }
+    if let Some(p) = raw.client_span_from_traceparent {
+        t.client_span_from_traceparent = p;
+    }
     Ok(())
 }
 

@@ -671,6 +671,10 @@ keyword_deserialize!(CaptureLevel, "one of none, summary, details, full");
 keyword_deserialize!(Protocol, "one of grpc, http/protobuf");
 keyword_deserialize!(Compression, "one of gzip, none");
 keyword_deserialize!(DirectionFilter, "one of ingress, egress, all");
+keyword_deserialize!(
+    crate::telemetry::ClientSpanFromTraceparent,
+    "one of export, skip"
+);
 
 impl<'de> Deserialize<'de> for StdoutMode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -4,6 +4,7 @@
 //! tells its traffic apart by port. Run serially (`--test-threads=1`).
 
 mod config;
+mod extension_methods;
 mod faults;
 mod go_tls;
 mod harness;
@@ -13,3 +14,4 @@ mod never_wrong;
 mod one_exchange;
 mod otlp;
 mod tls;
+mod trace_context;

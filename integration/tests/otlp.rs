@@ -124,12 +124,13 @@ fn roundtrip(protocol: &str) {
         .iter()
         .find(|(_, sp)| sp["kind"] == "SERVER")
         .expect("SERVER span");
+    // The traceparent's parent-id is the caller's id of this request: the
+    // client span is that request, the server span its child.
+    assert_eq!(client["span_id"], PARENT_SPAN_ID);
+    assert_eq!(client["parent_span_id"], "");
+    assert_eq!(server["parent_span_id"], PARENT_SPAN_ID);
     for sp in [client, server] {
         assert_eq!(sp["name"], "GET");
-        assert_eq!(
-            sp["parent_span_id"], PARENT_SPAN_ID,
-            "the traceparent is the parent"
-        );
         assert_eq!(attr_s(sp, "http.request.method"), "GET");
         assert_eq!(attr_i(sp, "http.response.status_code"), 200);
         assert_eq!(attr_s(sp, "url.scheme"), "https");

@@ -93,7 +93,9 @@ fn replay(
                 Output::Exchange(ex) => {
                     pass.exchanges += 1;
                     http.record(&ex, spans.options());
-                    batch.push(spans.span(&ex));
+                    if let Ok(span) = spans.span(&ex) {
+                        batch.push(span);
+                    }
                     if batch.len() == BATCH {
                         pass.encoded_bytes += encode(batch);
                     }

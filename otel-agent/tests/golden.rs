@@ -198,17 +198,21 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
                 let show = g.exchanges < SHOWN;
                 g.exchanges += 1;
                 g.stdout.line(&exchange_json(ex).to_string(), show);
-                let (res, span) = spans.span(ex);
-                // Readable: each span in an export request of its own.
-                let one = encode(vec![(res.clone(), span.clone())]);
-                for req in &one {
-                    g.traces.line(&serde_json::to_string(req).unwrap(), show);
-                }
-                batch.push((res, span));
-                if batch.len() == BATCH {
-                    for req in encode(std::mem::take(&mut batch)) {
-                        g.protobuf.add(&req.encode_to_vec());
+                match spans.span(ex) {
+                    Ok((res, span)) => {
+                        // Readable: each span in an export request of its own.
+                        let one = encode(vec![(res.clone(), span.clone())]);
+                        for req in &one {
+                            g.traces.line(&serde_json::to_string(req).unwrap(), show);
+                        }
+                        batch.push((res, span));
+                        if batch.len() == BATCH {
+                            for req in encode(std::mem::take(&mut batch)) {
+                                g.protobuf.add(&req.encode_to_vec());
+                            }
+                        }
                     }
+                    Err(skip) => g.traces.line(&format!("span not exported: {skip:?}"), show),
                 }
                 let m = semconv::metrics::http_measurement(ex, spans.options()).map(|m| {
                     json!({

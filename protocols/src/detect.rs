@@ -100,6 +100,12 @@ mod tests {
     #[test]
     fn detects_each_protocol() {
         assert_eq!(detect(b"GET / HTTP/1.1\r\n"), Detected::Http1Request);
+        assert_eq!(
+            detect(b"PROPFIND /dav/ HTTP/1.1\r\n"),
+            Detected::Http1Request,
+            "an extension method"
+        );
+        assert_eq!(detect(b"FOO /"), Detected::Other, "no version in sight");
         assert_eq!(detect(b"HTTP/1.1 200 OK\r\n"), Detected::Http1Response);
         assert_eq!(detect(crate::http2::PREFACE), Detected::Http2Preface);
         assert_eq!(detect(&[0x16, 0x03, 0x01, 0x02, 0x00]), Detected::Tls);

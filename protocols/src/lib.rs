@@ -27,6 +27,7 @@ pub mod http2;
 pub mod stream;
 #[cfg(test)]
 mod testconv;
+pub mod testdata;
 pub mod tls_handshake;
 
 pub use stream::{ExchangeParser, GapCause, GapCauses, Side};

@@ -22,6 +22,7 @@ pub mod model;
 pub mod options;
 pub mod resource;
 pub mod spans;
+pub mod trace_context;
 pub mod value;
 
 pub use value::{AttrValue, Attribute};

@@ -182,8 +182,11 @@ pub struct Request {
     pub wire_bytes: u64,
     /// `User-Agent` header.
     pub user_agent: Option<String>,
-    /// `traceparent` header.
+    /// `traceparent` field value (several fields joined by `,`, which makes
+    /// it invalid, as the W3C specification wants).
     pub traceparent: Option<String>,
+    /// `tracestate` field value (several fields joined by `,`).
+    pub tracestate: Option<String>,
 }
 
 impl Request {

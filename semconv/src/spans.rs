@@ -1,4 +1,4 @@
-//! One span per captured exchange: name, kind, attributes, status and W3C parent.
+//! One span per captured exchange: name, kind, attributes, status and place in the W3C trace.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,6 +9,7 @@ use crate::model::{
 };
 use crate::options::{KnownMethods, MappingOptions, OTHER_METHOD};
 use crate::resource::process_attributes;
+use crate::trace_context::{trace_context, TracePlace};
 use crate::value::Attribute;
 
 /// Span kind: CLIENT for egress exchanges, SERVER for ingress ones.
@@ -45,17 +46,6 @@ pub enum SpanStatus {
     },
 }
 
-/// A parsed W3C `traceparent` header: the remote parent of the span.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TraceParent {
-    /// Trace id (never all zero).
-    pub trace_id: [u8; 16],
-    /// Parent span id (never all zero).
-    pub span_id: [u8; 8],
-    /// The `sampled` trace flag (bit 0 of the flags).
-    pub sampled: bool,
-}
-
 /// A span built from one exchange, ready for the agent to convert into its SDK's span.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpanRecord {
@@ -73,66 +63,10 @@ pub struct SpanRecord {
     pub attributes: Vec<Attribute>,
     /// Status.
     pub status: SpanStatus,
-    /// Remote parent from the request's `traceparent` header.
-    pub parent: Option<TraceParent>,
-}
-
-/// Parses a W3C `traceparent` header value.
-///
-/// Accepts `VV-<32 hex>-<16 hex>-<2 hex>` with lowercase hex, surrounded by
-/// optional spaces or tabs. Version `ff`, all-zero trace or span ids, uppercase
-/// hex and wrong lengths are rejected. Version `00` must be exactly 55
-/// characters; a higher version may carry more fields after a `-` (only the
-/// first four are read, as the specification asks).
-pub fn parse_traceparent(header: &str) -> Option<TraceParent> {
-    let h = header.trim_matches([' ', '\t']).as_bytes();
-    let version = hex_bytes::<1>(h.get(0..2)?)?[0];
-    if version == 0xff {
-        return None;
-    }
-    match h.len() {
-        55 => {}
-        n if n > 55 && version != 0 && h.get(55) == Some(&b'-') => {}
-        _ => return None,
-    }
-    if h.get(2) != Some(&b'-') || h.get(35) != Some(&b'-') || h.get(52) != Some(&b'-') {
-        return None;
-    }
-    let trace_id = hex_bytes::<16>(h.get(3..35)?)?;
-    let span_id = hex_bytes::<8>(h.get(36..52)?)?;
-    let flags = hex_bytes::<1>(h.get(53..55)?)?[0];
-    if trace_id == [0; 16] || span_id == [0; 8] {
-        return None;
-    }
-    Some(TraceParent {
-        trace_id,
-        span_id,
-        sampled: flags & 1 == 1,
-    })
-}
-
-/// Decodes exactly `2 * N` lowercase hex digits.
-fn hex_bytes<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
-    if s.len() != 2 * N {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-        let (hi, lo) = match pair {
-            [hi, lo] => (hex_digit(*hi)?, hex_digit(*lo)?),
-            _ => return None,
-        };
-        *o = (hi << 4) | lo;
-    }
-    Some(out)
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    }
+    /// Where the span sits in the trace, from the request's `traceparent`
+    /// and `tracestate`: a CLIENT span *is* the request the header names, a
+    /// SERVER span is its child.
+    pub trace: TracePlace,
 }
 
 /// `(tls.protocol.name, tls.protocol.version)` for a TLS/SSL version number:
@@ -457,11 +391,23 @@ pub fn span(ex: &Exchange, options: &MappingOptions) -> SpanRecord {
         end_unix_ns: ex.end_unix_ns.max(ex.start_unix_ns),
         attributes: attrs,
         status: status(ex),
-        parent: ex
-            .request
-            .as_ref()
-            .and_then(|r| r.traceparent.as_deref())
-            .and_then(parse_traceparent),
+        trace: trace_place(ex, kind),
+    }
+}
+
+/// Where the exchange's span sits in the trace its request carried: a CLIENT
+/// span is the request the `traceparent` names (span id = its parent-id), a
+/// SERVER span is that request's child; without a valid `traceparent`, a new
+/// trace.
+fn trace_place(ex: &Exchange, kind: SpanKind) -> TracePlace {
+    let ctx = ex
+        .request
+        .as_ref()
+        .and_then(|r| trace_context(r.traceparent.as_deref(), r.tracestate.as_deref()));
+    match (ctx, kind) {
+        (None, _) => TracePlace::Root,
+        (Some(c), SpanKind::Client) => TracePlace::Is(c),
+        (Some(c), SpanKind::Server) => TracePlace::ChildOf(c),
     }
 }
 
@@ -741,6 +687,7 @@ pub(crate) mod tests {
                 wire_bytes: 41,
                 user_agent: Some("curl/8.10.1".into()),
                 traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+                tracestate: Some("rojo=00f067aa0ba902b7".into()),
             }),
             response: Some(Response {
                 status: 200,
@@ -801,6 +748,7 @@ pub(crate) mod tests {
                 wire_bytes: 120,
                 user_agent: None,
                 traceparent: None,
+                tracestate: None,
             }),
             response: Some(Response {
                 status: 201,
@@ -904,12 +852,15 @@ pub(crate) mod tests {
         assert_eq!(find(a, "tap.bytes_received"), None);
         assert_eq!(find(a, k::TAP_PARTIAL), None);
         assert_eq!(find(a, k::ERROR_TYPE), None);
-        let parent = sp.parent.expect("traceparent parsed");
+        // A client span is the request its traceparent names.
+        let TracePlace::Is(ctx) = &sp.trace else {
+            panic!("client span with a traceparent: {:?}", sp.trace);
+        };
         assert_eq!(
-            parent.span_id,
+            ctx.parent.span_id,
             [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]
         );
-        assert!(parent.sampled);
+        assert!(ctx.parent.sampled);
         // No key appears twice.
         let mut keys: Vec<&str> = a.iter().map(|x| x.key.as_ref()).collect();
         keys.sort_unstable();
@@ -925,7 +876,7 @@ pub(crate) mod tests {
         assert_eq!(sp.name, "POST");
         assert_eq!(sp.kind, SpanKind::Server);
         assert_eq!(sp.status, SpanStatus::Unset);
-        assert_eq!(sp.parent, None);
+        assert_eq!(sp.trace, TracePlace::Root);
         assert_eq!(s(a, k::HTTP_REQUEST_METHOD), Some("POST"));
         assert_eq!(i(a, k::HTTP_RESPONSE_STATUS_CODE), Some(201));
         assert_eq!(s(a, k::URL_SCHEME), Some("http"));
@@ -1256,80 +1207,36 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn traceparent_valid() {
-        let tp = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-            .expect("valid");
+    fn a_server_span_is_the_child_of_the_request_its_traceparent_names() {
+        let mut ex = server_plain();
+        assert_eq!(span(&ex).trace, TracePlace::Root);
+        if let Some(r) = ex.request.as_mut() {
+            r.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00".into());
+            r.tracestate = Some("congo=t61rcWkgMzE".into());
+        }
+        let TracePlace::ChildOf(ctx) = span(&ex).trace else {
+            panic!("server span with a traceparent is a child");
+        };
         assert_eq!(
-            tp.trace_id,
-            [
-                0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e,
-                0x47, 0x36
-            ]
+            ctx.parent.span_id,
+            [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]
         );
-        assert!(tp.sampled);
-        let tp = parse_traceparent(" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\t")
-            .expect("OWS trimmed");
-        assert!(!tp.sampled);
-        // A future version may append fields.
-        assert!(parse_traceparent(
-            "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future"
-        )
-        .is_some());
-        assert!(
-            parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09")
-                .is_some_and(|t| t.sampled)
-        );
+        assert!(!ctx.parent.sampled);
+        assert_eq!(ctx.state.as_deref(), Some("congo=t61rcWkgMzE"));
     }
 
     #[test]
-    fn traceparent_invalid() {
-        for bad in [
-            "",
-            "00",
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A",
-            "0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e47366-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
-            "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
-            "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz",
-            "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        ] {
-            assert_eq!(parse_traceparent(bad), None, "{bad:?}");
+    fn a_client_span_is_the_request_its_traceparent_names() {
+        let TracePlace::Is(ctx) = span(&client_https()).trace else {
+            panic!("client span with a traceparent is the request");
+        };
+        assert_eq!(ctx.state.as_deref(), Some("rojo=00f067aa0ba902b7"));
+        // An invalid traceparent: a new trace, and its tracestate is ignored.
+        let mut ex = client_https();
+        if let Some(r) = ex.request.as_mut() {
+            r.traceparent = Some("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
         }
-    }
-
-    #[test]
-    fn traceparent_garbage_never_panics() {
-        let base = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let mut inputs: Vec<String> = vec![
-            "é".repeat(30),
-            "€".repeat(19),
-            "00-😀😀😀😀😀😀😀😀-00f067aa0ba902b7-01".into(),
-            "\u{0}".repeat(55),
-            "-".repeat(100),
-        ];
-        // Every single-character substitution with a multi-byte character.
-        for idx in 0..base.len() {
-            let mut v: Vec<char> = base.chars().collect();
-            if let Some(c) = v.get_mut(idx) {
-                *c = 'ß';
-            }
-            inputs.push(v.into_iter().collect());
-            inputs.push(base.chars().take(idx).collect());
-        }
-        for input in &inputs {
-            assert_eq!(parse_traceparent(input), None, "{input:?}");
-        }
+        assert_eq!(span(&ex).trace, TracePlace::Root);
     }
 
     #[test]

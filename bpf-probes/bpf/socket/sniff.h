@@ -2,8 +2,11 @@
  * only HTTP/1, HTTP/2 and TLS connections are streamed to userspace. */
 #pragma once
 #include "include/common.h"
+#include "socket/http1_start.h"
 
-#define SNIFF_BYTES 16
+/* Bytes of the first write (or read) copied for sniffing: enough for a
+ * request line with an extension method (socket/http1_start.h). */
+#define SNIFF_BYTES HTTP1_START_WINDOW
 
 static __always_inline bool starts_with(const char *p, __u32 n, const char *tok, __u32 len)
 {
@@ -58,11 +61,7 @@ static __always_inline __u8 sniff_l7(const char *p, __u32 n, bool adopted, bool 
 		return L7_TLS;
 	if (starts_with(p, n, "PRI * HTTP/2", 12))
 		return L7_HTTP2;
-	if (starts_with(p, n, "HTTP/1.", 7) || starts_with(p, n, "GET ", 4) ||
-	    starts_with(p, n, "POST ", 5) || starts_with(p, n, "PUT ", 4) ||
-	    starts_with(p, n, "HEAD ", 5) || starts_with(p, n, "DELETE ", 7) ||
-	    starts_with(p, n, "OPTIONS ", 8) || starts_with(p, n, "PATCH ", 6) ||
-	    starts_with(p, n, "CONNECT ", 8) || starts_with(p, n, "TRACE ", 6))
+	if (starts_with(p, n, "HTTP/1.", 7) || http1_request_start(p, n))
 		return L7_HTTP1;
 	return L7_OTHER;
 }

@@ -266,6 +266,7 @@ mod tests {
                 wire_bytes: 120,
                 user_agent: Some("curl/8.5.0".into()),
                 traceparent: None,
+                tracestate: None,
             }),
             response: Some(Response {
                 status: 200,

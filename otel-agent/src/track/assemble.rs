@@ -191,7 +191,8 @@ fn assemble_http2(
             scheme: m.scheme().unwrap_or(default_scheme).to_string(),
             version: "2".to_string(),
             user_agent: header("user-agent"),
-            traceparent: header("traceparent"),
+            traceparent: combined(h2_pairs(&m), "traceparent"),
+            tracestate: combined(h2_pairs(&m), "tracestate"),
             headers: kept_headers(h2_pairs(&m), level, capture),
             body_size: m.body_size,
             wire_bytes: m.wire_bytes,
@@ -272,6 +273,16 @@ fn header_value<'a>(headers: &'a [http1::Header], name: &str) -> Option<&'a str>
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case(name))
         .map(|h| h.value.as_str())
+}
+
+/// The value of every field named `name`, joined by `,` (how HTTP combines a
+/// repeated field); `None` when there is none.
+fn combined<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>, name: &str) -> Option<String> {
+    let values: Vec<&str> = headers
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
 }
 
 /// Headers kept at `level` (names lowercased): none below `details`;
@@ -358,7 +369,8 @@ fn request(
     model::Request {
         authority: header_value(&r.headers, "host").map(str::to_string),
         user_agent: header_value(&r.headers, "user-agent").map(str::to_string),
-        traceparent: header_value(&r.headers, "traceparent").map(str::to_string),
+        traceparent: combined(h1_pairs(&r.headers), "traceparent"),
+        tracestate: combined(h1_pairs(&r.headers), "tracestate"),
         headers: kept_headers(h1_pairs(&r.headers), level, capture),
         method: r.method,
         target: r.target,
@@ -691,6 +703,39 @@ mod tests {
             (ex.partial, ex.gap, ex.http2, ex.grpc),
             (false, false, None, None)
         );
+    }
+
+    #[test]
+    fn trace_context_fields_are_kept_at_summary_and_repeated_ones_joined() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let ex = h1(
+            h1_request(
+                "GET",
+                "/",
+                &[
+                    ("Host", "a"),
+                    ("traceparent", tp),
+                    ("tracestate", "rojo=1"),
+                    ("TraceState", "congo=2"),
+                ],
+            ),
+            h1_response(200, &[("Content-Length", "0")]),
+        );
+        let req = assemble(&connection(), ex, &at_level("summary"), &clock())
+            .and_then(|e| e.request)
+            .expect("request");
+        assert_eq!(req.traceparent.as_deref(), Some(tp));
+        assert_eq!(req.tracestate.as_deref(), Some("rojo=1,congo=2"));
+        // Two traceparent fields: joined, which no parser accepts.
+        let ex = h1(
+            h1_request("GET", "/", &[("traceparent", tp), ("traceparent", tp)]),
+            h1_response(200, &[("Content-Length", "0")]),
+        );
+        let req = assemble(&connection(), ex, &at_level("summary"), &clock())
+            .and_then(|e| e.request)
+            .expect("request");
+        assert_eq!(req.traceparent, Some(format!("{tp},{tp}")));
+        assert_eq!(req.tracestate, None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod start;
 mod stream;
 
 pub use message::{Exchange, GapCause, GapCauses, Header, Limits, Request, Response, Side};
-pub use start::looks_like_http1;
+pub use start::{looks_like_http1, request_line_start, MAX_METHOD_LEN, START_WINDOW};
 pub use stream::Http1Stream;
 
 /// A length as `u64`, saturating (lengths and wire-byte counts are kept as `u64`).

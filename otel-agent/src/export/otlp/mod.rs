@@ -26,7 +26,9 @@ use opentelemetry_sdk::metrics::{SdkMeterProvider, Temporality};
 use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
 use opentelemetry_sdk::{runtime, Resource};
-use otel_agent_config::{Compression, Protocol, ServiceName, Settings, Signal, TlsSettings};
+use otel_agent_config::{
+    ClientSpanFromTraceparent, Compression, Protocol, ServiceName, Settings, Signal, TlsSettings,
+};
 use semconv::model::{ConnectionReport, Exchange};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -40,7 +42,7 @@ mod test_metrics;
 
 use crate::internal_events::{incr, CaptureStats, KernelCounters};
 use http_metrics::HttpInstruments;
-use spans::{group_by_resource, SpanBuilder, DISTRO_NAME, DISTRO_VERSION};
+use spans::{group_by_resource, SpanBuilder, SpanSkip, DISTRO_NAME, DISTRO_VERSION};
 
 /// Spans per export request.
 const MAX_BATCH: usize = 512;
@@ -78,6 +80,8 @@ pub struct OtlpConfig {
     pub max_queued_spans: usize,
     /// How exchanges are mapped to spans and metrics.
     pub mapping: semconv::options::MappingOptions,
+    /// The client span of a request carrying a valid `traceparent`: export or skip.
+    pub client_span_from_traceparent: ClientSpanFromTraceparent,
 }
 
 impl OtlpConfig {
@@ -103,6 +107,7 @@ impl OtlpConfig {
             resource_attributes: s.resource.attributes.clone(),
             max_queued_spans: s.limits.export_queue.max(MAX_BATCH),
             mapping: super::mapping_options(s),
+            client_span_from_traceparent: s.telemetry.client_span_from_traceparent,
         })
     }
 }
@@ -194,7 +199,8 @@ fn http_client(tls: &TlsSettings, timeout: Duration) -> Result<reqwest::Client, 
     })
 }
 
-/// Export failures per signal, shared with the metrics callbacks.
+/// Export failures per signal, and the spans not exported on purpose; shared
+/// with the metrics callbacks and the final counters line.
 #[derive(Debug, Default)]
 pub struct ExportFailures {
     /// Span batches that could not be exported after every retry.
@@ -209,6 +215,14 @@ pub struct ExportFailures {
     pub spans_lost: AtomicU64,
     /// Spans queued and not yet delivered or counted lost.
     pub spans_pending: AtomicU64,
+    /// Spans not exported: the caller's `traceparent` said not sampled.
+    pub spans_not_sampled: AtomicU64,
+    /// Client spans not exported: the program exports its own
+    /// (`telemetry.client_span_from_traceparent: skip`).
+    pub spans_client_skipped: AtomicU64,
+    /// Client spans whose `traceparent` id was taken already (a request sent
+    /// again with the same header), exported as children of that id.
+    pub client_span_ids_repeated: AtomicU64,
 }
 
 /// The running OTLP pipelines.
@@ -445,7 +459,26 @@ impl Otlp {
         if self.span_task.is_none() {
             return;
         }
-        match self.span_tx.try_send(self.spans.span(ex)) {
+        let built = self.spans.span(ex);
+        self.failures
+            .client_span_ids_repeated
+            .store(self.spans.repeated_client_span_ids(), Ordering::Relaxed);
+        let span = match built {
+            Ok(span) => span,
+            Err(SpanSkip::NotSampled) => {
+                self.failures
+                    .spans_not_sampled
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(SpanSkip::ClientSpanOfInstrumentedProgram) => {
+                self.failures
+                    .spans_client_skipped
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        match self.span_tx.try_send(span) {
             Ok(()) => {
                 self.failures.spans_pending.fetch_add(1, Ordering::Relaxed);
             }

@@ -3,7 +3,7 @@
 //! the pipeline benchmark (`cargo bench -p otel-agent --bench pipeline`)
 //! runs it on replayed captures and encodes the result as the exporter would.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,10 +15,12 @@ use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanLinks};
 use opentelemetry_sdk::Resource;
-use rustc_hash::FxHashMap;
+use otel_agent_config::ClientSpanFromTraceparent;
+use rustc_hash::{FxHashMap, FxHashSet};
 use semconv::model::{Exchange, ProcessInfo};
 use semconv::options::MappingOptions;
 use semconv::spans::{span, SpanKind, SpanStatus};
+use semconv::trace_context::{TraceContext, TracePlace};
 use semconv::value::{AttrValue, Attribute};
 
 /// The agent's name and version, as `telemetry.distro.*`.
@@ -27,6 +29,44 @@ pub const DISTRO_NAME: &str = "otel-agent";
 pub const DISTRO_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Process resources remembered at most; past that the cache starts over.
 const MAX_RESOURCES: usize = 4096;
+/// Client span ids taken from a `traceparent` remembered, to see a repeat.
+const MAX_TAKEN_IDS: usize = 16_384;
+
+/// Why the span of an exchange is not exported (the exporter counts each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanSkip {
+    /// The caller's `traceparent` says the trace is not sampled (trace-flags
+    /// bit 0 clear); the exchange still counts in the HTTP metrics.
+    NotSampled,
+    /// A client span whose id (the `traceparent` parent-id) the program's own
+    /// instrumentation exports (`telemetry.client_span_from_traceparent: skip`).
+    ClientSpanOfInstrumentedProgram,
+}
+
+/// The client span ids recently taken from `traceparent` headers: a request
+/// sent again with the same header (a retry) must not give a second span with
+/// the same id. Bounded: the oldest are forgotten first.
+#[derive(Debug, Default)]
+struct TakenIds {
+    set: FxHashSet<([u8; 16], [u8; 8])>,
+    order: VecDeque<([u8; 16], [u8; 8])>,
+}
+
+impl TakenIds {
+    /// Take `(trace, span)`; false when it was taken already.
+    fn take(&mut self, id: ([u8; 16], [u8; 8])) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > MAX_TAKEN_IDS {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+}
 
 /// Builds one span (with its process resource) and records the HTTP metrics
 /// for each exchange.
@@ -39,6 +79,9 @@ pub struct SpanBuilder {
     options: MappingOptions,
     ids: Box<dyn IdGenerator>,
     scope: InstrumentationScope,
+    client_spans: ClientSpanFromTraceparent,
+    taken: TakenIds,
+    repeated_client_ids: u64,
 }
 
 impl SpanBuilder {
@@ -62,7 +105,17 @@ impl SpanBuilder {
             scope: InstrumentationScope::builder(DISTRO_NAME)
                 .with_version(DISTRO_VERSION)
                 .build(),
+            client_spans: ClientSpanFromTraceparent::Export,
+            taken: TakenIds::default(),
+            repeated_client_ids: 0,
         }
+    }
+
+    /// What to do with the client span of a request carrying a valid
+    /// `traceparent` (default: export it).
+    pub fn with_client_spans(mut self, policy: ClientSpanFromTraceparent) -> Self {
+        self.client_spans = policy;
+        self
     }
 
     /// The span builder of an OTLP configuration (service name, resource
@@ -74,6 +127,7 @@ impl SpanBuilder {
             host_name,
             cfg.mapping.clone(),
         )
+        .with_client_spans(cfg.client_span_from_traceparent)
     }
 
     /// Take trace and span ids from `ids` instead of random ones (golden
@@ -88,9 +142,18 @@ impl SpanBuilder {
         &self.options
     }
 
-    /// The exchange's span and the resource of its process.
-    pub fn span(&mut self, ex: &Exchange) -> (Arc<Resource>, SpanData) {
-        (self.resource_of(&ex.connection.process), self.span_data(ex))
+    /// The exchange's span and the resource of its process, or why the span
+    /// is not exported.
+    pub fn span(&mut self, ex: &Exchange) -> Result<(Arc<Resource>, SpanData), SpanSkip> {
+        let data = self.span_data(ex)?;
+        Ok((self.resource_of(&ex.connection.process), data))
+    }
+
+    /// Client spans whose `traceparent` id had been taken already (a request
+    /// sent again with the same header): each was exported as a child of
+    /// that id, with an id of its own.
+    pub fn repeated_client_span_ids(&self) -> u64 {
+        self.repeated_client_ids
     }
 
     fn resource_of(&mut self, p: &Arc<ProcessInfo>) -> Arc<Resource> {
@@ -127,26 +190,67 @@ impl SpanBuilder {
             .clone()
     }
 
-    fn span_data(&self, ex: &Exchange) -> SpanData {
-        let r = span(ex, &self.options);
-        let trace_id = r.parent.as_ref().map_or_else(
-            || self.ids.new_trace_id(),
-            |p| TraceId::from_bytes(p.trace_id),
-        );
-        let parent_span_id = r
-            .parent
-            .as_ref()
-            .map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.span_id));
-        SpanData {
-            span_context: SpanContext::new(
-                trace_id,
+    /// Ids, in order: trace id, span id, parent span id (invalid for none),
+    /// whether the parent is remote, and the trace state.
+    fn ids(&mut self, place: &TracePlace) -> (TraceId, SpanId, SpanId, bool, TraceState) {
+        let state = |c: &TraceContext| {
+            c.state
+                .as_deref()
+                .and_then(|s| s.parse::<TraceState>().ok())
+                .unwrap_or_default()
+        };
+        match place {
+            TracePlace::Root => (
+                self.ids.new_trace_id(),
                 self.ids.new_span_id(),
-                TraceFlags::SAMPLED,
+                SpanId::INVALID,
                 false,
                 TraceState::default(),
             ),
+            TracePlace::Is(c) if self.taken.take((c.parent.trace_id, c.parent.span_id)) => (
+                TraceId::from_bytes(c.parent.trace_id),
+                SpanId::from_bytes(c.parent.span_id),
+                SpanId::INVALID,
+                false,
+                state(c),
+            ),
+            TracePlace::Is(c) | TracePlace::ChildOf(c) => {
+                if matches!(place, TracePlace::Is(_)) {
+                    self.repeated_client_ids += 1;
+                }
+                (
+                    TraceId::from_bytes(c.parent.trace_id),
+                    self.ids.new_span_id(),
+                    SpanId::from_bytes(c.parent.span_id),
+                    true,
+                    state(c),
+                )
+            }
+        }
+    }
+
+    fn span_data(&mut self, ex: &Exchange) -> Result<SpanData, SpanSkip> {
+        let r = span(ex, &self.options);
+        if !r.trace.sampled() {
+            return Err(SpanSkip::NotSampled);
+        }
+        if matches!(r.trace, TracePlace::Is(_))
+            && self.client_spans == ClientSpanFromTraceparent::Skip
+        {
+            return Err(SpanSkip::ClientSpanOfInstrumentedProgram);
+        }
+        let (trace_id, span_id, parent_span_id, parent_span_is_remote, trace_state) =
+            self.ids(&r.trace);
+        Ok(SpanData {
+            span_context: SpanContext::new(
+                trace_id,
+                span_id,
+                TraceFlags::SAMPLED,
+                false,
+                trace_state,
+            ),
             parent_span_id,
-            parent_span_is_remote: r.parent.is_some(),
+            parent_span_is_remote,
             span_kind: match r.kind {
                 SpanKind::Client => OtelSpanKind::Client,
                 SpanKind::Server => OtelSpanKind::Server,
@@ -163,7 +267,7 @@ impl SpanBuilder {
                 SpanStatus::Error { description } => Status::error(description),
             },
             instrumentation_scope: self.scope.clone(),
-        }
+        })
     }
 }
 
@@ -261,6 +365,11 @@ mod tests {
         .with_id_generator(Box::<Fixed>::default())
     }
 
+    /// The exchange's span, which must be exported.
+    fn exported(b: &mut SpanBuilder, ex: &Exchange) -> (Arc<Resource>, SpanData) {
+        b.span(ex).expect("span exported")
+    }
+
     fn process(pid: u32, exe: &str) -> Arc<ProcessInfo> {
         Arc::new(ProcessInfo {
             pid,
@@ -333,11 +442,11 @@ mod tests {
     fn one_resource_per_process() {
         let mut b = builder(None);
         let curl = process(100, "/usr/bin/curl");
-        let (r1, _) = b.span(&client(&curl, 200));
-        let (r2, _) = b.span(&client(&curl, 200));
+        let (r1, _) = exported(&mut b, &client(&curl, 200));
+        let (r2, _) = exported(&mut b, &client(&curl, 200));
         assert!(Arc::ptr_eq(&r1, &r2), "same process → same resource");
         let python = process(200, "/usr/bin/python3");
-        let (r3, _) = b.span(&server(&python, 200));
+        let (r3, _) = exported(&mut b, &server(&python, 200));
         assert!(!Arc::ptr_eq(&r1, &r3), "another process → another resource");
         assert_eq!(attr(&r1, "service.name").as_deref(), Some("curl"));
         assert_eq!(attr(&r1, "process.pid").as_deref(), Some("100"));
@@ -353,7 +462,7 @@ mod tests {
     #[test]
     fn a_fixed_service_name_replaces_the_executable_name() {
         let mut b = builder(Some("checkout"));
-        let (r, _) = b.span(&client(&process(100, "/usr/bin/curl"), 200));
+        let (r, _) = exported(&mut b, &client(&process(100, "/usr/bin/curl"), 200));
         assert_eq!(attr(&r, "service.name").as_deref(), Some("checkout"));
         assert_eq!(attr(&r, "process.executable.name").as_deref(), Some("curl"));
     }
@@ -361,7 +470,7 @@ mod tests {
     #[test]
     fn the_resource_carries_host_distro_sdk_and_extra_attributes() {
         let mut b = builder(None);
-        let (r, _) = b.span(&client(&process(100, "/usr/bin/curl"), 200));
+        let (r, _) = exported(&mut b, &client(&process(100, "/usr/bin/curl"), 200));
         assert_eq!(attr(&r, "host.name").as_deref(), Some("web-1"));
         assert_eq!(attr(&r, "os.type").as_deref(), Some("linux"));
         assert_eq!(
@@ -383,10 +492,19 @@ mod tests {
     fn span_kind_follows_the_direction() {
         let mut b = builder(None);
         let p = process(1, "/usr/bin/curl");
-        assert_eq!(b.span(&client(&p, 200)).1.span_kind, OtelSpanKind::Client);
+        assert_eq!(
+            exported(&mut b, &client(&p, 200)).1.span_kind,
+            OtelSpanKind::Client
+        );
         let internal = exchange(&p, Direction::EgressInternal, 200);
-        assert_eq!(b.span(&internal).1.span_kind, OtelSpanKind::Client);
-        assert_eq!(b.span(&server(&p, 200)).1.span_kind, OtelSpanKind::Server);
+        assert_eq!(
+            exported(&mut b, &internal).1.span_kind,
+            OtelSpanKind::Client
+        );
+        assert_eq!(
+            exported(&mut b, &server(&p, 200)).1.span_kind,
+            OtelSpanKind::Server
+        );
     }
 
     #[test]
@@ -400,7 +518,11 @@ mod tests {
             (500, Status::error("")),
             (503, Status::error("")),
         ] {
-            assert_eq!(b.span(&server(&p, status)).1.status, expected, "{status}");
+            assert_eq!(
+                exported(&mut b, &server(&p, status)).1.status,
+                expected,
+                "{status}"
+            );
         }
     }
 
@@ -415,23 +537,35 @@ mod tests {
             (404, Status::error("")),
             (503, Status::error("")),
         ] {
-            assert_eq!(b.span(&client(&p, status)).1.status, expected, "{status}");
+            assert_eq!(
+                exported(&mut b, &client(&p, status)).1.status,
+                expected,
+                "{status}"
+            );
         }
     }
 
-    #[test]
-    fn a_captured_traceparent_gives_the_trace_and_remote_parent() {
-        let mut b = builder(None);
-        let mut ex = server(&process(1, "/usr/sbin/nginx"), 200);
+    const TP_TRACE: u128 = 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736;
+    const TP_PARENT: u64 = 0x00f0_67aa_0ba9_02b7;
+
+    /// `ex` with a `traceparent` (flags `flags`) and a `tracestate`.
+    fn with_context(mut ex: Exchange, flags: &str, state: Option<&str>) -> Exchange {
         if let Some(r) = ex.request.as_mut() {
-            r.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+            r.traceparent = Some(format!(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}"
+            ));
+            r.tracestate = state.map(str::to_string);
         }
-        let (_, span) = b.span(&ex);
-        assert_eq!(
-            span.span_context.trace_id(),
-            TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736)
-        );
-        assert_eq!(span.parent_span_id, SpanId::from(0x00f0_67aa_0ba9_02b7));
+        ex
+    }
+
+    #[test]
+    fn a_server_span_is_the_child_of_the_traceparent_request() {
+        let mut b = builder(None);
+        let ex = with_context(server(&process(1, "/usr/sbin/nginx"), 200), "01", None);
+        let (_, span) = exported(&mut b, &ex);
+        assert_eq!(span.span_context.trace_id(), TraceId::from(TP_TRACE));
+        assert_eq!(span.parent_span_id, SpanId::from(TP_PARENT));
         assert!(span.parent_span_is_remote);
         // The span itself is new.
         assert_eq!(span.span_context.span_id(), SpanId::from(1));
@@ -439,11 +573,107 @@ mod tests {
     }
 
     #[test]
+    fn a_client_span_is_the_traceparent_request() {
+        let mut b = builder(None);
+        let ex = with_context(
+            client(&process(1, "/usr/bin/curl"), 200),
+            "01",
+            Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+        );
+        let (_, span) = exported(&mut b, &ex);
+        assert_eq!(span.span_context.trace_id(), TraceId::from(TP_TRACE));
+        assert_eq!(span.span_context.span_id(), SpanId::from(TP_PARENT));
+        assert_eq!(
+            span.parent_span_id,
+            SpanId::INVALID,
+            "its parent is unknown"
+        );
+        assert!(!span.parent_span_is_remote);
+        assert!(span.span_context.is_sampled());
+        assert_eq!(
+            span.span_context.trace_state().header(),
+            "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+        );
+    }
+
+    #[test]
+    fn a_repeated_client_request_gets_its_own_id_under_the_first() {
+        let mut b = builder(None);
+        let ex = with_context(client(&process(1, "/usr/bin/curl"), 200), "01", None);
+        let (_, first) = exported(&mut b, &ex);
+        let (_, retry) = exported(&mut b, &ex);
+        assert_eq!(first.span_context.span_id(), SpanId::from(TP_PARENT));
+        assert_eq!(retry.span_context.trace_id(), TraceId::from(TP_TRACE));
+        assert_eq!(
+            retry.span_context.span_id(),
+            SpanId::from(1),
+            "no duplicate id"
+        );
+        assert_eq!(retry.parent_span_id, SpanId::from(TP_PARENT));
+        assert_eq!(b.repeated_client_span_ids(), 1);
+    }
+
+    #[test]
+    fn taken_ids_are_bounded_oldest_first() {
+        let mut t = TakenIds::default();
+        let id = |n: u64| ([1; 16], n.to_be_bytes());
+        for n in 0..=MAX_TAKEN_IDS as u64 {
+            assert!(t.take(id(n)));
+        }
+        assert_eq!(t.set.len(), MAX_TAKEN_IDS);
+        assert!(t.take(id(0)), "the oldest was forgotten");
+        assert!(
+            !t.take(id(MAX_TAKEN_IDS as u64)),
+            "the newest is remembered"
+        );
+    }
+
+    #[test]
+    fn a_not_sampled_traceparent_exports_no_span() {
+        let mut b = builder(None);
+        let p = process(1, "/usr/bin/curl");
+        for ex in [
+            with_context(client(&p, 200), "00", None),
+            with_context(server(&p, 200), "00", None),
+        ] {
+            assert_eq!(b.span(&ex).err(), Some(SpanSkip::NotSampled));
+        }
+        // Other flag bits do not matter.
+        assert!(b.span(&with_context(server(&p, 200), "03", None)).is_ok());
+        assert!(b.span(&with_context(server(&p, 200), "02", None)).is_err());
+    }
+
+    #[test]
+    fn skip_policy_drops_client_spans_with_a_traceparent_only() {
+        let mut b = builder(None).with_client_spans(ClientSpanFromTraceparent::Skip);
+        let p = process(1, "/usr/bin/python3");
+        assert_eq!(
+            b.span(&with_context(client(&p, 200), "01", None)).err(),
+            Some(SpanSkip::ClientSpanOfInstrumentedProgram)
+        );
+        assert!(b.span(&with_context(server(&p, 200), "01", None)).is_ok());
+        assert!(b.span(&client(&p, 200)).is_ok(), "no traceparent: exported");
+    }
+
+    #[test]
+    fn an_invalid_tracestate_is_dropped_and_the_span_kept() {
+        let mut b = builder(None);
+        let ex = with_context(
+            server(&process(1, "/usr/sbin/nginx"), 200),
+            "01",
+            Some("UPPER=1"),
+        );
+        let (_, span) = exported(&mut b, &ex);
+        assert_eq!(span.span_context.trace_state().header(), "");
+        assert_eq!(span.parent_span_id, SpanId::from(TP_PARENT));
+    }
+
+    #[test]
     fn without_a_traceparent_the_ids_come_from_the_generator() {
         let mut b = builder(None);
         let p = process(1, "/usr/bin/curl");
-        let (_, first) = b.span(&client(&p, 200));
-        let (_, second) = b.span(&client(&p, 200));
+        let (_, first) = exported(&mut b, &client(&p, 200));
+        let (_, second) = exported(&mut b, &client(&p, 200));
         assert_eq!(first.span_context.trace_id(), TraceId::from(TRACE));
         assert_eq!(first.span_context.span_id(), SpanId::from(1));
         assert_eq!(second.span_context.span_id(), SpanId::from(2));
@@ -454,7 +684,7 @@ mod tests {
         if let Some(r) = ex.request.as_mut() {
             r.traceparent = Some("00-00000000000000000000000000000000-00f067aa0ba902b7-01".into());
         }
-        let (_, span) = b.span(&ex);
+        let (_, span) = exported(&mut b, &ex);
         assert_eq!(span.span_context.trace_id(), TraceId::from(TRACE));
         assert_eq!(span.parent_span_id, SpanId::INVALID);
         assert!(!span.parent_span_is_remote);
@@ -464,7 +694,7 @@ mod tests {
     fn span_times_come_from_the_exchange() {
         let mut b = builder(None);
         let p = process(1, "/usr/bin/curl");
-        let (_, span) = b.span(&client(&p, 200));
+        let (_, span) = exported(&mut b, &client(&p, 200));
         assert_eq!(
             span.start_time,
             UNIX_EPOCH + Duration::from_nanos(START + 1_000)
@@ -475,7 +705,7 @@ mod tests {
         );
         let mut backwards = client(&p, 200);
         backwards.end_unix_ns = START;
-        let (_, span) = b.span(&backwards);
+        let (_, span) = exported(&mut b, &backwards);
         assert_eq!(
             span.end_time, span.start_time,
             "never ends before it starts"
@@ -485,7 +715,7 @@ mod tests {
     #[test]
     fn span_name_attributes_and_scope() {
         let mut b = builder(None);
-        let (_, span) = b.span(&client(&process(1, "/usr/bin/curl"), 201));
+        let (_, span) = exported(&mut b, &client(&process(1, "/usr/bin/curl"), 201));
         assert_eq!(span.name, "GET");
         assert_eq!(
             span_attr(&span, "http.request.method"),
@@ -516,7 +746,7 @@ mod tests {
         // Span ids 1..=6 in batch order.
         let batch: Vec<_> = [&bb, &a, &bb, &c, &a, &bb]
             .into_iter()
-            .map(|p| b.span(&client(p, 200)))
+            .map(|p| exported(&mut b, &client(p, 200)))
             .collect();
         let groups = group_by_resource(batch);
         let shape: Vec<(String, Vec<u64>)> = groups

@@ -182,7 +182,7 @@ fn log_counters(
                 bytes_captured = s.bytes_captured,
                 gap_bytes = s.gap_bytes,
                 parse_errors = s.parse_errors,
-                exporter_stopped = s.exporter_stopped,
+                exporter_stopped = s.exporter_stopped_exchanges + s.exporter_stopped_reports,
                 export_queue_waits = s.export_queue_waits,
                 span_queue_full = spans(|f| &f.spans_queue_full),
                 span_export_failed = spans(|f| &f.spans_lost),

@@ -272,6 +272,23 @@ pub const TAP_DROPPED_REPORTS: MetricDef = dropped(
 /// `tap.dropped.spans`: OTLP spans lost.
 pub const TAP_DROPPED_SPANS: MetricDef =
     dropped("tap.dropped.spans", "{span}", "OTLP spans lost, by reason.");
+/// `tap.dropped.log_records`: OTLP log records (connection reports) lost.
+pub const TAP_DROPPED_LOG_RECORDS: MetricDef = dropped(
+    "tap.dropped.log_records",
+    "{log_record}",
+    "OTLP log records lost, by reason.",
+);
+/// `tap.unattributed.exchanges`: exchanges whose HTTP metrics went under
+/// the agent's resource instead of their process's.
+pub const TAP_UNATTRIBUTED_EXCHANGES: MetricDef = MetricDef {
+    name: "tap.unattributed.exchanges",
+    unit: "{exchange}",
+    description: "Exchanges whose HTTP metrics were recorded under the agent's resource: \
+                  the limit of processes with meters of their own was reached.",
+    kind: MetricKind::Counter,
+    opt_in: None,
+    attributes: &[],
+};
 /// `tap.truncated.events`: data events whose payload was cut (the event
 /// arrived; only the bytes past the cap are missing).
 pub const TAP_TRUNCATED_EVENTS: MetricDef = MetricDef {
@@ -350,6 +367,16 @@ pub const DROP_REASONS: &[DropReason] = &[
         "export_failed",
         "spans lost: export failed after retries, or at shutdown",
     ),
+    drop_reason(
+        &TAP_DROPPED_LOG_RECORDS,
+        "queue_full",
+        "log records lost: the OTLP log queue was full",
+    ),
+    drop_reason(
+        &TAP_DROPPED_LOG_RECORDS,
+        "export_failed",
+        "log records lost: their export request failed, or was still pending at shutdown",
+    ),
 ];
 
 /// The drop reasons of one `tap.dropped.*` metric.
@@ -383,6 +410,8 @@ pub const CAPTURE_METRICS: &[MetricDef] = &[
     TAP_DROPPED_EXCHANGES,
     TAP_DROPPED_REPORTS,
     TAP_DROPPED_SPANS,
+    TAP_DROPPED_LOG_RECORDS,
+    TAP_UNATTRIBUTED_EXCHANGES,
     TAP_PARSE_ERRORS,
     TAP_UPROBE_COUNT,
     TAP_UPROBE_HITS,
@@ -550,6 +579,8 @@ mod tests {
                 ("tap.dropped.exchanges", "{exchange}", Counter, reason),
                 ("tap.dropped.reports", "{report}", Counter, reason),
                 ("tap.dropped.spans", "{span}", Counter, reason),
+                ("tap.dropped.log_records", "{log_record}", Counter, reason),
+                ("tap.unattributed.exchanges", "{exchange}", Counter, none),
                 ("tap.parse_errors", "{error}", Counter, none),
                 ("tap.uprobe.count", "{uprobe}", UpDownCounter, none),
                 ("tap.uprobe.hits", "{hit}", Counter, none),
@@ -578,6 +609,10 @@ mod tests {
         assert_eq!(by(&TAP_DROPPED_EXCHANGES), ["exporter_stopped"]);
         assert_eq!(by(&TAP_DROPPED_REPORTS), ["exporter_stopped"]);
         assert_eq!(by(&TAP_DROPPED_SPANS), ["queue_full", "export_failed"]);
+        assert_eq!(
+            by(&TAP_DROPPED_LOG_RECORDS),
+            ["queue_full", "export_failed"]
+        );
         assert_eq!(by(&TAP_EXCHANGES).len(), 0);
         // Every tap.dropped.* metric has reasons, and only they have.
         for def in CAPTURE_METRICS {

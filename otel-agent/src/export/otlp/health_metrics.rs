@@ -45,6 +45,8 @@ fn dropped(
         ("tap.dropped.reports", "exporter_stopped") => s.exporter_stopped_reports,
         ("tap.dropped.spans", "queue_full") => f(&failures.spans_queue_full),
         ("tap.dropped.spans", "export_failed") => f(&failures.spans_lost),
+        ("tap.dropped.log_records", "queue_full") => f(&failures.log_records_queue_full),
+        ("tap.dropped.log_records", "export_failed") => f(&failures.log_records_lost),
         _ => return None,
     })
 }
@@ -147,6 +149,10 @@ fn register_losses(
             })
             .build();
     }
+    let f = failures.clone();
+    counter(meter, &m::TAP_UNATTRIBUTED_EXCHANGES)
+        .with_callback(move |o| o.observe(f.exchanges_unattributed.load(Ordering::Relaxed), &[]))
+        .build();
     let kc = kernel.clone();
     counter(meter, &m::TAP_TRUNCATED_EVENTS)
         .with_callback(move |o| {
@@ -216,6 +222,9 @@ mod tests {
         let failures = Arc::new(ExportFailures::default());
         set(&failures.spans_queue_full, 13);
         set(&failures.spans_lost, 14);
+        set(&failures.log_records_queue_full, 15);
+        set(&failures.log_records_lost, 16);
+        set(&failures.exchanges_unattributed, 17);
         let collected = collect(
             |meter| register(meter, stats.clone(), kernel, failures),
             |_| {},
@@ -338,6 +347,25 @@ mod tests {
                 point(&["tap.drop.reason=export_failed"], 14.0),
                 point(&["tap.drop.reason=queue_full"], 13.0),
             ]
+        );
+    }
+
+    #[test]
+    fn tap_dropped_log_records() {
+        assert_eq!(
+            series(&collected(), "tap.dropped.log_records"),
+            [
+                point(&["tap.drop.reason=export_failed"], 16.0),
+                point(&["tap.drop.reason=queue_full"], 15.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn tap_unattributed_exchanges() {
+        assert_eq!(
+            series(&collected(), "tap.unattributed.exchanges"),
+            [point(&[], 17.0)]
         );
     }
 

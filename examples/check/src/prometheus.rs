@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use semconv::metrics::{MetricDef, MetricKind, CAPTURE_METRICS};
 
 /// Labels that come from the resource (via `resource_to_telemetry_conversion`) or from
-/// Prometheus itself, allowed on every metric: the agent's resource carries
-/// `service.name` and `host.name`; `job`/`instance` are set by the exporter.
+/// Prometheus itself, allowed on every metric: both the observed programs' resource
+/// (HTTP metrics) and the agent's (`tap.*`) carry `service.name` and `host.name`;
+/// `job`/`instance` are set by the exporter (from `service.name` /
+/// `service.instance.id`).
 pub const RESOURCE_LABELS: &[&str] = &["service_name", "host_name", "job", "instance"];
 
 /// The suffix the Prometheus exporter appends for a UCUM unit; `None` for

@@ -46,7 +46,7 @@ mod test_metrics;
 use crate::internal_events::{incr, CaptureStats, KernelCounters};
 use http_metrics::HttpInstruments;
 use logs::QueuedRecord;
-use process_meters::{MeterLimits, NewProvider, ProcessMeters};
+use process_meters::{proc_is_running, MeterLimits, NewProvider, ProcessMeters};
 use spans::{group_by_resource, SpanBuilder, DISTRO_NAME, DISTRO_VERSION};
 
 /// Spans per export request.
@@ -457,6 +457,7 @@ impl Otlp {
                 cfg.meter_limits,
                 cfg.mapping.body_size_metrics,
                 new_provider,
+                Box::new(proc_is_running),
                 HttpInstruments::new(&meter, cfg.mapping.body_size_metrics),
                 failures.exchanges_unattributed.clone(),
             )

@@ -1,9 +1,10 @@
 //! HTTP metrics under the observed process's resource: one meter provider
 //! per process (the SDK puts one resource on a provider), at most
-//! `max_processes` of them; a process idle for `idle` has its provider
-//! flushed and shut down. Past the limit, a new process's exchanges are
-//! recorded on the agent's own instruments (under the agent's resource) and
-//! counted, never lost.
+//! `max_processes` of them; a process idle for `idle` — or for
+//! [`EXITED_IDLE`] once it has exited — has its provider flushed and shut
+//! down. Past the limit, a new process's exchanges are recorded on the
+//! agent's own instruments (under the agent's resource) and counted, never
+//! lost.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,14 +29,29 @@ pub struct MeterLimits {
     pub idle: Duration,
 }
 
+/// How long the provider of a process that has exited stays (for exchanges
+/// still on their way through the queues) before it is flushed and dropped:
+/// short-lived clients do not hold a place for `idle`.
+pub const EXITED_IDLE: Duration = Duration::from_secs(30);
+
 /// Builds the meter provider of one process's resource (its reader and
 /// exporter are the caller's business).
 pub type NewProvider = Box<dyn Fn(Resource) -> SdkMeterProvider + Send>;
+
+/// Whether the process with this pid is still running.
+pub type IsRunning = Box<dyn Fn(u32) -> bool + Send>;
+
+/// Whether `/proc/<pid>` exists. A pid reused since keeps a provider until
+/// it is `idle`, which is what it would have had anyway.
+pub fn proc_is_running(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
 
 /// One process's provider and its HTTP instruments.
 struct Entry {
     provider: SdkMeterProvider,
     http: HttpInstruments,
+    pid: u32,
     last_used: Instant,
 }
 
@@ -45,6 +61,7 @@ pub struct ProcessMeters {
     limits: MeterLimits,
     body_sizes: bool,
     new_provider: NewProvider,
+    is_running: IsRunning,
     /// The agent's own instruments, for processes past the limit.
     fallback: HttpInstruments,
     /// Exchanges recorded on `fallback`.
@@ -53,12 +70,14 @@ pub struct ProcessMeters {
 
 impl ProcessMeters {
     /// `body_sizes`: create the opt-in body-size histograms too;
+    /// `is_running`: whether a pid still runs ([`proc_is_running`]);
     /// `fallback`: the agent's HTTP instruments, used past the limit and
     /// counted in `unattributed`.
     pub fn new(
         limits: MeterLimits,
         body_sizes: bool,
         new_provider: NewProvider,
+        is_running: IsRunning,
         fallback: HttpInstruments,
         unattributed: Arc<AtomicU64>,
     ) -> Self {
@@ -67,6 +86,7 @@ impl ProcessMeters {
             limits,
             body_sizes,
             new_provider,
+            is_running,
             fallback,
             unattributed,
         }
@@ -96,6 +116,7 @@ impl ProcessMeters {
                 Entry {
                     provider,
                     http,
+                    pid: process.pid,
                     last_used: now,
                 }
             });
@@ -103,14 +124,19 @@ impl ProcessMeters {
         &entry.http
     }
 
-    /// Remove the providers of processes idle for `idle` or longer at `now`
-    /// and hand them back, to be shut down (which exports their last values).
+    /// Remove the providers of processes idle for `idle` or longer at `now`,
+    /// or for [`EXITED_IDLE`] and no longer running, and hand them back, to
+    /// be shut down (which exports their last values).
     pub fn expire(&mut self, now: Instant) -> Vec<SdkMeterProvider> {
         let idle = self.limits.idle;
+        let is_running = &self.is_running;
         let expired: Vec<Arc<str>> = self
             .by_resource
             .iter()
-            .filter(|(_, e)| now.saturating_duration_since(e.last_used) >= idle)
+            .filter(|(_, e)| {
+                let unused = now.saturating_duration_since(e.last_used);
+                unused >= idle || (unused >= EXITED_IDLE && !is_running(e.pid))
+            })
             .map(|(k, _)| k.clone())
             .collect();
         expired
@@ -159,6 +185,8 @@ mod tests {
         agent: SdkMeterProvider,
         agent_exported: InMemoryMetricExporter,
         unattributed: Arc<AtomicU64>,
+        /// Pids that have exited.
+        exited: Arc<Mutex<Vec<u32>>>,
         resources: ProcessResources,
         /// Providers built so far (to flush them in the test).
         built: Arc<Mutex<Vec<SdkMeterProvider>>>,
@@ -187,6 +215,9 @@ mod tests {
             .with_reader(PeriodicReader::builder(agent_exported.clone()).build())
             .build();
         let unattributed = Arc::new(AtomicU64::new(0));
+        let exited = Arc::new(Mutex::new(Vec::new()));
+        let gone = exited.clone();
+        let is_running: IsRunning = Box::new(move |pid| !gone.lock().expect("lock").contains(&pid));
         let meters = ProcessMeters::new(
             MeterLimits {
                 max_processes,
@@ -194,6 +225,7 @@ mod tests {
             },
             false,
             new_provider,
+            is_running,
             HttpInstruments::new(&agent.meter("otel-agent"), false),
             unattributed.clone(),
         );
@@ -203,6 +235,7 @@ mod tests {
             agent,
             agent_exported,
             unattributed,
+            exited,
             resources: ProcessResources::new(None, BTreeMap::new(), "web-1".into()),
             built,
         }
@@ -348,6 +381,30 @@ mod tests {
         let rest = s.meters.drain();
         assert_eq!(rest.len(), 1);
         assert!(s.meters.is_empty());
+    }
+
+    #[test]
+    fn exited_processes_expire_sooner() {
+        let idle = Duration::from_secs(600);
+        let mut s = setup(8, idle);
+        let t0 = Instant::now();
+        let (curl, nginx) = (process(30, "/usr/bin/curl"), process(10, "/usr/sbin/nginx"));
+        s.record(&curl, t0);
+        s.record(&nginx, t0);
+        s.exited.lock().expect("lock").push(30);
+        // Exited, but not yet EXITED_IDLE without an exchange: kept.
+        assert!(s.meters.expire(t0 + EXITED_IDLE / 2).is_empty());
+        let expired = s.meters.expire(t0 + EXITED_IDLE);
+        assert_eq!(expired.len(), 1, "curl's, not running nginx's");
+        for p in &expired {
+            p.shutdown().expect("shutdown");
+        }
+        assert_eq!(counts(&s.exported), [("curl".into(), "30".into(), 1)]);
+        assert_eq!(s.meters.len(), 1);
+        assert!(s.meters.expire(t0 + idle / 2).is_empty(), "nginx runs");
+        assert_eq!(s.meters.expire(t0 + idle).len(), 1);
+        assert!(proc_is_running(std::process::id()));
+        assert!(!proc_is_running(u32::MAX));
     }
 
     #[test]

@@ -22,6 +22,8 @@ const MAX_RESOURCES: usize = 4096;
 pub struct ProcessResource {
     /// The resource itself.
     pub resource: Arc<Resource>,
+    /// The process's pid.
+    pub pid: u32,
     /// Equal for equal resources, different for different ones (the
     /// attributes written out in order): two process identities with the
     /// same attributes share one meter provider by it, so their series are
@@ -97,6 +99,7 @@ fn build(
         .build();
     ProcessResource {
         resource: Arc::new(resource),
+        pid: p.pid,
         key: key.into(),
     }
 }

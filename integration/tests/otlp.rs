@@ -841,11 +841,14 @@ fn export_over_mutual_tls(protocol: &str) {
 }
 
 /// A child process killed (and reaped) when the test ends, even on panic.
+/// The front nginx: TERMed on drop, so that its master stops its workers
+/// (a SIGKILLed master leaves them running, holding the test's output pipe).
 struct KillOnDrop(std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // SAFETY: kill with a pid we spawned and a valid signal number touches no memory.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
         let _ = self.0.wait();
     }
 }

@@ -61,6 +61,13 @@ pub struct Limits {
     pub max_event_payload: usize,
     /// Connections tracked at once in the kernel.
     pub max_connections: u32,
+    /// Observed processes whose HTTP metrics go out under their own resource
+    /// (a meter provider each) at once; past that, under the agent's (counted
+    /// in `tap.unattributed.exchanges`).
+    pub max_metric_processes: usize,
+    /// A process without an exchange for this long has its meter provider
+    /// flushed and dropped.
+    pub metric_process_idle: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -71,6 +78,8 @@ impl Default for Limits {
             max_header_bytes: 64 * 1024,
             max_event_payload: 16 * 1024,
             max_connections: 65536,
+            max_metric_processes: 256,
+            metric_process_idle: std::time::Duration::from_secs(600),
         }
     }
 }

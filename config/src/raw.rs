@@ -226,6 +226,10 @@ pub(crate) struct RawLimits {
     pub export_queue: Option<Spanned<usize>>,
     /// Largest HTTP header block parsed.
     pub max_header_bytes: Option<Spanned<ByteSize>>,
+    /// Observed processes with HTTP metrics under their own resource at once.
+    pub max_metric_processes: Option<Spanned<usize>>,
+    /// Idle time after which a process's meter provider is flushed and dropped.
+    pub metric_process_idle: Option<Spanned<DurationValue>>,
 }
 
 /// `telemetry:`

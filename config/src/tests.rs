@@ -303,6 +303,16 @@ fn other_impossible_values() {
         ("limits:\n  export_queue: 0\n", (2, 17), "out of range"),
         ("limits:\n  max_header_bytes: 10\n", (2, 21), "out of range"),
         (
+            "limits:\n  max_metric_processes: 70000\n",
+            (2, 25),
+            "out of range",
+        ),
+        (
+            "limits:\n  metric_process_idle: 500ms\n",
+            (2, 24),
+            "at least 1s",
+        ),
+        (
             "capture:\n  level: full\n  level: none\n",
             (3, 3),
             "duplicate",
@@ -581,4 +591,27 @@ fn example_file_parses() {
     );
     assert!(s.telemetry.body_size_metrics && !s.telemetry.server_address_on_server_metrics);
     assert_ne!(s, Settings::default());
+}
+
+#[test]
+fn per_process_metric_limits() {
+    let d = Settings::default();
+    assert_eq!(d.limits.max_metric_processes, 256);
+    assert_eq!(
+        d.limits.metric_process_idle,
+        std::time::Duration::from_secs(600)
+    );
+    let s = ok("limits:\n  max_metric_processes: 2\n  metric_process_idle: 3s\n");
+    assert_eq!(s.limits.max_metric_processes, 2);
+    assert_eq!(
+        s.limits.metric_process_idle,
+        std::time::Duration::from_secs(3)
+    );
+    // 0: every process's metrics under the agent's resource.
+    assert_eq!(
+        ok("limits:\n  max_metric_processes: 0\n")
+            .limits
+            .max_metric_processes,
+        0
+    );
 }

@@ -473,6 +473,24 @@ fn limits(raw: RawLimits) -> R<Limits> {
     if let Some(h) = &raw.max_header_bytes {
         l.max_header_bytes = size_in(h, "header limit", 1024, 16 << 20)? as usize;
     }
+    if let Some(n) = &raw.max_metric_processes {
+        if n.value > 1 << 16 {
+            return Err(at(
+                n,
+                format!(
+                    "max_metric_processes {} is out of range: expected 0 to 65536",
+                    n.value
+                ),
+            ));
+        }
+        l.max_metric_processes = n.value;
+    }
+    if let Some(t) = &raw.metric_process_idle {
+        if t.value.0 < std::time::Duration::from_secs(1) {
+            return Err(at(t, "metric_process_idle: expected at least 1s, e.g. 10m"));
+        }
+        l.metric_process_idle = t.value.0;
+    }
     Ok(l)
 }
 

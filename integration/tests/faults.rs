@@ -351,17 +351,17 @@ fn collector_goes_down_mid_run_and_comes_back() {
         M as u64,
         "every phase 2 span was delivered or counted as lost\n{log}"
     );
-    // The same count reaches the collector as the tap.drops metric.
+    // The same count reaches the collector as the tap.dropped.spans metric.
     collector.wait_for(
-        "tap.drops{span_export_failed} at its final value",
+        "tap.dropped.spans{export_failed} at its final value",
         30,
         |c| {
             let last = c
                 .metrics()
                 .into_iter()
-                .filter(|(_, m)| m["name"] == "tap.drops")
+                .filter(|(_, m)| m["name"] == "tap.dropped.spans")
                 .flat_map(|(_, m)| m["data_points"].as_array().cloned().unwrap_or_default())
-                .filter(|dp| dp["attributes"]["tap.drop.reason"] == "span_export_failed")
+                .filter(|dp| dp["attributes"]["tap.drop.reason"] == "export_failed")
                 .filter_map(|dp| dp["value"].as_u64())
                 .next_back();
             (last == Some(failed)).then_some(())

@@ -1,6 +1,7 @@
 //! OTLP export to a real collector (rotel): spans, metrics and connection-report logs,
 //! over gRPC and over HTTP/protobuf.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -29,18 +30,21 @@ fn res_s<'a>(resource: &'a Value, key: &str) -> &'a str {
     resource.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// Sum of histogram counts of `name` over data points matching `pred`.
-fn histogram_count(c: &Collector, name: &str, pred: impl Fn(&Value) -> bool) -> u64 {
-    // Cumulative temporality: the last export of each data point holds the total.
-    let mut last: std::collections::HashMap<String, u64> = Default::default();
-    for (_, m) in c.metrics() {
+/// Sum of histogram counts of `name` over data points matching `pred`
+/// (given the resource and the data point).
+fn histogram_count(c: &Collector, name: &str, pred: impl Fn(&Value, &Value) -> bool) -> u64 {
+    // Cumulative temporality: the last export of each data point holds the
+    // total. A data point is its attributes under its resource (each
+    // observed process has its own).
+    let mut last: std::collections::HashMap<(String, String), u64> = Default::default();
+    for (res, m) in c.metrics() {
         if m["name"] != name {
             continue;
         }
         for dp in m["data_points"].as_array().into_iter().flatten() {
-            if pred(dp) {
+            if pred(&res, dp) {
                 last.insert(
-                    dp["attributes"].to_string(),
+                    (res.to_string(), dp["attributes"].to_string()),
                     dp["count"].as_u64().unwrap_or(0),
                 );
             }
@@ -226,15 +230,17 @@ fn roundtrip(protocol: &str) {
 
     // Stop the agent: it flushes metrics and logs.
     agent.stop();
-    let count = histogram_count(&collector, "http.client.request.duration", |dp| {
+    let count = histogram_count(&collector, "http.client.request.duration", |_, dp| {
         attr_i(dp, "server.port") == i64::from(nginx.port) && attr_s(dp, "url.scheme") == "https"
     });
     assert_eq!(
         count, 5,
         "one duration per HTTPS client request (3 × 200 + 1 × HTTP/2 + 1 × 503)"
     );
-    let server_count = histogram_count(&collector, "http.server.request.duration", |dp| {
-        attr_s(dp, "url.scheme") == "https"
+    // Under nginx's resource (the one of its spans): other tests' servers
+    // on this host are not counted.
+    let server_count = histogram_count(&collector, "http.server.request.duration", |res, dp| {
+        res == server_res && attr_s(dp, "url.scheme") == "https"
     });
     assert_eq!(server_count, 5);
     let duration = collector
@@ -372,6 +378,338 @@ fn exchanges_reach_a_real_collector_over_http_protobuf() {
     roundtrip("http/protobuf");
 }
 
+/// The last cumulative value of every `http.server.request.duration` data
+/// point, by (resource, data-point attributes).
+fn server_duration_points(c: &Collector) -> BTreeMap<(String, String), (Value, Value, u64)> {
+    let mut last = BTreeMap::new();
+    for (res, m) in c.metrics() {
+        if m["name"] != "http.server.request.duration" {
+            continue;
+        }
+        for dp in m["data_points"].as_array().into_iter().flatten() {
+            last.insert(
+                (res.to_string(), dp["attributes"].to_string()),
+                (
+                    res.clone(),
+                    dp["attributes"].clone(),
+                    dp["count"].as_u64().unwrap_or(0),
+                ),
+            );
+        }
+    }
+    last
+}
+
+/// The labels the collector's Prometheus exporter gives a data point with
+/// `resource_to_telemetry_conversion` on (examples/otel-collector.yaml):
+/// every attribute and resource attribute as a label (dots to underscores),
+/// `job` from `service.name`, `instance` from `service.instance.id`.
+fn prometheus_labels(resource: &Value, attributes: &Value) -> BTreeMap<String, String> {
+    use examples_check::prometheus::prometheus_label;
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    let mut labels = BTreeMap::new();
+    for obj in [resource, attributes] {
+        for (k, v) in obj.as_object().into_iter().flatten() {
+            labels.insert(prometheus_label(k), text(v));
+        }
+    }
+    labels.insert("job".into(), res_s(resource, "service.name").to_string());
+    labels.insert(
+        "instance".into(),
+        res_s(resource, "service.instance.id").to_string(),
+    );
+    labels
+}
+
+/// nginx and a Python server observed at once: each one's HTTP server
+/// metrics and connection reports go out under its own resource — the one
+/// its spans carry — and the dashboard's per-service queries tell them
+/// apart; the agent's capture-health metrics stay under the agent's.
+#[test]
+fn each_observed_server_has_its_own_metrics_and_logs_resource() {
+    const NGINX_REQUESTS: u64 = 3;
+    const PYTHON_REQUESTS: u64 = 2;
+    let nginx = Nginx::start();
+    let python = Server::python("http_server.py", &[]);
+    let python_pid = python.child.id();
+    let python_service = python
+        .exe
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let collector = Collector::start();
+    let endpoint = collector.http_endpoint();
+    let agent = Agent::start_env(
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+        ],
+    );
+    for _ in 0..NGINX_REQUESTS {
+        run(
+            "curl",
+            &["-sk", "--http1.1", &nginx.url("/own-resource-nginx")],
+        );
+    }
+    let python_url = format!("http://127.0.0.1:{}/own-resource-python", python.port);
+    let mut curl_pids = Vec::new();
+    for _ in 0..PYTHON_REQUESTS {
+        curl_pids.push(run("curl", &["-s", "-o", "/dev/null", &python_url]).0);
+    }
+
+    // The SERVER spans, and the resource each server's spans carry.
+    let span_resource = |path: &'static str, n: u64| {
+        collector.wait_for(&format!("{n} SERVER spans for {path}"), 30, |c| {
+            let spans: Vec<(Value, Value)> = c
+                .spans()
+                .into_iter()
+                .filter(|(_, sp)| sp["kind"] == "SERVER" && attr_s(sp, "url.path") == path)
+                .collect();
+            (spans.len() as u64 == n).then(|| spans[0].0.clone())
+        })
+    };
+    let nginx_res = span_resource("/own-resource-nginx", NGINX_REQUESTS);
+    let python_res = span_resource("/own-resource-python", PYTHON_REQUESTS);
+    assert_eq!(res_s(&nginx_res, "service.name"), "nginx");
+    assert_eq!(res_s(&python_res, "service.name"), python_service);
+    assert_eq!(
+        python_res["process.pid"].as_i64(),
+        Some(i64::from(python_pid))
+    );
+    let nginx_pid = nginx_res["process.pid"].as_i64().expect("nginx pid");
+    assert_ne!(nginx_pid, i64::from(python_pid));
+    let instance = |r: &Value| res_s(r, "service.instance.id").to_string();
+    assert_ne!(instance(&nginx_res), instance(&python_res));
+    assert_eq!(instance(&nginx_res).len(), 36, "a UUID");
+
+    // Stop the agent: it flushes every process's metrics and the logs.
+    agent.stop();
+
+    // Metrics: one series set per server, under exactly its spans' resource,
+    // with that server's request count. (The agent observes the whole host:
+    // other tests' servers are left out by pid.)
+    let ours = [nginx_pid, i64::from(python_pid)];
+    let mut points = server_duration_points(&collector);
+    points.retain(|_, (res, _, _)| {
+        res["process.pid"]
+            .as_i64()
+            .is_some_and(|pid| ours.contains(&pid))
+    });
+    let mut by_resource: BTreeMap<String, (Value, u64)> = BTreeMap::new();
+    for (res, _, count) in points.values() {
+        by_resource
+            .entry(res.to_string())
+            .or_insert_with(|| (res.clone(), 0))
+            .1 += count;
+    }
+    let counts: BTreeMap<String, u64> = by_resource
+        .values()
+        .map(|(r, n)| (res_s(r, "service.name").to_string(), *n))
+        .collect();
+    assert_eq!(
+        counts,
+        BTreeMap::from([
+            ("nginx".to_string(), NGINX_REQUESTS),
+            (python_service.clone(), PYTHON_REQUESTS),
+        ]),
+        "http.server.request.duration by service.name: {points:?}"
+    );
+    for (res, _) in by_resource.values() {
+        let spans_res = if res_s(res, "service.name") == "nginx" {
+            &nginx_res
+        } else {
+            &python_res
+        };
+        assert_eq!(res, spans_res, "metrics under the resource of the spans");
+        assert_ne!(res_s(res, "service.name"), "otel-agent");
+    }
+
+    // As the collector's Prometheus exporter labels them, the dashboard's
+    // per-service request-rate query (`sum by (service_name, ...)` over
+    // http_server_request_duration_seconds_count) gets one line per server.
+    let series = examples_check::prometheus::prometheus_series();
+    let count_series = series
+        .iter()
+        .find(|(_, (def, s))| {
+            def.name == "http.server.request.duration"
+                && *s == examples_check::prometheus::Series::Count
+        })
+        .map(|(name, _)| name.clone())
+        .expect("the count series");
+    assert_eq!(count_series, "http_server_request_duration_seconds_count");
+    let dash = examples_check::files::json(examples_check::grafana::DASHBOARD);
+    let per_service = examples_check::grafana::panels(&dash)
+        .into_iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_string))
+        .find(|e| {
+            e.starts_with("sum by (service_name, http_request_method")
+                && e.contains(&format!("rate({count_series}{{"))
+        })
+        .expect("the dashboard's per-service server request rate");
+    assert!(per_service.contains(r#"service_name=~"$service""#));
+    let mut by_label: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for (res, attrs, count) in points.values() {
+        let labels = prometheus_labels(res, attrs);
+        let key = |k: &str| labels.get(k).cloned().unwrap_or_default();
+        *by_label
+            .entry((key("service_name"), key("job"), key("instance")))
+            .or_default() += count;
+        assert_eq!(key("process_pid"), res["process.pid"].to_string());
+    }
+    assert_eq!(
+        by_label,
+        BTreeMap::from([
+            (
+                (
+                    "nginx".to_string(),
+                    "nginx".to_string(),
+                    instance(&nginx_res)
+                ),
+                NGINX_REQUESTS
+            ),
+            (
+                (
+                    python_service.clone(),
+                    python_service.clone(),
+                    instance(&python_res)
+                ),
+                PYTHON_REQUESTS
+            ),
+        ])
+    );
+
+    // Connection reports: under the resource of the process they describe.
+    let logs = collector.logs();
+    let reports_of = |pid: i64| -> Vec<&(Value, Value)> {
+        logs.iter()
+            .filter(|(_, l)| attr_i(l, "process.pid") == pid)
+            .collect()
+    };
+    let python_reports = reports_of(i64::from(python_pid));
+    assert_eq!(
+        python_reports.len() as u64,
+        PYTHON_REQUESTS,
+        "one report per connection python served"
+    );
+    let nginx_reports = reports_of(nginx_pid);
+    assert_eq!(nginx_reports.len() as u64, NGINX_REQUESTS);
+    for (res, report) in &python_reports {
+        assert_eq!(res, &python_res, "{report}");
+        assert_eq!(attr_s(report, "tap.role"), "server");
+    }
+    for (res, _) in &nginx_reports {
+        assert_eq!(res, &nginx_res);
+    }
+    for pid in curl_pids {
+        let reports = reports_of(i64::from(pid));
+        assert_eq!(reports.len(), 1, "curl {pid}");
+        let (res, _) = reports[0];
+        assert_eq!(res_s(res, "service.name"), "curl");
+        assert_eq!(res["process.pid"].as_i64(), Some(i64::from(pid)));
+    }
+
+    // The agent's own metrics stay under the agent's resource.
+    let health: Vec<(Value, Value)> = collector
+        .metrics()
+        .into_iter()
+        .filter(|(_, m)| m["name"].as_str().unwrap_or("").starts_with("tap."))
+        .collect();
+    assert!(!health.is_empty());
+    for (res, m) in &health {
+        assert_eq!(res_s(res, "service.name"), "otel-agent", "{}", m["name"]);
+        assert_eq!(res.get("process.pid"), None, "{}", m["name"]);
+    }
+    // Two processes, far below the limit: nothing under the agent's resource.
+    let unattributed = health
+        .iter()
+        .filter(|(_, m)| m["name"] == "tap.unattributed.exchanges")
+        .flat_map(|(_, m)| m["data_points"].as_array().cloned().unwrap_or_default())
+        .filter_map(|dp| dp["value"].as_u64())
+        .next_back();
+    assert_eq!(unattributed, Some(0));
+    collector.stop();
+}
+
+/// With `limits.max_metric_processes: 1` the second server's HTTP metrics go
+/// under the agent's resource, counted; none is lost.
+#[test]
+fn past_the_process_limit_metrics_go_under_the_agent_counted() {
+    let first = Server::python("http_server.py", &[]);
+    let second = Server::python("http_server.py", &[]);
+    let collector = Collector::start();
+    let endpoint = collector.http_endpoint();
+    let dir = crate::harness::TempDir::new("limit");
+    let config = dir.join("agent.yaml");
+    std::fs::write(&config, "limits:\n  max_metric_processes: 1\n").expect("write config");
+    let (first_pid, second_pid) = (first.child.id().to_string(), second.child.id().to_string());
+    let agent = Agent::start_env(
+        &[
+            "--config",
+            config.to_str().expect("utf-8 path"),
+            "--pid",
+            &first_pid,
+            "--pid",
+            &second_pid,
+        ],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+        ],
+    );
+    let get = |port: u16, n: usize| {
+        for _ in 0..n {
+            let url = format!("http://127.0.0.1:{port}/x");
+            run("curl", &["-s", "-o", "/dev/null", &url]);
+        }
+    };
+    get(first.port, 2);
+    collector.wait_for("the first server's span", 30, |c| {
+        c.spans().into_iter().find(|(r, sp)| {
+            sp["kind"] == "SERVER" && r["process.pid"].as_i64() == Some(i64::from(first.child.id()))
+        })
+    });
+    get(second.port, 3);
+    collector.wait_for("the second server's spans", 30, |c| {
+        let n = c
+            .spans()
+            .into_iter()
+            .filter(|(r, sp)| {
+                sp["kind"] == "SERVER"
+                    && r["process.pid"].as_i64() == Some(i64::from(second.child.id()))
+            })
+            .count();
+        (n == 3).then_some(())
+    });
+    agent.stop();
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for (res, _, count) in server_duration_points(&collector).values() {
+        let who = match res["process.pid"].as_i64() {
+            Some(pid) if pid == i64::from(first.child.id()) => "first",
+            Some(_) => "another process",
+            None => res_s(res, "service.name"),
+        };
+        *counts.entry(who.to_string()).or_default() += count;
+    }
+    assert_eq!(
+        counts,
+        BTreeMap::from([("first".to_string(), 2), ("otel-agent".to_string(), 3)])
+    );
+    let unattributed = collector
+        .metrics()
+        .into_iter()
+        .filter(|(_, m)| m["name"] == "tap.unattributed.exchanges")
+        .flat_map(|(_, m)| m["data_points"].as_array().cloned().unwrap_or_default())
+        .filter_map(|dp| dp["value"].as_u64())
+        .next_back();
+    assert_eq!(unattributed, Some(3));
+    collector.stop();
+}
+
 #[test]
 fn collector_down_at_start_then_recovers() {
     let plain = Server::python("http_server.py", &[]);
@@ -504,11 +842,14 @@ fn export_over_mutual_tls(protocol: &str) {
 }
 
 /// A child process killed (and reaped) when the test ends, even on panic.
+/// The front nginx: TERMed on drop, so that its master stops its workers
+/// (a SIGKILLed master leaves them running, holding the test's output pipe).
 struct KillOnDrop(std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // SAFETY: kill with a pid we spawned and a valid signal number touches no memory.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
         let _ = self.0.wait();
     }
 }

@@ -62,9 +62,11 @@ stats! {
     parse_errors,
     /// Connection reports written.
     reports,
-    /// Exchanges and reports lost because the exporter had stopped (the
-    /// export queue never drops: while the exporter runs, the reader waits).
-    exporter_stopped,
+    /// Exchanges lost because the exporter had stopped (the export queue
+    /// never drops: while the exporter runs, the reader waits).
+    exporter_stopped_exchanges,
+    /// Connection reports lost because the exporter had stopped.
+    exporter_stopped_reports,
     /// Times the reader waited for room in the export queue (the burst
     /// waited in the kernel ring buffer meanwhile).
     export_queue_waits,

@@ -150,7 +150,7 @@ pub const TAP_ADOPTED: &str = "tap.adopted";
 pub const TAP_CLOSE_REASON: &str = "tap.close_reason";
 /// `tap.capture.issues` (why a connection report is a warning)
 pub const TAP_CAPTURE_ISSUES: &str = "tap.capture.issues";
-/// `tap.drop.reason` (label of the `tap.drops` metric)
+/// `tap.drop.reason` (label of the `tap.dropped.*` metrics)
 pub const TAP_DROP_REASON: &str = "tap.drop.reason";
 /// `tap.signal` (`traces`, `metrics`, `logs`; label of `tap.export.failures`)
 pub const TAP_SIGNAL: &str = "tap.signal";

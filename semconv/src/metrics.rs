@@ -51,8 +51,10 @@ pub const HTTP_SERVER_RESPONSE_BODY_SIZE: &str =
 pub enum MetricKind {
     /// Monotonic sum.
     Counter,
-    /// Current value (an up-down counter or an observable gauge).
+    /// Current value that is not additive (an observable gauge).
     Gauge,
+    /// Additive current value (an up-down counter): its series add up.
+    UpDownCounter,
     /// Histogram (buckets: [`DURATION_BUCKETS_S`] for `s`, [`SIZE_BUCKETS_BY`] for `By`).
     Histogram,
 }
@@ -190,15 +192,6 @@ pub const TAP_BYTES: MetricDef = MetricDef {
     opt_in: None,
     attributes: &[],
 };
-/// `tap.drops`: events, bytes or records lost, by [`DROP_REASONS`].
-pub const TAP_DROPS: MetricDef = MetricDef {
-    name: "tap.drops",
-    unit: "{event}",
-    description: "Events or records lost, by reason.",
-    kind: MetricKind::Counter,
-    opt_in: None,
-    attributes: &[k::TAP_DROP_REASON],
-};
 /// `tap.parse_errors`: protocol parse errors (desyncs).
 pub const TAP_PARSE_ERRORS: MetricDef = MetricDef {
     name: "tap.parse_errors",
@@ -208,12 +201,15 @@ pub const TAP_PARSE_ERRORS: MetricDef = MetricDef {
     opt_in: None,
     attributes: &[],
 };
-/// `tap.uprobes.attached`: TLS uprobes currently attached.
-pub const TAP_UPROBES_ATTACHED: MetricDef = MetricDef {
-    name: "tap.uprobes.attached",
+/// `tap.uprobe.count`: TLS uprobes currently attached. An UpDownCounter
+/// (an additive count that can go down when a file's probes are detached), named
+/// `count` in the `tap.uprobe` namespace as the naming guidelines ask for
+/// UpDownCounters (not pluralized; cf. `system.process.count`).
+pub const TAP_UPROBE_COUNT: MetricDef = MetricDef {
+    name: "tap.uprobe.count",
     unit: "{uprobe}",
     description: "TLS uprobes currently attached.",
-    kind: MetricKind::Gauge,
+    kind: MetricKind::UpDownCounter,
     opt_in: None,
     attributes: &[],
 };
@@ -236,35 +232,159 @@ pub const TAP_EXPORT_FAILURES: MetricDef = MetricDef {
     attributes: &[k::TAP_SIGNAL],
 };
 
-/// The values of `tap.drop.reason` on [`TAP_DROPS`], with what each counts.
-pub const DROP_REASONS: &[(&str, &str)] = &[
-    (
+/// A `tap.dropped.*` counter: what it counts is its unit; each series
+/// carries `tap.drop.reason` (its values in [`DROP_REASONS`]).
+const fn dropped(name: &'static str, unit: &'static str, description: &'static str) -> MetricDef {
+    MetricDef {
+        name,
+        unit,
+        description,
+        kind: MetricKind::Counter,
+        opt_in: None,
+        attributes: &[k::TAP_DROP_REASON],
+    }
+}
+
+/// `tap.dropped.events`: kernel events lost, by reason.
+pub const TAP_DROPPED_EVENTS: MetricDef = dropped(
+    "tap.dropped.events",
+    "{event}",
+    "Kernel events lost before userspace read them, by reason.",
+);
+/// `tap.dropped.connections`: connections the kernel could not track.
+pub const TAP_DROPPED_CONNECTIONS: MetricDef = dropped(
+    "tap.dropped.connections",
+    "{connection}",
+    "Connections not tracked, by reason.",
+);
+/// `tap.dropped.exchanges`: exchanges captured but never exported.
+pub const TAP_DROPPED_EXCHANGES: MetricDef = dropped(
+    "tap.dropped.exchanges",
+    "{exchange}",
+    "Exchanges captured but not handed to an exporter, by reason.",
+);
+/// `tap.dropped.reports`: connection reports never exported.
+pub const TAP_DROPPED_REPORTS: MetricDef = dropped(
+    "tap.dropped.reports",
+    "{report}",
+    "Connection reports not handed to an exporter, by reason.",
+);
+/// `tap.dropped.spans`: OTLP spans lost.
+pub const TAP_DROPPED_SPANS: MetricDef =
+    dropped("tap.dropped.spans", "{span}", "OTLP spans lost, by reason.");
+/// `tap.dropped.log_records`: OTLP log records (connection reports) lost.
+pub const TAP_DROPPED_LOG_RECORDS: MetricDef = dropped(
+    "tap.dropped.log_records",
+    "{log_record}",
+    "OTLP log records lost, by reason.",
+);
+/// `tap.unattributed.exchanges`: exchanges whose HTTP metrics went under
+/// the agent's resource instead of their process's.
+pub const TAP_UNATTRIBUTED_EXCHANGES: MetricDef = MetricDef {
+    name: "tap.unattributed.exchanges",
+    unit: "{exchange}",
+    description: "Exchanges whose HTTP metrics were recorded under the agent's resource: \
+                  the limit of processes with meters of their own was reached.",
+    kind: MetricKind::Counter,
+    opt_in: None,
+    attributes: &[],
+};
+/// `tap.truncated.events`: data events whose payload was cut (the event
+/// arrived; only the bytes past the cap are missing).
+pub const TAP_TRUNCATED_EVENTS: MetricDef = MetricDef {
+    name: "tap.truncated.events",
+    unit: "{event}",
+    description: "Data events whose payload was cut at the per-call copy cap.",
+    kind: MetricKind::Counter,
+    opt_in: None,
+    attributes: &[],
+};
+
+/// One value of `tap.drop.reason`: the `tap.dropped.*` metric it is a
+/// series of, and what it counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DropReason {
+    /// The metric (a `tap.dropped.*` entry of [`CAPTURE_METRICS`]).
+    pub metric: &'static MetricDef,
+    /// The `tap.drop.reason` value.
+    pub reason: &'static str,
+    /// What it counts.
+    pub what: &'static str,
+}
+
+const fn drop_reason(
+    metric: &'static MetricDef,
+    reason: &'static str,
+    what: &'static str,
+) -> DropReason {
+    DropReason {
+        metric,
+        reason,
+        what,
+    }
+}
+
+/// Every `tap.drop.reason`, by metric: each `tap.dropped.*` metric counts one
+/// thing (its unit), so its series add up.
+pub const DROP_REASONS: &[DropReason] = &[
+    drop_reason(
+        &TAP_DROPPED_EVENTS,
         "ringbuf_full",
         "kernel events lost: the ring buffer was full",
     ),
-    ("truncated_event", "payloads cut at the per-call copy cap"),
-    (
-        "conn_map_full",
-        "connections not tracked: the kernel map was full",
+    drop_reason(
+        &TAP_DROPPED_EVENTS,
+        "tls_unmapped",
+        "TLS plaintext events whose socket was never seen",
     ),
-    ("tls_unmapped", "TLS plaintext whose socket was never seen"),
-    (
+    drop_reason(
+        &TAP_DROPPED_EVENTS,
         "scratch_busy",
         "data events lost: this CPU's event slot was held by a preempted program",
     ),
-    (
-        "exporter_stopped",
-        "exchanges and reports lost because the exporter had stopped",
+    drop_reason(
+        &TAP_DROPPED_CONNECTIONS,
+        "conn_map_full",
+        "connections not tracked: the kernel map was full",
     ),
-    (
-        "span_queue_full",
+    drop_reason(
+        &TAP_DROPPED_EXCHANGES,
+        "exporter_stopped",
+        "exchanges lost because the exporter had stopped",
+    ),
+    drop_reason(
+        &TAP_DROPPED_REPORTS,
+        "exporter_stopped",
+        "connection reports lost because the exporter had stopped",
+    ),
+    drop_reason(
+        &TAP_DROPPED_SPANS,
+        "queue_full",
         "spans lost: the OTLP span queue was full",
     ),
-    (
-        "span_export_failed",
+    drop_reason(
+        &TAP_DROPPED_SPANS,
+        "export_failed",
         "spans lost: export failed after retries, or at shutdown",
     ),
+    drop_reason(
+        &TAP_DROPPED_LOG_RECORDS,
+        "queue_full",
+        "log records lost: the OTLP log queue was full",
+    ),
+    drop_reason(
+        &TAP_DROPPED_LOG_RECORDS,
+        "export_failed",
+        "log records lost: their export request failed, or was still pending at shutdown",
+    ),
 ];
+
+/// The drop reasons of one `tap.dropped.*` metric.
+pub fn drop_reasons(metric: &MetricDef) -> impl Iterator<Item = &'static DropReason> + '_ {
+    DROP_REASONS
+        .iter()
+        .filter(move |d| d.metric.name == metric.name)
+}
 
 /// Every metric the agent may emit: the HTTP histograms and the
 /// capture-health metrics. The exporter creates each instrument from its
@@ -284,9 +404,16 @@ pub const CAPTURE_METRICS: &[MetricDef] = &[
     TAP_TLS_CONNECTIONS,
     TAP_DATA_EVENTS,
     TAP_BYTES,
-    TAP_DROPS,
+    TAP_DROPPED_EVENTS,
+    TAP_TRUNCATED_EVENTS,
+    TAP_DROPPED_CONNECTIONS,
+    TAP_DROPPED_EXCHANGES,
+    TAP_DROPPED_REPORTS,
+    TAP_DROPPED_SPANS,
+    TAP_DROPPED_LOG_RECORDS,
+    TAP_UNATTRIBUTED_EXCHANGES,
     TAP_PARSE_ERRORS,
-    TAP_UPROBES_ATTACHED,
+    TAP_UPROBE_COUNT,
     TAP_UPROBE_HITS,
     TAP_EXPORT_FAILURES,
 ];
@@ -416,6 +543,88 @@ mod tests {
         assert_eq!(find(&m.attributes, "http.request.method_original"), None);
     }
 
+    /// Each capture-health metric counts one thing, in its unit, and all its
+    /// series carry the same attribute keys (so a sum over them is meaningful).
+    #[test]
+    fn health_metrics_count_one_thing_each() {
+        let health: Vec<(&str, &str, MetricKind, &[&str])> = CAPTURE_METRICS
+            .iter()
+            .filter(|d| d.name.starts_with("tap."))
+            .map(|d| (d.name, d.unit, d.kind, d.attributes))
+            .collect();
+        use MetricKind::{Counter, UpDownCounter};
+        let reason: &[&str] = &["tap.drop.reason"];
+        let none: &[&str] = &[];
+        assert_eq!(
+            health,
+            [
+                ("tap.exchanges", "{exchange}", Counter, &["tap.partial"][..]),
+                (
+                    "tap.connections",
+                    "{connection}",
+                    Counter,
+                    &["tap.l7_protocol"][..]
+                ),
+                (
+                    "tap.tls.connections",
+                    "{connection}",
+                    Counter,
+                    &["tap.tls.probe"][..]
+                ),
+                ("tap.data_events", "{event}", Counter, none),
+                ("tap.bytes", "By", Counter, none),
+                ("tap.dropped.events", "{event}", Counter, reason),
+                ("tap.truncated.events", "{event}", Counter, none),
+                ("tap.dropped.connections", "{connection}", Counter, reason),
+                ("tap.dropped.exchanges", "{exchange}", Counter, reason),
+                ("tap.dropped.reports", "{report}", Counter, reason),
+                ("tap.dropped.spans", "{span}", Counter, reason),
+                ("tap.dropped.log_records", "{log_record}", Counter, reason),
+                ("tap.unattributed.exchanges", "{exchange}", Counter, none),
+                ("tap.parse_errors", "{error}", Counter, none),
+                ("tap.uprobe.count", "{uprobe}", UpDownCounter, none),
+                ("tap.uprobe.hits", "{hit}", Counter, none),
+                (
+                    "tap.export.failures",
+                    "{failure}",
+                    Counter,
+                    &["tap.signal"][..]
+                ),
+            ]
+        );
+        // The old names that mixed things or broke the naming rules are gone.
+        for old in ["tap.drops", "tap.uprobes.attached"] {
+            assert_eq!(metric_def(old), None, "{old}");
+        }
+    }
+
+    #[test]
+    fn drop_reasons_by_metric() {
+        let by = |def: &MetricDef| -> Vec<&str> { drop_reasons(def).map(|r| r.reason).collect() };
+        assert_eq!(
+            by(&TAP_DROPPED_EVENTS),
+            ["ringbuf_full", "tls_unmapped", "scratch_busy"]
+        );
+        assert_eq!(by(&TAP_DROPPED_CONNECTIONS), ["conn_map_full"]);
+        assert_eq!(by(&TAP_DROPPED_EXCHANGES), ["exporter_stopped"]);
+        assert_eq!(by(&TAP_DROPPED_REPORTS), ["exporter_stopped"]);
+        assert_eq!(by(&TAP_DROPPED_SPANS), ["queue_full", "export_failed"]);
+        assert_eq!(
+            by(&TAP_DROPPED_LOG_RECORDS),
+            ["queue_full", "export_failed"]
+        );
+        assert_eq!(by(&TAP_EXCHANGES).len(), 0);
+        // Every tap.dropped.* metric has reasons, and only they have.
+        for def in CAPTURE_METRICS {
+            assert_eq!(
+                def.name.starts_with("tap.dropped."),
+                drop_reasons(def).next().is_some(),
+                "{}",
+                def.name
+            );
+        }
+    }
+
     #[test]
     fn buckets_are_increasing() {
         for b in [DURATION_BUCKETS_S, SIZE_BUCKETS_BY] {
@@ -436,14 +645,18 @@ mod tests {
             assert!(!def.unit.is_empty() && !def.description.is_empty());
         }
         assert_eq!(metric_def("nope"), None);
-        assert_eq!(TAP_DROPS.attributes, &[k::TAP_DROP_REASON][..]);
-        assert_eq!(TAP_UPROBES_ATTACHED.kind, MetricKind::Gauge);
         assert_eq!(TAP_BYTES.unit, "By");
         assert_eq!(TAP_EXCHANGES.unit, "{exchange}");
-        let mut reasons: Vec<&str> = DROP_REASONS.iter().map(|r| r.0).collect();
+        let mut reasons: Vec<(&str, &str)> = DROP_REASONS
+            .iter()
+            .map(|r| (r.metric.name, r.reason))
+            .collect();
         reasons.sort_unstable();
         reasons.dedup();
         assert_eq!(reasons.len(), DROP_REASONS.len(), "duplicate drop reason");
+        for r in DROP_REASONS {
+            assert_eq!(metric_def(r.metric.name), Some(r.metric), "{}", r.reason);
+        }
         assert_eq!(
             metric_def(HTTP_SERVER_REQUEST_DURATION).map(|d| (d.unit, d.kind)),
             Some(("s", MetricKind::Histogram))

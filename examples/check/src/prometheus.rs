@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use semconv::metrics::{MetricDef, MetricKind, CAPTURE_METRICS};
 
 /// Labels that come from the resource (via `resource_to_telemetry_conversion`) or from
-/// Prometheus itself, allowed on every metric: the agent's resource carries
-/// `service.name` and `host.name`; `job`/`instance` are set by the exporter.
+/// Prometheus itself, allowed on every metric: both the observed programs' resource
+/// (HTTP metrics) and the agent's (`tap.*`) carry `service.name` and `host.name`;
+/// `job`/`instance` are set by the exporter (from `service.name` /
+/// `service.instance.id`).
 pub const RESOURCE_LABELS: &[&str] = &["service_name", "host_name", "job", "instance"];
 
 /// The suffix the Prometheus exporter appends for a UCUM unit; `None` for
@@ -72,7 +74,8 @@ pub fn prometheus_series() -> BTreeMap<String, (&'static MetricDef, Series)> {
         let base = prometheus_base(def);
         let names: Vec<(String, Series)> = match def.kind {
             MetricKind::Counter => vec![(format!("{base}_total"), Series::Total)],
-            MetricKind::Gauge => vec![(base, Series::Value)],
+            // A non-monotonic sum is a gauge to Prometheus.
+            MetricKind::Gauge | MetricKind::UpDownCounter => vec![(base, Series::Value)],
             MetricKind::Histogram => vec![
                 (format!("{base}_bucket"), Series::Bucket),
                 (format!("{base}_sum"), Series::Sum),
@@ -163,9 +166,16 @@ mod tests {
             "tap_tls_connections_total",
             "tap_data_events_total",
             "tap_bytes_total",
-            "tap_drops_total",
+            "tap_dropped_events_total",
+            "tap_truncated_events_total",
+            "tap_dropped_connections_total",
+            "tap_dropped_exchanges_total",
+            "tap_dropped_reports_total",
+            "tap_dropped_spans_total",
+            "tap_dropped_log_records_total",
+            "tap_unattributed_exchanges_total",
             "tap_parse_errors_total",
-            "tap_uprobes_attached",
+            "tap_uprobe_count",
             "tap_uprobe_hits_total",
             "tap_export_failures_total",
         ] {
@@ -174,13 +184,16 @@ mod tests {
         for n in [
             "tap_bytes_bytes_total",
             "tap_exchanges_exchange_total",
-            "tap_uprobes_attached_total",
+            "tap_uprobe_count_total",
+            "tap_drops_total",
+            "tap_uprobes_attached",
             "http_server_request_duration_bucket",
             "http_server_request_duration_seconds_total",
         ] {
             assert!(!has(n), "{n} should not exist");
         }
-        assert_eq!(s.len(), 6 * 3 + 9 + 1);
+        // Six histograms, 16 counters, one up-down counter.
+        assert_eq!(s.len(), 6 * 3 + 16 + 1);
         assert_eq!(prometheus_label("tap.drop.reason"), "tap_drop_reason");
         assert_eq!(
             prometheus_label("http.response.status_code"),

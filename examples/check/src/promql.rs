@@ -279,9 +279,9 @@ mod tests {
         for expr in [
             r#"sum by (service_name, http_request_method, http_response_status_code) (rate(http_server_request_duration_seconds_count{service_name=~"$service"}[$__rate_interval]))"#,
             r#"histogram_quantile(0.99, sum by (le, server_address) (rate(http_client_request_duration_seconds_bucket[5m])))"#,
-            r#"sum by (tap_drop_reason) (increase(tap_drops_total{tap_drop_reason=~"ring.*|x{y}"}[$__range]))"#,
+            r#"sum by (tap_drop_reason) (increase(tap_dropped_events_total{tap_drop_reason=~"ring.*|x{y}"}[$__range]))"#,
             r#"sum(rate(tap_uprobe_hits_total[5m])) / sum(rate(tap_exchanges_total[5m]))"#,
-            r#"max without (instance) (tap_uprobes_attached{job="otel-agent"})"#,
+            r#"max without (instance) (tap_uprobe_count{job="otel-agent"})"#,
             r#"rate(tap_export_failures_total{tap_signal="traces"}[${__rate_interval}]) > 0"#,
         ] {
             check_expr(expr).unwrap_or_else(|e| panic!("{expr}: {e:?}"));
@@ -293,22 +293,23 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("rate(tap_exchange_total[5m])", "no metric of the agent"),
             ("rate(tap_exchanges[5m])", "is a Counter"),
-            ("tap_uprobes_attached_total", "not a counter"),
-            ("rate(tap_drops_bucket[5m])", "histogram suffix _bucket"),
+            ("tap_uprobe_count_total", "not a counter"),
+            ("rate(tap_drops_total[5m])", "no metric of the agent"),
+            ("rate(tap_dropped_spans_bucket[5m])", "histogram suffix _bucket"),
             ("rate(http_server_request_duration_bucket[5m])", "no metric of the agent"),
             ("rate(http_server_request_duration_seconds_total[5m])", "not a counter"),
             ("rate(http.server.request.duration[5m])", "dots into underscores"),
-            ("sum by (tap_drop_reasons) (rate(tap_drops_total[5m]))", "label `tap_drop_reasons`"),
-            ("sum by (http_request_method) (rate(tap_drops_total[5m]))", "label `http_request_method`"),
-            ("sum by (le) (rate(tap_drops_total[5m]))", "label `le`"),
+            ("sum by (tap_drop_reasons) (rate(tap_dropped_events_total[5m]))", "label `tap_drop_reasons`"),
+            ("sum by (http_request_method) (rate(tap_dropped_events_total[5m]))", "label `http_request_method`"),
+            ("sum by (le) (rate(tap_dropped_events_total[5m]))", "label `le`"),
             ("sum by (le) (rate(http_server_request_duration_seconds_count[5m]))", "label `le`"),
             (r#"rate(http_server_request_duration_seconds_count{http_method="GET"}[5m])"#, "label `http_method`"),
             (
-                "sum by (tap_signal) (rate(tap_export_failures_total[5m])) / sum by (tap_signal) (rate(tap_drops_total[5m]))",
+                "sum by (tap_signal) (rate(tap_export_failures_total[5m])) / sum by (tap_signal) (rate(tap_dropped_events_total[5m]))",
                 "label `tap_signal`",
             ),
-            ("rates(tap_drops_total[5m])", "unknown function `rates`"),
-            ("sum(rate(tap_drops_total{tap_drop_reason=\"x\"[5m]))", "unbalanced"),
+            ("rates(tap_dropped_events_total[5m])", "unknown function `rates`"),
+            ("sum(rate(tap_dropped_events_total{tap_drop_reason=\"x\"[5m]))", "unbalanced"),
             ("vector(1)", "no metric"),
         ];
         for (expr, why) in cases {

@@ -82,9 +82,11 @@ fn dashboard_queries_use_only_the_agents_metrics_and_labels() {
         "http.client.request.duration",
         "tap.exchanges",
         "tap.connections",
-        "tap.drops",
+        "tap.dropped.events",
+        "tap.dropped.connections",
+        "tap.dropped.spans",
         "tap.parse_errors",
-        "tap.uprobes.attached",
+        "tap.uprobe.count",
         "tap.uprobe.hits",
         "tap.export.failures",
     ] {

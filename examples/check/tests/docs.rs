@@ -46,8 +46,9 @@ fn troubleshooting_covers_the_checklist_and_export() {
         "pid=",
         "exe=",
         "tap.export.failures",
-        "tap.drops",
-        "span_queue_full",
+        "tap.dropped.events",
+        "tap.dropped.spans",
+        "queue_full",
         "No spans in Jaeger or Tempo",
     ] {
         assert!(

@@ -118,6 +118,14 @@ fn record(recorder: &mut Option<Recorder>, item: &[u8]) {
     }
 }
 
+/// Count an output lost because the exporter had stopped, by what it is.
+fn exporter_stopped(o: &Output, stats: &CaptureStats) {
+    match o {
+        Output::Exchange(_) => incr(&stats.exporter_stopped_exchanges),
+        Output::Report(_) => incr(&stats.exporter_stopped_reports),
+    }
+}
+
 /// Hand `out` to the exporter, waiting while its queue is full. Only a closed
 /// queue (the exporter is gone) drops, and counts, outputs.
 async fn forward(tx: &mpsc::Sender<Output>, out: &mut Vec<Output>, stats: &CaptureStats) {
@@ -128,13 +136,13 @@ async fn forward(tx: &mpsc::Sender<Output>, out: &mut Vec<Output>, stats: &Captu
                 incr(&stats.export_queue_waits);
                 o
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                incr(&stats.exporter_stopped);
+            Err(mpsc::error::TrySendError::Closed(o)) => {
+                exporter_stopped(&o, stats);
                 continue;
             }
         };
-        if tx.send(o).await.is_err() {
-            incr(&stats.exporter_stopped);
+        if let Err(mpsc::error::SendError(o)) = tx.send(o).await {
+            exporter_stopped(&o, stats);
         }
     }
 }

@@ -33,10 +33,23 @@ pub fn mapping_options(settings: &Settings) -> MappingOptions {
     }
 }
 
+/// How long the exporter waits for outputs before it looks for idle
+/// processes' meter providers anyway.
+const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Deliver outputs to every sink until the channel closes, then flush them all.
 pub async fn run(mut rx: mpsc::Receiver<Output>, mut sinks: Sinks, stats: Arc<CaptureStats>) {
     let mut batch = Vec::with_capacity(256);
-    while rx.recv_many(&mut batch, 256).await > 0 {
+    loop {
+        let got = tokio::time::timeout(IDLE_TICK, rx.recv_many(&mut batch, 256)).await;
+        if let Some(otlp) = sinks.otlp.as_mut() {
+            otlp.expire_idle();
+        }
+        match got {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(_) => continue,
+        }
         if sinks.stdout {
             stdout::write_batch(&batch, &stats);
         }

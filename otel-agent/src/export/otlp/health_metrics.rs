@@ -26,23 +26,27 @@ fn counter<'a>(
         .with_description(def.description)
 }
 
-/// How many were lost for one of `semconv::metrics::DROP_REASONS`.
-fn drops(
-    reason: &str,
+/// How many were lost for one [`m::DropReason`] (a reason of one
+/// `tap.dropped.*` metric); `None` for a reason this function does not know.
+fn dropped(
+    reason: &m::DropReason,
     s: &StatsSnapshot,
     kernel: &[u64],
     failures: &ExportFailures,
 ) -> Option<u64> {
     let k = |c: Counter| kernel.get(c as usize).copied().unwrap_or(0);
-    Some(match reason {
-        "ringbuf_full" => k(Counter::RingbufFull),
-        "truncated_event" => k(Counter::TruncatedEvents),
-        "conn_map_full" => k(Counter::ConnMapFull),
-        "tls_unmapped" => k(Counter::TlsUnmapped),
-        "scratch_busy" => k(Counter::ScratchBusy),
-        "exporter_stopped" => s.exporter_stopped,
-        "span_queue_full" => failures.spans_queue_full.load(Ordering::Relaxed),
-        "span_export_failed" => failures.spans_lost.load(Ordering::Relaxed),
+    let f = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    Some(match (reason.metric.name, reason.reason) {
+        ("tap.dropped.events", "ringbuf_full") => k(Counter::RingbufFull),
+        ("tap.dropped.events", "tls_unmapped") => k(Counter::TlsUnmapped),
+        ("tap.dropped.events", "scratch_busy") => k(Counter::ScratchBusy),
+        ("tap.dropped.connections", "conn_map_full") => k(Counter::ConnMapFull),
+        ("tap.dropped.exchanges", "exporter_stopped") => s.exporter_stopped_exchanges,
+        ("tap.dropped.reports", "exporter_stopped") => s.exporter_stopped_reports,
+        ("tap.dropped.spans", "queue_full") => f(&failures.spans_queue_full),
+        ("tap.dropped.spans", "export_failed") => f(&failures.spans_lost),
+        ("tap.dropped.log_records", "queue_full") => f(&failures.log_records_queue_full),
+        ("tap.dropped.log_records", "export_failed") => f(&failures.log_records_lost),
         _ => return None,
     })
 }
@@ -111,12 +115,15 @@ fn register_capture(meter: &Meter, stats: &Arc<CaptureStats>) {
         .with_callback(move |o| o.observe(s.snapshot().parse_errors, &[]))
         .build();
     let s = stats.clone();
-    let attached = &m::TAP_UPROBES_ATTACHED;
+    let count = &m::TAP_UPROBE_COUNT;
     meter
-        .u64_observable_gauge(attached.name)
-        .with_unit(attached.unit)
-        .with_description(attached.description)
-        .with_callback(move |o| o.observe(s.snapshot().uprobes_attached, &[]))
+        .i64_observable_up_down_counter(count.name)
+        .with_unit(count.unit)
+        .with_description(count.description)
+        .with_callback(move |o| {
+            let n = i64::try_from(s.snapshot().uprobes_attached).unwrap_or(i64::MAX);
+            o.observe(n, &[]);
+        })
         .build();
 }
 
@@ -127,15 +134,31 @@ fn register_losses(
     kernel: KernelCounters,
     failures: Arc<ExportFailures>,
 ) {
-    let (s, kc, f) = (stats, kernel.clone(), failures.clone());
-    counter(meter, &m::TAP_DROPS)
-        .with_callback(move |o| {
-            let (snap, kernel) = (s.snapshot(), kc());
-            for (reason, _) in m::DROP_REASONS {
-                if let Some(n) = drops(reason, &snap, &kernel, &f) {
-                    o.observe(n, &[KeyValue::new(k::TAP_DROP_REASON, *reason)]);
+    for def in m::CAPTURE_METRICS
+        .iter()
+        .filter(|d| m::drop_reasons(d).next().is_some())
+    {
+        let (s, kc, f) = (stats.clone(), kernel.clone(), failures.clone());
+        counter(meter, def)
+            .with_callback(move |o| {
+                let (snap, kernel) = (s.snapshot(), kc());
+                for r in m::drop_reasons(def) {
+                    if let Some(n) = dropped(r, &snap, &kernel, &f) {
+                        o.observe(n, &[KeyValue::new(k::TAP_DROP_REASON, r.reason)]);
+                    }
                 }
-            }
+            })
+            .build();
+    }
+    let f = failures.clone();
+    counter(meter, &m::TAP_UNATTRIBUTED_EXCHANGES)
+        .with_callback(move |o| o.observe(f.exchanges_unattributed.load(Ordering::Relaxed), &[]))
+        .build();
+    let kc = kernel.clone();
+    counter(meter, &m::TAP_TRUNCATED_EVENTS)
+        .with_callback(move |o| {
+            let truncated = kc().get(Counter::TruncatedEvents as usize).copied();
+            o.observe(truncated.unwrap_or(0), &[]);
         })
         .build();
     counter(meter, &m::TAP_UPROBE_HITS)
@@ -159,33 +182,76 @@ fn register_losses(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_metrics::{assert_in_catalog, collect, Collected};
     use super::*;
 
     #[test]
     fn every_drop_reason_of_the_catalog_is_counted() {
         let kernel = [0u64; bpf_probes::events::COUNTER_COUNT as usize];
         let (s, f) = (StatsSnapshot::default(), ExportFailures::default());
-        for (reason, _) in m::DROP_REASONS {
-            assert_eq!(drops(reason, &s, &kernel, &f), Some(0), "{reason}");
+        for r in m::DROP_REASONS {
+            assert_eq!(dropped(r, &s, &kernel, &f), Some(0), "{r:?}");
         }
-        assert_eq!(drops("nope", &s, &kernel, &f), None);
+        let unknown = m::DropReason {
+            reason: "nope",
+            ..m::DROP_REASONS[0]
+        };
+        assert_eq!(dropped(&unknown, &s, &kernel, &f), None);
+    }
+
+    /// Every counter set to a distinct value, then collected.
+    fn collected() -> Vec<Collected> {
+        let stats = Arc::new(CaptureStats::default());
+        let set = |c: &std::sync::atomic::AtomicU64, v| c.store(v, Ordering::Relaxed);
+        set(&stats.exchanges, 7);
+        set(&stats.partial_exchanges, 1);
+        set(&stats.connections_http1, 4);
+        set(&stats.connections_http2, 2);
+        set(&stats.connections_other, 1);
+        set(&stats.tls_connections_openssl, 2);
+        set(&stats.tls_connections_gnutls, 1);
+        set(&stats.exporter_stopped_exchanges, 3);
+        set(&stats.exporter_stopped_reports, 6);
+        set(&stats.uprobes_attached, 24);
+        let mut k = [0u64; bpf_probes::events::COUNTER_COUNT as usize];
+        k[Counter::RingbufFull as usize] = 5;
+        k[Counter::TlsUnmapped as usize] = 8;
+        k[Counter::ScratchBusy as usize] = 9;
+        k[Counter::TruncatedEvents as usize] = 11;
+        k[Counter::ConnMapFull as usize] = 12;
+        let kernel: KernelCounters = Arc::new(move || k);
+        let failures = Arc::new(ExportFailures::default());
+        set(&failures.spans_queue_full, 13);
+        set(&failures.spans_lost, 14);
+        set(&failures.log_records_queue_full, 15);
+        set(&failures.log_records_lost, 16);
+        set(&failures.exchanges_unattributed, 17);
+        let collected = collect(
+            |meter| register(meter, stats.clone(), kernel, failures),
+            |_| {},
+        );
+        assert_in_catalog(&collected);
+        collected
+    }
+
+    /// The data points of `name`, sorted: (`key=value` attributes, value).
+    fn series(collected: &[Collected], name: &str) -> Vec<(Vec<String>, f64)> {
+        let c = collected
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("{name} not collected"));
+        let mut v = c.values.clone();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    fn point(attrs: &[&str], value: f64) -> (Vec<String>, f64) {
+        (attrs.iter().map(|a| a.to_string()).collect(), value)
     }
 
     #[test]
     fn every_health_metric_is_its_catalog_entry() {
-        use super::super::test_metrics::{assert_in_catalog, collect};
-        let stats = Arc::new(CaptureStats::default());
-        stats.exchanges.store(7, Ordering::Relaxed);
-        stats.tls_connections_openssl.store(2, Ordering::Relaxed);
-        stats.exporter_stopped.store(3, Ordering::Relaxed);
-        let mut k = [0u64; bpf_probes::events::COUNTER_COUNT as usize];
-        k[Counter::RingbufFull as usize] = 5;
-        let kernel: KernelCounters = Arc::new(move || k);
-        let collected = collect(
-            |meter| register(meter, stats.clone(), kernel, Arc::default()),
-            |_| {},
-        );
-        assert_in_catalog(&collected);
+        let collected = collected();
         let mut names: Vec<&str> = collected.iter().map(|c| c.name.as_str()).collect();
         names.sort_unstable();
         let mut health: Vec<&str> = m::CAPTURE_METRICS
@@ -198,14 +264,123 @@ mod tests {
             names, health,
             "every health metric of the catalog, no other"
         );
-        let drops = collected
-            .iter()
-            .find(|c| c.name == m::TAP_DROPS.name)
-            .unwrap();
+        // Every series of a metric carries the same attribute keys.
+        for c in &collected {
+            let keys: Vec<Vec<&str>> = c
+                .points
+                .iter()
+                .map(|p| p.iter().map(String::as_str).collect())
+                .collect();
+            assert!(
+                keys.windows(2).all(|w| w[0] == w[1]),
+                "{}: {keys:?}",
+                c.name
+            );
+        }
+    }
+
+    #[test]
+    fn tap_connections_counts_each_connection_once_by_l7_protocol() {
+        let c = collected();
         assert_eq!(
-            drops.points.len(),
-            m::DROP_REASONS.len(),
-            "one series per reason"
+            series(&c, "tap.connections"),
+            [
+                point(&["tap.l7_protocol=http1"], 4.0),
+                point(&["tap.l7_protocol=http2"], 2.0),
+                point(&["tap.l7_protocol=other"], 1.0),
+            ]
         );
+        assert_eq!(
+            series(&c, "tap.tls.connections"),
+            [
+                point(&["tap.tls.probe=gnutls"], 1.0),
+                point(&["tap.tls.probe=openssl"], 2.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn tap_dropped_events() {
+        assert_eq!(
+            series(&collected(), "tap.dropped.events"),
+            [
+                point(&["tap.drop.reason=ringbuf_full"], 5.0),
+                point(&["tap.drop.reason=scratch_busy"], 9.0),
+                point(&["tap.drop.reason=tls_unmapped"], 8.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn tap_truncated_events() {
+        assert_eq!(
+            series(&collected(), "tap.truncated.events"),
+            [point(&[], 11.0)]
+        );
+    }
+
+    #[test]
+    fn tap_dropped_connections() {
+        assert_eq!(
+            series(&collected(), "tap.dropped.connections"),
+            [point(&["tap.drop.reason=conn_map_full"], 12.0)]
+        );
+    }
+
+    #[test]
+    fn tap_dropped_exchanges_and_reports() {
+        let c = collected();
+        assert_eq!(
+            series(&c, "tap.dropped.exchanges"),
+            [point(&["tap.drop.reason=exporter_stopped"], 3.0)]
+        );
+        assert_eq!(
+            series(&c, "tap.dropped.reports"),
+            [point(&["tap.drop.reason=exporter_stopped"], 6.0)]
+        );
+    }
+
+    #[test]
+    fn tap_dropped_spans() {
+        assert_eq!(
+            series(&collected(), "tap.dropped.spans"),
+            [
+                point(&["tap.drop.reason=export_failed"], 14.0),
+                point(&["tap.drop.reason=queue_full"], 13.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn tap_dropped_log_records() {
+        assert_eq!(
+            series(&collected(), "tap.dropped.log_records"),
+            [
+                point(&["tap.drop.reason=export_failed"], 16.0),
+                point(&["tap.drop.reason=queue_full"], 15.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn tap_unattributed_exchanges() {
+        assert_eq!(
+            series(&collected(), "tap.unattributed.exchanges"),
+            [point(&[], 17.0)]
+        );
+    }
+
+    #[test]
+    fn tap_uprobe_count_is_an_up_down_counter() {
+        let c = collected();
+        assert_eq!(series(&c, "tap.uprobe.count"), [point(&[], 24.0)]);
+        let count = c.iter().find(|c| c.name == "tap.uprobe.count");
+        assert_eq!(
+            count.and_then(|c| c.monotonic),
+            Some(false),
+            "a non-monotonic sum"
+        );
+        let gone = ["tap.drops", "tap.uprobes.attached"];
+        assert!(c.iter().all(|c| !gone.contains(&c.name.as_str())));
     }
 }

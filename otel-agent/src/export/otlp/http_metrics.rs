@@ -44,7 +44,7 @@ impl HttpInstruments {
         }
     }
 
-    fn record_measurement(&self, mm: HttpMeasurement) {
+    pub(crate) fn record_measurement(&self, mm: HttpMeasurement) {
         let side = match mm.kind {
             SpanKind::Client => &self.client,
             SpanKind::Server => &self.server,

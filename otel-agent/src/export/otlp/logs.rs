@@ -1,14 +1,36 @@
 //! Connection reports → OTLP log records: the pure mapping of
-//! `semconv::logs::connection_report` copied onto the SDK's record.
+//! `semconv::logs::connection_report` copied onto the SDK's record, and
+//! their export under the resource of the observed process.
+//!
+//! The SDK's logger provider has one resource, so the records do not go
+//! through it: like spans, they are queued with their process's resource
+//! and exported in batches, one request per resource
+//! (`LogExporter::set_resource` per group). A full queue and a failed
+//! export drop records, counted.
 
-use std::time::SystemTime;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::logs::{AnyValue, LogRecord, Logger as _, Severity as OtelSeverity};
-use opentelemetry_sdk::logs::SdkLogger;
+use opentelemetry::InstrumentationScope;
+use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLogRecord, SdkLogger};
+use opentelemetry_sdk::Resource;
 use semconv::logs::{connection_report, Severity};
 use semconv::model::ConnectionReport;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
 
-use super::spans::{any_value, time};
+use super::spans::{any_value, group_by_resource, time};
+use super::ExportFailures;
+
+/// Log records per export request.
+const MAX_BATCH: usize = 512;
+/// How long records wait for a batch to fill.
+const BATCH_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A log record and the resource of the process it describes.
+pub type QueuedRecord = (Arc<Resource>, SdkLogRecord);
 
 /// Fill `rec` with the connection report; `observed` is when the agent saw it.
 pub fn fill(rec: &mut impl LogRecord, r: &ConnectionReport, observed: SystemTime) {
@@ -30,9 +52,61 @@ pub fn fill(rec: &mut impl LogRecord, r: &ConnectionReport, observed: SystemTime
 
 /// Emit one connection report on `logger`.
 pub fn emit_report(logger: &SdkLogger, r: &ConnectionReport) {
+    logger.emit(record(logger, r));
+}
+
+/// The log record of one connection report (`logger` only makes the
+/// record; nothing is emitted).
+pub fn record(logger: &SdkLogger, r: &ConnectionReport) -> SdkLogRecord {
     let mut rec = logger.create_log_record();
     fill(&mut rec, r, SystemTime::now());
-    logger.emit(rec);
+    rec
+}
+
+/// The log export task: batch the queued records, group them by resource,
+/// export one request per resource. Records of a failed request are
+/// counted lost (`log_records_lost`), the request in `logs`.
+pub async fn export_logs<E: LogExporter>(
+    mut exporter: E,
+    mut rx: mpsc::Receiver<QueuedRecord>,
+    scope: InstrumentationScope,
+    failures: Arc<ExportFailures>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let got = tokio::time::timeout(BATCH_TIMEOUT, rx.recv_many(&mut batch, MAX_BATCH)).await;
+        let closed = matches!(got, Ok(0));
+        if !batch.is_empty() {
+            export_batch(&mut exporter, std::mem::take(&mut batch), &scope, &failures).await;
+        }
+        if closed {
+            break;
+        }
+    }
+    let _ = exporter.shutdown();
+}
+
+async fn export_batch<E: LogExporter>(
+    exporter: &mut E,
+    batch: Vec<QueuedRecord>,
+    scope: &InstrumentationScope,
+    failures: &ExportFailures,
+) {
+    for (resource, records) in group_by_resource(batch) {
+        exporter.set_resource(&resource);
+        let n = records.len() as u64;
+        let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
+            records.iter().map(|r| (r, scope)).collect();
+        let result = exporter.export(LogBatch::new(&refs)).await;
+        failures.log_records_pending.fetch_sub(n, Ordering::Relaxed);
+        if let Err(e) = result {
+            failures.logs.fetch_add(1, Ordering::Relaxed);
+            failures.log_records_lost.fetch_add(n, Ordering::Relaxed);
+            warn!(error = %e, records = n, "log export failed: records dropped (counted)");
+        } else {
+            debug!(records = n, "log records exported");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -257,5 +331,101 @@ mod tests {
             Some(UNIX_EPOCH + Duration::from_nanos(OPENED + 2_500_000_000))
         );
         assert!(rec.observed_timestamp().is_some_and(|t| t >= before));
+    }
+
+    /// One export request: service.name of its resource, connection ids.
+    type Request = (String, Vec<i64>);
+
+    /// Records what each export request carried; fails every request when `fail`.
+    #[derive(Debug, Default)]
+    struct Requests {
+        resource: Option<String>,
+        seen: Arc<std::sync::Mutex<Vec<Request>>>,
+        fail: bool,
+    }
+
+    impl LogExporter for Requests {
+        async fn export(&self, batch: LogBatch<'_>) -> opentelemetry_sdk::error::OTelSdkResult {
+            let ids = batch
+                .iter()
+                .map(|(rec, _)| match attr(rec, "tap.connection.id") {
+                    Some(AnyValue::Int(i)) => *i,
+                    other => panic!("connection id: {other:?}"),
+                })
+                .collect();
+            let service = self.resource.clone().unwrap_or_default();
+            self.seen.lock().expect("lock").push((service, ids));
+            if self.fail {
+                return Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+                    "down".into(),
+                ));
+            }
+            Ok(())
+        }
+        fn set_resource(&mut self, resource: &Resource) {
+            self.resource = resource
+                .get(&Key::from_static_str("service.name"))
+                .map(|v| v.to_string());
+        }
+    }
+
+    fn queued(service: &Arc<Resource>, id: u64) -> QueuedRecord {
+        let provider = SdkLoggerProvider::builder().build();
+        let mut r = report();
+        r.connection.id = id;
+        (service.clone(), record(&provider.logger("test"), &r))
+    }
+
+    fn resource(service: &'static str) -> Arc<Resource> {
+        Arc::new(Resource::builder_empty().with_service_name(service).build())
+    }
+
+    async fn run(fail: bool) -> (Vec<Request>, Arc<ExportFailures>) {
+        let exporter = Requests {
+            fail,
+            ..Default::default()
+        };
+        let seen = exporter.seen.clone();
+        let failures = Arc::new(ExportFailures::default());
+        let (tx, rx) = mpsc::channel(16);
+        let (nginx, python) = (resource("nginx"), resource("python3"));
+        for (res, id) in [(&nginx, 1), (&python, 2), (&nginx, 3)] {
+            failures.log_records_pending.fetch_add(1, Ordering::Relaxed);
+            tx.send(queued(res, id)).await.expect("send");
+        }
+        drop(tx);
+        export_logs(
+            exporter,
+            rx,
+            InstrumentationScope::builder("test").build(),
+            failures.clone(),
+        )
+        .await;
+        let seen = seen.lock().expect("lock").clone();
+        (seen, failures)
+    }
+
+    #[tokio::test]
+    async fn records_go_out_under_their_process_resource() {
+        let (seen, failures) = run(false).await;
+        assert_eq!(
+            seen,
+            [
+                ("nginx".to_string(), vec![1, 3]),
+                ("python3".to_string(), vec![2])
+            ]
+        );
+        assert_eq!(failures.log_records_pending.load(Ordering::Relaxed), 0);
+        assert_eq!(failures.log_records_lost.load(Ordering::Relaxed), 0);
+        assert_eq!(failures.logs.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn failed_requests_count_their_records_lost() {
+        let (seen, failures) = run(true).await;
+        assert_eq!(seen.len(), 2);
+        assert_eq!(failures.log_records_pending.load(Ordering::Relaxed), 0);
+        assert_eq!(failures.log_records_lost.load(Ordering::Relaxed), 3);
+        assert_eq!(failures.logs.load(Ordering::Relaxed), 2);
     }
 }

@@ -1,25 +1,28 @@
-//! OTLP exporter: one span per exchange (the observed process as resource),
-//! HTTP and capture-health metrics, and one log record per connection report.
+//! OTLP exporter: one span per exchange, HTTP metrics, and one log record per
+//! connection report — all three under the resource of the observed process
+//! (`resources`) — and the agent's capture-health metrics under its own.
 //!
-//! Spans go through our own bounded queue and batcher, so that each batch can
-//! carry the resource of the process it describes (`SpanExporter::set_resource`
-//! per group) with real kernel timestamps; metrics and logs use the SDK's
-//! periodic reader and batch processor on the tokio runtime. Every export
-//! failure and every span dropped for a full queue is counted.
+//! Spans and log records go through our own bounded queues and batchers, so
+//! that each batch can carry the resource of the process it describes
+//! (`set_resource` per group) with real kernel timestamps. HTTP metrics are
+//! recorded on a meter provider per observed process (`process_meters`:
+//! bounded, idle ones expire), all exporting through one shared exporter;
+//! the health metrics on the agent's provider. Every export failure and
+//! every span or log record dropped for a full queue is counted.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry::KeyValue;
+use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{
     LogExporter, MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::logs::{LogBatch, SdkLogger, SdkLoggerProvider};
+use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{SdkMeterProvider, Temporality};
@@ -36,12 +39,16 @@ use tracing::{debug, info, warn};
 pub mod health_metrics;
 pub mod http_metrics;
 pub mod logs;
+pub mod process_meters;
+pub mod resources;
 pub mod spans;
 #[cfg(test)]
 mod test_metrics;
 
 use crate::internal_events::{incr, CaptureStats, KernelCounters};
 use http_metrics::HttpInstruments;
+use logs::QueuedRecord;
+use process_meters::{proc_is_running, MeterLimits, NewProvider, ProcessMeters};
 use spans::{group_by_resource, SpanBuilder, SpanSkip, DISTRO_NAME, DISTRO_VERSION};
 
 /// Spans per export request.
@@ -52,6 +59,8 @@ const BATCH_TIMEOUT: Duration = Duration::from_millis(500);
 const SHUTDOWN_SPANS: Duration = Duration::from_secs(10);
 /// Export attempts per batch (backoff 0.5 s, 1 s, 2 s between them).
 const ATTEMPTS: u32 = 4;
+/// How often idle processes' meter providers are looked for.
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 
 /// What the OTLP exporter needs to know, resolved from the settings.
 #[derive(Clone, Debug)]
@@ -82,6 +91,8 @@ pub struct OtlpConfig {
     pub mapping: semconv::options::MappingOptions,
     /// The client span of a request carrying a valid `traceparent`: export or skip.
     pub client_span_from_traceparent: ClientSpanFromTraceparent,
+    /// Processes with HTTP metrics under their own resource, and how long.
+    pub meter_limits: MeterLimits,
 }
 
 impl OtlpConfig {
@@ -108,6 +119,10 @@ impl OtlpConfig {
             max_queued_spans: s.limits.export_queue.max(MAX_BATCH),
             mapping: super::mapping_options(s),
             client_span_from_traceparent: s.telemetry.client_span_from_traceparent,
+            meter_limits: MeterLimits {
+                max_processes: s.limits.max_metric_processes,
+                idle: s.limits.metric_process_idle,
+            },
         })
     }
 }
@@ -223,6 +238,15 @@ pub struct ExportFailures {
     /// Client spans whose `traceparent` id was taken already (a request sent
     /// again with the same header), exported as children of that id.
     pub client_span_ids_repeated: AtomicU64,
+    /// Log records dropped: the log queue was full.
+    pub log_records_queue_full: AtomicU64,
+    /// Log records lost with failed requests (or still queued when shutdown gave up).
+    pub log_records_lost: AtomicU64,
+    /// Log records queued and not yet delivered or counted lost.
+    pub log_records_pending: AtomicU64,
+    /// Exchanges whose HTTP metrics went under the agent's resource: the
+    /// limit of processes with their own meter provider was reached.
+    pub exchanges_unattributed: Arc<AtomicU64>,
 }
 
 /// The running OTLP pipelines.
@@ -230,10 +254,17 @@ pub struct Otlp {
     span_tx: mpsc::Sender<(Arc<Resource>, SpanData)>,
     span_task: Option<tokio::task::JoinHandle<()>>,
     spans: SpanBuilder,
-    http: HttpInstruments,
+    /// HTTP metrics per observed process (`None`: metrics not exported).
+    http: Option<ProcessMeters>,
+    last_expiry: Instant,
+    log_tx: mpsc::Sender<QueuedRecord>,
+    log_task: Option<tokio::task::JoinHandle<()>>,
+    /// Makes log records (no processor: records go through `log_tx`).
     logger: SdkLogger,
-    logger_provider: SdkLoggerProvider,
+    _logger_provider: SdkLoggerProvider,
+    /// The agent's own provider: capture-health metrics.
     meter_provider: SdkMeterProvider,
+    metric_exporter: Option<SharedMetricExporter>,
     failures: Arc<ExportFailures>,
 }
 
@@ -287,7 +318,8 @@ macro_rules! build_exporter {
     }};
 }
 
-/// The agent's own resource (metrics and logs): host, SDK and distro identity.
+/// The agent's own resource (its capture-health metrics, and HTTP metrics of
+/// processes past `limits.max_metric_processes`): host, SDK and distro identity.
 fn agent_resource(host_name: &str, extra: &BTreeMap<String, String>) -> Resource {
     Resource::builder_empty()
         .with_detectors(&[
@@ -345,28 +377,56 @@ impl PushMetricExporter for CountingMetricExporter {
     }
 }
 
-/// A log exporter that counts its failures.
-#[derive(Debug)]
-struct CountingLogExporter {
-    inner: LogExporter,
-    failures: Arc<ExportFailures>,
+/// The one metric exporter, shared by the agent's meter provider and every
+/// process's: each export carries its provider's resource. Shutting a
+/// provider down leaves it open; [`Otlp::shutdown`] closes it last.
+#[derive(Clone)]
+struct SharedMetricExporter(Arc<CountingMetricExporter>);
+
+impl PushMetricExporter for SharedMetricExporter {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        self.0.export(metrics).await
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+    fn temporality(&self) -> Temporality {
+        self.0.temporality()
+    }
 }
 
-impl opentelemetry_sdk::logs::LogExporter for CountingLogExporter {
-    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
-        let r = self.inner.export(batch).await;
-        if let Err(e) = &r {
-            self.failures.logs.fetch_add(1, Ordering::Relaxed);
-            debug!(error = %e, "logs export failed");
+/// A meter provider with `resource` exporting through `exporter` periodically
+/// (`OTEL_METRIC_EXPORT_INTERVAL`, default 60 s) on the tokio runtime.
+fn new_meter_provider(
+    resource: Resource,
+    exporter: Option<&SharedMetricExporter>,
+) -> SdkMeterProvider {
+    let mut b = SdkMeterProvider::builder().with_resource(resource);
+    if let Some(exporter) = exporter {
+        b = b.with_reader(
+            opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader::builder(
+                exporter.clone(),
+                runtime::Tokio,
+            )
+            .build(),
+        );
+    }
+    b.build()
+}
+
+/// Shut meter providers down off the runtime's threads (a shutdown waits for
+/// the last export); each one's final values are exported first.
+fn shut_down(providers: Vec<SdkMeterProvider>) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        for p in providers {
+            if let Err(e) = p.shutdown() {
+                warn!(error = %e, "meter provider shutdown failed");
+            }
         }
-        r
-    }
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
+    })
 }
 
 impl Otlp {
@@ -393,44 +453,45 @@ impl Otlp {
             None => None,
         };
 
-        let mut meters = SdkMeterProvider::builder().with_resource(resource.clone());
-        if let Some(url) = &cfg.metrics {
-            let inner = build_exporter!(MetricExporter, cfg, url.clone(), "metrics")?;
-            let exporter = CountingMetricExporter {
-                inner,
+        let metric_exporter = match &cfg.metrics {
+            Some(url) => Some(SharedMetricExporter(Arc::new(CountingMetricExporter {
+                inner: build_exporter!(MetricExporter, cfg, url.clone(), "metrics")?,
                 failures: failures.clone(),
-            };
-            meters = meters.with_reader(
-                opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader::builder(
-                    exporter,
-                    runtime::Tokio,
-                )
-                .build(),
-            );
-        }
-        let meter_provider = meters.build();
-        let meter = meter_provider.meter("otel-agent");
+            }))),
+            None => None,
+        };
+        let meter_provider = new_meter_provider(resource, metric_exporter.as_ref());
+        let meter = meter_provider.meter_with_scope(scope());
         let spans = SpanBuilder::of_config(cfg, host_name);
-        let http = HttpInstruments::new(&meter, cfg.mapping.body_size_metrics);
         health_metrics::register(&meter, stats, kernel, failures.clone());
+        let http = metric_exporter.clone().map(|exporter| {
+            let new_provider: NewProvider =
+                Box::new(move |resource| new_meter_provider(resource, Some(&exporter)));
+            ProcessMeters::new(
+                cfg.meter_limits,
+                cfg.mapping.body_size_metrics,
+                new_provider,
+                Box::new(proc_is_running),
+                HttpInstruments::new(&meter, cfg.mapping.body_size_metrics),
+                failures.exchanges_unattributed.clone(),
+            )
+        });
 
-        let mut loggers = SdkLoggerProvider::builder().with_resource(resource);
-        if let Some(url) = &cfg.logs {
-            let inner = build_exporter!(LogExporter, cfg, url.clone(), "logs")?;
-            let exporter = CountingLogExporter {
-                inner,
-                failures: failures.clone(),
-            };
-            loggers = loggers.with_log_processor(
-                opentelemetry_sdk::logs::log_processor_with_async_runtime::BatchLogProcessor::builder(
+        let (log_tx, log_rx) = mpsc::channel(cfg.max_queued_spans.max(MAX_BATCH));
+        let log_task = match &cfg.logs {
+            Some(url) => {
+                let exporter = build_exporter!(LogExporter, cfg, url.clone(), "logs")?;
+                Some(tokio::spawn(logs::export_logs(
                     exporter,
-                    runtime::Tokio,
-                )
-                .build(),
-            );
-        }
-        let logger_provider = loggers.build();
-        let logger = logger_provider.logger("otel-agent");
+                    log_rx,
+                    scope(),
+                    failures.clone(),
+                )))
+            }
+            None => None,
+        };
+        let logger_provider = SdkLoggerProvider::builder().build();
+        let logger = logger_provider.logger_with_scope(scope());
 
         info!(
             protocol = cfg.protocol.as_str(), traces = ?cfg.traces, metrics = ?cfg.metrics, logs = ?cfg.logs,
@@ -441,9 +502,13 @@ impl Otlp {
             span_task,
             spans,
             http,
+            last_expiry: Instant::now(),
+            log_tx,
+            log_task,
             logger,
-            logger_provider,
+            _logger_provider: logger_provider,
             meter_provider,
+            metric_exporter,
             failures,
         })
     }
@@ -453,9 +518,15 @@ impl Otlp {
         self.failures.clone()
     }
 
-    /// One exchange: its span (queued) and its HTTP metrics.
+    /// One exchange: its span (queued) and its HTTP metrics, both under
+    /// its process's resource.
     pub fn exchange(&mut self, ex: &Exchange) {
-        self.http.record(ex, self.spans.options());
+        if let Some(meters) = self.http.as_mut() {
+            let process = self.spans.resource_of(&ex.connection.process);
+            meters
+                .instruments(&process, Instant::now())
+                .record(ex, self.spans.options());
+        }
         if self.span_task.is_none() {
             return;
         }
@@ -490,51 +561,129 @@ impl Otlp {
         }
     }
 
-    /// One connection report, as a log record.
+    /// One connection report, as a log record under its process's resource
+    /// (queued).
     pub fn report(&mut self, r: &ConnectionReport) {
-        logs::emit_report(&self.logger, r);
+        if self.log_task.is_none() {
+            return;
+        }
+        let resource = self.spans.resource_of(&r.connection.process).resource;
+        match self
+            .log_tx
+            .try_send((resource, logs::record(&self.logger, r)))
+        {
+            Ok(()) => {
+                self.failures
+                    .log_records_pending
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.failures
+                    .log_records_queue_full
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
-    /// Flush everything and stop: queued spans, metrics, logs.
+    /// Flush and drop the meter providers of processes idle for
+    /// `limits.metric_process_idle` (looked for at most every second).
+    pub fn expire_idle(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.last_expiry) < EXPIRE_EVERY {
+            return;
+        }
+        self.last_expiry = now;
+        if let Some(meters) = self.http.as_mut() {
+            let expired = meters.expire(now);
+            if !expired.is_empty() {
+                debug!(
+                    processes = expired.len(),
+                    "idle processes: meter providers flushed and dropped"
+                );
+                drop(shut_down(expired));
+            }
+        }
+    }
+
+    /// Flush everything and stop: queued spans and log records, metrics.
     pub async fn shutdown(self) {
         let Otlp {
             span_tx,
             span_task,
-            logger_provider,
+            http,
+            log_tx,
+            log_task,
             meter_provider,
+            metric_exporter,
             failures,
             ..
         } = self;
         drop(span_tx);
-        if let Some(mut task) = span_task {
-            if tokio::time::timeout(SHUTDOWN_SPANS, &mut task)
-                .await
-                .is_err()
-            {
-                // Whatever is still queued or in flight will not be sent: count it.
-                task.abort();
+        drop(log_tx);
+        if let Some(task) = span_task {
+            finish(task, "span", || {
                 let left = failures.spans_pending.swap(0, Ordering::Relaxed);
                 failures.spans_lost.fetch_add(left, Ordering::Relaxed);
-                warn!(
-                    spans = left,
-                    "span export did not finish within 10 s: spans dropped (counted)"
-                );
-            }
+                left
+            })
+            .await;
         }
+        if let Some(task) = log_task {
+            finish(task, "log record", || {
+                let left = failures.log_records_pending.swap(0, Ordering::Relaxed);
+                failures.log_records_lost.fetch_add(left, Ordering::Relaxed);
+                left
+            })
+            .await;
+        }
+        // Every process's last values, then the agent's (which counts what
+        // the others' exports failed), then the exporter.
+        let mut providers = http.map(|mut m| m.drain()).unwrap_or_default();
+        providers.push(meter_provider);
         let done = tokio::task::spawn_blocking(move || {
-            if let Err(e) = meter_provider.shutdown() {
-                warn!(error = %e, "metrics flush at shutdown failed");
+            for p in providers {
+                if let Err(e) = p.shutdown() {
+                    warn!(error = %e, "metrics flush at shutdown failed");
+                }
             }
-            if let Err(e) = logger_provider.shutdown() {
-                warn!(error = %e, "logs flush at shutdown failed");
+            if let Some(e) = metric_exporter {
+                let _ = e.0.shutdown();
             }
         });
         if tokio::time::timeout(Duration::from_secs(15), done)
             .await
             .is_err()
         {
-            warn!("metrics/logs flush did not finish within 15 s");
+            warn!("metrics flush did not finish within 15 s");
         }
+    }
+}
+
+/// The instrumentation scope of everything the agent exports.
+fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder(DISTRO_NAME)
+        .with_version(DISTRO_VERSION)
+        .build()
+}
+
+/// Wait for an export task to drain its queue (10 s at most); past that,
+/// abort it and count what was left with `lost` (which returns how many).
+async fn finish(
+    mut task: tokio::task::JoinHandle<()>,
+    what: &'static str,
+    lost: impl FnOnce() -> u64,
+) {
+    if tokio::time::timeout(SHUTDOWN_SPANS, &mut task)
+        .await
+        .is_err()
+    {
+        // Whatever is still queued or in flight will not be sent: count it.
+        task.abort();
+        let left = lost();
+        warn!(
+            left,
+            "{what} export did not finish within 10 s: dropped (counted)"
+        );
     }
 }
 

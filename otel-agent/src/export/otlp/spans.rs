@@ -12,23 +12,22 @@ use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind as OtelSpanKind, Status, TraceFlags, TraceId, TraceState,
 };
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
-use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanLinks};
 use opentelemetry_sdk::Resource;
 use otel_agent_config::ClientSpanFromTraceparent;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use semconv::model::{Exchange, ProcessInfo};
 use semconv::options::MappingOptions;
 use semconv::spans::{span, SpanKind, SpanStatus};
 use semconv::trace_context::{TraceContext, TracePlace};
 use semconv::value::{AttrValue, Attribute};
 
+use super::resources::{ProcessResource, ProcessResources};
+
 /// The agent's name and version, as `telemetry.distro.*`.
 pub const DISTRO_NAME: &str = "otel-agent";
 /// The agent's version.
 pub const DISTRO_VERSION: &str = env!("CARGO_PKG_VERSION");
-/// Process resources remembered at most; past that the cache starts over.
-const MAX_RESOURCES: usize = 4096;
 /// Client span ids taken from a `traceparent` remembered, to see a repeat.
 const MAX_TAKEN_IDS: usize = 16_384;
 
@@ -71,11 +70,7 @@ impl TakenIds {
 /// Builds one span (with its process resource) and records the HTTP metrics
 /// for each exchange.
 pub struct SpanBuilder {
-    /// By the address of the process identity (see `resource_of`).
-    resources: FxHashMap<usize, (Arc<ProcessInfo>, Arc<Resource>)>,
-    service_name: Option<String>,
-    resource_attributes: BTreeMap<String, String>,
-    host_name: String,
+    resources: ProcessResources,
     options: MappingOptions,
     ids: Box<dyn IdGenerator>,
     scope: InstrumentationScope,
@@ -96,10 +91,7 @@ impl SpanBuilder {
         options: MappingOptions,
     ) -> Self {
         Self {
-            resources: FxHashMap::default(),
-            service_name,
-            resource_attributes,
-            host_name,
+            resources: ProcessResources::new(service_name, resource_attributes, host_name),
             options,
             ids: Box::new(RandomIdGenerator::default()),
             scope: InstrumentationScope::builder(DISTRO_NAME)
@@ -146,7 +138,7 @@ impl SpanBuilder {
     /// is not exported.
     pub fn span(&mut self, ex: &Exchange) -> Result<(Arc<Resource>, SpanData), SpanSkip> {
         let data = self.span_data(ex)?;
-        Ok((self.resource_of(&ex.connection.process), data))
+        Ok((self.resource_of(&ex.connection.process).resource, data))
     }
 
     /// Client spans whose `traceparent` id had been taken already (a request
@@ -156,38 +148,10 @@ impl SpanBuilder {
         self.repeated_client_ids
     }
 
-    fn resource_of(&mut self, p: &Arc<ProcessInfo>) -> Arc<Resource> {
-        if self.resources.len() > MAX_RESOURCES {
-            self.resources.clear();
-        }
-        // One identity per process (the tracker's cache shares it): the pointer is the key.
-        let key = Arc::as_ptr(p) as usize;
-        let (service_name, host_name) = (self.service_name.as_deref(), self.host_name.as_str());
-        let extra = &self.resource_attributes;
-        self.resources
-            .entry(key)
-            .or_insert_with(|| {
-                let attrs = semconv::resource::process_resource(p, service_name, host_name);
-                // Holding the identity keeps its address from being reused while keyed.
-                let resource = Arc::new(
-                    Resource::builder_empty()
-                        .with_detector(Box::new(TelemetryResourceDetector))
-                        .with_attributes(
-                            extra
-                                .iter()
-                                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-                        )
-                        .with_attributes(key_values(attrs))
-                        .with_attributes([
-                            KeyValue::new("telemetry.distro.name", DISTRO_NAME),
-                            KeyValue::new("telemetry.distro.version", DISTRO_VERSION),
-                        ])
-                        .build(),
-                );
-                (p.clone(), resource)
-            })
-            .1
-            .clone()
+    /// The resource of process `p`: the one its spans, HTTP metrics and
+    /// connection reports go out under.
+    pub fn resource_of(&mut self, p: &Arc<ProcessInfo>) -> ProcessResource {
+        self.resources.resource_of(p)
     }
 
     /// Ids, in order: trace id, span id, parent span id (invalid for none),
@@ -271,16 +235,14 @@ impl SpanBuilder {
     }
 }
 
-/// Spans grouped by the resource of their process (one export request each),
-/// groups in order of first appearance.
-pub fn group_by_resource(
-    batch: Vec<(Arc<Resource>, SpanData)>,
-) -> Vec<(Arc<Resource>, Vec<SpanData>)> {
-    let mut groups: Vec<(Arc<Resource>, Vec<SpanData>)> = Vec::new();
-    for (res, span) in batch {
+/// Spans (or log records) grouped by the resource of their process (one
+/// export request each), groups in order of first appearance.
+pub fn group_by_resource<T>(batch: Vec<(Arc<Resource>, T)>) -> Vec<(Arc<Resource>, Vec<T>)> {
+    let mut groups: Vec<(Arc<Resource>, Vec<T>)> = Vec::new();
+    for (res, item) in batch {
         match groups.iter_mut().find(|(r, _)| Arc::ptr_eq(r, &res)) {
-            Some((_, spans)) => spans.push(span),
-            None => groups.push((res, vec![span])),
+            Some((_, items)) => items.push(item),
+            None => groups.push((res, vec![item])),
         }
     }
     groups
@@ -436,56 +398,6 @@ mod tests {
             .iter()
             .find(|kv| kv.key.as_str() == key)
             .map(|kv| kv.value.clone())
-    }
-
-    #[test]
-    fn one_resource_per_process() {
-        let mut b = builder(None);
-        let curl = process(100, "/usr/bin/curl");
-        let (r1, _) = exported(&mut b, &client(&curl, 200));
-        let (r2, _) = exported(&mut b, &client(&curl, 200));
-        assert!(Arc::ptr_eq(&r1, &r2), "same process → same resource");
-        let python = process(200, "/usr/bin/python3");
-        let (r3, _) = exported(&mut b, &server(&python, 200));
-        assert!(!Arc::ptr_eq(&r1, &r3), "another process → another resource");
-        assert_eq!(attr(&r1, "service.name").as_deref(), Some("curl"));
-        assert_eq!(attr(&r1, "process.pid").as_deref(), Some("100"));
-        assert_eq!(attr(&r3, "service.name").as_deref(), Some("python3"));
-        assert_eq!(attr(&r3, "process.pid").as_deref(), Some("200"));
-        // UUID v5 of "web-1/200" (host name and pid).
-        assert_eq!(
-            attr(&r3, "service.instance.id").as_deref(),
-            Some("31f646b1-60f1-58f8-a211-e1ea3c89649b")
-        );
-    }
-
-    #[test]
-    fn a_fixed_service_name_replaces_the_executable_name() {
-        let mut b = builder(Some("checkout"));
-        let (r, _) = exported(&mut b, &client(&process(100, "/usr/bin/curl"), 200));
-        assert_eq!(attr(&r, "service.name").as_deref(), Some("checkout"));
-        assert_eq!(attr(&r, "process.executable.name").as_deref(), Some("curl"));
-    }
-
-    #[test]
-    fn the_resource_carries_host_distro_sdk_and_extra_attributes() {
-        let mut b = builder(None);
-        let (r, _) = exported(&mut b, &client(&process(100, "/usr/bin/curl"), 200));
-        assert_eq!(attr(&r, "host.name").as_deref(), Some("web-1"));
-        assert_eq!(attr(&r, "os.type").as_deref(), Some("linux"));
-        assert_eq!(
-            attr(&r, "telemetry.distro.name").as_deref(),
-            Some(DISTRO_NAME)
-        );
-        assert_eq!(
-            attr(&r, "telemetry.distro.version").as_deref(),
-            Some(DISTRO_VERSION)
-        );
-        assert_eq!(attr(&r, "telemetry.sdk.language").as_deref(), Some("rust"));
-        assert_eq!(
-            attr(&r, "deployment.environment.name").as_deref(),
-            Some("test")
-        );
     }
 
     #[test]
@@ -769,6 +681,6 @@ mod tests {
                 ("c".to_string(), vec![4]),
             ]
         );
-        assert!(group_by_resource(Vec::new()).is_empty());
+        assert!(group_by_resource::<SpanData>(Vec::new()).is_empty());
     }
 }

@@ -14,6 +14,10 @@ pub struct Collected {
     pub description: String,
     /// The attribute keys of each data point.
     pub points: Vec<Vec<String>>,
+    /// Sums and gauges: each data point as (`key=value` attributes, value).
+    pub values: Vec<(Vec<String>, f64)>,
+    /// Sums: whether monotonic.
+    pub monotonic: Option<bool>,
 }
 
 fn keys<'a>(attrs: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> Vec<String> {
@@ -31,6 +35,31 @@ fn points<T>(data: &MetricData<T>) -> Vec<Vec<String>> {
     }
 }
 
+fn key_values<'a>(attrs: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> Vec<String> {
+    attrs.map(|kv| format!("{}={}", kv.key, kv.value)).collect()
+}
+
+fn values<T: Copy>(
+    data: &MetricData<T>,
+    f: impl Fn(T) -> f64,
+) -> (Vec<(Vec<String>, f64)>, Option<bool>) {
+    match data {
+        MetricData::Gauge(g) => (
+            g.data_points()
+                .map(|p| (key_values(p.attributes()), f(p.value())))
+                .collect(),
+            None,
+        ),
+        MetricData::Sum(s) => (
+            s.data_points()
+                .map(|p| (key_values(p.attributes()), f(p.value())))
+                .collect(),
+            Some(s.is_monotonic()),
+        ),
+        _ => (Vec::new(), None),
+    }
+}
+
 /// Create instruments with `setup`, let `record` use them, then collect.
 pub fn collect<T>(setup: impl FnOnce(&Meter) -> T, record: impl FnOnce(&T)) -> Vec<Collected> {
     let exporter = InMemoryMetricExporter::default();
@@ -44,16 +73,18 @@ pub fn collect<T>(setup: impl FnOnce(&Meter) -> T, record: impl FnOnce(&T)) -> V
     for rm in exporter.get_finished_metrics().expect("metrics") {
         for sm in rm.scope_metrics() {
             for m in sm.metrics() {
-                let points = match m.data() {
-                    AggregatedMetrics::F64(d) => points(d),
-                    AggregatedMetrics::U64(d) => points(d),
-                    AggregatedMetrics::I64(d) => points(d),
+                let (points, (values, monotonic)) = match m.data() {
+                    AggregatedMetrics::F64(d) => (points(d), values(d, |v| v)),
+                    AggregatedMetrics::U64(d) => (points(d), values(d, |v| v as f64)),
+                    AggregatedMetrics::I64(d) => (points(d), values(d, |v| v as f64)),
                 };
                 out.push(Collected {
                     name: m.name().to_string(),
                     unit: m.unit().to_string(),
                     description: m.description().to_string(),
                     points,
+                    values,
+                    monotonic,
                 });
             }
         }

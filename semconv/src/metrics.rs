@@ -343,6 +343,11 @@ pub const DROP_REASONS: &[DropReason] = &[
         "data events lost: this CPU's event slot was held by a preempted program",
     ),
     drop_reason(
+        &TAP_DROPPED_EVENTS,
+        "recursion_miss",
+        "program runs the kernel skipped: another BPF program was running on that CPU",
+    ),
+    drop_reason(
         &TAP_DROPPED_CONNECTIONS,
         "conn_map_full",
         "connections not tracked: the kernel map was full",
@@ -603,7 +608,12 @@ mod tests {
         let by = |def: &MetricDef| -> Vec<&str> { drop_reasons(def).map(|r| r.reason).collect() };
         assert_eq!(
             by(&TAP_DROPPED_EVENTS),
-            ["ringbuf_full", "tls_unmapped", "scratch_busy"]
+            [
+                "ringbuf_full",
+                "tls_unmapped",
+                "scratch_busy",
+                "recursion_miss"
+            ]
         );
         assert_eq!(by(&TAP_DROPPED_CONNECTIONS), ["conn_map_full"]);
         assert_eq!(by(&TAP_DROPPED_EXCHANGES), ["exporter_stopped"]);

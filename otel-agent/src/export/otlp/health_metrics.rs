@@ -40,6 +40,7 @@ fn dropped(
         ("tap.dropped.events", "ringbuf_full") => k(Counter::RingbufFull),
         ("tap.dropped.events", "tls_unmapped") => k(Counter::TlsUnmapped),
         ("tap.dropped.events", "scratch_busy") => k(Counter::ScratchBusy),
+        ("tap.dropped.events", "recursion_miss") => k(Counter::RecursionMisses),
         ("tap.dropped.connections", "conn_map_full") => k(Counter::ConnMapFull),
         ("tap.dropped.exchanges", "exporter_stopped") => s.exporter_stopped_exchanges,
         ("tap.dropped.reports", "exporter_stopped") => s.exporter_stopped_reports,
@@ -217,6 +218,7 @@ mod tests {
         k[Counter::RingbufFull as usize] = 5;
         k[Counter::TlsUnmapped as usize] = 8;
         k[Counter::ScratchBusy as usize] = 9;
+        k[Counter::RecursionMisses as usize] = 3;
         k[Counter::TruncatedEvents as usize] = 11;
         k[Counter::ConnMapFull as usize] = 12;
         let kernel: KernelCounters = Arc::new(move || k);
@@ -294,6 +296,7 @@ mod tests {
             series(&c, "tap.tls.connections"),
             [
                 point(&["tap.tls.probe=gnutls"], 1.0),
+                point(&["tap.tls.probe=go"], 0.0),
                 point(&["tap.tls.probe=openssl"], 2.0),
             ]
         );
@@ -304,6 +307,7 @@ mod tests {
         assert_eq!(
             series(&collected(), "tap.dropped.events"),
             [
+                point(&["tap.drop.reason=recursion_miss"], 3.0),
                 point(&["tap.drop.reason=ringbuf_full"], 5.0),
                 point(&["tap.drop.reason=scratch_busy"], 9.0),
                 point(&["tap.drop.reason=tls_unmapped"], 8.0),

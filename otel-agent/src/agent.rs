@@ -148,6 +148,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
     }
     let _ = discovery_thread.join();
     log_counters(&probes, &stats, export_failures.as_deref(), true);
+    crate::capture::loader::leave_detaching_to_a_child();
     Ok(())
 }
 

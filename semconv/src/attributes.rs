@@ -152,6 +152,9 @@ pub const TAP_CLOSE_REASON: &str = "tap.close_reason";
 pub const TAP_CAPTURE_ISSUES: &str = "tap.capture.issues";
 /// `tap.drop.reason` (label of the `tap.dropped.*` metrics)
 pub const TAP_DROP_REASON: &str = "tap.drop.reason";
+/// `tap.skip.reason` (label of `tap.skipped.spans`: `not_sampled`,
+/// `exported_by_program`)
+pub const TAP_SKIP_REASON: &str = "tap.skip.reason";
 /// `tap.signal` (`traces`, `metrics`, `logs`; label of `tap.export.failures`)
 pub const TAP_SIGNAL: &str = "tap.signal";
 /// `container.id`

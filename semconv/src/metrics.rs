@@ -278,6 +278,19 @@ pub const TAP_DROPPED_LOG_RECORDS: MetricDef = dropped(
     "{log_record}",
     "OTLP log records lost, by reason.",
 );
+/// `tap.skipped.spans`: spans not exported on purpose (nothing is lost: the
+/// exchange still counts in the HTTP metrics), by `tap.skip.reason`:
+/// `not_sampled` (the caller's `traceparent` says not sampled) and
+/// `exported_by_program` (`telemetry.client_span_from_traceparent: skip`).
+pub const TAP_SKIPPED_SPANS: MetricDef = MetricDef {
+    name: "tap.skipped.spans",
+    unit: "{span}",
+    description: "Spans not exported on purpose (not sampled by the caller, or the \
+                  program exports its own client span), by reason.",
+    kind: MetricKind::Counter,
+    opt_in: None,
+    attributes: &[k::TAP_SKIP_REASON],
+};
 /// `tap.unattributed.exchanges`: exchanges whose HTTP metrics went under
 /// the agent's resource instead of their process's.
 pub const TAP_UNATTRIBUTED_EXCHANGES: MetricDef = MetricDef {
@@ -416,6 +429,7 @@ pub const CAPTURE_METRICS: &[MetricDef] = &[
     TAP_DROPPED_REPORTS,
     TAP_DROPPED_SPANS,
     TAP_DROPPED_LOG_RECORDS,
+    TAP_SKIPPED_SPANS,
     TAP_UNATTRIBUTED_EXCHANGES,
     TAP_PARSE_ERRORS,
     TAP_UPROBE_COUNT,

@@ -173,6 +173,7 @@ mod tests {
             "tap_dropped_reports_total",
             "tap_dropped_spans_total",
             "tap_dropped_log_records_total",
+            "tap_skipped_spans_total",
             "tap_unattributed_exchanges_total",
             "tap_parse_errors_total",
             "tap_uprobe_count",
@@ -192,8 +193,8 @@ mod tests {
         ] {
             assert!(!has(n), "{n} should not exist");
         }
-        // Six histograms, 16 counters, one up-down counter.
-        assert_eq!(s.len(), 6 * 3 + 16 + 1);
+        // Six histograms, 17 counters, one up-down counter.
+        assert_eq!(s.len(), 6 * 3 + 17 + 1);
         assert_eq!(prometheus_label("tap.drop.reason"), "tap_drop_reason");
         assert_eq!(
             prometheus_label("http.response.status_code"),

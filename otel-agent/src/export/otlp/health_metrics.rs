@@ -152,6 +152,20 @@ fn register_losses(
             .build();
     }
     let f = failures.clone();
+    counter(meter, &m::TAP_SKIPPED_SPANS)
+        .with_callback(move |o| {
+            for (reason, n) in [
+                ("not_sampled", &f.spans_not_sampled),
+                ("exported_by_program", &f.spans_client_skipped),
+            ] {
+                o.observe(
+                    n.load(Ordering::Relaxed),
+                    &[KeyValue::new(k::TAP_SKIP_REASON, reason)],
+                );
+            }
+        })
+        .build();
+    let f = failures.clone();
     counter(meter, &m::TAP_UNATTRIBUTED_EXCHANGES)
         .with_callback(move |o| o.observe(f.exchanges_unattributed.load(Ordering::Relaxed), &[]))
         .build();
@@ -311,6 +325,17 @@ mod tests {
                 point(&["tap.drop.reason=ringbuf_full"], 5.0),
                 point(&["tap.drop.reason=scratch_busy"], 9.0),
                 point(&["tap.drop.reason=tls_unmapped"], 8.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn tap_skipped_spans() {
+        assert_eq!(
+            series(&collected(), "tap.skipped.spans"),
+            [
+                point(&["tap.skip.reason=exported_by_program"], 0.0),
+                point(&["tap.skip.reason=not_sampled"], 0.0),
             ]
         );
     }

@@ -36,9 +36,10 @@ pub fn mapping_options(settings: &Settings) -> MappingOptions {
 /// Deliver outputs to every sink until the channel closes, then flush them all.
 pub async fn run(mut rx: mpsc::Receiver<Output>, mut sinks: Sinks, stats: Arc<CaptureStats>) {
     let mut batch = Vec::with_capacity(256);
+    let mut lines = stdout::Stdout::default();
     while rx.recv_many(&mut batch, 256).await > 0 {
         if sinks.stdout {
-            stdout::write_batch(&batch, &stats);
+            lines.write_batch(&batch, &stats);
         }
         if let Some(otlp) = sinks.otlp.as_mut() {
             for o in &batch {

@@ -1,5 +1,5 @@
 # Shared by the bench scripts (sourced): builds the release agent, starts nginx
-# (plaintext :18080, TLS 1.3 + h2 :18443; /body is 2 KiB, /small 256 B) and a
+# (plaintext :18080, TLS 1.3 + h2 :18443; /body is 2 KiB, /small 256 B, /tiny 2 B) and a
 # blackhole rotel collector (:24317 gRPC), and defines the agent helpers.
 # shellcheck shell=bash
 ./scripts/install-deps.sh bench >/dev/null
@@ -15,6 +15,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
   -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 head -c 2048 /dev/zero | tr '\0' 'x' > "$WORK/body"
 head -c 256 /dev/zero | tr '\0' 'y' > "$WORK/small"
+printf ok > "$WORK/tiny"
 cat > "$WORK/nginx.conf" <<EOF
 daemon on; worker_processes 1; pid $WORK/nginx.pid; error_log $WORK/error.log;
 events { worker_connections 1024; }
@@ -23,11 +24,13 @@ http {
   client_body_temp_path $WORK/b; proxy_temp_path $WORK/p; fastcgi_temp_path $WORK/f;
   uwsgi_temp_path $WORK/u; scgi_temp_path $WORK/s;
   server { listen 127.0.0.1:18080; location / { root $WORK; try_files /body =404; }
-           location = /small { root $WORK; try_files /small =404; } }
+           location = /small { root $WORK; try_files /small =404; }
+           location = /tiny { root $WORK; try_files /tiny =404; } }
   server { listen 127.0.0.1:18443 ssl http2; ssl_protocols TLSv1.3;
            ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem;
            location / { root $WORK; try_files /body =404; }
-           location = /small { root $WORK; try_files /small =404; } }
+           location = /small { root $WORK; try_files /small =404; }
+           location = /tiny { root $WORK; try_files /tiny =404; } }
 }
 EOF
 nginx -c "$WORK/nginx.conf" -p "$WORK"
@@ -63,9 +66,9 @@ agent_stop() {
 }
 counter() { echo "$COUNTERS" | grep -o "$1=[0-9.\"]*" | head -1 | cut -d= -f2 | tr -d '"'; }
 
-# wrk → "req/s p50_ms p99_ms requests"
+# wrk → "req/s p50_ms p99_ms requests"   (WRK_THREADS: wrk's -t, 2 unless set)
 wrk_run() {
-  wrk -t2 -c16 -d"${DUR}s" --latency "$1" >"$WORK/wrk.out"
+  wrk -t"${WRK_THREADS:-2}" -c16 -d"${DUR}s" --latency "$1" >"$WORK/wrk.out"
   if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "!! wrk saw non-2xx responses: $(grep Non-2xx "$WORK/wrk.out")" >&2; fi
   awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
        /Requests\/sec/ {rps=$2} /^ +50%/ {p50=ms($2)} /^ +99%/ {p99=ms($2)} /requests in/ {n=$1}

@@ -2,10 +2,11 @@
 //! captures, `bench/record.sh`) replayed through the tracker (decoding,
 //! detection, HTTP/1 and HTTP/2 parsing, exchange assembly), the span and
 //! metric mapping, and OTLP protobuf encoding of the span batches, as the
-//! exporter sends them. Prints exchanges per second per core (CPU time of
-//! this single thread).
+//! exporter sends them; or (sink `stdout`) the JSON lines of the stdout
+//! exporter, written into a buffer. Prints exchanges per second per core (CPU
+//! time of this single thread).
 //!
-//! `cargo bench -p otel-agent --bench pipeline [-- RECORDING.rec[.gz] ...]`
+//! `cargo bench -p otel-agent --bench pipeline [-- [--sink otlp|stdout] [--secs N] RECORDING.rec[.gz] ...]`
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use otel_agent::export::otlp::http_metrics::HttpInstruments;
 use otel_agent::export::otlp::spans::{group_by_resource, SpanBuilder};
+use otel_agent::export::stdout;
 use otel_agent::internal_events::CaptureStats;
 use otel_agent::track::clock::Clock;
 use otel_agent::track::tracker::Tracker;
@@ -33,8 +35,19 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Spans per export request, as the exporter batches them.
 const BATCH: usize = 512;
-/// CPU time spent replaying each recording at each level.
+/// CPU time spent replaying each recording at each level (`--secs`).
 const MEASURE: Duration = Duration::from_secs(3);
+/// Bytes of stdout JSON buffered before the exporter writes them out.
+const STDOUT_FLUSH: usize = 64 * 1024;
+
+/// Where the exchanges go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sink {
+    /// Span + HTTP metrics + OTLP protobuf (the OTLP exporter).
+    Otlp,
+    /// One JSON line each (the stdout exporter), into a reused buffer.
+    Stdout,
+}
 
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
@@ -73,6 +86,37 @@ struct Pass {
     exchanges: u64,
     reports: u64,
     encoded_bytes: usize,
+}
+
+/// Replay every record once through a fresh tracker and the stdout JSON lines.
+fn replay_stdout(records: &[Vec<u8>], settings: &Arc<Settings>, buf: &mut Vec<u8>) -> Pass {
+    let stats = Arc::new(CaptureStats::default());
+    let mut tracker = Tracker::new(settings.clone(), Clock::with_offset(0), stats);
+    let mut out = Vec::with_capacity(64);
+    let mut pass = Pass::default();
+    let mut drain = |out: &mut Vec<Output>, pass: &mut Pass| {
+        for o in out.drain(..) {
+            match &o {
+                Output::Exchange(_) => pass.exchanges += 1,
+                Output::Report(_) => pass.reports += 1,
+            }
+            assert!(stdout::write_line(buf, &o), "a JSON line");
+            if buf.len() >= STDOUT_FLUSH {
+                pass.encoded_bytes += buf.len();
+                std::hint::black_box(&buf);
+                buf.clear();
+            }
+        }
+    };
+    for r in records {
+        tracker.handle_record(r, &mut out);
+        drain(&mut out, &mut pass);
+    }
+    tracker.shutdown(&mut out);
+    drain(&mut out, &mut pass);
+    pass.encoded_bytes += buf.len();
+    buf.clear();
+    pass
 }
 
 /// Replay every record once through a fresh tracker and the span pipeline.
@@ -118,11 +162,29 @@ fn replay(
 }
 
 fn main() {
-    let mut paths: Vec<PathBuf> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .map(PathBuf::from)
-        .collect();
+    let (mut sinks, mut measure, mut paths) = (Vec::new(), MEASURE, Vec::<PathBuf>::new());
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--sink" => match args.next().as_deref() {
+                Some("otlp") => sinks.push(Sink::Otlp),
+                Some("stdout") => sinks.push(Sink::Stdout),
+                other => panic!("--sink otlp|stdout, not {other:?}"),
+            },
+            "--secs" => {
+                let secs: f64 = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--secs SECONDS");
+                measure = Duration::from_secs_f64(secs);
+            }
+            a if a.starts_with("--") => {} // cargo bench's own (--bench)
+            a => paths.push(PathBuf::from(a)),
+        }
+    }
+    if sinks.is_empty() {
+        sinks = vec![Sink::Otlp, Sink::Stdout];
+    }
     if paths.is_empty() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/recordings");
         paths = ["http1.rec.gz", "http2.rec.gz"]
@@ -133,11 +195,15 @@ fn main() {
     let meters = SdkMeterProvider::builder().build();
     let meter = meters.meter("bench");
     println!(
-        "pipeline replay: tracker → parse → exchange → span + metrics → OTLP protobuf, one thread"
+        "pipeline replay, one thread: tracker → parse → exchange → \
+         otlp: span + metrics → OTLP protobuf; stdout: JSON lines"
     );
     for path in &paths {
         let records = load(path);
-        for level in [CaptureLevel::Summary, CaptureLevel::Details] {
+        for (sink, level) in sinks
+            .iter()
+            .flat_map(|s| [CaptureLevel::Summary, CaptureLevel::Details].map(|l| (*s, l)))
+        {
             let mut settings = Settings::default();
             settings.capture.level = level;
             let settings = Arc::new(settings);
@@ -148,10 +214,15 @@ fn main() {
                 otel_agent::export::mapping_options(&settings),
             );
             let http = HttpInstruments::new(&meter, spans.options().body_size_metrics);
-            let first = replay(&records, &settings, &mut spans, &http); // warm-up
+            let mut buf = Vec::with_capacity(STDOUT_FLUSH * 2);
+            let mut pass = || match sink {
+                Sink::Otlp => replay(&records, &settings, &mut spans, &http),
+                Sink::Stdout => replay_stdout(&records, &settings, &mut buf),
+            };
+            let first = pass(); // warm-up
             let (start, mut passes, mut total) = (thread_cpu(), 0u64, Pass::default());
-            while thread_cpu() - start < MEASURE {
-                let p = replay(&records, &settings, &mut spans, &http);
+            while thread_cpu() - start < measure {
+                let p = pass();
                 total.exchanges += p.exchanges;
                 total.reports += p.reports;
                 total.encoded_bytes += p.encoded_bytes;
@@ -159,9 +230,10 @@ fn main() {
             }
             let cpu = (thread_cpu() - start).as_secs_f64();
             println!(
-                "{:<14} level {:<8} {:>5} records → {} exchanges + {} connection reports per pass; \
-                 {:>9.0} exchanges/s/core ({:.2} µs each), {} B of OTLP per span",
+                "{:<14} {:<6} level {:<8} {:>5} records → {} exchanges + {} connection reports per pass; \
+                 {:>9.0} exchanges/s/core ({:.2} µs each), {} B of {} per exchange",
                 path.file_name().map_or_else(|| "?".into(), |f| f.to_string_lossy()),
+                format!("{sink:?}").to_lowercase(),
                 level.to_string(),
                 records.len(),
                 first.exchanges,
@@ -169,6 +241,10 @@ fn main() {
                 total.exchanges as f64 / cpu,
                 cpu * 1e6 / total.exchanges.max(1) as f64,
                 total.encoded_bytes / total.exchanges.max(1) as usize,
+                match sink {
+                    Sink::Otlp => "OTLP",
+                    Sink::Stdout => "JSON",
+                },
             );
             assert_eq!(
                 total.exchanges,

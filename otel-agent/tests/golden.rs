@@ -25,7 +25,7 @@ use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_sc
 use opentelemetry_sdk::trace::{IdGenerator, SpanData};
 use opentelemetry_sdk::Resource;
 use otel_agent::export::otlp::spans::{group_by_resource, SpanBuilder};
-use otel_agent::export::stdout::{exchange_json, report_json};
+use otel_agent::export::stdout;
 use otel_agent::internal_events::CaptureStats;
 use otel_agent::track::clock::Clock;
 use otel_agent::track::process::NoSystem;
@@ -197,7 +197,7 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
             Output::Exchange(ex) => {
                 let show = g.exchanges < SHOWN;
                 g.exchanges += 1;
-                g.stdout.line(&exchange_json(ex).to_string(), show);
+                g.stdout.line(&stdout_line(o), show);
                 match spans.span(ex) {
                     Ok((res, span)) => {
                         // Readable: each span in an export request of its own.
@@ -227,7 +227,7 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
             }
             Output::Report(r) => {
                 g.reports += 1;
-                g.stdout.line(&report_json(r).to_string(), true);
+                g.stdout.line(&stdout_line(o), true);
                 g.logs.line(&log_json(r).to_string(), true);
             }
         }
@@ -236,6 +236,14 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
         g.protobuf.add(&req.encode_to_vec());
     }
     g
+}
+
+/// The stdout exporter's line for `o`, without its newline.
+fn stdout_line(o: &Output) -> String {
+    let mut buf = Vec::new();
+    assert!(stdout::write_line(&mut buf, o));
+    assert_eq!(buf.pop(), Some(b'\n'));
+    String::from_utf8(buf).expect("UTF-8")
 }
 
 fn golden_dir() -> PathBuf {

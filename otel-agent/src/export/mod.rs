@@ -40,6 +40,7 @@ const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 /// Deliver outputs to every sink until the channel closes, then flush them all.
 pub async fn run(mut rx: mpsc::Receiver<Output>, mut sinks: Sinks, stats: Arc<CaptureStats>) {
     let mut batch = Vec::with_capacity(256);
+    let mut lines = stdout::Stdout::default();
     loop {
         let got = tokio::time::timeout(IDLE_TICK, rx.recv_many(&mut batch, 256)).await;
         if let Some(otlp) = sinks.otlp.as_mut() {
@@ -51,7 +52,7 @@ pub async fn run(mut rx: mpsc::Receiver<Output>, mut sinks: Sinks, stats: Arc<Ca
             Err(_) => continue,
         }
         if sinks.stdout {
-            stdout::write_batch(&batch, &stats);
+            lines.write_batch(&batch, &stats);
         }
         if let Some(otlp) = sinks.otlp.as_mut() {
             for o in &batch {

@@ -1,54 +1,265 @@
 //! Stdout exporter: one JSON line per exchange and one per connection report.
+//!
+//! Each line is serialized straight from the exchange (borrowed fields, no
+//! intermediate `serde_json::Value`) into a buffer the exporter reuses.
+//! Keys are written in sorted order at every level, the order the lines have
+//! always had (`serde_json`'s map order): the field order of the structs
+//! below is that order.
 
-use std::collections::BTreeMap;
+use std::fmt::{self, Display};
 use std::io::Write;
 
-use semconv::model::{ConnectionReport, Exchange, Header};
-use serde_json::{json, Map, Value};
+use base64::display::Base64Display;
+use base64::engine::general_purpose::STANDARD;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 
-use crate::internal_events::{incr, CaptureStats};
-use crate::track::clock::rfc3339_nanos;
+use semconv::model::{ConnectionReport, Exchange, Header, Request, Response};
+
+use crate::internal_events::{add, CaptureStats};
+use crate::track::clock::Rfc3339;
 use semconv::model::Output;
 
-fn headers_json(headers: &[Header]) -> Value {
-    let mut map: BTreeMap<&str, String> = BTreeMap::new();
-    for h in headers {
-        map.entry(h.name.as_str())
-            .and_modify(|v| {
-                v.push_str(", ");
-                v.push_str(&h.value);
-            })
-            .or_insert_with(|| h.value.clone());
-    }
-    json!(map)
-}
+/// Bytes of JSON lines gathered before they are written out.
+const WRITE_AT: usize = 64 * 1024;
 
-/// `body_decoded` (the content coding the body was decoded from), only
-/// when decompression decoded it: the line keeps its shape otherwise.
-fn with_decoded(message: &mut Value, decoded: Option<&'static str>) {
-    if let (Some(coding), Some(m)) = (decoded, message.as_object_mut()) {
-        m.insert("body_decoded".into(), json!(coding));
+/// Serializes as the JSON string of its `Display` text, without allocating.
+struct Text<T>(T);
+
+impl<T: Display> Serialize for Text<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
     }
 }
 
-/// A body as JSON, losslessly: UTF-8 text as it is, anything else base64;
-/// with the encoding used (`null` without a body).
-fn body_json(body: &Option<Vec<u8>>) -> (Value, Value) {
-    use base64::Engine as _;
-    match body {
-        None => (Value::Null, Value::Null),
-        Some(b) => match std::str::from_utf8(b) {
-            Ok(text) => (json!(text), json!("utf-8")),
-            Err(_) => (
-                json!(base64::engine::general_purpose::STANDARD.encode(b)),
-                json!("base64"),
-            ),
-        },
+/// Strings joined by a separator.
+struct Joined<'a>(&'a [String], &'static str);
+
+impl Display for Joined<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(self.1)?;
+            }
+            f.write_str(s)?;
+        }
+        Ok(())
     }
 }
 
-/// The transaction shape of DESIGN.md §4.
-pub fn exchange_json(e: &Exchange) -> Value {
+/// Headers as one object: names sorted, a repeated header's values joined
+/// by `, ` in wire order.
+struct Headers<'a>(&'a [Header]);
+
+/// Header lists longer than this sort an index on the heap.
+const HEADERS_ON_STACK: usize = 32;
+
+impl Serialize for Headers<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let h = self.0;
+        let mut stack = [0u16; HEADERS_ON_STACK];
+        let mut heap = Vec::new();
+        let order: &mut [u16] = if h.len() <= HEADERS_ON_STACK {
+            &mut stack[..h.len()]
+        } else {
+            heap.extend(0..u16::try_from(h.len()).unwrap_or(u16::MAX));
+            &mut heap
+        };
+        for (i, slot) in order.iter_mut().enumerate() {
+            *slot = i as u16;
+        }
+        // Stable: equal names keep their wire order.
+        order.sort_by(|a, b| h[*a as usize].name.cmp(&h[*b as usize].name));
+        let mut map = s.serialize_map(None)?;
+        let mut rest = &order[..];
+        while let Some(first) = rest.first() {
+            let name = &h[*first as usize].name;
+            let same = rest
+                .iter()
+                .take_while(|i| h[**i as usize].name == *name)
+                .count();
+            if same == 1 {
+                map.serialize_entry(name, &h[*first as usize].value)?;
+            } else {
+                map.serialize_entry(name, &Text(Values(h, &rest[..same])))?;
+            }
+            rest = &rest[same..];
+        }
+        map.end()
+    }
+}
+
+/// The values of one repeated header, joined by `, `.
+struct Values<'a>(&'a [Header], &'a [u16]);
+
+impl Display for Values<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, i) in self.1.iter().enumerate() {
+            if n > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(&self.0[*i as usize].value)?;
+        }
+        Ok(())
+    }
+}
+
+/// A body as JSON, losslessly: UTF-8 text as it is, anything else base64.
+enum Body<'a> {
+    Text(&'a str),
+    Base64(&'a [u8]),
+}
+
+impl<'a> Body<'a> {
+    /// The body and the name of its encoding (`None`, `None` without a body).
+    fn of(body: &'a Option<Vec<u8>>) -> (Option<Self>, Option<&'static str>) {
+        match body.as_deref() {
+            None => (None, None),
+            Some(b) => match std::str::from_utf8(b) {
+                Ok(text) => (Some(Body::Text(text)), Some("utf-8")),
+                Err(_) => (Some(Body::Base64(b)), Some("base64")),
+            },
+        }
+    }
+}
+
+impl Serialize for Body<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Body::Text(t) => s.serialize_str(t),
+            Body::Base64(b) => s.collect_str(&Base64Display::new(b, &STANDARD)),
+        }
+    }
+}
+
+/// The transaction shape of DESIGN.md §4 (keys in sorted order).
+#[derive(Serialize)]
+struct ExchangeLine<'a> {
+    direction: &'static str,
+    duration_ms: u64,
+    duration_ns: u64,
+    gap: bool,
+    gap_causes: &'a [&'static str],
+    grpc: Option<GrpcLine<'a>>,
+    http2: Option<Http2Line>,
+    metadata: Metadata<'a>,
+    partial: bool,
+    request: Option<RequestLine<'a>>,
+    response: Option<ResponseLine<'a>>,
+    transaction_time: Text<Rfc3339>,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    bytes_received: u64,
+    bytes_sent: u64,
+    connection_id: Text<u64>,
+    endpoint_id: &'a str,
+    local_address: Text<&'a std::net::SocketAddr>,
+    process_cmdline: Text<Joined<'a>>,
+    process_exe: &'a str,
+    process_id: Text<u32>,
+    remote_address: Text<&'a std::net::SocketAddr>,
+    /// The TLS keys are there (possibly null) exactly on TLS connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_probe: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_server_name: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_version: Option<Option<u16>>,
+}
+
+#[derive(Serialize)]
+struct RequestLine<'a> {
+    authority: &'a str,
+    body: Option<Body<'a>>,
+    /// The content coding the body was decoded from, only when decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_decoded: Option<&'static str>,
+    body_encoding: Option<&'static str>,
+    body_size: u64,
+    body_truncated: bool,
+    headers: Headers<'a>,
+    method: &'a str,
+    path: &'a str,
+    protocol: &'static str,
+    query: Option<&'a str>,
+    scheme: &'a str,
+    url: String,
+    user_agent: Option<&'a str>,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct ResponseLine<'a> {
+    body: Option<Body<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_decoded: Option<&'static str>,
+    body_encoding: Option<&'static str>,
+    body_size: u64,
+    body_truncated: bool,
+    content_type: Option<&'a str>,
+    headers: Headers<'a>,
+    status: u16,
+}
+
+#[derive(Serialize)]
+struct Http2Line {
+    goaway: bool,
+    headers_degraded: bool,
+    reset_code: Option<u32>,
+    stream_id: u32,
+}
+
+#[derive(Serialize)]
+struct GrpcLine<'a> {
+    message: Option<&'a str>,
+    method: &'a str,
+    service: &'a str,
+    status: Option<u32>,
+}
+
+fn request_line<'a>(
+    r: &'a Request,
+    endpoint_id: &'a str,
+    protocol: &'static str,
+) -> RequestLine<'a> {
+    let (body, body_encoding) = Body::of(&r.body);
+    RequestLine {
+        authority: r.authority.as_deref().unwrap_or(endpoint_id),
+        body,
+        body_decoded: r.body_decoded,
+        body_encoding,
+        body_size: r.body_size,
+        body_truncated: r.body_truncated,
+        headers: Headers(&r.headers),
+        method: &r.method,
+        path: r.path(),
+        protocol,
+        query: r.query(),
+        scheme: &r.scheme,
+        url: r.url(endpoint_id),
+        user_agent: r.user_agent.as_deref(),
+        version: &r.version,
+    }
+}
+
+fn response_line(r: &Response) -> ResponseLine<'_> {
+    let (body, body_encoding) = Body::of(&r.body);
+    ResponseLine {
+        body,
+        body_decoded: r.body_decoded,
+        body_encoding,
+        body_size: r.body_size,
+        body_truncated: r.body_truncated,
+        content_type: r.content_type.as_deref(),
+        headers: Headers(&r.headers),
+        status: r.status,
+    }
+}
+
+/// Append the exchange's JSON (no newline) to `buf`.
+fn write_exchange(buf: &mut Vec<u8>, e: &Exchange) -> serde_json::Result<()> {
     let c = &e.connection;
     let req_bytes = e.request.as_ref().map_or(0, |r| r.wire_bytes);
     let resp_bytes = e.response.as_ref().map_or(0, |r| r.wire_bytes);
@@ -58,136 +269,176 @@ pub fn exchange_json(e: &Exchange) -> Value {
         (resp_bytes, req_bytes)
     };
     let endpoint_id = e.endpoint_id();
-    let mut metadata = Map::new();
-    metadata.insert("process_id".into(), json!(c.process.pid.to_string()));
-    metadata.insert("process_exe".into(), json!(c.process.exe));
-    metadata.insert("process_cmdline".into(), json!(c.process.command_line()));
-    metadata.insert("bytes_sent".into(), json!(sent));
-    metadata.insert("bytes_received".into(), json!(received));
-    metadata.insert("connection_id".into(), json!(c.id.to_string()));
-    metadata.insert("endpoint_id".into(), json!(endpoint_id));
-    metadata.insert("local_address".into(), json!(c.endpoints.local.to_string()));
-    metadata.insert(
-        "remote_address".into(),
-        json!(c.endpoints.remote.to_string()),
-    );
-    if let Some(tls) = &c.tls {
-        metadata.insert("tls_version".into(), json!(tls.version));
-        metadata.insert("tls_server_name".into(), json!(tls.server_name));
-        metadata.insert("tls_probe".into(), json!(tls.probes.first()));
-    }
-    let request = e.request.as_ref().map_or(Value::Null, |r| {
-        let (body, body_encoding) = body_json(&r.body);
-        let mut request = json!({
-            "method": r.method,
-            "url": r.url(&endpoint_id),
-            "scheme": r.scheme,
-            "path": r.path(),
-            "query": r.query(),
-            "authority": r.authority.as_deref().unwrap_or(&endpoint_id),
-            "protocol": c.protocol.as_str(),
-            "version": r.version,
-            "user_agent": r.user_agent,
-            "headers": headers_json(&r.headers),
-            "body_size": r.body_size,
-            "body": body,
-            "body_encoding": body_encoding,
-            "body_truncated": r.body_truncated,
-        });
-        with_decoded(&mut request, r.body_decoded);
-        request
-    });
-    let response = e.response.as_ref().map_or(Value::Null, |r| {
-        let (body, body_encoding) = body_json(&r.body);
-        let mut response = json!({
-            "status": r.status,
-            "content_type": r.content_type,
-            "headers": headers_json(&r.headers),
-            "body_size": r.body_size,
-            "body": body,
-            "body_encoding": body_encoding,
-            "body_truncated": r.body_truncated,
-        });
-        with_decoded(&mut response, r.body_decoded);
-        response
-    });
-    let http2 = e.http2.as_ref().map_or(Value::Null, |h| {
-        json!({
-            "stream_id": h.stream_id,
-            "reset_code": h.reset,
-            "goaway": h.goaway,
-            "headers_degraded": h.headers_degraded,
-        })
-    });
-    let grpc = e.grpc.as_ref().map_or(Value::Null, |g| {
-        json!({ "service": g.service, "method": g.method, "status": g.status, "message": g.message })
-    });
-    json!({
-        "metadata": metadata,
-        "http2": http2,
-        "grpc": grpc,
-        "request": request,
-        "response": response,
-        "transaction_time": rfc3339_nanos(e.start_unix_ns),
-        "duration_ms": e.duration_ns() / 1_000_000,
-        "duration_ns": e.duration_ns(),
-        "direction": c.direction.as_str(),
-        "partial": e.partial,
-        "gap": e.gap,
-        "gap_causes": e.gap_causes,
-    })
+    let tls = c.tls.as_ref();
+    let line = ExchangeLine {
+        direction: c.direction.as_str(),
+        duration_ms: e.duration_ns() / 1_000_000,
+        duration_ns: e.duration_ns(),
+        gap: e.gap,
+        gap_causes: &e.gap_causes,
+        grpc: e.grpc.as_ref().map(|g| GrpcLine {
+            message: g.message.as_deref(),
+            method: &g.method,
+            service: &g.service,
+            status: g.status,
+        }),
+        http2: e.http2.as_ref().map(|h| Http2Line {
+            goaway: h.goaway,
+            headers_degraded: h.headers_degraded,
+            reset_code: h.reset,
+            stream_id: h.stream_id,
+        }),
+        metadata: Metadata {
+            bytes_received: received,
+            bytes_sent: sent,
+            connection_id: Text(c.id),
+            endpoint_id: &endpoint_id,
+            local_address: Text(&c.endpoints.local),
+            process_cmdline: Text(Joined(&c.process.command_args, " ")),
+            process_exe: &c.process.exe,
+            process_id: Text(c.process.pid),
+            remote_address: Text(&c.endpoints.remote),
+            tls_probe: tls.map(|t| t.probes.first().map(String::as_str)),
+            tls_server_name: tls.map(|t| t.server_name.as_deref()),
+            tls_version: tls.map(|t| t.version),
+        },
+        partial: e.partial,
+        request: e
+            .request
+            .as_ref()
+            .map(|r| request_line(r, &endpoint_id, c.protocol.as_str())),
+        response: e.response.as_ref().map(response_line),
+        transaction_time: Text(Rfc3339(e.start_unix_ns)),
+    };
+    serde_json::to_writer(buf, &line)
 }
 
-/// The connection report.
-pub fn report_json(r: &ConnectionReport) -> Value {
+/// The connection report (keys in sorted order).
+#[derive(Serialize)]
+struct ReportFields<'a> {
+    adopted: bool,
+    bytes_received: u64,
+    bytes_sent: u64,
+    close_reason: &'static str,
+    connection_id: Text<u64>,
+    data_events: u64,
+    direction: &'static str,
+    duration_ms: u64,
+    endpoint_id: &'a str,
+    exchanges: u64,
+    gap_exchanges: u64,
+    got_protocol_event: bool,
+    got_tls_client_hello: bool,
+    l7_protocol: &'static str,
+    local_address: Text<&'a std::net::SocketAddr>,
+    lost_events: u64,
+    opened_at: Text<Rfc3339>,
+    parse_errors: u64,
+    partial_exchanges: u64,
+    process_exe: &'a str,
+    process_id: Text<u32>,
+    remote_address: Text<&'a std::net::SocketAddr>,
+    role: &'static str,
+    tls_alpn: Option<&'a str>,
+    tls_probe_types: &'a [String],
+    tls_server_name: Option<&'a str>,
+    tls_version: Option<u16>,
+    truncated_bytes: u64,
+}
+
+#[derive(Serialize)]
+struct ReportLine<'a> {
+    connection_report: ReportFields<'a>,
+}
+
+/// Append the report's JSON (no newline) to `buf`.
+fn write_report(buf: &mut Vec<u8>, r: &ConnectionReport) -> serde_json::Result<()> {
     let c = &r.connection;
     let tls = c.tls.as_ref();
-    json!({ "connection_report": {
-        "connection_id": c.id.to_string(),
-        "process_id": c.process.pid.to_string(),
-        "process_exe": c.process.exe,
-        "direction": c.direction.as_str(),
-        "role": r.role,
-        "local_address": c.endpoints.local.to_string(),
-        "remote_address": c.endpoints.remote.to_string(),
-        "endpoint_id": r.endpoint_id,
-        "l7_protocol": c.protocol.as_str(),
-        "tls_version": tls.and_then(|t| t.version),
-        "tls_server_name": tls.and_then(|t| t.server_name.clone()),
-        "tls_alpn": tls.and_then(|t| t.alpn.clone()),
-        "tls_probe_types": tls.map(|t| t.probes.clone()).unwrap_or_default(),
-        "got_tls_client_hello": tls.is_some_and(|t| t.got_client_hello),
-        "got_protocol_event": r.got_protocol_event,
-        "adopted": r.adopted,
-        "data_events": r.data_events,
-        "bytes_sent": r.bytes_sent,
-        "bytes_received": r.bytes_received,
-        "exchanges": r.exchanges,
-        "partial_exchanges": r.partial_exchanges,
-        "gap_exchanges": r.gap_exchanges,
-        "parse_errors": r.parse_errors,
-        "lost_events": r.lost_events,
-        "truncated_bytes": r.truncated_bytes,
-        "opened_at": rfc3339_nanos(r.opened_unix_ns),
-        "duration_ms": r.closed_unix_ns.saturating_sub(r.opened_unix_ns) / 1_000_000,
-        "close_reason": r.close_reason.as_str(),
-    }})
+    let line = ReportLine {
+        connection_report: ReportFields {
+            adopted: r.adopted,
+            bytes_received: r.bytes_received,
+            bytes_sent: r.bytes_sent,
+            close_reason: r.close_reason.as_str(),
+            connection_id: Text(c.id),
+            data_events: r.data_events,
+            direction: c.direction.as_str(),
+            duration_ms: r.closed_unix_ns.saturating_sub(r.opened_unix_ns) / 1_000_000,
+            endpoint_id: &r.endpoint_id,
+            exchanges: r.exchanges,
+            gap_exchanges: r.gap_exchanges,
+            got_protocol_event: r.got_protocol_event,
+            got_tls_client_hello: tls.is_some_and(|t| t.got_client_hello),
+            l7_protocol: c.protocol.as_str(),
+            local_address: Text(&c.endpoints.local),
+            lost_events: r.lost_events,
+            opened_at: Text(Rfc3339(r.opened_unix_ns)),
+            parse_errors: r.parse_errors,
+            partial_exchanges: r.partial_exchanges,
+            process_exe: &c.process.exe,
+            process_id: Text(c.process.pid),
+            remote_address: Text(&c.endpoints.remote),
+            role: r.role,
+            tls_alpn: tls.and_then(|t| t.alpn.as_deref()),
+            tls_probe_types: tls.map_or(&[], |t| &t.probes),
+            tls_server_name: tls.and_then(|t| t.server_name.as_deref()),
+            tls_version: tls.and_then(|t| t.version),
+            truncated_bytes: r.truncated_bytes,
+        },
+    };
+    serde_json::to_writer(buf, &line)
 }
 
-/// Write a batch of outputs as JSON lines to stdout and flush.
-pub fn write_batch(batch: &[Output], stats: &CaptureStats) {
-    let stdout = std::io::stdout();
-    let mut w = stdout.lock();
-    for o in batch {
-        let v = match o {
-            Output::Exchange(e) => exchange_json(e),
-            Output::Report(r) => report_json(r),
-        };
-        if serde_json::to_writer(&mut w, &v).is_ok() && w.write_all(b"\n").is_ok() {
-            incr(&stats.exported);
-        }
+/// Append one output's JSON line (with its newline) to `buf`; false (and
+/// `buf` as it was) when it cannot be serialized.
+pub fn write_line(buf: &mut Vec<u8>, o: &Output) -> bool {
+    let len = buf.len();
+    let written = match o {
+        Output::Exchange(e) => write_exchange(buf, e),
+        Output::Report(r) => write_report(buf, r),
+    };
+    if written.is_err() {
+        buf.truncate(len);
+        return false;
     }
-    let _ = w.flush();
+    buf.push(b'\n');
+    true
+}
+
+/// The stdout exporter: JSON lines gathered in one reused buffer, written
+/// out in large writes.
+#[derive(Default)]
+pub struct Stdout {
+    buf: Vec<u8>,
+    /// Lines in `buf`, counted as exported once written.
+    lines: u64,
+}
+
+impl Stdout {
+    /// Write a batch of outputs as JSON lines to stdout and flush.
+    pub fn write_batch(&mut self, batch: &[Output], stats: &CaptureStats) {
+        let stdout = std::io::stdout();
+        let mut w = stdout.lock();
+        for o in batch {
+            if write_line(&mut self.buf, o) {
+                self.lines += 1;
+            }
+            if self.buf.len() >= WRITE_AT {
+                self.write_out(&mut w, stats);
+            }
+        }
+        self.write_out(&mut w, stats);
+        let _ = w.flush();
+    }
+
+    fn write_out(&mut self, w: &mut impl Write, stats: &CaptureStats) {
+        if !self.buf.is_empty() && w.write_all(&self.buf).is_ok() {
+            add(&stats.exported, self.lines);
+        }
+        self.buf.clear();
+        self.lines = 0;
+    }
 }
 
 #[cfg(test)]
@@ -200,7 +451,35 @@ mod tests {
         ProcessInfo, Request, Response, TlsInfo,
     };
 
+    use serde_json::{json, Value};
+
     use super::*;
+
+    /// The line of `o`, parsed; asserting it is byte for byte what
+    /// serializing that value gives: keys sorted at every level, as the
+    /// lines have always been.
+    fn parsed(o: Output) -> Value {
+        let mut buf = b"before\n".to_vec();
+        assert!(write_line(&mut buf, &o));
+        let line = buf
+            .strip_prefix(b"before\n")
+            .and_then(|l| l.strip_suffix(b"\n"))
+            .expect("appended, one newline");
+        let v: Value = serde_json::from_slice(line).expect("JSON");
+        assert_eq!(
+            serde_json::to_string(&v).expect("JSON"),
+            std::str::from_utf8(line).expect("UTF-8")
+        );
+        v
+    }
+
+    fn exchange_json(e: &Exchange) -> Value {
+        parsed(Output::Exchange(Box::new(e.clone())))
+    }
+
+    fn report_json(r: &ConnectionReport) -> Value {
+        parsed(Output::Report(Box::new(r.clone())))
+    }
 
     /// 2026-01-01T00:00:00.123456789Z
     const START: u64 = 1_767_225_600_123_456_789;

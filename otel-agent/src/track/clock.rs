@@ -51,13 +51,24 @@ impl Default for Clock {
 
 /// RFC 3339 with nanoseconds in UTC, e.g. `2025-10-23T16:07:41.023379679Z`.
 pub fn rfc3339_nanos(unix_ns: u64) -> String {
-    let secs = unix_ns / 1_000_000_000;
-    let nanos = unix_ns % 1_000_000_000;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    let (y, mo, d) = civil_from_days(days as i64);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{nanos:09}Z")
+    Rfc3339(unix_ns).to_string()
+}
+
+/// Unix nanoseconds shown as RFC 3339 with nanoseconds in UTC (what
+/// [`rfc3339_nanos`] returns), written without allocating.
+#[derive(Clone, Copy, Debug)]
+pub struct Rfc3339(pub u64);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.0 / 1_000_000_000;
+        let nanos = self.0 % 1_000_000_000;
+        let days = secs / 86_400;
+        let rem = secs % 86_400;
+        let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+        let (y, mo, d) = civil_from_days(days as i64);
+        write!(f, "{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{nanos:09}Z")
+    }
 }
 
 /// Howard Hinnant's days → (year, month, day) for the proleptic Gregorian calendar.

@@ -42,15 +42,17 @@ fn of_kind<'a>(spans: &'a [Value], kind: &str) -> Vec<&'a Value> {
 
 /// Data points of `http.client.request.duration` towards `port`: their count.
 fn client_duration_count(c: &Collector, port: u16) -> u64 {
+    // One series per process (each curl is a resource of its own): the last
+    // count of each (resource, attributes).
     let mut last: std::collections::HashMap<String, u64> = Default::default();
-    for (_, m) in c.metrics() {
+    for (resource, m) in c.metrics() {
         if m["name"] != "http.client.request.duration" {
             continue;
         }
         for dp in m["data_points"].as_array().into_iter().flatten() {
             if dp["attributes"]["server.port"].as_i64() == Some(i64::from(port)) {
                 last.insert(
-                    dp["attributes"].to_string(),
+                    format!("{resource} {}", dp["attributes"]),
                     dp["count"].as_u64().unwrap_or(0),
                 );
             }

@@ -273,7 +273,10 @@ mod tests {
         let f = function(None, None);
         assert_eq!(
             write.placements(&f),
-            [("ssl_write_ex_entry", 0x1000), ("ssl_write_ex_return", 0x1000)]
+            [
+                ("ssl_write_ex_entry", 0x1000),
+                ("ssl_write_ex_return", 0x1000)
+            ]
         );
     }
 

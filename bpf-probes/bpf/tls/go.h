@@ -78,8 +78,15 @@ static __always_inline bool go_handshake_done(__u64 tls_conn, __u64 cookie)
 	return done == 1;
 }
 
+/* go_conn_key() of a connection whose descriptor Go already closed: poll.FD
+ * sets Sysfd to -1 when it closes the fd, and a goroutine may still call Read
+ * on it (net/http's HTTP/2 server: its frame reader, once the connection is
+ * done). Not a connection key (those have the tgid in the high half); such a
+ * call gets an error and no data, so it is neither probed nor unmapped. */
+#define GO_CONN_CLOSED 1
+
 /* The connection key of the *tls.Conn at `tls_conn`; 0 when its net.Conn is
- * not a *net.TCPConn or anything cannot be read. */
+ * not a *net.TCPConn or anything cannot be read; GO_CONN_CLOSED. */
 static __always_inline __u64 go_conn_key(__u64 tls_conn, __u64 cookie, __u32 tgid)
 {
 	__u64 iface[2] = {}; /* itab, data */
@@ -110,6 +117,8 @@ static __always_inline __u64 go_conn_key(__u64 tls_conn, __u64 cookie, __u32 tgi
 	if (bpf_probe_read_user(&sysfd, sizeof(sysfd),
 				(const void *)(netfd + GO_COOKIE_SYSFD(cookie))))
 		return 0;
+	if (sysfd == -1)
+		return GO_CONN_CLOSED;
 	if (sysfd < 0 || sysfd > 0x7fffffff)
 		return 0;
 	return conn_key(tgid, (__u32)sysfd);
@@ -127,7 +136,7 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u32 kind)
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 key = go_conn_key(ctx->ax, cookie, tgid);
 	struct go_call_key ck = { .goroutine = ctx->r14, .tgid = tgid, .kind = kind };
-	if (!key || !bpf_map_lookup_elem(&conns, &key)) {
+	if (key == GO_CONN_CLOSED || !key || !bpf_map_lookup_elem(&conns, &key)) {
 		/* Not attributable (or a socket not tracked): forget any stale call. */
 		bpf_map_delete_elem(&go_calls, &ck);
 		if (!key)

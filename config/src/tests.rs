@@ -615,3 +615,22 @@ fn per_process_metric_limits() {
         0
     );
 }
+
+#[test]
+fn trace_links_wait_and_hold_bounds() {
+    let d = Settings::default().telemetry.trace_links;
+    assert_eq!(
+        (d.wait, d.max_held),
+        (std::time::Duration::from_secs(1), 10_000)
+    );
+    let t = ok("telemetry:\n  trace_links:\n    wait: 250ms\n    max_held: 7\n").telemetry;
+    assert_eq!(
+        (t.trace_links.wait, t.trace_links.max_held),
+        (std::time::Duration::from_millis(250), 7)
+    );
+    let (l, _, m) = err("telemetry:\n  trace_links:\n    wait: 5m\n");
+    assert_eq!(l, 3);
+    assert!(m.contains("at most 60s"), "{m}");
+    let (l, _, _) = err("telemetry:\n  trace_links:\n    hold: 1\n");
+    assert_eq!(l, 3);
+}

@@ -19,4 +19,5 @@ pub mod cli;
 pub mod export;
 pub mod fuzzing;
 pub mod internal_events;
+pub mod link;
 pub mod track;

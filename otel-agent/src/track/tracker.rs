@@ -23,6 +23,7 @@ use crate::internal_events::{add, incr, CaptureStats};
 use crate::track::assemble::{self, Parsed};
 use crate::track::clock::Clock;
 use crate::track::connection::{direction_of, endpoints_of, l7_of, Conn, KernelTotals};
+use crate::track::link_evidence::Evidence;
 use crate::track::parser::{Parser, ParserLimits};
 use crate::track::process::{comm_str, ProcFs, ProcessCache, SystemView};
 use crate::track::tls::{infer_alpn, note_probe, tls_bytes};
@@ -43,6 +44,8 @@ pub struct Tracker {
     limits: ParserLimits,
     settings: Arc<Settings>,
     stats: Arc<CaptureStats>,
+    /// Threads, addresses and places for connected traces.
+    evidence: Evidence,
 }
 
 /// A new data event placed on its stream: the bytes lost before it and why,
@@ -77,6 +80,7 @@ impl Tracker {
             limits: ParserLimits::of(&settings),
             settings,
             stats,
+            evidence: Evidence::default(),
         }
     }
 
@@ -189,6 +193,7 @@ impl Tracker {
             l7 = protocol.as_str(), adopted = conn.adopted, filtered, "socket connection"
         );
         count_protocol(&self.stats, protocol);
+        self.evidence.opened(&mut conn);
         self.conns.insert(conn.connection.id, conn);
     }
 
@@ -258,6 +263,8 @@ impl Tracker {
         };
         tev!(conn, Http, side = ?side, bytes = payload.len(), missing = placed.missing_tail,
             l7 = conn.connection.protocol.as_str(), "to the parser");
+        self.evidence
+            .bytes(conn, side, h.hdr.tid, h.hdr.timestamp_ns);
         feed(
             conn,
             side,
@@ -268,7 +275,8 @@ impl Tracker {
             &self.stats,
         );
         let done = conn.parser.as_mut().map(Parser::drain).unwrap_or_default();
-        emit(conn, done, &self.settings, &self.clock, &self.stats, out);
+        let ctx = (&*self.settings, &self.clock, &*self.stats);
+        emit(conn, done, ctx, &mut self.evidence, out);
     }
 
     fn close(&mut self, ev: &ConnCloseEvent, out: &mut Vec<Output>) {
@@ -350,15 +358,10 @@ impl Tracker {
             let rest = parser.close(ts);
             parse_errors = parser.parse_errors();
             add(&self.stats.parse_errors, parse_errors);
-            emit(
-                &mut conn,
-                rest,
-                &self.settings,
-                &self.clock,
-                &self.stats,
-                out,
-            );
+            let ctx = (&*self.settings, &self.clock, &*self.stats);
+            emit(&mut conn, rest, ctx, &mut self.evidence, out);
         }
+        self.evidence.closed(&conn);
         if conn.filtered {
             return;
         }
@@ -621,9 +624,8 @@ fn count_protocol(stats: &CaptureStats, p: L7Protocol) {
 fn emit(
     conn: &mut Conn,
     exchanges: Vec<Parsed>,
-    settings: &Settings,
-    clock: &Clock,
-    stats: &CaptureStats,
+    (settings, clock, stats): (&Settings, &Clock, &CaptureStats),
+    evidence: &mut Evidence,
     out: &mut Vec<Output>,
 ) {
     if exchanges.is_empty() {
@@ -641,7 +643,9 @@ fn emit(
         if ex.gap() {
             conn.gap_exchanges += 1;
         }
-        if let Some(e) = assemble::assemble(&conn.connection, ex, settings, clock) {
+        let link = evidence.exchange(conn, &ex);
+        if let Some(mut e) = assemble::assemble(&conn.connection, ex, settings, clock) {
+            e.link = link;
             tev!(
                 conn,
                 Http,

@@ -4,6 +4,7 @@
 //! tells its traffic apart by port. Run serially (`--test-threads=1`).
 
 mod config;
+mod connected_traces;
 mod extension_methods;
 mod faults;
 mod go_tls;

@@ -211,12 +211,13 @@ fn log_counters(
                 kernel_recursion_misses = kernel(Counter::RecursionMisses),
                 kernel_uprobe_hits = kernel(Counter::UprobeHits),
                 tls_plaintext_events = s.tls_plaintext_events,
-                trace_links = format!(
-                    "traceparent={} connection={} thread={} root={} root_ambiguous={} root_timeout={} root_full={}",
-                    s.trace_links_traceparent, s.trace_links_connection, s.trace_links_thread,
-                    s.trace_links_root, s.trace_links_root_ambiguous, s.trace_links_root_timeout,
-                    s.trace_links_root_full
-                ),
+                links_traceparent = s.trace_links_traceparent,
+                links_connection = s.trace_links_connection,
+                links_thread = s.trace_links_thread,
+                links_root = s.trace_links_root,
+                links_root_ambiguous = s.trace_links_root_ambiguous,
+                links_root_timeout = s.trace_links_root_timeout,
+                links_root_full = s.trace_links_root_full,
                 uprobe_hits_per_exchange = format!(
                     "{:.1}",
                     kernel(Counter::UprobeHits) as f64

@@ -66,10 +66,22 @@ struct ThreadState {
     h2: u32,
 }
 
+/// How long a closed client connection still names the client end of its
+/// server's exchanges: the server's last response event may come after the
+/// client's close (the client read it and closed first).
+const CLOSED_CLIENT_KEPT_NS: u64 = 10_000_000_000;
+
+/// A client connection by its addresses: id, and when it closed (kernel ns).
+#[derive(Clone, Copy, Debug)]
+struct ClientEnd {
+    id: u64,
+    closed_ns: Option<u64>,
+}
+
 /// Connections by their addresses (local, remote).
 #[derive(Debug, Default)]
 struct Ends {
-    clients: Vec<u64>,
+    clients: Vec<ClientEnd>,
     servers: Vec<u64>,
 }
 
@@ -78,6 +90,8 @@ struct Ends {
 pub(crate) struct Evidence {
     threads: FxHashMap<(u32, u32), ThreadState>,
     ends: FxHashMap<(SocketAddr, SocketAddr), Ends>,
+    /// Closed client connections still in `ends`, oldest first.
+    closed_clients: VecDeque<(u64, (SocketAddr, SocketAddr), u64)>,
 }
 
 impl Evidence {
@@ -90,7 +104,10 @@ impl Evidence {
         let e = &conn.connection.endpoints;
         let ends = self.ends.entry((e.local, e.remote)).or_default();
         match conn.role {
-            Role::Client => ends.clients.push(conn.connection.id),
+            Role::Client => ends.clients.push(ClientEnd {
+                id: conn.connection.id,
+                closed_ns: None,
+            }),
             _ => ends.servers.push(conn.connection.id),
         }
         conn.links.indexed = true;
@@ -222,8 +239,10 @@ impl Evidence {
         ev
     }
 
-    /// The connection is finished: forget it everywhere.
-    pub(crate) fn closed(&mut self, conn: &Conn) {
+    /// The connection is finished at kernel time `ts`: forget it everywhere
+    /// (a client connection after a while: its server may still be
+    /// answering its last request).
+    pub(crate) fn closed(&mut self, conn: &Conn, ts: u64) {
         let id = conn.connection.id;
         for &(tid, start) in &conn.links.serving {
             self.stop_serving(conn.pid, tid, id, start);
@@ -239,12 +258,34 @@ impl Evidence {
         if conn.links.indexed {
             let e = &conn.connection.endpoints;
             let key = (e.local, e.remote);
-            if let Some(ends) = self.ends.get_mut(&key) {
-                ends.clients.retain(|&c| c != id);
-                ends.servers.retain(|&c| c != id);
-                if ends.clients.is_empty() && ends.servers.is_empty() {
-                    self.ends.remove(&key);
+            if conn.role == Role::Client {
+                if let Some(c) = self
+                    .ends
+                    .get_mut(&key)
+                    .and_then(|ends| ends.clients.iter_mut().find(|c| c.id == id))
+                {
+                    c.closed_ns = Some(ts);
+                    self.closed_clients.push_back((ts, key, id));
                 }
+            } else {
+                self.unindex(key, id);
+            }
+        }
+        while let Some(&(at, key, id)) = self.closed_clients.front() {
+            if at.saturating_add(CLOSED_CLIENT_KEPT_NS) > ts {
+                break;
+            }
+            self.closed_clients.pop_front();
+            self.unindex(key, id);
+        }
+    }
+
+    fn unindex(&mut self, key: (SocketAddr, SocketAddr), id: u64) {
+        if let Some(ends) = self.ends.get_mut(&key) {
+            ends.clients.retain(|c| c.id != id);
+            ends.servers.retain(|&c| c != id);
+            if ends.clients.is_empty() && ends.servers.is_empty() {
+                self.ends.remove(&key);
             }
         }
     }
@@ -266,21 +307,30 @@ impl Evidence {
     }
 
     /// The client end of a server connection, when the agent sees it: the
-    /// only client connection with the mirrored addresses, and this the only
-    /// server connection with its own (two network namespaces may reuse the
-    /// same addresses: then the evidence is ambiguous).
+    /// only client connection with the mirrored addresses that was still open
+    /// when this one was accepted (a closed one's addresses can be reused
+    /// only after it closed), and this the only server connection with its
+    /// own (two network namespaces may reuse the same addresses: then the
+    /// evidence is ambiguous).
     fn peer(&self, conn: &Conn) -> Candidate<u64> {
         if !conn.links.indexed {
             return Candidate::None;
         }
         let e = &conn.connection.endpoints;
-        let mirrored = self.ends.get(&(e.remote, e.local));
-        let own = self.ends.get(&(e.local, e.remote));
-        match (mirrored.map(|m| m.clients.as_slice()), own) {
-            (None | Some([]), _) => Candidate::None,
-            (Some([one]), Some(own)) if own.servers.len() == 1 && own.clients.is_empty() => {
-                Candidate::One(*one)
-            }
+        let Some(mirrored) = self.ends.get(&(e.remote, e.local)) else {
+            return Candidate::None;
+        };
+        let mut open_then = mirrored
+            .clients
+            .iter()
+            .filter(|c| c.closed_ns.is_none_or(|t| t >= conn.opened_ns));
+        let own_alone = self
+            .ends
+            .get(&(e.local, e.remote))
+            .is_some_and(|own| own.servers.len() == 1 && own.clients.is_empty());
+        match (open_then.next(), open_then.next()) {
+            (None, _) => Candidate::None,
+            (Some(one), None) if own_alone => Candidate::One(one.id),
             _ => Candidate::Ambiguous,
         }
     }

@@ -361,7 +361,7 @@ impl Tracker {
             let ctx = (&*self.settings, &self.clock, &*self.stats);
             emit(&mut conn, rest, ctx, &mut self.evidence, out);
         }
-        self.evidence.closed(&conn);
+        self.evidence.closed(&conn, ts);
         if conn.filtered {
             return;
         }

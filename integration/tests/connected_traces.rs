@@ -77,14 +77,15 @@ struct Shape {
     pool: Option<usize>,
 }
 
-/// B, A, the collector and the agent, started in that order.
+/// B, A, the collector and the agent, started in that order (and dropped
+/// in the other: the agent flushes to the collector before it stops).
 struct Chain {
-    b: ServiceB,
+    agent: Agent,
+    collector: Collector,
     a: Server,
+    b: ServiceB,
     log: PathBuf,
     _dir: TempDir,
-    collector: Collector,
-    agent: Agent,
     tls: bool,
 }
 
@@ -168,10 +169,16 @@ impl Chain {
         assert_eq!(tokens.len(), paths.len(), "A logged every call: {tokens:?}");
         let (a_port, b_port) = (
             i64::from(self.a.port),
-            i64::from(if self.tls { self.b.tls_port } else { self.b.port }),
+            i64::from(if self.tls {
+                self.b.tls_port
+            } else {
+                self.b.port
+            }),
         );
-        self.collector
-            .wait_for(&format!("4 spans for each of {} requests", paths.len()), 30, |c| {
+        self.collector.wait_for(
+            &format!("4 spans for each of {} requests", paths.len()),
+            30,
+            |c| {
                 let spans: Vec<Value> = c.spans().into_iter().map(|(_, sp)| sp).collect();
                 let mut out = Vec::new();
                 for p in paths {
@@ -213,7 +220,8 @@ impl Chain {
                     });
                 }
                 Some(out)
-            })
+            },
+        )
     }
 }
 
@@ -250,7 +258,11 @@ fn wrong_links(chains: &[Spans], root_parent: Option<&str>) -> Vec<String> {
     let mut wrong = Vec::new();
     let mut trace_of: HashMap<String, &str> = HashMap::new();
     for c in chains {
-        let own: HashSet<&str> = c.all().iter().filter_map(|sp| sp["span_id"].as_str()).collect();
+        let own: HashSet<&str> = c
+            .all()
+            .iter()
+            .filter_map(|sp| sp["span_id"].as_str())
+            .collect();
         for sp in c.all() {
             let parent = sp["parent_span_id"].as_str().unwrap_or("");
             if !parent.is_empty() && !own.contains(parent) && Some(parent) != root_parent {
@@ -403,11 +415,18 @@ fn a_traceparent_keeps_its_trace_through_the_chain() {
     for sp in c.all() {
         assert_eq!(sp["trace_id"], TRACE, "{c:#?}");
     }
-    assert_eq!(c.curl["span_id"], PARENT, "curl's span is the header's request");
+    assert_eq!(
+        c.curl["span_id"], PARENT,
+        "curl's span is the header's request"
+    );
     assert!(c.fully_linked(), "{c:#?}");
     assert_eq!(attr(&c.curl, "tap.trace.link"), "traceparent");
     assert_eq!(attr(&c.a_server, "tap.trace.link"), "traceparent");
     assert_eq!(attr(&c.a_client, "tap.trace.link"), "thread");
     assert_eq!(attr(&c.b_server, "tap.trace.link"), "connection");
     assert_eq!(wrong_links(&chains, None), Vec::<String>::new());
+    // Stopped, not killed: a killed agent leaves detaching its uprobes to
+    // the kernel's exit path, seconds on this host.
+    let (_, log) = chain.agent.stop_with_log();
+    assert_eq!(final_counter(&log, "links_traceparent"), 2, "{log}");
 }

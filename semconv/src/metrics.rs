@@ -621,7 +621,12 @@ mod tests {
                     Counter,
                     &["tap.skip.reason"][..]
                 ),
-                ("tap.trace.links", "{span}", Counter, &["tap.trace.link"][..]),
+                (
+                    "tap.trace.links",
+                    "{span}",
+                    Counter,
+                    &["tap.trace.link"][..]
+                ),
                 ("tap.unattributed.exchanges", "{exchange}", Counter, none),
                 ("tap.parse_errors", "{error}", Counter, none),
                 ("tap.uprobe.count", "{uprobe}", UpDownCounter, none),

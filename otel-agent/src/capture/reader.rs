@@ -76,7 +76,16 @@ pub async fn run(
     // report the live connections, and wait for the exporter to take it all.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let ring = fd.get_mut();
-    drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, &tx, &stats).await;
+    drain_ring(
+        ring,
+        &mut tracker,
+        &mut recorder,
+        &mut out,
+        &mut linker,
+        &tx,
+        &stats,
+    )
+    .await;
     if let Some(r) = recorder.take() {
         match r.finish() {
             Ok(records) => info!(records, "recording written"),

@@ -618,7 +618,10 @@ mod tests {
     fn exchange_json_carries_the_span_ids() {
         use semconv::trace_context::{LinkKind, SpanIds};
         let mut e = exchange();
-        assert!(exchange_json(&e).get("trace").is_none(), "no linker, no ids");
+        assert!(
+            exchange_json(&e).get("trace").is_none(),
+            "no linker, no ids"
+        );
         e.ids = Some(SpanIds {
             trace_id: [
                 0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e,

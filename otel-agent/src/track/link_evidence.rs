@@ -13,8 +13,8 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use bpf_probes::events::Role;
-use rustc_hash::FxHashMap;
 use protocols::Side;
+use rustc_hash::FxHashMap;
 use semconv::model::{Candidate, L7Protocol, LinkEvidence, Position, ServerRequest};
 
 use crate::track::assemble::Parsed;
@@ -203,7 +203,11 @@ impl Evidence {
                 if request_ns != 0 {
                     // Answered now; older ones were lost in a gap or were
                     // the rest of a body.
-                    let done = links.serving.iter().take_while(|s| s.1 <= request_ns).count();
+                    let done = links
+                        .serving
+                        .iter()
+                        .take_while(|s| s.1 <= request_ns)
+                        .count();
                     let answered: Vec<(u32, u64)> = links.serving.drain(..done).collect();
                     if links.serving.is_empty() {
                         links.answering = false;

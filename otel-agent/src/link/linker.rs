@@ -328,3 +328,297 @@ fn count(stats: &CaptureStats, kind: LinkKind) {
         LinkKind::RootFull => &stats.trace_links_root_full,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use opentelemetry::trace::{SpanId, TraceId};
+    use opentelemetry_sdk::trace::IdGenerator;
+    use semconv::model::{
+        Connection, Direction, Endpoints, L7Protocol, LinkEvidence, ProcessInfo, Request, Response,
+    };
+
+    use super::*;
+
+    /// Trace ids count up from 0x100, span ids from 1.
+    #[derive(Debug, Default)]
+    struct Counting(AtomicU64, AtomicU64);
+
+    impl IdGenerator for Counting {
+        fn new_trace_id(&self) -> TraceId {
+            TraceId::from(u128::from(self.0.fetch_add(1, Ordering::Relaxed)) + 0x100)
+        }
+        fn new_span_id(&self) -> SpanId {
+            SpanId::from(self.1.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+    }
+
+    const WAIT: u64 = 1_000;
+
+    fn linker(max_held: usize) -> (Linker, Arc<CaptureStats>) {
+        let stats = Arc::new(CaptureStats::default());
+        let l = Linker::new(
+            LinkBounds {
+                wait_ns: WAIT,
+                max_held,
+            },
+            IdSource::new(Box::<Counting>::default()),
+            stats.clone(),
+        );
+        (l, stats)
+    }
+
+    /// An exchange on connection `conn` over [start, end] with this evidence.
+    fn ex(direction: Direction, conn: u64, start: u64, end: u64, link: LinkEvidence) -> Output {
+        Output::Exchange(Box::new(Exchange {
+            connection: Connection {
+                id: conn,
+                process: Arc::new(ProcessInfo::default()),
+                direction,
+                endpoints: Endpoints {
+                    local: "127.0.0.1:1000".parse().unwrap(),
+                    remote: "127.0.0.1:2000".parse().unwrap(),
+                },
+                protocol: L7Protocol::Http1,
+                tls: None,
+            },
+            request: Some(Request {
+                method: "GET".into(),
+                target: "/".into(),
+                ..Default::default()
+            }),
+            response: Some(Response {
+                status: 200,
+                ..Default::default()
+            }),
+            start_unix_ns: start,
+            end_unix_ns: end,
+            partial: false,
+            gap: false,
+            gap_causes: Vec::new(),
+            http2: None,
+            grpc: None,
+            link,
+            ids: None,
+        }))
+    }
+
+    fn server(conn: u64, start: u64, end: u64, peer: Candidate<u64>) -> Output {
+        let link = LinkEvidence {
+            request_ns: start,
+            tid: 7,
+            position: Some(Position::Order(0)),
+            peer,
+            ..Default::default()
+        };
+        ex(Direction::Ingress, conn, start, end, link)
+    }
+
+    fn client(conn: u64, start: u64, end: u64, serving: Candidate<ServerRequest>) -> Output {
+        let link = LinkEvidence {
+            request_ns: start,
+            tid: 7,
+            position: Some(Position::Order(0)),
+            serving,
+            ..Default::default()
+        };
+        ex(Direction::EgressInternal, conn, start, end, link)
+    }
+
+    fn serving(conn: u64, start_ns: u64) -> Candidate<ServerRequest> {
+        Candidate::One(ServerRequest {
+            connection: conn,
+            start_ns,
+        })
+    }
+
+    /// (connection id, trace id, span id, parent span id, link kind) of each out.
+    fn ids(out: &[Output]) -> Vec<(u64, u128, u64, Option<u64>, LinkKind)> {
+        out.iter()
+            .map(|o| {
+                let Output::Exchange(e) = o else {
+                    panic!("an exchange")
+                };
+                let i = e.ids.as_ref().expect("ids");
+                (
+                    e.connection.id,
+                    u128::from_be_bytes(i.trace_id),
+                    u64::from_be_bytes(i.span_id),
+                    i.parent_span_id.map(u64::from_be_bytes),
+                    i.link,
+                )
+            })
+            .collect()
+    }
+
+    /// curl (conn 1) → A server (conn 2) → A client (conn 3) → B server
+    /// (conn 4), arriving children first: nothing goes out until the root
+    /// comes, then all four, in one trace, each under its parent.
+    #[test]
+    fn a_chain_arriving_children_first_is_one_trace() {
+        let (mut l, stats) = linker(100);
+        let mut out = vec![server(4, 30, 40, Candidate::One(3))];
+        l.link(&mut out, 0);
+        let mut more = vec![client(3, 25, 45, serving(2, 10))];
+        l.link(&mut more, 1);
+        out.append(&mut more);
+        let mut more = vec![server(2, 10, 50, Candidate::One(1))];
+        l.link(&mut more, 2);
+        out.append(&mut more);
+        assert!(out.is_empty(), "held while the root is unknown");
+        assert_eq!(l.held(), 3);
+        let mut out = vec![client(1, 5, 55, Candidate::None)];
+        l.link(&mut out, 3);
+        let mut got = ids(&out);
+        got.sort_unstable_by_key(|g| g.0);
+        assert_eq!(
+            got,
+            [
+                (1, 0x100, 1, None, LinkKind::Root),
+                (2, 0x100, 2, Some(1), LinkKind::Connection),
+                (3, 0x100, 3, Some(2), LinkKind::Thread),
+                (4, 0x100, 4, Some(3), LinkKind::Connection),
+            ]
+        );
+        assert_eq!(l.held(), 0);
+        let s = stats.snapshot();
+        assert_eq!(
+            (
+                s.trace_links_root,
+                s.trace_links_connection,
+                s.trace_links_thread
+            ),
+            (1, 2, 1)
+        );
+    }
+
+    #[test]
+    fn a_parent_decided_first_takes_its_children_at_once() {
+        let (mut l, _) = linker(100);
+        let mut out = vec![client(1, 5, 55, Candidate::None)];
+        l.link(&mut out, 0);
+        out.push(server(2, 10, 50, Candidate::One(1)));
+        l.link(&mut out, 1);
+        assert_eq!(
+            ids(&out),
+            [
+                (1, 0x100, 1, None, LinkKind::Root),
+                (2, 0x100, 2, Some(1), LinkKind::Connection),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_held_span_goes_out_as_a_root_at_the_deadline_and_its_children_follow_it() {
+        let (mut l, stats) = linker(100);
+        let mut out = vec![client(3, 25, 45, serving(2, 10))];
+        l.link(&mut out, 0);
+        out.push(server(4, 30, 40, Candidate::One(3)));
+        l.link(&mut out, 10);
+        assert!(out.is_empty());
+        l.expire(WAIT - 1, &mut out);
+        assert!(out.is_empty(), "not before the deadline");
+        l.expire(WAIT, &mut out);
+        assert_eq!(
+            ids(&out),
+            [
+                (3, 0x100, 1, None, LinkKind::RootTimeout),
+                (4, 0x100, 2, Some(1), LinkKind::Connection),
+            ]
+        );
+        assert_eq!(l.held(), 0);
+        assert_eq!(stats.snapshot().trace_links_root_timeout, 1);
+        // The parent that came too late starts its own trace.
+        let mut out = vec![server(2, 10, 50, Candidate::None)];
+        l.link(&mut out, WAIT + 1);
+        assert_eq!(ids(&out), [(2, 0x101, 3, None, LinkKind::Root)]);
+    }
+
+    #[test]
+    fn past_max_held_a_span_goes_out_at_once_as_a_root() {
+        let (mut l, stats) = linker(1);
+        let mut out = vec![
+            client(3, 25, 45, serving(2, 10)),
+            client(5, 26, 46, serving(6, 10)),
+        ];
+        l.link(&mut out, 0);
+        assert_eq!(ids(&out), [(5, 0x100, 1, None, LinkKind::RootFull)]);
+        assert_eq!(l.held(), 1);
+        assert_eq!(stats.snapshot().trace_links_root_full, 1);
+        let mut out = Vec::new();
+        l.flush(&mut out);
+        assert_eq!(ids(&out), [(3, 0x101, 2, None, LinkKind::RootTimeout)]);
+    }
+
+    #[test]
+    fn a_traceparent_wins_over_the_connection() {
+        let (mut l, _) = linker(100);
+        let Output::Exchange(mut e) = server(2, 10, 50, Candidate::One(1)) else {
+            unreachable!()
+        };
+        if let Some(r) = e.request.as_mut() {
+            r.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+        }
+        let mut out = vec![Output::Exchange(e)];
+        l.link(&mut out, 0);
+        assert_eq!(
+            ids(&out),
+            [(
+                2,
+                0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
+                1,
+                Some(0x00f0_67aa_0ba9_02b7),
+                LinkKind::Traceparent
+            )]
+        );
+        assert_eq!(l.held(), 0, "nothing waits for the client end");
+    }
+
+    #[test]
+    fn ambiguous_evidence_leaves_a_root() {
+        let (mut l, stats) = linker(100);
+        let mut out = vec![
+            client(3, 25, 45, Candidate::Ambiguous),
+            server(4, 30, 40, Candidate::Ambiguous),
+        ];
+        l.link(&mut out, 0);
+        assert_eq!(
+            ids(&out),
+            [
+                (3, 0x100, 1, None, LinkKind::RootAmbiguous),
+                (4, 0x101, 2, None, LinkKind::RootAmbiguous),
+            ]
+        );
+        assert_eq!(stats.snapshot().trace_links_root_ambiguous, 2);
+    }
+
+    #[test]
+    fn a_thread_link_outside_the_server_exchange_is_refused() {
+        let (mut l, _) = linker(100);
+        // The client request starts after the server exchange ended.
+        let mut out = vec![client(3, 60, 70, serving(2, 10))];
+        l.link(&mut out, 0);
+        out.push(server(2, 10, 50, Candidate::None));
+        l.link(&mut out, 1);
+        let mut got = ids(&out);
+        got.sort_unstable_by_key(|g| g.0);
+        assert_eq!(
+            got,
+            [
+                (2, 0x100, 1, None, LinkKind::Root),
+                (3, 0x101, 2, None, LinkKind::RootAmbiguous),
+            ]
+        );
+    }
+
+    #[test]
+    fn reports_and_linked_exchanges_pass_through() {
+        let (mut l, _) = linker(100);
+        let mut out = vec![client(1, 5, 55, Candidate::None)];
+        l.link(&mut out, 0);
+        let before = ids(&out);
+        l.link(&mut out, 1);
+        assert_eq!(ids(&out), before, "ids are given once");
+    }
+}

@@ -51,7 +51,7 @@ pub(crate) struct ConnLinks {
     marks: VecDeque<Mark>,
     /// Exchanges emitted so far (the next one's order).
     emitted: u64,
-    /// A gap touched an exchange: order is no longer evidence.
+    /// Bytes were lost on the connection: order is no longer evidence.
     order_broken: bool,
     /// In the address index.
     indexed: bool,
@@ -122,10 +122,7 @@ impl Evidence {
                 conn.links.answering = !conn.links.serving.is_empty();
             }
             (Role::Server, Side::Request) if conn.connection.protocol == L7Protocol::Http2 => {
-                if !conn.links.h2_threads.contains(&tid) {
-                    conn.links.h2_threads.push(tid);
-                    self.threads.entry(key).or_default().h2 += 1;
-                }
+                self.h2_read(conn, tid);
             }
             (Role::Server, Side::Request) => {
                 let links = &mut conn.links;
@@ -172,6 +169,15 @@ impl Evidence {
         }
     }
 
+    /// An HTTP/2 server connection read by `tid`: its streams make the
+    /// thread ambiguous while the connection lives.
+    fn h2_read(&mut self, conn: &mut Conn, tid: u32) {
+        if !conn.links.h2_threads.contains(&tid) {
+            conn.links.h2_threads.push(tid);
+            self.threads.entry((conn.pid, tid)).or_default().h2 += 1;
+        }
+    }
+
     /// The evidence of an exchange `conn` emits now (called in emission
     /// order, for every parsed exchange).
     pub(crate) fn exchange(&mut self, conn: &mut Conn, ex: &Parsed) -> LinkEvidence {
@@ -189,7 +195,10 @@ impl Evidence {
             None => {
                 let order = links.emitted;
                 links.emitted += 1;
-                links.order_broken |= gap || conn.adopted;
+                // Bytes lost anywhere on the connection so far may have held
+                // whole requests the parser never saw (it resynchronises on
+                // the next request line without flagging the exchange).
+                links.order_broken |= gap || conn.adopted || conn.gap_bytes > 0;
                 (!links.order_broken).then_some(Position::Order(order))
             }
         };
@@ -294,7 +303,8 @@ impl Evidence {
         }
     }
 
-    /// Threads with linking state (for tests and the memory figure).
+    /// Threads with linking state (tests).
+    #[cfg(test)]
     pub(crate) fn threads(&self) -> usize {
         self.threads.len()
     }
@@ -337,5 +347,219 @@ impl Evidence {
             (Some(one), None) if own_alone => Candidate::One(one.id),
             _ => Candidate::Ambiguous,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bpf_probes::events::{
+        ConnCloseEvent, ConnOpenEvent, DataEventHeader, Direction as KDirection, Event,
+        EventHeader, EventKind, L7Hint,
+    };
+    use otel_agent_config::Settings;
+    use semconv::model::{Exchange, Output};
+
+    use super::*;
+    use crate::internal_events::CaptureStats;
+    use crate::track::clock::Clock;
+    use crate::track::tracker::Tracker;
+
+    const PID: u32 = 4242;
+
+    fn tracker() -> Tracker {
+        Tracker::with_system(
+            Arc::new(Settings::default()),
+            Clock::with_offset(0),
+            Arc::new(CaptureStats::default()),
+            Arc::new(crate::track::process::NoSystem),
+        )
+    }
+
+    fn hdr(kind: EventKind, conn: u64, tid: u32, ts: u64) -> EventHeader {
+        EventHeader {
+            conn_id: conn,
+            timestamp_ns: ts,
+            kind: kind as u32,
+            tgid: PID,
+            tid,
+            fd: conn as u32,
+        }
+    }
+
+    /// Connection `conn` opened at `ts` with `role`, from local port `sport`
+    /// to remote port `dport` on 127.0.0.1.
+    fn open(t: &mut Tracker, conn: u64, role: Role, sport: u16, dport: u16, ts: u64) {
+        let mut ev = ConnOpenEvent {
+            hdr: hdr(EventKind::ConnOpen, conn, 1, ts),
+            opened_ns: ts,
+            family: 2,
+            ..Default::default()
+        };
+        ev.saddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        ev.daddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        ev.sport = sport;
+        ev.dport = dport;
+        ev.role = role as u8;
+        ev.l7 = L7Hint::Http1 as u8;
+        t.handle(Event::ConnOpen(ev), &mut Vec::new());
+    }
+
+    /// Bytes on `conn` by thread `tid` at `ts`; the exchanges they finish.
+    #[allow(clippy::too_many_arguments)]
+    fn data(
+        t: &mut Tracker,
+        conn: u64,
+        dir: KDirection,
+        offset: u64,
+        bytes: &[u8],
+        tid: u32,
+        ts: u64,
+    ) -> Vec<Exchange> {
+        let n = bytes.len() as u32;
+        let h = DataEventHeader {
+            hdr: hdr(EventKind::Data, conn, tid, ts),
+            offset,
+            len: n,
+            captured: n,
+            direction: dir as u8,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        t.handle(Event::Data(h, bytes), &mut out);
+        exchanges(out)
+    }
+
+    fn close(t: &mut Tracker, conn: u64, ts: u64) -> Vec<Exchange> {
+        let ev = ConnCloseEvent {
+            hdr: hdr(EventKind::ConnClose, conn, 1, ts),
+            reason: 1,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        t.handle(Event::ConnClose(ev), &mut out);
+        exchanges(out)
+    }
+
+    fn exchanges(out: Vec<Output>) -> Vec<Exchange> {
+        out.into_iter()
+            .filter_map(|o| match o {
+                Output::Exchange(e) => Some(*e),
+                Output::Report(_) => None,
+            })
+            .collect()
+    }
+
+    const REQ: &[u8] = b"GET /x HTTP/1.1\r\nHost: svc\r\n\r\n";
+    const RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    use KDirection::{Egress as Out, Ingress as In};
+
+    fn one(v: Vec<Exchange>) -> Exchange {
+        assert_eq!(v.len(), 1, "{v:?}");
+        v.into_iter().next().expect("one")
+    }
+
+    #[test]
+    fn a_client_request_written_by_the_serving_thread_names_that_request() {
+        let mut t = tracker();
+        open(&mut t, 1, Role::Server, 8080, 40_000, 10);
+        open(&mut t, 2, Role::Client, 40_001, 9090, 20);
+        assert!(data(&mut t, 1, In, 0, REQ, 10, 100).is_empty());
+        assert!(data(&mut t, 2, Out, 0, REQ, 10, 200).is_empty());
+        let c = one(data(&mut t, 2, In, 0, RESP, 10, 300));
+        assert_eq!(
+            c.link,
+            LinkEvidence {
+                request_ns: 200,
+                tid: 10,
+                position: Some(Position::Order(0)),
+                serving: Candidate::One(ServerRequest {
+                    connection: 1,
+                    start_ns: 100
+                }),
+                peer: Candidate::None,
+            }
+        );
+        let s = one(data(&mut t, 1, Out, 0, RESP, 10, 400));
+        assert_eq!((s.link.request_ns, s.link.tid), (100, 10));
+        // Answered: the thread serves nothing now.
+        assert_eq!(t.link_threads(), 0);
+        assert!(data(&mut t, 2, Out, REQ.len() as u64, REQ, 10, 500).is_empty());
+        let c = one(data(&mut t, 2, In, RESP.len() as u64, RESP, 10, 600));
+        assert_eq!(c.link.serving, Candidate::None);
+        assert_eq!(c.link.position, Some(Position::Order(1)));
+    }
+
+    #[test]
+    fn another_thread_or_two_requests_in_flight_name_no_parent() {
+        let mut t = tracker();
+        open(&mut t, 1, Role::Server, 8080, 40_000, 10);
+        open(&mut t, 3, Role::Server, 8080, 40_002, 11);
+        open(&mut t, 2, Role::Client, 40_001, 9090, 20);
+        data(&mut t, 1, In, 0, REQ, 10, 100);
+        // Thread 11 writes: it serves nothing.
+        data(&mut t, 2, Out, 0, REQ, 11, 150);
+        let c = one(data(&mut t, 2, In, 0, RESP, 11, 160));
+        assert_eq!((c.link.tid, c.link.serving), (11, Candidate::None));
+        // Thread 10 reads a second request: an event loop.
+        data(&mut t, 3, In, 0, REQ, 10, 170);
+        data(&mut t, 2, Out, REQ.len() as u64, REQ, 10, 200);
+        let c = one(data(&mut t, 2, In, RESP.len() as u64, RESP, 10, 300));
+        assert_eq!(c.link.serving, Candidate::Ambiguous);
+    }
+
+    #[test]
+    fn both_ends_of_a_connection_name_each_other_by_place_until_a_gap() {
+        let mut t = tracker();
+        open(&mut t, 5, Role::Client, 40_000, 8080, 10);
+        open(&mut t, 6, Role::Server, 8080, 40_000, 11);
+        let mut at = [0u64; 4];
+        let mut round = |t: &mut Tracker, ts: u64| {
+            data(t, 5, Out, at[0], REQ, 1, ts);
+            data(t, 6, In, at[1], REQ, 2, ts + 1);
+            let s = one(data(t, 6, Out, at[2], RESP, 2, ts + 2));
+            let c = one(data(t, 5, In, at[3], RESP, 1, ts + 3));
+            at = [
+                at[0] + REQ.len() as u64,
+                at[1] + REQ.len() as u64,
+                at[2] + RESP.len() as u64,
+                at[3] + RESP.len() as u64,
+            ];
+            (s, c)
+        };
+        for n in 0..2 {
+            let (s, c) = round(&mut t, 100 * (n + 1));
+            assert_eq!(s.link.peer, Candidate::One(5));
+            assert_eq!(s.link.position, Some(Position::Order(n)));
+            assert_eq!(c.link.position, Some(Position::Order(n)));
+        }
+        // Bytes lost on the server's side: its order is no evidence any more.
+        let lost = 7;
+        data(&mut t, 5, Out, at[0], REQ, 1, 300);
+        data(&mut t, 6, In, at[1] + lost, REQ, 2, 301);
+        let s = data(&mut t, 6, Out, at[2], RESP, 2, 302);
+        assert!(s.iter().all(|s| s.link.position.is_none()), "{s:?}");
+    }
+
+    #[test]
+    fn a_closed_client_still_names_its_server_exchange_but_not_a_later_connection() {
+        let mut t = tracker();
+        open(&mut t, 5, Role::Client, 40_000, 8080, 10);
+        open(&mut t, 6, Role::Server, 8080, 40_000, 11);
+        data(&mut t, 5, Out, 0, REQ, 1, 100);
+        data(&mut t, 6, In, 0, REQ, 2, 101);
+        // The client read the response and closed before the server's write
+        // event arrived.
+        close(&mut t, 5, 103);
+        let s = one(data(&mut t, 6, Out, 0, RESP, 2, 102));
+        assert_eq!(s.link.peer, Candidate::One(5));
+        close(&mut t, 6, 104);
+        // The addresses reused by a new pair: the old client is not its end.
+        open(&mut t, 7, Role::Client, 40_000, 8080, 200);
+        open(&mut t, 8, Role::Server, 8080, 40_000, 201);
+        data(&mut t, 8, In, 0, REQ, 2, 300);
+        let s = one(data(&mut t, 8, Out, 0, RESP, 2, 301));
+        assert_eq!(s.link.peer, Candidate::One(7));
     }
 }

@@ -109,6 +109,12 @@ impl Tracker {
         self.conns.len()
     }
 
+    /// Threads with connected-traces state (tests).
+    #[cfg(test)]
+    pub(crate) fn link_threads(&self) -> usize {
+        self.evidence.threads()
+    }
+
     /// True when no connection is live.
     pub fn is_empty(&self) -> bool {
         self.conns.is_empty()

@@ -590,6 +590,13 @@ fn example_file_parses() {
         ["content-type", "x-request-id"]
     );
     assert!(s.telemetry.body_size_metrics && !s.telemetry.server_address_on_server_metrics);
+    assert_eq!(
+        s.telemetry.trace_links,
+        crate::TraceLinks {
+            wait: std::time::Duration::from_secs(2),
+            max_held: 20_000
+        }
+    );
     assert_ne!(s, Settings::default());
 }
 

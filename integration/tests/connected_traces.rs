@@ -70,11 +70,34 @@ impl Drop for ServiceB {
 }
 
 /// How A serves and calls.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Shape {
     tls: bool,
     /// `Some(n)`: a pool of `n` workers behind an accepting thread.
     pool: Option<usize>,
+    /// A is node's event loop (`fixtures/chain_server.js`), plaintext.
+    node: bool,
+}
+
+/// `node fixtures/<script> [args]`, waiting for its READY line.
+fn node_server(script: &str, args: &[&str]) -> Server {
+    use std::io::BufRead;
+    let mut child = Command::new("node")
+        .arg(crate::harness::fixture(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn node");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read READY");
+    let port = line
+        .strip_prefix("READY ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{script} did not print READY: {line:?}"));
+    let exe = crate::harness::exe_of(child.id());
+    Server { child, port, exe }
 }
 
 /// B, A, the collector and the agent, started in that order (and dropped
@@ -109,7 +132,11 @@ impl Chain {
         if let Some(n) = &pool {
             args.extend(["--pool", n]);
         }
-        let a = Server::python("chain_server.py", &args);
+        let a = if shape.node {
+            node_server("chain_server.js", &[&log_s, &b_port])
+        } else {
+            Server::python("chain_server.py", &args)
+        };
         let collector = Collector::start();
         let endpoint = collector.http_endpoint();
         // stdout too: the links must show there without a collector.
@@ -307,7 +334,10 @@ fn attr<'a>(sp: &'a Value, key: &str) -> &'a str {
 
 /// One request after another: each is exactly one trace of four spans.
 fn sequential_chain(tls: bool) {
-    let chain = Chain::start(Shape { tls, pool: None });
+    let chain = Chain::start(Shape {
+        tls,
+        ..Default::default()
+    });
     let paths: Vec<String> = (0..3).map(|i| format!("/a/{i}")).collect();
     for p in &paths {
         chain.curl(std::slice::from_ref(p), 1, &[]);
@@ -370,8 +400,8 @@ fn a_request_through_two_services_over_tls_is_one_trace() {
 #[test]
 fn a_thread_pool_under_50_concurrent_requests_links_without_a_wrong_link() {
     let chain = Chain::start(Shape {
-        tls: false,
         pool: Some(8),
+        ..Default::default()
     });
     let paths: Vec<String> = (0..50).map(|i| format!("/a/pool-{i}")).collect();
     chain.curl(&paths, 50, &[]);
@@ -403,10 +433,7 @@ fn a_thread_pool_under_50_concurrent_requests_links_without_a_wrong_link() {
 fn a_traceparent_keeps_its_trace_through_the_chain() {
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const PARENT: &str = "00f067aa0ba902b7";
-    let chain = Chain::start(Shape {
-        tls: false,
-        pool: None,
-    });
+    let chain = Chain::start(Shape::default());
     let paths = vec!["/a/traced".to_string()];
     let header = format!("traceparent: 00-{TRACE}-{PARENT}-01");
     chain.curl(&paths, 1, &[&header]);
@@ -429,4 +456,43 @@ fn a_traceparent_keeps_its_trace_through_the_chain() {
     // the kernel's exit path, seconds on this host.
     let (_, log) = chain.agent.stop_with_log();
     assert_eq!(final_counter(&log, "links_traceparent"), 2, "{log}");
+}
+
+/// An event loop (node): one request in flight on its thread is evidence;
+/// several at once are not (their calls stay roots, counted as ambiguous).
+/// Never a wrong link either way.
+#[test]
+fn an_event_loop_links_only_while_it_serves_one_request() {
+    let chain = Chain::start(Shape {
+        node: true,
+        ..Default::default()
+    });
+    let one_by_one: Vec<String> = (0..3).map(|i| format!("/a/loop-{i}")).collect();
+    for p in &one_by_one {
+        chain.curl(std::slice::from_ref(p), 1, &[]);
+    }
+    let together: Vec<String> = (0..20).map(|i| format!("/a/loop-many-{i}")).collect();
+    chain.curl(&together, 20, &[]);
+    let all: Vec<String> = one_by_one.iter().chain(&together).cloned().collect();
+    let chains = chain.chains(&all);
+    let (alone, crowded) = chains.split_at(one_by_one.len());
+    for c in alone {
+        assert!(c.fully_linked(), "one request in flight: {c:#?}");
+    }
+    let linked = crowded.iter().filter(|c| c.fully_linked()).count();
+    assert_eq!(wrong_links(&chains, None), Vec::<String>::new());
+    for c in crowded {
+        // The connections still link: curl → A server, A client → B server.
+        let id = |sp: &Value| sp["span_id"].clone();
+        assert_eq!(c.a_server["parent_span_id"], id(&c.curl), "{c:#?}");
+        assert_eq!(c.b_server["parent_span_id"], id(&c.a_client), "{c:#?}");
+    }
+    let (_, log) = chain.agent.stop_with_log();
+    eprintln!(
+        "event loop: 20 concurrent requests, {linked} chains fully linked; links: thread={} \
+         root_ambiguous={}",
+        final_counter(&log, "links_thread"),
+        final_counter(&log, "links_root_ambiguous"),
+    );
+    assert!(final_counter(&log, "links_root_ambiguous") > 0, "{log}");
 }

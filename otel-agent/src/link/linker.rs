@@ -148,12 +148,14 @@ impl Linker {
     /// Send out, as roots, the spans held past their deadline at `now_ns`,
     /// and forget decided spans older than the wait.
     pub fn expire(&mut self, now_ns: u64, out: &mut Vec<Output>) {
+        let mut expired = false;
         while let Some(&(deadline, n)) = self.deadlines.front() {
             if deadline > now_ns {
                 break;
             }
             self.deadlines.pop_front();
             if let Some(h) = self.held.remove(&n) {
+                expired = true;
                 self.root(h.ex, LinkKind::RootTimeout, now_ns.min(deadline), out);
             }
         }
@@ -166,10 +168,13 @@ impl Linker {
             self.decided_order.pop_front();
             self.decided.remove(&key);
         }
-        self.waiting.retain(|_, v| {
-            v.retain(|n| self.held.contains_key(n));
-            !v.is_empty()
-        });
+        // Parents that never came: forget who waited for them.
+        if expired {
+            self.waiting.retain(|_, v| {
+                v.retain(|n| self.held.contains_key(n));
+                !v.is_empty()
+            });
+        }
     }
 
     /// The agent stops: every held span goes out now, as a root.

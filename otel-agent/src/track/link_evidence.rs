@@ -7,14 +7,18 @@
 //! until its exchange is emitted (its response's last byte). A client request
 //! written by a thread with exactly one server request in flight names that
 //! request as its parent; with more (an event loop serving several, an
-//! HTTP/2 server connection) the evidence is ambiguous.
+//! HTTP/2 server connection) the evidence is ambiguous. A process seen to
+//! move an exchange between threads (its response read or written by another
+//! thread than its request: goroutines, async runtimes, reader threads) gives
+//! no thread evidence at all from then on: there, a thread serving one
+//! request may be writing for another.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use bpf_probes::events::Role;
 use protocols::Side;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use semconv::model::{Candidate, L7Protocol, LinkEvidence, Position, ServerRequest};
 
 use crate::track::assemble::Parsed;
@@ -55,6 +59,8 @@ pub(crate) struct ConnLinks {
     order_broken: bool,
     /// In the address index.
     indexed: bool,
+    /// The thread of the last response-side bytes.
+    answer_tid: u32,
 }
 
 /// What one thread is doing, as far as linking cares.
@@ -92,7 +98,13 @@ pub(crate) struct Evidence {
     ends: FxHashMap<(SocketAddr, SocketAddr), Ends>,
     /// Closed client connections still in `ends`, oldest first.
     closed_clients: VecDeque<(u64, (SocketAddr, SocketAddr), u64)>,
+    /// Processes seen moving an exchange between threads.
+    migrating: FxHashSet<u32>,
 }
+
+/// Processes remembered as moving exchanges between threads (forgotten at
+/// exit; all of them past this many, which only costs links).
+const MAX_MIGRATING: usize = 65_536;
 
 impl Evidence {
     /// A connection was announced: index its addresses when its role is
@@ -120,7 +132,9 @@ impl Evidence {
         match (conn.role, side) {
             (Role::Server, Side::Response) => {
                 conn.links.answering = !conn.links.serving.is_empty();
+                conn.links.answer_tid = tid;
             }
+            (Role::Client, Side::Response) => conn.links.answer_tid = tid,
             (Role::Server, Side::Request) if conn.connection.protocol == L7Protocol::Http2 => {
                 self.h2_read(conn, tid);
             }
@@ -146,6 +160,7 @@ impl Evidence {
             }
             (Role::Client, Side::Request) => {
                 let serving = match self.threads.get(&key) {
+                    _ if self.migrating.contains(&conn.pid) => Candidate::Ambiguous,
                     None => Candidate::None,
                     Some(t) => match (t.h2, t.serving.as_slice()) {
                         (0, []) => Candidate::None,
@@ -228,6 +243,7 @@ impl Evidence {
                         }
                     }
                 }
+                self.moved(conn.pid, ev.tid, conn.links.answer_tid);
                 ev.peer = self.peer(conn);
             }
             Role::Client if request_ns != 0 => {
@@ -246,10 +262,28 @@ impl Evidence {
                 if let (Some(i), None) = (at, stream) {
                     marks.drain(..i);
                 }
+                if self.moved(conn.pid, ev.tid, conn.links.answer_tid) {
+                    ev.serving = Candidate::Ambiguous;
+                }
             }
             _ => {}
         }
         ev
+    }
+
+    /// True (and the process marked) when an exchange's request and response
+    /// were read or written by different threads.
+    fn moved(&mut self, pid: u32, request_tid: u32, answer_tid: u32) -> bool {
+        let moved = request_tid != 0 && answer_tid != 0 && request_tid != answer_tid;
+        if moved && self.migrating.insert(pid) && self.migrating.len() > MAX_MIGRATING {
+            self.migrating.clear();
+        }
+        moved
+    }
+
+    /// The process exited: its pid may name another program later.
+    pub(crate) fn process_exit(&mut self, pid: u32) {
+        self.migrating.remove(&pid);
     }
 
     /// The connection is finished at kernel time `ts`: forget it everywhere
@@ -506,6 +540,24 @@ mod tests {
         data(&mut t, 3, In, 0, REQ, 10, 170);
         data(&mut t, 2, Out, REQ.len() as u64, REQ, 10, 200);
         let c = one(data(&mut t, 2, In, RESP.len() as u64, RESP, 10, 300));
+        assert_eq!(c.link.serving, Candidate::Ambiguous);
+    }
+
+    #[test]
+    fn a_process_that_moves_exchanges_between_threads_gives_no_thread_evidence() {
+        let mut t = tracker();
+        open(&mut t, 1, Role::Server, 8080, 40_000, 10);
+        open(&mut t, 2, Role::Client, 40_001, 9090, 20);
+        data(&mut t, 1, In, 0, REQ, 10, 100);
+        data(&mut t, 2, Out, 0, REQ, 10, 200);
+        // The response is read by another thread (a goroutine resumed elsewhere).
+        let c = one(data(&mut t, 2, In, 0, RESP, 11, 300));
+        assert_eq!(c.link.serving, Candidate::Ambiguous);
+        data(&mut t, 1, Out, 0, RESP, 10, 400);
+        // From now on, no thread of the process is evidence.
+        data(&mut t, 1, In, REQ.len() as u64, REQ, 10, 500);
+        data(&mut t, 2, Out, REQ.len() as u64, REQ, 10, 600);
+        let c = one(data(&mut t, 2, In, RESP.len() as u64, RESP, 10, 700));
         assert_eq!(c.link.serving, Candidate::Ambiguous);
     }
 

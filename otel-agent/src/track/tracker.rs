@@ -306,6 +306,7 @@ impl Tracker {
 
     fn process_exit(&mut self, h: &EventHeader, out: &mut Vec<Output>) {
         self.procs.forget(h.tgid);
+        self.evidence.process_exit(h.tgid);
         let ids: Vec<u64> = self
             .conns
             .values()

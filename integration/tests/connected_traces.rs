@@ -139,8 +139,13 @@ impl Chain {
         };
         let collector = Collector::start();
         let endpoint = collector.http_endpoint();
-        // stdout too: the links must show there without a collector.
-        let config = dir.agent_config("exporters:\n  stdout: on\n");
+        // stdout too: the links must show there without a collector. Only
+        // A's and B's ports (in the kernel): other traffic on the machine
+        // (benchmarks of other tests) stays out of the counts and the queues.
+        let config = dir.agent_config(&format!(
+            "exporters:\n  stdout: on\nfilters:\n  ports:\n    include: [{}, {b_port}]\n",
+            a.port
+        ));
         let config = config.to_string_lossy().to_string();
         let agent = Agent::start_env(
             &["--config", &config],

@@ -73,7 +73,9 @@ pub enum LinkKind {
     /// A client span sent by the thread serving a request: child of that
     /// server span.
     Thread,
-    /// No evidence of a parent: the span starts a trace.
+    /// No evidence of a parent, or the parent it named never came (its
+    /// connection ended without it: left out by the capture rules, or its
+    /// bytes not parsed): the span starts a trace.
     Root,
     /// Evidence of more than one possible parent (several requests in
     /// flight on the thread, several connections with the same addresses):

@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use semconv::model::{Candidate, Exchange, Output, Position, ServerRequest};
 use semconv::spans::SpanKind;
 use semconv::trace_context::{trace_context, LinkKind, SpanIds, TracePlace};
@@ -51,6 +51,16 @@ enum Key {
     Server(ServerRequest),
     /// A client exchange: its connection and its place on it.
     Client(u64, Position),
+}
+
+impl Key {
+    /// The connection the span travelled on.
+    fn connection(self) -> u64 {
+        match self {
+            Key::Server(s) => s.connection,
+            Key::Client(c, _) => c,
+        }
+    }
 }
 
 /// A decided span, as its children need it.
@@ -92,6 +102,16 @@ pub struct Linker {
     held: FxHashMap<u64, Held>,
     /// Held spans by the key of the parent they wait for.
     waiting: FxHashMap<Key, Vec<u64>>,
+    /// The parent keys waited for, by their connection.
+    waiting_by_conn: FxHashMap<u64, Vec<Key>>,
+    /// Held spans by their own key.
+    held_keys: FxHashMap<Key, u64>,
+    /// Connections whose report passed (all their exchanges came before it),
+    /// kept `wait`: a parent named on one of them that is neither decided nor
+    /// held will not come (its exchange was left out by the capture rules,
+    /// or never parsed: its TLS library is not probed).
+    reported: FxHashSet<u64>,
+    reported_order: VecDeque<(u64, u64)>,
     /// (deadline, held number), in order (the wait is the same for all).
     deadlines: VecDeque<(u64, u64)>,
     next: u64,
@@ -110,6 +130,10 @@ impl Linker {
             decided_order: VecDeque::new(),
             held: FxHashMap::default(),
             waiting: FxHashMap::default(),
+            waiting_by_conn: FxHashMap::default(),
+            held_keys: FxHashMap::default(),
+            reported: FxHashSet::default(),
+            reported_order: VecDeque::new(),
             deadlines: VecDeque::new(),
             next: 0,
             scratch: Vec::new(),
@@ -139,6 +163,11 @@ impl Linker {
         for o in input.drain(..) {
             match o {
                 Output::Exchange(ex) if ex.ids.is_none() => self.exchange(ex, now_ns, out),
+                Output::Report(r) => {
+                    let id = r.connection.id;
+                    out.push(Output::Report(r));
+                    self.reported(id, now_ns, out);
+                }
                 done => out.push(done),
             }
         }
@@ -156,6 +185,9 @@ impl Linker {
             self.deadlines.pop_front();
             if let Some(h) = self.held.remove(&n) {
                 expired = true;
+                if let Some(k) = key_of(&h.ex) {
+                    self.held_keys.remove(&k);
+                }
                 self.root(h.ex, LinkKind::RootTimeout, now_ns.min(deadline), out);
             }
         }
@@ -168,12 +200,49 @@ impl Linker {
             self.decided_order.pop_front();
             self.decided.remove(&key);
         }
+        while let Some(&(at, id)) = self.reported_order.front() {
+            if at.saturating_add(self.bounds.wait_ns) > now_ns
+                && self.reported_order.len() <= self.bounds.max_held
+            {
+                break;
+            }
+            self.reported_order.pop_front();
+            self.reported.remove(&id);
+        }
         // Parents that never came: forget who waited for them.
         if expired {
             self.waiting.retain(|_, v| {
                 v.retain(|n| self.held.contains_key(n));
                 !v.is_empty()
             });
+            let waiting = &self.waiting;
+            self.waiting_by_conn.retain(|_, keys| {
+                keys.retain(|k| waiting.contains_key(k));
+                !keys.is_empty()
+            });
+        }
+    }
+
+    /// Connection `id` is finished: every exchange of it has come. Spans
+    /// waiting for one of its exchanges that is neither decided nor held go
+    /// out now, as roots.
+    fn reported(&mut self, id: u64, now_ns: u64, out: &mut Vec<Output>) {
+        if self.reported.insert(id) {
+            self.reported_order.push_back((now_ns, id));
+        }
+        for key in self.waiting_by_conn.remove(&id).unwrap_or_default() {
+            if self.held_keys.contains_key(&key) {
+                self.waiting_by_conn.entry(id).or_default().push(key);
+                continue;
+            }
+            for n in self.waiting.remove(&key).unwrap_or_default() {
+                if let Some(h) = self.held.remove(&n) {
+                    if let Some(k) = key_of(&h.ex) {
+                        self.held_keys.remove(&k);
+                    }
+                    self.root(h.ex, LinkKind::Root, now_ns, out);
+                }
+            }
         }
     }
 
@@ -191,13 +260,28 @@ impl Linker {
             Parent::Span(key, kind) => {
                 if let Some(p) = self.decided.get(&key).cloned() {
                     self.child(ex, &p, kind, now_ns, out);
+                } else if self.reported.contains(&key.connection())
+                    && !self.held_keys.contains_key(&key)
+                {
+                    // Its connection is finished and the parent never came.
+                    self.root(ex, LinkKind::Root, now_ns, out);
                 } else if self.held.len() >= self.bounds.max_held {
                     self.root(ex, LinkKind::RootFull, now_ns, out);
                 } else {
                     let n = self.next;
                     self.next += 1;
+                    if let Some(own) = key_of(&ex) {
+                        self.held_keys.insert(own, n);
+                    }
                     self.held.insert(n, Held { ex, kind });
-                    self.waiting.entry(key).or_default().push(n);
+                    let waiters = self.waiting.entry(key).or_default();
+                    if waiters.is_empty() {
+                        self.waiting_by_conn
+                            .entry(key.connection())
+                            .or_default()
+                            .push(key);
+                    }
+                    waiters.push(n);
                     self.deadlines
                         .push_back((now_ns.saturating_add(self.bounds.wait_ns), n));
                 }
@@ -265,6 +349,9 @@ impl Linker {
                 let Some(h) = self.held.remove(&n) else {
                     continue;
                 };
+                if let Some(k) = key_of(&h.ex) {
+                    self.held_keys.remove(&k);
+                }
                 let ids = self.child_ids(&h.ex, &decided, h.kind);
                 stack.push((h.ex, ids));
             }
@@ -613,6 +700,76 @@ mod tests {
             [
                 (2, 0x100, 1, None, LinkKind::Root),
                 (3, 0x101, 2, None, LinkKind::RootAmbiguous),
+            ]
+        );
+    }
+
+    /// The report of connection `conn`.
+    fn report(conn: u64) -> Output {
+        let Output::Exchange(e) = client(conn, 0, 0, Candidate::None) else {
+            unreachable!()
+        };
+        Output::Report(Box::new(semconv::model::ConnectionReport {
+            connection: e.connection,
+            role: "client",
+            endpoint_id: String::new(),
+            adopted: false,
+            got_protocol_event: false,
+            data_events: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            exchanges: 0,
+            partial_exchanges: 0,
+            gap_exchanges: 0,
+            parse_errors: 0,
+            lost_events: 0,
+            truncated_bytes: 0,
+            opened_unix_ns: 0,
+            closed_unix_ns: 0,
+            close_reason: semconv::model::CloseReason::Close,
+        }))
+    }
+
+    #[test]
+    fn a_parent_whose_connection_ended_without_it_is_not_waited_for() {
+        let (mut l, _) = linker(100);
+        // B's server span waits for A's client span on connection 3, whose
+        // exchange never comes (left out by the capture rules): its report
+        // ends the wait at once, not the deadline.
+        let mut out = vec![server(4, 30, 40, Candidate::One(3))];
+        l.link(&mut out, 0);
+        assert!(out.is_empty());
+        out.push(report(3));
+        l.link(&mut out, 1);
+        assert_eq!(ids(&out[1..]), [(4, 0x100, 1, None, LinkKind::Root)]);
+        // Arriving after the report, it does not wait either.
+        let mut out = vec![server(6, 30, 40, Candidate::One(3))];
+        l.link(&mut out, 2);
+        assert_eq!(ids(&out), [(6, 0x101, 2, None, LinkKind::Root)]);
+        assert_eq!(l.held(), 0);
+    }
+
+    #[test]
+    fn a_held_parent_keeps_its_children_waiting_past_its_connections_report() {
+        let (mut l, _) = linker(100);
+        let mut out = vec![
+            server(4, 30, 40, Candidate::One(3)),
+            client(3, 25, 45, serving(2, 10)),
+            report(3),
+        ];
+        l.link(&mut out, 0);
+        assert_eq!(out.len(), 1, "the report only: {out:?}");
+        assert_eq!(l.held(), 2);
+        let mut out = vec![server(2, 10, 50, Candidate::None)];
+        l.link(&mut out, 1);
+        let mut got = ids(&out);
+        got.sort_unstable_by_key(|g| g.0);
+        assert_eq!(
+            got,
+            [
+                (2, 0x100, 1, None, LinkKind::Root),
+                (3, 0x100, 2, Some(1), LinkKind::Thread),
+                (4, 0x100, 3, Some(2), LinkKind::Connection),
             ]
         );
     }

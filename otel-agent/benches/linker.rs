@@ -235,6 +235,11 @@ fn main() {
         out.clear();
     }
     let s = stats.snapshot();
+    assert_eq!(
+        (linker.held(), linker.waiting_entries()),
+        (0, 0),
+        "nothing left held or waited for"
+    );
     assert_eq!(linked, 4 * n, "every exchange out");
     assert_eq!(
         (

@@ -145,6 +145,12 @@ impl Linker {
         self.held.len()
     }
 
+    /// Entries of the linker's waiting bookkeeping (parents waited for, by
+    /// key and by connection; held spans by key): 0 when nothing is held.
+    pub fn waiting_entries(&self) -> usize {
+        self.waiting.len() + self.waiting_by_conn.len() + self.held_keys.len()
+    }
+
     /// Client span ids repeated from a `traceparent` (see
     /// [`IdSource::repeated_client_span_ids`]).
     pub fn repeated_client_span_ids(&self) -> u64 {
@@ -220,6 +226,17 @@ impl Linker {
                 keys.retain(|k| waiting.contains_key(k));
                 !keys.is_empty()
             });
+        }
+    }
+
+    /// Nothing waits for `key` any more.
+    fn forget_waited(&mut self, key: Key) {
+        let conn = key.connection();
+        if let Some(keys) = self.waiting_by_conn.get_mut(&conn) {
+            keys.retain(|k| *k != key);
+            if keys.is_empty() {
+                self.waiting_by_conn.remove(&conn);
+            }
         }
     }
 
@@ -345,7 +362,11 @@ impl Linker {
             ex.ids = Some(ids);
             out.push(Output::Exchange(ex));
             let Some(key) = key else { continue };
-            for n in self.waiting.remove(&key).unwrap_or_default() {
+            let waiters = self.waiting.remove(&key).unwrap_or_default();
+            if !waiters.is_empty() {
+                self.forget_waited(key);
+            }
+            for n in waiters {
                 let Some(h) = self.held.remove(&n) else {
                     continue;
                 };
@@ -573,7 +594,7 @@ mod tests {
                 (4, 0x100, 4, Some(3), LinkKind::Connection),
             ]
         );
-        assert_eq!(l.held(), 0);
+        assert_eq!((l.held(), l.waiting_entries()), (0, 0));
         let s = stats.snapshot();
         assert_eq!(
             (

@@ -58,6 +58,8 @@ use spans::{SpanBuilder, SpanSkip, DISTRO_NAME, DISTRO_VERSION};
 
 /// Spans per export request.
 const MAX_BATCH: usize = 512;
+/// Span export requests waiting for the collector at once.
+const MAX_IN_FLIGHT: usize = 4;
 /// How long spans wait for a batch to fill.
 const BATCH_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long shutdown waits for the queued spans and log records to be
@@ -713,27 +715,41 @@ async fn finish(
 }
 
 /// The span export task: batch, encode one request per batch (a
-/// `ResourceSpans` per process), export it with retries.
+/// `ResourceSpans` per process), export it with retries — up to
+/// [`MAX_IN_FLIGHT`] requests at once, so that batching and encoding go on
+/// while earlier requests wait for the collector (one request at a time
+/// left the queue to fill, and drop, during each round trip at saturation).
 async fn export_spans(
-    mut transport: SpanTransport,
+    transport: SpanTransport,
     mut rx: mpsc::Receiver<(Arc<Resource>, EncodedSpan)>,
     failures: Arc<ExportFailures>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut request = RequestEncoder::default();
+    let mut in_flight = tokio::task::JoinSet::new();
     loop {
+        while in_flight.try_join_next().is_some() {}
+        if in_flight.len() >= MAX_IN_FLIGHT {
+            in_flight.join_next().await;
+            continue;
+        }
         let got = tokio::time::timeout(BATCH_TIMEOUT, rx.recv_many(&mut batch, MAX_BATCH)).await;
         let closed = matches!(got, Ok(0));
         if !batch.is_empty() {
             let n = batch.len() as u64;
             let body = request.encode(&batch);
             batch.clear();
-            export_request(&mut transport, body, n, &failures).await;
+            let mut transport = transport.clone();
+            let failures = failures.clone();
+            in_flight.spawn(async move {
+                export_request(&mut transport, body, n, &failures).await;
+            });
         }
         if closed {
             break;
         }
     }
+    while in_flight.join_next().await.is_some() {}
 }
 
 /// Turns a batch of encoded spans into one `ExportTraceServiceRequest`: the

@@ -44,7 +44,8 @@ pub enum SendError {
     Gzip(#[from] std::io::Error),
 }
 
-/// Where encoded span requests go.
+/// Where encoded span requests go (a clone shares the connection).
+#[derive(Clone)]
 pub enum SpanTransport {
     /// OTLP/gRPC.
     Grpc {

@@ -361,6 +361,7 @@ fn generated_conversations_are_exact_unless_flagged() {
             http1::Limits {
                 max_header_bytes: 4096,
                 max_body_capture: 1 << 20,
+                ..Default::default()
             },
             &calls,
         );
@@ -421,6 +422,7 @@ fn pipelined_conversations_are_never_mispaired() {
             http1::Limits {
                 max_header_bytes: 4096,
                 max_body_capture: 1 << 20,
+                ..Default::default()
             },
             &testconv::calls(&events, &losses),
         );

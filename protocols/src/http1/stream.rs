@@ -328,6 +328,48 @@ mod tests {
         Op::Push(side, ts, data.to_vec())
     }
 
+    /// Keeping only a few headers (level summary) frames every fixture the
+    /// same way: the exchanges are those of the full parse without the
+    /// other headers.
+    #[test]
+    fn fixtures_frame_the_same_with_few_headers_kept() {
+        const KEEP: &[&str] = &["host", "user-agent"];
+        let strip = |mut x: Exchange| {
+            let keep = |h: &Header| {
+                KEEP.iter()
+                    .chain(super::super::FRAMING_HEADERS)
+                    .any(|k| k.eq_ignore_ascii_case(&h.name))
+            };
+            if let Some(r) = x.request.as_mut() {
+                r.headers.retain(keep);
+            }
+            if let Some(r) = x.response.as_mut() {
+                r.headers.retain(keep);
+            }
+            x
+        };
+        for (name, req, resp) in FIXTURES {
+            let ops = [
+                push(Req, 1, req),
+                push(Resp, 2, resp),
+                push(Req, 3, req),
+                push(Resp, 4, resp),
+            ];
+            let all = run(Limits::default(), &ops);
+            let few = run(
+                Limits {
+                    keep_headers: Some(KEEP),
+                    ..Limits::default()
+                },
+                &ops,
+            );
+            assert!(!all.exchanges.is_empty(), "{name}");
+            let expected: Vec<Exchange> = all.exchanges.into_iter().map(strip).collect();
+            assert_eq!(few.exchanges, expected, "{name}");
+            assert_eq!(few.errors, all.errors, "{name}");
+        }
+    }
+
     #[derive(Debug, PartialEq)]
     pub(super) struct Outcome {
         pub(super) exchanges: Vec<Exchange>,
@@ -1172,6 +1214,7 @@ mod tests {
         let limits = Limits {
             max_header_bytes: 1024,
             max_body_capture: 0,
+            ..Default::default()
         };
         let big = format!("GET /big HTTP/1.1\r\nCookie: {}\r\n\r\n", "c".repeat(2000));
         let ok = "GET /ok HTTP/1.1\r\n\r\n";
@@ -1235,6 +1278,7 @@ mod tests {
         let limits = Limits {
             max_header_bytes: 0,
             max_body_capture: 0,
+            ..Default::default()
         };
         let out = run(limits, &[push(Req, 1, b"GET / HTTP/1.1\r\n\r\n")]);
         assert_eq!((out.errors, out.exchanges.len()), (0, 1));
@@ -1368,6 +1412,7 @@ mod tests {
             let limits = Limits {
                 max_header_bytes: limits[rng.below(limits.len())],
                 max_body_capture: captures[rng.below(captures.len())],
+                ..Default::default()
             };
             let ops = random_ops(&mut rng);
             let whole = run(limits, &ops);
@@ -1382,6 +1427,7 @@ mod tests {
         let limits = Limits {
             max_header_bytes: 256,
             max_body_capture: 16,
+            ..Default::default()
         };
         let mut s = Http1Stream::new(limits);
         for i in 0..3000u64 {

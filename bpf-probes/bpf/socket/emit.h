@@ -179,34 +179,26 @@ __noinline int emit_chunk(struct chunk *ch)
 	return 0;
 }
 
-/* Stream `len` bytes at user address `buf` as data events of at most
- * MAX_PAYLOAD bytes, stamped `ts` (0 = now); past `max_chunks` events that
- * copy, the rest is covered by the last event as truncated. Body bytes
- * userspace does not keep are covered by skip events (emit_chunk), which take
- * one more turn of the loop at most: a skip reaching past the call ends it,
- * one ending inside it is followed by copies. buf == 0 means the bytes are
- * not visible (sendfile): one event with no payload keeps the stream offsets
- * right. */
-static __always_inline void emit_data_at(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
-					 __u64 buf, __u64 len, __u8 flags, __u8 source,
-					 int max_chunks, __u64 ts)
+/* The loop of emit_data_at(), a global function of its own so that the
+ * verifier checks it once, not in every caller's loop (data_exit_main walks
+ * up to MAX_IOVECS buffers). `call` holds the event template, `call->rest`
+ * the call's length and `call->covers` its max_chunks. */
+__noinline int emit_call(struct chunk *call)
 {
-	struct chunk ch = {};
-	ch.key = key;
-	ch.ts = ts;
-	ch.tid = tid;
-	ch.direction = direction;
-	ch.source = source;
-	ch.syscall = syscall;
-	ch.flags = flags;
+	if (!call)
+		return 0;
+	struct chunk ch = *call;
+	__u64 len = call->rest;
+	__u64 buf = call->buf;
+	__u64 max_chunks = call->covers;
 	__u64 done = 0;
-	int copies = 0;
+	__u64 copies = 0;
 	for (int i = 0; i < MAX_CHUNKS_PER_BUF + 1; i++) {
 		if (done >= len)
 			break;
 		__u64 rest = len - done;
 		__u64 covers = rest > MAX_PAYLOAD ? MAX_PAYLOAD : rest;
-		bool last = i == MAX_CHUNKS_PER_BUF || copies >= max_chunks - 1 || !buf;
+		__u8 last = i == MAX_CHUNKS_PER_BUF || copies + 1 >= max_chunks || !buf;
 		if (last)
 			covers = rest;
 		ch.buf = buf ? buf + done : 0;
@@ -222,6 +214,33 @@ static __always_inline void emit_data_at(__u64 key, __u32 tid, __u8 direction, _
 			copies++;
 		done += covered;
 	}
+	return 0;
+}
+
+/* Stream `len` bytes at user address `buf` as data events of at most
+ * MAX_PAYLOAD bytes, stamped `ts` (0 = now); past `max_chunks` events that
+ * copy, the rest is covered by the last event as truncated. Body bytes
+ * userspace does not keep are covered by skip events (emit_chunk), which take
+ * one more turn of the loop at most: a skip reaching past the call ends it,
+ * one ending inside it is followed by copies. buf == 0 means the bytes are
+ * not visible (sendfile): one event with no payload keeps the stream offsets
+ * right. */
+static __always_inline void emit_data_at(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
+					 __u64 buf, __u64 len, __u8 flags, __u8 source,
+					 int max_chunks, __u64 ts)
+{
+	struct chunk call = {};
+	call.key = key;
+	call.ts = ts;
+	call.tid = tid;
+	call.direction = direction;
+	call.source = source;
+	call.syscall = syscall;
+	call.flags = flags;
+	call.buf = buf;
+	call.rest = len;
+	call.covers = max_chunks > 0 ? max_chunks : 1;
+	emit_call(&call);
 }
 
 static __always_inline void emit_data(__u64 key, __u32 tid, __u8 direction, __u8 syscall,

@@ -25,6 +25,7 @@ use crate::track::clock::Clock;
 use crate::track::connection::{direction_of, endpoints_of, l7_of, Conn, KernelTotals};
 use crate::track::parser::{Parser, ParserLimits};
 use crate::track::process::{comm_str, ProcFs, ProcessCache, SystemView};
+use crate::track::skip::{self, SkipMarks};
 use crate::track::tls::{infer_alpn, note_probe, tls_bytes};
 use crate::track::trace_events::{Module, TraceFilter};
 use protocols::{GapCause, Side};
@@ -43,6 +44,8 @@ pub struct Tracker {
     limits: ParserLimits,
     settings: Arc<Settings>,
     stats: Arc<CaptureStats>,
+    /// The kernel's body-skip marks; `None`: every byte is copied.
+    marks: Option<Box<dyn SkipMarks>>,
 }
 
 /// A new data event placed on its stream: the bytes lost before it and why,
@@ -52,6 +55,8 @@ struct Placed {
     lost_cause: GapCause,
     missing_tail: u64,
     tail_cause: GapCause,
+    /// Bytes the event covers that the kernel skipped on purpose.
+    skipped: u64,
 }
 
 impl Tracker {
@@ -77,7 +82,14 @@ impl Tracker {
             limits: ParserLimits::of(&settings),
             settings,
             stats,
+            marks: None,
         }
+    }
+
+    /// Tell the kernel, through `marks`, which body bytes it need not copy
+    /// (see [`crate::track::skip`]).
+    pub fn skip_bodies(&mut self, marks: Box<dyn SkipMarks>) {
+        self.marks = Some(marks);
     }
 
     /// Log every decision for the processes `filter` selects (`--trace-events`).
@@ -269,6 +281,13 @@ impl Tracker {
         );
         let done = conn.parser.as_mut().map(Parser::drain).unwrap_or_default();
         emit(conn, done, &self.settings, &self.clock, &self.stats, out);
+        if let Some(marks) = self.marks.as_deref_mut() {
+            if skip::update(conn, dir, marks) {
+                tev!(conn, Http, dir = ?dir, until = conn.skip_until[dir as usize],
+                    "body not kept: the kernel may skip it");
+                incr(&self.stats.skip_marks);
+            }
+        }
     }
 
     fn close(&mut self, ev: &ConnCloseEvent, out: &mut Vec<Output>) {
@@ -341,6 +360,9 @@ impl Tracker {
         kernel: Option<KernelTotals>,
         out: &mut Vec<Output>,
     ) {
+        if let Some(marks) = self.marks.as_deref_mut() {
+            skip::forget(&conn, marks);
+        }
         let mut parse_errors = 0;
         if let Some(mut parser) = conn.parser.take() {
             match &kernel {
@@ -409,7 +431,13 @@ impl Tracker {
             gap_exchanges: conn.gap_exchanges,
             parse_errors,
             lost_events: k.lost_events,
-            truncated_bytes: k.truncated_bytes.max(conn.gap_bytes),
+            // The kernel counts every byte it did not copy; those that were
+            // body the level does not keep are reported as skipped.
+            truncated_bytes: k
+                .truncated_bytes
+                .saturating_sub(conn.uncopied_body)
+                .max(conn.gap_bytes),
+            skipped_bytes: conn.skipped_bytes,
             opened_unix_ns: self.clock.to_unix_ns(conn.opened_ns),
             closed_unix_ns: self.clock.to_unix_ns(ts.max(conn.opened_ns)),
             close_reason: reason,
@@ -495,11 +523,18 @@ fn place(
     } else {
         GapCause::KernelCap
     };
+    // Skipped on purpose: the bytes are known body, nothing is missing.
+    let skipped = if h.flags & events::DATA_FLAG_SKIPPED != 0 {
+        u64::from(h.len)
+    } else {
+        0
+    };
     Some(Placed {
         lost,
         lost_cause,
-        missing_tail: u64::from(h.len.saturating_sub(h.captured)),
+        missing_tail: u64::from(h.len.saturating_sub(h.captured)).saturating_sub(skipped),
         tail_cause,
+        skipped,
     })
 }
 
@@ -566,11 +601,28 @@ fn feed(
     if placed.lost > 0 {
         parser.gap(side, ts, placed.lost, placed.lost_cause);
     }
-    parser.push(side, ts, payload);
-    if placed.missing_tail > 0 {
-        parser.gap(side, ts, placed.missing_tail, placed.tail_cause);
+    if placed.skipped > 0 {
+        parser.skip(side, ts, placed.skipped);
+        conn.skipped_bytes = conn.skipped_bytes.saturating_add(placed.skipped);
+        add(&stats.bytes_skipped, placed.skipped);
+    } else {
+        parser.push(side, ts, payload);
     }
-    let gap = placed.lost.saturating_add(placed.missing_tail);
+    let mut missing_tail = placed.missing_tail;
+    // Bytes the kernel did not copy (past the per-call cap, or sent with
+    // sendfile) that are body the capture level does not keep: nothing that
+    // would be exported is missing, so they are skipped bytes, not a gap.
+    if missing_tail > 0 && parser.skippable(side) >= missing_tail {
+        parser.skip(side, ts, missing_tail);
+        conn.skipped_bytes = conn.skipped_bytes.saturating_add(missing_tail);
+        conn.uncopied_body = conn.uncopied_body.saturating_add(missing_tail);
+        add(&stats.bytes_skipped, missing_tail);
+        missing_tail = 0;
+    }
+    if missing_tail > 0 {
+        parser.gap(side, ts, missing_tail, placed.tail_cause);
+    }
+    let gap = placed.lost.saturating_add(missing_tail);
     if gap > 0 {
         conn.gap_bytes = conn.gap_bytes.saturating_add(gap);
         add(&stats.gap_bytes, gap);

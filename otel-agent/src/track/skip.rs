@@ -1,0 +1,58 @@
+//! Telling the kernel which body bytes it need not copy: once a parser knows
+//! that the next bytes of a direction are body the capture level does not
+//! keep, the connection's mark in the kernel's `body_skip` map moves to where
+//! that body ends, and the kernel covers those bytes with skip events (length
+//! exact, nothing copied) instead of copying them.
+//!
+//! The kernel map is behind [`SkipMarks`], so the tracker stays testable and
+//! replayable without a kernel. A late mark only means that some body bytes
+//! are copied anyway; a wrong one cannot hide a message: the parser takes
+//! skipped bytes only where it expects body it does not keep, and anything
+//! else is a gap (`GapCause::SkippedOutsideBody`).
+
+use bpf_probes::events::Direction as KDirection;
+
+use crate::track::connection::Conn;
+
+/// Below this many body bytes ahead, the mark is not moved: one map update
+/// (a `bpf()` system call) costs about what copying one event's payload
+/// costs, and the bytes of the same write are already on their way.
+pub const SKIP_MIN_BYTES: u64 = 16 * 1024;
+
+/// Where the kernel reads its marks (the `body_skip` map in the agent).
+pub trait SkipMarks: Send {
+    /// Connection `conn_id`: before stream offset `until[direction]`, every
+    /// byte is body userspace does not keep. Errors are the sink's to count.
+    fn set(&mut self, conn_id: u64, until: [u64; 2]);
+    /// The connection is over: forget its marks.
+    fn clear(&mut self, conn_id: u64);
+}
+
+/// After bytes of `dir` reached the parser: move the connection's mark to
+/// the end of the body it does not keep, if that is far enough ahead. True
+/// when the mark moved (`marks` was told).
+pub(crate) fn update(conn: &mut Conn, dir: KDirection, marks: &mut dyn SkipMarks) -> bool {
+    let (Some(parser), Some(side)) = (conn.parser.as_ref(), conn.side(dir)) else {
+        return false;
+    };
+    let ahead = parser.skippable(side);
+    if ahead < SKIP_MIN_BYTES {
+        return false;
+    }
+    let stream = usize::from(conn.connection.tls.is_some());
+    let idx = dir as usize;
+    let until = conn.next_offset[stream][idx].saturating_add(ahead);
+    if until <= conn.skip_until[idx] {
+        return false;
+    }
+    conn.skip_until[idx] = until;
+    marks.set(conn.connection.id, conn.skip_until);
+    true
+}
+
+/// The connection is over: its marks go, if it had any.
+pub(crate) fn forget(conn: &Conn, marks: &mut dyn SkipMarks) {
+    if conn.skip_until != [0, 0] {
+        marks.clear(conn.connection.id);
+    }
+}

@@ -909,6 +909,161 @@ mod tests {
         assert!(t.is_empty());
     }
 
+    /// The kernel's marks as a test sees them: every `set` and `clear`.
+    #[derive(Clone, Default)]
+    struct Marks(Arc<std::sync::Mutex<Vec<(u64, Option<[u64; 2]>)>>>);
+
+    impl SkipMarks for Marks {
+        fn set(&mut self, conn_id: u64, until: [u64; 2]) {
+            self.0.lock().unwrap().push((conn_id, Some(until)));
+        }
+        fn clear(&mut self, conn_id: u64) {
+            self.0.lock().unwrap().push((conn_id, None));
+        }
+    }
+
+    const BIG_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+
+    fn only_exchange(out: &[Output]) -> &semconv::model::Exchange {
+        let ex: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Exchange(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ex.len(), 1, "{out:?}");
+        ex[0]
+    }
+
+    fn report(out: &[Output]) -> &ConnectionReport {
+        out.iter()
+            .find_map(|o| match o {
+                Output::Report(r) => Some(&**r),
+                _ => None,
+            })
+            .expect("a report")
+    }
+
+    #[test]
+    fn the_mark_follows_the_body_and_skipped_bytes_are_counted_exactly() {
+        let mut t = tracker();
+        let marks = Marks::default();
+        t.skip_bodies(Box::new(marks.clone()));
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        let mut first = BIG_HEAD.to_vec();
+        first.extend_from_slice(&[b'x'; 1000]);
+        t.handle(
+            Event::Data(data(KDirection::Ingress, 0, &first, 3_000), &first),
+            &mut out,
+        );
+        let at = first.len() as u64;
+        assert_eq!(
+            *marks.0.lock().unwrap(),
+            [(7, Some([0, at + 99_000]))],
+            "ingress: skip to the end of the body"
+        );
+        // The kernel covers the rest with a skip event: no payload.
+        let mut skip = data(KDirection::Ingress, at, &[], 4_000);
+        skip.len = 99_000;
+        skip.flags = events::DATA_FLAG_SKIPPED;
+        t.handle(Event::Data(skip, &[]), &mut out);
+        let mut close = close(5_000);
+        close.bytes_received = at + 99_000;
+        t.handle(Event::ConnClose(close), &mut out);
+        let e = only_exchange(&out);
+        assert!(!e.partial && !e.gap, "{e:?}");
+        let resp = e.response.as_ref().unwrap();
+        assert_eq!((resp.body_size, e.end_unix_ns), (100_000, 4_000));
+        let r = report(&out);
+        assert_eq!(
+            (r.skipped_bytes, r.truncated_bytes, r.gap_exchanges),
+            (99_000, 0, 0)
+        );
+        assert_eq!(
+            marks.0.lock().unwrap().last(),
+            Some(&(7, None)),
+            "forgotten at close"
+        );
+        assert_eq!(t.stats.snapshot().bytes_skipped, 99_000);
+    }
+
+    #[test]
+    fn a_short_body_ahead_moves_no_mark() {
+        let mut t = tracker();
+        let marks = Marks::default();
+        t.skip_bodies(Box::new(marks.clone()));
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n";
+        t.handle(
+            Event::Data(data(KDirection::Ingress, 0, head, 3_000), head),
+            &mut out,
+        );
+        t.handle(Event::ConnClose(close(4_000)), &mut out);
+        assert!(
+            marks.0.lock().unwrap().is_empty(),
+            "a map update costs more than 2 KiB"
+        );
+    }
+
+    #[test]
+    fn uncopied_body_past_the_cap_is_skipped_not_a_gap_but_a_cut_head_is_a_gap() {
+        let mut t = tracker();
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        // One read of head + whole body, of which the kernel copied 16 KiB.
+        let total = BIG_HEAD.len() as u64 + 100_000;
+        let mut copied = BIG_HEAD.to_vec();
+        copied.resize(16_384, b'x');
+        let mut h = data(KDirection::Ingress, 0, &copied, 3_000);
+        h.len = total as u32;
+        h.flags = events::DATA_FLAG_TRUNCATED;
+        t.handle(Event::Data(h, &copied), &mut out);
+        let mut close = close(5_000);
+        close.bytes_received = total;
+        close.truncated_bytes = total - 16_384;
+        t.handle(Event::ConnClose(close), &mut out);
+        let e = only_exchange(&out);
+        assert!(!e.gap && !e.partial, "{e:?}");
+        assert_eq!(e.response.as_ref().unwrap().body_size, 100_000);
+        let r = report(&out);
+        assert_eq!((r.skipped_bytes, r.truncated_bytes), (total - 16_384, 0));
+
+        // At level full the body is kept: the same cut is a gap.
+        let mut settings = Settings::default();
+        settings.capture.level = otel_agent_config::CaptureLevel::Full;
+        let mut t = Tracker::new(
+            Arc::new(settings),
+            Clock::with_offset(0),
+            Arc::new(CaptureStats::default()),
+        );
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        t.handle(Event::Data(h, &copied), &mut out);
+        t.handle(Event::ConnClose(close), &mut out);
+        let e = only_exchange(&out);
+        assert_eq!(e.gap_causes, ["cut_by_kernel_cap"]);
+        assert_eq!(report(&out).skipped_bytes, 0);
+    }
+
     #[test]
     fn tls_ciphertext_is_never_parsed_as_http() {
         let mut t = tracker();

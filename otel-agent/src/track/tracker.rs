@@ -909,9 +909,12 @@ mod tests {
         assert!(t.is_empty());
     }
 
+    /// One call on the marks: (connection, `Some(until)` for a set, `None` for a clear).
+    type MarkCall = (u64, Option<[u64; 2]>);
+
     /// The kernel's marks as a test sees them: every `set` and `clear`.
     #[derive(Clone, Default)]
-    struct Marks(Arc<std::sync::Mutex<Vec<(u64, Option<[u64; 2]>)>>>);
+    struct Marks(Arc<std::sync::Mutex<Vec<MarkCall>>>);
 
     impl SkipMarks for Marks {
         fn set(&mut self, conn_id: u64, until: [u64; 2]) {

@@ -367,7 +367,17 @@ pub struct BodySkip {
     /// By [`Direction`]: the stream offset (socket bytes; TLS plaintext on a
     /// TLS connection) before which every byte is body userspace does not keep.
     pub until: [u64; 2],
+    /// `BODY_SKIP_*`.
+    pub flags: u32,
+    /// Explicit padding.
+    pub _pad: u32,
 }
+
+/// `BODY_SKIP_AFTER_HEAD`: an HTTP/1 connection that keeps no body at all:
+/// in a writev/sendmsg, a buffer after one that ends a message head is
+/// skipped as that message's body (unless it starts like a message or a
+/// chunk-size line); userspace checks each such skip against the framing.
+pub const BODY_SKIP_AFTER_HEAD: u32 = 1;
 
 // SAFETY: `BodySkip` is `#[repr(C)]`, made of integers only, without padding.
 unsafe impl aya::Pod for BodySkip {}
@@ -492,7 +502,7 @@ mod tests {
         assert_eq!(size_of::<ConnCloseEvent>(), 88);
         assert_eq!(offset_of!(ConnCloseEvent, reason), 64);
         assert_eq!(size_of::<AgentConfig>(), 32);
-        assert_eq!(size_of::<BodySkip>(), 16);
+        assert_eq!(size_of::<BodySkip>(), 24);
         assert_eq!(
             size_of::<ExecEvent>(),
             32 + 16 + 8 + EXEC_PATH_LEN + EXEC_ARGS_LEN
@@ -555,6 +565,10 @@ mod tests {
         );
         assert_eq!(define("DATA_FLAG_RAW_TLS"), u64::from(DATA_FLAG_RAW_TLS));
         assert_eq!(define("DATA_FLAG_SKIPPED"), u64::from(DATA_FLAG_SKIPPED));
+        assert_eq!(
+            define("BODY_SKIP_AFTER_HEAD"),
+            u64::from(BODY_SKIP_AFTER_HEAD)
+        );
         let enum_value = |name: &str| -> u64 {
             header
                 .lines()

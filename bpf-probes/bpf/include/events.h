@@ -191,7 +191,17 @@ struct agent_config {
  * copying them. A late update only means some body bytes are copied anyway. */
 struct body_skip {
 	__u64 until[2];
+	__u32 flags; /* BODY_SKIP_* */
+	__u32 _pad;
 };
+
+/* body_skip.flags: an HTTP/1 connection whose bodies are not kept at all.
+ * In a writev/sendmsg, a buffer that follows one ending a message head
+ * (CRLF CRLF) is taken for that message's body and skipped — unless its
+ * first bytes look like a message start or a chunk-size line. Userspace
+ * checks every such skip against the framing: one that does not fit the
+ * body is a gap (skipped_outside_body), never bytes taken for others. */
+#define BODY_SKIP_AFTER_HEAD 1
 
 #define DATA_HEADER_SIZE 56
 
@@ -208,6 +218,6 @@ _Static_assert(sizeof(struct data_event) == DATA_HEADER_SIZE + MAX_PAYLOAD, "dat
 _Static_assert(sizeof(struct conn_close_event) == 88, "conn_close_event size");
 _Static_assert(__builtin_offsetof(struct conn_close_event, reason) == 64, "reason");
 _Static_assert(sizeof(struct agent_config) == 32, "agent_config size");
-_Static_assert(sizeof(struct body_skip) == 16, "body_skip size");
+_Static_assert(sizeof(struct body_skip) == 24, "body_skip size");
 _Static_assert(sizeof(struct exec_event) == 32 + 16 + 8 + EXEC_PATH_LEN + EXEC_ARGS_LEN, "exec_event size");
 _Static_assert(__builtin_offsetof(struct exec_event, filename) == 56, "filename");

@@ -70,6 +70,10 @@ static __always_inline void emit_close(struct conn_state *c, __u64 key, __u32 ti
 		count(CNT_RINGBUF_FULL, 1);
 }
 
+/* Not a DATA_FLAG: asks emit_chunk() to cover the call's rest as skipped
+ * (a body buffer after a head, BODY_SKIP_AFTER_HEAD); never in an event. */
+#define EMIT_SKIP_ALL 0x80
+
 /* One data event to emit: everything the global emit_chunk() needs, as scalars. */
 struct chunk {
 	__u64 key;      /* connection key (tgid << 32 | fd) */
@@ -110,9 +114,11 @@ __noinline int emit_chunk(struct chunk *ch)
 		return 0;
 	__u8 dir = ch->direction & 1;
 	__u64 offset = ch->source == SOURCE_SYSCALL ? c->bytes[dir] : c->plain[dir];
-	__u8 flags = ch->flags;
+	__u8 flags = ch->flags & ~EMIT_SKIP_ALL;
 	/* Raw TLS records count socket bytes, not the parsed plaintext. */
 	__u64 body = flags & DATA_FLAG_RAW_TLS ? 0 : skippable_at(c->id, dir, offset);
+	if (ch->flags & EMIT_SKIP_ALL)
+		body = ch->rest;
 	if (body && (body >= ch->rest || !ch->last)) {
 		covers = body < ch->rest ? body : ch->rest;
 		flags |= DATA_FLAG_SKIPPED;

@@ -11,9 +11,9 @@ use crate::track::skip::SkipMarks;
 pub struct KernelSkipMarks(pub(crate) HashMap<MapData, u64, BodySkip>);
 
 impl SkipMarks for KernelSkipMarks {
-    fn set(&mut self, conn_id: u64, until: [u64; 2]) {
+    fn set(&mut self, conn_id: u64, mark: BodySkip) {
         // A failed update only means the kernel copies those bytes anyway.
-        if let Err(e) = self.0.insert(conn_id, BodySkip { until }, 0) {
+        if let Err(e) = self.0.insert(conn_id, mark, 0) {
             debug!(conn = conn_id, error = %e, "body skip mark not set");
         }
     }

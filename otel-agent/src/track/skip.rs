@@ -10,7 +10,8 @@
 //! skipped bytes only where it expects body it does not keep, and anything
 //! else is a gap (`GapCause::SkippedOutsideBody`).
 
-use bpf_probes::events::Direction as KDirection;
+use bpf_probes::events::{BodySkip, Direction as KDirection, BODY_SKIP_AFTER_HEAD};
+use semconv::model::L7Protocol;
 
 use crate::track::connection::Conn;
 
@@ -21,38 +22,55 @@ pub const SKIP_MIN_BYTES: u64 = 16 * 1024;
 
 /// Where the kernel reads its marks (the `body_skip` map in the agent).
 pub trait SkipMarks: Send {
-    /// Connection `conn_id`: before stream offset `until[direction]`, every
-    /// byte is body userspace does not keep. Errors are the sink's to count.
-    fn set(&mut self, conn_id: u64, until: [u64; 2]);
+    /// Connection `conn_id`'s marks: before stream offset
+    /// `mark.until[direction]`, every byte is body userspace does not keep;
+    /// `mark.flags` may add `BODY_SKIP_AFTER_HEAD`. Errors are the sink's.
+    fn set(&mut self, conn_id: u64, mark: BodySkip);
     /// The connection is over: forget its marks.
     fn clear(&mut self, conn_id: u64);
 }
 
 /// After bytes of `dir` reached the parser: move the connection's mark to
-/// the end of the body it does not keep, if that is far enough ahead. True
-/// when the mark moved (`marks` was told).
-pub(crate) fn update(conn: &mut Conn, dir: KDirection, marks: &mut dyn SkipMarks) -> bool {
-    let (Some(parser), Some(side)) = (conn.parser.as_ref(), conn.side(dir)) else {
-        return false;
-    };
-    let ahead = parser.skippable(side);
-    if ahead < SKIP_MIN_BYTES {
-        return false;
+/// the end of the body it does not keep, if that is far enough ahead; and
+/// once a plaintext HTTP/1 connection that keeps no body (`keeps_no_body`)
+/// has finished an exchange, let the kernel skip body buffers written after
+/// their head (`BODY_SKIP_AFTER_HEAD`: one map update per connection, not
+/// paid by connections of a single exchange). True when `marks` was told.
+pub(crate) fn update(
+    conn: &mut Conn,
+    dir: KDirection,
+    keeps_no_body: bool,
+    marks: &mut dyn SkipMarks,
+) -> bool {
+    let mut changed = false;
+    if keeps_no_body
+        && conn.skip.flags & BODY_SKIP_AFTER_HEAD == 0
+        && conn.exchanges + conn.partial_exchanges > 0
+        && conn.connection.protocol == L7Protocol::Http1
+        && conn.connection.tls.is_none()
+    {
+        conn.skip.flags |= BODY_SKIP_AFTER_HEAD;
+        changed = true;
     }
-    let stream = usize::from(conn.connection.tls.is_some());
-    let idx = dir as usize;
-    let until = conn.next_offset[stream][idx].saturating_add(ahead);
-    if until <= conn.skip_until[idx] {
-        return false;
+    if let (Some(parser), Some(side)) = (conn.parser.as_ref(), conn.side(dir)) {
+        let ahead = parser.skippable(side);
+        let stream = usize::from(conn.connection.tls.is_some());
+        let idx = dir as usize;
+        let until = conn.next_offset[stream][idx].saturating_add(ahead);
+        if ahead >= SKIP_MIN_BYTES && until > conn.skip.until[idx] {
+            conn.skip.until[idx] = until;
+            changed = true;
+        }
     }
-    conn.skip_until[idx] = until;
-    marks.set(conn.connection.id, conn.skip_until);
-    true
+    if changed {
+        marks.set(conn.connection.id, conn.skip);
+    }
+    changed
 }
 
 /// The connection is over: its marks go, if it had any.
 pub(crate) fn forget(conn: &Conn, marks: &mut dyn SkipMarks) {
-    if conn.skip_until != [0, 0] {
+    if conn.skip != BodySkip::default() {
         marks.clear(conn.connection.id);
     }
 }

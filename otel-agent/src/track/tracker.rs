@@ -282,9 +282,10 @@ impl Tracker {
         let done = conn.parser.as_mut().map(Parser::drain).unwrap_or_default();
         emit(conn, done, &self.settings, &self.clock, &self.stats, out);
         if let Some(marks) = self.marks.as_deref_mut() {
-            if skip::update(conn, dir, marks) {
-                tev!(conn, Http, dir = ?dir, until = conn.skip_until[dir as usize],
-                    "body not kept: the kernel may skip it");
+            let keeps_no_body = self.limits.max_body_capture == 0;
+            if skip::update(conn, dir, keeps_no_body, marks) {
+                tev!(conn, Http, dir = ?dir, until = conn.skip.until[dir as usize],
+                    flags = conn.skip.flags, "body not kept: the kernel may skip it");
                 incr(&self.stats.skip_marks);
             }
         }
@@ -909,7 +910,7 @@ mod tests {
         assert!(t.is_empty());
     }
 
-    /// One call on the marks: (connection, `Some(until)` for a set, `None` for a clear).
+    /// One call on the marks: (connection, `Some(marks)` for a set, `None` for a clear).
     type MarkCall = (u64, Option<[u64; 2]>);
 
     /// The kernel's marks as a test sees them: every `set` and `clear`.
@@ -917,8 +918,8 @@ mod tests {
     struct Marks(Arc<std::sync::Mutex<Vec<MarkCall>>>);
 
     impl SkipMarks for Marks {
-        fn set(&mut self, conn_id: u64, until: [u64; 2]) {
-            self.0.lock().unwrap().push((conn_id, Some(until)));
+        fn set(&mut self, conn_id: u64, mark: events::BodySkip) {
+            self.0.lock().unwrap().push((conn_id, Some(mark.until)));
         }
         fn clear(&mut self, conn_id: u64) {
             self.0.lock().unwrap().push((conn_id, None));
@@ -1065,6 +1066,99 @@ mod tests {
         let e = only_exchange(&out);
         assert_eq!(e.gap_causes, ["cut_by_kernel_cap"]);
         assert_eq!(report(&out).skipped_bytes, 0);
+    }
+
+    #[test]
+    fn a_body_buffer_skipped_after_its_head_is_exact_and_a_wrong_guess_is_a_gap() {
+        // writev(head, body): the kernel skipped the second buffer.
+        let skip = |offset: u64, len: u32, ts: u64| {
+            let mut h = data(KDirection::Ingress, offset, &[], ts);
+            h.len = len;
+            h.flags = events::DATA_FLAG_SKIPPED;
+            h
+        };
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n";
+        let mut t = tracker();
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(data(KDirection::Ingress, 0, head, 3_000), head),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(skip(head.len() as u64, 2048, 3_001), &[]),
+            &mut out,
+        );
+        t.shutdown(&mut out);
+        let e = only_exchange(&out);
+        assert!(!e.gap && !e.partial, "{e:?}");
+        assert_eq!(e.response.as_ref().unwrap().body_size, 2048);
+        assert_eq!(report(&out).skipped_bytes, 2048);
+
+        // A body-less response (204) followed by a buffer the kernel took for
+        // its body: the skip does not fit, so it is a gap, never a body.
+        let head = b"HTTP/1.1 204 No Content\r\n\r\n";
+        let mut t = tracker();
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(data(KDirection::Ingress, 0, head, 3_000), head),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(skip(head.len() as u64, 100, 3_001), &[]),
+            &mut out,
+        );
+        let second = b"GET /second HTTP/1.1\r\n\r\n";
+        t.handle(
+            Event::Data(
+                data(KDirection::Egress, REQ.len() as u64, second, 4_000),
+                second,
+            ),
+            &mut out,
+        );
+        t.shutdown(&mut out);
+        let first = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Exchange(e)
+                    if e.request
+                        .as_ref()
+                        .is_some_and(|r| r.target.starts_with("/x")) =>
+                {
+                    Some(e)
+                }
+                _ => None,
+            })
+            .expect("the first exchange");
+        assert_eq!(first.response.as_ref().unwrap().status, 204);
+        assert!(!first.gap, "its own response was whole: {first:?}");
+        let r = report(&out);
+        assert_eq!(r.skipped_bytes, 100, "the kernel's skip is counted as such");
+        let second = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Exchange(e)
+                    if e.request.as_ref().is_some_and(|r| r.target == "/second") =>
+                {
+                    Some(e)
+                }
+                _ => None,
+            })
+            .expect("the second request");
+        assert!(second.partial && second.response.is_none(), "{second:?}");
+        assert!(
+            second.gap_causes.contains(&"skipped_outside_body"),
+            "what the skip may have hidden is flagged: {second:?}"
+        );
     }
 
     #[test]

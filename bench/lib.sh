@@ -59,8 +59,23 @@ agent_rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$AGENT_PID/status"
 # "anon A MiB + file F MiB": the agent's heap vs file-backed pages (the executable, and the
 # kernel ring buffer's pages mapped for reading — kernel memory sized by limits.ring_buffer).
 agent_mem() { awk '/RssAnon/ {a=$2} /RssFile/ {f=$2} /RssShmem/ {m=$2} END {printf "anon %.0f MiB + file %.0f MiB", a / 1024, (f + m) / 1024}' "/proc/$AGENT_PID/status"; }
+# "run_time_ns run_cnt" of the agent's eBPF programs so far, from the fdinfo of
+# its program descriptors (counted while kernel.bpf_stats_enabled=1; a
+# tail-called program's time is in its caller's): the work done in the kernel.
+bpf_run() {
+  for f in /proc/"$AGENT_PID"/fdinfo/*; do
+    awk '/^prog_id:/ {id=$2} /^run_time_ns:/ {t=$2} /^run_cnt:/ {c=$2} END {if (id != "" && t != "") print id, t, c}' "$f" 2>/dev/null
+  done | sort -u -k1,1 | awk '{t += $2; c += $3} END {printf "%d %d\n", t, c}'
+}
+# Turn the kernel's BPF run-time statistics on for the bench (restored on exit).
+bpf_stats_on() {
+  BPF_STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
+  sysctl -qw kernel.bpf_stats_enabled=1
+  trap 'sysctl -qw kernel.bpf_stats_enabled="$BPF_STATS_WAS"; kill $(jobs -p) 2>/dev/null; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; sleep 0.5; rm -rf "$WORK"' EXIT
+}
 agent_stop() {
   AGENT_CPU=$(agent_cpu); AGENT_RSS=$(agent_rss)
+  read -r BPF_NS BPF_RUNS < <(bpf_run)
   kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || true
   COUNTERS=$(grep "capture counters" "$WORK/agent.err" | tail -1)
 }

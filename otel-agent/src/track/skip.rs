@@ -68,6 +68,16 @@ pub(crate) fn update(
     changed
 }
 
+/// A connection the filters exclude: none of its bytes is needed, so the
+/// kernel may skip them all (once told; its TLS handshake records are still
+/// copied, and every byte is still counted).
+pub(crate) fn ignore(conn: &mut Conn, marks: &mut dyn SkipMarks) {
+    if conn.skip.until != [u64::MAX; 2] {
+        conn.skip.until = [u64::MAX; 2];
+        marks.set(conn.connection.id, conn.skip);
+    }
+}
+
 /// The connection is over: its marks go, if it had any.
 pub(crate) fn forget(conn: &Conn, marks: &mut dyn SkipMarks) {
     if conn.skip != BodySkip::default() {

@@ -255,6 +255,9 @@ impl Tracker {
         log_data_event(conn, h, dir);
         if conn.filtered {
             tev!(conn, Socket, "skipped: process excluded by the exe filter");
+            if let Some(marks) = self.marks.as_deref_mut() {
+                skip::ignore(conn, marks);
+            }
             return;
         }
         if h.flags & events::DATA_FLAG_RAW_TLS != 0 {
@@ -1158,6 +1161,36 @@ mod tests {
         assert!(
             second.gap_causes.contains(&"skipped_outside_body"),
             "what the skip may have hidden is flagged: {second:?}"
+        );
+    }
+
+    #[test]
+    fn a_filtered_connection_is_skipped_whole_once() {
+        let mut settings = Settings::default();
+        settings.filter.ignore_loopback = true;
+        let mut t = Tracker::new(
+            Arc::new(settings),
+            Clock::with_offset(0),
+            Arc::new(CaptureStats::default()),
+        );
+        let marks = Marks::default();
+        t.skip_bodies(Box::new(marks.clone()));
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(data(KDirection::Ingress, 0, RESP, 3_000), RESP),
+            &mut out,
+        );
+        t.handle(Event::ConnClose(close(4_000)), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(
+            *marks.0.lock().unwrap(),
+            [(7, Some([u64::MAX; 2])), (7, None)],
+            "everything skipped from the first event on, forgotten at close"
         );
     }
 

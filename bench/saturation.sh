@@ -12,6 +12,8 @@
 #        MODES="skip"        skip: the agent as it is; copy: --copy-all-bodies (the kernel
 #                            copies every body byte, as before it skipped bodies not kept);
 #                            "copy skip" compares both in the same run
+#        ROUNDS=1            repeat the agent runs (modes alternate, so that load from
+#                            elsewhere on a shared machine hits both alike)
 #        PERF=1 also records the agent's userspace with `perf record -g` (report in the output)
 set -euo pipefail
 DUR=${1:-8}
@@ -24,6 +26,7 @@ echo "== default mode at saturation (stdout JSON to a file), $DUR s per run, $(n
 for body in ${BODIES:-tiny body}; do
   read -r B_RPS B_P50 B_P99 _ < <(wrk_run "http://127.0.0.1:18080/$body")
   echo "/$body  baseline ${B_RPS} req/s (p99 ${B_P99} ms)"
+  for round in $(seq 1 "${ROUNDS:-1}"); do
   for level in ${LEVELS:-details}; do
     for mode in ${MODES:-skip}; do
       args=(--capture-level "$level")
@@ -41,7 +44,8 @@ for body in ${BODIES:-tiny body}; do
       GAPS=$(grep -c '"gap":true' "$WORK/agent.out" || true)
       mv "$WORK/agent.out" "$OUT_DIR/agent.$body.$level.$mode.jsonl"
       per() { awk -v c="$1" -v n="$LINES" -v k="$2" 'BEGIN{ if (n > 0) printf "%.2f", c * k / n; else print "n/a"}'; }
-      echo "  $level, $mode: agent ${A_RPS} req/s (p99 ${A_P99} ms); ratio $(ratio "$A_RPS" "$B_RPS")"
+      OTHERS=$(pgrep -f "otel-agent --log-level" | grep -vcx "$AGENT_PID" || true)
+      echo "  $level, $mode: agent ${A_RPS} req/s (p99 ${A_P99} ms); ratio $(ratio "$A_RPS" "$B_RPS")  [other agents running at the end: $OTHERS; load $(cut -d' ' -f1 /proc/loadavg)]"
       echo "        completeness: ${A_N} requests, $LINES JSON exchange lines (expect 2× = $((2 * A_N))): $(ratio "$LINES" $((2 * A_N))); flagged gap $GAPS"
       echo "        ringbuf drops $(counter kernel_ringbuf_full), export queue waits $(counter export_queue_waits); bytes copied $(counter bytes_captured), skipped $(counter bytes_skipped) (by the kernel $(counter kernel_skipped_bytes))"
       echo "        agent CPU $AGENT_CPU s ($(per "$AGENT_CPU" 1e6) µs per exchange written), eBPF programs $(awk -v t="$BPF_NS" 'BEGIN{printf "%.2f", t / 1e9}') s in $BPF_RUNS runs ($(per "$BPF_NS" 1e-3) µs per exchange written), RSS $AGENT_RSS MiB"
@@ -49,6 +53,7 @@ for body in ${BODIES:-tiny body}; do
         perf report -i "$OUT_DIR/perf.$body.data" --no-children --percent-limit 1.5 --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
       fi
     done
+  done
   done
 done
 rm -rf "$OUT_DIR"

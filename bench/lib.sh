@@ -1,5 +1,5 @@
 # Shared by the bench scripts (sourced): builds the release agent, starts nginx
-# (plaintext :18080, TLS 1.3 + h2 :18443; /body is 2 KiB, /small 256 B, /tiny 2 B) and a
+# (plaintext :18080, TLS 1.3 + h2 :18443; /body is 2 KiB, /small 256 B, /tiny 2 B, /large 64 KiB) and a
 # blackhole rotel collector (:24317 gRPC), and defines the agent helpers.
 # shellcheck shell=bash
 ./scripts/install-deps.sh bench >/dev/null
@@ -16,6 +16,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
 head -c 2048 /dev/zero | tr '\0' 'x' > "$WORK/body"
 head -c 256 /dev/zero | tr '\0' 'y' > "$WORK/small"
 printf ok > "$WORK/tiny"
+head -c 65536 /dev/zero | tr '\0' 'z' > "$WORK/large"
 cat > "$WORK/nginx.conf" <<EOF
 daemon on; worker_processes 1; pid $WORK/nginx.pid; error_log $WORK/error.log;
 events { worker_connections 1024; }
@@ -25,7 +26,8 @@ http {
   uwsgi_temp_path $WORK/u; scgi_temp_path $WORK/s;
   server { listen 127.0.0.1:18080; location / { root $WORK; try_files /body =404; }
            location = /small { root $WORK; try_files /small =404; }
-           location = /tiny { root $WORK; try_files /tiny =404; } }
+           location = /tiny { root $WORK; try_files /tiny =404; }
+           location = /large { root $WORK; try_files /large =404; } }
   server { listen 127.0.0.1:18443 ssl http2; ssl_protocols TLSv1.3;
            ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem;
            location / { root $WORK; try_files /body =404; }

@@ -7,7 +7,7 @@
 # server side are both captured), with the agent's CPU and its eBPF programs'
 # run time (kernel.bpf_stats_enabled) per exchange.
 # usage: sudo bench/saturation.sh [SECONDS_PER_RUN]   (default 8)
-#        BODIES="tiny body"  which nginx paths: tiny (2 bytes), body (2 KiB)
+#        BODIES="tiny body"  which nginx paths: tiny (2 bytes), body (2 KiB), large (64 KiB)
 #        LEVELS="details"    capture levels to run the agent at (e.g. "summary details")
 #        MODES="skip"        skip: the agent as it is; copy: --copy-all-bodies (the kernel
 #                            copies every body byte, as before it skipped bodies not kept);

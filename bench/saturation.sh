@@ -43,11 +43,12 @@ for body in ${BODIES:-tiny body}; do
       LINES=$(grep -c '"transaction_time"' "$WORK/agent.out" || true)
       GAPS=$(grep -c '"gap":true' "$WORK/agent.out" || true)
       SKIP_MISFITS=$(grep -c 'skipped_outside_body' "$WORK/agent.out" || true)
+      SKIP_MISFITS_ALONE=$(grep 'skipped_outside_body' "$WORK/agent.out" | grep -vc 'lost_bytes' || true)
       mv "$WORK/agent.out" "$OUT_DIR/agent.$body.$level.$mode.jsonl"
       per() { awk -v c="$1" -v n="$LINES" -v k="$2" 'BEGIN{ if (n > 0) printf "%.2f", c * k / n; else print "n/a"}'; }
       OTHERS=$(pgrep -f "otel-agent --log-level" | grep -vcx "$AGENT_PID" || true)
       echo "  $level, $mode: agent ${A_RPS} req/s (p99 ${A_P99} ms); ratio $(ratio "$A_RPS" "$B_RPS")  [other agents running at the end: $OTHERS; load $(cut -d' ' -f1 /proc/loadavg)]"
-      echo "        completeness: ${A_N} requests, $LINES JSON exchange lines (expect 2× = $((2 * A_N))): $(ratio "$LINES" $((2 * A_N))); flagged gap $GAPS (of which a skip that did not fit the body: $SKIP_MISFITS)"
+      echo "        completeness: ${A_N} requests, $LINES JSON exchange lines (expect 2× = $((2 * A_N))): $(ratio "$LINES" $((2 * A_N))); flagged gap $GAPS (of which a skip that did not fit the body: $SKIP_MISFITS, $SKIP_MISFITS_ALONE of them without lost bytes)"
       echo "        ringbuf drops $(counter kernel_ringbuf_full), export queue waits $(counter export_queue_waits); bytes copied $(counter bytes_captured), skipped $(counter bytes_skipped) (by the kernel $(counter kernel_skipped_bytes))"
       echo "        agent CPU $AGENT_CPU s ($(per "$AGENT_CPU" 1e6) µs per exchange written), eBPF programs $(awk -v t="$BPF_NS" 'BEGIN{printf "%.2f", t / 1e9}') s in $BPF_RUNS runs ($(per "$BPF_NS" 1e-3) µs per exchange written), RSS $AGENT_RSS MiB"
       if [ "${PERF:-0}" = 1 ]; then

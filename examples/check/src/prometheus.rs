@@ -166,6 +166,7 @@ mod tests {
             "tap_tls_connections_total",
             "tap_data_events_total",
             "tap_bytes_total",
+            "tap_skipped_bytes_total",
             "tap_dropped_events_total",
             "tap_truncated_events_total",
             "tap_dropped_connections_total",
@@ -193,8 +194,8 @@ mod tests {
         ] {
             assert!(!has(n), "{n} should not exist");
         }
-        // Six histograms, 17 counters, one up-down counter.
-        assert_eq!(s.len(), 6 * 3 + 17 + 1);
+        // Six histograms, 18 counters, one up-down counter.
+        assert_eq!(s.len(), 6 * 3 + 18 + 1);
         assert_eq!(prometheus_label("tap.drop.reason"), "tap_drop_reason");
         assert_eq!(
             prometheus_label("http.response.status_code"),

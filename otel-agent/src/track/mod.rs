@@ -20,6 +20,7 @@ pub mod connection;
 pub mod decompress;
 pub mod parser;
 pub mod process;
+pub mod skip;
 pub mod tls;
 pub mod trace_events;
 pub mod tracker;

@@ -87,6 +87,20 @@ impl Parser {
         }
     }
 
+    pub(crate) fn skippable(&self, side: Side) -> u64 {
+        match self {
+            Parser::Http1(p) => ExchangeParser::skippable(&**p, side),
+            Parser::Http2(p) => ExchangeParser::skippable(&**p, side),
+        }
+    }
+
+    pub(crate) fn skip(&mut self, side: Side, ts: u64, len: u64) {
+        match self {
+            Parser::Http1(p) => ExchangeParser::skip(&mut **p, side, ts, len),
+            Parser::Http2(p) => ExchangeParser::skip(&mut **p, side, ts, len),
+        }
+    }
+
     pub(crate) fn tail_lost(&mut self, side: Side, ts: u64, cause: GapCause) {
         match self {
             Parser::Http1(p) => ExchangeParser::tail_lost(&mut **p, side, ts, cause),

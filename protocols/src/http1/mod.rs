@@ -8,6 +8,7 @@ mod message;
 mod pairing;
 mod recovery;
 mod side;
+mod skip;
 mod start;
 mod stream;
 

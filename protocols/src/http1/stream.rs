@@ -118,6 +118,44 @@ impl Http1Stream {
         self.after(side);
     }
 
+    /// Bytes of `side`, after those pushed so far, that are body of the
+    /// message in progress it does not keep (the body capture limit is 0 or
+    /// reached): a body of known length, the current chunk, or — `u64::MAX`
+    /// — a body read until close. 0 when none, or when the state is not
+    /// settled (see [`ExchangeParser::skippable`](crate::ExchangeParser::skippable)).
+    pub fn skippable(&self, side: Side) -> u64 {
+        if self.closed || self.conv.upgraded {
+            return 0;
+        }
+        match side {
+            Side::Request => self.request.skippable(&self.conv),
+            Side::Response => self.response.skippable(&self.conv),
+        }
+    }
+
+    /// `len` bytes of `side` were skipped on purpose at `ts_ns` (the kernel
+    /// did not copy them, as [`Http1Stream::skippable`] allowed): counted
+    /// into `body_size` and `wire_bytes` like received body bytes, flagging
+    /// nothing. What does not fit the body in progress is a gap of cause
+    /// [`GapCause::SkippedOutsideBody`].
+    pub fn skip(&mut self, side: Side, ts_ns: u64, len: u64) {
+        if self.closed || self.conv.upgraded || len == 0 {
+            return;
+        }
+        self.parser_mut(side).begin_push(ts_ns);
+        let rest = match side {
+            Side::Request => self.request.skip(&mut self.conv, ts_ns, len),
+            Side::Response => self.response.skip(&mut self.conv, ts_ns, len),
+        };
+        self.sync_sides();
+        self.settle();
+        if rest > 0 {
+            self.gap(side, ts_ns, rest, GapCause::SkippedOutsideBody);
+        } else {
+            self.after(side);
+        }
+    }
+
     /// Tells the pairing what the request side knows now, then places what can be placed.
     fn after(&mut self, side: Side) {
         if side == Side::Request {
@@ -280,6 +318,10 @@ impl Http1Stream {
 mod gap_tests;
 
 #[cfg(test)]
+#[path = "skip_tests.rs"]
+mod skip_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::http1::pairing::MAX_PENDING;
@@ -301,7 +343,7 @@ mod tests {
     const CLOSE_REQ: &[u8] = include_bytes!("../../testdata/http1/python_close_delimited.req");
     const CLOSE_RESP: &[u8] = include_bytes!("../../testdata/http1/python_close_delimited.resp");
 
-    const FIXTURES: [(&str, &[u8], &[u8]); 7] = [
+    pub(super) const FIXTURES: [(&str, &[u8], &[u8]); 7] = [
         ("curl_get_keepalive", GET_KEEPALIVE_REQ, GET_KEEPALIVE_RESP),
         ("curl_post", POST_REQ, POST_RESP),
         ("curl_expect_100", EXPECT_REQ, EXPECT_RESP),

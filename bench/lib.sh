@@ -1,5 +1,5 @@
 # Shared by the bench scripts (sourced): builds the release agent, starts nginx
-# (plaintext :18080, TLS 1.3 + h2 :18443; /body is 2 KiB, /small 256 B, /tiny 2 B) and a
+# (plaintext :18080, TLS 1.3 + h2 :18443; /body is 2 KiB, /small 256 B, /tiny 2 B, /large 64 KiB) and a
 # blackhole rotel collector (:24317 gRPC), and defines the agent helpers.
 # shellcheck shell=bash
 ./scripts/install-deps.sh bench >/dev/null
@@ -16,6 +16,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
 head -c 2048 /dev/zero | tr '\0' 'x' > "$WORK/body"
 head -c 256 /dev/zero | tr '\0' 'y' > "$WORK/small"
 printf ok > "$WORK/tiny"
+head -c 65536 /dev/zero | tr '\0' 'z' > "$WORK/large"
 cat > "$WORK/nginx.conf" <<EOF
 daemon on; worker_processes 1; pid $WORK/nginx.pid; error_log $WORK/error.log;
 events { worker_connections 1024; }
@@ -25,7 +26,8 @@ http {
   uwsgi_temp_path $WORK/u; scgi_temp_path $WORK/s;
   server { listen 127.0.0.1:18080; location / { root $WORK; try_files /body =404; }
            location = /small { root $WORK; try_files /small =404; }
-           location = /tiny { root $WORK; try_files /tiny =404; } }
+           location = /tiny { root $WORK; try_files /tiny =404; }
+           location = /large { root $WORK; try_files /large =404; } }
   server { listen 127.0.0.1:18443 ssl http2; ssl_protocols TLSv1.3;
            ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem;
            location / { root $WORK; try_files /body =404; }
@@ -59,8 +61,23 @@ agent_rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$AGENT_PID/status"
 # "anon A MiB + file F MiB": the agent's heap vs file-backed pages (the executable, and the
 # kernel ring buffer's pages mapped for reading — kernel memory sized by limits.ring_buffer).
 agent_mem() { awk '/RssAnon/ {a=$2} /RssFile/ {f=$2} /RssShmem/ {m=$2} END {printf "anon %.0f MiB + file %.0f MiB", a / 1024, (f + m) / 1024}' "/proc/$AGENT_PID/status"; }
+# "run_time_ns run_cnt" of the agent's eBPF programs so far, from the fdinfo of
+# its program descriptors (counted while kernel.bpf_stats_enabled=1; a
+# tail-called program's time is in its caller's): the work done in the kernel.
+bpf_run() {
+  for f in /proc/"$AGENT_PID"/fdinfo/*; do
+    awk '/^prog_id:/ {id=$2} /^run_time_ns:/ {t=$2} /^run_cnt:/ {c=$2} END {if (id != "" && t != "") print id, t, c}' "$f" 2>/dev/null
+  done | sort -u -k1,1 | awk '{t += $2; c += $3} END {printf "%d %d\n", t, c}'
+}
+# Turn the kernel's BPF run-time statistics on for the bench (restored on exit).
+bpf_stats_on() {
+  BPF_STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
+  sysctl -qw kernel.bpf_stats_enabled=1
+  trap 'sysctl -qw kernel.bpf_stats_enabled="$BPF_STATS_WAS"; kill $(jobs -p) 2>/dev/null; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; sleep 0.5; rm -rf "$WORK"' EXIT
+}
 agent_stop() {
   AGENT_CPU=$(agent_cpu); AGENT_RSS=$(agent_rss)
+  read -r BPF_NS BPF_RUNS < <(bpf_run)
   kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || true
   COUNTERS=$(grep "capture counters" "$WORK/agent.err" | tail -1)
 }

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Overhead and completeness of otel-agent under load, all measured in one run on
 # this machine (loopback only), printing ratios:
-#   - plaintext HTTP/1.1 (wrk, keep-alive): baseline vs agent (level summary, OTLP to a local collector)
+#   - plaintext HTTP/1.1 (wrk, keep-alive), 2-byte and 2 KiB bodies: baseline vs agent (level
+#     summary, OTLP to a local collector) and vs the default mode (details, stdout to a file),
+#     with the agent's CPU, its eBPF programs' run time (kernel.bpf_stats_enabled) and the
+#     collector's CPU per exchange
 #   - TLS HTTP/1.1 (wrk) and HTTP/2 (h2load): baseline vs bare probes (--probes-only) vs full agent
 #   - completeness: requests sent vs exchanges captured vs spans received, with drop counters
 #   - uprobe hits per exchange, and which libssl functions are probed without a single-step
@@ -10,26 +13,52 @@ set -euo pipefail
 DUR=${1:-10}
 cd "$(dirname "$0")/.."
 source bench/lib.sh
+bpf_stats_on
 
 export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:24317 OTEL_EXPORTER_OTLP_PROTOCOL=grpc
 echo "== otel-agent overhead, $DUR s per run, $(nproc) cores, $(uname -r)"
 
-read -r P_RPS P_P50 P_P99 _ < <(wrk_run http://127.0.0.1:18080/)
-agent_start --capture-level summary
-IDLE_RSS=$(agent_rss)
-IDLE_MEM=$(agent_mem)
-ROTEL_BEFORE=$(rotel_cpu)
-read -r A_RPS A_P50 A_P99 A_N < <(wrk_run http://127.0.0.1:18080/)
-LOAD_MEM=$(agent_mem)
-sleep 1; agent_stop
-ROTEL_USED=$(awk -v a="$ROTEL_BEFORE" -v b="$(rotel_cpu)" 'BEGIN{printf "%.2f", b - a}')
-A_EX=$(counter exchanges)
-AGENT_CPU_P=$AGENT_CPU
-echo "agent RSS idle: $IDLE_RSS MiB ($IDLE_MEM)"
-echo "plaintext HTTP/1.1  baseline ${P_RPS} req/s (p50 ${P_P50} ms, p99 ${P_P99} ms)"
-echo "                    agent    ${A_RPS} req/s (p50 ${A_P50} ms, p99 ${A_P99} ms)  ratio $(ratio "$A_RPS" "$P_RPS")  p99 ratio $(ratio "$A_P99" "$P_P99")"
-echo "                    completeness: ${A_N} requests, $A_EX exchanges captured (client and server side: expect 2×), ringbuf drops $(counter kernel_ringbuf_full), lost after exporter stopped $(counter exporter_stopped)"
-echo "                    agent CPU $AGENT_CPU s for $A_EX exchanges ($(awk -v c="$AGENT_CPU" -v n="$A_EX" 'BEGIN{printf "%.3f", c * 10000 / n}') s per 10k), RSS under load $AGENT_RSS MiB ($LOAD_MEM); collector CPU $ROTEL_USED s"
+# µs of `$1` seconds per exchange among `$2`.
+us_per() { awk -v c="$1" -v n="$2" 'BEGIN{ if (n > 0) printf "%.2f", c * 1e6 / n; else print "n/a"}'; }
+bpf_us_per() { awk -v t="$BPF_NS" -v n="$1" 'BEGIN{ if (n > 0) printf "%.2f", t / 1e3 / n; else print "n/a"}'; }
+
+# Plaintext HTTP/1.1 at saturation, both body sizes: level summary, OTLP to the
+# local collector (whose CPU is shown: work moved there is not saved).
+for body in tiny body; do
+  read -r P_RPS P_P50 P_P99 _ < <(wrk_run "http://127.0.0.1:18080/$body")
+  agent_start --capture-level summary
+  IDLE_RSS=$(agent_rss)
+  IDLE_MEM=$(agent_mem)
+  ROTEL_BEFORE=$(rotel_cpu)
+  read -r A_RPS A_P50 A_P99 A_N < <(wrk_run "http://127.0.0.1:18080/$body")
+  LOAD_MEM=$(agent_mem)
+  sleep 1; agent_stop
+  ROTEL_USED=$(awk -v a="$ROTEL_BEFORE" -v b="$(rotel_cpu)" 'BEGIN{printf "%.2f", b - a}')
+  A_EX=$(counter exchanges)
+  [ "$body" = body ] && AGENT_CPU_P=$AGENT_CPU && P_EX=$A_EX && BASE_RPS=$P_RPS
+  echo "agent RSS idle: $IDLE_RSS MiB ($IDLE_MEM)"
+  echo "plaintext HTTP/1.1 /$body, summary, OTLP  baseline ${P_RPS} req/s (p50 ${P_P50} ms, p99 ${P_P99} ms)"
+  echo "                    agent    ${A_RPS} req/s (p50 ${A_P50} ms, p99 ${A_P99} ms)  ratio $(ratio "$A_RPS" "$P_RPS")  p99 ratio $(ratio "$A_P99" "$P_P99")"
+  echo "                    completeness: ${A_N} requests, $A_EX exchanges captured (client and server side: expect 2×): $(ratio "$A_EX" $((2 * A_N))); ringbuf drops $(counter kernel_ringbuf_full), span queue full $(counter span_queue_full), lost after exporter stopped $(counter exporter_stopped); body bytes skipped $(counter bytes_skipped)"
+  echo "                    agent CPU $AGENT_CPU s for $A_EX exchanges ($(us_per "$AGENT_CPU" "$A_EX") µs each), eBPF programs $(bpf_us_per "$A_EX") µs each, collector CPU $ROTEL_USED s ($(us_per "$ROTEL_USED" "$A_EX") µs each); RSS under load $AGENT_RSS MiB ($LOAD_MEM)"
+done
+
+# The default mode (details, JSON lines on stdout to a file on the root
+# filesystem, no collector in the path), both body sizes.
+unset OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_PROTOCOL
+for body in tiny body; do
+  read -r D_RPS _ D_P99 _ < <(wrk_run "http://127.0.0.1:18080/$body")
+  agent_start
+  read -r S_RPS _ S_P99 S_N < <(wrk_run "http://127.0.0.1:18080/$body")
+  sleep 1; agent_stop
+  LINES=$(grep -c '"transaction_time"' "$WORK/agent.out" || true)
+  echo "plaintext HTTP/1.1 /$body, default mode (details, stdout to a file)  baseline ${D_RPS} req/s (p99 ${D_P99} ms); agent ${S_RPS} req/s (p99 ${S_P99} ms) ratio $(ratio "$S_RPS" "$D_RPS")"
+  echo "                    completeness: ${S_N} requests, $LINES JSON exchange lines: $(ratio "$LINES" $((2 * S_N))); ringbuf drops $(counter kernel_ringbuf_full); body bytes skipped $(counter bytes_skipped)"
+  echo "                    agent CPU $AGENT_CPU s ($(us_per "$AGENT_CPU" "$LINES") µs per exchange written), eBPF programs $(bpf_us_per "$LINES") µs each, RSS $AGENT_RSS MiB"
+  rm -f "$WORK/agent.out"
+done
+export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:24317 OTEL_EXPORTER_OTLP_PROTOCOL=grpc
+P_RPS=$BASE_RPS
 
 # What users would pick instead: tshark. dumpcap records the same plaintext load
 # from loopback (3 s), then tshark decodes the capture; CPU per exchange and
@@ -50,7 +79,7 @@ TS_CPU=$(echo "$TS_TIMES" | awk '{printf "%.2f", $1 + $2}')
 TS_N=$(wc -l <"$WORK/tshark.out")
 TS_DROPS=$(grep -o "[0-9]* packets dropped" "$WORK/dumpcap.err" | head -1 || true)
 echo "tshark (same plaintext load, 3 s): wrk ${C_RPS} req/s while dumpcap recorded ($(ratio "$C_RPS" "$P_RPS") of baseline, dumpcap CPU $C_CPU s, ${TS_DROPS:-no drop count reported}); $(du -m "$WORK/lo.pcapng" | cut -f1) MiB pcap"
-echo "                    tshark decoded ${TS_N} responses of ${C_N} requests in ${TS_CPU} CPU-s (${TS_WALL} s wall): $(awk -v c="$TS_CPU" -v n="$TS_N" 'BEGIN{ if (n > 0) printf "%.3f", c * 10000 / n; else print "n/a"}') s per 10k exchanges (one side) vs the agent's $(awk -v c="$AGENT_CPU_P" -v n="$A_EX" 'BEGIN{printf "%.3f", c * 10000 / n}') (both sides, live, exported)"
+echo "                    tshark decoded ${TS_N} responses of ${C_N} requests in ${TS_CPU} CPU-s (${TS_WALL} s wall): $(awk -v c="$TS_CPU" -v n="$TS_N" 'BEGIN{ if (n > 0) printf "%.3f", c * 10000 / n; else print "n/a"}') s per 10k exchanges (one side) vs the agent's $(awk -v c="$AGENT_CPU_P" -v n="$P_EX" 'BEGIN{printf "%.3f", c * 10000 / n}') (both sides, live, exported, /body)"
 rm -f "$WORK/lo.pcapng"
 
 # Completeness at a sustained rate: h2load paces the requests (--rps per

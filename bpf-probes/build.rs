@@ -15,6 +15,7 @@ const SOURCES: &[&str] = &[
     "bpf/maps/counters.h",
     "bpf/maps/events.h",
     "bpf/maps/scratch.h",
+    "bpf/maps/skip.h",
     "bpf/maps/tail_calls.h",
     "bpf/socket/data.h",
     "bpf/socket/emit.h",

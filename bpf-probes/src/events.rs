@@ -12,6 +12,10 @@ pub const CONN_FLAG_ADOPTED: u32 = 1;
 pub const DATA_FLAG_TRUNCATED: u8 = 1;
 /// `DATA_FLAG_RAW_TLS`: ciphertext of a TLS connection (for the handshake).
 pub const DATA_FLAG_RAW_TLS: u8 = 2;
+/// `DATA_FLAG_SKIPPED`: body bytes skipped on purpose (userspace said, in the
+/// `body_skip` map, that it does not keep them): `len` is exact, nothing is
+/// captured, and nothing is lost.
+pub const DATA_FLAG_SKIPPED: u8 = 4;
 
 macro_rules! c_enum {
     ($(#[$m:meta])* $name:ident : $repr:ty { $($(#[$vm:meta])* $variant:ident = $value:expr,)* }) => {
@@ -160,11 +164,13 @@ c_enum!(
         /// running on that CPU (every program's `recursion_misses`, read by
         /// userspace from the programs' fdinfo; no program counts it).
         RecursionMisses = 11,
+        /// Body bytes not copied on purpose ([`DATA_FLAG_SKIPPED`] events).
+        SkippedBytes = 12,
     }
 );
 
 /// Number of counters (`CNT_MAX`).
-pub const COUNTER_COUNT: u32 = 12;
+pub const COUNTER_COUNT: u32 = 13;
 
 impl Counter {
     /// Every counter, in index order.
@@ -181,6 +187,7 @@ impl Counter {
         Counter::UprobeHits,
         Counter::ScratchBusy,
         Counter::RecursionMisses,
+        Counter::SkippedBytes,
     ];
 }
 
@@ -352,6 +359,29 @@ pub struct AgentConfig {
 // SAFETY: plain old data: repr(C), integer fields only, padding explicit.
 unsafe impl aya::Pod for AgentConfig {}
 
+/// `struct body_skip`: the value of the `body_skip` map (by connection id),
+/// written by userspace.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BodySkip {
+    /// By [`Direction`]: the stream offset (socket bytes; TLS plaintext on a
+    /// TLS connection) before which every byte is body userspace does not keep.
+    pub until: [u64; 2],
+    /// `BODY_SKIP_*`.
+    pub flags: u32,
+    /// Explicit padding.
+    pub _pad: u32,
+}
+
+/// `BODY_SKIP_AFTER_HEAD`: an HTTP/1 connection that keeps no body at all:
+/// in a writev/sendmsg, a buffer after one that ends a message head is
+/// skipped as that message's body (unless it starts like a message or a
+/// chunk-size line); userspace checks each such skip against the framing.
+pub const BODY_SKIP_AFTER_HEAD: u32 = 1;
+
+// SAFETY: `BodySkip` is `#[repr(C)]`, made of integers only, without padding.
+unsafe impl aya::Pod for BodySkip {}
+
 /// Marker for the event structs that may be read from raw bytes.
 ///
 /// # Safety
@@ -472,6 +502,7 @@ mod tests {
         assert_eq!(size_of::<ConnCloseEvent>(), 88);
         assert_eq!(offset_of!(ConnCloseEvent, reason), 64);
         assert_eq!(size_of::<AgentConfig>(), 32);
+        assert_eq!(size_of::<BodySkip>(), 24);
         assert_eq!(
             size_of::<ExecEvent>(),
             32 + 16 + 8 + EXEC_PATH_LEN + EXEC_ARGS_LEN
@@ -533,6 +564,11 @@ mod tests {
             u64::from(DATA_FLAG_TRUNCATED)
         );
         assert_eq!(define("DATA_FLAG_RAW_TLS"), u64::from(DATA_FLAG_RAW_TLS));
+        assert_eq!(define("DATA_FLAG_SKIPPED"), u64::from(DATA_FLAG_SKIPPED));
+        assert_eq!(
+            define("BODY_SKIP_AFTER_HEAD"),
+            u64::from(BODY_SKIP_AFTER_HEAD)
+        );
         let enum_value = |name: &str| -> u64 {
             header
                 .lines()
@@ -545,6 +581,10 @@ mod tests {
         assert_eq!(enum_value("EVENT_PROC_EXEC"), EventKind::ProcExec as u64);
         assert_eq!(enum_value("CNT_UPROBE_HITS"), Counter::UprobeHits as u64);
         assert_eq!(enum_value("CNT_SCRATCH_BUSY"), Counter::ScratchBusy as u64);
+        assert_eq!(
+            enum_value("CNT_SKIPPED_BYTES"),
+            Counter::SkippedBytes as u64
+        );
         assert_eq!(enum_value("ROLE_SERVER"), Role::Server as u64);
         assert_eq!(enum_value("DIR_INGRESS"), Direction::Ingress as u64);
         assert_eq!(enum_value("SOURCE_GNUTLS"), Source::Gnutls as u64);

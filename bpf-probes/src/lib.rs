@@ -25,6 +25,8 @@ pub mod maps {
     pub const PORT_FILTER: &str = "port_filter";
     /// Tracked connections by `tgid << 32 | fd`.
     pub const CONNS: &str = "conns";
+    /// [`crate::events::BodySkip`] by connection id: body bytes the kernel need not copy.
+    pub const BODY_SKIP: &str = "body_skip";
     /// Program array holding the shared data-syscall exit handler.
     pub const DATA_EXIT_JMP: &str = "data_exit_jmp";
 }

@@ -3,6 +3,7 @@
 //! Each test starts its own agent and its own servers on fresh ports, and
 //! tells its traffic apart by port. Run serially (`--test-threads=1`).
 
+mod body_skip;
 mod config;
 mod connected_traces;
 mod extension_methods;

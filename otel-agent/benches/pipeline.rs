@@ -25,6 +25,7 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use otel_agent::export::otlp::http_metrics::HttpInstruments;
 use otel_agent::export::otlp::spans::{group_by_resource, SpanBuilder};
+use otel_agent::export::otlp::RequestEncoder;
 use otel_agent::export::stdout;
 use otel_agent::internal_events::CaptureStats;
 use otel_agent::link::ids::IdSource;
@@ -49,8 +50,12 @@ const STDOUT_FLUSH: usize = 64 * 1024;
 /// Where the exchanges go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sink {
-    /// Span + HTTP metrics + OTLP protobuf (the OTLP exporter).
+    /// Span + HTTP metrics + OTLP protobuf written straight from the span
+    /// record (the OTLP exporter).
     Otlp,
+    /// The same through the SDK's `SpanData` and its protobuf conversion
+    /// (the exporter before spans were encoded directly), for comparison.
+    OtlpSdk,
     /// One JSON line each (the stdout exporter), into a reused buffer.
     Stdout,
 }
@@ -139,12 +144,15 @@ fn replay_stdout(
     pass
 }
 
-/// Replay every record once through a fresh tracker and the span pipeline.
+/// Replay every record once through a fresh tracker and the span pipeline:
+/// spans encoded directly (`sdk` false) or built as SDK `SpanData` and
+/// converted by the SDK (`sdk` true).
 fn replay(
     records: &[Vec<u8>],
     settings: &Arc<Settings>,
     spans: &mut SpanBuilder,
     http: &HttpInstruments,
+    sdk: bool,
     link: bool,
 ) -> Pass {
     let stats = Arc::new(CaptureStats::default());
@@ -152,19 +160,29 @@ fn replay(
     let mut linker =
         link.then(|| Linker::new(LinkBounds::of(settings), IdSource::default(), stats));
     let mut out = Vec::with_capacity(64);
+    let mut sdk_batch = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
+    let mut request = RequestEncoder::default();
     let mut pass = Pass::default();
-    let mut drain = |out: &mut Vec<Output>, pass: &mut Pass, batch: &mut Vec<_>| {
+    let mut drain = |out: &mut Vec<Output>, pass: &mut Pass, flush: bool| {
         for o in out.drain(..) {
             match o {
                 Output::Exchange(ex) => {
                     pass.exchanges += 1;
                     http.record(&ex, spans.options());
-                    if let Ok(span) = spans.span(&ex) {
+                    if sdk {
+                        if let Ok(span) = spans.span(&ex) {
+                            sdk_batch.push(span);
+                        }
+                    } else if let Ok(span) = spans.encoded(&ex) {
                         batch.push(span);
                     }
+                    if sdk_batch.len() == BATCH {
+                        pass.encoded_bytes += encode(&mut sdk_batch);
+                    }
                     if batch.len() == BATCH {
-                        pass.encoded_bytes += encode(batch);
+                        pass.encoded_bytes += request.encode(&batch).len();
+                        batch.clear();
                     }
                 }
                 Output::Report(r) => {
@@ -173,21 +191,27 @@ fn replay(
                 }
             }
         }
+        if flush {
+            pass.encoded_bytes += encode(&mut sdk_batch);
+            if !batch.is_empty() {
+                pass.encoded_bytes += request.encode(&batch).len();
+                batch.clear();
+            }
+        }
     };
     for r in records {
         tracker.handle_record(r, &mut out);
         if let Some(l) = linker.as_mut() {
             l.link(&mut out, 0);
         }
-        drain(&mut out, &mut pass, &mut batch);
+        drain(&mut out, &mut pass, false);
     }
     tracker.shutdown(&mut out);
     if let Some(l) = linker.as_mut() {
         l.link(&mut out, 0);
         l.flush(&mut out);
     }
-    drain(&mut out, &mut pass, &mut batch);
-    pass.encoded_bytes += encode(&mut batch);
+    drain(&mut out, &mut pass, true);
     pass
 }
 
@@ -199,8 +223,9 @@ fn main() {
         match a.as_str() {
             "--sink" => match args.next().as_deref() {
                 Some("otlp") => sinks.push(Sink::Otlp),
+                Some("otlp-sdk") => sinks.push(Sink::OtlpSdk),
                 Some("stdout") => sinks.push(Sink::Stdout),
-                other => panic!("--sink otlp|stdout, not {other:?}"),
+                other => panic!("--sink otlp|otlp-sdk|stdout, not {other:?}"),
             },
             "--secs" => {
                 let secs: f64 = args
@@ -215,7 +240,7 @@ fn main() {
         }
     }
     if sinks.is_empty() {
-        sinks = vec![Sink::Otlp, Sink::Stdout];
+        sinks = vec![Sink::Otlp, Sink::OtlpSdk, Sink::Stdout];
     }
     if paths.is_empty() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/recordings");
@@ -249,7 +274,8 @@ fn main() {
             let http = HttpInstruments::new(&meter, spans.options().body_size_metrics);
             let mut buf = Vec::with_capacity(STDOUT_FLUSH * 2);
             let mut pass = || match sink {
-                Sink::Otlp => replay(&records, &settings, &mut spans, &http, link),
+                Sink::Otlp => replay(&records, &settings, &mut spans, &http, false, link),
+                Sink::OtlpSdk => replay(&records, &settings, &mut spans, &http, true, link),
                 Sink::Stdout => replay_stdout(&records, &settings, &mut buf, link),
             };
             let first = pass(); // warm-up
@@ -263,10 +289,14 @@ fn main() {
             }
             let cpu = (thread_cpu() - start).as_secs_f64();
             println!(
-                "{:<14} {:<6} level {:<8} {:>5} records → {} exchanges + {} connection reports per pass; \
+                "{:<14} {:<8} level {:<8} {:>5} records → {} exchanges + {} connection reports per pass; \
                  {:>9.0} exchanges/s/core ({:.2} µs each), {} B of {} per exchange",
                 path.file_name().map_or_else(|| "?".into(), |f| f.to_string_lossy()),
-                format!("{sink:?}").to_lowercase(),
+                match sink {
+                    Sink::Otlp => "otlp",
+                    Sink::OtlpSdk => "otlp-sdk",
+                    Sink::Stdout => "stdout",
+                },
                 level.to_string(),
                 records.len(),
                 first.exchanges,
@@ -275,7 +305,7 @@ fn main() {
                 cpu * 1e6 / total.exchanges.max(1) as f64,
                 total.encoded_bytes / total.exchanges.max(1) as usize,
                 match sink {
-                    Sink::Otlp => "OTLP",
+                    Sink::Otlp | Sink::OtlpSdk => "OTLP",
                     Sink::Stdout => "JSON",
                 },
             );

@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub trace: Option<TraceFilter>,
     /// `--probes-only`: attach the probes, capture nothing (benchmarks).
     pub probes_only: bool,
+    /// `--copy-all-bodies`: the kernel copies body bytes the level does not keep.
+    pub copy_all_bodies: bool,
     /// `--record`: also write every raw kernel event to this file.
     pub record: Option<std::path::PathBuf>,
 }
@@ -51,6 +53,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
     let RunOptions {
         trace,
         probes_only,
+        copy_all_bodies,
         record,
     } = options;
     let recorder = record
@@ -70,6 +73,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
         max_connections: settings.limits.max_connections,
     })?;
     let ring = probes.take_ring_buffer()?;
+    let skip_marks = probes.take_skip_marks()?;
     let probes = Arc::new(Mutex::new(probes));
     let stats = Arc::new(CaptureStats::default());
 
@@ -87,6 +91,9 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
 
     let mut tracker = Tracker::new(settings.clone(), Clock::new(), stats.clone());
     tracker.notify_execs(exec_tx);
+    if !copy_all_bodies {
+        tracker.skip_bodies(Box::new(skip_marks));
+    }
     if let Some(filter) = trace {
         info!(%filter, "--trace-events: logging every decision for matching processes");
         tracker.trace_events(filter);
@@ -190,6 +197,8 @@ fn log_counters(
                 data_events = s.data_events,
                 bytes_captured = s.bytes_captured,
                 gap_bytes = s.gap_bytes,
+                bytes_skipped = s.bytes_skipped,
+                skip_marks = s.skip_marks,
                 parse_errors = s.parse_errors,
                 exporter_stopped = s.exporter_stopped_exchanges + s.exporter_stopped_reports,
                 export_queue_waits = s.export_queue_waits,
@@ -210,6 +219,7 @@ fn log_counters(
                 kernel_scratch_busy = kernel(Counter::ScratchBusy),
                 kernel_recursion_misses = kernel(Counter::RecursionMisses),
                 kernel_uprobe_hits = kernel(Counter::UprobeHits),
+                kernel_skipped_bytes = kernel(Counter::SkippedBytes),
                 tls_plaintext_events = s.tls_plaintext_events,
                 links_traceparent = s.trace_links_traceparent,
                 links_connection = s.trace_links_connection,

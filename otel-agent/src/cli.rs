@@ -57,6 +57,10 @@ pub struct Cli {
     /// the traps alone (benchmarks). Nothing is captured.
     #[arg(long)]
     pub probes_only: bool,
+    /// Copy every body byte: never tell the kernel which body bytes the
+    /// capture level does not keep (benchmarks, troubleshooting).
+    #[arg(long)]
+    pub copy_all_bodies: bool,
     /// Also write every raw kernel event to FILE, for replay without the
     /// kernel (`cargo bench -p otel-agent --bench pipeline`, bug reports).
     /// The file holds captured payloads, TLS plaintext included.

@@ -41,6 +41,7 @@ pub fn http1(data: &[u8]) {
     let mut s = Http1Stream::new(Limits {
         max_header_bytes: 4096,
         max_body_capture: capture,
+        keep_headers: (capture & 1 == 1).then_some(crate::track::assemble::SUMMARY_HEADERS),
     });
     for (i, (side, chunk, gap)) in operations(data).enumerate() {
         s.push(side, i as u64, chunk);

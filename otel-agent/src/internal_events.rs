@@ -44,6 +44,11 @@ stats! {
     bytes_captured,
     /// Stream bytes missing (truncated payloads, lost events).
     gap_bytes,
+    /// Body bytes the kernel skipped on purpose (the capture level does not
+    /// keep them): counted, never copied, never missing.
+    bytes_skipped,
+    /// Times the kernel's body-skip mark of a connection was moved.
+    skip_marks,
     /// Connections announced by the kernel.
     connections,
     /// Connections detected as HTTP/1.

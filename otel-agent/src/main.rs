@@ -61,6 +61,7 @@ fn run(cli: Cli) -> Result<()> {
     let options = otel_agent::agent::RunOptions {
         trace: cli.trace_events,
         probes_only: cli.probes_only,
+        copy_all_bodies: cli.copy_all_bodies,
         record: cli.record,
     };
     runtime.block_on(otel_agent::agent::run(settings, options))

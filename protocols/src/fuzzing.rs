@@ -9,7 +9,8 @@
 //! - bit 0: the side (0 request, 1 response);
 //! - bits 1–2: the operation: 0 a push that starts a new capture event (the
 //!   timestamp advances), 1 a push in the same event (same timestamp), 2 a
-//!   gap, 3 a drain after a pause (the timestamp jumps);
+//!   gap, 3 a drain after a pause (the timestamp jumps) — or, with bit 3
+//!   set, a skip on purpose (see below);
 //! - for a push, bits 3–7 are the length; 31 means a 16-bit big-endian
 //!   length follows. The bytes follow (fewer if the script ends);
 //! - for a gap, bits 3–4 pick the cause (`LostEvents`, `KernelCap`,
@@ -17,6 +18,9 @@
 //!   the next byte `b` gives the length `b << (4 * s)` (0 is a valid length);
 //!   `s = 7` with `b = 0` is instead a tail of unknown length lost at the
 //!   end of the side (`tail_lost`).
+//! - for a skip, bits 5–7 and the next byte give the length as for a gap;
+//!   with bit 4 clear it is cut to what the parser said is skippable (as the
+//!   kernel does), with bit 4 set it is taken as is (a stale mark).
 //!
 //! The connection is closed at the end of the script.
 
@@ -30,6 +34,8 @@ enum Op<'a> {
     Push(Side, u64, &'a [u8]),
     Gap(Side, u64, u64, GapCause),
     TailLost(Side, u64, GapCause),
+    /// Skipped bytes: the length, and whether it is cut to `skippable`.
+    Skip(Side, u64, u64, bool),
     Drain,
 }
 
@@ -73,6 +79,13 @@ fn operations(data: &[u8]) -> impl Iterator<Item = Op<'_>> {
                 }
                 Some(Op::Gap(side, ts, u64::from(b) << shift, cause))
             }
+            3 if c & 8 != 0 => {
+                let (&b, tail) = rest.split_first().unwrap_or((&0, &[]));
+                rest = tail;
+                let shift = u32::from((c >> 5) & 7) * 4;
+                ts = ts.saturating_add(1);
+                Some(Op::Skip(side, ts, u64::from(b) << shift, c & 16 == 0))
+            }
             3 => {
                 ts = ts.saturating_add(1000);
                 Some(Op::Drain)
@@ -108,6 +121,15 @@ fn drive<P: ExchangeParser>(parser: &mut P, data: &[u8]) -> Vec<P::Exchange> {
             }
             Op::Gap(side, ts, len, cause) => parser.gap(side, ts, len, cause),
             Op::TailLost(side, ts, cause) => parser.tail_lost(side, ts, cause),
+            Op::Skip(side, ts, len, honest) => {
+                let len = if honest {
+                    len.min(parser.skippable(side))
+                } else {
+                    len
+                };
+                parser.skip(side, ts, len);
+                last = ts;
+            }
             Op::Drain => out.extend(parser.drain()),
         }
     }
@@ -120,6 +142,8 @@ fn run_http1(data: &[u8]) -> Vec<http1::Exchange> {
     let mut s = Http1Stream::new(http1::Limits {
         max_header_bytes: header,
         max_body_capture: capture,
+        // Some scripts parse as level summary does: a few headers kept.
+        keep_headers: (data.first().is_some_and(|b| b & 0x80 != 0)).then_some(&["host"][..]),
     });
     drive(&mut s, data)
 }

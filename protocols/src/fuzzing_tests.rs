@@ -63,7 +63,7 @@ fn encode(capture: u8, header: u8, steps: &[Step]) -> Vec<u8> {
                     GapCause::LostEvents => 0,
                     GapCause::KernelCap => 1,
                     GapCause::JoinedMidStream => 2,
-                    GapCause::NotVisible => 3,
+                    GapCause::NotVisible | GapCause::SkippedOutsideBody => 3,
                 };
                 let c = u8::from(*side == Side::Response) | (2 << 1) | (cause_bits << 3);
                 out.push(c | ((shift as u8) << 5));
@@ -361,6 +361,7 @@ fn generated_conversations_are_exact_unless_flagged() {
             http1::Limits {
                 max_header_bytes: 4096,
                 max_body_capture: 1 << 20,
+                ..Default::default()
             },
             &calls,
         );
@@ -421,6 +422,7 @@ fn pipelined_conversations_are_never_mispaired() {
             http1::Limits {
                 max_header_bytes: 4096,
                 max_body_capture: 1 << 20,
+                ..Default::default()
             },
             &testconv::calls(&events, &losses),
         );

@@ -26,25 +26,31 @@ pub enum GapCause {
     /// The bytes never passed through memory the probes can read (a body
     /// sent with `sendfile`): counted, not seen.
     NotVisible,
+    /// The kernel skipped bytes on purpose (see [`ExchangeParser::skip`])
+    /// where the parser, by then, did not take them for body it does not
+    /// keep: their length is known, their content is not.
+    SkippedOutsideBody,
 }
 
 impl GapCause {
     /// Every cause, in the order of their bits and names.
-    pub const ALL: [GapCause; 4] = [
+    pub const ALL: [GapCause; 5] = [
         GapCause::LostEvents,
         GapCause::KernelCap,
         GapCause::JoinedMidStream,
         GapCause::NotVisible,
+        GapCause::SkippedOutsideBody,
     ];
 
     /// Stable name, for attributes and logs: `lost_bytes`, `cut_by_kernel_cap`,
-    /// `joined_mid_stream` or `not_visible`.
+    /// `joined_mid_stream`, `not_visible` or `skipped_outside_body`.
     pub fn name(self) -> &'static str {
         match self {
             GapCause::LostEvents => "lost_bytes",
             GapCause::KernelCap => "cut_by_kernel_cap",
             GapCause::JoinedMidStream => "joined_mid_stream",
             GapCause::NotVisible => "not_visible",
+            GapCause::SkippedOutsideBody => "skipped_outside_body",
         }
     }
 
@@ -54,6 +60,7 @@ impl GapCause {
             GapCause::KernelCap => 2,
             GapCause::JoinedMidStream => 4,
             GapCause::NotVisible => 8,
+            GapCause::SkippedOutsideBody => 16,
         }
     }
 }
@@ -140,6 +147,18 @@ pub trait ExchangeParser {
     /// progress or undecided on that side is cut and carries `cause`; what
     /// is complete stays as it is, and no length is invented.
     fn tail_lost(&mut self, side: Side, ts_ns: u64, cause: GapCause);
+    /// Bytes of `side`, from the end of what was pushed so far, that are
+    /// certainly body of the message in progress that the parser will not
+    /// keep (the body capture limit is 0 or already reached): the kernel need
+    /// not copy them (see [`ExchangeParser::skip`]). `u64::MAX`: everything
+    /// until the connection closes. 0: none, or not known.
+    fn skippable(&self, side: Side) -> u64;
+    /// `len` bytes of one side, at kernel time `ts_ns`, were not copied on
+    /// purpose because [`ExchangeParser::skippable`] allowed it: they are
+    /// counted as body (sizes and wire bytes stay exact) and flag nothing.
+    /// Bytes that no longer fit a body the parser does not keep (its state
+    /// changed since) are a gap of cause [`GapCause::SkippedOutsideBody`].
+    fn skip(&mut self, side: Side, ts_ns: u64, len: u64);
     /// The exchanges finished so far.
     fn drain(&mut self) -> Vec<Self::Exchange>;
     /// The connection closed: everything left, complete or partial.
@@ -160,6 +179,12 @@ macro_rules! exchange_parser {
             }
             fn tail_lost(&mut self, side: Side, ts_ns: u64, cause: GapCause) {
                 <$stream>::tail_lost(self, side, ts_ns, cause)
+            }
+            fn skippable(&self, side: Side) -> u64 {
+                <$stream>::skippable(self, side)
+            }
+            fn skip(&mut self, side: Side, ts_ns: u64, len: u64) {
+                <$stream>::skip(self, side, ts_ns, len)
             }
             fn drain(&mut self) -> Vec<$exchange> {
                 <$stream>::drain(self)

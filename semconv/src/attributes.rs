@@ -144,6 +144,9 @@ pub const TAP_PARSE_ERRORS: &str = "tap.parse_errors";
 pub const TAP_LOST_EVENTS: &str = "tap.lost_events";
 /// `tap.truncated_bytes`
 pub const TAP_TRUNCATED_BYTES: &str = "tap.truncated_bytes";
+/// `tap.skipped_bytes` (body bytes the kernel skipped on purpose: the
+/// capture level does not keep them; set when not 0)
+pub const TAP_SKIPPED_BYTES: &str = "tap.skipped_bytes";
 /// `tap.adopted` (the connection existed before the agent saw it open)
 pub const TAP_ADOPTED: &str = "tap.adopted";
 /// `tap.close_reason`

@@ -217,6 +217,9 @@ pub fn connection_report(r: &ConnectionReport) -> LogRecordData {
     a.push(Attribute::uint(k::TAP_PARSE_ERRORS, r.parse_errors));
     a.push(Attribute::uint(k::TAP_LOST_EVENTS, r.lost_events));
     a.push(Attribute::uint(k::TAP_TRUNCATED_BYTES, r.truncated_bytes));
+    if r.skipped_bytes > 0 {
+        a.push(Attribute::uint(k::TAP_SKIPPED_BYTES, r.skipped_bytes));
+    }
     a.push(Attribute::bool(k::TAP_ADOPTED, r.adopted));
     a.push(Attribute::str(k::TAP_CLOSE_REASON, r.close_reason.as_str()));
     a.push(Attribute::str(
@@ -293,6 +296,7 @@ mod tests {
             parse_errors: 0,
             lost_events: 0,
             truncated_bytes: 0,
+            skipped_bytes: 0,
             opened_unix_ns: 1_000_000_000,
             closed_unix_ns: 3_500_000_000,
             close_reason: CloseReason::Close,

@@ -192,6 +192,18 @@ pub const TAP_BYTES: MetricDef = MetricDef {
     opt_in: None,
     attributes: &[],
 };
+/// `tap.skipped.bytes`: body bytes the kernel did not copy on purpose,
+/// because the capture level does not keep them (they count in the body
+/// sizes; nothing is lost).
+pub const TAP_SKIPPED_BYTES: MetricDef = MetricDef {
+    name: "tap.skipped.bytes",
+    unit: "By",
+    description: "Body bytes the kernel did not copy on purpose: the capture level does not \
+                  keep them (counted in body sizes, not lost).",
+    kind: MetricKind::Counter,
+    opt_in: None,
+    attributes: &[],
+};
 /// `tap.parse_errors`: protocol parse errors (desyncs).
 pub const TAP_PARSE_ERRORS: MetricDef = MetricDef {
     name: "tap.parse_errors",
@@ -437,6 +449,7 @@ pub const CAPTURE_METRICS: &[MetricDef] = &[
     TAP_TLS_CONNECTIONS,
     TAP_DATA_EVENTS,
     TAP_BYTES,
+    TAP_SKIPPED_BYTES,
     TAP_DROPPED_EVENTS,
     TAP_TRUNCATED_EVENTS,
     TAP_DROPPED_CONNECTIONS,
@@ -608,6 +621,7 @@ mod tests {
                 ),
                 ("tap.data_events", "{event}", Counter, none),
                 ("tap.bytes", "By", Counter, none),
+                ("tap.skipped.bytes", "By", Counter, none),
                 ("tap.dropped.events", "{event}", Counter, reason),
                 ("tap.truncated.events", "{event}", Counter, none),
                 ("tap.dropped.connections", "{connection}", Counter, reason),

@@ -468,6 +468,9 @@ pub struct ConnectionReport {
     pub lost_events: u64,
     /// Bytes not captured (per-call cap, sendfile, lost events).
     pub truncated_bytes: u64,
+    /// Body bytes the kernel skipped on purpose because the capture level
+    /// does not keep them: known, counted in the sizes, not lost.
+    pub skipped_bytes: u64,
     /// Open time, Unix nanoseconds.
     pub opened_unix_ns: u64,
     /// Close time, Unix nanoseconds.

@@ -69,6 +69,9 @@ enum syscall_id {
 /* data_event.flags */
 #define DATA_FLAG_TRUNCATED 1 /* captured < len: the rest of the bytes is missing */
 #define DATA_FLAG_RAW_TLS 2   /* ciphertext of a TLS connection (for the handshake) */
+/* Skipped on purpose: body bytes userspace said it does not keep (map
+ * `body_skip`); len is exact, captured is 0. Not truncated, not lost. */
+#define DATA_FLAG_SKIPPED 4
 
 enum close_reason {
 	CLOSE_SYSCALL = 1,
@@ -92,7 +95,8 @@ enum counter_id {
 	 * running on that CPU (each program's recursion_misses). No program
 	 * counts it: userspace fills the slot from the programs' fdinfo. */
 	CNT_RECURSION_MISSES = 11,
-	CNT_MAX = 12,
+	CNT_SKIPPED_BYTES = 12,   /* body bytes not copied on purpose (DATA_FLAG_SKIPPED events) */
+	CNT_MAX = 13,
 };
 
 struct event_header {
@@ -180,6 +184,25 @@ struct agent_config {
 	__u32 wakeup_bytes; /* wake the reader once this much waits in `events` (0: every record) */
 };
 
+/* Written by userspace into the `body_skip` map, by connection id: per
+ * enum direction, the stream offset (socket bytes; TLS plaintext on a TLS
+ * connection) before which every byte is message body the capture level does
+ * not keep. The kernel emits such bytes as DATA_FLAG_SKIPPED events without
+ * copying them. A late update only means some body bytes are copied anyway. */
+struct body_skip {
+	__u64 until[2];
+	__u32 flags; /* BODY_SKIP_* */
+	__u32 _pad;
+};
+
+/* body_skip.flags: an HTTP/1 connection whose bodies are not kept at all.
+ * In a writev/sendmsg, a buffer that follows one ending a message head
+ * (CRLF CRLF) is taken for that message's body and skipped — unless its
+ * first bytes look like a message start or a chunk-size line. Userspace
+ * checks every such skip against the framing: one that does not fit the
+ * body is a gap (skipped_outside_body), never bytes taken for others. */
+#define BODY_SKIP_AFTER_HEAD 1
+
 #define DATA_HEADER_SIZE 56
 
 _Static_assert(sizeof(struct event_header) == 32, "event_header size");
@@ -195,5 +218,6 @@ _Static_assert(sizeof(struct data_event) == DATA_HEADER_SIZE + MAX_PAYLOAD, "dat
 _Static_assert(sizeof(struct conn_close_event) == 88, "conn_close_event size");
 _Static_assert(__builtin_offsetof(struct conn_close_event, reason) == 64, "reason");
 _Static_assert(sizeof(struct agent_config) == 32, "agent_config size");
+_Static_assert(sizeof(struct body_skip) == 24, "body_skip size");
 _Static_assert(sizeof(struct exec_event) == 32 + 16 + 8 + EXEC_PATH_LEN + EXEC_ARGS_LEN, "exec_event size");
 _Static_assert(__builtin_offsetof(struct exec_event, filename) == 56, "filename");

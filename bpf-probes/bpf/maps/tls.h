@@ -77,3 +77,21 @@ struct {
 	__type(key, struct tls_session_key);
 	__type(value, struct tls_session_gap);
 } tls_session_gaps SEC(".maps");
+
+/* A connection is closing: forget its session's mapping and unattributed
+ * bytes. Libraries free the session at close and malloc hands the same
+ * pointer to the next connection; a stale entry would make that
+ * connection's handshake tie fail (it only fills an empty slot) and
+ * send its first plaintext — a TLS 1.3 request read along with the client's
+ * Finished, served later from the library's buffer without a syscall — to
+ * the closed socket, where it became a gap. */
+static __always_inline void forget_tls_session(struct conn_state *c, __u64 key)
+{
+	if (!c->tls_session)
+		return;
+	struct tls_session_key sk = { .session = c->tls_session, .tgid = key >> 32 };
+	__u64 *mapped = bpf_map_lookup_elem(&tls_sessions, &sk);
+	if (mapped && *mapped == key)
+		bpf_map_delete_elem(&tls_sessions, &sk);
+	bpf_map_delete_elem(&tls_session_gaps, &sk);
+}

@@ -74,7 +74,7 @@ static __always_inline __u8 sniff_call(__u64 base, __u64 len, bool adopted, bool
 }
 
 static __always_inline void stream_bytes(struct conn_state *c, __u64 key, __u32 tid,
-					 struct io_args *a, __u64 base, __u64 len)
+					 struct io_args *a, __u64 base, __u64 len, __u8 skip_all)
 {
 	__u8 dir = a->direction & 1;
 	bool http = c->l7 == L7_HTTP1 || c->l7 == L7_HTTP2;
@@ -85,8 +85,8 @@ static __always_inline void stream_bytes(struct conn_state *c, __u64 key, __u32 
 		count(CNT_IGNORED_BYTES, len);
 		return;
 	}
-	emit_data(key, tid, dir, a->syscall, base, len, handshake ? DATA_FLAG_RAW_TLS : 0,
-		  SOURCE_SYSCALL, MAX_CHUNKS_PER_BUF);
+	__u8 flags = handshake ? DATA_FLAG_RAW_TLS : (skip_all ? EMIT_SKIP_ALL : 0);
+	emit_data(key, tid, dir, a->syscall, base, len, flags, SOURCE_SYSCALL, MAX_CHUNKS_PER_BUF);
 }
 
 static __always_inline int data_exit(void *ctx, long ret)
@@ -158,9 +158,13 @@ static __always_inline int data_exit(void *ctx, long ret)
 	bool tls_write = c->l7 == L7_TLS && tls_socket_io(c, a.conn_key, tid, a.direction);
 
 	if (!iov) {
-		stream_bytes(c, a.conn_key, tid, &a, first, total);
+		stream_bytes(c, a.conn_key, tid, &a, first, total, 0);
 		goto out;
 	}
+	/* A body buffer written after its head in the same call (nginx, node:
+	 * writev of head and body) is skipped when userspace keeps no body. */
+	bool after_head = vlen > 1 && c->l7 == L7_HTTP1 && skip_after_head(c->id);
+	__u64 prev_base = 0, prev_len = 0;
 	__u64 rest = total;
 	for (int i = 0; i < MAX_IOVECS; i++) {
 		if (!rest || i >= vlen)
@@ -169,11 +173,15 @@ static __always_inline int data_exit(void *ctx, long ret)
 		if (bpf_probe_read_user(&v, sizeof(v), (const void *)(iov + i * sizeof(v))))
 			break;
 		__u64 n = v.iov_len < rest ? v.iov_len : rest;
-		stream_bytes(c, a.conn_key, tid, &a, (__u64)v.iov_base, n);
+		__u8 skip_all = after_head && i > 0 &&
+				body_after_head(prev_base, prev_len, (__u64)v.iov_base, n);
+		stream_bytes(c, a.conn_key, tid, &a, (__u64)v.iov_base, n, skip_all);
+		prev_base = (__u64)v.iov_base;
+		prev_len = n;
 		rest -= n;
 	}
 	if (rest)
-		stream_bytes(c, a.conn_key, tid, &a, 0, rest);
+		stream_bytes(c, a.conn_key, tid, &a, 0, rest, 0);
 out:
 	if (tls_write)
 		bpf_tail_call(ctx, &data_exit_jmp, JMP_TLS_WRITE);

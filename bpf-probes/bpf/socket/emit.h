@@ -7,6 +7,7 @@
 #include "maps/conns.h"
 #include "maps/scratch.h"
 #include "maps/config.h"
+#include "maps/skip.h"
 #include "socket/sock.h"
 
 static __always_inline void fill_header(struct event_header *h, struct conn_state *c,
@@ -69,33 +70,61 @@ static __always_inline void emit_close(struct conn_state *c, __u64 key, __u32 ti
 		count(CNT_RINGBUF_FULL, 1);
 }
 
+/* Not a DATA_FLAG: asks emit_chunk() to cover the call's rest as skipped
+ * (a body buffer after a head, BODY_SKIP_AFTER_HEAD); never in an event. */
+#define EMIT_SKIP_ALL 0x80
+
 /* One data event to emit: everything the global emit_chunk() needs, as scalars. */
 struct chunk {
 	__u64 key;      /* connection key (tgid << 32 | fd) */
 	__u64 buf;      /* user address of the bytes; 0 = not visible (sendfile) */
-	__u64 covers;   /* stream bytes this event covers */
+	__u64 covers;   /* stream bytes this event covers when it copies */
+	__u64 rest;     /* stream bytes of the call from here on (>= covers) */
 	__u64 ts;       /* the event's timestamp; 0 = now */
+	__u64 covered;  /* out: stream bytes the event covered (covers, or a skip) */
 	__u32 tid;
 	__u8 direction; /* enum direction */
 	__u8 source;    /* enum data_source */
 	__u8 syscall;   /* enum syscall_id */
 	__u8 flags;     /* DATA_FLAG_* */
+	__u8 last;      /* the call's last event: it covers `covers` whatever happens */
+	__u8 skipped;   /* out: the event was a skip (DATA_FLAG_SKIPPED) */
+	__u8 _pad[6];
 };
 
 /* Emit one data event of at most MAX_PAYLOAD captured bytes covering
  * ch->covers stream bytes (the rest counted as truncated), and advance the
- * connection's offset. A global function: the verifier checks it once, not
- * once per call site, which keeps the callers' loops cheap to verify. */
+ * connection's offset. Bytes userspace marked as body it does not keep
+ * (maps/skip.h) are covered instead by an event with no payload flagged
+ * DATA_FLAG_SKIPPED: all of the call's rest when the mark reaches past it,
+ * else up to the mark (not on the call's last event, which must cover
+ * everything it was given). ch->covered says how far the event reached.
+ * A global function: the verifier checks it once, not once per call site,
+ * which keeps the callers' loops cheap to verify. */
 __noinline int emit_chunk(struct chunk *ch)
 {
 	if (!ch)
 		return 0;
 	__u64 key = ch->key;
+	__u64 covers = ch->covers;
+	ch->covered = covers;
+	ch->skipped = 0;
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
 	if (!c)
 		return 0;
 	__u8 dir = ch->direction & 1;
-	__u64 covers = ch->covers;
+	__u64 offset = ch->source == SOURCE_SYSCALL ? c->bytes[dir] : c->plain[dir];
+	__u8 flags = ch->flags & ~EMIT_SKIP_ALL;
+	/* Raw TLS records count socket bytes, not the parsed plaintext. */
+	__u64 body = flags & DATA_FLAG_RAW_TLS ? 0 : skippable_at(c->id, dir, offset);
+	if (ch->flags & EMIT_SKIP_ALL)
+		body = ch->rest;
+	if (body && (body >= ch->rest || !ch->last)) {
+		covers = body < ch->rest ? body : ch->rest;
+		flags |= DATA_FLAG_SKIPPED;
+		ch->covered = covers;
+		ch->skipped = 1;
+	}
 	struct scratch_slot *slot = scratch_acquire();
 	if (!slot) {
 		/* Counted as CNT_SCRATCH_BUSY; the stream still advances, so
@@ -109,17 +138,17 @@ __noinline int emit_chunk(struct chunk *ch)
 	}
 	struct data_event *ev = &slot->ev;
 	__u64 n = covers > MAX_PAYLOAD ? MAX_PAYLOAD : covers;
-	if (!ch->buf)
+	if (!ch->buf || (flags & DATA_FLAG_SKIPPED))
 		n = 0;
 	fill_header(&ev->hdr, c, EVENT_DATA, key, ch->tid);
 	if (ch->ts)
 		ev->hdr.timestamp_ns = ch->ts;
-	ev->offset = ch->source == SOURCE_SYSCALL ? c->bytes[dir] : c->plain[dir];
+	ev->offset = offset;
 	ev->len = (__u32)covers;
 	ev->direction = dir;
 	ev->source = ch->source;
 	ev->syscall = ch->syscall;
-	ev->flags = ch->flags;
+	ev->flags = flags;
 	__u32 zero_key = 0;
 	struct agent_config *cfg = bpf_map_lookup_elem(&agent_config, &zero_key);
 	if (cfg && cfg->payload_cap && n > cfg->payload_cap)
@@ -129,7 +158,8 @@ __noinline int emit_chunk(struct chunk *ch)
 		n = MAX_PAYLOAD;
 	if (n && bpf_probe_read_user(ev->payload, n, (const void *)ch->buf))
 		n = 0;
-	if (covers > n)
+	__u64 missing = flags & DATA_FLAG_SKIPPED ? 0 : covers - n;
+	if (missing)
 		ev->flags |= DATA_FLAG_TRUNCATED;
 	ev->captured = (__u32)n;
 	long err = bpf_ringbuf_output(&events, ev, DATA_HEADER_SIZE + n,
@@ -141,11 +171,13 @@ __noinline int emit_chunk(struct chunk *ch)
 		c->data_events++;
 		count(CNT_DATA_EVENTS, 1);
 	}
-	if (covers > n) {
+	if (missing) {
 		count(CNT_TRUNCATED_EVENTS, 1);
-		count(CNT_TRUNCATED_BYTES, covers - n);
-		c->truncated_bytes += covers - n;
+		count(CNT_TRUNCATED_BYTES, missing);
+		c->truncated_bytes += missing;
 	}
+	if (flags & DATA_FLAG_SKIPPED)
+		count(CNT_SKIPPED_BYTES, covers);
 	if (ch->source == SOURCE_SYSCALL)
 		c->bytes[dir] += covers;
 	else
@@ -153,36 +185,68 @@ __noinline int emit_chunk(struct chunk *ch)
 	return 0;
 }
 
+/* The loop of emit_data_at(), a global function of its own so that the
+ * verifier checks it once, not in every caller's loop (data_exit_main walks
+ * up to MAX_IOVECS buffers). `call` holds the event template, `call->rest`
+ * the call's length and `call->covers` its max_chunks. */
+__noinline int emit_call(struct chunk *call)
+{
+	if (!call)
+		return 0;
+	struct chunk ch = *call;
+	__u64 len = call->rest;
+	__u64 buf = call->buf;
+	__u64 max_chunks = call->covers;
+	__u64 done = 0;
+	__u64 copies = 0;
+	for (int i = 0; i < MAX_CHUNKS_PER_BUF + 1; i++) {
+		if (done >= len)
+			break;
+		__u64 rest = len - done;
+		__u64 covers = rest > MAX_PAYLOAD ? MAX_PAYLOAD : rest;
+		__u8 last = i == MAX_CHUNKS_PER_BUF || copies + 1 >= max_chunks || !buf;
+		if (last)
+			covers = rest;
+		ch.buf = buf ? buf + done : 0;
+		ch.covers = covers;
+		ch.rest = rest;
+		ch.last = last;
+		emit_chunk(&ch);
+		__u64 covered = ch.covered;
+		/* Never backwards, never past the call. */
+		if (!covered || covered > rest)
+			covered = rest;
+		if (!ch.skipped)
+			copies++;
+		done += covered;
+	}
+	return 0;
+}
+
 /* Stream `len` bytes at user address `buf` as data events of at most
- * MAX_PAYLOAD bytes, stamped `ts` (0 = now); past `max_chunks` events the
- * rest is covered by the last event as truncated. buf == 0 means the bytes
- * are not visible (sendfile): one event with no payload keeps the stream
- * offsets right. */
+ * MAX_PAYLOAD bytes, stamped `ts` (0 = now); past `max_chunks` events that
+ * copy, the rest is covered by the last event as truncated. Body bytes
+ * userspace does not keep are covered by skip events (emit_chunk), which take
+ * one more turn of the loop at most: a skip reaching past the call ends it,
+ * one ending inside it is followed by copies. buf == 0 means the bytes are
+ * not visible (sendfile): one event with no payload keeps the stream offsets
+ * right. */
 static __always_inline void emit_data_at(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
 					 __u64 buf, __u64 len, __u8 flags, __u8 source,
 					 int max_chunks, __u64 ts)
 {
-	struct chunk ch = {};
-	ch.key = key;
-	ch.ts = ts;
-	ch.tid = tid;
-	ch.direction = direction;
-	ch.source = source;
-	ch.syscall = syscall;
-	ch.flags = flags;
-	__u64 done = 0;
-	for (int i = 0; i < MAX_CHUNKS_PER_BUF; i++) {
-		if (done >= len || i >= max_chunks)
-			break;
-		__u64 rest = len - done;
-		__u64 covers = rest > MAX_PAYLOAD ? MAX_PAYLOAD : rest;
-		if (i == max_chunks - 1 || !buf)
-			covers = rest;
-		ch.buf = buf ? buf + done : 0;
-		ch.covers = covers;
-		emit_chunk(&ch);
-		done += covers;
-	}
+	struct chunk call = {};
+	call.key = key;
+	call.ts = ts;
+	call.tid = tid;
+	call.direction = direction;
+	call.source = source;
+	call.syscall = syscall;
+	call.flags = flags;
+	call.buf = buf;
+	call.rest = len;
+	call.covers = max_chunks > 0 ? max_chunks : 1;
+	emit_call(&call);
 }
 
 static __always_inline void emit_data(__u64 key, __u32 tid, __u8 direction, __u8 syscall,

@@ -5,6 +5,7 @@
 #include "include/common.h"
 #include "maps/config.h"
 #include "maps/active_io.h"
+#include "maps/tls.h"
 #include "socket/emit.h"
 
 #define EINPROGRESS 115
@@ -39,8 +40,11 @@ static __always_inline void track_new(__u32 tgid, __u32 tid, __u32 fd, __u8 role
 		return;
 	}
 	struct conn_state *old = bpf_map_lookup_elem(&conns, &key);
-	if (old && old->announced)
-		emit_close(old, key, tid, CLOSE_SYSCALL);
+	if (old) {
+		forget_tls_session(old, key);
+		if (old->announced)
+			emit_close(old, key, tid, CLOSE_SYSCALL);
+	}
 	bpf_map_delete_elem(&not_socket, &key);
 	struct conn_state s = {};
 	s.id = next_conn_id();
@@ -111,6 +115,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	__u64 key = conn_key(pid_tgid >> 32, (__u32)ctx->args[0]);
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
 	if (c) {
+		forget_tls_session(c, key);
 		if (c->announced)
 			emit_close(c, key, (__u32)pid_tgid, CLOSE_SYSCALL);
 		bpf_map_delete_elem(&conns, &key);
@@ -130,6 +135,7 @@ static long close_on_exit(void *map, __u64 *key, struct conn_state *c, struct ex
 {
 	if ((*key >> 32) != x->tgid)
 		return 0;
+	forget_tls_session(c, *key);
 	if (c->announced)
 		emit_close(c, *key, x->tid, CLOSE_PROCESS_EXIT);
 	bpf_map_delete_elem(map, key);

@@ -82,8 +82,16 @@ static __always_inline __u64 session_socket(__u64 session, __u32 tgid, __u32 tid
 {
 	struct tls_session_key sk = { .session = session, .tgid = tgid };
 	__u64 *key = bpf_map_lookup_elem(&tls_sessions, &sk);
-	if (key)
-		return *key;
+	if (key) {
+		/* The socket's slot may hold another connection by now (its fd
+		 * reused): only a connection tied to this session is its socket. */
+		__u64 k = *key;
+		struct conn_state *c = bpf_map_lookup_elem(&conns, &k);
+		if (c && c->tls_session == session)
+			return k;
+		bpf_map_delete_elem(&tls_sessions, &sk);
+		return 0; /* unknown: a gap, never a guess */
+	}
 	__u64 *last = bpf_map_lookup_elem(&last_tls_conn, &tid);
 	if (!last)
 		return 0;

@@ -6,6 +6,8 @@
 use std::path::Path;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray, RingBuf};
+
+use crate::capture::skip_marks::KernelSkipMarks;
 use aya::programs::uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLinkId, UProbeScope};
 use aya::programs::{TracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
@@ -312,6 +314,16 @@ impl Probes {
             .take_map(maps::EVENTS)
             .ok_or(LoadError::MissingMap(maps::EVENTS))?;
         RingBuf::try_from(map).map_err(|e| LoadError::Map(maps::EVENTS, e))
+    }
+
+    /// Take the `body_skip` map (once) for the tracker.
+    pub fn take_skip_marks(&mut self) -> Result<KernelSkipMarks, LoadError> {
+        let map = self
+            .ebpf
+            .take_map(maps::BODY_SKIP)
+            .ok_or(LoadError::MissingMap(maps::BODY_SKIP))?;
+        let map = HashMap::try_from(map).map_err(|e| LoadError::Map(maps::BODY_SKIP, e))?;
+        Ok(KernelSkipMarks(map))
     }
 
     /// Current values of the kernel counters, summed over CPUs, with

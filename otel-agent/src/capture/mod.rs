@@ -6,4 +6,5 @@ pub mod kernel_features;
 pub mod loader;
 pub mod reader;
 pub mod recording;
+pub mod skip_marks;
 pub mod tls;

@@ -367,11 +367,18 @@ struct ReportFields<'a> {
     process_id: Text<u32>,
     remote_address: Text<&'a std::net::SocketAddr>,
     role: &'static str,
+    /// Present when the kernel skipped body bytes on purpose.
+    #[serde(skip_serializing_if = "is_zero")]
+    skipped_bytes: u64,
     tls_alpn: Option<&'a str>,
     tls_probe_types: &'a [String],
     tls_server_name: Option<&'a str>,
     tls_version: Option<u16>,
     truncated_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -408,6 +415,7 @@ fn write_report(buf: &mut Vec<u8>, r: &ConnectionReport) -> serde_json::Result<(
             process_id: Text(c.process.pid),
             remote_address: Text(&c.endpoints.remote),
             role: r.role,
+            skipped_bytes: r.skipped_bytes,
             tls_alpn: tls.and_then(|t| t.alpn.as_deref()),
             tls_probe_types: tls.map_or(&[], |t| &t.probes),
             tls_server_name: tls.and_then(|t| t.server_name.as_deref()),
@@ -934,6 +942,7 @@ mod tests {
             parse_errors: 2,
             lost_events: 4,
             truncated_bytes: 5,
+            skipped_bytes: 0,
             opened_unix_ns: START,
             closed_unix_ns: START + 1_750_000_000,
             close_reason: CloseReason::ProcessExit,

@@ -745,6 +745,7 @@ mod tests {
             parse_errors: 0,
             lost_events: 0,
             truncated_bytes: 0,
+            skipped_bytes: 0,
             opened_unix_ns: 0,
             closed_unix_ns: 0,
             close_reason: semconv::model::CloseReason::Close,

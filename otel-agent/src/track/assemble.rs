@@ -287,6 +287,19 @@ fn combined<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>, name: &str) -
     (!values.is_empty()).then(|| values.join(","))
 }
 
+/// The request and response header fields this module reads below level
+/// `details` (where no header is exported): the HTTP/1 parser keeps only
+/// these (and its framing ones) when no rule can raise an exchange to
+/// `details`.
+pub const SUMMARY_HEADERS: &[&str] = &[
+    "host",
+    "user-agent",
+    "traceparent",
+    "tracestate",
+    "content-type",
+    "content-encoding",
+];
+
 /// Headers kept at `level` (names lowercased): none below `details`;
 /// sensitive values redacted.
 fn kept_headers<'a>(

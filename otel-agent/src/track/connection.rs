@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use bpf_probes::events::{ConnOpenEvent, Direction as KDirection, Role};
+use bpf_probes::events::{BodySkip, ConnOpenEvent, Direction as KDirection, Role};
 use protocols::detect::{detect, Detected};
 use protocols::tls_handshake::TlsHandshakeParser;
 use protocols::Side;
@@ -37,6 +37,13 @@ pub(crate) struct Conn {
     pub(crate) next_offset: [[u64; 2]; 2],
     pub(crate) data_events: u64,
     pub(crate) gap_bytes: u64,
+    /// Bytes the kernel skipped on purpose (body not kept): counted, not lost.
+    pub(crate) skipped_bytes: u64,
+    /// The kernel's skip marks, as last set (see `track::skip`).
+    pub(crate) skip: BodySkip,
+    /// Of `skipped_bytes`, those the kernel left uncopied for its own
+    /// reasons (per-call cap, sendfile) and counted as truncated.
+    pub(crate) uncopied_body: u64,
     pub(crate) exchanges: u64,
     pub(crate) partial_exchanges: u64,
     pub(crate) gap_exchanges: u64,
@@ -101,6 +108,9 @@ impl Conn {
             next_offset: [[0; 2]; 2],
             data_events: 0,
             gap_bytes: 0,
+            skipped_bytes: 0,
+            skip: BodySkip::default(),
+            uncopied_body: 0,
             exchanges: 0,
             partial_exchanges: 0,
             gap_exchanges: 0,

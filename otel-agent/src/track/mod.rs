@@ -21,6 +21,7 @@ pub mod decompress;
 pub(crate) mod link_evidence;
 pub mod parser;
 pub mod process;
+pub mod skip;
 pub mod tls;
 pub mod trace_events;
 pub mod tracker;

@@ -8,7 +8,7 @@ use protocols::http2::{self, Http2Stream};
 use protocols::{ExchangeParser, GapCause, Side};
 use semconv::model::L7Protocol;
 
-use crate::track::assemble::Parsed;
+use crate::track::assemble::{Parsed, SUMMARY_HEADERS};
 
 /// What every parser is allowed to keep, fixed by the settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,23 +18,31 @@ pub struct ParserLimits {
     /// Body bytes kept per message: the body limit when some rule can raise
     /// an exchange to level `full`, else 0 (bodies are never exported).
     pub max_body_capture: usize,
+    /// HTTP/1 header fields the parser keeps: all when some rule can raise
+    /// an exchange to level `details` (headers are exported), else only
+    /// those the assembly reads ([`SUMMARY_HEADERS`]).
+    pub keep_headers: Option<&'static [&'static str]>,
 }
 
 impl ParserLimits {
     /// The limits the settings give.
     pub fn of(settings: &Settings) -> Self {
         let capture = &settings.capture;
-        let full_possible = capture.level >= CaptureLevel::Full
-            || capture
-                .rules
-                .iter()
-                .any(|r| r.level == Some(CaptureLevel::Full));
+        let possible = |level: CaptureLevel| {
+            capture.level >= level || capture.rules.iter().any(|r| r.level >= Some(level))
+        };
+        let full_possible = possible(CaptureLevel::Full);
         Self {
             max_header_bytes: settings.limits.max_header_bytes,
             max_body_capture: if full_possible {
                 capture.max_body_bytes
             } else {
                 0
+            },
+            keep_headers: if possible(CaptureLevel::Details) {
+                None
+            } else {
+                Some(SUMMARY_HEADERS)
             },
         }
     }
@@ -51,6 +59,7 @@ impl Parser {
         let ParserLimits {
             max_header_bytes,
             max_body_capture,
+            keep_headers,
         } = limits;
         match protocol {
             L7Protocol::Http2 => Parser::Http2(Box::new(Http2Stream::new(http2::Limits {
@@ -59,6 +68,7 @@ impl Parser {
             _ => Parser::Http1(Box::new(Http1Stream::new(http1::Limits {
                 max_header_bytes,
                 max_body_capture,
+                keep_headers,
             }))),
         }
     }
@@ -74,6 +84,20 @@ impl Parser {
         match self {
             Parser::Http1(p) => ExchangeParser::gap(&mut **p, side, ts, len, cause),
             Parser::Http2(p) => ExchangeParser::gap(&mut **p, side, ts, len, cause),
+        }
+    }
+
+    pub(crate) fn skippable(&self, side: Side) -> u64 {
+        match self {
+            Parser::Http1(p) => ExchangeParser::skippable(&**p, side),
+            Parser::Http2(p) => ExchangeParser::skippable(&**p, side),
+        }
+    }
+
+    pub(crate) fn skip(&mut self, side: Side, ts: u64, len: u64) {
+        match self {
+            Parser::Http1(p) => ExchangeParser::skip(&mut **p, side, ts, len),
+            Parser::Http2(p) => ExchangeParser::skip(&mut **p, side, ts, len),
         }
     }
 

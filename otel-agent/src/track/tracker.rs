@@ -26,6 +26,7 @@ use crate::track::connection::{direction_of, endpoints_of, l7_of, Conn, KernelTo
 use crate::track::link_evidence::Evidence;
 use crate::track::parser::{Parser, ParserLimits};
 use crate::track::process::{comm_str, ProcFs, ProcessCache, SystemView};
+use crate::track::skip::{self, SkipMarks};
 use crate::track::tls::{infer_alpn, note_probe, tls_bytes};
 use crate::track::trace_events::{Module, TraceFilter};
 use protocols::{GapCause, Side};
@@ -44,6 +45,8 @@ pub struct Tracker {
     limits: ParserLimits,
     settings: Arc<Settings>,
     stats: Arc<CaptureStats>,
+    /// The kernel's body-skip marks; `None`: every byte is copied.
+    marks: Option<Box<dyn SkipMarks>>,
     /// Threads, addresses and places for connected traces.
     evidence: Evidence,
 }
@@ -55,6 +58,8 @@ struct Placed {
     lost_cause: GapCause,
     missing_tail: u64,
     tail_cause: GapCause,
+    /// Bytes the event covers that the kernel skipped on purpose.
+    skipped: u64,
 }
 
 impl Tracker {
@@ -80,8 +85,15 @@ impl Tracker {
             limits: ParserLimits::of(&settings),
             settings,
             stats,
+            marks: None,
             evidence: Evidence::default(),
         }
+    }
+
+    /// Tell the kernel, through `marks`, which body bytes it need not copy
+    /// (see [`crate::track::skip`]).
+    pub fn skip_bodies(&mut self, marks: Box<dyn SkipMarks>) {
+        self.marks = Some(marks);
     }
 
     /// Log every decision for the processes `filter` selects (`--trace-events`).
@@ -254,6 +266,9 @@ impl Tracker {
         log_data_event(conn, h, dir);
         if conn.filtered {
             tev!(conn, Socket, "skipped: process excluded by the exe filter");
+            if let Some(marks) = self.marks.as_deref_mut() {
+                skip::ignore(conn, marks);
+            }
             return;
         }
         if h.flags & events::DATA_FLAG_RAW_TLS != 0 {
@@ -283,6 +298,14 @@ impl Tracker {
         let done = conn.parser.as_mut().map(Parser::drain).unwrap_or_default();
         let ctx = (&*self.settings, &self.clock, &*self.stats);
         emit(conn, done, ctx, &mut self.evidence, out);
+        if let Some(marks) = self.marks.as_deref_mut() {
+            let keeps_no_body = self.limits.max_body_capture == 0;
+            if skip::update(conn, dir, keeps_no_body, marks) {
+                tev!(conn, Http, dir = ?dir, until = conn.skip.until[dir as usize],
+                    flags = conn.skip.flags, "body not kept: the kernel may skip it");
+                incr(&self.stats.skip_marks);
+            }
+        }
     }
 
     fn close(&mut self, ev: &ConnCloseEvent, out: &mut Vec<Output>) {
@@ -356,6 +379,9 @@ impl Tracker {
         kernel: Option<KernelTotals>,
         out: &mut Vec<Output>,
     ) {
+        if let Some(marks) = self.marks.as_deref_mut() {
+            skip::forget(&conn, marks);
+        }
         let mut parse_errors = 0;
         if let Some(mut parser) = conn.parser.take() {
             match &kernel {
@@ -419,7 +445,13 @@ impl Tracker {
             gap_exchanges: conn.gap_exchanges,
             parse_errors,
             lost_events: k.lost_events,
-            truncated_bytes: k.truncated_bytes.max(conn.gap_bytes),
+            // The kernel counts every byte it did not copy; those that were
+            // body the level does not keep are reported as skipped.
+            truncated_bytes: k
+                .truncated_bytes
+                .saturating_sub(conn.uncopied_body)
+                .max(conn.gap_bytes),
+            skipped_bytes: conn.skipped_bytes,
             opened_unix_ns: self.clock.to_unix_ns(conn.opened_ns),
             closed_unix_ns: self.clock.to_unix_ns(ts.max(conn.opened_ns)),
             close_reason: reason,
@@ -505,11 +537,18 @@ fn place(
     } else {
         GapCause::KernelCap
     };
+    // Skipped on purpose: the bytes are known body, nothing is missing.
+    let skipped = if h.flags & events::DATA_FLAG_SKIPPED != 0 {
+        u64::from(h.len)
+    } else {
+        0
+    };
     Some(Placed {
         lost,
         lost_cause,
-        missing_tail: u64::from(h.len.saturating_sub(h.captured)),
+        missing_tail: u64::from(h.len.saturating_sub(h.captured)).saturating_sub(skipped),
         tail_cause,
+        skipped,
     })
 }
 
@@ -576,11 +615,28 @@ fn feed(
     if placed.lost > 0 {
         parser.gap(side, ts, placed.lost, placed.lost_cause);
     }
-    parser.push(side, ts, payload);
-    if placed.missing_tail > 0 {
-        parser.gap(side, ts, placed.missing_tail, placed.tail_cause);
+    if placed.skipped > 0 {
+        parser.skip(side, ts, placed.skipped);
+        conn.skipped_bytes = conn.skipped_bytes.saturating_add(placed.skipped);
+        add(&stats.bytes_skipped, placed.skipped);
+    } else {
+        parser.push(side, ts, payload);
     }
-    let gap = placed.lost.saturating_add(placed.missing_tail);
+    let mut missing_tail = placed.missing_tail;
+    // Bytes the kernel did not copy (past the per-call cap, or sent with
+    // sendfile) that are body the capture level does not keep: nothing that
+    // would be exported is missing, so they are skipped bytes, not a gap.
+    if missing_tail > 0 && parser.skippable(side) >= missing_tail {
+        parser.skip(side, ts, missing_tail);
+        conn.skipped_bytes = conn.skipped_bytes.saturating_add(missing_tail);
+        conn.uncopied_body = conn.uncopied_body.saturating_add(missing_tail);
+        add(&stats.bytes_skipped, missing_tail);
+        missing_tail = 0;
+    }
+    if missing_tail > 0 {
+        parser.gap(side, ts, missing_tail, placed.tail_cause);
+    }
+    let gap = placed.lost.saturating_add(missing_tail);
     if gap > 0 {
         conn.gap_bytes = conn.gap_bytes.saturating_add(gap);
         add(&stats.gap_bytes, gap);
@@ -866,6 +922,287 @@ mod tests {
         };
         assert_eq!(r.close_reason, CloseReason::Evicted);
         assert!(t.is_empty());
+    }
+
+    /// One call on the marks: (connection, `Some(marks)` for a set, `None` for a clear).
+    type MarkCall = (u64, Option<[u64; 2]>);
+
+    /// The kernel's marks as a test sees them: every `set` and `clear`.
+    #[derive(Clone, Default)]
+    struct Marks(Arc<std::sync::Mutex<Vec<MarkCall>>>);
+
+    impl SkipMarks for Marks {
+        fn set(&mut self, conn_id: u64, mark: events::BodySkip) {
+            self.0.lock().unwrap().push((conn_id, Some(mark.until)));
+        }
+        fn clear(&mut self, conn_id: u64) {
+            self.0.lock().unwrap().push((conn_id, None));
+        }
+    }
+
+    const BIG_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+
+    fn only_exchange(out: &[Output]) -> &semconv::model::Exchange {
+        let ex: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Exchange(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ex.len(), 1, "{out:?}");
+        ex[0]
+    }
+
+    fn report(out: &[Output]) -> &ConnectionReport {
+        out.iter()
+            .find_map(|o| match o {
+                Output::Report(r) => Some(&**r),
+                _ => None,
+            })
+            .expect("a report")
+    }
+
+    #[test]
+    fn the_mark_follows_the_body_and_skipped_bytes_are_counted_exactly() {
+        let mut t = tracker();
+        let marks = Marks::default();
+        t.skip_bodies(Box::new(marks.clone()));
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        let mut first = BIG_HEAD.to_vec();
+        first.extend_from_slice(&[b'x'; 1000]);
+        t.handle(
+            Event::Data(data(KDirection::Ingress, 0, &first, 3_000), &first),
+            &mut out,
+        );
+        let at = first.len() as u64;
+        assert_eq!(
+            *marks.0.lock().unwrap(),
+            [(7, Some([0, at + 99_000]))],
+            "ingress: skip to the end of the body"
+        );
+        // The kernel covers the rest with a skip event: no payload.
+        let mut skip = data(KDirection::Ingress, at, &[], 4_000);
+        skip.len = 99_000;
+        skip.flags = events::DATA_FLAG_SKIPPED;
+        t.handle(Event::Data(skip, &[]), &mut out);
+        let mut close = close(5_000);
+        close.bytes_received = at + 99_000;
+        t.handle(Event::ConnClose(close), &mut out);
+        let e = only_exchange(&out);
+        assert!(!e.partial && !e.gap, "{e:?}");
+        let resp = e.response.as_ref().unwrap();
+        assert_eq!((resp.body_size, e.end_unix_ns), (100_000, 4_000));
+        let r = report(&out);
+        assert_eq!(
+            (r.skipped_bytes, r.truncated_bytes, r.gap_exchanges),
+            (99_000, 0, 0)
+        );
+        assert_eq!(
+            marks.0.lock().unwrap().last(),
+            Some(&(7, None)),
+            "forgotten at close"
+        );
+        assert_eq!(t.stats.snapshot().bytes_skipped, 99_000);
+    }
+
+    #[test]
+    fn a_short_body_ahead_moves_no_mark() {
+        let mut t = tracker();
+        let marks = Marks::default();
+        t.skip_bodies(Box::new(marks.clone()));
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n";
+        t.handle(
+            Event::Data(data(KDirection::Ingress, 0, head, 3_000), head),
+            &mut out,
+        );
+        t.handle(Event::ConnClose(close(4_000)), &mut out);
+        assert!(
+            marks.0.lock().unwrap().is_empty(),
+            "a map update costs more than 2 KiB"
+        );
+    }
+
+    #[test]
+    fn uncopied_body_past_the_cap_is_skipped_not_a_gap_but_a_cut_head_is_a_gap() {
+        let mut t = tracker();
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        // One read of head + whole body, of which the kernel copied 16 KiB.
+        let total = BIG_HEAD.len() as u64 + 100_000;
+        let mut copied = BIG_HEAD.to_vec();
+        copied.resize(16_384, b'x');
+        let mut h = data(KDirection::Ingress, 0, &copied, 3_000);
+        h.len = total as u32;
+        h.flags = events::DATA_FLAG_TRUNCATED;
+        t.handle(Event::Data(h, &copied), &mut out);
+        let mut close = close(5_000);
+        close.bytes_received = total;
+        close.truncated_bytes = total - 16_384;
+        t.handle(Event::ConnClose(close), &mut out);
+        let e = only_exchange(&out);
+        assert!(!e.gap && !e.partial, "{e:?}");
+        assert_eq!(e.response.as_ref().unwrap().body_size, 100_000);
+        let r = report(&out);
+        assert_eq!((r.skipped_bytes, r.truncated_bytes), (total - 16_384, 0));
+
+        // At level full the body is kept: the same cut is a gap.
+        let mut settings = Settings::default();
+        settings.capture.level = otel_agent_config::CaptureLevel::Full;
+        let mut t = Tracker::new(
+            Arc::new(settings),
+            Clock::with_offset(0),
+            Arc::new(CaptureStats::default()),
+        );
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        t.handle(Event::Data(h, &copied), &mut out);
+        t.handle(Event::ConnClose(close), &mut out);
+        let e = only_exchange(&out);
+        assert_eq!(e.gap_causes, ["cut_by_kernel_cap"]);
+        assert_eq!(report(&out).skipped_bytes, 0);
+    }
+
+    #[test]
+    fn a_body_buffer_skipped_after_its_head_is_exact_and_a_wrong_guess_is_a_gap() {
+        // writev(head, body): the kernel skipped the second buffer.
+        let skip = |offset: u64, len: u32, ts: u64| {
+            let mut h = data(KDirection::Ingress, offset, &[], ts);
+            h.len = len;
+            h.flags = events::DATA_FLAG_SKIPPED;
+            h
+        };
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n";
+        let mut t = tracker();
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(data(KDirection::Ingress, 0, head, 3_000), head),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(skip(head.len() as u64, 2048, 3_001), &[]),
+            &mut out,
+        );
+        t.shutdown(&mut out);
+        let e = only_exchange(&out);
+        assert!(!e.gap && !e.partial, "{e:?}");
+        assert_eq!(e.response.as_ref().unwrap().body_size, 2048);
+        assert_eq!(report(&out).skipped_bytes, 2048);
+
+        // A body-less response (204) followed by a buffer the kernel took for
+        // its body: the skip does not fit, so it is a gap, never a body.
+        let head = b"HTTP/1.1 204 No Content\r\n\r\n";
+        let mut t = tracker();
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(data(KDirection::Ingress, 0, head, 3_000), head),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(skip(head.len() as u64, 100, 3_001), &[]),
+            &mut out,
+        );
+        let second = b"GET /second HTTP/1.1\r\n\r\n";
+        t.handle(
+            Event::Data(
+                data(KDirection::Egress, REQ.len() as u64, second, 4_000),
+                second,
+            ),
+            &mut out,
+        );
+        t.shutdown(&mut out);
+        let first = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Exchange(e)
+                    if e.request
+                        .as_ref()
+                        .is_some_and(|r| r.target.starts_with("/x")) =>
+                {
+                    Some(e)
+                }
+                _ => None,
+            })
+            .expect("the first exchange");
+        assert_eq!(first.response.as_ref().unwrap().status, 204);
+        assert!(!first.gap, "its own response was whole: {first:?}");
+        let r = report(&out);
+        assert_eq!(r.skipped_bytes, 100, "the kernel's skip is counted as such");
+        let second = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Exchange(e)
+                    if e.request.as_ref().is_some_and(|r| r.target == "/second") =>
+                {
+                    Some(e)
+                }
+                _ => None,
+            })
+            .expect("the second request");
+        assert!(second.partial && second.response.is_none(), "{second:?}");
+        assert!(
+            second.gap_causes.contains(&"skipped_outside_body"),
+            "what the skip may have hidden is flagged: {second:?}"
+        );
+    }
+
+    #[test]
+    fn a_filtered_connection_is_skipped_whole_once() {
+        let mut settings = Settings::default();
+        settings.filter.ignore_loopback = true;
+        let mut t = Tracker::new(
+            Arc::new(settings),
+            Clock::with_offset(0),
+            Arc::new(CaptureStats::default()),
+        );
+        let marks = Marks::default();
+        t.skip_bodies(Box::new(marks.clone()));
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        t.handle(
+            Event::Data(data(KDirection::Ingress, 0, RESP, 3_000), RESP),
+            &mut out,
+        );
+        t.handle(Event::ConnClose(close(4_000)), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(
+            *marks.0.lock().unwrap(),
+            [(7, Some([u64::MAX; 2])), (7, None)],
+            "everything skipped from the first event on, forgotten at close"
+        );
     }
 
     #[test]

@@ -264,7 +264,7 @@ impl SideParser {
         };
         if done && ends_section(self.buf.bytes()) {
             conv.add_framing(self.side, self.current, self.buf.len());
-            let trailers = parse_trailers(self.buf.bytes());
+            let trailers = parse_trailers(self.buf.bytes(), self.limits.keep_headers);
             conv.add_trailers(self.side, self.current, trailers);
             self.complete(conv, ts);
         }

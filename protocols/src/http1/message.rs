@@ -12,13 +12,27 @@ pub struct Limits {
     /// Body bytes kept per message (0 = keep none). Default 0. Capture stops at
     /// the first gap, so the captured bytes are always a contiguous prefix.
     pub max_body_capture: usize,
+    /// Header fields kept on the parsed messages: `None` keeps all; `Some`
+    /// keeps those named (case-insensitively) plus the framing ones the
+    /// parser reads ([`FRAMING_HEADERS`]), so a caller that exports no
+    /// headers does not pay for copying them. Default `None`.
+    pub keep_headers: Option<&'static [&'static str]>,
 }
+
+/// Header fields the parser itself reads to find where messages end: always kept.
+pub const FRAMING_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "upgrade",
+    "connection",
+];
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_header_bytes: 64 * 1024,
             max_body_capture: 0,
+            keep_headers: None,
         }
     }
 }

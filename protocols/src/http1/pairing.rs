@@ -67,6 +67,31 @@ impl Progress {
         self.note_cap(capture);
     }
 
+    /// Body bytes this message still keeps before its capture is full (0:
+    /// it keeps none, or no more).
+    fn body_room(&self, capture: usize) -> u64 {
+        match &self.body {
+            Some(body) if !self.truncated => len_u64(capture.saturating_sub(body.len())),
+            _ => 0,
+        }
+    }
+
+    /// `n` body bytes skipped on purpose: counted like received ones, their
+    /// content absent (the kept prefix, if any, ends before them).
+    fn add_skipped(&mut self, n: u64, ts: u64, capture: usize) {
+        if n == 0 {
+            return;
+        }
+        self.body_size = self.body_size.saturating_add(n);
+        self.wire_bytes = self.wire_bytes.saturating_add(n);
+        self.end_ns = ts;
+        self.end_by_gap = false;
+        if self.body.is_some() {
+            self.truncated = true;
+        }
+        self.note_cap(capture);
+    }
+
     /// `n` bytes lost (0: an unknown number at the end, only flagged).
     fn add_lost(&mut self, n: u64, ts: u64, causes: GapCauses, capture: usize) {
         if n == 0 && !causes.is_empty() {
@@ -105,6 +130,13 @@ pub(super) struct Slot {
 impl Slot {
     pub(super) fn ready(&self) -> bool {
         self.answered && !self.request_open && !self.response_open
+    }
+
+    fn progress(&self, side: Side) -> Option<&Progress> {
+        match side {
+            Side::Request => self.request.as_ref().map(|(_, p)| p),
+            Side::Response => self.response.as_ref().map(|(_, p)| p),
+        }
     }
 
     fn progress_mut(&mut self, side: Side) -> Option<&mut Progress> {
@@ -378,6 +410,23 @@ impl Conversation {
     }
 
     /// The slot holding message `seq` (a placed or unplaced response follows its redirect).
+    pub(super) fn slot(&self, seq: u64) -> Option<&Slot> {
+        let seq = match self.redirect {
+            Some((from, to)) if from == seq => to,
+            _ => seq,
+        };
+        let placed = self.entries.iter().rev().find_map(|e| match e {
+            Entry::Slot(s) if s.seq == seq => Some(s.as_ref()),
+            _ => None,
+        });
+        placed.or_else(|| {
+            self.floating.iter().find_map(|f| match f {
+                Float::Resp(s, _) if s.seq == seq => Some(s.as_ref()),
+                _ => None,
+            })
+        })
+    }
+
     pub(super) fn slot_mut(&mut self, seq: u64) -> Option<&mut Slot> {
         let seq = match self.redirect {
             Some((from, to)) if from == seq => to,
@@ -474,6 +523,21 @@ impl Conversation {
         let capture = self.capture;
         if let Some(p) = self.progress_mut(side, seq) {
             p.add_body(bytes, ts, capture);
+        }
+    }
+
+    /// Body bytes message `seq` of `side` still keeps (0 without a record).
+    pub(super) fn body_room(&self, side: Side, seq: Option<u64>) -> u64 {
+        let capture = self.capture;
+        seq.and_then(|s| self.slot(s)?.progress(side))
+            .map_or(0, |p| p.body_room(capture))
+    }
+
+    /// `n` body bytes of message `seq` of `side` skipped on purpose.
+    pub(super) fn add_skipped(&mut self, side: Side, seq: Option<u64>, ts: u64, n: u64) {
+        let capture = self.capture;
+        if let Some(p) = self.progress_mut(side, seq) {
+            p.add_skipped(n, ts, capture);
         }
     }
 

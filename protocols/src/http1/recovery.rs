@@ -28,7 +28,7 @@ impl SideParser {
     pub(super) fn fail_if_head_invalid(&mut self, conv: &mut Conversation) -> bool {
         let invalid = self.state == State::Head
             && !self.buf.is_empty()
-            && parse_head(self.side, self.buf.bytes()).is_err();
+            && parse_head(self.side, self.buf.bytes(), Some(&[])).is_err();
         if invalid {
             self.parse_failed(conv);
         }

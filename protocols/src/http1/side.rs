@@ -197,7 +197,7 @@ impl SideParser {
 
     /// Parses the buffered head; `old` bytes were buffered before this step added `take`.
     fn try_head(&mut self, conv: &mut Conversation, ts: u64, old: usize, take: usize) -> usize {
-        match parse_head(self.side, self.buf.bytes()) {
+        match parse_head(self.side, self.buf.bytes(), self.limits.keep_headers) {
             Ok(Some((n, head))) => {
                 let keep = n.max(old).min(self.buf.len());
                 let leftover = self.buf.chunks(n, keep);

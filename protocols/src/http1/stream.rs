@@ -118,6 +118,44 @@ impl Http1Stream {
         self.after(side);
     }
 
+    /// Bytes of `side`, after those pushed so far, that are body of the
+    /// message in progress it does not keep (the body capture limit is 0 or
+    /// reached): a body of known length, the current chunk, or — `u64::MAX`
+    /// — a body read until close. 0 when none, or when the state is not
+    /// settled (see [`ExchangeParser::skippable`](crate::ExchangeParser::skippable)).
+    pub fn skippable(&self, side: Side) -> u64 {
+        if self.closed || self.conv.upgraded {
+            return 0;
+        }
+        match side {
+            Side::Request => self.request.skippable(&self.conv),
+            Side::Response => self.response.skippable(&self.conv),
+        }
+    }
+
+    /// `len` bytes of `side` were skipped on purpose at `ts_ns` (the kernel
+    /// did not copy them, as [`Http1Stream::skippable`] allowed): counted
+    /// into `body_size` and `wire_bytes` like received body bytes, flagging
+    /// nothing. What does not fit the body in progress is a gap of cause
+    /// [`GapCause::SkippedOutsideBody`].
+    pub fn skip(&mut self, side: Side, ts_ns: u64, len: u64) {
+        if self.closed || self.conv.upgraded || len == 0 {
+            return;
+        }
+        self.parser_mut(side).begin_push(ts_ns);
+        let rest = match side {
+            Side::Request => self.request.skip(&mut self.conv, ts_ns, len),
+            Side::Response => self.response.skip(&mut self.conv, ts_ns, len),
+        };
+        self.sync_sides();
+        self.settle();
+        if rest > 0 {
+            self.gap(side, ts_ns, rest, GapCause::SkippedOutsideBody);
+        } else {
+            self.after(side);
+        }
+    }
+
     /// Tells the pairing what the request side knows now, then places what can be placed.
     fn after(&mut self, side: Side) {
         if side == Side::Request {
@@ -280,6 +318,10 @@ impl Http1Stream {
 mod gap_tests;
 
 #[cfg(test)]
+#[path = "skip_tests.rs"]
+mod skip_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::http1::pairing::MAX_PENDING;
@@ -301,7 +343,7 @@ mod tests {
     const CLOSE_REQ: &[u8] = include_bytes!("../../testdata/http1/python_close_delimited.req");
     const CLOSE_RESP: &[u8] = include_bytes!("../../testdata/http1/python_close_delimited.resp");
 
-    const FIXTURES: [(&str, &[u8], &[u8]); 7] = [
+    pub(super) const FIXTURES: [(&str, &[u8], &[u8]); 7] = [
         ("curl_get_keepalive", GET_KEEPALIVE_REQ, GET_KEEPALIVE_RESP),
         ("curl_post", POST_REQ, POST_RESP),
         ("curl_expect_100", EXPECT_REQ, EXPECT_RESP),
@@ -326,6 +368,48 @@ mod tests {
 
     pub(super) fn push(side: Side, ts: u64, data: &[u8]) -> Op {
         Op::Push(side, ts, data.to_vec())
+    }
+
+    /// Keeping only a few headers (level summary) frames every fixture the
+    /// same way: the exchanges are those of the full parse without the
+    /// other headers.
+    #[test]
+    fn fixtures_frame_the_same_with_few_headers_kept() {
+        const KEEP: &[&str] = &["host", "user-agent"];
+        let strip = |mut x: Exchange| {
+            let keep = |h: &Header| {
+                KEEP.iter()
+                    .chain(super::super::FRAMING_HEADERS)
+                    .any(|k| k.eq_ignore_ascii_case(&h.name))
+            };
+            if let Some(r) = x.request.as_mut() {
+                r.headers.retain(keep);
+            }
+            if let Some(r) = x.response.as_mut() {
+                r.headers.retain(keep);
+            }
+            x
+        };
+        for (name, req, resp) in FIXTURES {
+            let ops = [
+                push(Req, 1, req),
+                push(Resp, 2, resp),
+                push(Req, 3, req),
+                push(Resp, 4, resp),
+            ];
+            let all = run(Limits::default(), &ops);
+            let few = run(
+                Limits {
+                    keep_headers: Some(KEEP),
+                    ..Limits::default()
+                },
+                &ops,
+            );
+            assert!(!all.exchanges.is_empty(), "{name}");
+            let expected: Vec<Exchange> = all.exchanges.into_iter().map(strip).collect();
+            assert_eq!(few.exchanges, expected, "{name}");
+            assert_eq!(few.errors, all.errors, "{name}");
+        }
     }
 
     #[derive(Debug, PartialEq)]
@@ -1172,6 +1256,7 @@ mod tests {
         let limits = Limits {
             max_header_bytes: 1024,
             max_body_capture: 0,
+            ..Default::default()
         };
         let big = format!("GET /big HTTP/1.1\r\nCookie: {}\r\n\r\n", "c".repeat(2000));
         let ok = "GET /ok HTTP/1.1\r\n\r\n";
@@ -1235,6 +1320,7 @@ mod tests {
         let limits = Limits {
             max_header_bytes: 0,
             max_body_capture: 0,
+            ..Default::default()
         };
         let out = run(limits, &[push(Req, 1, b"GET / HTTP/1.1\r\n\r\n")]);
         assert_eq!((out.errors, out.exchanges.len()), (0, 1));
@@ -1368,6 +1454,7 @@ mod tests {
             let limits = Limits {
                 max_header_bytes: limits[rng.below(limits.len())],
                 max_body_capture: captures[rng.below(captures.len())],
+                ..Default::default()
             };
             let ops = random_ops(&mut rng);
             let whole = run(limits, &ops);
@@ -1382,6 +1469,7 @@ mod tests {
         let limits = Limits {
             max_header_bytes: 256,
             max_body_capture: 16,
+            ..Default::default()
         };
         let mut s = Http1Stream::new(limits);
         for i in 0..3000u64 {

@@ -136,6 +136,19 @@ impl Http2Stream {
         }
     }
 
+    /// Body bytes of `side` the kernel need not copy: none yet for HTTP/2 (a
+    /// DATA frame's payload usually arrives in the same write as its header).
+    pub fn skippable(&self, _side: Side) -> u64 {
+        0
+    }
+
+    /// `len` bytes of `side` were skipped on purpose: since
+    /// [`Http2Stream::skippable`] never allows it, they are a gap of cause
+    /// [`GapCause::SkippedOutsideBody`].
+    pub fn skip(&mut self, side: Side, ts_ns: u64, len: u64) {
+        self.gap(side, ts_ns, len, GapCause::SkippedOutsideBody);
+    }
+
     /// An unknown number of bytes of `side` may have been lost at its end:
     /// every stream still open carries `cause`.
     pub fn tail_lost(&mut self, side: Side, _ts_ns: u64, cause: GapCause) {

@@ -113,6 +113,10 @@ fn register_capture(meter: &Meter, stats: &Arc<CaptureStats>) {
         .with_callback(move |o| o.observe(s.snapshot().bytes_captured, &[]))
         .build();
     let s = stats.clone();
+    counter(meter, &m::TAP_SKIPPED_BYTES)
+        .with_callback(move |o| o.observe(s.snapshot().bytes_skipped, &[]))
+        .build();
+    let s = stats.clone();
     counter(meter, &m::TAP_PARSE_ERRORS)
         .with_callback(move |o| o.observe(s.snapshot().parse_errors, &[]))
         .build();

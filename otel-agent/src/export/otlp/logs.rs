@@ -159,6 +159,7 @@ mod tests {
             parse_errors: 0,
             lost_events: 0,
             truncated_bytes: 0,
+            skipped_bytes: 0,
             opened_unix_ns: OPENED,
             closed_unix_ns: OPENED + 2_500_000_000,
             close_reason: CloseReason::Close,

@@ -3,8 +3,10 @@
 //! (`resources`) — and the agent's capture-health metrics under its own.
 //!
 //! Spans and log records go through our own bounded queues and batchers, so
-//! that each batch can carry the resource of the process it describes
-//! (`set_resource` per group) with real kernel timestamps. HTTP metrics are
+//! that each batch can carry the resource of the process it describes with
+//! real kernel timestamps. Spans are encoded to OTLP protobuf when their
+//! exchange is mapped (`span_proto`) and sent as bytes (`span_transport`);
+//! log records and metrics go through the SDK's exporters. HTTP metrics are
 //! recorded on a meter provider per observed process (`process_meters`:
 //! bounded, idle ones expire), all exporting through one shared exporter;
 //! the health metrics on the agent's provider. Every export failure and
@@ -19,7 +21,7 @@ use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{
-    LogExporter, MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+    LogExporter, MetricExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
@@ -27,7 +29,6 @@ use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{SdkMeterProvider, Temporality};
 use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
 use opentelemetry_sdk::{runtime, Resource};
 use otel_agent_config::{
     ClientSpanFromTraceparent, Compression, Protocol, ServiceName, Settings, Signal, TlsSettings,
@@ -41,6 +42,8 @@ pub mod http_metrics;
 pub mod logs;
 pub mod process_meters;
 pub mod resources;
+pub mod span_proto;
+pub mod span_transport;
 pub mod spans;
 #[cfg(test)]
 mod test_metrics;
@@ -49,10 +52,14 @@ use crate::internal_events::{incr, CaptureStats, KernelCounters};
 use http_metrics::HttpInstruments;
 use logs::QueuedRecord;
 use process_meters::{proc_is_running, MeterLimits, NewProvider, ProcessMeters};
-use spans::{group_by_resource, SpanBuilder, SpanSkip, DISTRO_NAME, DISTRO_VERSION};
+use span_proto::EncodedSpan;
+use span_transport::SpanTransport;
+use spans::{SpanBuilder, SpanSkip, DISTRO_NAME, DISTRO_VERSION};
 
 /// Spans per export request.
 const MAX_BATCH: usize = 512;
+/// Span export requests waiting for the collector at once.
+const MAX_IN_FLIGHT: usize = 4;
 /// How long spans wait for a batch to fill.
 const BATCH_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long shutdown waits for the queued spans and log records to be
@@ -142,6 +149,14 @@ pub enum OtlpError {
         signal: &'static str,
         /// The SDK's error.
         source: opentelemetry_otlp::ExporterBuildError,
+    },
+    /// The span transport could not be set up.
+    #[error("OTLP traces endpoint {url}: {reason}")]
+    Transport {
+        /// The traces URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
     },
     /// A TLS file or setting could not be used.
     #[error("OTLP TLS: {what} {path}: {reason}")]
@@ -253,7 +268,7 @@ pub struct ExportFailures {
 
 /// The running OTLP pipelines.
 pub struct Otlp {
-    span_tx: mpsc::Sender<(Arc<Resource>, SpanData)>,
+    span_tx: mpsc::Sender<(Arc<Resource>, EncodedSpan)>,
     span_task: Option<tokio::task::JoinHandle<()>>,
     spans: SpanBuilder,
     /// HTTP metrics per observed process (`None`: metrics not exported).
@@ -445,9 +460,9 @@ impl Otlp {
         let (span_tx, span_rx) = mpsc::channel(cfg.max_queued_spans.max(MAX_BATCH));
         let span_task = match &cfg.traces {
             Some(url) => {
-                let exporter = build_exporter!(SpanExporter, cfg, url.clone(), "traces")?;
+                let transport = SpanTransport::new(cfg, url)?;
                 Some(tokio::spawn(export_spans(
-                    exporter,
+                    transport,
                     span_rx,
                     failures.clone(),
                 )))
@@ -532,7 +547,7 @@ impl Otlp {
         if self.span_task.is_none() {
             return;
         }
-        let built = self.spans.span(ex);
+        let built = self.spans.encoded(ex);
         let span = match built {
             Ok(span) => span,
             Err(SpanSkip::NotSampled) => {
@@ -693,55 +708,132 @@ async fn finish(
     }
 }
 
-/// The span export task: batch, group by resource, export with retries.
+/// The span export task: batch, encode one request per batch (a
+/// `ResourceSpans` per process), export it with retries — up to
+/// [`MAX_IN_FLIGHT`] requests at once, so that batching and encoding go on
+/// while earlier requests wait for the collector (one request at a time
+/// left the queue to fill, and drop, during each round trip at saturation).
 async fn export_spans(
-    mut exporter: SpanExporter,
-    mut rx: mpsc::Receiver<(Arc<Resource>, SpanData)>,
+    transport: SpanTransport,
+    mut rx: mpsc::Receiver<(Arc<Resource>, EncodedSpan)>,
     failures: Arc<ExportFailures>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut request = RequestEncoder::default();
+    let mut in_flight = tokio::task::JoinSet::new();
     loop {
+        while in_flight.try_join_next().is_some() {}
+        if in_flight.len() >= MAX_IN_FLIGHT {
+            in_flight.join_next().await;
+            continue;
+        }
         let got = tokio::time::timeout(BATCH_TIMEOUT, rx.recv_many(&mut batch, MAX_BATCH)).await;
         let closed = matches!(got, Ok(0));
         if !batch.is_empty() {
-            export_batch(&mut exporter, std::mem::take(&mut batch), &failures).await;
+            let n = batch.len() as u64;
+            let body = request.encode(&batch);
+            batch.clear();
+            let mut transport = transport.clone();
+            let failures = failures.clone();
+            in_flight.spawn(async move {
+                export_request(&mut transport, body, n, &failures).await;
+            });
         }
         if closed {
             break;
         }
     }
-    let _ = exporter.shutdown();
+    while in_flight.join_next().await.is_some() {}
 }
 
-async fn export_batch(
-    exporter: &mut SpanExporter,
-    batch: Vec<(Arc<Resource>, SpanData)>,
+/// Turns a batch of encoded spans into one `ExportTraceServiceRequest`: the
+/// spans of each resource together, resources in order of first
+/// appearance; each resource encoded once and remembered.
+#[derive(Default)]
+pub struct RequestEncoder {
+    writer: span_proto::RequestWriter,
+    /// Encoded `Resource` messages and schema URLs, by resource (the `Arc`
+    /// kept so the address stays that resource's).
+    resources: rustc_hash::FxHashMap<usize, (Arc<Resource>, Vec<u8>, String)>,
+    scope: Vec<u8>,
+}
+
+/// Encoded resources remembered at most (cleared past it).
+const MAX_ENCODED_RESOURCES: usize = 4096;
+
+impl RequestEncoder {
+    /// The request body of `batch`.
+    pub fn encode(&mut self, batch: &[(Arc<Resource>, EncodedSpan)]) -> bytes::Bytes {
+        use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+        use prost::Message as _;
+        if self.scope.is_empty() {
+            self.scope = opentelemetry_proto::tonic::common::v1::InstrumentationScope {
+                name: DISTRO_NAME.into(),
+                version: DISTRO_VERSION.into(),
+                attributes: vec![],
+                dropped_attributes_count: 0,
+            }
+            .encode_to_vec();
+        }
+        if self.resources.len() > MAX_ENCODED_RESOURCES {
+            self.resources.clear();
+        }
+        self.writer.clear();
+        let mut seen: Vec<usize> = Vec::new();
+        for (res, _) in batch {
+            let key = Arc::as_ptr(res) as usize;
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let (_, resource, schema) = self.resources.entry(key).or_insert_with(|| {
+                let r = ResourceAttributesWithSchema::from(&**res);
+                let encoded = opentelemetry_proto::tonic::resource::v1::Resource {
+                    attributes: r.attributes.0,
+                    dropped_attributes_count: 0,
+                    entity_refs: vec![],
+                }
+                .encode_to_vec();
+                (res.clone(), encoded, r.schema_url.unwrap_or_default())
+            });
+            let spans = batch
+                .iter()
+                .filter(|(r, _)| Arc::as_ptr(r) as usize == key)
+                .map(|(_, s)| s);
+            self.writer
+                .resource_spans(resource, schema, &self.scope, spans);
+        }
+        bytes::Bytes::copy_from_slice(self.writer.bytes())
+    }
+}
+
+/// Export one request of `n` spans, retrying with backoff.
+async fn export_request(
+    transport: &mut SpanTransport,
+    body: bytes::Bytes,
+    n: u64,
     failures: &ExportFailures,
 ) {
-    for (resource, spans) in group_by_resource(batch) {
-        exporter.set_resource(&resource);
-        let n = spans.len() as u64;
-        let mut delay = Duration::from_millis(500);
-        let mut attempt = 1;
-        loop {
-            match exporter.export(spans.clone()).await {
-                Ok(()) => {
-                    failures.spans_pending.fetch_sub(n, Ordering::Relaxed);
-                    break;
-                }
-                Err(e) if attempt < ATTEMPTS => {
-                    debug!(error = %e, attempt, "span export failed: retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    attempt += 1;
-                }
-                Err(e) => {
-                    failures.traces.fetch_add(1, Ordering::Relaxed);
-                    failures.spans_lost.fetch_add(n, Ordering::Relaxed);
-                    failures.spans_pending.fetch_sub(n, Ordering::Relaxed);
-                    warn!(error = %e, spans = n, "span export failed after retries: spans dropped (counted)");
-                    break;
-                }
+    let mut delay = Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        match transport.send(body.clone()).await {
+            Ok(()) => {
+                failures.spans_pending.fetch_sub(n, Ordering::Relaxed);
+                return;
+            }
+            Err(e) if attempt < ATTEMPTS => {
+                debug!(error = %e, attempt, "span export failed: retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(e) => {
+                failures.traces.fetch_add(1, Ordering::Relaxed);
+                failures.spans_lost.fetch_add(n, Ordering::Relaxed);
+                failures.spans_pending.fetch_sub(n, Ordering::Relaxed);
+                warn!(error = %e, spans = n, "span export failed after retries: spans dropped (counted)");
+                return;
             }
         }
     }

@@ -8,18 +8,21 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::logs::AnyValue;
-use opentelemetry::trace::{SpanContext, SpanKind as OtelSpanKind, Status, TraceFlags, TraceState};
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind as OtelSpanKind, Status, TraceFlags, TraceId, TraceState,
+};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{IdGenerator, SpanData, SpanEvents, SpanLinks};
 use opentelemetry_sdk::Resource;
 use otel_agent_config::ClientSpanFromTraceparent;
 use semconv::model::{Exchange, ProcessInfo};
 use semconv::options::MappingOptions;
-use semconv::spans::{span, SpanKind, SpanStatus};
+use semconv::spans::{span, SpanKind, SpanRecord, SpanStatus};
 use semconv::trace_context::{LinkKind, TracePlace};
 use semconv::value::{AttrValue, Attribute};
 
 use super::resources::{ProcessResource, ProcessResources};
+use super::span_proto::{encode_span, EncodedSpan, SpanIds};
 use crate::link::ids::{otel_ids, IdSource};
 
 /// The agent's name and version, as `telemetry.distro.*`.
@@ -37,6 +40,10 @@ pub enum SpanSkip {
     ClientSpanOfInstrumentedProgram,
 }
 
+/// Trace id, span id, parent span id (invalid for none), whether the parent
+/// is remote, and the trace state.
+type Ids = (TraceId, SpanId, SpanId, bool, TraceState);
+
 /// Builds one span (with its process resource) and records the HTTP metrics
 /// for each exchange.
 pub struct SpanBuilder {
@@ -46,6 +53,8 @@ pub struct SpanBuilder {
     fallback: IdSource,
     scope: InstrumentationScope,
     client_spans: ClientSpanFromTraceparent,
+    /// Size of the last encoded span: the next one's buffer starts there.
+    last_encoded_len: usize,
 }
 
 impl SpanBuilder {
@@ -67,6 +76,7 @@ impl SpanBuilder {
                 .with_version(DISTRO_VERSION)
                 .build(),
             client_spans: ClientSpanFromTraceparent::Export,
+            last_encoded_len: 512,
         }
     }
 
@@ -121,17 +131,18 @@ impl SpanBuilder {
         self.resources.resource_of(p)
     }
 
-    fn span_data(&mut self, ex: &Exchange) -> Result<SpanData, SpanSkip> {
+    /// The exchange's span record and its ids, or why it is not exported.
+    fn placed(&mut self, ex: &Exchange) -> Result<(SpanRecord, Ids), SpanSkip> {
         let r = span(ex, &self.options);
         let own;
-        let ids = match &ex.ids {
+        let placed = match &ex.ids {
             Some(ids) => ids,
             None => {
                 own = self.fallback.place(&r.trace, LinkKind::Root);
                 &own
             }
         };
-        if !ids.sampled {
+        if !placed.sampled {
             return Err(SpanSkip::NotSampled);
         }
         if matches!(r.trace, TracePlace::Is(_))
@@ -139,13 +150,48 @@ impl SpanBuilder {
         {
             return Err(SpanSkip::ClientSpanOfInstrumentedProgram);
         }
-        let (trace_id, span_id, parent_span_id) = otel_ids(ids);
-        let parent_span_is_remote = ids.parent_is_remote;
-        let trace_state = ids
+        let (trace_id, span_id, parent_span_id) = otel_ids(placed);
+        let trace_state = placed
             .state
             .as_deref()
             .and_then(|s| s.parse::<TraceState>().ok())
             .unwrap_or_default();
+        let ids = (
+            trace_id,
+            span_id,
+            parent_span_id,
+            placed.parent_is_remote,
+            trace_state,
+        );
+        Ok((r, ids))
+    }
+
+    /// The exchange's span encoded as an OTLP `Span` message (what the
+    /// exporter queues) and the resource of its process, or why the span is
+    /// not exported.
+    pub fn encoded(&mut self, ex: &Exchange) -> Result<(Arc<Resource>, EncodedSpan), SpanSkip> {
+        let (r, (trace_id, span_id, parent_span_id, parent_is_remote, trace_state)) =
+            self.placed(ex)?;
+        let ids = SpanIds {
+            trace_id: trace_id.to_bytes(),
+            span_id: span_id.to_bytes(),
+            parent_span_id: parent_span_id.to_bytes(),
+            parent_is_remote,
+            trace_flags: TraceFlags::SAMPLED.to_u8(),
+            trace_state: trace_state.header(),
+        };
+        let mut buf = Vec::with_capacity(self.last_encoded_len + 64);
+        encode_span(&r, &ids, &mut buf);
+        self.last_encoded_len = buf.len();
+        Ok((
+            self.resource_of(&ex.connection.process).resource,
+            EncodedSpan(buf),
+        ))
+    }
+
+    fn span_data(&mut self, ex: &Exchange) -> Result<SpanData, SpanSkip> {
+        let (r, (trace_id, span_id, parent_span_id, parent_span_is_remote, trace_state)) =
+            self.placed(ex)?;
         Ok(SpanData {
             span_context: SpanContext::new(
                 trace_id,
@@ -234,7 +280,6 @@ pub fn time(unix_ns: u64) -> SystemTime {
 mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    use opentelemetry::trace::{SpanId, TraceId};
     use opentelemetry::Key;
     use semconv::model::{Connection, Direction, Endpoints, L7Protocol, Request, Response};
 
@@ -611,5 +656,61 @@ mod tests {
             ]
         );
         assert!(group_by_resource::<SpanData>(Vec::new()).is_empty());
+    }
+
+    /// The hand-written protobuf is what the SDK's conversion of the same
+    /// span gives, for spans of every shape the mapping makes: a root,
+    /// a child of a `traceparent` with a `tracestate`, an error, headers
+    /// as string arrays.
+    #[test]
+    fn encoded_spans_equal_the_sdk_conversion() {
+        use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
+        use prost::Message as _;
+        let p = process(1, "/usr/sbin/nginx");
+        let mut with_headers = server(&p, 503);
+        if let Some(r) = with_headers.request.as_mut() {
+            r.headers = vec![
+                semconv::model::Header {
+                    name: "accept".into(),
+                    value: "text/html".into(),
+                },
+                semconv::model::Header {
+                    name: "accept".into(),
+                    value: "*/*".into(),
+                },
+            ];
+        }
+        let mut no_response = client(&p, 200);
+        no_response.response = None;
+        no_response.partial = true;
+        let cases = [
+            server(&p, 200),
+            client(&p, 404),
+            with_context(server(&p, 200), "01", Some("congo=t61rcWkgMzE")),
+            with_context(client(&p, 200), "01", None),
+            with_headers,
+            no_response,
+        ];
+        let options = MappingOptions {
+            span_request_headers: vec!["accept".into()],
+            ..MappingOptions::default()
+        };
+        let mut arrays = 0;
+        for ex in &cases {
+            let mut sdk = builder(None);
+            sdk.options = options.clone();
+            let mut ours = builder(None);
+            ours.options = options.clone();
+            let (_, data) = exported(&mut sdk, ex);
+            let (_, encoded) = ours.encoded(ex).expect("span exported");
+            let decoded = ProtoSpan::decode(encoded.0.as_slice()).expect("valid protobuf");
+            assert_eq!(decoded, ProtoSpan::from(data), "{ex:?}");
+            arrays += decoded
+                .attributes
+                .iter()
+                .filter(|a| a.key == "http.request.header.accept")
+                .count();
+        }
+        assert_eq!(arrays, 1, "the header case carries its string array");
     }
 }

@@ -1,0 +1,118 @@
+//! Bodies the capture level does not keep are not copied: at `summary`, 1 MiB
+//! uploads and downloads on one keep-alive connection (plaintext and TLS)
+//! come out with exact body sizes and no gap, the kernel skips body bytes on
+//! purpose once the agent marks them, and the connection reports count those
+//! bytes as skipped — not truncated, not lost.
+
+use serde_json::Value;
+
+use crate::harness::{
+    exchanges_of, final_counter, n, reports_of, run, s, self_signed_cert, Agent, Server, TempDir,
+};
+
+const BODY: u64 = 1 << 20;
+const PATHS: [&str; 3] = ["/up/1", "/up/2", "/up/3"];
+
+/// curl POSTs the file to each path on one connection; returns curl's pid.
+fn post_all(base: &str, file: &std::path::Path, tls: bool) -> u32 {
+    let data = format!("@{}", file.display());
+    let mut args = vec![
+        "-sS",
+        "--http1.1",
+        "--data-binary",
+        &data,
+        "-w",
+        "%{http_code}\n",
+    ];
+    if tls {
+        args.push("-k");
+    }
+    let urls: Vec<String> = PATHS.iter().map(|p| format!("{base}{p}")).collect();
+    for u in &urls {
+        args.extend(["-o", "/dev/null", u.as_str()]);
+    }
+    let (pid, out) = run("curl", &args);
+    assert_eq!(out, "201\n201\n201\n", "every upload echoed");
+    pid
+}
+
+/// Both sides of the three exchanges are exact, with nothing flagged, and
+/// each side's connection report counts skipped bytes and nothing truncated.
+fn assert_exact(lines: &[Value], pid: u32, what: &str) {
+    let ex = exchanges_of(lines, pid);
+    let mut paths: Vec<&str> = ex.iter().map(|e| s(e, "/request/path")).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, PATHS, "{what}: one exchange per request: {ex:#?}");
+    for e in &ex {
+        assert_eq!(s(e, "/request/method"), "POST", "{what}: {e}");
+        assert_eq!(n(e, "/request/body_size"), BODY, "{what}: {e}");
+        assert_eq!(n(e, "/response/status"), 201, "{what}: {e}");
+        assert_eq!(n(e, "/response/body_size"), BODY, "{what}: {e}");
+        assert_eq!(
+            (&e["partial"], &e["gap"]),
+            (&Value::Bool(false), &Value::Bool(false)),
+            "{what}: exact, not flagged: {e}"
+        );
+        assert!(
+            e["response"]["body"].is_null(),
+            "{what}: no body at summary"
+        );
+    }
+    let reports = reports_of(lines, pid);
+    assert_eq!(reports.len(), 1, "{what}: one connection: {reports:#?}");
+    let r = &reports[0];
+    assert_eq!(
+        (n(r, "/exchanges"), n(r, "/gap_exchanges")),
+        (3, 0),
+        "{what}: {r}"
+    );
+    assert_eq!(
+        n(r, "/truncated_bytes"),
+        0,
+        "{what}: nothing truncated: {r}"
+    );
+    assert!(
+        n(r, "/skipped_bytes") > BODY,
+        "{what}: most body bytes skipped on purpose: {r}"
+    );
+}
+
+#[test]
+fn summary_skips_large_bodies_and_keeps_every_size_exact() {
+    let dir = TempDir::new("body-skip");
+    let file = dir.join("upload.bin");
+    let pattern: Vec<u8> = (0..BODY).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(&file, pattern).unwrap();
+    let (cert, key) = self_signed_cert(&dir);
+    let plain = Server::python("http_server.py", &[]);
+    let tls = Server::python(
+        "tls_server.py",
+        &[cert.to_str().unwrap(), key.to_str().unwrap()],
+    );
+    let agent = Agent::start(&["--capture-level", "summary"]);
+
+    let plain_client = post_all(&format!("http://127.0.0.1:{}", plain.port), &file, false);
+    let tls_client = post_all(&format!("https://localhost:{}", tls.port), &file, true);
+    let servers = [plain.pid(), tls.pid()];
+    agent.wait_for("both sides' connection reports", 30, |ls| {
+        [plain_client, tls_client]
+            .iter()
+            .chain(&servers)
+            .all(|pid| !reports_of(ls, *pid).is_empty())
+    });
+    let (lines, log) = agent.stop_with_log();
+    assert_exact(&lines, plain_client, "plaintext, curl");
+    assert_exact(&lines, plain.pid(), "plaintext, python server");
+    assert_exact(&lines, tls_client, "TLS, curl");
+    assert_exact(&lines, tls.pid(), "TLS, python server");
+    for e in exchanges_of(&lines, tls_client) {
+        assert_eq!(s(&e, "/metadata/tls_probe"), "openssl", "{e}");
+    }
+    // The kernel itself skipped bytes (not only the per-call cap's tails).
+    assert!(
+        final_counter(&log, "kernel_skipped_bytes") > 0,
+        "the kernel skipped body bytes on purpose:\n{log}"
+    );
+    assert!(final_counter(&log, "skip_marks") > 0);
+    assert!(final_counter(&log, "bytes_skipped") >= 4 * BODY);
+}

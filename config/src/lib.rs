@@ -37,7 +37,9 @@ pub use exporters::{
     SignalEndpoints, Signals, StdoutMode, TlsSettings,
 };
 pub use filter::{DirectionFilter, FilterSettings, PortFilter, ProcessFilter, ProcessMatcher};
-pub use telemetry::{ClientSpanFromTraceparent, TelemetrySettings, DEFAULT_KNOWN_HTTP_METHODS};
+pub use telemetry::{
+    ClientSpanFromTraceparent, TelemetrySettings, TraceLinks, DEFAULT_KNOWN_HTTP_METHODS,
+};
 pub use validate::{
     check_ring_buffer, EVENT_OVERHEAD_BYTES, MAX_EVENT_PAYLOAD_BYTES, MAX_RING_BUFFER_BYTES,
     MIN_RING_BUFFER_BYTES,

@@ -246,6 +246,18 @@ pub(crate) struct RawTelemetry {
     /// The client span of a request with a valid `traceparent`: `export`
     /// (its span id is the header's parent-id) or `skip`.
     pub client_span_from_traceparent: Option<crate::telemetry::ClientSpanFromTraceparent>,
+    /// The bounds of trace linking.
+    pub trace_links: Option<RawTraceLinks>,
+}
+
+/// `telemetry.trace_links:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTraceLinks {
+    /// Longest a span waits for its parent (`500ms`, `2s`); default 1s.
+    pub wait: Option<Spanned<DurationValue>>,
+    /// Most spans held at once; default 10000.
+    pub max_held: Option<Spanned<usize>>,
 }
 
 /// `telemetry.span_headers:`

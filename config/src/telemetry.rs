@@ -38,6 +38,30 @@ pub struct TelemetrySettings {
     /// exported with the header's parent-id as its span id (default), or
     /// skipped for programs that export their own client spans.
     pub client_span_from_traceparent: ClientSpanFromTraceparent,
+    /// How spans are linked into traces when no `traceparent` says
+    /// (`telemetry.trace_links`).
+    pub trace_links: TraceLinks,
+}
+
+/// The bounds of trace linking (`telemetry.trace_links`): a span whose parent
+/// has not come yet is held at most `wait`, and at most `max_held` spans are
+/// held at once; past either bound a span goes out as a root, counted
+/// (`tap.trace.links` with `root_timeout` / `root_full`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceLinks {
+    /// Longest a span waits for its parent (default 1 s).
+    pub wait: std::time::Duration,
+    /// Most spans held at once (default 10000).
+    pub max_held: usize,
+}
+
+impl Default for TraceLinks {
+    fn default() -> Self {
+        Self {
+            wait: std::time::Duration::from_secs(1),
+            max_held: 10_000,
+        }
+    }
 }
 
 /// What to do with the client span of a request that carries a valid
@@ -94,6 +118,7 @@ impl Default for TelemetrySettings {
             body_size_metrics: false,
             server_address_on_server_metrics: false,
             client_span_from_traceparent: ClientSpanFromTraceparent::Export,
+            trace_links: TraceLinks::default(),
         }
     }
 }

@@ -590,6 +590,13 @@ fn example_file_parses() {
         ["content-type", "x-request-id"]
     );
     assert!(s.telemetry.body_size_metrics && !s.telemetry.server_address_on_server_metrics);
+    assert_eq!(
+        s.telemetry.trace_links,
+        crate::TraceLinks {
+            wait: std::time::Duration::from_secs(2),
+            max_held: 20_000
+        }
+    );
     assert_ne!(s, Settings::default());
 }
 
@@ -614,4 +621,23 @@ fn per_process_metric_limits() {
             .max_metric_processes,
         0
     );
+}
+
+#[test]
+fn trace_links_wait_and_hold_bounds() {
+    let d = Settings::default().telemetry.trace_links;
+    assert_eq!(
+        (d.wait, d.max_held),
+        (std::time::Duration::from_secs(1), 10_000)
+    );
+    let t = ok("telemetry:\n  trace_links:\n    wait: 250ms\n    max_held: 7\n").telemetry;
+    assert_eq!(
+        (t.trace_links.wait, t.trace_links.max_held),
+        (std::time::Duration::from_millis(250), 7)
+    );
+    let (l, _, m) = err("telemetry:\n  trace_links:\n    wait: 5m\n");
+    assert_eq!(l, 3);
+    assert!(m.contains("at most 60s"), "{m}");
+    let (l, _, _) = err("telemetry:\n  trace_links:\n    hold: 1\n");
+    assert_eq!(l, 3);
 }

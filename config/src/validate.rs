@@ -156,6 +156,17 @@ fn telemetry(s: &mut Settings, raw: RawTelemetry) -> R<()> {
     if let Some(p) = raw.client_span_from_traceparent {
         t.client_span_from_traceparent = p;
     }
+    if let Some(l) = raw.trace_links {
+        if let Some(w) = &l.wait {
+            if w.value.0 > std::time::Duration::from_secs(60) {
+                return Err(at(w, "wait: expected at most 60s, e.g. 1s"));
+            }
+            t.trace_links.wait = w.value.0;
+        }
+        if let Some(m) = &l.max_held {
+            t.trace_links.max_held = m.value;
+        }
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 
 mod body_skip;
 mod config;
+mod connected_traces;
 mod extension_methods;
 mod faults;
 mod go_tls;

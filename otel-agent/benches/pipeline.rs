@@ -1,12 +1,16 @@
 //! Pipeline throughput without the kernel: recorded ring-buffer events (real
 //! captures, `bench/record.sh`) replayed through the tracker (decoding,
-//! detection, HTTP/1 and HTTP/2 parsing, exchange assembly), the span and
+//! detection, HTTP/1 and HTTP/2 parsing, exchange assembly), the linker (span
+//! ids, connected traces), the span and
 //! metric mapping, and OTLP protobuf encoding of the span batches, as the
 //! exporter sends them; or (sink `stdout`) the JSON lines of the stdout
 //! exporter, written into a buffer. Prints exchanges per second per core (CPU
 //! time of this single thread).
 //!
-//! `cargo bench -p otel-agent --bench pipeline [-- [--sink otlp|stdout] [--secs N] RECORDING.rec[.gz] ...]`
+//! `--no-link` leaves the linker out (the exporter then gives ids itself), to
+//! see its cost.
+//!
+//! `cargo bench -p otel-agent --bench pipeline [-- [--sink otlp|stdout] [--secs N] [--no-link] RECORDING.rec[.gz] ...]`
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +28,8 @@ use otel_agent::export::otlp::spans::{group_by_resource, SpanBuilder};
 use otel_agent::export::otlp::RequestEncoder;
 use otel_agent::export::stdout;
 use otel_agent::internal_events::CaptureStats;
+use otel_agent::link::ids::IdSource;
+use otel_agent::link::linker::{LinkBounds, Linker};
 use otel_agent::track::clock::Clock;
 use otel_agent::track::tracker::Tracker;
 use otel_agent_config::{CaptureLevel, Settings};
@@ -94,9 +100,16 @@ struct Pass {
 }
 
 /// Replay every record once through a fresh tracker and the stdout JSON lines.
-fn replay_stdout(records: &[Vec<u8>], settings: &Arc<Settings>, buf: &mut Vec<u8>) -> Pass {
+fn replay_stdout(
+    records: &[Vec<u8>],
+    settings: &Arc<Settings>,
+    buf: &mut Vec<u8>,
+    link: bool,
+) -> Pass {
     let stats = Arc::new(CaptureStats::default());
-    let mut tracker = Tracker::new(settings.clone(), Clock::with_offset(0), stats);
+    let mut tracker = Tracker::new(settings.clone(), Clock::with_offset(0), stats.clone());
+    let mut linker =
+        link.then(|| Linker::new(LinkBounds::of(settings), IdSource::default(), stats));
     let mut out = Vec::with_capacity(64);
     let mut pass = Pass::default();
     let mut drain = |out: &mut Vec<Output>, pass: &mut Pass| {
@@ -115,9 +128,16 @@ fn replay_stdout(records: &[Vec<u8>], settings: &Arc<Settings>, buf: &mut Vec<u8
     };
     for r in records {
         tracker.handle_record(r, &mut out);
+        if let Some(l) = linker.as_mut() {
+            l.link(&mut out, 0);
+        }
         drain(&mut out, &mut pass);
     }
     tracker.shutdown(&mut out);
+    if let Some(l) = linker.as_mut() {
+        l.link(&mut out, 0);
+        l.flush(&mut out);
+    }
     drain(&mut out, &mut pass);
     pass.encoded_bytes += buf.len();
     buf.clear();
@@ -133,9 +153,12 @@ fn replay(
     spans: &mut SpanBuilder,
     http: &HttpInstruments,
     sdk: bool,
+    link: bool,
 ) -> Pass {
     let stats = Arc::new(CaptureStats::default());
-    let mut tracker = Tracker::new(settings.clone(), Clock::with_offset(0), stats);
+    let mut tracker = Tracker::new(settings.clone(), Clock::with_offset(0), stats.clone());
+    let mut linker =
+        link.then(|| Linker::new(LinkBounds::of(settings), IdSource::default(), stats));
     let mut out = Vec::with_capacity(64);
     let mut sdk_batch = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
@@ -178,15 +201,23 @@ fn replay(
     };
     for r in records {
         tracker.handle_record(r, &mut out);
+        if let Some(l) = linker.as_mut() {
+            l.link(&mut out, 0);
+        }
         drain(&mut out, &mut pass, false);
     }
     tracker.shutdown(&mut out);
+    if let Some(l) = linker.as_mut() {
+        l.link(&mut out, 0);
+        l.flush(&mut out);
+    }
     drain(&mut out, &mut pass, true);
     pass
 }
 
 fn main() {
     let (mut sinks, mut measure, mut paths) = (Vec::new(), MEASURE, Vec::<PathBuf>::new());
+    let mut link = true;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -203,6 +234,7 @@ fn main() {
                     .expect("--secs SECONDS");
                 measure = Duration::from_secs_f64(secs);
             }
+            "--no-link" => link = false,
             a if a.starts_with("--") => {} // cargo bench's own (--bench)
             a => paths.push(PathBuf::from(a)),
         }
@@ -220,8 +252,9 @@ fn main() {
     let meters = SdkMeterProvider::builder().build();
     let meter = meters.meter("bench");
     println!(
-        "pipeline replay, one thread: tracker → parse → exchange → \
-         otlp: span + metrics → OTLP protobuf; stdout: JSON lines"
+        "pipeline replay, one thread: tracker → parse → exchange → {}\
+         otlp: span + metrics → OTLP protobuf; stdout: JSON lines",
+        if link { "linker → " } else { "" }
     );
     for path in &paths {
         let records = load(path);
@@ -241,9 +274,9 @@ fn main() {
             let http = HttpInstruments::new(&meter, spans.options().body_size_metrics);
             let mut buf = Vec::with_capacity(STDOUT_FLUSH * 2);
             let mut pass = || match sink {
-                Sink::Otlp => replay(&records, &settings, &mut spans, &http, false),
-                Sink::OtlpSdk => replay(&records, &settings, &mut spans, &http, true),
-                Sink::Stdout => replay_stdout(&records, &settings, &mut buf),
+                Sink::Otlp => replay(&records, &settings, &mut spans, &http, false, link),
+                Sink::OtlpSdk => replay(&records, &settings, &mut spans, &http, true, link),
+                Sink::Stdout => replay_stdout(&records, &settings, &mut buf, link),
             };
             let first = pass(); // warm-up
             let (start, mut passes, mut total) = (thread_cpu(), 0u64, Pass::default());

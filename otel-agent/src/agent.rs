@@ -19,6 +19,8 @@ use crate::export::otlp::{ExportFailures, Otlp, OtlpConfig};
 use crate::export::{self, Sinks};
 use crate::internal_events::CaptureStats;
 use crate::internal_events::KernelCounters;
+use crate::link::ids::IdSource;
+use crate::link::linker::{LinkBounds, Linker};
 use crate::track::clock::Clock;
 use crate::track::trace_events::TraceFilter;
 use crate::track::tracker::Tracker;
@@ -112,9 +114,15 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
         otlp,
     };
     let exporter = tokio::spawn(export::run(rx, sinks, stats.clone()));
+    let linker = Linker::new(
+        LinkBounds::of(&settings),
+        IdSource::default().counting_in(stats.clone()),
+        stats.clone(),
+    );
     let reader = tokio::spawn(reader::run(
         ring,
         tracker,
+        linker,
         tx,
         stop_rx,
         stats.clone(),
@@ -198,7 +206,7 @@ fn log_counters(
                 span_export_failed = spans(|f| &f.spans_lost),
                 span_not_sampled = spans(|f| &f.spans_not_sampled),
                 span_client_skipped = spans(|f| &f.spans_client_skipped),
-                client_span_ids_repeated = spans(|f| &f.client_span_ids_repeated),
+                client_span_ids_repeated = s.client_span_ids_repeated,
                 log_queue_full = spans(|f| &f.log_records_queue_full),
                 log_export_failed = spans(|f| &f.log_records_lost),
                 metrics_unattributed = spans(|f| &*f.exchanges_unattributed),
@@ -213,6 +221,13 @@ fn log_counters(
                 kernel_uprobe_hits = kernel(Counter::UprobeHits),
                 kernel_skipped_bytes = kernel(Counter::SkippedBytes),
                 tls_plaintext_events = s.tls_plaintext_events,
+                links_traceparent = s.trace_links_traceparent,
+                links_connection = s.trace_links_connection,
+                links_thread = s.trace_links_thread,
+                links_root = s.trace_links_root,
+                links_root_ambiguous = s.trace_links_root_ambiguous,
+                links_root_timeout = s.trace_links_root_timeout,
+                links_root_full = s.trace_links_root_full,
                 uprobe_hits_per_exchange = format!(
                     "{:.1}",
                     kernel(Counter::UprobeHits) as f64

@@ -89,6 +89,23 @@ stats! {
     tls_connections_gnutls,
     /// TLS connections whose plaintext came from the Go crypto/tls probes.
     tls_connections_go,
+    /// Client spans whose `traceparent` id was taken already (a retry with
+    /// the same header): exported as children of that id, with their own.
+    client_span_ids_repeated,
+    /// Spans placed by their request's `traceparent` (`tap.trace.links`).
+    trace_links_traceparent,
+    /// Server spans linked to the client span of the same connection.
+    trace_links_connection,
+    /// Client spans linked to the server span their thread was serving.
+    trace_links_thread,
+    /// Spans without evidence of a parent.
+    trace_links_root,
+    /// Spans left roots because the evidence named more than one parent.
+    trace_links_root_ambiguous,
+    /// Spans sent as roots after waiting `telemetry.trace_links.wait`.
+    trace_links_root_timeout,
+    /// Spans sent as roots because `telemetry.trace_links.max_held` were held.
+    trace_links_root_full,
 }
 
 /// Add `n` to a counter.

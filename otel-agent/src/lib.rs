@@ -4,6 +4,7 @@
 //! [`capture`] (aya: load and attach the probes, find TLS code, read the ring
 //! buffer) → [`track`] (connections, offsets, roles, process identity; the
 //! parsers of the `protocols` crate; exchange assembly at the capture level)
+//! → [`link`] (connected traces: every exchange's span ids, on evidence)
 //! → [`export`] (stdout JSON, OTLP spans, metrics and logs through the pure
 //! mapping of the `semconv` crate). Only `capture` touches the kernel, and the
 //! tracker reads the running system through one seam
@@ -19,4 +20,5 @@ pub mod cli;
 pub mod export;
 pub mod fuzzing;
 pub mod internal_events;
+pub mod link;
 pub mod track;

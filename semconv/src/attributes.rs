@@ -160,6 +160,10 @@ pub const TAP_DROP_REASON: &str = "tap.drop.reason";
 pub const TAP_SKIP_REASON: &str = "tap.skip.reason";
 /// `tap.signal` (`traces`, `metrics`, `logs`; label of `tap.export.failures`)
 pub const TAP_SIGNAL: &str = "tap.signal";
+/// `tap.trace.link`: how the span got its place in its trace
+/// (`traceparent`, `connection`, `thread`, `root`, `root_ambiguous`,
+/// `root_timeout`, `root_full`); also the label of `tap.trace.links`
+pub const TAP_TRACE_LINK: &str = "tap.trace.link";
 /// `container.id`
 pub const CONTAINER_ID: &str = sc::CONTAINER_ID;
 /// `k8s.pod.uid`

@@ -303,6 +303,21 @@ pub const TAP_SKIPPED_SPANS: MetricDef = MetricDef {
     opt_in: None,
     attributes: &[k::TAP_SKIP_REASON],
 };
+/// `tap.trace.links`: every linking decision, one per exchange's span, by
+/// `tap.trace.link` (see [`crate::trace_context::LinkKind`]): linked by
+/// `traceparent`, `connection` or `thread`; left a `root` without evidence,
+/// `root_ambiguous` with too much, `root_timeout` / `root_full` when the
+/// linker's time or memory bound was hit.
+pub const TAP_TRACE_LINKS: MetricDef = MetricDef {
+    name: "tap.trace.links",
+    unit: "{span}",
+    description: "Spans by how they got their place in a trace: linked by traceparent, \
+                  connection or thread, or left a root (no evidence, ambiguous evidence, \
+                  a time or memory bound hit).",
+    kind: MetricKind::Counter,
+    opt_in: None,
+    attributes: &[k::TAP_TRACE_LINK],
+};
 /// `tap.unattributed.exchanges`: exchanges whose HTTP metrics went under
 /// the agent's resource instead of their process's.
 pub const TAP_UNATTRIBUTED_EXCHANGES: MetricDef = MetricDef {
@@ -443,6 +458,7 @@ pub const CAPTURE_METRICS: &[MetricDef] = &[
     TAP_DROPPED_SPANS,
     TAP_DROPPED_LOG_RECORDS,
     TAP_SKIPPED_SPANS,
+    TAP_TRACE_LINKS,
     TAP_UNATTRIBUTED_EXCHANGES,
     TAP_PARSE_ERRORS,
     TAP_UPROBE_COUNT,
@@ -618,6 +634,12 @@ mod tests {
                     "{span}",
                     Counter,
                     &["tap.skip.reason"][..]
+                ),
+                (
+                    "tap.trace.links",
+                    "{span}",
+                    Counter,
+                    &["tap.trace.link"][..]
                 ),
                 ("tap.unattributed.exchanges", "{exchange}", Counter, none),
                 ("tap.parse_errors", "{error}", Counter, none),

@@ -308,6 +308,63 @@ pub struct Exchange {
     pub http2: Option<Http2Info>,
     /// gRPC call facts, when the exchange is a gRPC call.
     pub grpc: Option<GrpcInfo>,
+    /// What the tracker saw that can link this exchange's span to others.
+    pub link: LinkEvidence,
+    /// The span's ids, given by the linker before any sink sees the exchange
+    /// (`None` when no linker ran: replays and unit tests).
+    pub ids: Option<crate::trace_context::SpanIds>,
+}
+
+/// The exchange's place on its connection: the evidence that pairs the two
+/// ends of one exchange when both are seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Position {
+    /// HTTP/1: the exchange's index (from 0) in request order, when no gap
+    /// touched the connection up to and including it.
+    Order(u64),
+    /// HTTP/2: the stream id, when no gap touched the stream.
+    Stream(u32),
+}
+
+/// A server exchange, named by what the tracker knows while it is in
+/// flight: its connection and the kernel time of its request's first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServerRequest {
+    /// Connection id of the server side.
+    pub connection: u64,
+    /// Kernel time (ns) of the request's first byte.
+    pub start_ns: u64,
+}
+
+/// What one side of an evidence lookup found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Candidate<T> {
+    /// Nothing: no parent by this evidence.
+    #[default]
+    None,
+    /// Exactly one.
+    One(T),
+    /// More than one: the evidence cannot decide.
+    Ambiguous,
+}
+
+/// The evidence for linking an exchange's span, collected by the tracker
+/// from kernel events (never from the content of requests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct LinkEvidence {
+    /// Kernel time (ns) of the request's first byte (0: no request).
+    pub request_ns: u64,
+    /// Thread (tid) that read (server) or wrote (client) the request's first
+    /// bytes (0: unknown).
+    pub tid: u32,
+    /// The exchange's place on its connection, when still evidence.
+    pub position: Option<Position>,
+    /// Client exchanges: the server request in flight on the writing thread
+    /// when the request was written.
+    pub serving: Candidate<ServerRequest>,
+    /// Server exchanges: the connection id of the client end of this
+    /// connection, when the agent sees it too.
+    pub peer: Candidate<u64>,
 }
 
 /// The HTTP/2 stream an exchange travelled on.

@@ -639,6 +639,9 @@ fn capture_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
     if ex.response.as_ref().is_some_and(|r| r.body_truncated) {
         out.push(Attribute::bool(k::TAP_RESPONSE_BODY_TRUNCATED, true));
     }
+    if let Some(ids) = &ex.ids {
+        out.push(Attribute::str(k::TAP_TRACE_LINK, ids.link.name()));
+    }
 }
 
 #[cfg(test)]
@@ -741,6 +744,8 @@ pub(crate) mod tests {
             gap_causes: Vec::new(),
             http2: None,
             grpc: None,
+            link: Default::default(),
+            ids: None,
         }
     }
 
@@ -802,6 +807,8 @@ pub(crate) mod tests {
             gap_causes: Vec::new(),
             http2: None,
             grpc: None,
+            link: Default::default(),
+            ids: None,
         }
     }
 

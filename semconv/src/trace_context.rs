@@ -61,6 +61,82 @@ impl TracePlace {
     }
 }
 
+/// How a span got its place in a trace: the value of the span attribute
+/// `tap.trace.link` and of the `tap.trace.link` label of `tap.trace.links`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinkKind {
+    /// From the captured request's own `traceparent` (always wins).
+    Traceparent,
+    /// The server span of a connection seen from both ends: child of the
+    /// client span of the same exchange (same connection, same position).
+    Connection,
+    /// A client span sent by the thread serving a request: child of that
+    /// server span.
+    Thread,
+    /// No evidence of a parent, or the parent it named never came (its
+    /// connection ended without it: left out by the capture rules, or its
+    /// bytes not parsed): the span starts a trace.
+    Root,
+    /// Evidence of more than one possible parent (several requests in
+    /// flight on the thread, several connections with the same addresses):
+    /// left a root.
+    RootAmbiguous,
+    /// The parent did not come within `telemetry.trace_links.wait`: sent as a
+    /// root when the bound was hit.
+    RootTimeout,
+    /// The linker held `telemetry.trace_links.max_held` spans already: sent as
+    /// a root at once.
+    RootFull,
+}
+
+impl LinkKind {
+    /// Every kind, in the order of [`LinkKind::name`]'s table.
+    pub const ALL: [LinkKind; 7] = [
+        LinkKind::Traceparent,
+        LinkKind::Connection,
+        LinkKind::Thread,
+        LinkKind::Root,
+        LinkKind::RootAmbiguous,
+        LinkKind::RootTimeout,
+        LinkKind::RootFull,
+    ];
+
+    /// The wire name: `traceparent`, `connection`, `thread`, `root`,
+    /// `root_ambiguous`, `root_timeout`, `root_full`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkKind::Traceparent => "traceparent",
+            LinkKind::Connection => "connection",
+            LinkKind::Thread => "thread",
+            LinkKind::Root => "root",
+            LinkKind::RootAmbiguous => "root_ambiguous",
+            LinkKind::RootTimeout => "root_timeout",
+            LinkKind::RootFull => "root_full",
+        }
+    }
+}
+
+/// The ids of an exchange's span, given once, upstream of every sink (the
+/// linker), so that stdout JSON and OTLP show the same trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpanIds {
+    /// Trace id (never all zero).
+    pub trace_id: [u8; 16],
+    /// The span's own id (never all zero).
+    pub span_id: [u8; 8],
+    /// The parent span's id; `None` for a root (or a span whose parent is the
+    /// caller's own, unknown to the agent).
+    pub parent_span_id: Option<[u8; 8]>,
+    /// The parent came from a `traceparent` (a span of another program).
+    pub parent_is_remote: bool,
+    /// The caller's trace context did not say "not sampled".
+    pub sampled: bool,
+    /// The `tracestate` of the trace, as received.
+    pub state: Option<String>,
+    /// How the span got its place.
+    pub link: LinkKind,
+}
+
 /// The trace context of a request from its `traceparent` and `tracestate`
 /// field values (each the combined value of all fields of that name, joined
 /// by `,`): `None` without a valid `traceparent`.

@@ -27,8 +27,21 @@ fn known_component(section: &str, ty: &str) -> Option<&'static [&'static str]> {
     }
 }
 
+/// Connector types this config may use: (the signal they take as an exporter, the
+/// signal they give as a receiver).
+fn known_connector(ty: &str) -> Option<(&'static str, &'static str)> {
+    match ty {
+        // Spans in, request metrics per client → server edge out.
+        "servicegraph" => Some(("traces", "metrics")),
+        "spanmetrics" => Some(("traces", "metrics")),
+        _ => None,
+    }
+}
+
 /// Errors of a collector config: references to undeclared components, unused
-/// declarations, components in pipelines of a signal they do not handle.
+/// declarations, components in pipelines of a signal they do not handle; a
+/// connector must be the exporter of a pipeline of the signal it takes and the
+/// receiver of one of the signal it gives.
 pub fn collector_errors(cfg: &Value) -> Vec<String> {
     let mut errors = Vec::new();
     for key in object_keys(cfg) {
@@ -71,6 +84,23 @@ pub fn collector_errors(cfg: &Value) -> Vec<String> {
                 errors.push(format!("pipeline {pipeline}: no {section}"));
             }
             for id in ids {
+                if section != "processors" && declared("connectors").contains(&id) {
+                    let (takes, gives) = known_connector(component_type(&id)).unwrap_or(("?", "?"));
+                    let want = if section == "exporters" { takes } else { gives };
+                    if want != signal {
+                        errors.push(format!(
+                            "pipeline {pipeline}: connector {id} is not a {signal} {section} entry"
+                        ));
+                    }
+                    used.entry(if section == "exporters" {
+                        "connectors as exporter"
+                    } else {
+                        "connectors as receiver"
+                    })
+                    .or_default()
+                    .insert(id);
+                    continue;
+                }
                 if !declared(section).contains(&id) {
                     errors.push(format!(
                         "pipeline {pipeline}: {section} {id} is not declared"
@@ -98,6 +128,19 @@ pub fn collector_errors(cfg: &Value) -> Vec<String> {
             errors.push(format!("service.extensions: {id} is not declared"));
         }
         used.entry("extensions").or_default().insert(id);
+    }
+    for id in declared("connectors") {
+        if known_connector(component_type(&id)).is_none() {
+            errors.push(format!("connectors {id}: unknown type"));
+        }
+        for (role, key) in [
+            ("exporter", "connectors as exporter"),
+            ("receiver", "connectors as receiver"),
+        ] {
+            if !used.get(key).is_some_and(|u| u.contains(&id)) {
+                errors.push(format!("connector {id} is not used as an {role}"));
+            }
+        }
     }
     for section in ["receivers", "processors", "exporters", "extensions"] {
         for id in declared(section) {

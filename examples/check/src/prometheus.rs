@@ -11,6 +11,20 @@ use semconv::metrics::{MetricDef, MetricKind, CAPTURE_METRICS};
 /// `service.instance.id`).
 pub const RESOURCE_LABELS: &[&str] = &["service_name", "host_name", "job", "instance"];
 
+/// Series the collector's `servicegraph` connector makes from connected traces
+/// (`examples/otel-collector.yaml`), with the labels they carry: one series per
+/// client → server edge (`client`, `server`: the two spans' `service.name`).
+pub const SERVICE_GRAPH_SERIES: &[(&str, &[&str])] = &[
+    (
+        "traces_service_graph_request_total",
+        &["client", "server", "connection_type", "job", "instance"],
+    ),
+    (
+        "traces_service_graph_request_failed_total",
+        &["client", "server", "connection_type", "job", "instance"],
+    ),
+];
+
 /// The suffix the Prometheus exporter appends for a UCUM unit; `None` for
 /// annotations (`{exchange}`) and dimensionless units.
 fn unit_suffix(unit: &str) -> Option<&'static str> {
@@ -175,6 +189,7 @@ mod tests {
             "tap_dropped_spans_total",
             "tap_dropped_log_records_total",
             "tap_skipped_spans_total",
+            "tap_trace_links_total",
             "tap_unattributed_exchanges_total",
             "tap_parse_errors_total",
             "tap_uprobe_count",
@@ -194,8 +209,8 @@ mod tests {
         ] {
             assert!(!has(n), "{n} should not exist");
         }
-        // Six histograms, 18 counters, one up-down counter.
-        assert_eq!(s.len(), 6 * 3 + 18 + 1);
+        // Six histograms, 19 counters, one up-down counter.
+        assert_eq!(s.len(), 6 * 3 + 19 + 1);
         assert_eq!(prometheus_label("tap.drop.reason"), "tap_drop_reason");
         assert_eq!(
             prometheus_label("http.response.status_code"),

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::prometheus::{allowed_labels, diagnose_unknown, prometheus_series};
+use crate::prometheus::{
+    allowed_labels, diagnose_unknown, prometheus_series, SERVICE_GRAPH_SERIES,
+};
 
 /// PromQL functions and aggregation operators the dashboard may use.
 const FUNCTIONS: &[&str] = &[
@@ -246,7 +248,17 @@ pub fn check_expr(expr: &str) -> Result<Checked, Vec<String>> {
                     Some(a) => a.intersection(&mine).cloned().collect(),
                 });
             }
-            None => errors.push(diagnose_unknown(m, &series)),
+            None => match SERVICE_GRAPH_SERIES.iter().find(|(name, _)| name == m) {
+                Some((name, labels)) => {
+                    metrics.insert(*name);
+                    let mine: BTreeSet<String> = labels.iter().map(|l| l.to_string()).collect();
+                    allowed = Some(match allowed {
+                        None => mine,
+                        Some(a) => a.intersection(&mine).cloned().collect(),
+                    });
+                }
+                None => errors.push(diagnose_unknown(m, &series)),
+            },
         }
     }
     if names.metrics.is_empty() {

@@ -42,6 +42,14 @@ fn collector_check_catches_broken_configs() {
         "pprof is not declared",
     );
     broken(
+        &|c| c["service"]["pipelines"]["metrics"]["receivers"] = serde_json::json!(["otlp"]),
+        "connector servicegraph is not used as an receiver",
+    );
+    broken(
+        &|c| c["service"]["pipelines"]["logs"]["exporters"] = serde_json::json!(["servicegraph"]),
+        "connector servicegraph is not a logs exporters entry",
+    );
+    broken(
         &|c| c["service"]["pipelines"]["logs"]["receivers"] = serde_json::json!([]),
         "pipeline logs: no receivers",
     );
@@ -107,7 +115,12 @@ fn collector_receives_otlp_and_feeds_jaeger_tempo_prometheus_debug() {
     let pipeline =
         |name: &str, section: &str| strings(at(&cfg, &["service", "pipelines", name, section]));
     for signal in ["traces", "metrics", "logs"] {
-        assert_eq!(pipeline(signal, "receivers"), vec!["otlp"], "{signal}");
+        let receivers = pipeline(signal, "receivers");
+        assert_eq!(
+            receivers.first().map(String::as_str),
+            Some("otlp"),
+            "{signal}"
+        );
         let procs = pipeline(signal, "processors");
         assert!(
             procs.contains(&"batch".to_string()),
@@ -127,4 +140,9 @@ fn collector_receives_otlp_and_feeds_jaeger_tempo_prometheus_debug() {
         "{traces:?}"
     );
     assert!(pipeline("metrics", "exporters").contains(&"prometheus".to_string()));
+    // The service graph: spans in, edge metrics out to Prometheus (the dashboard's
+    // service-graph panels and Tempo's service map read them).
+    assert!(traces.contains(&"servicegraph".to_string()), "{traces:?}");
+    assert_eq!(pipeline("metrics", "receivers"), ["otlp", "servicegraph"]);
+    assert_eq!(pipeline("logs", "receivers"), ["otlp"]);
 }

@@ -24,6 +24,11 @@ fn dashboard_queries_use_only_the_agents_metrics_and_labels() {
             .into_iter()
             .flatten()
         {
+            // Tempo's service map reads the servicegraph metrics itself.
+            if t["datasource"]["type"] == "tempo" {
+                assert_eq!(t["queryType"], "serviceMap", "panel {title:?}");
+                continue;
+            }
             let Some(expr) = t.get("expr").and_then(Value::as_str) else {
                 errors.push(format!("panel {title:?}: a target without expr"));
                 continue;
@@ -89,12 +94,28 @@ fn dashboard_queries_use_only_the_agents_metrics_and_labels() {
         "tap.uprobe.count",
         "tap.uprobe.hits",
         "tap.export.failures",
+        "tap.trace.links",
+        "traces_service_graph_request_total",
     ] {
         assert!(
             used.contains(required),
             "the dashboard does not show {required}"
         );
     }
+}
+
+#[test]
+fn dashboard_draws_the_service_graph() {
+    let dash = json(DASHBOARD);
+    let graph = panels(&dash)
+        .into_iter()
+        .find(|p| p["type"] == "nodeGraph")
+        .expect("a node graph panel");
+    assert_eq!(graph["datasource"]["uid"], "tempo");
+    assert_eq!(graph["targets"][0]["queryType"], "serviceMap");
+    // Tempo draws it from Prometheus: its data source says which.
+    let ds = read("examples/grafana/provisioning/datasources/datasources.yaml");
+    assert!(ds.contains("serviceMap:") && ds.contains("datasourceUid: prometheus"));
 }
 
 #[test]

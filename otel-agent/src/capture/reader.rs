@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use crate::capture::recording::Recorder;
 use crate::internal_events::{incr, CaptureStats};
+use crate::link::linker::Linker;
 use crate::track::clock::Clock;
 use crate::track::tracker::Tracker;
 use semconv::model::Output;
@@ -30,9 +31,11 @@ const FORWARD_BATCH: usize = 64;
 /// outputs to `tx`. A full export queue makes the reader wait: the burst then
 /// waits in the kernel ring buffer (already allocated), which counts what it
 /// cannot hold, instead of growing the agent's memory.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     ring: RingBuf<MapData>,
     mut tracker: Tracker,
+    mut linker: Linker,
     tx: mpsc::Sender<Output>,
     mut stop: watch::Receiver<bool>,
     stats: Arc<CaptureStats>,
@@ -50,19 +53,20 @@ pub async fn run(
         tokio::select! {
             _ = drain.tick() => {
                 let ring = fd.get_mut();
-                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &tx, &stats).await;
+                linker.expire(Clock::monotonic_now(), &mut out);
+                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, &tx, &stats).await;
             }
             _ = sweep.tick() => {
                 let evicted = tracker.sweep(Clock::monotonic_now(), IDLE_EVICT.as_nanos() as u64, &mut out);
                 if evicted > 0 {
                     info!(evicted, "idle connections reported and forgotten");
                 }
-                forward(&tx, &mut out, &stats).await;
+                forward(&tx, &mut out, &mut linker, &stats).await;
             }
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
                 let ring = guard.get_inner_mut();
-                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &tx, &stats).await;
+                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, &tx, &stats).await;
                 guard.clear_ready();
             }
             _ = stop.changed() => break,
@@ -72,7 +76,16 @@ pub async fn run(
     // report the live connections, and wait for the exporter to take it all.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let ring = fd.get_mut();
-    drain_ring(ring, &mut tracker, &mut recorder, &mut out, &tx, &stats).await;
+    drain_ring(
+        ring,
+        &mut tracker,
+        &mut recorder,
+        &mut out,
+        &mut linker,
+        &tx,
+        &stats,
+    )
+    .await;
     if let Some(r) = recorder.take() {
         match r.finish() {
             Ok(records) => info!(records, "recording written"),
@@ -81,7 +94,9 @@ pub async fn run(
     }
     let live = tracker.len();
     tracker.shutdown(&mut out);
-    forward(&tx, &mut out, &stats).await;
+    linker.link(&mut out, Clock::monotonic_now());
+    linker.flush(&mut out);
+    forward(&tx, &mut out, &mut linker, &stats).await;
     info!(live_connections_reported = live, "capture stopped");
     Ok(())
 }
@@ -93,6 +108,7 @@ async fn drain_ring(
     tracker: &mut Tracker,
     recorder: &mut Option<Recorder>,
     out: &mut Vec<Output>,
+    linker: &mut Linker,
     tx: &mpsc::Sender<Output>,
     stats: &CaptureStats,
 ) {
@@ -101,10 +117,10 @@ async fn drain_ring(
         tracker.handle_record(&item, out);
         drop(item);
         if out.len() >= FORWARD_BATCH {
-            forward(tx, out, stats).await;
+            forward(tx, out, linker, stats).await;
         }
     }
-    forward(tx, out, stats).await;
+    forward(tx, out, linker, stats).await;
 }
 
 /// Append a record to the recording, if any; a write error ends the recording
@@ -126,9 +142,16 @@ fn exporter_stopped(o: &Output, stats: &CaptureStats) {
     }
 }
 
-/// Hand `out` to the exporter, waiting while its queue is full. Only a closed
-/// queue (the exporter is gone) drops, and counts, outputs.
-async fn forward(tx: &mpsc::Sender<Output>, out: &mut Vec<Output>, stats: &CaptureStats) {
+/// Give the exchanges of `out` their span ids (the linker may hold some a
+/// while) and hand what is ready to the exporter, waiting while its queue is
+/// full. Only a closed queue (the exporter is gone) drops, and counts, outputs.
+async fn forward(
+    tx: &mpsc::Sender<Output>,
+    out: &mut Vec<Output>,
+    linker: &mut Linker,
+    stats: &CaptureStats,
+) {
+    linker.link(out, Clock::monotonic_now());
     for o in out.drain(..) {
         let o = match tx.try_send(o) {
             Ok(()) => continue,

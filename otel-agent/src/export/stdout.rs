@@ -146,7 +146,29 @@ struct ExchangeLine<'a> {
     partial: bool,
     request: Option<RequestLine<'a>>,
     response: Option<ResponseLine<'a>>,
+    /// The span ids the linker gave (absent when no linker ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<TraceLine>,
     transaction_time: Text<Rfc3339>,
+}
+
+/// The exchange's place in its trace, as its OTLP span has it (keys in
+/// sorted order; ids in lowercase hex, as in a `traceparent`).
+#[derive(Serialize)]
+struct TraceLine {
+    link: &'static str,
+    parent_span_id: Option<Text<Hex<8>>>,
+    span_id: Text<Hex<8>>,
+    trace_id: Text<Hex<16>>,
+}
+
+/// Bytes as lowercase hex.
+struct Hex<const N: usize>([u8; N]);
+
+impl<const N: usize> Display for Hex<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
 }
 
 #[derive(Serialize)]
@@ -308,6 +330,12 @@ fn write_exchange(buf: &mut Vec<u8>, e: &Exchange) -> serde_json::Result<()> {
             .as_ref()
             .map(|r| request_line(r, &endpoint_id, c.protocol.as_str())),
         response: e.response.as_ref().map(response_line),
+        trace: e.ids.as_ref().map(|ids| TraceLine {
+            link: ids.link.name(),
+            parent_span_id: ids.parent_span_id.map(|p| Text(Hex(p))),
+            span_id: Text(Hex(ids.span_id)),
+            trace_id: Text(Hex(ids.trace_id)),
+        }),
         transaction_time: Text(Rfc3339(e.start_unix_ns)),
     };
     serde_json::to_writer(buf, &line)
@@ -577,6 +605,8 @@ mod tests {
             gap_causes: Vec::new(),
             http2: None,
             grpc: None,
+            link: Default::default(),
+            ids: None,
         }
     }
 
@@ -590,6 +620,45 @@ mod tests {
 
     fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
         names.iter().copied().collect()
+    }
+
+    #[test]
+    fn exchange_json_carries_the_span_ids() {
+        use semconv::trace_context::{LinkKind, SpanIds};
+        let mut e = exchange();
+        assert!(
+            exchange_json(&e).get("trace").is_none(),
+            "no linker, no ids"
+        );
+        e.ids = Some(SpanIds {
+            trace_id: [
+                0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e,
+                0x47, 0x36,
+            ],
+            span_id: [0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7],
+            parent_span_id: Some([0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31]),
+            parent_is_remote: false,
+            sampled: true,
+            state: None,
+            link: LinkKind::Thread,
+        });
+        let v = exchange_json(&e);
+        assert_eq!(
+            v["trace"],
+            serde_json::json!({
+                "link": "thread",
+                "parent_span_id": "b7ad6b7169203331",
+                "span_id": "00f067aa0ba902b7",
+                "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            })
+        );
+        if let Some(ids) = e.ids.as_mut() {
+            ids.parent_span_id = None;
+            ids.link = LinkKind::Root;
+        }
+        let v = exchange_json(&e);
+        assert_eq!(v["trace"]["parent_span_id"], Value::Null);
+        assert_eq!(v["trace"]["link"], "root");
     }
 
     #[test]

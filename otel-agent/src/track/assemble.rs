@@ -69,6 +69,8 @@ fn exchange(
         gap_causes: Vec::new(),
         http2: None,
         grpc: None,
+        link: Default::default(),
+        ids: None,
     }
 }
 

@@ -10,6 +10,7 @@ use protocols::tls_handshake::TlsHandshakeParser;
 use protocols::Side;
 use semconv::model::{Connection, Direction, Endpoints, L7Protocol};
 
+use crate::track::link_evidence::ConnLinks;
 use crate::track::parser::Parser;
 use crate::track::process::SystemView;
 use crate::track::trace_events::Module;
@@ -49,6 +50,8 @@ pub(crate) struct Conn {
     pub(crate) got_protocol_event: bool,
     /// `--trace-events` modules selected for this connection's process.
     pub(crate) traced: Vec<Module>,
+    /// What connected traces need from this connection.
+    pub(crate) links: ConnLinks,
 }
 
 fn ip_from(family: u16, raw: &[u8; 16]) -> IpAddr {
@@ -113,6 +116,7 @@ impl Conn {
             gap_exchanges: 0,
             got_protocol_event: false,
             traced,
+            links: ConnLinks::default(),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod assemble;
 pub mod clock;
 pub mod connection;
 pub mod decompress;
+pub(crate) mod link_evidence;
 pub mod parser;
 pub mod process;
 pub mod skip;

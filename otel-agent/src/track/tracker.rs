@@ -23,6 +23,7 @@ use crate::internal_events::{add, incr, CaptureStats};
 use crate::track::assemble::{self, Parsed};
 use crate::track::clock::Clock;
 use crate::track::connection::{direction_of, endpoints_of, l7_of, Conn, KernelTotals};
+use crate::track::link_evidence::Evidence;
 use crate::track::parser::{Parser, ParserLimits};
 use crate::track::process::{comm_str, ProcFs, ProcessCache, SystemView};
 use crate::track::skip::{self, SkipMarks};
@@ -46,6 +47,8 @@ pub struct Tracker {
     stats: Arc<CaptureStats>,
     /// The kernel's body-skip marks; `None`: every byte is copied.
     marks: Option<Box<dyn SkipMarks>>,
+    /// Threads, addresses and places for connected traces.
+    evidence: Evidence,
 }
 
 /// A new data event placed on its stream: the bytes lost before it and why,
@@ -83,6 +86,7 @@ impl Tracker {
             settings,
             stats,
             marks: None,
+            evidence: Evidence::default(),
         }
     }
 
@@ -115,6 +119,12 @@ impl Tracker {
     /// Live connections.
     pub fn len(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Threads with connected-traces state (tests).
+    #[cfg(test)]
+    pub(crate) fn link_threads(&self) -> usize {
+        self.evidence.threads()
     }
 
     /// True when no connection is live.
@@ -201,6 +211,7 @@ impl Tracker {
             l7 = protocol.as_str(), adopted = conn.adopted, filtered, "socket connection"
         );
         count_protocol(&self.stats, protocol);
+        self.evidence.opened(&mut conn);
         self.conns.insert(conn.connection.id, conn);
     }
 
@@ -273,6 +284,8 @@ impl Tracker {
         };
         tev!(conn, Http, side = ?side, bytes = payload.len(), missing = placed.missing_tail,
             l7 = conn.connection.protocol.as_str(), "to the parser");
+        self.evidence
+            .bytes(conn, side, h.hdr.tid, h.hdr.timestamp_ns);
         feed(
             conn,
             side,
@@ -283,7 +296,8 @@ impl Tracker {
             &self.stats,
         );
         let done = conn.parser.as_mut().map(Parser::drain).unwrap_or_default();
-        emit(conn, done, &self.settings, &self.clock, &self.stats, out);
+        let ctx = (&*self.settings, &self.clock, &*self.stats);
+        emit(conn, done, ctx, &mut self.evidence, out);
         if let Some(marks) = self.marks.as_deref_mut() {
             let keeps_no_body = self.limits.max_body_capture == 0;
             if skip::update(conn, dir, keeps_no_body, marks) {
@@ -315,6 +329,7 @@ impl Tracker {
 
     fn process_exit(&mut self, h: &EventHeader, out: &mut Vec<Output>) {
         self.procs.forget(h.tgid);
+        self.evidence.process_exit(h.tgid);
         let ids: Vec<u64> = self
             .conns
             .values()
@@ -376,15 +391,10 @@ impl Tracker {
             let rest = parser.close(ts);
             parse_errors = parser.parse_errors();
             add(&self.stats.parse_errors, parse_errors);
-            emit(
-                &mut conn,
-                rest,
-                &self.settings,
-                &self.clock,
-                &self.stats,
-                out,
-            );
+            let ctx = (&*self.settings, &self.clock, &*self.stats);
+            emit(&mut conn, rest, ctx, &mut self.evidence, out);
         }
+        self.evidence.closed(&conn, ts);
         if conn.filtered {
             return;
         }
@@ -677,9 +687,8 @@ fn count_protocol(stats: &CaptureStats, p: L7Protocol) {
 fn emit(
     conn: &mut Conn,
     exchanges: Vec<Parsed>,
-    settings: &Settings,
-    clock: &Clock,
-    stats: &CaptureStats,
+    (settings, clock, stats): (&Settings, &Clock, &CaptureStats),
+    evidence: &mut Evidence,
     out: &mut Vec<Output>,
 ) {
     if exchanges.is_empty() {
@@ -697,7 +706,9 @@ fn emit(
         if ex.gap() {
             conn.gap_exchanges += 1;
         }
-        if let Some(e) = assemble::assemble(&conn.connection, ex, settings, clock) {
+        let link = evidence.exchange(conn, &ex);
+        if let Some(mut e) = assemble::assemble(&conn.connection, ex, settings, clock) {
+            e.link = link;
             tev!(
                 conn,
                 Http,

@@ -11,6 +11,7 @@ use opentelemetry::metrics::{AsyncInstrumentBuilder, Meter, ObservableCounter};
 use opentelemetry::KeyValue;
 use semconv::attributes as k;
 use semconv::metrics::{self as m, MetricDef};
+use semconv::trace_context::LinkKind;
 
 use super::ExportFailures;
 use crate::internal_events::{CaptureStats, KernelCounters, StatsSnapshot};
@@ -169,6 +170,24 @@ fn register_losses(
             }
         })
         .build();
+    let s = stats.clone();
+    counter(meter, &m::TAP_TRACE_LINKS)
+        .with_callback(move |o| {
+            let snap = s.snapshot();
+            for kind in LinkKind::ALL {
+                let n = match kind {
+                    LinkKind::Traceparent => snap.trace_links_traceparent,
+                    LinkKind::Connection => snap.trace_links_connection,
+                    LinkKind::Thread => snap.trace_links_thread,
+                    LinkKind::Root => snap.trace_links_root,
+                    LinkKind::RootAmbiguous => snap.trace_links_root_ambiguous,
+                    LinkKind::RootTimeout => snap.trace_links_root_timeout,
+                    LinkKind::RootFull => snap.trace_links_root_full,
+                };
+                o.observe(n, &[KeyValue::new(k::TAP_TRACE_LINK, kind.name())]);
+            }
+        })
+        .build();
     let f = failures.clone();
     counter(meter, &m::TAP_UNATTRIBUTED_EXCHANGES)
         .with_callback(move |o| o.observe(f.exchanges_unattributed.load(Ordering::Relaxed), &[]))
@@ -232,6 +251,9 @@ mod tests {
         set(&stats.exporter_stopped_exchanges, 3);
         set(&stats.exporter_stopped_reports, 6);
         set(&stats.uprobes_attached, 24);
+        set(&stats.trace_links_connection, 21);
+        set(&stats.trace_links_thread, 22);
+        set(&stats.trace_links_root_timeout, 23);
         let mut k = [0u64; bpf_probes::events::COUNTER_COUNT as usize];
         k[Counter::RingbufFull as usize] = 5;
         k[Counter::TlsUnmapped as usize] = 8;
@@ -340,6 +362,22 @@ mod tests {
             [
                 point(&["tap.skip.reason=exported_by_program"], 0.0),
                 point(&["tap.skip.reason=not_sampled"], 0.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn tap_trace_links() {
+        assert_eq!(
+            series(&collected(), "tap.trace.links"),
+            [
+                point(&["tap.trace.link=connection"], 21.0),
+                point(&["tap.trace.link=root"], 0.0),
+                point(&["tap.trace.link=root_ambiguous"], 0.0),
+                point(&["tap.trace.link=root_full"], 0.0),
+                point(&["tap.trace.link=root_timeout"], 23.0),
+                point(&["tap.trace.link=thread"], 22.0),
+                point(&["tap.trace.link=traceparent"], 0.0),
             ]
         );
     }

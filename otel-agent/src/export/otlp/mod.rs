@@ -255,9 +255,6 @@ pub struct ExportFailures {
     /// Client spans not exported: the program exports its own
     /// (`telemetry.client_span_from_traceparent: skip`).
     pub spans_client_skipped: AtomicU64,
-    /// Client spans whose `traceparent` id was taken already (a request sent
-    /// again with the same header), exported as children of that id.
-    pub client_span_ids_repeated: AtomicU64,
     /// Log records dropped: the log queue was full.
     pub log_records_queue_full: AtomicU64,
     /// Log records lost with failed requests (or still queued when shutdown gave up).
@@ -551,9 +548,6 @@ impl Otlp {
             return;
         }
         let built = self.spans.encoded(ex);
-        self.failures
-            .client_span_ids_repeated
-            .store(self.spans.repeated_client_span_ids(), Ordering::Relaxed);
         let span = match built {
             Ok(span) => span,
             Err(SpanSkip::NotSampled) => {

@@ -3,7 +3,7 @@
 //! the pipeline benchmark (`cargo bench -p otel-agent --bench pipeline`)
 //! runs it on replayed captures and encodes the result as the exporter would.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,26 +12,23 @@ use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind as OtelSpanKind, Status, TraceFlags, TraceId, TraceState,
 };
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanLinks};
+use opentelemetry_sdk::trace::{IdGenerator, SpanData, SpanEvents, SpanLinks};
 use opentelemetry_sdk::Resource;
 use otel_agent_config::ClientSpanFromTraceparent;
-use rustc_hash::FxHashSet;
 use semconv::model::{Exchange, ProcessInfo};
 use semconv::options::MappingOptions;
 use semconv::spans::{span, SpanKind, SpanRecord, SpanStatus};
-use semconv::trace_context::{TraceContext, TracePlace};
+use semconv::trace_context::{LinkKind, TracePlace};
 use semconv::value::{AttrValue, Attribute};
 
 use super::resources::{ProcessResource, ProcessResources};
 use super::span_proto::{encode_span, EncodedSpan, SpanIds};
+use crate::link::ids::{otel_ids, IdSource};
 
 /// The agent's name and version, as `telemetry.distro.*`.
 pub const DISTRO_NAME: &str = "otel-agent";
 /// The agent's version.
 pub const DISTRO_VERSION: &str = env!("CARGO_PKG_VERSION");
-/// Client span ids taken from a `traceparent` remembered, to see a repeat.
-const MAX_TAKEN_IDS: usize = 16_384;
-
 /// Why the span of an exchange is not exported (the exporter counts each).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SpanSkip {
@@ -43,31 +40,6 @@ pub enum SpanSkip {
     ClientSpanOfInstrumentedProgram,
 }
 
-/// The client span ids recently taken from `traceparent` headers: a request
-/// sent again with the same header (a retry) must not give a second span with
-/// the same id. Bounded: the oldest are forgotten first.
-#[derive(Debug, Default)]
-struct TakenIds {
-    set: FxHashSet<([u8; 16], [u8; 8])>,
-    order: VecDeque<([u8; 16], [u8; 8])>,
-}
-
-impl TakenIds {
-    /// Take `(trace, span)`; false when it was taken already.
-    fn take(&mut self, id: ([u8; 16], [u8; 8])) -> bool {
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > MAX_TAKEN_IDS {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        true
-    }
-}
-
 /// Trace id, span id, parent span id (invalid for none), whether the parent
 /// is remote, and the trace state.
 type Ids = (TraceId, SpanId, SpanId, bool, TraceState);
@@ -77,11 +49,10 @@ type Ids = (TraceId, SpanId, SpanId, bool, TraceState);
 pub struct SpanBuilder {
     resources: ProcessResources,
     options: MappingOptions,
-    ids: Box<dyn IdGenerator>,
+    /// Ids for exchanges that come without (no linker ran: replays, tests).
+    fallback: IdSource,
     scope: InstrumentationScope,
     client_spans: ClientSpanFromTraceparent,
-    taken: TakenIds,
-    repeated_client_ids: u64,
     /// Size of the last encoded span: the next one's buffer starts there.
     last_encoded_len: usize,
 }
@@ -100,13 +71,11 @@ impl SpanBuilder {
         Self {
             resources: ProcessResources::new(service_name, resource_attributes, host_name),
             options,
-            ids: Box::new(RandomIdGenerator::default()),
+            fallback: IdSource::default(),
             scope: InstrumentationScope::builder(DISTRO_NAME)
                 .with_version(DISTRO_VERSION)
                 .build(),
             client_spans: ClientSpanFromTraceparent::Export,
-            taken: TakenIds::default(),
-            repeated_client_ids: 0,
             last_encoded_len: 512,
         }
     }
@@ -130,10 +99,10 @@ impl SpanBuilder {
         .with_client_spans(cfg.client_span_from_traceparent)
     }
 
-    /// Take trace and span ids from `ids` instead of random ones (golden
-    /// tests give fixed ids).
+    /// For exchanges without ids, take trace and span ids from `ids`
+    /// instead of random ones (golden tests give fixed ids).
     pub fn with_id_generator(mut self, ids: Box<dyn IdGenerator>) -> Self {
-        self.ids = ids;
+        self.fallback = IdSource::new(ids);
         self
     }
 
@@ -149,11 +118,11 @@ impl SpanBuilder {
         Ok((self.resource_of(&ex.connection.process).resource, data))
     }
 
-    /// Client spans whose `traceparent` id had been taken already (a request
-    /// sent again with the same header): each was exported as a child of
-    /// that id, with an id of its own.
+    /// Exchanges without ids: client spans whose `traceparent` id had been
+    /// taken already (a request sent again with the same header): each was
+    /// exported as a child of that id, with an id of its own.
     pub fn repeated_client_span_ids(&self) -> u64 {
-        self.repeated_client_ids
+        self.fallback.repeated_client_span_ids()
     }
 
     /// The resource of process `p`: the one its spans, HTTP metrics and
@@ -162,49 +131,18 @@ impl SpanBuilder {
         self.resources.resource_of(p)
     }
 
-    /// Ids, in order: trace id, span id, parent span id (invalid for none),
-    /// whether the parent is remote, and the trace state.
-    fn ids(&mut self, place: &TracePlace) -> Ids {
-        let state = |c: &TraceContext| {
-            c.state
-                .as_deref()
-                .and_then(|s| s.parse::<TraceState>().ok())
-                .unwrap_or_default()
-        };
-        match place {
-            TracePlace::Root => (
-                self.ids.new_trace_id(),
-                self.ids.new_span_id(),
-                SpanId::INVALID,
-                false,
-                TraceState::default(),
-            ),
-            TracePlace::Is(c) if self.taken.take((c.parent.trace_id, c.parent.span_id)) => (
-                TraceId::from_bytes(c.parent.trace_id),
-                SpanId::from_bytes(c.parent.span_id),
-                SpanId::INVALID,
-                false,
-                state(c),
-            ),
-            TracePlace::Is(c) | TracePlace::ChildOf(c) => {
-                if matches!(place, TracePlace::Is(_)) {
-                    self.repeated_client_ids += 1;
-                }
-                (
-                    TraceId::from_bytes(c.parent.trace_id),
-                    self.ids.new_span_id(),
-                    SpanId::from_bytes(c.parent.span_id),
-                    true,
-                    state(c),
-                )
-            }
-        }
-    }
-
     /// The exchange's span record and its ids, or why it is not exported.
     fn placed(&mut self, ex: &Exchange) -> Result<(SpanRecord, Ids), SpanSkip> {
         let r = span(ex, &self.options);
-        if !r.trace.sampled() {
+        let own;
+        let placed = match &ex.ids {
+            Some(ids) => ids,
+            None => {
+                own = self.fallback.place(&r.trace, LinkKind::Root);
+                &own
+            }
+        };
+        if !placed.sampled {
             return Err(SpanSkip::NotSampled);
         }
         if matches!(r.trace, TracePlace::Is(_))
@@ -212,7 +150,19 @@ impl SpanBuilder {
         {
             return Err(SpanSkip::ClientSpanOfInstrumentedProgram);
         }
-        let ids = self.ids(&r.trace);
+        let (trace_id, span_id, parent_span_id) = otel_ids(placed);
+        let trace_state = placed
+            .state
+            .as_deref()
+            .and_then(|s| s.parse::<TraceState>().ok())
+            .unwrap_or_default();
+        let ids = (
+            trace_id,
+            span_id,
+            parent_span_id,
+            placed.parent_is_remote,
+            trace_state,
+        );
         Ok((r, ids))
     }
 
@@ -413,6 +363,8 @@ mod tests {
             gap_causes: Vec::new(),
             http2: None,
             grpc: None,
+            link: Default::default(),
+            ids: None,
         }
     }
 
@@ -560,21 +512,6 @@ mod tests {
         );
         assert_eq!(retry.parent_span_id, SpanId::from(TP_PARENT));
         assert_eq!(b.repeated_client_span_ids(), 1);
-    }
-
-    #[test]
-    fn taken_ids_are_bounded_oldest_first() {
-        let mut t = TakenIds::default();
-        let id = |n: u64| ([1; 16], n.to_be_bytes());
-        for n in 0..=MAX_TAKEN_IDS as u64 {
-            assert!(t.take(id(n)));
-        }
-        assert_eq!(t.set.len(), MAX_TAKEN_IDS);
-        assert!(t.take(id(0)), "the oldest was forgotten");
-        assert!(
-            !t.take(id(MAX_TAKEN_IDS as u64)),
-            "the newest is remembered"
-        );
     }
 
     #[test]

@@ -1,0 +1,503 @@
+//! Connected traces at a real collector (rotel): curl → A → B, where A is a
+//! Python server (`fixtures/chain_server.py`) that calls B (nginx) for each
+//! request with a random token of its own and logs "<its path> <token>". The
+//! agent sees every end: curl's CLIENT span, A's SERVER span (its child by
+//! the connection), A's CLIENT span (the child of A's SERVER span by the
+//! thread that serves it) and B's SERVER span (its child by the connection).
+//! The checker ties the spans of one request together only through A's log,
+//! never through the URLs, and counts wrong links: a span whose parent is a
+//! span of another request, or no span at all.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::harness::collector::Collector;
+use crate::harness::{
+    final_counter, free_port, run, self_signed_cert, wait_listening, Agent, Server, TempDir,
+};
+
+/// nginx as service B: plaintext on `port`, TLS (HTTP/1.1) on `tls_port`.
+struct ServiceB {
+    child: Child,
+    port: u16,
+    tls_port: u16,
+    _dir: TempDir,
+}
+
+impl ServiceB {
+    fn start() -> ServiceB {
+        let dir = TempDir::new("chain-b");
+        self_signed_cert(&dir);
+        let (port, tls_port) = (free_port(), free_port());
+        let d = dir.0.to_string_lossy().to_string();
+        let conf = format!(
+            "daemon off;\nmaster_process on;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+             error_log {d}/error.log;\nevents {{ worker_connections 1024; }}\nhttp {{\n\
+             access_log off;\nclient_body_temp_path {d}/body;\nproxy_temp_path {d}/proxy;\n\
+             fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
+             server {{\nlisten 127.0.0.1:{port};\nlisten 127.0.0.1:{tls_port} ssl;\n\
+             ssl_certificate {d}/cert.pem;\nssl_certificate_key {d}/key.pem;\n\
+             location / {{ return 200 \"b\\n\"; }}\n}}\n}}\n"
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf).expect("write nginx.conf");
+        let child = Command::new("nginx")
+            .args(["-c", conf_path.to_str().unwrap(), "-p", &d])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn nginx");
+        wait_listening(port, 20);
+        wait_listening(tls_port, 20);
+        ServiceB {
+            child,
+            port,
+            tls_port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for ServiceB {
+    fn drop(&mut self) {
+        // SAFETY: kill with a pid we spawned and a valid signal number touches no memory.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+/// How A serves and calls.
+#[derive(Clone, Copy, Default)]
+struct Shape {
+    tls: bool,
+    /// `Some(n)`: a pool of `n` workers behind an accepting thread.
+    pool: Option<usize>,
+    /// A is node's event loop (`fixtures/chain_server.js`), plaintext.
+    node: bool,
+}
+
+/// `node fixtures/<script> [args]`, waiting for its READY line.
+fn node_server(script: &str, args: &[&str]) -> Server {
+    use std::io::BufRead;
+    let mut child = Command::new("node")
+        .arg(crate::harness::fixture(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn node");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read READY");
+    let port = line
+        .strip_prefix("READY ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{script} did not print READY: {line:?}"));
+    let exe = crate::harness::exe_of(child.id());
+    Server { child, port, exe }
+}
+
+/// B, A, the collector and the agent, started in that order (and dropped
+/// in the other: the agent flushes to the collector before it stops).
+struct Chain {
+    agent: Agent,
+    collector: Collector,
+    a: Server,
+    b: ServiceB,
+    log: PathBuf,
+    _dir: TempDir,
+    tls: bool,
+}
+
+impl Chain {
+    fn start(shape: Shape) -> Chain {
+        let b = ServiceB::start();
+        let dir = TempDir::new("chain-a");
+        let log = dir.join("calls.log");
+        let log_s = log.to_string_lossy().to_string();
+        let b_port = if shape.tls { b.tls_port } else { b.port }.to_string();
+        let (cert, key) = self_signed_cert(&dir);
+        let (cert, key) = (
+            cert.to_string_lossy().to_string(),
+            key.to_string_lossy().to_string(),
+        );
+        let pool = shape.pool.map(|n| n.to_string());
+        let mut args: Vec<&str> = vec![&log_s, &b_port];
+        if shape.tls {
+            args.extend(["--b-tls", "--tls", &cert, &key]);
+        }
+        if let Some(n) = &pool {
+            args.extend(["--pool", n]);
+        }
+        let a = if shape.node {
+            node_server("chain_server.js", &[&log_s, &b_port])
+        } else {
+            Server::python("chain_server.py", &args)
+        };
+        let collector = Collector::start();
+        let endpoint = collector.http_endpoint();
+        // stdout too: the links must show there without a collector. Only
+        // A's and B's ports (in the kernel): other traffic on the machine
+        // (benchmarks of other tests) stays out of the counts and the queues.
+        let config = dir.agent_config(&format!(
+            "exporters:\n  stdout: on\nfilters:\n  ports:\n    include: [{}, {b_port}]\n",
+            a.port
+        ));
+        let config = config.to_string_lossy().to_string();
+        let agent = Agent::start_env(
+            &["--config", &config],
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())],
+        );
+        Chain {
+            b,
+            a,
+            log,
+            _dir: dir,
+            collector,
+            agent,
+            tls: shape.tls,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}{path}", self.a.port)
+    }
+
+    /// `paths` requested by one curl, `parallel` at a time (each on its own
+    /// connection), with extra headers.
+    fn curl(&self, paths: &[String], parallel: usize, headers: &[&str]) {
+        let urls: Vec<String> = paths.iter().map(|p| self.url(p)).collect();
+        let max = parallel.to_string();
+        let mut args: Vec<&str> = vec!["-s", "-k", "--fail", "-H", "Connection: close"];
+        if parallel > 1 {
+            args.extend(["--parallel", "--parallel-immediate", "--parallel-max", &max]);
+        }
+        for h in headers {
+            args.extend(["-H", h]);
+        }
+        for u in &urls {
+            args.extend(["-o", "/dev/null", u.as_str()]);
+        }
+        run("curl", &args);
+    }
+
+    /// A's log: incoming path → its own token for B.
+    fn tokens(&self) -> HashMap<String, String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect()
+    }
+
+    /// The four spans of each path, once all have arrived.
+    fn chains(&self, paths: &[String]) -> Vec<Spans> {
+        let tokens = self.tokens();
+        assert_eq!(tokens.len(), paths.len(), "A logged every call: {tokens:?}");
+        let (a_port, b_port) = (
+            i64::from(self.a.port),
+            i64::from(if self.tls {
+                self.b.tls_port
+            } else {
+                self.b.port
+            }),
+        );
+        self.collector.wait_for(
+            &format!("4 spans for each of {} requests", paths.len()),
+            30,
+            |c| {
+                let spans: Vec<Value> = c.spans().into_iter().map(|(_, sp)| sp).collect();
+                let mut out = Vec::new();
+                for p in paths {
+                    let token = tokens.get(p)?;
+                    let b_path = format!("/b/{token}");
+                    let one = |kind: &str, port: i64, f: &dyn Fn(&Value) -> bool| {
+                        let found: Vec<&Value> = spans
+                            .iter()
+                            .filter(|sp| {
+                                sp["kind"] == kind
+                                    && sp["attributes"]["server.port"].as_i64() == Some(port)
+                                    && f(sp)
+                            })
+                            .collect();
+                        match found.as_slice() {
+                            [one] => Some((*one).clone()),
+                            _ => None,
+                        }
+                    };
+                    let full = |want: String| {
+                        move |sp: &Value| sp["attributes"]["url.full"].as_str() == Some(&want)
+                    };
+                    let path = |want: String| {
+                        move |sp: &Value| sp["attributes"]["url.path"].as_str() == Some(&want)
+                    };
+                    out.push(Spans {
+                        path: p.clone(),
+                        curl: one("CLIENT", a_port, &full(self.url(p)))?,
+                        a_server: one("SERVER", a_port, &path(p.clone()))?,
+                        a_client: one(
+                            "CLIENT",
+                            b_port,
+                            &full(format!(
+                                "{}://127.0.0.1:{b_port}{b_path}",
+                                if self.tls { "https" } else { "http" }
+                            )),
+                        )?,
+                        b_server: one("SERVER", b_port, &path(b_path))?,
+                    });
+                }
+                Some(out)
+            },
+        )
+    }
+}
+
+/// The spans of one request through the chain.
+#[derive(Debug)]
+struct Spans {
+    path: String,
+    curl: Value,
+    a_server: Value,
+    a_client: Value,
+    b_server: Value,
+}
+
+impl Spans {
+    fn all(&self) -> [&Value; 4] {
+        [&self.curl, &self.a_server, &self.a_client, &self.b_server]
+    }
+
+    /// Every parent is the span before it, all in one trace.
+    fn fully_linked(&self) -> bool {
+        let id = |sp: &Value| sp["span_id"].as_str().unwrap_or("").to_string();
+        let parent = |sp: &Value| sp["parent_span_id"].as_str().unwrap_or("").to_string();
+        let trace = self.curl["trace_id"].clone();
+        self.all().iter().all(|sp| sp["trace_id"] == trace)
+            && parent(&self.a_server) == id(&self.curl)
+            && parent(&self.a_client) == id(&self.a_server)
+            && parent(&self.b_server) == id(&self.a_client)
+    }
+}
+
+/// Spans whose parent is not a span of their own request (another
+/// request's, or one never exported), and traces shared by two requests.
+fn wrong_links(chains: &[Spans], root_parent: Option<&str>) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let mut trace_of: HashMap<String, &str> = HashMap::new();
+    for c in chains {
+        let own: HashSet<&str> = c
+            .all()
+            .iter()
+            .filter_map(|sp| sp["span_id"].as_str())
+            .collect();
+        for sp in c.all() {
+            let parent = sp["parent_span_id"].as_str().unwrap_or("");
+            if !parent.is_empty() && !own.contains(parent) && Some(parent) != root_parent {
+                wrong.push(format!("{}: {} has parent {parent}", c.path, sp["name"]));
+            }
+            let trace = sp["trace_id"].as_str().unwrap_or("").to_string();
+            if let Some(other) = trace_of.insert(trace.clone(), &c.path) {
+                if other != c.path {
+                    wrong.push(format!("{} and {other} share trace {trace}", c.path));
+                }
+            }
+        }
+    }
+    wrong
+}
+
+fn t(sp: &Value, key: &str) -> i64 {
+    sp[key].as_i64().unwrap_or(0)
+}
+
+/// Child inside parent. The kernel's timestamps of a plaintext write are
+/// taken when the write returns, and the reader on the other end may return
+/// first: the two ends of one connection agree within `slack_ns`.
+fn assert_nested(parent: &Value, child: &Value, slack_ns: i64, what: &str) {
+    let (ps, pe) = (
+        t(parent, "start_time_unix_nano"),
+        t(parent, "end_time_unix_nano"),
+    );
+    let (cs, ce) = (
+        t(child, "start_time_unix_nano"),
+        t(child, "end_time_unix_nano"),
+    );
+    assert!(
+        cs + slack_ns >= ps && ce <= pe + slack_ns,
+        "{what}: child [{cs}, {ce}] not inside parent [{ps}, {pe}]"
+    );
+}
+
+fn attr<'a>(sp: &'a Value, key: &str) -> &'a str {
+    sp["attributes"][key].as_str().unwrap_or("")
+}
+
+/// One request after another: each is exactly one trace of four spans.
+fn sequential_chain(tls: bool) {
+    let chain = Chain::start(Shape {
+        tls,
+        ..Default::default()
+    });
+    let paths: Vec<String> = (0..3).map(|i| format!("/a/{i}")).collect();
+    for p in &paths {
+        chain.curl(std::slice::from_ref(p), 1, &[]);
+    }
+    let chains = chain.chains(&paths);
+    for c in &chains {
+        assert!(c.fully_linked(), "{c:#?}");
+        assert_eq!(c.curl["parent_span_id"], "", "curl's span is the root");
+        let trace = &c.curl["trace_id"];
+        let in_trace = chain
+            .collector
+            .spans()
+            .iter()
+            .filter(|(_, sp)| &sp["trace_id"] == trace)
+            .count();
+        assert_eq!(in_trace, 4, "one trace of four spans for {}", c.path);
+        assert_eq!(attr(&c.curl, "tap.trace.link"), "root");
+        assert_eq!(attr(&c.a_server, "tap.trace.link"), "connection");
+        assert_eq!(attr(&c.a_client, "tap.trace.link"), "thread");
+        assert_eq!(attr(&c.b_server, "tap.trace.link"), "connection");
+        let slack = 2_000_000;
+        assert_nested(&c.curl, &c.a_server, slack, "A server in curl");
+        assert_nested(&c.a_server, &c.a_client, 0, "A client in A server");
+        assert_nested(&c.a_client, &c.b_server, slack, "B server in A client");
+    }
+    assert_eq!(wrong_links(&chains, None), Vec::<String>::new());
+    // stdout JSON shows the same ids.
+    let lines = chain.agent.lines();
+    for c in &chains {
+        for sp in c.all() {
+            let id = sp["span_id"].as_str().unwrap_or("");
+            let line = lines
+                .iter()
+                .find(|l| l["trace"]["span_id"] == id)
+                .unwrap_or_else(|| panic!("span {id} of {} not on stdout", c.path));
+            assert_eq!(line["trace"]["trace_id"], sp["trace_id"]);
+            let parent = sp["parent_span_id"].as_str().filter(|p| !p.is_empty());
+            assert_eq!(line["trace"]["parent_span_id"].as_str(), parent);
+            assert_eq!(line["trace"]["link"], attr(sp, "tap.trace.link"));
+        }
+    }
+    let (_, log) = chain.agent.stop_with_log();
+    assert!(final_counter(&log, "links_thread") >= 3, "{log}");
+    assert!(final_counter(&log, "links_connection") >= 6, "{log}");
+    assert_eq!(final_counter(&log, "links_root_timeout"), 0);
+}
+
+#[test]
+fn a_request_through_two_services_is_one_trace() {
+    sequential_chain(false);
+}
+
+#[test]
+fn a_request_through_two_services_over_tls_is_one_trace() {
+    sequential_chain(true);
+}
+
+/// A thread pool under 50 concurrent requests: ≥ 99 % of the chains fully
+/// linked, none linked wrong.
+#[test]
+fn a_thread_pool_under_50_concurrent_requests_links_without_a_wrong_link() {
+    let chain = Chain::start(Shape {
+        pool: Some(8),
+        ..Default::default()
+    });
+    let paths: Vec<String> = (0..50).map(|i| format!("/a/pool-{i}")).collect();
+    chain.curl(&paths, 50, &[]);
+    let chains = chain.chains(&paths);
+    let linked = chains.iter().filter(|c| c.fully_linked()).count();
+    let wrong = wrong_links(&chains, None);
+    let (_, log) = chain.agent.stop_with_log();
+    eprintln!(
+        "thread pool: {linked}/{} chains fully linked, {} wrong; links: thread={} \
+         connection={} root={} root_ambiguous={} root_timeout={}",
+        chains.len(),
+        wrong.len(),
+        final_counter(&log, "links_thread"),
+        final_counter(&log, "links_connection"),
+        final_counter(&log, "links_root"),
+        final_counter(&log, "links_root_ambiguous"),
+        final_counter(&log, "links_root_timeout"),
+    );
+    assert_eq!(wrong, Vec::<String>::new(), "0 wrong links");
+    assert!(
+        linked * 100 >= chains.len() * 99,
+        "{linked}/{} fully linked",
+        chains.len()
+    );
+}
+
+/// curl sends a `traceparent`: its trace id runs through the whole chain.
+#[test]
+fn a_traceparent_keeps_its_trace_through_the_chain() {
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const PARENT: &str = "00f067aa0ba902b7";
+    let chain = Chain::start(Shape::default());
+    let paths = vec!["/a/traced".to_string()];
+    let header = format!("traceparent: 00-{TRACE}-{PARENT}-01");
+    chain.curl(&paths, 1, &[&header]);
+    let chains = chain.chains(&paths);
+    let c = &chains[0];
+    for sp in c.all() {
+        assert_eq!(sp["trace_id"], TRACE, "{c:#?}");
+    }
+    assert_eq!(
+        c.curl["span_id"], PARENT,
+        "curl's span is the header's request"
+    );
+    assert!(c.fully_linked(), "{c:#?}");
+    assert_eq!(attr(&c.curl, "tap.trace.link"), "traceparent");
+    assert_eq!(attr(&c.a_server, "tap.trace.link"), "traceparent");
+    assert_eq!(attr(&c.a_client, "tap.trace.link"), "thread");
+    assert_eq!(attr(&c.b_server, "tap.trace.link"), "connection");
+    assert_eq!(wrong_links(&chains, None), Vec::<String>::new());
+    // Stopped, not killed: a killed agent leaves detaching its uprobes to
+    // the kernel's exit path, seconds on this host.
+    let (_, log) = chain.agent.stop_with_log();
+    assert_eq!(final_counter(&log, "links_traceparent"), 2, "{log}");
+}
+
+/// An event loop (node): one request in flight on its thread is evidence;
+/// several at once are not (their calls stay roots, counted as ambiguous).
+/// Never a wrong link either way.
+#[test]
+fn an_event_loop_links_only_while_it_serves_one_request() {
+    let chain = Chain::start(Shape {
+        node: true,
+        ..Default::default()
+    });
+    let one_by_one: Vec<String> = (0..3).map(|i| format!("/a/loop-{i}")).collect();
+    for p in &one_by_one {
+        chain.curl(std::slice::from_ref(p), 1, &[]);
+    }
+    let together: Vec<String> = (0..20).map(|i| format!("/a/loop-many-{i}")).collect();
+    chain.curl(&together, 20, &[]);
+    let all: Vec<String> = one_by_one.iter().chain(&together).cloned().collect();
+    let chains = chain.chains(&all);
+    let (alone, crowded) = chains.split_at(one_by_one.len());
+    for c in alone {
+        assert!(c.fully_linked(), "one request in flight: {c:#?}");
+    }
+    let linked = crowded.iter().filter(|c| c.fully_linked()).count();
+    assert_eq!(wrong_links(&chains, None), Vec::<String>::new());
+    for c in crowded {
+        // The connections still link: curl → A server, A client → B server.
+        let id = |sp: &Value| sp["span_id"].clone();
+        assert_eq!(c.a_server["parent_span_id"], id(&c.curl), "{c:#?}");
+        assert_eq!(c.b_server["parent_span_id"], id(&c.a_client), "{c:#?}");
+    }
+    let (_, log) = chain.agent.stop_with_log();
+    eprintln!(
+        "event loop: 20 concurrent requests, {linked} chains fully linked; links: thread={} \
+         root_ambiguous={}",
+        final_counter(&log, "links_thread"),
+        final_counter(&log, "links_root_ambiguous"),
+    );
+    assert!(final_counter(&log, "links_root_ambiguous") > 0, "{log}");
+}

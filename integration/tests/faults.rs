@@ -71,7 +71,9 @@ fn ring_buffer_overflow_is_counted_and_capture_resumes() {
     let config = dir.join("tiny.yaml");
     // 32 KiB: room for one or two full data events (16 KiB payload each).
     std::fs::write(&config, "limits:\n  ring_buffer: 32KiB\n").unwrap();
-    let agent = Agent::start(&["--config", config.to_str().unwrap()]);
+    // Every body byte copied (bodies the level does not keep are skipped
+    // otherwise, and the 200 KB answer would fit).
+    let agent = Agent::start(&["--config", config.to_str().unwrap(), "--copy-all-bodies"]);
     let big = format!("http://127.0.0.1:{}/big", server.port);
     let (big_pid, body) = run("curl", &["-sS", &big]);
     assert_eq!(body.len(), 200_000);

@@ -628,7 +628,7 @@ fn trace_links_wait_and_hold_bounds() {
     let d = Settings::default().telemetry.trace_links;
     assert_eq!(
         (d.wait, d.max_held),
-        (std::time::Duration::from_secs(1), 10_000)
+        (std::time::Duration::from_secs(1), 2_000)
     );
     let t = ok("telemetry:\n  trace_links:\n    wait: 250ms\n    max_held: 7\n").telemetry;
     assert_eq!(

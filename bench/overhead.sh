@@ -5,6 +5,7 @@
 #     summary, OTLP to a local collector) and vs the default mode (details, stdout to a file),
 #     with the agent's CPU, its eBPF programs' run time (kernel.bpf_stats_enabled) and the
 #     collector's CPU per exchange
+#   - p99 latency at a paced half of the /tiny saturation rate, without and with the agent
 #   - TLS HTTP/1.1 (wrk) and HTTP/2 (h2load): baseline vs bare probes (--probes-only) vs full agent
 #   - completeness: requests sent vs exchanges captured vs spans received, with drop counters
 #   - uprobe hits per exchange, and which libssl functions are probed without a single-step
@@ -36,6 +37,7 @@ for body in tiny body; do
   ROTEL_USED=$(awk -v a="$ROTEL_BEFORE" -v b="$(rotel_cpu)" 'BEGIN{printf "%.2f", b - a}')
   A_EX=$(counter exchanges)
   [ "$body" = body ] && AGENT_CPU_P=$AGENT_CPU && P_EX=$A_EX && BASE_RPS=$P_RPS
+  [ "$body" = tiny ] && TINY_RPS=${P_RPS%.*}
   echo "agent RSS idle: $IDLE_RSS MiB ($IDLE_MEM)"
   echo "plaintext HTTP/1.1 /$body, summary, OTLP  baseline ${P_RPS} req/s (p50 ${P_P50} ms, p99 ${P_P99} ms)"
   echo "                    agent    ${A_RPS} req/s (p50 ${A_P50} ms, p99 ${A_P99} ms)  ratio $(ratio "$A_RPS" "$P_RPS")  p99 ratio $(ratio "$A_P99" "$P_P99")"
@@ -57,6 +59,24 @@ for body in tiny body; do
   echo "                    agent CPU $AGENT_CPU s ($(us_per "$AGENT_CPU" "$LINES") µs per exchange written), eBPF programs $(bpf_us_per "$LINES") µs each, RSS $AGENT_RSS MiB"
   rm -f "$WORK/agent.out"
 done
+
+# p99 latency of the observed server at half its saturation rate (the /tiny
+# baseline above), paced by h2load over 16 keep-alive connections, each
+# request's latency from h2load's log: without and with the agent (default mode).
+paced_p99() { # url total-rps -> "p99_ms achieved_rps requests"
+  local per=$(( ($2 + 15) / 16 ))
+  h2load --h1 -c 16 -t 1 -D "$DUR" --rps "$per" --log-file "$WORK/lat.log" "$1" >"$WORK/h2p.out" 2>&1
+  local rps; rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$WORK/h2p.out")
+  sort -n -k3 "$WORK/lat.log" | awk -v r="$rps" '{v[NR]=$3} END {i=int(NR*0.99); if (i < 1) i = 1; printf "%.3f %s %d\n", v[i] / 1000, r, NR}'
+  rm -f "$WORK/lat.log"
+}
+HALF=$(( TINY_RPS / 2 ))
+read -r L_P99 L_RPS L_N < <(paced_p99 http://127.0.0.1:18080/tiny "$HALF")
+agent_start
+read -r LA_P99 LA_RPS LA_N < <(paced_p99 http://127.0.0.1:18080/tiny "$HALF")
+sleep 1; agent_stop
+rm -f "$WORK/agent.out"
+echo "paced at half the /tiny saturation rate ($HALF req/s asked), default mode: p99 ${L_P99} ms without ($L_RPS req/s, $L_N requests), ${LA_P99} ms with the agent ($LA_RPS req/s, $LA_N requests): p99 ratio $(ratio "$LA_P99" "$L_P99"); ringbuf drops $(counter kernel_ringbuf_full)"
 export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:24317 OTEL_EXPORTER_OTLP_PROTOCOL=grpc
 P_RPS=$BASE_RPS
 

@@ -473,8 +473,10 @@ fn go_client_unchanged_when_the_agent_comes_and_goes() {
     assert!(baseline.starts_with("progress 100\n"), "{baseline}");
     assert!(baseline.contains(&format!("\ndone {N} ")), "{baseline}");
 
+    // About 9 s: longer than the agent takes to start (up to 7 s here,
+    // decoding the large Go executables in /usr/local/bin).
     let mut client = Command::new(&bin)
-        .args(["loop", &url, &N.to_string(), "4"])
+        .args(["loop", &url, &N.to_string(), "8"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn the Go client");
@@ -518,6 +520,56 @@ fn go_client_unchanged_when_the_agent_comes_and_goes() {
                 continue;
             }
             assert_eq!(n(e, "/response/status"), 200, "{e}");
+            assert_eq!(n(e, "/response/body_size"), 6 + path.len() as u64, "{e}");
+        }
+    }
+}
+
+/// `(*tls.Conn).Write` called from new goroutines at every call depth, so
+/// that some calls find the stack too small in their prologue: Go grows the
+/// stack (`runtime.morestack`) and runs the function again from its first
+/// instruction, through the entry probe a second time. Each request is still
+/// exactly one exchange on each side, with its own response.
+#[test]
+fn go_write_restarted_by_stack_growth_is_one_exchange() {
+    const N: usize = 640;
+    let bin = go_binary(27, false);
+    let b = bin.to_str().unwrap();
+    let dir = TempDir::new("go-stackgrow");
+    let (cert, key) = self_signed_cert(&dir);
+    let agent = Agent::start(&["--exe", b]);
+    let server = GoServer::start(&bin, &cert, &key);
+    wait_attached(&agent, &bin);
+    let (_, out) = run(
+        b,
+        &[
+            "stackgrow",
+            &format!("127.0.0.1:{}", server.port),
+            &N.to_string(),
+        ],
+    );
+    assert!(out.starts_with(&format!("done {N} ")), "{out}");
+    agent.wait_for("every exchange on both sides", 30, |lines| {
+        by_path(lines, "egress-internal", "/g/").len() >= N
+            && by_path(lines, "ingress", "/g/").len() >= N
+    });
+    // Let duplicates, if any, arrive.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(server);
+    let lines = agent.stop();
+    for direction in ["egress-internal", "ingress"] {
+        let got = by_path(&lines, direction, "/g/");
+        assert_eq!(got.len(), N, "{direction}");
+        for (path, ex) in &got {
+            assert_eq!(
+                ex.len(),
+                1,
+                "{direction} {path}: exactly one exchange: {ex:?}"
+            );
+            let e = &ex[0];
+            assert_eq!(e["partial"], false, "{e}");
+            assert_eq!(n(e, "/response/status"), 200, "{e}");
+            // "hello <path>": the response to this request, not the next one.
             assert_eq!(n(e, "/response/body_size"), 6 + path.len() as u64, "{e}");
         }
     }

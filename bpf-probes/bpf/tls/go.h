@@ -1,6 +1,9 @@
 /* Go crypto/tls uprobes: `crypto/tls.(*Conn).Read` and `(*Conn).Write` in Go
  * executables (Go >= 1.17 on amd64: the register ABI).
  *
+ * The entry probe skips the hit of a call about to grow its stack, which Go
+ * runs again from the start (go_tls_enter).
+ *
  * Never a uretprobe on Go code: Go moves goroutine stacks, and a uretprobe's
  * rewritten return address on a moved stack crashes the program. The entry
  * program saves the call by (tgid, goroutine pointer in r14, kind) — a
@@ -124,9 +127,21 @@ static __always_inline __u64 go_conn_key(__u64 tls_conn, __u64 cookie, __u32 tgi
 	return conn_key(tgid, (__u32)sysfd);
 }
 
+/* x86 flags the prologue's compare sets: carry (below), zero (equal). */
+#define GO_EFLAGS_CF 0x01
+#define GO_EFLAGS_ZF 0x40
+
 static __always_inline int go_tls_enter(struct pt_regs *ctx, __u32 kind)
 {
 	count(CNT_UPROBE_HITS, 1);
+	/* This probe sits on the prologue's `jbe runtime.morestack`, after the
+	 * compare of the stack pointer with g.stackguard0 (otel-agent checks the
+	 * code: capture/tls/uprobe_sites.rs). Taken (CF or ZF set), Go grows the
+	 * stack or yields, then runs the function again from its first
+	 * instruction, through here once more: only the run that goes on is the
+	 * call. Without this, a write emitted at entry was emitted twice. */
+	if (ctx->flags & (GO_EFLAGS_CF | GO_EFLAGS_ZF))
+		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	if (!tgid_wanted(tgid))

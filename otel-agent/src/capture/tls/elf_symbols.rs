@@ -253,6 +253,11 @@ fn go_functions_in(
             .unwrap_or_default();
         let sites = uprobe_sites::find(code, addr, Abi::Go, h.arity);
         let ret_sites = uprobe_sites::ret_sites(code, addr);
+        // Anywhere but at the stack check, a call Go restarts after growing
+        // the stack would be seen twice (uprobe_sites.rs).
+        if sites.entry.is_none() {
+            return Err((build.version, "no stack-check prologue found to probe"));
+        }
         if ret_sites.is_empty() {
             return Err((build.version, "no return sites found (code not decodable)"));
         }

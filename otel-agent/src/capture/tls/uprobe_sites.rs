@@ -20,10 +20,18 @@
 //!
 //! Anything unusual (undecodable bytes, indirect jumps, tail calls, several
 //! `ret`s) gives no site, and the probes stay where they always were.
+//!
+//! A Go function's entry site must be its prologue's stack check, `cmp
+//! 0x10(%r14),%rsp` (or `%r12` after a `lea`, for larger frames) then `jbe`
+//! to the `runtime.morestack` call: when the stack must grow, or the
+//! goroutine is asked to yield, Go runs the function again from its first
+//! instruction, so any site in the prologue is hit twice for one call. At the
+//! `jbe` the entry program sees in the flags whether it is about to be taken
+//! (`bpf/tls/go.h`) and skips that hit; anywhere else it could not tell.
 
 use iced_x86::{
-    Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfo, InstructionInfoFactory,
-    OpAccess, Register,
+    Code, ConditionCode, Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfo,
+    InstructionInfoFactory, OpAccess, OpKind, Register,
 };
 
 /// Probe sites of one function, as virtual addresses.
@@ -85,7 +93,9 @@ pub fn find(code: &[u8], start: u64, abi: Abi, arity: usize) -> Sites {
     };
     let registers = abi.argument_registers();
     let arguments = &registers[..arity.min(registers.len())];
-    let entry = function.entry_site(arguments);
+    let entry = function
+        .entry_site(arguments)
+        .filter(|&site| abi != Abi::Go || function.is_go_stack_check(site));
     // The return site must run after the entry site (the entry block, up to
     // its site, is straight-line code: anything at a higher address is later).
     let ret = function
@@ -197,6 +207,42 @@ impl<'a> Function<'a> {
             }
         }
         None
+    }
+
+    /// Whether the instruction at `site` is a Go prologue's `jbe` to
+    /// `runtime.morestack`: right after the compare of the stack pointer
+    /// (`rsp`, or `r12` loaded by a `lea` from it) with `g.stackguard0`
+    /// (`0x10(%r14)`), both the function's first instructions.
+    fn is_go_stack_check(&self, site: u64) -> bool {
+        let Some(at) = self.instructions.iter().position(|i| i.ip() == site) else {
+            return false;
+        };
+        let jbe = &self.instructions[at];
+        if jbe.flow_control() != FlowControl::ConditionalBranch
+            || jbe.condition_code() != ConditionCode::be
+        {
+            return false;
+        }
+        let compares_with_the_guard = |cmp: &Instruction, register: Register| {
+            cmp.code() == Code::Cmp_r64_rm64
+                && cmp.op0_register() == register
+                && cmp.op1_kind() == OpKind::Memory
+                && cmp.memory_base() == Register::R14
+                && cmp.memory_index() == Register::None
+                && cmp.memory_displacement64() == 0x10
+        };
+        match at {
+            1 => compares_with_the_guard(&self.instructions[0], Register::RSP),
+            2 => {
+                let lea = &self.instructions[0];
+                lea.code() == Code::Lea_r64_m
+                    && lea.op0_register() == Register::R12
+                    && lea.memory_base() == Register::RSP
+                    && lea.memory_index() == Register::None
+                    && compares_with_the_guard(&self.instructions[1], Register::R12)
+            }
+            _ => false,
+        }
     }
 
     fn return_site(&self) -> Option<u64> {
@@ -434,6 +480,28 @@ mod tests {
             None
         );
         assert_eq!(ret_sites(&code, 0x1000), [0x100c, 0x1010]);
+        // A larger frame: lea -0x58(%rsp),%r12; cmp 0x10(%r14),%r12; jbe.
+        let large = [
+            0x4c, 0x8d, 0x64, 0x24, 0xa8, // 1000: lea -0x58(%rsp),%r12
+            0x4d, 0x3b, 0x66, 0x10, // 1005: cmp 0x10(%r14),%r12
+            0x76, 0x01, // 1009: jbe 100c  <- entry site
+            0xc3, // 100b: ret
+            0xe8, 0, 0, 0, 0, // 100c: call morestack
+            0xeb, 0xed, // 1011: jmp 1000
+        ];
+        assert_eq!(find(&large, 0x1000, Abi::Go, 4).entry, Some(0x1009));
+        // Any other first branch is not the stack check: no entry site (a
+        // site in the prologue would see a restarted call twice).
+        let other = [0x48, 0x85, 0xdb, 0x76, 0x01, 0xc3, 0xc3];
+        assert_eq!(find(&other, 0x1000, Abi::Go, 4).entry, None);
+        // The same compare with `jb` instead of `jbe`: not Go's check.
+        let mut jb = code;
+        jb[4] = 0x72;
+        assert_eq!(find(&jb, 0x1000, Abi::Go, 4).entry, None);
+        // ... and with another offset than g.stackguard0.
+        let mut off = code;
+        off[3] = 0x18;
+        assert_eq!(find(&off, 0x1000, Abi::Go, 4).entry, None);
         // A tail call: no return sites at all.
         let tail = [0x85, 0xc0, 0x75, 0x01, 0xc3, 0xe9, 0, 0x10, 0, 0];
         assert!(ret_sites(&tail, 0x1000).is_empty());

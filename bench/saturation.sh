@@ -52,7 +52,10 @@ for body in ${BODIES:-tiny body}; do
       echo "        ringbuf drops $(counter kernel_ringbuf_full), export queue waits $(counter export_queue_waits); bytes copied $(counter bytes_captured), skipped $(counter bytes_skipped) (by the kernel $(counter kernel_skipped_bytes))"
       echo "        agent CPU $AGENT_CPU s ($(per "$AGENT_CPU" 1e6) µs per exchange written), eBPF programs $(awk -v t="$BPF_NS" 'BEGIN{printf "%.2f", t / 1e9}') s in $BPF_RUNS runs ($(per "$BPF_NS" 1e-3) µs per exchange written), RSS $AGENT_RSS MiB"
       if [ "${PERF:-0}" = 1 ]; then
+        echo "        self time:"
         perf report -i "$OUT_DIR/perf.$body.data" --no-children --percent-limit 1.5 --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
+        echo "        with callees (the agent's own functions):"
+        perf report -i "$OUT_DIR/perf.$body.data" --children --sort symbol --percent-limit 3 --stdio -g none 2>/dev/null | grep 'otel_agent::\|semconv::\|protocols::' | head -40
       fi
     done
   done

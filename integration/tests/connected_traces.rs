@@ -1,12 +1,21 @@
 //! Connected traces at a real collector (rotel): curl → A → B, where A is a
-//! Python server (`fixtures/chain_server.py`) that calls B (nginx) for each
-//! request with a random token of its own and logs "<its path> <token>". The
-//! agent sees every end: curl's CLIENT span, A's SERVER span (its child by
-//! the connection), A's CLIENT span (the child of A's SERVER span by the
-//! thread that serves it) and B's SERVER span (its child by the connection).
-//! The checker ties the spans of one request together only through A's log,
-//! never through the URLs, and counts wrong links: a span whose parent is a
-//! span of another request, or no span at all.
+//! server (`fixtures/chain_server.{py,js,java,rb,php,c}`) that calls B
+//! (nginx) for each request with a random token of its own and logs "<its
+//! path> <token>". The agent sees every end: curl's CLIENT span, A's SERVER
+//! span (its child by the connection), A's CLIENT span (the child of A's
+//! SERVER span by the thread that serves it) and B's SERVER span (its child
+//! by the connection). The checker ties the spans of one request together
+//! only through A's log, never through the URLs, and counts wrong links: a
+//! span whose parent is a span of another request, or no span at all.
+//!
+//! A in every runtime the issue names, under concurrent requests: Python
+//! (`ThreadingHTTPServer`, a pool of pre-started workers), Java (a classic
+//! `ServerSocket` thread pool; the JDK's `com.sun.net.httpserver` with an
+//! executor), Ruby (a `Thread` per connection), PHP (`php -S`), C (a pthread
+//! per connection); node's event loop links only while it serves one
+//! request. Java's classes and the C binary are built at test time and
+//! cached under `target/tmp/chain/` by the compiler's version and the
+//! source's hash.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -69,35 +78,148 @@ impl Drop for ServiceB {
     }
 }
 
+/// What service A is written in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Runtime {
+    /// `fixtures/chain_server.py`: `ThreadingHTTPServer` (a thread per
+    /// connection), or a pool with [`Shape::pool`].
+    #[default]
+    Python,
+    /// node's event loop (`fixtures/chain_server.js`), plaintext.
+    Node,
+    /// `fixtures/chain_server.java`: a `ServerSocket` accepting on the main
+    /// thread, a fixed pool of [`Shape::pool`] workers that read, call B
+    /// (`HttpURLConnection`, keep-alive) and answer.
+    JavaPool,
+    /// `fixtures/chain_server.java`: the JDK's `com.sun.net.httpserver`
+    /// with a fixed pool of [`Shape::pool`] workers as its executor.
+    JavaHttpServer,
+    /// `fixtures/chain_server.rb`: `TCPServer`, a `Thread` per connection,
+    /// `Net::HTTP` to B.
+    Ruby,
+    /// `fixtures/chain_server.php` under `php -S` (one thread), php-curl to B.
+    Php,
+    /// `fixtures/chain_server.c`: a pthread per connection, a plain socket
+    /// to B.
+    C,
+}
+
 /// How A serves and calls.
 #[derive(Clone, Copy, Default)]
 struct Shape {
     tls: bool,
     /// `Some(n)`: a pool of `n` workers behind an accepting thread.
     pool: Option<usize>,
-    /// A is node's event loop (`fixtures/chain_server.js`), plaintext.
-    node: bool,
+    runtime: Runtime,
 }
 
-/// `node fixtures/<script> [args]`, waiting for its READY line.
-fn node_server(script: &str, args: &[&str]) -> Server {
+/// `cmd`, waiting for its READY line (`READY <port>`).
+fn ready_server(mut cmd: Command, what: &str) -> Server {
     use std::io::BufRead;
-    let mut child = Command::new("node")
-        .arg(crate::harness::fixture(script))
-        .args(args)
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("spawn node");
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
     let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     out.read_line(&mut line).expect("read READY");
     let port = line
         .strip_prefix("READY ")
         .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{script} did not print READY: {line:?}"));
+        .unwrap_or_else(|| panic!("{what} did not print READY: {line:?}"));
     let exe = crate::harness::exe_of(child.id());
     Server { child, port, exe }
+}
+
+/// `fixtures/chain_server.java` compiled by `javac` (cached by the JDK's
+/// version and the source): the class directory.
+fn java_classes() -> PathBuf {
+    let src = crate::harness::fixture("chain_server.java");
+    let source = std::fs::read(&src).expect("read chain_server.java");
+    let version = crate::harness::version_of("javac", &["-version"]);
+    crate::harness::cached_build("chain", "java", &[&version, &source], |out| {
+        run(
+            "javac",
+            &["-d", out.to_str().unwrap(), src.to_str().unwrap()],
+        );
+    })
+}
+
+/// `fixtures/chain_server.c` compiled by `cc` (cached by the compiler's
+/// version and the source): the binary.
+fn c_binary() -> PathBuf {
+    let src = crate::harness::fixture("chain_server.c");
+    let source = std::fs::read(&src).expect("read chain_server.c");
+    let version = crate::harness::version_of("cc", &["--version"]);
+    crate::harness::cached_build("chain", "c", &[&version, &source], |out| {
+        let args = ["-O2", "-Wall", "-Werror", "-pthread", "-o"];
+        let (src, out) = (src.to_str().unwrap(), out.to_str().unwrap());
+        run("cc", &[&args[..], &[out, src]].concat());
+    })
+}
+
+/// Service A of `shape`, logging to `log`, calling B on `b_port`.
+fn start_a(shape: Shape, dir: &TempDir, log: &str, b_port: &str) -> Server {
+    let pool = shape.pool.unwrap_or(8).to_string();
+    let java = |mode: &str| {
+        let mut cmd = Command::new("java");
+        // Startup in a fraction of the time of the default (C2, G1).
+        cmd.args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp"])
+            .arg(java_classes())
+            .args(["ChainServer", log, b_port, mode, &pool]);
+        ready_server(cmd, "java ChainServer")
+    };
+    match shape.runtime {
+        Runtime::Python => {
+            let (cert, key) = self_signed_cert(dir);
+            let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+            let mut args: Vec<&str> = vec![log, b_port];
+            if shape.tls {
+                args.extend(["--b-tls", "--tls", &cert, &key]);
+            }
+            if shape.pool.is_some() {
+                args.extend(["--pool", &pool]);
+            }
+            Server::python("chain_server.py", &args)
+        }
+        Runtime::Node => {
+            let mut cmd = Command::new("node");
+            cmd.arg(crate::harness::fixture("chain_server.js"))
+                .args([log, b_port]);
+            ready_server(cmd, "node chain_server.js")
+        }
+        Runtime::JavaPool => java("pool"),
+        Runtime::JavaHttpServer => java("httpserver"),
+        Runtime::Ruby => {
+            let mut cmd = Command::new("ruby");
+            cmd.arg(crate::harness::fixture("chain_server.rb"))
+                .args([log, b_port]);
+            ready_server(cmd, "ruby chain_server.rb")
+        }
+        Runtime::C => {
+            let mut cmd = Command::new(c_binary());
+            cmd.args([log, b_port]);
+            ready_server(cmd, "chain_server (C)")
+        }
+        Runtime::Php => {
+            let port = free_port();
+            let child = Command::new("php")
+                .arg("-S")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg(crate::harness::fixture("chain_server.php"))
+                .env("CHAIN_LOG", log)
+                .env("CHAIN_B_PORT", b_port)
+                .stdout(Stdio::null())
+                // A line per connection: kept out of the test's output.
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn php -S");
+            wait_listening(port, 20);
+            let exe = crate::harness::exe_of(child.id());
+            Server { child, port, exe }
+        }
+    }
 }
 
 /// B, A, the collector and the agent, started in that order (and dropped
@@ -119,24 +241,7 @@ impl Chain {
         let log = dir.join("calls.log");
         let log_s = log.to_string_lossy().to_string();
         let b_port = if shape.tls { b.tls_port } else { b.port }.to_string();
-        let (cert, key) = self_signed_cert(&dir);
-        let (cert, key) = (
-            cert.to_string_lossy().to_string(),
-            key.to_string_lossy().to_string(),
-        );
-        let pool = shape.pool.map(|n| n.to_string());
-        let mut args: Vec<&str> = vec![&log_s, &b_port];
-        if shape.tls {
-            args.extend(["--b-tls", "--tls", &cert, &key]);
-        }
-        if let Some(n) = &pool {
-            args.extend(["--pool", n]);
-        }
-        let a = if shape.node {
-            node_server("chain_server.js", &[&log_s, &b_port])
-        } else {
-            Server::python("chain_server.py", &args)
-        };
+        let a = start_a(shape, &dir, &log_s, &b_port);
         let collector = Collector::start();
         let endpoint = collector.http_endpoint();
         // stdout too: the links must show there without a collector. Only
@@ -400,23 +505,29 @@ fn a_request_through_two_services_over_tls_is_one_trace() {
     sequential_chain(true);
 }
 
-/// A thread pool under 50 concurrent requests: ≥ 99 % of the chains fully
-/// linked, none linked wrong.
-#[test]
-fn a_thread_pool_under_50_concurrent_requests_links_without_a_wrong_link() {
-    let chain = Chain::start(Shape {
-        pool: Some(8),
-        ..Default::default()
-    });
-    let paths: Vec<String> = (0..50).map(|i| format!("/a/pool-{i}")).collect();
-    chain.curl(&paths, 50, &[]);
+/// What a run of concurrent chains gave.
+struct Concurrent {
+    chains: Vec<Spans>,
+    /// Chains fully linked.
+    linked: usize,
+    wrong: Vec<String>,
+    /// The agent's log (its final counters).
+    log: String,
+}
+
+/// `n` requests, `parallel` at a time, through A of `shape`; the counts
+/// printed under `what`.
+fn concurrent(shape: Shape, what: &str, n: usize, parallel: usize) -> Concurrent {
+    let chain = Chain::start(shape);
+    let paths: Vec<String> = (0..n).map(|i| format!("/a/{what}-{i}")).collect();
+    chain.curl(&paths, parallel, &[]);
     let chains = chain.chains(&paths);
     let linked = chains.iter().filter(|c| c.fully_linked()).count();
     let wrong = wrong_links(&chains, None);
     let (_, log) = chain.agent.stop_with_log();
     eprintln!(
-        "thread pool: {linked}/{} chains fully linked, {} wrong; links: thread={} \
-         connection={} root={} root_ambiguous={} root_timeout={}",
+        "{what}: {n} requests, {parallel} at a time: {linked}/{} chains fully linked, {} wrong; \
+         links: thread={} connection={} root={} root_ambiguous={} root_timeout={}",
         chains.len(),
         wrong.len(),
         final_counter(&log, "links_thread"),
@@ -425,12 +536,99 @@ fn a_thread_pool_under_50_concurrent_requests_links_without_a_wrong_link() {
         final_counter(&log, "links_root_ambiguous"),
         final_counter(&log, "links_root_timeout"),
     );
-    assert_eq!(wrong, Vec::<String>::new(), "0 wrong links");
+    Concurrent {
+        chains,
+        linked,
+        wrong,
+        log,
+    }
+}
+
+/// A of `shape` under `parallel` concurrent requests: ≥ 99 % of the
+/// chains fully linked, none linked wrong.
+fn links_under_concurrency(shape: Shape, what: &str, n: usize, parallel: usize) {
+    let r = concurrent(shape, what, n, parallel);
+    assert_eq!(r.wrong, Vec::<String>::new(), "0 wrong links");
     assert!(
-        linked * 100 >= chains.len() * 99,
-        "{linked}/{} fully linked",
-        chains.len()
+        r.linked * 100 >= r.chains.len() * 99,
+        "{what}: {}/{} fully linked",
+        r.linked,
+        r.chains.len()
     );
+    assert_eq!(final_counter(&r.log, "links_root_timeout"), 0, "{}", r.log);
+}
+
+/// A thread pool under 50 concurrent requests: ≥ 99 % of the chains fully
+/// linked, none linked wrong.
+#[test]
+fn a_thread_pool_under_50_concurrent_requests_links_without_a_wrong_link() {
+    let shape = Shape {
+        pool: Some(8),
+        ..Default::default()
+    };
+    links_under_concurrency(shape, "pool", 50, 50);
+}
+
+/// Java's classic thread pool: a `ServerSocket` accepting on one thread, 8
+/// pooled workers reading, calling B through the JDK's keep-alive cache (a
+/// connection to B reused by whichever worker comes next) and answering.
+#[test]
+fn a_java_thread_pool_links_without_a_wrong_link() {
+    let shape = Shape {
+        pool: Some(8),
+        runtime: Runtime::JavaPool,
+        ..Default::default()
+    };
+    links_under_concurrency(shape, "java-pool", 40, 40);
+}
+
+/// Ruby: a `Thread` per connection.
+#[test]
+fn a_ruby_thread_per_connection_server_links_without_a_wrong_link() {
+    let shape = Shape {
+        runtime: Runtime::Ruby,
+        ..Default::default()
+    };
+    links_under_concurrency(shape, "ruby", 40, 20);
+}
+
+/// PHP's built-in server: one thread that reads a request, runs the script
+/// (which calls B) and answers before it reads the next.
+#[test]
+fn a_php_builtin_server_links_without_a_wrong_link() {
+    let shape = Shape {
+        runtime: Runtime::Php,
+        ..Default::default()
+    };
+    links_under_concurrency(shape, "php", 40, 20);
+}
+
+/// C: a pthread per connection.
+#[test]
+fn a_c_thread_per_connection_server_links_without_a_wrong_link() {
+    let shape = Shape {
+        runtime: Runtime::C,
+        ..Default::default()
+    };
+    links_under_concurrency(shape, "c", 50, 50);
+}
+
+/// The JDK's `com.sun.net.httpserver.HttpServer` with a pool of 8 workers:
+/// its dispatcher thread accepts and polls the connections, but the worker
+/// that runs an exchange reads its request head itself (JDK 17:
+/// `ServerImpl.Exchange.run`), calls B and answers, so the thread evidence
+/// holds as in a classic pool (measured: every chain linked by the thread).
+/// Were the head read by the dispatcher, the worker's call would name no
+/// request (a root) and the process would be seen moving exchanges between
+/// threads (every call of it a root): never a wrong link either way.
+#[test]
+fn a_jdk_http_server_with_an_executor_links_without_a_wrong_link() {
+    let shape = Shape {
+        pool: Some(8),
+        runtime: Runtime::JavaHttpServer,
+        ..Default::default()
+    };
+    links_under_concurrency(shape, "jdk-httpserver", 40, 40);
 }
 
 /// curl sends a `traceparent`: its trace id runs through the whole chain.
@@ -469,7 +667,7 @@ fn a_traceparent_keeps_its_trace_through_the_chain() {
 #[test]
 fn an_event_loop_links_only_while_it_serves_one_request() {
     let chain = Chain::start(Shape {
-        node: true,
+        runtime: Runtime::Node,
         ..Default::default()
     });
     let one_by_one: Vec<String> = (0..3).map(|i| format!("/a/loop-{i}")).collect();

@@ -175,6 +175,10 @@ fn c_binary() -> PathBuf {
 
 /// Service A of `shape`, logging to `log`, calling B on `b_port`.
 fn start_a(shape: Shape, dir: &TempDir, log: &str, b_port: &str) -> Server {
+    assert!(
+        shape.calls == Calls::Serving || shape.runtime == Runtime::Python,
+        "only the Python A calls from other threads"
+    );
     let pool = shape.pool.unwrap_or(8).to_string();
     let java = |mode: &str| {
         let mut cmd = Command::new("java");

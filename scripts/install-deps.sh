@@ -8,7 +8,8 @@ set -euo pipefail
 want=${1:-build}
 build_pkgs=(clang llvm libbpf-dev bpftool gcc make pkg-config)
 test_pkgs=(curl wget nginx python3 python3-pip libpython3.11 nghttp2-client nghttp2-server openssl procps iproute2
-  golang-go golang-google-grpc-dev)
+  golang-go golang-google-grpc-dev
+  openjdk-17-jdk-headless ruby php-cli php-curl)
 
 bench_pkgs=(wrk tshark time binutils)
 

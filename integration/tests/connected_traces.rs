@@ -1,12 +1,21 @@
 //! Connected traces at a real collector (rotel): curl → A → B, where A is a
-//! Python server (`fixtures/chain_server.py`) that calls B (nginx) for each
-//! request with a random token of its own and logs "<its path> <token>". The
-//! agent sees every end: curl's CLIENT span, A's SERVER span (its child by
-//! the connection), A's CLIENT span (the child of A's SERVER span by the
-//! thread that serves it) and B's SERVER span (its child by the connection).
-//! The checker ties the spans of one request together only through A's log,
-//! never through the URLs, and counts wrong links: a span whose parent is a
-//! span of another request, or no span at all.
+//! server (`fixtures/chain_server.{py,js,java,rb,php,c}`) that calls B
+//! (nginx) for each request with a random token of its own and logs "<its
+//! path> <token>". The agent sees every end: curl's CLIENT span, A's SERVER
+//! span (its child by the connection), A's CLIENT span (the child of A's
+//! SERVER span by the thread that serves it) and B's SERVER span (its child
+//! by the connection). The checker ties the spans of one request together
+//! only through A's log, never through the URLs, and counts wrong links: a
+//! span whose parent is a span of another request, or no span at all.
+//!
+//! A in every runtime the issue names, under concurrent requests: Python
+//! (`ThreadingHTTPServer`, a pool of pre-started workers), Java (a classic
+//! `ServerSocket` thread pool; the JDK's `com.sun.net.httpserver` with an
+//! executor), Ruby (a `Thread` per connection), PHP (`php -S`), C (a pthread
+//! per connection); node's event loop links only while it serves one
+//! request. Java's classes and the C binary are built at test time and
+//! cached under `target/tmp/chain/` by the compiler's version and the
+//! source's hash.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -69,74 +78,218 @@ impl Drop for ServiceB {
     }
 }
 
+/// What service A is written in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Runtime {
+    /// `fixtures/chain_server.py`: `ThreadingHTTPServer` (a thread per
+    /// connection), or a pool with [`Shape::pool`].
+    #[default]
+    Python,
+    /// node's event loop (`fixtures/chain_server.js`), plaintext.
+    Node,
+    /// `fixtures/chain_server.java`: a `ServerSocket` accepting on the main
+    /// thread, a fixed pool of [`Shape::pool`] workers that read, call B
+    /// (`HttpURLConnection`, keep-alive) and answer.
+    JavaPool,
+    /// `fixtures/chain_server.java`: the JDK's `com.sun.net.httpserver`
+    /// with a fixed pool of [`Shape::pool`] workers as its executor.
+    JavaHttpServer,
+    /// `fixtures/chain_server.rb`: `TCPServer`, a `Thread` per connection,
+    /// `Net::HTTP` to B.
+    Ruby,
+    /// `fixtures/chain_server.php` under `php -S` (one thread), php-curl to B.
+    Php,
+    /// `fixtures/chain_server.c`: a pthread per connection, a plain socket
+    /// to B.
+    C,
+}
+
+/// Which thread of A calls B (Python only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Calls {
+    /// The thread serving the request.
+    #[default]
+    Serving,
+    /// A thread the serving thread starts for the call, and joins.
+    Spawned,
+    /// A `concurrent.futures` pool of at most `n` threads shared by all
+    /// requests, grown lazily by the serving threads that submit to it.
+    LazyPool(usize),
+}
+
 /// How A serves and calls.
 #[derive(Clone, Copy, Default)]
 struct Shape {
     tls: bool,
     /// `Some(n)`: a pool of `n` workers behind an accepting thread.
     pool: Option<usize>,
-    /// A is node's event loop (`fixtures/chain_server.js`), plaintext.
-    node: bool,
+    runtime: Runtime,
+    calls: Calls,
 }
 
-/// `node fixtures/<script> [args]`, waiting for its READY line.
-fn node_server(script: &str, args: &[&str]) -> Server {
+/// `cmd`, waiting for its READY line (`READY <port>`).
+fn ready_server(mut cmd: Command, what: &str) -> Server {
     use std::io::BufRead;
-    let mut child = Command::new("node")
-        .arg(crate::harness::fixture(script))
-        .args(args)
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("spawn node");
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
     let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     out.read_line(&mut line).expect("read READY");
     let port = line
         .strip_prefix("READY ")
         .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{script} did not print READY: {line:?}"));
+        .unwrap_or_else(|| panic!("{what} did not print READY: {line:?}"));
     let exe = crate::harness::exe_of(child.id());
     Server { child, port, exe }
 }
 
-/// B, A, the collector and the agent, started in that order (and dropped
-/// in the other: the agent flushes to the collector before it stops).
+/// `fixtures/chain_server.java` compiled by `javac` (cached by the JDK's
+/// version and the source): the class directory.
+fn java_classes() -> PathBuf {
+    let src = crate::harness::fixture("chain_server.java");
+    let source = std::fs::read(&src).expect("read chain_server.java");
+    let version = crate::harness::version_of("javac", &["-version"]);
+    crate::harness::cached_build("chain", "java", &[&version, &source], |out| {
+        run(
+            "javac",
+            &["-d", out.to_str().unwrap(), src.to_str().unwrap()],
+        );
+    })
+}
+
+/// `fixtures/chain_server.c` compiled by `cc` (cached by the compiler's
+/// version and the source): the binary.
+fn c_binary() -> PathBuf {
+    let src = crate::harness::fixture("chain_server.c");
+    let source = std::fs::read(&src).expect("read chain_server.c");
+    let version = crate::harness::version_of("cc", &["--version"]);
+    crate::harness::cached_build("chain", "c", &[&version, &source], |out| {
+        let args = ["-O2", "-Wall", "-Werror", "-pthread", "-o"];
+        let (src, out) = (src.to_str().unwrap(), out.to_str().unwrap());
+        run("cc", &[&args[..], &[out, src]].concat());
+    })
+}
+
+/// Service A of `shape`, logging to `log`, calling B on `b_port`.
+fn start_a(shape: Shape, dir: &TempDir, log: &str, b_port: &str) -> Server {
+    assert!(
+        shape.calls == Calls::Serving || shape.runtime == Runtime::Python,
+        "only the Python A calls from other threads"
+    );
+    let pool = shape.pool.unwrap_or(8).to_string();
+    let java = |mode: &str| {
+        let mut cmd = Command::new("java");
+        // Startup in a fraction of the time of the default (C2, G1).
+        cmd.args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp"])
+            .arg(java_classes())
+            .args(["ChainServer", log, b_port, mode, &pool]);
+        ready_server(cmd, "java ChainServer")
+    };
+    match shape.runtime {
+        Runtime::Python => {
+            let (cert, key) = self_signed_cert(dir);
+            let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+            let mut args: Vec<&str> = vec![log, b_port];
+            if shape.tls {
+                args.extend(["--b-tls", "--tls", &cert, &key]);
+            }
+            if shape.pool.is_some() {
+                args.extend(["--pool", &pool]);
+            }
+            let lazy = match shape.calls {
+                Calls::LazyPool(n) => n.to_string(),
+                _ => String::new(),
+            };
+            match shape.calls {
+                Calls::Serving => {}
+                Calls::Spawned => args.push("--spawn"),
+                Calls::LazyPool(_) => args.extend(["--lazy-pool", &lazy]),
+            }
+            Server::python("chain_server.py", &args)
+        }
+        Runtime::Node => {
+            let mut cmd = Command::new("node");
+            cmd.arg(crate::harness::fixture("chain_server.js"))
+                .args([log, b_port]);
+            ready_server(cmd, "node chain_server.js")
+        }
+        Runtime::JavaPool => java("pool"),
+        Runtime::JavaHttpServer => java("httpserver"),
+        Runtime::Ruby => {
+            let mut cmd = Command::new("ruby");
+            cmd.arg(crate::harness::fixture("chain_server.rb"))
+                .args([log, b_port]);
+            ready_server(cmd, "ruby chain_server.rb")
+        }
+        Runtime::C => {
+            let mut cmd = Command::new(c_binary());
+            cmd.args([log, b_port]);
+            ready_server(cmd, "chain_server (C)")
+        }
+        Runtime::Php => {
+            let port = free_port();
+            let child = Command::new("php")
+                .arg("-S")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg(crate::harness::fixture("chain_server.php"))
+                .env("CHAIN_LOG", log)
+                .env("CHAIN_B_PORT", b_port)
+                .stdout(Stdio::null())
+                // A line per connection: kept out of the test's output.
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn php -S");
+            wait_listening(port, 20);
+            let exe = crate::harness::exe_of(child.id());
+            Server { child, port, exe }
+        }
+    }
+}
+
+/// One service A and its log of calls.
+struct ServiceA {
+    server: Server,
+    log: PathBuf,
+}
+
+/// B, the A's, the collector and the agent, started in that order (and
+/// dropped in the other: the agent flushes to the collector before it
+/// stops).
 struct Chain {
     agent: Agent,
     collector: Collector,
-    a: Server,
+    a: Vec<ServiceA>,
     b: ServiceB,
-    log: PathBuf,
     _dir: TempDir,
     tls: bool,
 }
 
 impl Chain {
     fn start(shape: Shape) -> Chain {
+        Chain::start_all(&[shape])
+    }
+
+    /// An A of each shape (all plaintext or all TLS), calling the same B,
+    /// seen by one agent.
+    fn start_all(shapes: &[Shape]) -> Chain {
+        let tls = shapes.first().is_some_and(|s| s.tls);
+        assert!(shapes.iter().all(|s| s.tls == tls), "one scheme for all");
         let b = ServiceB::start();
         let dir = TempDir::new("chain-a");
-        let log = dir.join("calls.log");
-        let log_s = log.to_string_lossy().to_string();
-        let b_port = if shape.tls { b.tls_port } else { b.port }.to_string();
-        let (cert, key) = self_signed_cert(&dir);
-        let (cert, key) = (
-            cert.to_string_lossy().to_string(),
-            key.to_string_lossy().to_string(),
-        );
-        let pool = shape.pool.map(|n| n.to_string());
-        let mut args: Vec<&str> = vec![&log_s, &b_port];
-        if shape.tls {
-            args.extend(["--b-tls", "--tls", &cert, &key]);
-        }
-        if let Some(n) = &pool {
-            args.extend(["--pool", n]);
-        }
-        let a = if shape.node {
-            node_server("chain_server.js", &[&log_s, &b_port])
-        } else {
-            Server::python("chain_server.py", &args)
-        };
+        let b_port = if tls { b.tls_port } else { b.port }.to_string();
+        let a: Vec<ServiceA> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, &shape)| {
+                let log = dir.join(&format!("calls-{i}.log"));
+                let server = start_a(shape, &dir, &log.to_string_lossy(), &b_port);
+                ServiceA { server, log }
+            })
+            .collect();
+        let a_ports: Vec<String> = a.iter().map(|a| a.server.port.to_string()).collect();
         let collector = Collector::start();
         let endpoint = collector.http_endpoint();
         // stdout too: the links must show there without a collector. Only
@@ -144,7 +297,7 @@ impl Chain {
         // (benchmarks of other tests) stays out of the counts and the queues.
         let config = dir.agent_config(&format!(
             "exporters:\n  stdout: on\nfilters:\n  ports:\n    include: [{}, {b_port}]\n",
-            a.port
+            a_ports.join(", ")
         ));
         let config = config.to_string_lossy().to_string();
         let agent = Agent::start_env(
@@ -154,23 +307,28 @@ impl Chain {
         Chain {
             b,
             a,
-            log,
             _dir: dir,
             collector,
             agent,
-            tls: shape.tls,
+            tls,
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    /// `path` on the `i`th A.
+    fn url(&self, i: usize, path: &str) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}{path}", self.a.port)
+        format!("{scheme}://127.0.0.1:{}{path}", self.a[i].server.port)
     }
 
-    /// `paths` requested by one curl, `parallel` at a time (each on its own
-    /// connection), with extra headers.
+    /// `paths` requested from the first A by one curl, `parallel` at a time
+    /// (each on its own connection), with extra headers.
     fn curl(&self, paths: &[String], parallel: usize, headers: &[&str]) {
-        let urls: Vec<String> = paths.iter().map(|p| self.url(p)).collect();
+        self.curl_at(0, paths, parallel, headers);
+    }
+
+    /// [`Chain::curl`] to the `i`th A.
+    fn curl_at(&self, i: usize, paths: &[String], parallel: usize, headers: &[&str]) {
+        let urls: Vec<String> = paths.iter().map(|p| self.url(i, p)).collect();
         let max = parallel.to_string();
         let mut args: Vec<&str> = vec!["-s", "-k", "--fail", "-H", "Connection: close"];
         if parallel > 1 {
@@ -185,9 +343,9 @@ impl Chain {
         run("curl", &args);
     }
 
-    /// A's log: incoming path → its own token for B.
-    fn tokens(&self) -> HashMap<String, String> {
-        std::fs::read_to_string(&self.log)
+    /// The `i`th A's log: incoming path → its own token for B.
+    fn tokens(&self, i: usize) -> HashMap<String, String> {
+        std::fs::read_to_string(&self.a[i].log)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| l.split_once(' '))
@@ -195,12 +353,18 @@ impl Chain {
             .collect()
     }
 
-    /// The four spans of each path, once all have arrived.
+    /// The four spans of each path through the first A, once all have
+    /// arrived.
     fn chains(&self, paths: &[String]) -> Vec<Spans> {
-        let tokens = self.tokens();
+        self.chains_at(0, paths)
+    }
+
+    /// [`Chain::chains`] through the `i`th A.
+    fn chains_at(&self, i: usize, paths: &[String]) -> Vec<Spans> {
+        let tokens = self.tokens(i);
         assert_eq!(tokens.len(), paths.len(), "A logged every call: {tokens:?}");
         let (a_port, b_port) = (
-            i64::from(self.a.port),
+            i64::from(self.a[i].server.port),
             i64::from(if self.tls {
                 self.b.tls_port
             } else {
@@ -238,7 +402,7 @@ impl Chain {
                     };
                     out.push(Spans {
                         path: p.clone(),
-                        curl: one("CLIENT", a_port, &full(self.url(p)))?,
+                        curl: one("CLIENT", a_port, &full(self.url(i, p)))?,
                         a_server: one("SERVER", a_port, &path(p.clone()))?,
                         a_client: one(
                             "CLIENT",
@@ -400,37 +564,184 @@ fn a_request_through_two_services_over_tls_is_one_trace() {
     sequential_chain(true);
 }
 
-/// A thread pool under 50 concurrent requests: ≥ 99 % of the chains fully
-/// linked, none linked wrong.
-#[test]
-fn a_thread_pool_under_50_concurrent_requests_links_without_a_wrong_link() {
-    let chain = Chain::start(Shape {
-        pool: Some(8),
-        ..Default::default()
-    });
-    let paths: Vec<String> = (0..50).map(|i| format!("/a/pool-{i}")).collect();
-    chain.curl(&paths, 50, &[]);
-    let chains = chain.chains(&paths);
-    let linked = chains.iter().filter(|c| c.fully_linked()).count();
-    let wrong = wrong_links(&chains, None);
+/// Requests through one A: its shape, its name in paths and messages, how
+/// many, how many at a time.
+struct Load {
+    shape: Shape,
+    what: &'static str,
+    n: usize,
+    parallel: usize,
+}
+
+/// What the requests of one [`Load`] gave.
+struct Outcome {
+    what: &'static str,
+    chains: Vec<Spans>,
+    /// Chains fully linked.
+    linked: usize,
+    wrong: Vec<String>,
+}
+
+/// Every load's A behind one agent, one collector and one B (stopping an
+/// agent takes seconds here, its uprobes' detach: one agent for several A's
+/// keeps the tests short), loaded one after the other; each A's outcome,
+/// and the agent's log (its final counters).
+fn concurrent(loads: &[Load]) -> (Vec<Outcome>, String) {
+    let started = std::time::Instant::now();
+    let shapes: Vec<Shape> = loads.iter().map(|l| l.shape).collect();
+    let chain = Chain::start_all(&shapes);
+    let up = started.elapsed();
+    let paths: Vec<Vec<String>> = loads
+        .iter()
+        .map(|l| (0..l.n).map(|i| format!("/a/{}-{i}", l.what)).collect())
+        .collect();
+    for (i, l) in loads.iter().enumerate() {
+        chain.curl_at(i, &paths[i], l.parallel, &[]);
+    }
+    let sent = started.elapsed();
+    let outcomes: Vec<Outcome> = loads
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let chains = chain.chains_at(i, &paths[i]);
+            let linked = chains.iter().filter(|c| c.fully_linked()).count();
+            let wrong = wrong_links(&chains, None);
+            eprintln!(
+                "{}: {} requests, {} at a time: {linked}/{} chains fully linked, {} wrong",
+                l.what,
+                l.n,
+                l.parallel,
+                chains.len(),
+                wrong.len(),
+            );
+            Outcome {
+                what: l.what,
+                chains,
+                linked,
+                wrong,
+            }
+        })
+        .collect();
+    let collected = started.elapsed();
     let (_, log) = chain.agent.stop_with_log();
     eprintln!(
-        "thread pool: {linked}/{} chains fully linked, {} wrong; links: thread={} \
-         connection={} root={} root_ambiguous={} root_timeout={}",
-        chains.len(),
-        wrong.len(),
+        "links: thread={} connection={} root={} root_ambiguous={} root_timeout={}; \
+         started in {up:.1?}, sent by {sent:.1?}, collected by {collected:.1?}, stopped by {:.1?}",
         final_counter(&log, "links_thread"),
         final_counter(&log, "links_connection"),
         final_counter(&log, "links_root"),
         final_counter(&log, "links_root_ambiguous"),
         final_counter(&log, "links_root_timeout"),
+        started.elapsed(),
     );
-    assert_eq!(wrong, Vec::<String>::new(), "0 wrong links");
-    assert!(
-        linked * 100 >= chains.len() * 99,
-        "{linked}/{} fully linked",
-        chains.len()
-    );
+    (outcomes, log)
+}
+
+/// Each load's A under its concurrent requests: ≥ 99 % of the chains fully
+/// linked, none linked wrong.
+fn links_under_concurrency(loads: &[Load]) {
+    let (outcomes, log) = concurrent(loads);
+    for r in &outcomes {
+        assert_eq!(r.wrong, Vec::<String>::new(), "{}: 0 wrong links", r.what);
+        assert!(
+            r.linked * 100 >= r.chains.len() * 99,
+            "{}: {}/{} fully linked",
+            r.what,
+            r.linked,
+            r.chains.len()
+        );
+    }
+    assert_eq!(final_counter(&log, "links_root_timeout"), 0, "{log}");
+}
+
+/// A thread pool under 50 concurrent requests: ≥ 99 % of the chains fully
+/// linked, none linked wrong.
+#[test]
+fn a_thread_pool_under_50_concurrent_requests_links_without_a_wrong_link() {
+    let shape = Shape {
+        pool: Some(8),
+        ..Default::default()
+    };
+    links_under_concurrency(&[Load {
+        shape,
+        what: "pool",
+        n: 50,
+        parallel: 50,
+    }]);
+}
+
+/// Thread-per-request servers in the other runtimes, each under concurrent
+/// requests, behind one agent:
+/// - Java's classic thread pool: a `ServerSocket` accepting on one thread, 8
+///   pooled workers reading, calling B through the JDK's keep-alive cache (a
+///   connection to B reused by whichever worker comes next) and answering;
+/// - the JDK's `com.sun.net.httpserver.HttpServer` with a pool of 8 workers:
+///   its dispatcher thread accepts and polls the connections, but the worker
+///   that runs an exchange reads its request head itself (JDK 17:
+///   `ServerImpl.Exchange.run`), calls B and answers, so the thread evidence
+///   holds as in a classic pool (were the head read by the dispatcher, the
+///   worker's call would name no request, a root, and the process would be
+///   seen moving exchanges between threads: never a wrong link either way);
+/// - Ruby: a `Thread` per connection;
+/// - PHP's built-in server: one thread that reads a request, runs the script
+///   (which calls B) and answers before it reads the next;
+/// - C: a pthread per connection.
+#[test]
+fn thread_per_request_servers_in_java_ruby_php_and_c_link_without_a_wrong_link() {
+    let shape = |runtime| Shape {
+        pool: Some(8),
+        runtime,
+        ..Default::default()
+    };
+    let load = |runtime, what, n, parallel| Load {
+        shape: shape(runtime),
+        what,
+        n,
+        parallel,
+    };
+    links_under_concurrency(&[
+        load(Runtime::JavaPool, "java-pool", 40, 40),
+        load(Runtime::JavaHttpServer, "jdk-httpserver", 40, 40),
+        load(Runtime::Ruby, "ruby", 40, 20),
+        load(Runtime::Php, "php", 40, 20),
+        load(Runtime::C, "c", 50, 50),
+    ]);
+}
+
+/// A's calls made from another thread than the one serving the request
+/// are not linked to it (see `link_evidence.rs`): A's client spans are
+/// roots (`root`), the connections still linked (curl → A, A → B), and no
+/// link is wrong:
+/// - the handler starts a thread for its call to B and joins it (20
+///   concurrent requests);
+/// - a lazily grown pool (`concurrent.futures`, 4 threads, each started by a
+///   serving thread and then reused by other requests; 40 concurrent).
+#[test]
+fn calls_from_threads_started_for_a_request_or_a_lazy_pool_stay_roots() {
+    let load = |calls, what, n, parallel| Load {
+        shape: Shape {
+            calls,
+            ..Default::default()
+        },
+        what,
+        n,
+        parallel,
+    };
+    let (outcomes, log) = concurrent(&[
+        load(Calls::Spawned, "spawned", 20, 20),
+        load(Calls::LazyPool(4), "lazy-pool", 40, 40),
+    ]);
+    let id = |sp: &Value| sp["span_id"].clone();
+    for r in &outcomes {
+        assert_eq!(r.wrong, Vec::<String>::new(), "{}: 0 wrong links", r.what);
+        for c in &r.chains {
+            assert_eq!(c.a_server["parent_span_id"], id(&c.curl), "{c:#?}");
+            assert_eq!(c.b_server["parent_span_id"], id(&c.a_client), "{c:#?}");
+            assert_eq!(c.a_client["parent_span_id"], "", "{c:#?}");
+            assert_eq!(attr(&c.a_client, "tap.trace.link"), "root", "{c:#?}");
+        }
+    }
+    assert_eq!(final_counter(&log, "links_thread"), 0, "{log}");
 }
 
 /// curl sends a `traceparent`: its trace id runs through the whole chain.
@@ -469,7 +780,7 @@ fn a_traceparent_keeps_its_trace_through_the_chain() {
 #[test]
 fn an_event_loop_links_only_while_it_serves_one_request() {
     let chain = Chain::start(Shape {
-        node: true,
+        runtime: Runtime::Node,
         ..Default::default()
     });
     let one_by_one: Vec<String> = (0..3).map(|i| format!("/a/loop-{i}")).collect();

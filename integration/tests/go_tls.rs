@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{
-    final_counter, fixture, free_port, n, reports, run, s, self_signed_cert, wait_listening, Agent,
-    TempDir,
+    final_counter, fixture, fnv, free_port, n, reports, run, s, self_signed_cert, wait_listening,
+    Agent, TempDir,
 };
 
 /// The toolchain of Go 1.`minor`, as installed by `scripts/install-deps.sh test`.
@@ -38,13 +38,6 @@ fn toolchain(minor: u32) -> PathBuf {
         go.display()
     );
     go
-}
-
-/// FNV-1a, for the cache key.
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
 }
 
 /// The fixture built with Go 1.`minor` (stripped: `-s -w`), from the cache

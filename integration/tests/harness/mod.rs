@@ -334,6 +334,46 @@ pub fn reports(lines: &[Value]) -> Vec<Value> {
         .collect()
 }
 
+/// FNV-1a, for cache keys of fixtures built at test time.
+pub fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// A fixture built at test time, cached as `target/tmp/<dir>/<label>-<key>`
+/// where the key hashes `inputs` (the tool's version and the sources):
+/// `build(out)` makes `out` (a file or a directory) when it is not there
+/// yet, in a partial path first, so an interrupted build is never used.
+pub fn cached_build(
+    dir: &str,
+    label: &str,
+    inputs: &[&[u8]],
+    build: impl FnOnce(&std::path::Path),
+) -> PathBuf {
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
+    let out = cache.join(format!("{label}-{:016x}", fnv(&inputs.concat())));
+    if out.exists() {
+        return out;
+    }
+    std::fs::create_dir_all(&cache).expect("create the build cache");
+    let partial = cache.join(format!("{label}.partial.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    build(&partial);
+    std::fs::rename(&partial, &out).expect("move the build in place");
+    out
+}
+
+/// The combined stdout and stderr of `cmd args` (a tool's version, for a
+/// cache key).
+pub fn version_of(cmd: &str, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} missing ({e}): run scripts/install-deps.sh test"));
+    [out.stdout, out.stderr].concat()
+}
+
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -12,6 +12,23 @@
 //! thread than its request: goroutines, async runtimes, reader threads) gives
 //! no thread evidence at all from then on: there, a thread serving one
 //! request may be writing for another.
+//!
+//! A thread started for a request is no evidence: its client requests name
+//! no parent (a root, `root`), whoever started it. The kernel shows which
+//! thread created which (`sched:sched_process_fork`) and when each exits,
+//! but not where a thread takes its work from, and no pattern of those
+//! events tells a thread started for one call from a pool thread that
+//! takes any request's work from a shared queue: a pool grown lazily from
+//! the serving threads (`ThreadPoolExecutor`, `concurrent.futures`) starts
+//! its threads from the thread serving request R, during R, and a pool
+//! with no keep-alive (Java's `ThreadPoolExecutor` with a core size of 0
+//! and a keep-alive of 0) has such a thread take queued work of another
+//! request R', call out for it, and exit at once when the queue is empty —
+//! its whole life inside R, exactly like a thread started and joined for
+//! R's own call. Linking that call to R would be a wrong link, so none is
+//! made (`integration/tests/connected_traces.rs`: a thread started and
+//! joined per call, and a lazily grown pool under 40 concurrent requests,
+//! give roots and no wrong link).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

@@ -30,14 +30,14 @@ const WRITE_AT: usize = 64 * 1024;
 
 /// Serializes as the JSON string of its `Display` text, without allocating.
 ///
-/// Short texts (addresses, numbers, timestamps) are formatted on the stack
-/// and written as one string: `collect_str` escapes every fragment the
-/// formatter writes on its own, which cost ~5 % of a JSON line (perf, default
-/// mode at saturation).
+/// Texts up to 512 bytes (addresses, numbers, timestamps, command lines) are
+/// formatted on the stack and written as one string: `collect_str` escapes
+/// every fragment the formatter writes on its own, which cost ~5 % of a JSON
+/// line (perf, default mode at saturation).
 struct Text<T>(T);
 
 /// Longest text [`Text`] formats on the stack.
-const TEXT_ON_STACK: usize = 96;
+const TEXT_ON_STACK: usize = 512;
 
 impl<T: Display> Serialize for Text<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

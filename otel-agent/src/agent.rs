@@ -79,7 +79,8 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
 
     // TLS: attach to the libraries present now, before declaring readiness.
     let mut discovery =
-        Discovery::new(probes.clone(), settings.filter.kernel_pids(), stats.clone());
+        Discovery::new(probes.clone(), settings.filter.kernel_pids(), stats.clone())
+            .only_executables(&settings.filter.exes);
     discovery.initial_scan();
     let (exec_tx, exec_rx) = std::sync::mpsc::sync_channel(4096);
     let discovery_stop = Arc::new(AtomicBool::new(false));

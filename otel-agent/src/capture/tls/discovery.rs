@@ -32,6 +32,7 @@ use crate::capture::loader::{emulated_functions, Probes, TlsLinks};
 use crate::capture::tls::elf_symbols::{find_tls_functions_in_file, ElfError};
 use crate::capture::tls::proc_maps::mapped_files;
 use crate::internal_events::{add, incr, sub, CaptureStats};
+use otel_agent_config::ProcessFilter;
 
 /// Standard library directories scanned at start-up (the probes are built
 /// for x86-64 only: `-D__TARGET_ARCH_x86`, and probe placement decodes
@@ -93,6 +94,9 @@ pub fn is_tls_library_name(name: &str) -> bool {
 pub struct Discovery {
     probes: Arc<Mutex<Probes>>,
     pids: Vec<u32>,
+    /// The `--exe` list (`filter.exes`): an executable no process of which
+    /// is captured is not worth probing; empty: every one.
+    exes: ProcessFilter,
     seen: HashSet<FileKey>,
     seen_exes: HashSet<(u32, u64, u64)>,
     attached: HashMap<FileKey, Attached>,
@@ -105,11 +109,24 @@ impl Discovery {
         Self {
             probes,
             pids,
+            exes: ProcessFilter::default(),
             seen: HashSet::new(),
             seen_exes: HashSet::new(),
             attached: HashMap::new(),
             stats,
         }
+    }
+
+    /// Probe only the executables (static TLS, Go) that `exes` (the `--exe`
+    /// list) captures: with `--exe`, the start-up scan no longer decodes every
+    /// large binary in the standard directories (2 s each for the Go tools
+    /// found on one machine). Libraries are probed whatever the list.
+    pub fn only_executables(mut self, exes: &[String]) -> Self {
+        self.exes = ProcessFilter {
+            exes: exes.to_vec(),
+            ..Default::default()
+        };
+        self
     }
 
     /// Libraries in the standard directories, large executables (static TLS),
@@ -134,7 +151,7 @@ impl Discovery {
                 let big = entry
                     .metadata()
                     .is_ok_and(|m| m.is_file() && m.len() >= MIN_STATIC_TLS_BYTES);
-                if big {
+                if big && self.exes.exe_matches(&entry.path().to_string_lossy(), "") {
                     self.consider(&entry.path(), &entry.path(), false);
                 }
             }
@@ -177,7 +194,13 @@ impl Discovery {
             mapped.insert((meta.dev(), meta.ino()));
             if self.seen_exes.insert((pid, meta.dev(), meta.ino())) {
                 let shown = std::fs::read_link(&exe_link).unwrap_or_else(|_| exe_link.clone());
-                self.consider(&exe_link, &shown, true);
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if self
+                    .exes
+                    .exe_matches(&shown.to_string_lossy(), comm.trim_end())
+                {
+                    self.consider(&exe_link, &shown, true);
+                }
             }
         }
         let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {

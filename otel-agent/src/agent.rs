@@ -110,8 +110,18 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
         None => None,
     };
     let export_failures = otlp.as_ref().map(Otlp::failures);
+    // JSON lines are written by the reader itself (no hand-off: the
+    // exchange is freed by the thread that built it); the exporter task
+    // serves OTLP, and ends at once without it.
+    let outlet = reader::Outlet {
+        tx: otlp.is_some().then_some(tx),
+        stdout: settings
+            .exporters
+            .stdout_enabled()
+            .then(export::stdout::Stdout::default),
+    };
     let sinks = Sinks {
-        stdout: settings.exporters.stdout_enabled(),
+        stdout: false,
         otlp,
     };
     let exporter = tokio::spawn(export::run(rx, sinks, stats.clone()));
@@ -124,7 +134,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
         ring,
         tracker,
         linker,
-        tx,
+        outlet,
         stop_rx,
         stats.clone(),
         recorder,

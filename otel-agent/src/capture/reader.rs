@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::capture::recording::Recorder;
+use crate::export::stdout::Stdout;
 use crate::internal_events::{incr, CaptureStats};
 use crate::link::linker::Linker;
 use crate::track::clock::Clock;
@@ -27,8 +28,18 @@ const IDLE_EVICT: Duration = Duration::from_secs(15 * 60);
 /// Outputs handed to the exporter at least this often while draining.
 const FORWARD_BATCH: usize = 64;
 
+/// Where the reader's outputs go: JSON lines written right here (the
+/// default mode: the exchange is freed by the thread that built it, with no
+/// hand-off), the exporter's queue (OTLP), or both.
+pub struct Outlet {
+    /// The exporter's queue, when an exporter needs the outputs.
+    pub tx: Option<mpsc::Sender<Output>>,
+    /// JSON lines on stdout, written by the reader.
+    pub stdout: Option<Stdout>,
+}
+
 /// Drain the ring buffer into `tracker` until `stop` turns true, sending
-/// outputs to `tx`. A full export queue makes the reader wait: the burst then
+/// outputs to `outlet`. A full export queue makes the reader wait: the burst then
 /// waits in the kernel ring buffer (already allocated), which counts what it
 /// cannot hold, instead of growing the agent's memory.
 #[allow(clippy::too_many_arguments)]
@@ -36,7 +47,7 @@ pub async fn run(
     ring: RingBuf<MapData>,
     mut tracker: Tracker,
     mut linker: Linker,
-    tx: mpsc::Sender<Output>,
+    mut outlet: Outlet,
     mut stop: watch::Receiver<bool>,
     stats: Arc<CaptureStats>,
     mut recorder: Option<Recorder>,
@@ -54,19 +65,19 @@ pub async fn run(
             _ = drain.tick() => {
                 let ring = fd.get_mut();
                 linker.expire(Clock::monotonic_now(), &mut out);
-                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, &tx, &stats).await;
+                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, &mut outlet, &stats).await;
             }
             _ = sweep.tick() => {
                 let evicted = tracker.sweep(Clock::monotonic_now(), IDLE_EVICT.as_nanos() as u64, &mut out);
                 if evicted > 0 {
                     info!(evicted, "idle connections reported and forgotten");
                 }
-                forward(&tx, &mut out, &mut linker, &stats).await;
+                forward(&mut outlet, &mut out, &mut linker, &stats).await;
             }
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
                 let ring = guard.get_inner_mut();
-                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, &tx, &stats).await;
+                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, &mut outlet, &stats).await;
                 guard.clear_ready();
             }
             _ = stop.changed() => break,
@@ -82,7 +93,7 @@ pub async fn run(
         &mut recorder,
         &mut out,
         &mut linker,
-        &tx,
+        &mut outlet,
         &stats,
     )
     .await;
@@ -96,7 +107,7 @@ pub async fn run(
     tracker.shutdown(&mut out);
     linker.link(&mut out, Clock::monotonic_now());
     linker.flush(&mut out);
-    forward(&tx, &mut out, &mut linker, &stats).await;
+    forward(&mut outlet, &mut out, &mut linker, &stats).await;
     info!(live_connections_reported = live, "capture stopped");
     Ok(())
 }
@@ -109,7 +120,7 @@ async fn drain_ring(
     recorder: &mut Option<Recorder>,
     out: &mut Vec<Output>,
     linker: &mut Linker,
-    tx: &mpsc::Sender<Output>,
+    outlet: &mut Outlet,
     stats: &CaptureStats,
 ) {
     while let Some(item) = ring.next() {
@@ -117,10 +128,10 @@ async fn drain_ring(
         tracker.handle_record(&item, out);
         drop(item);
         if out.len() >= FORWARD_BATCH {
-            forward(tx, out, linker, stats).await;
+            forward(outlet, out, linker, stats).await;
         }
     }
-    forward(tx, out, linker, stats).await;
+    forward(outlet, out, linker, stats).await;
 }
 
 /// Append a record to the recording, if any; a write error ends the recording
@@ -146,12 +157,19 @@ fn exporter_stopped(o: &Output, stats: &CaptureStats) {
 /// while) and hand what is ready to the exporter, waiting while its queue is
 /// full. Only a closed queue (the exporter is gone) drops, and counts, outputs.
 async fn forward(
-    tx: &mpsc::Sender<Output>,
+    outlet: &mut Outlet,
     out: &mut Vec<Output>,
     linker: &mut Linker,
     stats: &CaptureStats,
 ) {
     linker.link(out, Clock::monotonic_now());
+    if let Some(lines) = outlet.stdout.as_mut() {
+        lines.write_batch(out, stats);
+    }
+    let Some(tx) = outlet.tx.as_ref() else {
+        out.clear();
+        return;
+    };
     for o in out.drain(..) {
         let o = match tx.try_send(o) {
             Ok(()) => continue,

@@ -15,8 +15,8 @@ use crate::capture::loader::{ProbeOptions, Probes};
 use crate::capture::reader;
 use crate::capture::recording::Recorder;
 use crate::capture::tls::discovery::{self, Discovery};
+use crate::export;
 use crate::export::otlp::{ExportFailures, Otlp, OtlpConfig};
-use crate::export::{self, Sinks};
 use crate::internal_events::CaptureStats;
 use crate::internal_events::KernelCounters;
 use crate::link::ids::IdSource;
@@ -120,11 +120,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
             .stdout_enabled()
             .then(export::stdout::Stdout::default),
     };
-    let sinks = Sinks {
-        stdout: false,
-        otlp,
-    };
-    let exporter = tokio::spawn(export::run(rx, sinks, stats.clone()));
+    let exporter = tokio::spawn(export::run(rx, otlp, stats.clone()));
     let linker = Linker::new(
         LinkBounds::of(&settings),
         IdSource::default().counting_in(stats.clone()),

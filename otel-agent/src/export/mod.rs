@@ -12,14 +12,6 @@ use otel_agent_config::Settings;
 use semconv::model::Output;
 use semconv::options::{KnownMethods, MappingOptions};
 
-/// The enabled sinks.
-pub struct Sinks {
-    /// One JSON line per exchange and report on stdout.
-    pub stdout: bool,
-    /// OTLP traces, metrics and logs.
-    pub otlp: Option<otlp::Otlp>,
-}
-
 /// The semantic-convention mapping options of the settings (`telemetry`):
 /// built once, handed to the span and metric mapping.
 pub fn mapping_options(settings: &Settings) -> MappingOptions {
@@ -37,13 +29,18 @@ pub fn mapping_options(settings: &Settings) -> MappingOptions {
 /// processes' meter providers anyway.
 const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Deliver outputs to every sink until the channel closes, then flush them all.
-pub async fn run(mut rx: mpsc::Receiver<Output>, mut sinks: Sinks, stats: Arc<CaptureStats>) {
+/// Deliver outputs to the OTLP exporter, if any, until the channel closes,
+/// then flush it. (JSON lines on stdout are written by the reader itself:
+/// `capture::reader::Outlet`.)
+pub async fn run(
+    mut rx: mpsc::Receiver<Output>,
+    mut otlp: Option<otlp::Otlp>,
+    stats: Arc<CaptureStats>,
+) {
     let mut batch = Vec::with_capacity(256);
-    let mut lines = stdout::Stdout::default();
     loop {
         let got = tokio::time::timeout(IDLE_TICK, rx.recv_many(&mut batch, 256)).await;
-        if let Some(otlp) = sinks.otlp.as_mut() {
+        if let Some(otlp) = otlp.as_mut() {
             otlp.expire_idle();
         }
         match got {
@@ -51,10 +48,7 @@ pub async fn run(mut rx: mpsc::Receiver<Output>, mut sinks: Sinks, stats: Arc<Ca
             Ok(_) => {}
             Err(_) => continue,
         }
-        if sinks.stdout {
-            lines.write_batch(&batch, &stats);
-        }
-        if let Some(otlp) = sinks.otlp.as_mut() {
+        if let Some(otlp) = otlp.as_mut() {
             for o in &batch {
                 match o {
                     Output::Exchange(e) => otlp.exchange(e),
@@ -65,7 +59,7 @@ pub async fn run(mut rx: mpsc::Receiver<Output>, mut sinks: Sinks, stats: Arc<Ca
         }
         batch.clear();
     }
-    if let Some(otlp) = sinks.otlp.take() {
+    if let Some(otlp) = otlp.take() {
         otlp.shutdown().await;
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use bpf_probes::events::Counter;
 use otel_agent_config::Settings;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::capture::loader::{ProbeOptions, Probes};
@@ -99,7 +99,6 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
         info!(%filter, "--trace-events: logging every decision for matching processes");
         tracker.trace_events(filter);
     }
-    let (tx, rx) = mpsc::channel(settings.limits.export_queue);
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let otlp = match OtlpConfig::from_settings(&settings) {
@@ -110,17 +109,15 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
         None => None,
     };
     let export_failures = otlp.as_ref().map(Otlp::failures);
-    // JSON lines are written by the reader itself (no hand-off: the
-    // exchange is freed by the thread that built it); the exporter task
-    // serves OTLP, and ends at once without it.
+    // The reader delivers to the sinks itself (no hand-off: each exchange
+    // is freed by the thread that built it).
     let outlet = reader::Outlet {
-        tx: otlp.is_some().then_some(tx),
+        otlp,
         stdout: settings
             .exporters
             .stdout_enabled()
             .then(export::stdout::Stdout::default),
     };
-    let exporter = tokio::spawn(export::run(rx, otlp, stats.clone()));
     let linker = Linker::new(
         LinkBounds::of(&settings),
         IdSource::default().counting_in(stats.clone()),
@@ -156,17 +153,29 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
     }
     let _ = stop_tx.send(true);
     discovery_stop.store(true, Ordering::Relaxed);
-    match tokio::time::timeout(Duration::from_secs(5), reader).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => warn!(error = %e, "reader failed"),
-        Ok(Err(e)) => warn!(error = %e, "reader task panicked"),
-        Err(_) => warn!("reader did not stop within 5 s"),
-    }
-    if tokio::time::timeout(Duration::from_secs(30), exporter)
-        .await
-        .is_err()
-    {
-        warn!("exporter did not flush within 30 s");
+    let outlet = match tokio::time::timeout(Duration::from_secs(5), reader).await {
+        Ok(Ok((ended, outlet))) => {
+            if let Err(e) = ended {
+                warn!(error = %e, "reader failed");
+            }
+            Some(outlet)
+        }
+        Ok(Err(e)) => {
+            warn!(error = %e, "reader task panicked");
+            None
+        }
+        Err(_) => {
+            warn!("reader did not stop within 5 s");
+            None
+        }
+    };
+    if let Some(outlet) = outlet {
+        if tokio::time::timeout(Duration::from_secs(30), outlet.shutdown())
+            .await
+            .is_err()
+        {
+            warn!("exporter did not flush within 30 s");
+        }
     }
     let _ = discovery_thread.join();
     log_counters(&probes, &stats, export_failures.as_deref(), true);
@@ -208,7 +217,6 @@ fn log_counters(
                 skip_marks = s.skip_marks,
                 parse_errors = s.parse_errors,
                 exporter_stopped = s.exporter_stopped_exchanges + s.exporter_stopped_reports,
-                export_queue_waits = s.export_queue_waits,
                 span_queue_full = spans(|f| &f.spans_queue_full),
                 span_export_failed = spans(|f| &f.spans_lost),
                 span_not_sampled = spans(|f| &f.spans_not_sampled),

@@ -67,15 +67,13 @@ stats! {
     parse_errors,
     /// Connection reports written.
     reports,
-    /// Exchanges lost because the exporter had stopped (the export queue
-    /// never drops: while the exporter runs, the reader waits).
+    /// Exchanges lost because stdout stopped taking JSON lines (a closed
+    /// pipe, a full disk). (OTLP counts its own losses: span queue full,
+    /// export failed.)
     exporter_stopped_exchanges,
-    /// Connection reports lost because the exporter had stopped.
+    /// Connection reports lost because stdout stopped taking JSON lines.
     exporter_stopped_reports,
-    /// Times the reader waited for room in the export queue (the burst
-    /// waited in the kernel ring buffer meanwhile).
-    export_queue_waits,
-    /// Exchanges and reports written by an exporter.
+    /// Exchanges and reports written to stdout as JSON lines.
     exported,
     /// Files (libraries, static binaries) with TLS probes attached.
     tls_files_attached,

@@ -395,12 +395,12 @@ pub const DROP_REASONS: &[DropReason] = &[
     drop_reason(
         &TAP_DROPPED_EXCHANGES,
         "exporter_stopped",
-        "exchanges lost because the exporter had stopped",
+        "exchanges lost because stdout refused their JSON lines (closed pipe, full disk)",
     ),
     drop_reason(
         &TAP_DROPPED_REPORTS,
         "exporter_stopped",
-        "connection reports lost because the exporter had stopped",
+        "connection reports lost because stdout refused their JSON lines",
     ),
     drop_reason(
         &TAP_DROPPED_SPANS,

@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use aya::maps::{MapData, RingBuf};
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::capture::recording::Recorder;
+use crate::export::otlp::Otlp;
 use crate::export::stdout::Stdout;
-use crate::internal_events::{incr, CaptureStats};
+use crate::internal_events::CaptureStats;
 use crate::link::linker::Linker;
 use crate::track::clock::Clock;
 use crate::track::tracker::Tracker;
@@ -25,29 +26,82 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// A connection with no event for this long is reported (`evicted`) and forgotten.
 const IDLE_EVICT: Duration = Duration::from_secs(15 * 60);
 
-/// Outputs handed to the exporter at least this often while draining.
+/// Outputs delivered at least this often while draining (the linker sees
+/// them in batches).
 const FORWARD_BATCH: usize = 64;
 
-/// Where the reader's outputs go: JSON lines written right here (the
-/// default mode: the exchange is freed by the thread that built it, with no
-/// hand-off), the exporter's queue (OTLP), or both.
+/// Where the reader's outputs go, delivered right here: JSON lines on
+/// stdout, and OTLP (spans encoded, HTTP metrics recorded, connection
+/// reports made log records, then queued for the export tasks). Nothing is
+/// handed to another task as an exchange: each exchange is freed by the
+/// thread that built it, which keeps the allocator's retained memory small
+/// (BENCHMARKS.md, "JSON lines written by the reader").
+#[derive(Default)]
 pub struct Outlet {
-    /// The exporter's queue, when an exporter needs the outputs.
-    pub tx: Option<mpsc::Sender<Output>>,
-    /// JSON lines on stdout, written by the reader.
+    /// OTLP spans, HTTP metrics and logs.
+    pub otlp: Option<Otlp>,
+    /// JSON lines on stdout.
     pub stdout: Option<Stdout>,
 }
 
-/// Drain the ring buffer into `tracker` until `stop` turns true, sending
-/// outputs to `outlet`. A full export queue makes the reader wait: the burst then
-/// waits in the kernel ring buffer (already allocated), which counts what it
-/// cannot hold, instead of growing the agent's memory.
+impl Outlet {
+    /// Deliver `out` to every sink, and empty it.
+    fn deliver(&mut self, out: &mut Vec<Output>, stats: &CaptureStats) {
+        if let Some(lines) = self.stdout.as_mut() {
+            lines.write_batch(out, stats);
+        }
+        if let Some(otlp) = self.otlp.as_mut() {
+            for o in out.iter() {
+                match o {
+                    Output::Exchange(e) => otlp.exchange(e),
+                    Output::Report(r) => otlp.report(r),
+                }
+            }
+        }
+        out.clear();
+    }
+
+    /// Housekeeping between batches: idle processes' meter providers.
+    fn tick(&mut self) {
+        if let Some(otlp) = self.otlp.as_mut() {
+            otlp.expire_idle();
+        }
+    }
+
+    /// Flush what the sinks still hold (queued spans and log records, the
+    /// last metrics), within the OTLP exporter's shutdown bounds.
+    pub async fn shutdown(self) {
+        if let Some(otlp) = self.otlp {
+            otlp.shutdown().await;
+        }
+    }
+}
+
+/// Drain the ring buffer into `tracker` until `stop` turns true, delivering
+/// outputs to `outlet`, which is handed back (to be shut down) with how the
+/// reading ended. Delivery never waits: a sink that cannot keep up drops
+/// and counts (the OTLP span and log queues), and a reader that cannot keep
+/// up leaves the burst in the kernel ring buffer, which counts what it
+/// cannot hold.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     ring: RingBuf<MapData>,
+    tracker: Tracker,
+    linker: Linker,
+    mut outlet: Outlet,
+    stop: watch::Receiver<bool>,
+    stats: Arc<CaptureStats>,
+    recorder: Option<Recorder>,
+) -> (std::io::Result<()>, Outlet) {
+    let ended = read(ring, tracker, linker, &mut outlet, stop, stats, recorder).await;
+    (ended, outlet)
+}
+
+async fn read(
+    ring: RingBuf<MapData>,
     mut tracker: Tracker,
     mut linker: Linker,
-    mut outlet: Outlet,
+    outlet: &mut Outlet,
     mut stop: watch::Receiver<bool>,
     stats: Arc<CaptureStats>,
     mut recorder: Option<Recorder>,
@@ -65,26 +119,27 @@ pub async fn run(
             _ = drain.tick() => {
                 let ring = fd.get_mut();
                 linker.expire(Clock::monotonic_now(), &mut out);
-                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, &mut outlet, &stats).await;
+                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, outlet, &stats);
+                outlet.tick();
             }
             _ = sweep.tick() => {
                 let evicted = tracker.sweep(Clock::monotonic_now(), IDLE_EVICT.as_nanos() as u64, &mut out);
                 if evicted > 0 {
                     info!(evicted, "idle connections reported and forgotten");
                 }
-                forward(&mut outlet, &mut out, &mut linker, &stats).await;
+                forward(outlet, &mut out, &mut linker, &stats);
             }
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
                 let ring = guard.get_inner_mut();
-                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, &mut outlet, &stats).await;
+                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, outlet, &stats);
                 guard.clear_ready();
             }
             _ = stop.changed() => break,
         }
     }
     // Whatever the kernel wrote before we stopped is still ours: drain it,
-    // report the live connections, and wait for the exporter to take it all.
+    // and report the live connections.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let ring = fd.get_mut();
     drain_ring(
@@ -93,10 +148,9 @@ pub async fn run(
         &mut recorder,
         &mut out,
         &mut linker,
-        &mut outlet,
+        outlet,
         &stats,
-    )
-    .await;
+    );
     if let Some(r) = recorder.take() {
         match r.finish() {
             Ok(records) => info!(records, "recording written"),
@@ -107,14 +161,14 @@ pub async fn run(
     tracker.shutdown(&mut out);
     linker.link(&mut out, Clock::monotonic_now());
     linker.flush(&mut out);
-    forward(&mut outlet, &mut out, &mut linker, &stats).await;
+    forward(outlet, &mut out, &mut linker, &stats);
     info!(live_connections_reported = live, "capture stopped");
     Ok(())
 }
 
-/// Handle every record waiting in the ring buffer, handing the outputs to
-/// the exporter as they come.
-async fn drain_ring(
+/// Handle every record waiting in the ring buffer, delivering the outputs
+/// as they come.
+fn drain_ring(
     ring: &mut RingBuf<MapData>,
     tracker: &mut Tracker,
     recorder: &mut Option<Recorder>,
@@ -128,10 +182,10 @@ async fn drain_ring(
         tracker.handle_record(&item, out);
         drop(item);
         if out.len() >= FORWARD_BATCH {
-            forward(outlet, out, linker, stats).await;
+            forward(outlet, out, linker, stats);
         }
     }
-    forward(outlet, out, linker, stats).await;
+    forward(outlet, out, linker, stats);
 }
 
 /// Append a record to the recording, if any; a write error ends the recording
@@ -145,45 +199,9 @@ fn record(recorder: &mut Option<Recorder>, item: &[u8]) {
     }
 }
 
-/// Count an output lost because the exporter had stopped, by what it is.
-fn exporter_stopped(o: &Output, stats: &CaptureStats) {
-    match o {
-        Output::Exchange(_) => incr(&stats.exporter_stopped_exchanges),
-        Output::Report(_) => incr(&stats.exporter_stopped_reports),
-    }
-}
-
 /// Give the exchanges of `out` their span ids (the linker may hold some a
-/// while) and hand what is ready to the exporter, waiting while its queue is
-/// full. Only a closed queue (the exporter is gone) drops, and counts, outputs.
-async fn forward(
-    outlet: &mut Outlet,
-    out: &mut Vec<Output>,
-    linker: &mut Linker,
-    stats: &CaptureStats,
-) {
+/// while) and deliver what is ready.
+fn forward(outlet: &mut Outlet, out: &mut Vec<Output>, linker: &mut Linker, stats: &CaptureStats) {
     linker.link(out, Clock::monotonic_now());
-    if let Some(lines) = outlet.stdout.as_mut() {
-        lines.write_batch(out, stats);
-    }
-    let Some(tx) = outlet.tx.as_ref() else {
-        out.clear();
-        return;
-    };
-    for o in out.drain(..) {
-        let o = match tx.try_send(o) {
-            Ok(()) => continue,
-            Err(mpsc::error::TrySendError::Full(o)) => {
-                incr(&stats.export_queue_waits);
-                o
-            }
-            Err(mpsc::error::TrySendError::Closed(o)) => {
-                exporter_stopped(&o, stats);
-                continue;
-            }
-        };
-        if let Err(mpsc::error::SendError(o)) = tx.send(o).await {
-            exporter_stopped(&o, stats);
-        }
-    }
+    outlet.deliver(out, stats);
 }

@@ -1,15 +1,10 @@
-//! Exporters: where exchanges and connection reports go (stdout JSON, OTLP).
+//! Exporters: where exchanges and connection reports go (stdout JSON, OTLP),
+//! both fed by the reader (`capture::reader::Outlet`).
 
 pub mod otlp;
 pub mod stdout;
 
-use std::sync::Arc;
-
-use tokio::sync::mpsc;
-
-use crate::internal_events::CaptureStats;
 use otel_agent_config::Settings;
-use semconv::model::Output;
 use semconv::options::{KnownMethods, MappingOptions};
 
 /// The semantic-convention mapping options of the settings (`telemetry`):
@@ -22,45 +17,6 @@ pub fn mapping_options(settings: &Settings) -> MappingOptions {
         span_response_headers: t.span_response_headers.clone(),
         body_size_metrics: t.body_size_metrics,
         server_address_on_server_metrics: t.server_address_on_server_metrics,
-    }
-}
-
-/// How long the exporter waits for outputs before it looks for idle
-/// processes' meter providers anyway.
-const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Deliver outputs to the OTLP exporter, if any, until the channel closes,
-/// then flush it. (JSON lines on stdout are written by the reader itself:
-/// `capture::reader::Outlet`.)
-pub async fn run(
-    mut rx: mpsc::Receiver<Output>,
-    mut otlp: Option<otlp::Otlp>,
-    stats: Arc<CaptureStats>,
-) {
-    let mut batch = Vec::with_capacity(256);
-    loop {
-        let got = tokio::time::timeout(IDLE_TICK, rx.recv_many(&mut batch, 256)).await;
-        if let Some(otlp) = otlp.as_mut() {
-            otlp.expire_idle();
-        }
-        match got {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(_) => continue,
-        }
-        if let Some(otlp) = otlp.as_mut() {
-            for o in &batch {
-                match o {
-                    Output::Exchange(e) => otlp.exchange(e),
-                    Output::Report(r) => otlp.report(r),
-                }
-                otlp::exported(&stats);
-            }
-        }
-        batch.clear();
-    }
-    if let Some(otlp) = otlp.take() {
-        otlp.shutdown().await;
     }
 }
 

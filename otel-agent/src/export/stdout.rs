@@ -496,8 +496,11 @@ pub fn write_line(buf: &mut Vec<u8>, o: &Output) -> bool {
 #[derive(Default)]
 pub struct Stdout {
     buf: Vec<u8>,
-    /// Lines in `buf`, counted as exported once written.
-    lines: u64,
+    /// Exchange lines in `buf`: counted as exported once written, as lost
+    /// (`exporter_stopped_exchanges`) if the write fails.
+    exchanges: u64,
+    /// Connection-report lines in `buf`, counted likewise.
+    reports: u64,
 }
 
 impl Stdout {
@@ -507,7 +510,10 @@ impl Stdout {
         let mut w = stdout.lock();
         for o in batch {
             if write_line(&mut self.buf, o) {
-                self.lines += 1;
+                match o {
+                    Output::Exchange(_) => self.exchanges += 1,
+                    Output::Report(_) => self.reports += 1,
+                }
             }
             if self.buf.len() >= WRITE_AT {
                 self.write_out(&mut w, stats);
@@ -517,12 +523,21 @@ impl Stdout {
         let _ = w.flush();
     }
 
+    /// Write the buffered lines. If stdout refuses them (closed pipe, full
+    /// disk), every line of the write is counted as lost: part of it may
+    /// have gone out, but not as whole lines a reader could rely on.
     fn write_out(&mut self, w: &mut impl Write, stats: &CaptureStats) {
-        if !self.buf.is_empty() && w.write_all(&self.buf).is_ok() {
-            add(&stats.exported, self.lines);
+        if !self.buf.is_empty() {
+            if w.write_all(&self.buf).is_ok() {
+                add(&stats.exported, self.exchanges + self.reports);
+            } else {
+                add(&stats.exporter_stopped_exchanges, self.exchanges);
+                add(&stats.exporter_stopped_reports, self.reports);
+            }
         }
         self.buf.clear();
-        self.lines = 0;
+        self.exchanges = 0;
+        self.reports = 0;
     }
 }
 
@@ -572,6 +587,42 @@ mod tests {
                 "{s:?}"
             );
         }
+    }
+
+    /// Lines stdout refuses are counted lost, by kind; lines it takes, exported.
+    #[test]
+    fn refused_lines_are_counted_lost() {
+        struct Refuses;
+        impl Write for Refuses {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let stats = CaptureStats::default();
+        let mut out = Stdout::default();
+        let batch = [
+            Output::Exchange(Box::new(exchange())),
+            Output::Exchange(Box::new(exchange())),
+            Output::Report(Box::new(report())),
+        ];
+        for o in &batch {
+            assert!(write_line(&mut out.buf, o));
+        }
+        (out.exchanges, out.reports) = (2, 1);
+        out.write_out(&mut Refuses, &stats);
+        let s = stats.snapshot();
+        assert_eq!(
+            (s.exporter_stopped_exchanges, s.exporter_stopped_reports, s.exported),
+            (2, 1, 0)
+        );
+        assert!(out.buf.is_empty());
+        assert!(write_line(&mut out.buf, &batch[0]));
+        out.exchanges = 1;
+        out.write_out(&mut Vec::new(), &stats);
+        assert_eq!(stats.snapshot().exported, 1);
     }
 
     fn exchange_json(e: &Exchange) -> Value {

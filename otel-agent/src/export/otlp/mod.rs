@@ -48,7 +48,7 @@ pub mod spans;
 #[cfg(test)]
 mod test_metrics;
 
-use crate::internal_events::{incr, CaptureStats, KernelCounters};
+use crate::internal_events::{CaptureStats, KernelCounters};
 use http_metrics::HttpInstruments;
 use logs::QueuedRecord;
 use process_meters::{proc_is_running, MeterLimits, NewProvider, ProcessMeters};
@@ -837,9 +837,4 @@ async fn export_request(
             }
         }
     }
-}
-
-/// Count an exported output (for the stdout-less case).
-pub fn exported(stats: &CaptureStats) {
-    incr(&stats.exported);
 }

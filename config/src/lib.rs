@@ -55,8 +55,13 @@ pub const DEFAULT_CONFIG_YAML: &str = include_str!("default.yaml");
 pub struct Limits {
     /// Ring buffer size in bytes (power of two, 4 KiB to 1 GiB).
     pub ring_buffer_bytes: u32,
-    /// Exchanges and reports waiting for the exporter before new ones are dropped (and counted).
+    /// OTLP spans, and log records, waiting for the collector before new
+    /// ones are dropped (and counted).
     pub export_queue: usize,
+    /// Under sustained pressure on the span queue, keep whole traces at
+    /// 1/2, 1/4, … (the ratio in each span's trace state, the rest counted
+    /// as shed) instead of losing spans at random when it overflows.
+    pub shed_spans: bool,
     /// Largest HTTP header block parsed.
     pub max_header_bytes: usize,
     /// Payload bytes carried by one kernel event (64 to 16 KiB).
@@ -77,6 +82,7 @@ impl Default for Limits {
         Self {
             ring_buffer_bytes: 8 * 1024 * 1024,
             export_queue: 2 * 1024,
+            shed_spans: true,
             max_header_bytes: 64 * 1024,
             max_event_payload: 16 * 1024,
             max_connections: 65536,

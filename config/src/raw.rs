@@ -222,8 +222,10 @@ pub(crate) struct RawLimits {
     pub max_event_payload: Option<Spanned<ByteSize>>,
     /// Connections tracked at once in the kernel.
     pub max_connections: Option<Spanned<u32>>,
-    /// Exchanges and reports waiting for the exporter before new ones are dropped.
+    /// OTLP spans and log records waiting for the collector before new ones are dropped.
     pub export_queue: Option<Spanned<usize>>,
+    /// Shed spans by trace under sustained pressure on the span queue.
+    pub shed_spans: Option<bool>,
     /// Largest HTTP header block parsed.
     pub max_header_bytes: Option<Spanned<ByteSize>>,
     /// Observed processes with HTTP metrics under their own resource at once.

@@ -641,3 +641,11 @@ fn trace_links_wait_and_hold_bounds() {
     let (l, _, _) = err("telemetry:\n  trace_links:\n    hold: 1\n");
     assert_eq!(l, 3);
 }
+
+#[test]
+fn span_shedding_is_on_by_default_and_can_be_turned_off() {
+    assert!(Settings::default().limits.shed_spans);
+    assert!(!ok("limits:\n  shed_spans: false\n").limits.shed_spans);
+    let (_, _, m) = err("limits:\n  shed_spans: sometimes\n");
+    assert!(m.contains("expected true or false"), "{m}");
+}

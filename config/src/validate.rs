@@ -481,6 +481,9 @@ fn limits(raw: RawLimits) -> R<Limits> {
         }
         l.export_queue = q.value;
     }
+    if let Some(shed) = raw.shed_spans {
+        l.shed_spans = shed;
+    }
     if let Some(h) = &raw.max_header_bytes {
         l.max_header_bytes = size_in(h, "header limit", 1024, 16 << 20)? as usize;
     }

@@ -863,3 +863,146 @@ fn export_through_mutual_tls_over_grpc() {
 fn export_through_mutual_tls_over_http() {
     export_over_mutual_tls("http/protobuf");
 }
+
+/// The span randomness of a trace id (hex): its last 56 bits.
+fn trace_randomness(trace_id: &str) -> u64 {
+    trace_id
+        .get(18..)
+        .and_then(|r| u64::from_str_radix(r, 16).ok())
+        .unwrap_or_else(|| panic!("trace id {trace_id:?}"))
+}
+
+/// The rejection threshold in a trace state's `ot=th:…`, if any.
+fn ot_threshold(state: &str) -> Option<u64> {
+    let ot = state
+        .split(',')
+        .find_map(|e| e.trim().strip_prefix("ot="))?;
+    let th = ot.split(';').find_map(|f| f.strip_prefix("th:"))?;
+    let v = u64::from_str_radix(th, 16).ok()?;
+    Some(v << (4 * (14 - th.len())))
+}
+
+#[test]
+fn spans_are_shed_by_trace_while_the_collector_cannot_keep_up() {
+    let nginx = Nginx::start();
+    let collector = Collector::start();
+    let endpoint = collector.grpc_endpoint();
+    let dir = crate::harness::TempDir::new("shed");
+    let config = dir.agent_config(&format!(
+        "limits:\n  export_queue: 512\nfilters:\n  ports:\n    include: [{}]\n",
+        nginx.port
+    ));
+    let agent = Agent::start_env(
+        &["--config", config.to_str().expect("utf-8 path")],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ],
+    );
+    // The collector stops taking spans: 4 requests of 512 wait on it, then
+    // the 512-span queue fills and the agent sheds.
+    let signal = |sig| {
+        // SAFETY: kill with the collector's pid and a valid signal touches no memory.
+        unsafe { libc::kill(collector.pid() as i32, sig) };
+    };
+    signal(libc::SIGSTOP);
+    // nginx ends an HTTP/2 connection after 1,000 requests.
+    let burst = 6000;
+    run(
+        "h2load",
+        &[
+            "-n",
+            &burst.to_string(),
+            "-c",
+            "6",
+            "-m",
+            "8",
+            &nginx.url("/burst"),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    signal(libc::SIGCONT);
+    // The queue drains and the level falls back to nothing shed.
+    std::thread::sleep(Duration::from_secs(4));
+    run("h2load", &["-n", "50", "-c", "1", &nginx.url("/after")]);
+    // Server spans have url.path, client spans url.full.
+    let path = |sp: &Value| {
+        let full = attr_s(sp, "url.full");
+        let path = full
+            .find("/after")
+            .map_or(attr_s(sp, "url.path"), |i| &full[i..]);
+        path.to_string()
+    };
+    let after = |c: &Collector| {
+        c.spans()
+            .iter()
+            .filter(|(_, sp)| path(sp) == "/after")
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while after(&collector) < 100 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, log) = agent.stop_with_log();
+    assert_eq!(
+        after(&collector),
+        100,
+        "the spans sent after the pressure, all kept; agent log:\n{log}\n{}",
+        collector.dump()
+    );
+    let counter = |name| crate::harness::final_counter(&log, name);
+    let spans = collector.spans();
+    let received = spans.len() as u64;
+    let (shed, queue_full) = (counter("span_shed"), counter("span_queue_full"));
+    let exchanges = counter("exchanges") + counter("partial_exchanges");
+    eprintln!(
+        "exchanges {exchanges}: spans received {received}, shed {shed}, queue full {queue_full}"
+    );
+    assert!(shed > 0, "spans were shed under pressure");
+    assert_eq!(counter("span_export_failed"), 0);
+    assert_eq!(counter("span_not_sampled"), 0);
+    assert_eq!(
+        received + shed + queue_full,
+        exchanges,
+        "every exchange's span is received, shed or dropped (counted)"
+    );
+    assert_eq!(exchanges, 2 * (burst + 50), "both sides of every request");
+    // A kept span's trace state says the level it was kept at, and its
+    // trace's randomness is past that threshold: shedding chose by trace.
+    let mut marked = 0;
+    let mut per_trace: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, sp) in &spans {
+        let state = sp["trace_state"].as_str().unwrap_or("");
+        let trace = sp["trace_id"].as_str().unwrap_or("").to_string();
+        if path(sp) == "/after" {
+            assert_eq!(ot_threshold(state), None, "nothing shed after: {sp}");
+            continue;
+        }
+        if let Some(th) = ot_threshold(state) {
+            marked += 1;
+            assert!(
+                trace_randomness(&trace) >= th,
+                "kept against its threshold: {sp}"
+            );
+            *per_trace.entry(trace).or_default() += 1;
+        }
+    }
+    // Both spans of a request (client and server, one trace) are kept or
+    // shed together, but for a random queue-full drop or a level change
+    // between the two.
+    let broken = per_trace.values().filter(|&&n| n != 2).count() as u64;
+    eprintln!(
+        "{marked} spans kept with a threshold, {} traces, {broken} not whole",
+        per_trace.len()
+    );
+    assert!(
+        marked > 0,
+        "spans kept under shedding carry their threshold"
+    );
+    assert!(
+        broken <= queue_full + per_trace.len() as u64 / 10,
+        "traces kept whole: {broken} broken of {}",
+        per_trace.len()
+    );
+    collector.stop();
+}

@@ -174,7 +174,7 @@ fn replay(
                         if let Ok(span) = spans.span(&ex) {
                             sdk_batch.push(span);
                         }
-                    } else if let Ok(span) = spans.encoded(&ex) {
+                    } else if let Ok(span) = spans.encoded(&ex, 0) {
                         batch.push(span);
                     }
                     if sdk_batch.len() == BATCH {

@@ -219,6 +219,7 @@ fn log_counters(
                 exporter_stopped = s.exporter_stopped_exchanges + s.exporter_stopped_reports,
                 span_queue_full = spans(|f| &f.spans_queue_full),
                 span_export_failed = spans(|f| &f.spans_lost),
+                span_shed = spans(|f| &f.spans_shed),
                 span_not_sampled = spans(|f| &f.spans_not_sampled),
                 span_client_skipped = spans(|f| &f.spans_client_skipped),
                 client_span_ids_repeated = s.client_span_ids_repeated,

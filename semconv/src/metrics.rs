@@ -413,6 +413,11 @@ pub const DROP_REASONS: &[DropReason] = &[
         "spans lost: export failed after retries, or at shutdown",
     ),
     drop_reason(
+        &TAP_DROPPED_SPANS,
+        "shed",
+        "spans shed under pressure: their traces sampled out (limits.shed_spans)",
+    ),
+    drop_reason(
         &TAP_DROPPED_LOG_RECORDS,
         "queue_full",
         "log records lost: the OTLP log queue was full",
@@ -674,7 +679,10 @@ mod tests {
         assert_eq!(by(&TAP_DROPPED_CONNECTIONS), ["conn_map_full"]);
         assert_eq!(by(&TAP_DROPPED_EXCHANGES), ["exporter_stopped"]);
         assert_eq!(by(&TAP_DROPPED_REPORTS), ["exporter_stopped"]);
-        assert_eq!(by(&TAP_DROPPED_SPANS), ["queue_full", "export_failed"]);
+        assert_eq!(
+            by(&TAP_DROPPED_SPANS),
+            ["queue_full", "export_failed", "shed"]
+        );
         assert_eq!(
             by(&TAP_DROPPED_LOG_RECORDS),
             ["queue_full", "export_failed"]

@@ -615,7 +615,11 @@ mod tests {
         out.write_out(&mut Refuses, &stats);
         let s = stats.snapshot();
         assert_eq!(
-            (s.exporter_stopped_exchanges, s.exporter_stopped_reports, s.exported),
+            (
+                s.exporter_stopped_exchanges,
+                s.exporter_stopped_reports,
+                s.exported
+            ),
             (2, 1, 0)
         );
         assert!(out.buf.is_empty());

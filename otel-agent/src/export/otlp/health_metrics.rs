@@ -47,6 +47,7 @@ fn dropped(
         ("tap.dropped.reports", "exporter_stopped") => s.exporter_stopped_reports,
         ("tap.dropped.spans", "queue_full") => f(&failures.spans_queue_full),
         ("tap.dropped.spans", "export_failed") => f(&failures.spans_lost),
+        ("tap.dropped.spans", "shed") => f(&failures.spans_shed),
         ("tap.dropped.log_records", "queue_full") => f(&failures.log_records_queue_full),
         ("tap.dropped.log_records", "export_failed") => f(&failures.log_records_lost),
         _ => return None,
@@ -265,6 +266,7 @@ mod tests {
         let failures = Arc::new(ExportFailures::default());
         set(&failures.spans_queue_full, 13);
         set(&failures.spans_lost, 14);
+        set(&failures.spans_shed, 31);
         set(&failures.log_records_queue_full, 15);
         set(&failures.log_records_lost, 16);
         set(&failures.exchanges_unattributed, 17);
@@ -418,6 +420,7 @@ mod tests {
             [
                 point(&["tap.drop.reason=export_failed"], 14.0),
                 point(&["tap.drop.reason=queue_full"], 13.0),
+                point(&["tap.drop.reason=shed"], 31.0),
             ]
         );
     }

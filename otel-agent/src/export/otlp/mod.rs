@@ -42,6 +42,7 @@ pub mod http_metrics;
 pub mod logs;
 pub mod process_meters;
 pub mod resources;
+pub mod shedding;
 pub mod span_proto;
 pub mod span_transport;
 pub mod spans;
@@ -99,6 +100,9 @@ pub struct OtlpConfig {
     pub resource_attributes: BTreeMap<String, String>,
     /// Spans waiting for export before new ones are dropped (and counted).
     pub max_queued_spans: usize,
+    /// Shed spans by trace under sustained pressure rather than drop them
+    /// at random when the queue overflows (`shedding`).
+    pub shed_spans: bool,
     /// How exchanges are mapped to spans and metrics.
     pub mapping: semconv::options::MappingOptions,
     /// The client span of a request carrying a valid `traceparent`: export or skip.
@@ -129,6 +133,7 @@ impl OtlpConfig {
             },
             resource_attributes: s.resource.attributes.clone(),
             max_queued_spans: s.limits.export_queue.max(MAX_BATCH),
+            shed_spans: s.limits.shed_spans,
             mapping: super::mapping_options(s),
             client_span_from_traceparent: s.telemetry.client_span_from_traceparent,
             meter_limits: MeterLimits {
@@ -248,6 +253,8 @@ pub struct ExportFailures {
     pub spans_queue_full: AtomicU64,
     /// Spans lost with failed batches (or still queued when shutdown gave up).
     pub spans_lost: AtomicU64,
+    /// Spans shed under pressure (`shedding`): their traces were sampled out.
+    pub spans_shed: AtomicU64,
     /// Spans queued and not yet delivered or counted lost.
     pub spans_pending: AtomicU64,
     /// Spans not exported: the caller's `traceparent` said not sampled.
@@ -271,6 +278,8 @@ pub struct Otlp {
     span_tx: mpsc::Sender<(Arc<Resource>, EncodedSpan)>,
     span_task: Option<tokio::task::JoinHandle<()>>,
     spans: SpanBuilder,
+    /// Whether spans are shed under pressure (`limits.shed_spans`).
+    shed: bool,
     /// HTTP metrics per observed process (`None`: metrics not exported).
     http: Option<ProcessMeters>,
     last_expiry: Instant,
@@ -518,6 +527,7 @@ impl Otlp {
             span_tx,
             span_task,
             spans,
+            shed: cfg.shed_spans,
             http,
             last_expiry: Instant::now(),
             log_tx,
@@ -538,18 +548,29 @@ impl Otlp {
     /// One exchange: its span (queued) and its HTTP metrics, both under
     /// its process's resource.
     pub fn exchange(&mut self, ex: &Exchange) {
+        let now = Instant::now();
         if let Some(meters) = self.http.as_mut() {
             let process = self.spans.resource_of(&ex.connection.process);
             meters
-                .instruments(&process, Instant::now())
+                .instruments(&process, now)
                 .record(ex, self.spans.options());
         }
         if self.span_task.is_none() {
             return;
         }
-        let built = self.spans.encoded(ex);
+        let level = if self.shed {
+            let free = self.span_tx.capacity() as f64 / self.span_tx.max_capacity() as f64;
+            shedding::level(1.0 - free)
+        } else {
+            0
+        };
+        let built = self.spans.encoded(ex, level);
         let span = match built {
             Ok(span) => span,
+            Err(SpanSkip::Shed) => {
+                self.failures.spans_shed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             Err(SpanSkip::NotSampled) => {
                 self.failures
                     .spans_not_sampled
@@ -820,6 +841,7 @@ async fn export_request(
         match transport.send(body.clone()).await {
             Ok(()) => {
                 failures.spans_pending.fetch_sub(n, Ordering::Relaxed);
+                debug!(spans = n, attempt, "span request exported");
                 return;
             }
             Err(e) if attempt < ATTEMPTS => {

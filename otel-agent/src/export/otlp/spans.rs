@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::shedding;
 use opentelemetry::logs::AnyValue;
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind as OtelSpanKind, Status, TraceFlags, TraceId, TraceState,
@@ -38,6 +39,9 @@ pub enum SpanSkip {
     /// A client span whose id (the `traceparent` parent-id) the program's own
     /// instrumentation exports (`telemetry.client_span_from_traceparent: skip`).
     ClientSpanOfInstrumentedProgram,
+    /// Shed under pressure: the trace's randomness is below the shedding
+    /// level's threshold (`shedding`).
+    Shed,
 }
 
 /// Trace id, span id, parent span id (invalid for none), whether the parent
@@ -132,7 +136,16 @@ impl SpanBuilder {
     }
 
     /// The exchange's span record and its ids, or why it is not exported.
-    fn placed(&mut self, ex: &Exchange) -> Result<(SpanRecord, Ids), SpanSkip> {
+    fn placed(&mut self, ex: &Exchange, shed_level: u32) -> Result<(SpanRecord, Ids), SpanSkip> {
+        // Shed before any work on the span (its ids are known already).
+        if let Some(ids) = ex.ids.as_ref().filter(|_| shed_level > 0) {
+            if !shedding::keeps(
+                shedding::randomness(&ids.trace_id, ids.state.as_deref()),
+                shed_level,
+            ) {
+                return Err(SpanSkip::Shed);
+            }
+        }
         let r = span(ex, &self.options);
         let own;
         let placed = match &ex.ids {
@@ -150,10 +163,24 @@ impl SpanBuilder {
         {
             return Err(SpanSkip::ClientSpanOfInstrumentedProgram);
         }
+        if shed_level > 0
+            && ex.ids.is_none()
+            && !shedding::keeps(
+                shedding::randomness(&placed.trace_id, placed.state.as_deref()),
+                shed_level,
+            )
+        {
+            return Err(SpanSkip::Shed);
+        }
         let (trace_id, span_id, parent_span_id) = otel_ids(placed);
-        let trace_state = placed
-            .state
-            .as_deref()
+        let marked;
+        let state = if shed_level > 0 {
+            marked = shedding::with_threshold(placed.state.as_deref(), shed_level);
+            Some(marked.as_str())
+        } else {
+            placed.state.as_deref()
+        };
+        let trace_state = state
             .and_then(|s| s.parse::<TraceState>().ok())
             .unwrap_or_default();
         let ids = (
@@ -169,9 +196,15 @@ impl SpanBuilder {
     /// The exchange's span encoded as an OTLP `Span` message (what the
     /// exporter queues) and the resource of its process, or why the span is
     /// not exported.
-    pub fn encoded(&mut self, ex: &Exchange) -> Result<(Arc<Resource>, EncodedSpan), SpanSkip> {
+    /// Past shedding level 0 (`shedding`), only the spans of traces the
+    /// level keeps, with the level's threshold in their trace state.
+    pub fn encoded(
+        &mut self,
+        ex: &Exchange,
+        shed_level: u32,
+    ) -> Result<(Arc<Resource>, EncodedSpan), SpanSkip> {
         let (r, (trace_id, span_id, parent_span_id, parent_is_remote, trace_state)) =
-            self.placed(ex)?;
+            self.placed(ex, shed_level)?;
         let ids = SpanIds {
             trace_id: trace_id.to_bytes(),
             span_id: span_id.to_bytes(),
@@ -191,7 +224,7 @@ impl SpanBuilder {
 
     fn span_data(&mut self, ex: &Exchange) -> Result<SpanData, SpanSkip> {
         let (r, (trace_id, span_id, parent_span_id, parent_span_is_remote, trace_state)) =
-            self.placed(ex)?;
+            self.placed(ex, 0)?;
         Ok(SpanData {
             span_context: SpanContext::new(
                 trace_id,
@@ -702,7 +735,7 @@ mod tests {
             let mut ours = builder(None);
             ours.options = options.clone();
             let (_, data) = exported(&mut sdk, ex);
-            let (_, encoded) = ours.encoded(ex).expect("span exported");
+            let (_, encoded) = ours.encoded(ex, 0).expect("span exported");
             let decoded = ProtoSpan::decode(encoded.0.as_slice()).expect("valid protobuf");
             assert_eq!(decoded, ProtoSpan::from(data), "{ex:?}");
             arrays += decoded
@@ -712,5 +745,29 @@ mod tests {
                 .count();
         }
         assert_eq!(arrays, 1, "the header case carries its string array");
+    }
+
+    /// Under shedding, a trace is kept or shed by its randomness (the last
+    /// 56 bits of its id), and a kept span says its threshold in `ot`.
+    #[test]
+    fn shedding_keeps_whole_traces_and_marks_their_threshold() {
+        use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
+        use prost::Message as _;
+        let p = process(1, "/usr/sbin/nginx");
+        // TRACE's randomness is 0x48eb…: about 0.28 of the range.
+        let own = server(&p, 200);
+        let mut b = builder(None);
+        assert!(b.encoded(&own, 0).is_ok());
+        assert!(matches!(b.encoded(&own, 1), Err(SpanSkip::Shed)));
+        // TP_TRACE's is 0xce92…: about 0.81, kept at 1/2 and 1/4, not 1/8.
+        let ex = with_context(server(&p, 200), "01", Some("congo=t61rcWkgMzE"));
+        let (_, kept) = b.encoded(&ex, 2).expect("kept at level 2");
+        let decoded = ProtoSpan::decode(kept.0.as_slice()).expect("valid protobuf");
+        assert_eq!(decoded.trace_state, "ot=th:c,congo=t61rcWkgMzE");
+        assert!(matches!(b.encoded(&ex, 3), Err(SpanSkip::Shed)));
+        // Level 0: the trace state as received.
+        let (_, all) = b.encoded(&ex, 0).expect("kept");
+        let decoded = ProtoSpan::decode(all.0.as_slice()).expect("valid protobuf");
+        assert_eq!(decoded.trace_state, "congo=t61rcWkgMzE");
     }
 }

@@ -6,7 +6,6 @@
 //! agent's own instruments (under the agent's resource) and counted, never
 //! lost.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,7 +56,8 @@ struct Entry {
 
 /// The per-process meter providers.
 pub struct ProcessMeters {
-    by_resource: HashMap<Arc<str>, Entry>,
+    /// By process resource key (FxHash: looked up on every exchange).
+    by_resource: rustc_hash::FxHashMap<Arc<str>, Entry>,
     limits: MeterLimits,
     body_sizes: bool,
     new_provider: NewProvider,
@@ -82,7 +82,7 @@ impl ProcessMeters {
         unattributed: Arc<AtomicU64>,
     ) -> Self {
         Self {
-            by_resource: HashMap::new(),
+            by_resource: Default::default(),
             limits,
             body_sizes,
             new_provider,

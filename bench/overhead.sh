@@ -41,7 +41,7 @@ for body in tiny body; do
   echo "agent RSS idle: $IDLE_RSS MiB ($IDLE_MEM)"
   echo "plaintext HTTP/1.1 /$body, summary, OTLP  baseline ${P_RPS} req/s (p50 ${P_P50} ms, p99 ${P_P99} ms)"
   echo "                    agent    ${A_RPS} req/s (p50 ${A_P50} ms, p99 ${A_P99} ms)  ratio $(ratio "$A_RPS" "$P_RPS")  p99 ratio $(ratio "$A_P99" "$P_P99")"
-  echo "                    completeness: ${A_N} requests, $A_EX exchanges captured (client and server side: expect 2×): $(ratio "$A_EX" $((2 * A_N))); ringbuf drops $(counter kernel_ringbuf_full), span queue full $(counter span_queue_full), lost after exporter stopped $(counter exporter_stopped); body bytes skipped $(counter bytes_skipped)"
+  echo "                    completeness: ${A_N} requests, $A_EX exchanges captured (client and server side: expect 2×): $(ratio "$A_EX" $((2 * A_N))); ringbuf drops $(counter kernel_ringbuf_full), span queue full $(counter span_queue_full), spans shed by trace $(counter span_shed); body bytes skipped $(counter bytes_skipped)"
   echo "                    agent CPU $AGENT_CPU s for $A_EX exchanges ($(us_per "$AGENT_CPU" "$A_EX") µs each), eBPF programs $(bpf_us_per "$A_EX") µs each, collector CPU $ROTEL_USED s ($(us_per "$ROTEL_USED" "$A_EX") µs each); RSS under load $AGENT_RSS MiB ($LOAD_MEM)"
 done
 
@@ -126,7 +126,7 @@ paced "plaintext HTTP/1.1, 10 connections" http://127.0.0.1:18080/ --h1 -c 10 --
 paced "HTTPS HTTP/1.1,     10 connections" https://127.0.0.1:18443/ --h1 -c 10 --rps 500
 paced "HTTP/2 over TLS, 50 streams       " https://127.0.0.1:18443/ -c 1 -m 50 --rps 5000
 agent_stop
-echo "                    drops: ringbuf $(counter kernel_ringbuf_full), exporter stopped $(counter exporter_stopped), span queue $(counter span_queue_full), span export failed $(counter span_export_failed)"
+echo "                    drops: ringbuf $(counter kernel_ringbuf_full), exporter stopped $(counter exporter_stopped), span queue $(counter span_queue_full), shed $(counter span_shed), span export failed $(counter span_export_failed)"
 
 read -r T_RPS T_P50 T_P99 _ < <(wrk_run https://127.0.0.1:18443/)
 agent_start --probes-only

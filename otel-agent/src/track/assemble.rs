@@ -301,51 +301,34 @@ pub const SUMMARY_HEADERS: &[&str] = &[
 ];
 
 /// Headers kept at `level` (names lowercased): none below `details`;
-/// sensitive values redacted.
-fn kept_headers<'a>(
-    headers: impl Iterator<Item = (&'a str, &'a str)>,
+/// sensitive values redacted. Owned names and values (the parser's own
+/// HTTP/1 fields) are moved rather than copied, the name lowercased in place
+/// (the copies were ~9 % of the default mode's CPU: perf, BENCHMARKS.md
+/// "Where the agent's time goes").
+fn kept_headers<N, V>(
+    headers: impl IntoIterator<Item = (N, V)>,
     level: CaptureLevel,
     capture: &CaptureSettings,
-) -> Vec<model::Header> {
-    if level < CaptureLevel::Details {
-        return Vec::new();
-    }
-    headers
-        .map(|(name, value)| model::Header {
-            name: name.to_ascii_lowercase(),
-            value: if capture.is_redacted(name) {
-                REDACTED.to_string()
-            } else {
-                value.to_string()
-            },
-        })
-        .collect()
-}
-
-/// [`kept_headers`] for the parser's own HTTP/1 fields, moved rather than
-/// copied: the name lowercased in place, the value kept unless redacted (the
-/// copies were ~9 % of the default mode's CPU: perf, BENCHMARKS.md "Where
-/// the agent's time goes").
-fn kept_h1_headers(
-    headers: Vec<http1::Header>,
-    level: CaptureLevel,
-    capture: &CaptureSettings,
-) -> Vec<model::Header> {
+) -> Vec<model::Header>
+where
+    N: AsRef<str> + Into<String>,
+    V: Into<String>,
+{
     if level < CaptureLevel::Details {
         return Vec::new();
     }
     headers
         .into_iter()
-        .map(|h| {
-            let redacted = capture.is_redacted(&h.name);
-            let mut name = h.name;
+        .map(|(name, value)| {
+            let redacted = capture.is_redacted(name.as_ref());
+            let mut name: String = name.into();
             name.make_ascii_lowercase();
             model::Header {
                 name,
                 value: if redacted {
                     REDACTED.to_string()
                 } else {
-                    h.value
+                    value.into()
                 },
             }
         })
@@ -424,7 +407,11 @@ fn request(
         user_agent,
         traceparent,
         tracestate,
-        headers: kept_h1_headers(r.headers, level, capture),
+        headers: kept_headers(
+            r.headers.into_iter().map(|h| (h.name, h.value)),
+            level,
+            capture,
+        ),
         method: r.method,
         target: r.target,
         scheme: scheme.to_string(),
@@ -447,7 +434,11 @@ fn response(r: http1::Response, level: CaptureLevel, capture: &CaptureSettings) 
     );
     model::Response {
         content_type: header_value(&r.headers, "content-type").map(str::to_string),
-        headers: kept_h1_headers(r.headers, level, capture),
+        headers: kept_headers(
+            r.headers.into_iter().map(|h| (h.name, h.value)),
+            level,
+            capture,
+        ),
         status: r.status,
         body_size: r.body_size,
         body,

@@ -18,6 +18,8 @@
 //! absorbs never sheds; under sustained overload the fill settles where the
 //! share kept is what the export sustains, and the queue rarely overflows.
 
+use semconv::trace_context::SpanIds;
+
 /// The queue fill (0–1) from which spans are shed.
 pub const SHED_FROM: f64 = 0.5;
 /// The highest level: one trace in 1,024 kept.
@@ -94,6 +96,11 @@ pub fn randomness(trace_id: &[u8; 16], state: Option<&str>) -> u64 {
 /// Whether a trace with `randomness` is kept at `level`.
 pub fn keeps(randomness: u64, level: u32) -> bool {
     randomness >= threshold(level)
+}
+
+/// Whether the span placed by `ids` is shed at `level` (never at 0).
+pub fn sheds(ids: &SpanIds, level: u32) -> bool {
+    level > 0 && !keeps(randomness(&ids.trace_id, ids.state.as_deref()), level)
 }
 
 /// The trace state of a span kept at `level` (> 0): the received one with

@@ -137,12 +137,9 @@ impl SpanBuilder {
 
     /// The exchange's span record and its ids, or why it is not exported.
     fn placed(&mut self, ex: &Exchange, shed_level: u32) -> Result<(SpanRecord, Ids), SpanSkip> {
-        // Shed before any work on the span (its ids are known already).
-        if let Some(ids) = ex.ids.as_ref().filter(|_| shed_level > 0) {
-            if !shedding::keeps(
-                shedding::randomness(&ids.trace_id, ids.state.as_deref()),
-                shed_level,
-            ) {
+        // Shed before any work on the span when its ids are known already.
+        if let Some(ids) = &ex.ids {
+            if ids.sampled && shedding::sheds(ids, shed_level) {
                 return Err(SpanSkip::Shed);
             }
         }
@@ -163,24 +160,15 @@ impl SpanBuilder {
         {
             return Err(SpanSkip::ClientSpanOfInstrumentedProgram);
         }
-        if shed_level > 0
-            && ex.ids.is_none()
-            && !shedding::keeps(
-                shedding::randomness(&placed.trace_id, placed.state.as_deref()),
-                shed_level,
-            )
-        {
+        if ex.ids.is_none() && shedding::sheds(placed, shed_level) {
             return Err(SpanSkip::Shed);
         }
         let (trace_id, span_id, parent_span_id) = otel_ids(placed);
-        let marked;
-        let state = if shed_level > 0 {
-            marked = shedding::with_threshold(placed.state.as_deref(), shed_level);
-            Some(marked.as_str())
-        } else {
-            placed.state.as_deref()
-        };
-        let trace_state = state
+        let marked =
+            (shed_level > 0).then(|| shedding::with_threshold(placed.state.as_deref(), shed_level));
+        let trace_state = marked
+            .as_deref()
+            .or(placed.state.as_deref())
             .and_then(|s| s.parse::<TraceState>().ok())
             .unwrap_or_default();
         let ids = (
@@ -751,6 +739,7 @@ mod tests {
     /// 56 bits of its id), and a kept span says its threshold in `ot`.
     #[test]
     fn shedding_keeps_whole_traces_and_marks_their_threshold() {
+        use super::shedding::MAX_LEVEL as MAX_SHED_LEVEL;
         use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
         use prost::Message as _;
         let p = process(1, "/usr/sbin/nginx");
@@ -765,6 +754,12 @@ mod tests {
         let decoded = ProtoSpan::decode(kept.0.as_slice()).expect("valid protobuf");
         assert_eq!(decoded.trace_state, "ot=th:c,congo=t61rcWkgMzE");
         assert!(matches!(b.encoded(&ex, 3), Err(SpanSkip::Shed)));
+        // A span not sampled upstream counts as that, whatever the level.
+        let unsampled = with_context(server(&p, 200), "00", None);
+        assert!(matches!(
+            b.encoded(&unsampled, MAX_SHED_LEVEL),
+            Err(SpanSkip::NotSampled)
+        ));
         // Level 0: the trace state as received.
         let (_, all) = b.encoded(&ex, 0).expect("kept");
         let decoded = ProtoSpan::decode(all.0.as_slice()).expect("valid protobuf");

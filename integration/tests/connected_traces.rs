@@ -353,6 +353,32 @@ impl Chain {
             .collect()
     }
 
+    /// [`Collector::wait_for`] for 30 s, failing with the agent's counters
+    /// and warnings beside the collector's dump: whether a missing span was
+    /// lost (and counted) or never made.
+    fn wait_for_spans<T>(&self, what: &str, f: impl Fn(&Collector) -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(found) = f(&self.collector) {
+                return found;
+            }
+            if std::time::Instant::now() > deadline {
+                let log = self.agent.stderr_text();
+                let notable: Vec<&str> = log
+                    .lines()
+                    .filter(|l| l.contains("capture counters") || l.contains("WARN"))
+                    .collect();
+                let from = notable.len().saturating_sub(5);
+                panic!(
+                    "waiting for {what} in the collector: timed out after 30 s\nagent:\n{}\n{}",
+                    notable[from..].join("\n"),
+                    self.collector.dump()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The four spans of each path through the first A, once all have
     /// arrived.
     fn chains(&self, paths: &[String]) -> Vec<Spans> {
@@ -371,9 +397,8 @@ impl Chain {
                 self.b.port
             }),
         );
-        self.collector.wait_for(
+        self.wait_for_spans(
             &format!("4 spans for each of {} requests", paths.len()),
-            30,
             |c| {
                 let spans: Vec<Value> = c.spans().into_iter().map(|(_, sp)| sp).collect();
                 let mut out = Vec::new();

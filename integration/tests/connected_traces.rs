@@ -357,7 +357,7 @@ impl Chain {
     /// and warnings beside the collector's dump: whether a missing span was
     /// lost (and counted) or never made.
     fn wait_for_spans<T>(&self, what: &str, f: impl Fn(&Collector) -> Option<T>) -> T {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             if let Some(found) = f(&self.collector) {
                 return found;
@@ -375,7 +375,7 @@ impl Chain {
                     self.collector.dump()
                 );
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
 

@@ -111,6 +111,7 @@ fn replay_stdout(
     let mut linker =
         link.then(|| Linker::new(LinkBounds::of(settings), IdSource::default(), stats));
     let mut out = Vec::with_capacity(64);
+    let mut lines = stdout::JsonLines::default();
     let mut pass = Pass::default();
     let mut drain = |out: &mut Vec<Output>, pass: &mut Pass| {
         for o in out.drain(..) {
@@ -118,7 +119,7 @@ fn replay_stdout(
                 Output::Exchange(_) => pass.exchanges += 1,
                 Output::Report(_) => pass.reports += 1,
             }
-            assert!(stdout::write_line(buf, &o), "a JSON line");
+            assert!(lines.write(buf, &o), "a JSON line");
             if buf.len() >= STDOUT_FLUSH {
                 pass.encoded_bytes += buf.len();
                 std::hint::black_box(&buf);

@@ -192,12 +192,13 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
         reports: 0,
     };
     let mut batch = Vec::new();
+    let mut lines = stdout::JsonLines::default();
     for o in &out {
         match o {
             Output::Exchange(ex) => {
                 let show = g.exchanges < SHOWN;
                 g.exchanges += 1;
-                g.stdout.line(&stdout_line(o), show);
+                g.stdout.line(&stdout_line(&mut lines, o), show);
                 match spans.span(ex) {
                     Ok((res, span)) => {
                         // Readable: each span in an export request of its own.
@@ -227,7 +228,7 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
             }
             Output::Report(r) => {
                 g.reports += 1;
-                g.stdout.line(&stdout_line(o), true);
+                g.stdout.line(&stdout_line(&mut lines, o), true);
                 g.logs.line(&log_json(r).to_string(), true);
             }
         }
@@ -238,10 +239,11 @@ fn replay(recording: &str, level: CaptureLevel) -> Golden {
     g
 }
 
-/// The stdout exporter's line for `o`, without its newline.
-fn stdout_line(o: &Output) -> String {
+/// The stdout exporter's line for `o`, without its newline (`lines`
+/// carries what the exporter keeps from line to line).
+fn stdout_line(lines: &mut stdout::JsonLines, o: &Output) -> String {
     let mut buf = Vec::new();
-    assert!(stdout::write_line(&mut buf, o));
+    assert!(lines.write(&mut buf, o));
     assert_eq!(buf.pop(), Some(b'\n'));
     String::from_utf8(buf).expect("UTF-8")
 }

@@ -221,11 +221,18 @@ impl Request {
 
     /// Full URL: `scheme://authority/path?query`.
     pub fn url(&self, fallback_authority: &str) -> String {
+        self.url_parts(fallback_authority).concat()
+    }
+
+    /// The pieces [`Request::url`] joins: the target when it is already a
+    /// full URL, else scheme, `://`, authority (the request's, else
+    /// `fallback_authority`) and the origin-form target.
+    pub fn url_parts<'a>(&'a self, fallback_authority: &'a str) -> [&'a str; 4] {
         if self.target.contains("://") {
-            return self.target.clone();
+            return [&self.target, "", "", ""];
         }
         let authority = self.authority.as_deref().unwrap_or(fallback_authority);
-        format!("{}://{}{}", self.scheme, authority, self.origin_form())
+        [&self.scheme, "://", authority, self.origin_form()]
     }
 }
 
@@ -396,13 +403,18 @@ pub struct GrpcInfo {
 impl Exchange {
     /// The endpoint name: SNI, else the request authority, else the remote address.
     pub fn endpoint_id(&self) -> String {
+        self.endpoint_name().into_owned()
+    }
+
+    /// [`Exchange::endpoint_id`], borrowed when it is the SNI or the authority.
+    pub fn endpoint_name(&self) -> std::borrow::Cow<'_, str> {
         if let Some(sni) = self.connection.server_name() {
-            return sni.to_string();
+            return sni.into();
         }
-        if let Some(a) = self.request.as_ref().and_then(|r| r.authority.clone()) {
-            return a;
+        if let Some(a) = self.request.as_ref().and_then(|r| r.authority.as_deref()) {
+            return a.into();
         }
-        self.connection.endpoints.remote.to_string()
+        self.connection.endpoints.remote.to_string().into()
     }
 
     /// Duration in nanoseconds (0 when the clock went backwards).

@@ -1,26 +1,30 @@
 //! Stdout exporter: one JSON line per exchange and one per connection report.
 //!
-//! Each line is serialized straight from the exchange (borrowed fields, no
-//! intermediate `serde_json::Value`) into a buffer the exporter reuses, by
-//! `sonic-rs` (serde's data model, SIMD string escaping): `serde_json` spent
-//! ~10 % of the default mode's CPU escaping strings byte by byte, and the
-//! switch took a JSON line's pipeline cost down by ~20 % (`cargo bench --bench
-//! pipeline -- --sink stdout`, paired runs). The bytes are the same as
-//! `serde_json`'s (`escapes_like_serde_json`).
+//! Lines are written straight from the records into a buffer the exporter
+//! reuses, never through an intermediate `serde_json::Value`. The exchange
+//! line, the hot one, is written field by field ([`JsonObject`]), and the
+//! metadata a connection's lines share (addresses, process, TLS) is written
+//! once per connection and copied after: formatting it on every line took
+//! ~9.5 % of the default mode's CPU, serde's map keys another ~6 % (perf,
+//! default mode at saturation). Connection reports, one per connection, go
+//! through serde (`sonic-rs`). Strings are escaped by `sonic-rs` (SIMD): the
+//! same bytes as `serde_json` (`escapes_like_serde_json`).
 //! Keys are written in sorted order at every level, the order the lines have
-//! always had (`serde_json`'s map order): the field order of the structs
-//! below is that order.
+//! always had (`serde_json`'s map order).
 
 use std::fmt::{self, Display};
 use std::io::Write;
+use std::sync::Arc;
 
-use base64::display::Base64Display;
-use base64::engine::general_purpose::STANDARD;
-use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
+use rustc_hash::FxHashMap;
+use serde::{Serialize, Serializer};
 
-use semconv::model::{ConnectionReport, Exchange, Header, Request, Response};
+use semconv::model::{
+    Connection, ConnectionReport, Endpoints, Exchange, Header, ProcessInfo, Request, Response,
+    TlsInfo,
+};
 
+use super::json_object::JsonObject;
 use crate::internal_events::{add, CaptureStats};
 use crate::track::clock::Rfc3339;
 use semconv::model::Output;
@@ -28,12 +32,15 @@ use semconv::model::Output;
 /// Bytes of JSON lines gathered before they are written out.
 const WRITE_AT: usize = 64 * 1024;
 
+/// Connections whose metadata is kept written; past this many (reports
+/// lost, or a flood of short connections still open) the cache starts over.
+const CACHED_CONNECTIONS: usize = 16 * 1024;
+
 /// Serializes as the JSON string of its `Display` text, without allocating.
 ///
-/// Texts up to 512 bytes (addresses, numbers, timestamps, command lines) are
-/// formatted on the stack and written as one string: `collect_str` escapes
-/// every fragment the formatter writes on its own, which cost ~5 % of a JSON
-/// line (perf, default mode at saturation).
+/// Texts up to 512 bytes (addresses, numbers, timestamps) are formatted on
+/// the stack and written as one string: `collect_str` escapes every fragment
+/// the formatter writes on its own.
 struct Text<T>(T);
 
 /// Longest text [`Text`] formats on the stack.
@@ -72,322 +79,273 @@ impl fmt::Write for StackText {
     }
 }
 
-/// Strings joined by a separator.
-struct Joined<'a>(&'a [String], &'static str);
-
-impl Display for Joined<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, s) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(self.1)?;
-            }
-            f.write_str(s)?;
-        }
-        Ok(())
-    }
-}
-
-/// Headers as one object: names sorted, a repeated header's values joined
-/// by `, ` in wire order.
-struct Headers<'a>(&'a [Header]);
-
-/// Header lists longer than this sort an index on the heap.
-const HEADERS_ON_STACK: usize = 32;
-
-impl Serialize for Headers<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let h = self.0;
-        let mut stack = [0u16; HEADERS_ON_STACK];
-        let mut heap = Vec::new();
-        let order: &mut [u16] = if h.len() <= HEADERS_ON_STACK {
-            &mut stack[..h.len()]
-        } else {
-            heap.extend(0..u16::try_from(h.len()).unwrap_or(u16::MAX));
-            &mut heap
-        };
-        for (i, slot) in order.iter_mut().enumerate() {
-            *slot = i as u16;
-        }
-        // Stable: equal names keep their wire order.
-        order.sort_by(|a, b| h[*a as usize].name.cmp(&h[*b as usize].name));
-        let mut map = s.serialize_map(None)?;
-        let mut rest = &order[..];
-        while let Some(first) = rest.first() {
-            let name = &h[*first as usize].name;
-            let same = rest
-                .iter()
-                .take_while(|i| h[**i as usize].name == *name)
-                .count();
-            if same == 1 {
-                map.serialize_entry(name, &h[*first as usize].value)?;
-            } else {
-                map.serialize_entry(name, &Text(Values(h, &rest[..same])))?;
-            }
-            rest = &rest[same..];
-        }
-        map.end()
-    }
-}
-
-/// The values of one repeated header, joined by `, `.
-struct Values<'a>(&'a [Header], &'a [u16]);
-
-impl Display for Values<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (n, i) in self.1.iter().enumerate() {
-            if n > 0 {
-                f.write_str(", ")?;
-            }
-            f.write_str(&self.0[*i as usize].value)?;
-        }
-        Ok(())
-    }
-}
-
-/// A body as JSON, losslessly: UTF-8 text as it is, anything else base64.
-enum Body<'a> {
-    Text(&'a str),
-    Base64(&'a [u8]),
-}
-
-impl<'a> Body<'a> {
-    /// The body and the name of its encoding (`None`, `None` without a body).
-    fn of(body: &'a Option<Vec<u8>>) -> (Option<Self>, Option<&'static str>) {
-        match body.as_deref() {
-            None => (None, None),
-            Some(b) => match std::str::from_utf8(b) {
-                Ok(text) => (Some(Body::Text(text)), Some("utf-8")),
-                Err(_) => (Some(Body::Base64(b)), Some("base64")),
-            },
-        }
-    }
-}
-
-impl Serialize for Body<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Body::Text(t) => s.serialize_str(t),
-            Body::Base64(b) => s.collect_str(&Base64Display::new(b, &STANDARD)),
-        }
-    }
-}
-
-/// The transaction shape of DESIGN.md §4 (keys in sorted order).
-#[derive(Serialize)]
-struct ExchangeLine<'a> {
-    direction: &'static str,
-    duration_ms: u64,
-    duration_ns: u64,
-    gap: bool,
-    gap_causes: &'a [&'static str],
-    grpc: Option<GrpcLine<'a>>,
-    http2: Option<Http2Line>,
-    metadata: Metadata<'a>,
-    partial: bool,
-    request: Option<RequestLine<'a>>,
-    response: Option<ResponseLine<'a>>,
-    /// The span ids the linker gave (absent when no linker ran).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    trace: Option<TraceLine>,
-    transaction_time: Text<Rfc3339>,
-}
-
-/// The exchange's place in its trace, as its OTLP span has it (keys in
-/// sorted order; ids in lowercase hex, as in a `traceparent`).
-#[derive(Serialize)]
-struct TraceLine {
-    link: &'static str,
-    parent_span_id: Option<Hex<8>>,
-    span_id: Hex<8>,
-    trace_id: Hex<16>,
-}
-
-/// Bytes as a JSON string of lowercase hex (by table: formatting each byte
-/// with `{:02x}` took ~6 % of a JSON line).
-struct Hex<const N: usize>([u8; N]);
-
-impl<const N: usize> Serialize for Hex<N> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [0u8; 32];
-        let out = &mut out[..2 * N.min(16)];
-        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = DIGITS[usize::from(b >> 4)];
-            pair[1] = DIGITS[usize::from(b & 0xf)];
-        }
-        // Hex digits are ASCII.
-        s.serialize_str(std::str::from_utf8(out).unwrap_or_default())
-    }
-}
-
-#[derive(Serialize)]
-struct Metadata<'a> {
-    bytes_received: u64,
-    bytes_sent: u64,
-    connection_id: Text<u64>,
-    endpoint_id: &'a str,
-    local_address: Text<&'a std::net::SocketAddr>,
-    process_cmdline: Text<Joined<'a>>,
-    process_exe: &'a str,
-    process_id: Text<u32>,
-    remote_address: Text<&'a std::net::SocketAddr>,
-    /// The TLS keys are there (possibly null) exactly on TLS connections.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tls_probe: Option<Option<&'a str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tls_server_name: Option<Option<&'a str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tls_version: Option<Option<u16>>,
-}
-
-#[derive(Serialize)]
-struct RequestLine<'a> {
-    authority: &'a str,
-    body: Option<Body<'a>>,
-    /// The content coding the body was decoded from, only when decoded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    body_decoded: Option<&'static str>,
-    body_encoding: Option<&'static str>,
-    body_size: u64,
-    body_truncated: bool,
-    headers: Headers<'a>,
-    method: &'a str,
-    path: &'a str,
-    protocol: &'static str,
-    query: Option<&'a str>,
-    scheme: &'a str,
-    url: String,
-    user_agent: Option<&'a str>,
-    version: &'a str,
-}
-
-#[derive(Serialize)]
-struct ResponseLine<'a> {
-    body: Option<Body<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    body_decoded: Option<&'static str>,
-    body_encoding: Option<&'static str>,
-    body_size: u64,
-    body_truncated: bool,
-    content_type: Option<&'a str>,
-    headers: Headers<'a>,
-    status: u16,
-}
-
-#[derive(Serialize)]
-struct Http2Line {
-    goaway: bool,
-    headers_degraded: bool,
-    reset_code: Option<u32>,
-    stream_id: u32,
-}
-
-#[derive(Serialize)]
-struct GrpcLine<'a> {
-    message: Option<&'a str>,
-    method: &'a str,
-    service: &'a str,
-    status: Option<u32>,
-}
-
-fn request_line<'a>(
-    r: &'a Request,
-    endpoint_id: &'a str,
-    protocol: &'static str,
-) -> RequestLine<'a> {
-    let (body, body_encoding) = Body::of(&r.body);
-    RequestLine {
-        authority: r.authority.as_deref().unwrap_or(endpoint_id),
-        body,
-        body_decoded: r.body_decoded,
-        body_encoding,
-        body_size: r.body_size,
-        body_truncated: r.body_truncated,
-        headers: Headers(&r.headers),
-        method: &r.method,
-        path: r.path(),
-        protocol,
-        query: r.query(),
-        scheme: &r.scheme,
-        url: r.url(endpoint_id),
-        user_agent: r.user_agent.as_deref(),
-        version: &r.version,
-    }
-}
-
-fn response_line(r: &Response) -> ResponseLine<'_> {
-    let (body, body_encoding) = Body::of(&r.body);
-    ResponseLine {
-        body,
-        body_decoded: r.body_decoded,
-        body_encoding,
-        body_size: r.body_size,
-        body_truncated: r.body_truncated,
-        content_type: r.content_type.as_deref(),
-        headers: Headers(&r.headers),
-        status: r.status,
-    }
-}
-
-/// Append the exchange's JSON (no newline) to `buf`.
-fn write_exchange(buf: &mut Vec<u8>, e: &Exchange) -> sonic_rs::Result<()> {
-    let c = &e.connection;
-    let req_bytes = e.request.as_ref().map_or(0, |r| r.wire_bytes);
-    let resp_bytes = e.response.as_ref().map_or(0, |r| r.wire_bytes);
-    let (sent, received) = if c.direction.is_egress() {
-        (req_bytes, resp_bytes)
+/// The headers of a message as one object: names sorted, a repeated
+/// header's values joined by `, ` in wire order.
+fn headers(o: &mut JsonObject<'_>, key: &str, h: &[Header]) {
+    /// Header lists longer than this sort an index on the heap.
+    const HEADERS_ON_STACK: usize = 32;
+    let mut stack = [0u16; HEADERS_ON_STACK];
+    let mut heap = Vec::new();
+    let order: &mut [u16] = if h.len() <= HEADERS_ON_STACK {
+        &mut stack[..h.len()]
     } else {
-        (resp_bytes, req_bytes)
+        heap.extend(0..u16::try_from(h.len()).unwrap_or(u16::MAX));
+        &mut heap
     };
-    let endpoint_id = e.endpoint_id();
-    let tls = c.tls.as_ref();
-    let line = ExchangeLine {
-        direction: c.direction.as_str(),
-        duration_ms: e.duration_ns() / 1_000_000,
-        duration_ns: e.duration_ns(),
-        gap: e.gap,
-        gap_causes: &e.gap_causes,
-        grpc: e.grpc.as_ref().map(|g| GrpcLine {
-            message: g.message.as_deref(),
-            method: &g.method,
-            service: &g.service,
-            status: g.status,
-        }),
-        http2: e.http2.as_ref().map(|h| Http2Line {
-            goaway: h.goaway,
-            headers_degraded: h.headers_degraded,
-            reset_code: h.reset,
-            stream_id: h.stream_id,
-        }),
-        metadata: Metadata {
-            bytes_received: received,
-            bytes_sent: sent,
-            connection_id: Text(c.id),
-            endpoint_id: &endpoint_id,
-            local_address: Text(&c.endpoints.local),
-            process_cmdline: Text(Joined(&c.process.command_args, " ")),
-            process_exe: &c.process.exe,
-            process_id: Text(c.process.pid),
-            remote_address: Text(&c.endpoints.remote),
-            tls_probe: tls.map(|t| t.probes.first().map(String::as_str)),
-            tls_server_name: tls.map(|t| t.server_name.as_deref()),
-            tls_version: tls.map(|t| t.version),
+    for (i, slot) in order.iter_mut().enumerate() {
+        *slot = i as u16;
+    }
+    // Stable: equal names keep their wire order.
+    order.sort_by(|a, b| h[*a as usize].name.cmp(&h[*b as usize].name));
+    let mut map = o.object(key);
+    let mut rest = &order[..];
+    while let Some(first) = rest.first() {
+        let name = &h[*first as usize].name;
+        let same = rest
+            .iter()
+            .take_while(|i| h[**i as usize].name == *name)
+            .count();
+        map.data_str(
+            name,
+            rest[..same].iter().map(|i| h[*i as usize].value.as_str()),
+            ", ",
+        );
+        rest = &rest[same..];
+    }
+    map.close();
+}
+
+/// A body, losslessly: UTF-8 text as it is, anything else base64; with
+/// `body_encoding` naming which (both `null` without a body). Writes
+/// `body`, then `body_decoded` (only when decoded), then `body_encoding`.
+fn body(o: &mut JsonObject<'_>, body: Option<&[u8]>, decoded: Option<&'static str>) {
+    let encoding = match body {
+        None => {
+            o.null("body");
+            None
+        }
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(text) => {
+                o.str("body", text);
+                Some("utf-8")
+            }
+            Err(_) => {
+                o.base64("body", b);
+                Some("base64")
+            }
         },
-        partial: e.partial,
-        request: e
-            .request
-            .as_ref()
-            .map(|r| request_line(r, &endpoint_id, c.protocol.as_str())),
-        response: e.response.as_ref().map(response_line),
-        trace: e.ids.as_ref().map(|ids| TraceLine {
-            link: ids.link.name(),
-            parent_span_id: ids.parent_span_id.map(Hex),
-            span_id: Hex(ids.span_id),
-            trace_id: Hex(ids.trace_id),
-        }),
-        transaction_time: Text(Rfc3339(e.start_unix_ns)),
     };
-    sonic_rs::to_writer(buf, &line)
+    if let Some(d) = decoded {
+        o.str("body_decoded", d);
+    }
+    o.opt_str("body_encoding", encoding);
+}
+
+fn request(o: &mut JsonObject<'_>, r: &Request, endpoint_id: &str, protocol: &'static str) {
+    let mut m = o.object("request");
+    m.str("authority", r.authority.as_deref().unwrap_or(endpoint_id));
+    body(&mut m, r.body.as_deref(), r.body_decoded);
+    m.u64("body_size", r.body_size);
+    m.bool("body_truncated", r.body_truncated);
+    headers(&mut m, "headers", &r.headers);
+    m.str("method", &r.method);
+    m.str("path", r.path());
+    m.str("protocol", protocol);
+    m.opt_str("query", r.query());
+    m.str("scheme", &r.scheme);
+    m.str_of("url", &r.url_parts(endpoint_id));
+    m.opt_str("user_agent", r.user_agent.as_deref());
+    m.str("version", &r.version);
+    m.close();
+}
+
+fn response(o: &mut JsonObject<'_>, r: &Response) {
+    let mut m = o.object("response");
+    body(&mut m, r.body.as_deref(), r.body_decoded);
+    m.u64("body_size", r.body_size);
+    m.bool("body_truncated", r.body_truncated);
+    m.opt_str("content_type", r.content_type.as_deref());
+    headers(&mut m, "headers", &r.headers);
+    m.u64("status", u64::from(r.status));
+    m.close();
+}
+
+/// Bytes as lowercase hex, as in a `traceparent`.
+fn hex<const N: usize>(bytes: &[u8; N], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0xf)];
+    }
+}
+
+/// A span id (8 bytes) as a hex string field.
+fn span_id(o: &mut JsonObject<'_>, key: &str, id: &[u8; 8]) {
+    let mut out = [0u8; 16];
+    hex(id, &mut out);
+    o.str(key, std::str::from_utf8(&out).unwrap_or_default());
+}
+
+/// The metadata fields every line of a connection shares, from
+/// `local_address` on (sorted keys), as the JSON that follows the fields of
+/// each exchange: `,"local_address":…` without the closing brace.
+struct ConnectionFields {
+    /// What the JSON was written from: a line of a connection that differs
+    /// in any of them writes it anew.
+    process: Arc<ProcessInfo>,
+    endpoints: Endpoints,
+    tls: Option<TlsInfo>,
+    json: Vec<u8>,
+}
+
+impl ConnectionFields {
+    fn of(c: &Connection) -> Self {
+        let mut json = Vec::with_capacity(256);
+        let mut m = JsonObject::continued(&mut json);
+        m.str("local_address", &c.endpoints.local.to_string());
+        m.str("process_cmdline", &c.process.command_line());
+        m.str("process_exe", &c.process.exe);
+        m.u64_str("process_id", u64::from(c.process.pid));
+        m.str("remote_address", &c.endpoints.remote.to_string());
+        // The TLS keys are there (possibly null) exactly on TLS connections.
+        if let Some(t) = &c.tls {
+            m.opt_str("tls_probe", t.probes.first().map(String::as_str));
+            m.opt_str("tls_server_name", t.server_name.as_deref());
+            m.opt_u64("tls_version", t.version.map(u64::from));
+        }
+        ConnectionFields {
+            process: c.process.clone(),
+            endpoints: c.endpoints,
+            tls: c.tls.clone(),
+            json,
+        }
+    }
+
+    fn written_for(&self, c: &Connection) -> bool {
+        Arc::ptr_eq(&self.process, &c.process) && self.endpoints == c.endpoints && self.tls == c.tls
+    }
+}
+
+/// Writes JSON lines, keeping each open connection's shared metadata written.
+#[derive(Default)]
+pub struct JsonLines {
+    connections: FxHashMap<u64, ConnectionFields>,
+}
+
+impl JsonLines {
+    /// Append one output's JSON line (with its newline) to `buf`; false (and
+    /// `buf` as it was) when it cannot be serialized.
+    pub fn write(&mut self, buf: &mut Vec<u8>, o: &Output) -> bool {
+        match o {
+            Output::Exchange(e) => {
+                self.write_exchange(buf, e);
+            }
+            Output::Report(r) => {
+                self.connections.remove(&r.connection.id);
+                let len = buf.len();
+                if write_report(buf, r).is_err() {
+                    buf.truncate(len);
+                    return false;
+                }
+            }
+        }
+        buf.push(b'\n');
+        true
+    }
+
+    /// The connection's shared metadata, written when first needed or when
+    /// it changed.
+    fn connection(&mut self, c: &Connection) -> &[u8] {
+        if self.connections.len() >= CACHED_CONNECTIONS && !self.connections.contains_key(&c.id) {
+            self.connections.clear();
+        }
+        let fields = self
+            .connections
+            .entry(c.id)
+            .or_insert_with(|| ConnectionFields::of(c));
+        if !fields.written_for(c) {
+            *fields = ConnectionFields::of(c);
+        }
+        &fields.json
+    }
+
+    /// Append the exchange's JSON (no newline) to `buf`: the transaction
+    /// shape of DESIGN.md §4, keys in sorted order.
+    fn write_exchange(&mut self, buf: &mut Vec<u8>, e: &Exchange) {
+        let c = &e.connection;
+        let req_bytes = e.request.as_ref().map_or(0, |r| r.wire_bytes);
+        let resp_bytes = e.response.as_ref().map_or(0, |r| r.wire_bytes);
+        let (sent, received) = if c.direction.is_egress() {
+            (req_bytes, resp_bytes)
+        } else {
+            (resp_bytes, req_bytes)
+        };
+        let endpoint_id = e.endpoint_name();
+        let mut o = JsonObject::open(buf);
+        o.str("direction", c.direction.as_str());
+        o.u64("duration_ms", e.duration_ns() / 1_000_000);
+        o.u64("duration_ns", e.duration_ns());
+        o.bool("gap", e.gap);
+        o.str_array("gap_causes", &e.gap_causes);
+        match &e.grpc {
+            Some(g) => {
+                let mut m = o.object("grpc");
+                m.opt_str("message", g.message.as_deref());
+                m.str("method", &g.method);
+                m.str("service", &g.service);
+                m.opt_u64("status", g.status.map(u64::from));
+                m.close();
+            }
+            None => o.null("grpc"),
+        }
+        match &e.http2 {
+            Some(h) => {
+                let mut m = o.object("http2");
+                m.bool("goaway", h.goaway);
+                m.bool("headers_degraded", h.headers_degraded);
+                m.opt_u64("reset_code", h.reset.map(u64::from));
+                m.u64("stream_id", u64::from(h.stream_id));
+                m.close();
+            }
+            None => o.null("http2"),
+        }
+        let mut m = o.object("metadata");
+        m.u64("bytes_received", received);
+        m.u64("bytes_sent", sent);
+        m.u64_str("connection_id", c.id);
+        m.str("endpoint_id", &endpoint_id);
+        m.buf().extend_from_slice(self.connection(c));
+        m.close();
+        o.bool("partial", e.partial);
+        match &e.request {
+            Some(r) => request(&mut o, r, &endpoint_id, c.protocol.as_str()),
+            None => o.null("request"),
+        }
+        match &e.response {
+            Some(r) => response(&mut o, r),
+            None => o.null("response"),
+        }
+        // The span ids the linker gave (absent when no linker ran).
+        if let Some(ids) = &e.ids {
+            let mut t = o.object("trace");
+            t.str("link", ids.link.name());
+            match &ids.parent_span_id {
+                Some(p) => span_id(&mut t, "parent_span_id", p),
+                None => t.null("parent_span_id"),
+            }
+            span_id(&mut t, "span_id", &ids.span_id);
+            let mut trace = [0u8; 32];
+            hex(&ids.trace_id, &mut trace);
+            t.str("trace_id", std::str::from_utf8(&trace).unwrap_or_default());
+            t.close();
+        }
+        let time = Rfc3339(e.start_unix_ns).bytes();
+        o.str(
+            "transaction_time",
+            std::str::from_utf8(&time).unwrap_or_default(),
+        );
+        o.close();
+    }
 }
 
 /// The connection report (keys in sorted order).
@@ -475,27 +433,12 @@ fn write_report(buf: &mut Vec<u8>, r: &ConnectionReport) -> sonic_rs::Result<()>
     sonic_rs::to_writer(buf, &line)
 }
 
-/// Append one output's JSON line (with its newline) to `buf`; false (and
-/// `buf` as it was) when it cannot be serialized.
-pub fn write_line(buf: &mut Vec<u8>, o: &Output) -> bool {
-    let len = buf.len();
-    let written = match o {
-        Output::Exchange(e) => write_exchange(buf, e),
-        Output::Report(r) => write_report(buf, r),
-    };
-    if written.is_err() {
-        buf.truncate(len);
-        return false;
-    }
-    buf.push(b'\n');
-    true
-}
-
 /// The stdout exporter: JSON lines gathered in one reused buffer, written
 /// out in large writes.
 #[derive(Default)]
 pub struct Stdout {
     buf: Vec<u8>,
+    lines: JsonLines,
     /// Exchange lines in `buf`: counted as exported once written, as lost
     /// (`exporter_stopped_exchanges`) if the write fails.
     exchanges: u64,
@@ -509,7 +452,7 @@ impl Stdout {
         let stdout = std::io::stdout();
         let mut w = stdout.lock();
         for o in batch {
-            if write_line(&mut self.buf, o) {
+            if self.lines.write(&mut self.buf, o) {
                 match o {
                     Output::Exchange(_) => self.exchanges += 1,
                     Output::Report(_) => self.reports += 1,
@@ -560,7 +503,7 @@ mod tests {
     /// lines have always been.
     fn parsed(o: Output) -> Value {
         let mut buf = b"before\n".to_vec();
-        assert!(write_line(&mut buf, &o));
+        assert!(JsonLines::default().write(&mut buf, &o));
         let line = buf
             .strip_prefix(b"before\n")
             .and_then(|l| l.strip_suffix(b"\n"))
@@ -609,7 +552,7 @@ mod tests {
             Output::Report(Box::new(report())),
         ];
         for o in &batch {
-            assert!(write_line(&mut out.buf, o));
+            assert!(out.lines.write(&mut out.buf, o));
         }
         (out.exchanges, out.reports) = (2, 1);
         out.write_out(&mut Refuses, &stats);
@@ -623,7 +566,7 @@ mod tests {
             (2, 1, 0)
         );
         assert!(out.buf.is_empty());
-        assert!(write_line(&mut out.buf, &batch[0]));
+        assert!(out.lines.write(&mut out.buf, &batch[0]));
         out.exchanges = 1;
         out.write_out(&mut Vec::new(), &stats);
         assert_eq!(stats.snapshot().exported, 1);
@@ -931,6 +874,39 @@ mod tests {
             (&m["tls_version"], &m["tls_server_name"], &m["tls_probe"]),
             (&Value::Null, &Value::Null, &Value::Null)
         );
+    }
+
+    /// A connection's metadata is written once and reused, written anew
+    /// when what it shows changed (TLS learnt, a new process behind the
+    /// same id), and forgotten with the connection's report.
+    #[test]
+    fn connection_metadata_is_reused_until_it_changes() {
+        let mut lines = JsonLines::default();
+        let line = |lines: &mut JsonLines, e: &Exchange| -> Value {
+            let mut buf = Vec::new();
+            assert!(lines.write(&mut buf, &Output::Exchange(Box::new(e.clone()))));
+            let v: Value = serde_json::from_slice(&buf).expect("JSON");
+            assert_eq!(v, exchange_json(e), "as a fresh writer writes it");
+            v
+        };
+        let mut e = exchange();
+        line(&mut lines, &e);
+        assert_eq!(lines.connections.len(), 1);
+        e.connection.tls = Some(tls());
+        let v = line(&mut lines, &e);
+        assert_eq!(v["metadata"]["tls_server_name"], json!("api.example.com"));
+        let mut other = (*e.connection.process).clone();
+        other.exe = "/usr/bin/wget".into();
+        e.connection.process = Arc::new(other);
+        let v = line(&mut lines, &e);
+        assert_eq!(v["metadata"]["process_exe"], json!("/usr/bin/wget"));
+        e.connection.endpoints.remote = "10.1.2.3:8443".parse().expect("address");
+        let v = line(&mut lines, &e);
+        assert_eq!(v["metadata"]["remote_address"], json!("10.1.2.3:8443"));
+        let mut r = report();
+        r.connection.id = e.connection.id;
+        assert!(lines.write(&mut Vec::new(), &Output::Report(Box::new(r))));
+        assert!(lines.connections.is_empty(), "forgotten with the report");
     }
 
     #[test]

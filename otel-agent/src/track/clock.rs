@@ -59,15 +59,41 @@ pub fn rfc3339_nanos(unix_ns: u64) -> String {
 #[derive(Clone, Copy, Debug)]
 pub struct Rfc3339(pub u64);
 
-impl std::fmt::Display for Rfc3339 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Rfc3339 {
+    /// The text as its 30 ASCII bytes: `u64` nanoseconds end in the year
+    /// 2554, so the year always has four digits. Written digit by digit:
+    /// `write!` with padded fields took ~4 % of the default mode's CPU (perf,
+    /// a timestamp on every JSON line).
+    pub fn bytes(self) -> [u8; 30] {
         let secs = self.0 / 1_000_000_000;
         let nanos = self.0 % 1_000_000_000;
         let days = secs / 86_400;
         let rem = secs % 86_400;
         let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
         let (y, mo, d) = civil_from_days(days as i64);
-        write!(f, "{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{nanos:09}Z")
+        let mut out = *b"0000-00-00T00:00:00.000000000Z";
+        let mut digits = |at: usize, width: usize, mut v: u64| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        digits(0, 4, y.clamp(0, 9999) as u64);
+        digits(5, 2, u64::from(mo));
+        digits(8, 2, u64::from(d));
+        digits(11, 2, h);
+        digits(14, 2, m);
+        digits(17, 2, s);
+        digits(20, 9, nanos);
+        out
+    }
+}
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bytes = self.bytes();
+        // ASCII digits and separators only.
+        f.write_str(std::str::from_utf8(&bytes).unwrap_or_default())
     }
 }
 
@@ -100,6 +126,7 @@ mod tests {
             rfc3339_nanos(951_782_400_000_000_000),
             "2000-02-29T00:00:00.000000000Z"
         );
+        assert_eq!(rfc3339_nanos(u64::MAX), "2554-07-21T23:34:33.709551615Z");
     }
 
     #[test]

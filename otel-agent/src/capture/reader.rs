@@ -30,6 +30,15 @@ const IDLE_EVICT: Duration = Duration::from_secs(15 * 60);
 /// them in batches).
 const FORWARD_BATCH: usize = 64;
 
+/// Records read in one go before the reader looks at its timers and at the
+/// stop signal again: a reader behind a ring buffer that the kernel keeps
+/// filling would otherwise never leave the drain (nor stop when asked).
+const DRAIN_BUDGET: usize = 16 * 1024;
+
+/// Drains at shutdown, at most: what the ring buffer held when the agent
+/// was asked to stop (a few budgets at most), not a load that goes on.
+const FINAL_DRAINS: usize = 16;
+
 /// Where the reader's outputs go, delivered right here: JSON lines on
 /// stdout, and OTLP (spans encoded, HTTP metrics recorded, connection
 /// reports made log records, then queued for the export tasks). Nothing is
@@ -132,8 +141,10 @@ async fn read(
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
                 let ring = guard.get_inner_mut();
-                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, outlet, &stats);
-                guard.clear_ready();
+                let more = drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, outlet, &stats);
+                if !more {
+                    guard.clear_ready();
+                }
             }
             _ = stop.changed() => break,
         }
@@ -142,15 +153,20 @@ async fn read(
     // and report the live connections.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let ring = fd.get_mut();
-    drain_ring(
-        ring,
-        &mut tracker,
-        &mut recorder,
-        &mut out,
-        &mut linker,
-        outlet,
-        &stats,
-    );
+    for _ in 0..FINAL_DRAINS {
+        let more = drain_ring(
+            ring,
+            &mut tracker,
+            &mut recorder,
+            &mut out,
+            &mut linker,
+            outlet,
+            &stats,
+        );
+        if !more {
+            break;
+        }
+    }
     if let Some(r) = recorder.take() {
         match r.finish() {
             Ok(records) => info!(records, "recording written"),
@@ -166,8 +182,9 @@ async fn read(
     Ok(())
 }
 
-/// Handle every record waiting in the ring buffer, delivering the outputs
-/// as they come.
+/// Handle the records waiting in the ring buffer, [`DRAIN_BUDGET`] at
+/// most, delivering the outputs as they come; true when the budget ran out
+/// (more may wait).
 fn drain_ring(
     ring: &mut RingBuf<MapData>,
     tracker: &mut Tracker,
@@ -176,7 +193,8 @@ fn drain_ring(
     linker: &mut Linker,
     outlet: &mut Outlet,
     stats: &CaptureStats,
-) {
+) -> bool {
+    let mut read = 0;
     while let Some(item) = ring.next() {
         record(recorder, &item);
         tracker.handle_record(&item, out);
@@ -184,8 +202,14 @@ fn drain_ring(
         if out.len() >= FORWARD_BATCH {
             forward(outlet, out, linker, stats);
         }
+        read += 1;
+        if read == DRAIN_BUDGET {
+            forward(outlet, out, linker, stats);
+            return true;
+        }
     }
     forward(outlet, out, linker, stats);
+    false
 }
 
 /// Append a record to the recording, if any; a write error ends the recording

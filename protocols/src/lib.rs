@@ -28,6 +28,7 @@ pub mod stream;
 #[cfg(test)]
 mod testconv;
 pub mod testdata;
+mod text;
 pub mod tls_handshake;
 
 pub use stream::{ExchangeParser, GapCause, GapCauses, Side};

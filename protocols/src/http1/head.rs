@@ -215,7 +215,7 @@ fn convert_headers(headers: &[httparse::Header<'_>], keep: Keep) -> Vec<Header> 
         .filter(|h| wanted(h.name))
         .map(|h| Header {
             name: h.name.to_owned(),
-            value: String::from_utf8_lossy(h.value).into_owned(),
+            value: crate::text::lossy(h.value),
         })
         .collect()
 }

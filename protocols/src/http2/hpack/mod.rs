@@ -115,8 +115,8 @@ impl Hpack {
                     } else {
                         out_bytes = out_bytes.saturating_add(size);
                         out.push(Header {
-                            name: String::from_utf8_lossy(&name).into_owned(),
-                            value: String::from_utf8_lossy(&value).into_owned(),
+                            name: crate::text::lossy_owned(name),
+                            value: crate::text::lossy_owned(value),
                         });
                     }
                 }

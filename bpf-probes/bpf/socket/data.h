@@ -39,24 +39,24 @@ static __always_inline struct conn_state *adopt(__u64 key)
 static __always_inline int data_enter(__u32 fd, __u64 buf, __u32 vlen, __u8 syscall,
 				      __u8 direction, __u8 kind)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
-	__u32 tid = (__u32)pid_tgid;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!tgid_wanted(tgid))
 		return 0;
 	__u64 key = conn_key(tgid, fd);
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
 	if (!c && !adopt(key))
 		return 0;
-	struct io_args a = {};
-	a.conn_key = key;
-	a.buf = buf;
-	a.vlen = vlen;
-	a.fd = fd;
-	a.syscall = syscall;
-	a.direction = direction;
-	a.kind = kind;
-	bpf_map_update_elem(&active_io, &tid, &a, BPF_ANY);
+	struct io_args *a = bpf_task_storage_get(&active_io, bpf_get_current_task_btf(), 0,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a)
+		return 0;
+	a->conn_key = key;
+	a->buf = buf;
+	a->vlen = vlen;
+	a->fd = fd;
+	a->syscall = syscall;
+	a->direction = direction;
+	a->kind = kind;
 	return 0;
 }
 
@@ -91,14 +91,14 @@ static __always_inline void stream_bytes(struct conn_state *c, __u64 key, __u32 
 
 static __always_inline int data_exit(void *ctx, long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct io_args *ap = bpf_map_lookup_elem(&active_io, &tid);
-	if (!ap)
+	struct io_args *ap = bpf_task_storage_get(&active_io, bpf_get_current_task_btf(), 0, 0);
+	if (!ap || !ap->conn_key)
 		return 0;
 	struct io_args a = *ap;
-	bpf_map_delete_elem(&active_io, &tid);
+	ap->conn_key = 0;
 	if (ret <= 0)
 		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &a.conn_key);
 	if (!c)
 		return 0;

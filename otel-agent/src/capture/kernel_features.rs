@@ -54,6 +54,11 @@ pub const FEATURES: &[Feature] = &[
         check: Check::Map(MapType::RingBuf),
     },
     Feature {
+        name: "BPF task storage maps",
+        since: "5.11",
+        check: Check::Map(MapType::TaskStorage),
+    },
+    Feature {
         name: "tracepoint programs",
         since: "4.7",
         check: Check::Program(ProgramType::TracePoint),
@@ -68,6 +73,12 @@ pub const FEATURES: &[Feature] = &[
         "5.11",
         ProgramType::TracePoint,
         BpfHelper::BPF_FUNC_get_current_task_btf,
+    ),
+    helper(
+        "bpf_task_storage_get",
+        "5.11",
+        ProgramType::TracePoint,
+        BpfHelper::BPF_FUNC_task_storage_get,
     ),
     helper(
         "bpf_for_each_map_elem",
@@ -188,7 +199,11 @@ mod tests {
 
     #[test]
     fn the_message_names_each_missing_feature_and_its_release() {
-        let m = describe_missing(&[&FEATURES[1], &FEATURES[5]]);
+        let named = |name: &str| FEATURES.iter().find(|f| f.name == name).unwrap();
+        let m = describe_missing(&[
+            named("BPF ring buffer maps"),
+            named("bpf_for_each_map_elem"),
+        ]);
         assert!(m.contains("BPF ring buffer maps (Linux 5.8)"), "{m}");
         assert!(m.contains("bpf_for_each_map_elem (Linux 5.13)"), "{m}");
         assert!(m.contains("Linux >= 5.13"), "{m}");

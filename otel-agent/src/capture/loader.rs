@@ -173,6 +173,9 @@ impl Probes {
         }
         ensure_tracefs()?;
         let mut ebpf = EbpfLoader::new()
+            // `active_io` is task storage, which aya creates but has no
+            // userspace type for (the agent never reads it).
+            .allow_unsupported_maps()
             .map_max_entries(maps::EVENTS, opts.ring_buffer_bytes)
             .map_max_entries(maps::CONNS, opts.max_connections.max(1024))
             .load(PROBES)

@@ -55,7 +55,7 @@ for body in tiny body; do
   sleep 1; agent_stop
   LINES=$(grep -c '"transaction_time"' "$WORK/agent.out" || true)
   echo "plaintext HTTP/1.1 /$body, default mode (details, stdout to a file)  baseline ${D_RPS} req/s (p99 ${D_P99} ms); agent ${S_RPS} req/s (p99 ${S_P99} ms) ratio $(ratio "$S_RPS" "$D_RPS")"
-  echo "                    completeness: ${S_N} requests, $LINES JSON exchange lines: $(ratio "$LINES" $((2 * S_N))); ringbuf drops $(counter kernel_ringbuf_full); body bytes skipped $(counter bytes_skipped)"
+  echo "                    completeness: ${S_N} requests, $LINES JSON exchange lines: $(ratio "$LINES" $((2 * S_N))); ringbuf drops $(counter kernel_ringbuf_full); exporter stopped $(counter exporter_stopped); connections $(counter connections) (wrk's 16 and nginx's: expect 32); agent warnings $(grep -c ' WARN ' "$WORK/agent.err" || true); body bytes skipped $(counter bytes_skipped)"
   echo "                    agent CPU $AGENT_CPU s ($(us_per "$AGENT_CPU" "$LINES") µs per exchange written), eBPF programs $(bpf_us_per "$LINES") µs each, RSS $AGENT_RSS MiB"
   rm -f "$WORK/agent.out"
 done

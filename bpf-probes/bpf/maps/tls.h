@@ -1,9 +1,10 @@
-/* `tls_pending_read` / `tls_pending_write`: the last SSL_read-style and
- * SSL_write-style call of a thread, by tid (entry probe → syscall → return
- * probe). Kept apart so a read does not erase a write still waiting for its
- * socket write (memory-BIO libraries such as node's flush after SSL_write).
- * `last_tls_conn`: the TLS socket a thread last did I/O on, by tid: the
- * socket of a memory-BIO session, whose TLS calls nest no syscall.
+/* `tls_threads`: what a thread's TLS calls leave for its next probes, in
+ * the thread's own storage (no hashing, no bucket lock on every TLS call):
+ * its last SSL_read-style and SSL_write-style call (entry probe → syscall →
+ * return probe; kind 0: none), kept apart so a read does not erase a write
+ * still waiting for its socket write (memory-BIO libraries such as node's
+ * flush after SSL_write), and the TLS socket it last did I/O on (0: none):
+ * the socket of a memory-BIO session, whose TLS calls nest no syscall.
  * `tls_sessions`: TLS session pointer (per process) → connection key, learnt
  * from the syscall nested in a TLS call; serves reads answered from the TLS
  * library's buffer without any syscall.
@@ -35,26 +36,26 @@ struct tls_session_key {
 	__u32 _pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct tls_call);
-} tls_pending_read SEC(".maps");
+struct tls_thread {
+	struct tls_call read;  /* TLS_CALL_READ or TLS_CALL_HANDSHAKE */
+	struct tls_call write; /* TLS_CALL_WRITE */
+	__u64 last_conn;       /* connection key */
+};
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct tls_call);
-} tls_pending_write SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tls_thread);
+} tls_threads SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, __u64);
-} last_tls_conn SEC(".maps");
+/* The current thread's TLS state; created when `create`, else NULL when it
+ * has none. */
+static __always_inline struct tls_thread *tls_thread(bool create)
+{
+	return bpf_task_storage_get(&tls_threads, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -155,7 +155,7 @@ static __always_inline int data_exit(void *ctx, long ret)
 
 	/* I/O on a TLS socket: tie this thread's TLS calls to it; a confirmed
 	 * plaintext write is emitted last, by tail call. */
-	bool tls_write = c->l7 == L7_TLS && tls_socket_io(c, a.conn_key, tid, a.direction);
+	bool tls_write = c->l7 == L7_TLS && tls_socket_io(c, a.conn_key, a.direction);
 
 	if (!iov) {
 		stream_bytes(c, a.conn_key, tid, &a, first, total, 0);

@@ -49,18 +49,21 @@ static __always_inline void tie_session(struct conn_state *c, __u64 key, __u64 s
  * known at its return (memory-BIO libraries flush after the call). True when
  * that write's plaintext should be emitted (by tls_write_emit, after a tail
  * call). */
-static __always_inline bool tls_socket_io(struct conn_state *c, __u64 key, __u32 tid, __u8 direction)
+static __always_inline bool tls_socket_io(struct conn_state *c, __u64 key, __u8 direction)
 {
-	bpf_map_update_elem(&last_tls_conn, &tid, &key, BPF_ANY);
-	struct tls_call *rd = bpf_map_lookup_elem(&tls_pending_read, &tid);
-	if (rd) {
+	struct tls_thread *t = tls_thread(true);
+	if (!t)
+		return false;
+	t->last_conn = key;
+	struct tls_call *rd = &t->read;
+	if (rd->kind) {
 		if (rd->kind == TLS_CALL_HANDSHAKE)
 			tie_session(c, key, rd->session, false);
 		else if (direction == DIR_INGRESS)
 			tie_session(c, key, rd->session, true);
 	}
-	struct tls_call *wr = bpf_map_lookup_elem(&tls_pending_write, &tid);
-	if (!wr || direction != DIR_EGRESS || wr->emitted)
+	struct tls_call *wr = &t->write;
+	if (!wr->kind || direction != DIR_EGRESS || wr->emitted)
 		return false;
 	struct tls_session_key sk = { .session = wr->session, .tgid = key >> 32 };
 	__u64 *known = bpf_map_lookup_elem(&tls_sessions, &sk);
@@ -78,7 +81,7 @@ static __always_inline bool tls_socket_io(struct conn_state *c, __u64 key, __u32
 /* The socket of a session at a TLS call's entry: the session map, else — for
  * a memory-BIO library whose calls nest no syscall — the thread's last TLS
  * socket if no session claimed it yet. 0 when unknown. */
-static __always_inline __u64 session_socket(__u64 session, __u32 tgid, __u32 tid)
+static __always_inline __u64 session_socket(__u64 session, __u32 tgid)
 {
 	struct tls_session_key sk = { .session = session, .tgid = tgid };
 	__u64 *key = bpf_map_lookup_elem(&tls_sessions, &sk);
@@ -92,10 +95,10 @@ static __always_inline __u64 session_socket(__u64 session, __u32 tgid, __u32 tid
 		bpf_map_delete_elem(&tls_sessions, &sk);
 		return 0; /* unknown: a gap, never a guess */
 	}
-	__u64 *last = bpf_map_lookup_elem(&last_tls_conn, &tid);
-	if (!last)
+	struct tls_thread *t = tls_thread(false);
+	if (!t || !t->last_conn)
 		return 0;
-	__u64 k = *last;
+	__u64 k = t->last_conn;
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &k);
 	if (!c || c->tls_session)
 		return 0;
@@ -107,11 +110,11 @@ static __always_inline __u64 session_socket(__u64 session, __u32 tgid, __u32 tid
 static __always_inline int tls_write_emit(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct tls_call *tc = bpf_map_lookup_elem(&tls_pending_write, &tid);
-	if (!tc)
+	struct tls_thread *t = tls_thread(false);
+	if (!t || !t->write.kind)
 		return 0;
-	struct tls_call call = *tc;
-	bpf_map_delete_elem(&tls_pending_write, &tid);
+	struct tls_call call = t->write;
+	t->write.kind = 0;
 	__u64 key = call.conn_key;
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
 	if (!c || !c->announced)

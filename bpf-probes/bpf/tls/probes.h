@@ -23,7 +23,6 @@ static __always_inline int tls_enter(__u64 session, __u64 buf, __u64 len, __u64 
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!tgid_wanted(pid_tgid >> 32))
 		return 0;
-	__u32 tid = (__u32)pid_tgid;
 	struct tls_call tc = {};
 	tc.session = session;
 	tc.buf = buf;
@@ -31,18 +30,21 @@ static __always_inline int tls_enter(__u64 session, __u64 buf, __u64 len, __u64 
 	tc.out_len = out_len;
 	tc.kind = kind;
 	tc.source = source;
+	struct tls_thread *t = tls_thread(true);
+	if (!t)
+		return 0;
 	if (kind != TLS_CALL_WRITE) {
-		bpf_map_update_elem(&tls_pending_read, &tid, &tc, BPF_ANY);
+		t->read = tc;
 		return 0;
 	}
 	/* An accepted write still waiting for its socket: the thread moved on
 	 * without a socket write naming it. Its bytes become a gap of the
 	 * session. */
-	struct tls_call *old = bpf_map_lookup_elem(&tls_pending_write, &tid);
-	if (old && old->accepted && !old->emitted)
+	struct tls_call *old = &t->write;
+	if (old->kind && old->accepted && !old->emitted)
 		session_gap(old->session, pid_tgid >> 32, DIR_EGRESS, old->len);
 	tc.ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&tls_pending_write, &tid, &tc, BPF_ANY);
+	t->write = tc;
 	return 0;
 }
 
@@ -56,8 +58,9 @@ static __always_inline int tls_write_return(long ret, bool ex)
 	count(CNT_UPROBE_HITS, 1);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
-	struct tls_call *p = bpf_map_lookup_elem(&tls_pending_write, &tid);
-	if (!p || p->accepted)
+	struct tls_thread *t = tls_thread(false);
+	struct tls_call *p = t ? &t->write : NULL;
+	if (!p || !p->kind || p->accepted)
 		return 0;
 	__u64 n = 0;
 	if (ex) {
@@ -69,14 +72,14 @@ static __always_inline int tls_write_return(long ret, bool ex)
 	if (n > p->len)
 		n = p->len;
 	if (!n) {
-		bpf_map_delete_elem(&tls_pending_write, &tid);
+		p->kind = 0;
 		return 0;
 	}
-	__u64 k = session_socket(p->session, pid_tgid >> 32, tid);
+	__u64 k = session_socket(p->session, pid_tgid >> 32);
 	struct conn_state *c = k ? bpf_map_lookup_elem(&conns, &k) : NULL;
 	if (c && c->announced) {
 		struct tls_call tc = *p;
-		bpf_map_delete_elem(&tls_pending_write, &tid);
+		p->kind = 0;
 		emit_data_at(k, tid, DIR_EGRESS, 0, tc.buf, n, 0, tc.source, MAX_CHUNKS_PER_BUF,
 			     tc.ts);
 		return 0;
@@ -94,11 +97,12 @@ static __always_inline int tls_read_return(long ret, bool ex)
 	count(CNT_UPROBE_HITS, 1);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
-	struct tls_call *p = bpf_map_lookup_elem(&tls_pending_read, &tid);
-	if (!p)
+	struct tls_thread *t = tls_thread(false);
+	struct tls_call *p = t ? &t->read : NULL;
+	if (!p || !p->kind)
 		return 0;
 	struct tls_call tc = *p;
-	bpf_map_delete_elem(&tls_pending_read, &tid);
+	p->kind = 0;
 	__u64 n = 0;
 	if (ex) {
 		if (ret != 1 || !tc.out_len)
@@ -111,7 +115,7 @@ static __always_inline int tls_read_return(long ret, bool ex)
 	}
 	if (!n)
 		return 0;
-	__u64 k = session_socket(tc.session, pid_tgid >> 32, tid);
+	__u64 k = session_socket(tc.session, pid_tgid >> 32);
 	struct conn_state *c = k ? bpf_map_lookup_elem(&conns, &k) : NULL;
 	if (!c) {
 		session_gap(tc.session, pid_tgid >> 32, DIR_INGRESS, n);

@@ -48,6 +48,9 @@ rotel_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$ROTEL_PID/stat"; 
 sleep 1
 
 agent_start() { # args...   (AGENT_ENV="NAME=VALUE ...": extra environment)
+  # Emptied here, not by the redirection below: that runs in the background
+  # job, and the wait for "ready" must not find the previous agent's line.
+  : >"$WORK/agent.out"; : >"$WORK/agent.err"
   # shellcheck disable=SC2086 # AGENT_ENV is a list of assignments
   env ${AGENT_ENV:-} "$AGENT" --log-level info "$@" >"$WORK/agent.out" 2>"$WORK/agent.err" </dev/null &
   AGENT_PID=$!

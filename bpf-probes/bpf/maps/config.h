@@ -17,15 +17,21 @@ struct {
 	__type(value, __u8);
 } pid_filter SEC(".maps");
 
-/* `self_socks`: local (address, port) of every TCP connection the agent
- * itself opens (its OTLP exports). A connection whose peer is one of these —
- * the collector's side of an export on this host — is never captured either,
- * or every export would be captured and exported again. */
+/* `self_socks`: every TCP connection the agent itself opens (its OTLP
+ * exports), by both ends: the agent's (address, port), then the peer's. A
+ * connection seen from its peer — the collector's side of an export on this
+ * host — is never captured either, or every export would be captured and
+ * exported again. Both ends, not the agent's alone: Linux gives one
+ * ephemeral port to connections to different destinations, so another
+ * program's connection can share the agent's local port, and its server side
+ * was skipped as the agent's (a server exchange and its report missing). */
 struct sock_key {
-	__u8 addr[16];
+	__u8 addr[16];      /* the agent's end */
+	__u8 peer_addr[16]; /* the other end */
 	__u16 port;
+	__u16 peer_port;
 	__u16 family;
-	__u32 _pad;
+	__u16 _pad;
 };
 
 struct {

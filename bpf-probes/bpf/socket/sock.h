@@ -55,22 +55,31 @@ static __always_inline void read_tuple(struct sock *sk, struct conn_open_event *
 	}
 }
 
-/* The (address, port) key of one end of sk: local when `local`, else the peer. */
-static __always_inline void sock_end_key(struct sock *sk, bool local, struct sock_key *k)
+/* One end of sk: local when `local`, else the peer. */
+static __always_inline void sock_end(struct sock *sk, bool local, __u8 (*addr)[16], __u16 *port)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	k->family = family;
 	if (local)
-		k->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		*port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	else
-		k->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		*port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (family == AF_INET) {
 		__u32 a = local ? BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr)
 				: BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		__builtin_memcpy(k->addr, &a, 4);
+		__builtin_memcpy(*addr, &a, 4);
 	} else if (local) {
-		BPF_CORE_READ_INTO(&k->addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 	} else {
-		BPF_CORE_READ_INTO(&k->addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	}
+}
+
+/* The `self_socks` key of sk's connection, the agent's end being sk's local
+ * end when `local` (the agent's own socket), else sk's peer (the other side
+ * of one of the agent's connections). */
+static __always_inline void sock_end_key(struct sock *sk, bool local, struct sock_key *k)
+{
+	k->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	sock_end(sk, local, &k->addr, &k->port);
+	sock_end(sk, !local, &k->peer_addr, &k->peer_port);
 }

@@ -229,6 +229,7 @@ fn roundtrip(protocol: &str) {
     assert_eq!(attr_s(&errors.1, "error.type"), "503");
 
     // Stop the agent: it flushes metrics and logs.
+    let agent_pid = agent.pid();
     agent.stop();
     let count = histogram_count(&collector, "http.client.request.duration", |_, dp| {
         attr_i(dp, "server.port") == i64::from(nginx.port) && attr_s(dp, "url.scheme") == "https"
@@ -325,6 +326,36 @@ fn roundtrip(protocol: &str) {
             }
         }
     }
+
+    // The agent's own exports went through the kernel's probes and were
+    // left out there, counted: none of them is a span, client or server.
+    let collector_ports = [collector.grpc_port, collector.http_port].map(i64::from);
+    for (_, sp) in collector.spans() {
+        for key in [
+            "server.port",
+            "client.port",
+            "network.peer.port",
+            "network.local.port",
+        ] {
+            assert!(
+                !collector_ports.contains(&attr_i(&sp, key)),
+                "a span of the agent's own export: {sp}"
+            );
+        }
+        assert_ne!(attr_i(&sp, "process.pid"), i64::from(agent_pid), "{sp}");
+    }
+    let self_skipped: i64 = collector
+        .metrics()
+        .into_iter()
+        .filter(|(_, m)| m["name"] == "tap.skipped.syscalls")
+        .flat_map(|(_, m)| m["data_points"].as_array().cloned().unwrap_or_default())
+        .map(|dp| dp["value"].as_i64().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    assert!(
+        self_skipped > 0,
+        "the agent's own export syscalls are counted as skipped"
+    );
 
     // One connection-report log per connection.
     let logs = collector.logs();

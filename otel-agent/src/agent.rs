@@ -236,6 +236,7 @@ fn log_counters(
                 kernel_recursion_misses = kernel(Counter::RecursionMisses),
                 kernel_uprobe_hits = kernel(Counter::UprobeHits),
                 kernel_skipped_bytes = kernel(Counter::SkippedBytes),
+                kernel_self_skipped = kernel(Counter::SelfSkipped),
                 tls_plaintext_events = s.tls_plaintext_events,
                 links_traceparent = s.trace_links_traceparent,
                 links_connection = s.trace_links_connection,

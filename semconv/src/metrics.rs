@@ -204,6 +204,18 @@ pub const TAP_SKIPPED_BYTES: MetricDef = MetricDef {
     opt_in: None,
     attributes: &[],
 };
+/// `tap.skipped.syscalls`: socket syscalls of the agent itself (its OTLP
+/// exports) that the kernel left out on purpose, so the agent never captures
+/// its own traffic. Nothing of an observed program is in it.
+pub const TAP_SKIPPED_SYSCALLS: MetricDef = MetricDef {
+    name: "tap.skipped.syscalls",
+    unit: "{syscall}",
+    description: "Socket syscalls of the agent itself (its exports) left out on purpose: \
+                  the agent never captures its own traffic.",
+    kind: MetricKind::Counter,
+    opt_in: None,
+    attributes: &[],
+};
 /// `tap.parse_errors`: protocol parse errors (desyncs).
 pub const TAP_PARSE_ERRORS: MetricDef = MetricDef {
     name: "tap.parse_errors",
@@ -455,6 +467,7 @@ pub const CAPTURE_METRICS: &[MetricDef] = &[
     TAP_DATA_EVENTS,
     TAP_BYTES,
     TAP_SKIPPED_BYTES,
+    TAP_SKIPPED_SYSCALLS,
     TAP_DROPPED_EVENTS,
     TAP_TRUNCATED_EVENTS,
     TAP_DROPPED_CONNECTIONS,
@@ -627,6 +640,7 @@ mod tests {
                 ("tap.data_events", "{event}", Counter, none),
                 ("tap.bytes", "By", Counter, none),
                 ("tap.skipped.bytes", "By", Counter, none),
+                ("tap.skipped.syscalls", "{syscall}", Counter, none),
                 ("tap.dropped.events", "{event}", Counter, reason),
                 ("tap.truncated.events", "{event}", Counter, none),
                 ("tap.dropped.connections", "{connection}", Counter, reason),

@@ -181,6 +181,7 @@ mod tests {
             "tap_data_events_total",
             "tap_bytes_total",
             "tap_skipped_bytes_total",
+            "tap_skipped_syscalls_total",
             "tap_dropped_events_total",
             "tap_truncated_events_total",
             "tap_dropped_connections_total",
@@ -209,8 +210,8 @@ mod tests {
         ] {
             assert!(!has(n), "{n} should not exist");
         }
-        // Six histograms, 19 counters, one up-down counter.
-        assert_eq!(s.len(), 6 * 3 + 19 + 1);
+        // Six histograms, 20 counters, one up-down counter.
+        assert_eq!(s.len(), 6 * 3 + 20 + 1);
         assert_eq!(prometheus_label("tap.drop.reason"), "tap_drop_reason");
         assert_eq!(
             prometheus_label("http.response.status_code"),

@@ -194,6 +194,13 @@ fn register_losses(
         .with_callback(move |o| o.observe(f.exchanges_unattributed.load(Ordering::Relaxed), &[]))
         .build();
     let kc = kernel.clone();
+    counter(meter, &m::TAP_SKIPPED_SYSCALLS)
+        .with_callback(move |o| {
+            let skipped = kc().get(Counter::SelfSkipped as usize).copied();
+            o.observe(skipped.unwrap_or(0), &[]);
+        })
+        .build();
+    let kc = kernel.clone();
     counter(meter, &m::TAP_TRUNCATED_EVENTS)
         .with_callback(move |o| {
             let truncated = kc().get(Counter::TruncatedEvents as usize).copied();
@@ -262,6 +269,7 @@ mod tests {
         k[Counter::RecursionMisses as usize] = 3;
         k[Counter::TruncatedEvents as usize] = 11;
         k[Counter::ConnMapFull as usize] = 12;
+        k[Counter::SelfSkipped as usize] = 18;
         let kernel: KernelCounters = Arc::new(move || k);
         let failures = Arc::new(ExportFailures::default());
         set(&failures.spans_queue_full, 13);
@@ -354,6 +362,14 @@ mod tests {
                 point(&["tap.drop.reason=scratch_busy"], 9.0),
                 point(&["tap.drop.reason=tls_unmapped"], 8.0),
             ]
+        );
+    }
+
+    #[test]
+    fn tap_skipped_syscalls_is_the_kernels_self_skipped() {
+        assert_eq!(
+            series(&collected(), "tap.skipped.syscalls"),
+            [point(&[], 18.0)]
         );
     }
 

@@ -2,7 +2,7 @@
 # Installs what otel-agent needs on Debian/Ubuntu, idempotently.
 #   install-deps.sh build   clang, libbpf headers, bpftool (to build the agent)
 #   install-deps.sh test    build deps + the real clients and servers the tests use
-#   install-deps.sh bench   test deps + load generators, tshark, binutils (nm, objdump) (bench/)
+#   install-deps.sh bench   test deps + load generators, tshark, binutils (nm, objdump), valgrind (bench/)
 set -euo pipefail
 
 want=${1:-build}
@@ -11,7 +11,7 @@ test_pkgs=(curl wget nginx python3 python3-pip libpython3.11 nghttp2-client nght
   golang-go golang-google-grpc-dev
   openjdk-17-jdk-headless ruby php-cli php-curl)
 
-bench_pkgs=(wrk tshark time binutils)
+bench_pkgs=(wrk tshark time binutils valgrind)
 
 pkgs=("${build_pkgs[@]}")
 case "$want" in

@@ -8,9 +8,12 @@
 //! time of this single thread).
 //!
 //! `--no-link` leaves the linker out (the exporter then gives ids itself), to
-//! see its cost.
+//! see its cost; sink `none` drops the exchanges once made (and linked), to
+//! see the tracker's. `--passes N` replays exactly N times after the warm-up
+//! instead of for `--secs` of CPU: fixed work, for counting instructions
+//! (`bench/instructions.sh`). `--level` keeps one capture level of the two.
 //!
-//! `cargo bench -p otel-agent --bench pipeline [-- [--sink otlp|stdout] [--secs N] [--no-link] RECORDING.rec[.gz] ...]`
+//! `cargo bench -p otel-agent --bench pipeline [-- [--sink otlp|otlp-sdk|stdout|none] [--level summary|details] [--secs N | --passes N] [--no-link] RECORDING.rec[.gz] ...]`
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,6 +61,8 @@ enum Sink {
     OtlpSdk,
     /// One JSON line each (the stdout exporter), into a reused buffer.
     Stdout,
+    /// Nothing: the tracker (and the linker) alone.
+    None,
 }
 
 fn thread_cpu() -> Duration {
@@ -216,9 +221,43 @@ fn replay(
     pass
 }
 
+/// Replay every record once through a fresh tracker (and linker), dropping
+/// what comes out.
+fn replay_none(records: &[Vec<u8>], settings: &Arc<Settings>, link: bool) -> Pass {
+    let stats = Arc::new(CaptureStats::default());
+    let mut tracker = Tracker::new(settings.clone(), Clock::with_offset(0), stats.clone());
+    let mut linker =
+        link.then(|| Linker::new(LinkBounds::of(settings), IdSource::default(), stats));
+    let mut out = Vec::with_capacity(64);
+    let mut pass = Pass::default();
+    let drain = |out: &mut Vec<Output>, pass: &mut Pass| {
+        for o in out.drain(..) {
+            match &o {
+                Output::Exchange(_) => pass.exchanges += 1,
+                Output::Report(_) => pass.reports += 1,
+            }
+            std::hint::black_box(o);
+        }
+    };
+    for r in records {
+        tracker.handle_record(r, &mut out);
+        if let Some(l) = linker.as_mut() {
+            l.link(&mut out, 0);
+        }
+        drain(&mut out, &mut pass);
+    }
+    tracker.shutdown(&mut out);
+    if let Some(l) = linker.as_mut() {
+        l.link(&mut out, 0);
+        l.flush(&mut out);
+    }
+    drain(&mut out, &mut pass);
+    pass
+}
+
 fn main() {
     let (mut sinks, mut measure, mut paths) = (Vec::new(), MEASURE, Vec::<PathBuf>::new());
-    let mut link = true;
+    let (mut link, mut fixed_passes, mut levels) = (true, None::<u64>, Vec::new());
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -226,8 +265,21 @@ fn main() {
                 Some("otlp") => sinks.push(Sink::Otlp),
                 Some("otlp-sdk") => sinks.push(Sink::OtlpSdk),
                 Some("stdout") => sinks.push(Sink::Stdout),
-                other => panic!("--sink otlp|otlp-sdk|stdout, not {other:?}"),
+                Some("none") => sinks.push(Sink::None),
+                other => panic!("--sink otlp|otlp-sdk|stdout|none, not {other:?}"),
             },
+            "--level" => match args.next().as_deref() {
+                Some("summary") => levels.push(CaptureLevel::Summary),
+                Some("details") => levels.push(CaptureLevel::Details),
+                other => panic!("--level summary|details, not {other:?}"),
+            },
+            "--passes" => {
+                let n: u64 = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--passes N");
+                fixed_passes = Some(n);
+            }
             "--secs" => {
                 let secs: f64 = args
                     .next()
@@ -242,6 +294,9 @@ fn main() {
     }
     if sinks.is_empty() {
         sinks = vec![Sink::Otlp, Sink::OtlpSdk, Sink::Stdout];
+    }
+    if levels.is_empty() {
+        levels = vec![CaptureLevel::Summary, CaptureLevel::Details];
     }
     if paths.is_empty() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/recordings");
@@ -259,10 +314,7 @@ fn main() {
     );
     for path in &paths {
         let records = load(path);
-        for (sink, level) in sinks
-            .iter()
-            .flat_map(|s| [CaptureLevel::Summary, CaptureLevel::Details].map(|l| (*s, l)))
-        {
+        for (sink, level) in sinks.iter().flat_map(|s| levels.iter().map(|l| (*s, *l))) {
             let mut settings = Settings::default();
             settings.capture.level = level;
             let settings = Arc::new(settings);
@@ -278,10 +330,11 @@ fn main() {
                 Sink::Otlp => replay(&records, &settings, &mut spans, &http, false, link),
                 Sink::OtlpSdk => replay(&records, &settings, &mut spans, &http, true, link),
                 Sink::Stdout => replay_stdout(&records, &settings, &mut buf, link),
+                Sink::None => replay_none(&records, &settings, link),
             };
             let first = pass(); // warm-up
             let (start, mut passes, mut total) = (thread_cpu(), 0u64, Pass::default());
-            while thread_cpu() - start < measure {
+            while fixed_passes.map_or(thread_cpu() - start < measure, |n| passes < n) {
                 let p = pass();
                 total.exchanges += p.exchanges;
                 total.reports += p.reports;
@@ -297,6 +350,7 @@ fn main() {
                     Sink::Otlp => "otlp",
                     Sink::OtlpSdk => "otlp-sdk",
                     Sink::Stdout => "stdout",
+                    Sink::None => "none",
                 },
                 level.to_string(),
                 records.len(),
@@ -308,6 +362,7 @@ fn main() {
                 match sink {
                     Sink::Otlp | Sink::OtlpSdk => "OTLP",
                     Sink::Stdout => "JSON",
+                    Sink::None => "output",
                 },
             );
             assert_eq!(

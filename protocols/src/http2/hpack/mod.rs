@@ -13,6 +13,9 @@ pub(super) use self::huffman::HUFFMAN_CODES;
 use self::table::{Entry, Slot, DEFAULT_TABLE_SIZE};
 use super::message::{Header, MAX_MESSAGE_FIELDS, MAX_MESSAGE_HEADER_BYTES};
 
+/// Fields a header block usually has (a request's or a response's).
+const FIELDS_EXPECTED: usize = 16;
+
 /// How a header block decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Outcome {
@@ -60,7 +63,10 @@ impl Hpack {
 
     /// Decodes one complete header block.
     pub(super) fn decode(&mut self, block: &[u8]) -> (Vec<Header>, Outcome) {
-        let mut out = Vec::new();
+        // Room for a usual block: growing from empty one field at a time
+        // was ~7 % of the tracker's instructions per HTTP/2 exchange
+        // (bench/instructions.sh, callgrind).
+        let mut out = Vec::with_capacity(FIELDS_EXPECTED);
         let mut out_bytes = 0usize;
         let mut degraded = false;
         let mut pos = 0usize;

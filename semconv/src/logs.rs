@@ -313,7 +313,7 @@ mod tests {
                     remote: "93.184.216.34:443".parse().unwrap(),
                 },
                 protocol: L7Protocol::Http2,
-                tls: Some(TlsInfo {
+                tls: Some(std::sync::Arc::new(TlsInfo {
                     version: Some(0x0304),
                     server_name: Some("httpbin.org".into()),
                     cipher: Some("TLS_AES_256_GCM_SHA384".into()),
@@ -321,7 +321,7 @@ mod tests {
                     alpn: Some("h2".into()),
                     probes: vec!["openssl".into()],
                     got_client_hello: true,
-                }),
+                })),
                 ..plain.connection
             },
             endpoint_id: "httpbin.org".into(),
@@ -437,7 +437,7 @@ mod tests {
         };
         // (a) TLS without a plaintext probe.
         let mut r = tls_report();
-        if let Some(t) = r.connection.tls.as_mut() {
+        if let Some(t) = r.connection.tls.as_mut().map(std::sync::Arc::make_mut) {
             t.probes.clear();
         }
         warn(r, ISSUE_TLS_WITHOUT_PROBE);
@@ -470,7 +470,7 @@ mod tests {
                 data_events: 0,
                 ..report_on(|c| c.protocol = L7Protocol::Unknown)
             },
-            report_on(|c| c.tls = Some(TlsInfo::default())),
+            report_on(|c| c.tls = Some(Default::default())),
         ] {
             assert_eq!(connection_report(&r).severity, Severity::Info, "{r:?}");
         }

@@ -292,7 +292,9 @@ pub struct Connection {
     /// Application protocol (`http1` / `http2` / `other` / `unknown`).
     pub protocol: L7Protocol,
     /// TLS facts when the connection is TLS.
-    pub tls: Option<TlsInfo>,
+    /// Shared by the connection's exchanges: written (copied first if
+    /// shared) only when a handshake or probe tells something new.
+    pub tls: Option<Arc<TlsInfo>>,
 }
 
 impl Connection {

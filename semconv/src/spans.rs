@@ -696,7 +696,7 @@ pub(crate) mod tests {
                     remote: "93.184.216.34:443".parse().unwrap(),
                 },
                 protocol: L7Protocol::Http2,
-                tls: Some(TlsInfo {
+                tls: Some(std::sync::Arc::new(TlsInfo {
                     version: Some(0x0304),
                     server_name: Some("api.example.com".into()),
                     cipher: Some("TLS_AES_128_GCM_SHA256".into()),
@@ -704,7 +704,7 @@ pub(crate) mod tests {
                     alpn: Some("h2".into()),
                     probes: vec!["openssl".into(), "gnutls".into()],
                     got_client_hello: true,
-                }),
+                })),
             },
             request: Some(Request {
                 method: "GET".into(),
@@ -1324,7 +1324,7 @@ pub(crate) mod tests {
 
         // Unknown TLS version: name only, not established.
         let mut ex = client_https();
-        if let Some(t) = ex.connection.tls.as_mut() {
+        if let Some(t) = ex.connection.tls.as_mut().map(std::sync::Arc::make_mut) {
             t.version = None;
             t.probes.clear();
         }

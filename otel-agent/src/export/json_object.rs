@@ -12,6 +12,30 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sonic_rs::format::{CompactFormatter, Formatter};
 
+/// A key of a line's fixed shape, with its quotes and colon (`"name":`), made
+/// by [`key!`](crate::key) at compile time: written with one copy. Writing
+/// the quotes and colon around each key was ~2.7k instructions per exchange
+/// line (bench/instructions.sh, callgrind).
+#[derive(Clone, Copy, Debug)]
+pub struct Key(&'static str);
+
+impl Key {
+    /// `quoted` must be `"name":` with a name that needs no escaping: use
+    /// [`key!`](crate::key).
+    #[doc(hidden)]
+    pub const fn quoted(quoted: &'static str) -> Key {
+        Key(quoted)
+    }
+}
+
+/// The [`Key`] of a name that needs no escaping: `key!("direction")`.
+#[macro_export]
+macro_rules! key {
+    ($name:literal) => {
+        $crate::export::json_object::Key::quoted(concat!("\"", $name, "\":"))
+    };
+}
+
 /// An open JSON object; [`JsonObject::close`] writes its `}`.
 pub struct JsonObject<'b> {
     buf: &'b mut Vec<u8>,
@@ -31,28 +55,25 @@ impl<'b> JsonObject<'b> {
         JsonObject { buf, first: false }
     }
 
-    /// Write `"key":` (with the comma before it when needed). Keys are
-    /// constants that need no escaping.
-    fn key(&mut self, key: &str) -> &mut Vec<u8> {
-        debug_assert!(!key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20));
+    /// Write `"key":` (with the comma before it when needed).
+    fn key(&mut self, key: Key) -> &mut Vec<u8> {
+        debug_assert!(key.0.len() >= 3 && key.0.starts_with('"') && key.0.ends_with("\":"));
         if !self.first {
             self.buf.push(b',');
         }
         self.first = false;
-        self.buf.push(b'"');
-        self.buf.extend_from_slice(key.as_bytes());
-        self.buf.extend_from_slice(b"\":");
+        self.buf.extend_from_slice(key.0.as_bytes());
         self.buf
     }
 
     /// A string field.
-    pub fn str(&mut self, key: &str, value: &str) {
+    pub fn str(&mut self, key: Key, value: &str) {
         let buf = self.key(key);
         escaped(buf, value, true);
     }
 
     /// A string field, `null` when absent.
-    pub fn opt_str(&mut self, key: &str, value: Option<&str>) {
+    pub fn opt_str(&mut self, key: Key, value: Option<&str>) {
         match value {
             Some(v) => self.str(key, v),
             None => self.null(key),
@@ -60,7 +81,7 @@ impl<'b> JsonObject<'b> {
     }
 
     /// A string field made of several pieces (escaped as one string).
-    pub fn str_of(&mut self, key: &str, pieces: &[&str]) {
+    pub fn str_of(&mut self, key: Key, pieces: &[&str]) {
         let buf = self.key(key);
         buf.push(b'"');
         for p in pieces {
@@ -93,7 +114,7 @@ impl<'b> JsonObject<'b> {
     }
 
     /// A number written as a JSON string (ids, as the lines have them).
-    pub fn u64_str(&mut self, key: &str, value: u64) {
+    pub fn u64_str(&mut self, key: Key, value: u64) {
         let buf = self.key(key);
         buf.push(b'"');
         buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
@@ -101,13 +122,13 @@ impl<'b> JsonObject<'b> {
     }
 
     /// A number field.
-    pub fn u64(&mut self, key: &str, value: u64) {
+    pub fn u64(&mut self, key: Key, value: u64) {
         let buf = self.key(key);
         buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
 
     /// A number field, `null` when absent.
-    pub fn opt_u64(&mut self, key: &str, value: Option<u64>) {
+    pub fn opt_u64(&mut self, key: Key, value: Option<u64>) {
         match value {
             Some(v) => self.u64(key, v),
             None => self.null(key),
@@ -115,18 +136,18 @@ impl<'b> JsonObject<'b> {
     }
 
     /// A boolean field.
-    pub fn bool(&mut self, key: &str, value: bool) {
+    pub fn bool(&mut self, key: Key, value: bool) {
         let buf = self.key(key);
         buf.extend_from_slice(if value { b"true" } else { b"false" });
     }
 
     /// A `null` field.
-    pub fn null(&mut self, key: &str) {
+    pub fn null(&mut self, key: Key) {
         self.key(key).extend_from_slice(b"null");
     }
 
     /// Bytes as a base64 string field (standard alphabet, padded).
-    pub fn base64(&mut self, key: &str, value: &[u8]) {
+    pub fn base64(&mut self, key: Key, value: &[u8]) {
         let buf = self.key(key);
         buf.push(b'"');
         let at = buf.len();
@@ -137,7 +158,7 @@ impl<'b> JsonObject<'b> {
     }
 
     /// An array of strings.
-    pub fn str_array(&mut self, key: &str, values: &[&str]) {
+    pub fn str_array(&mut self, key: Key, values: &[&str]) {
         let buf = self.key(key);
         buf.push(b'[');
         for (i, v) in values.iter().enumerate() {
@@ -150,12 +171,12 @@ impl<'b> JsonObject<'b> {
     }
 
     /// A field whose value is already JSON.
-    pub fn raw(&mut self, key: &str, json: &[u8]) {
+    pub fn raw(&mut self, key: Key, json: &[u8]) {
         self.key(key).extend_from_slice(json);
     }
 
     /// A nested object field; close it before writing to this one again.
-    pub fn object(&mut self, key: &str) -> JsonObject<'_> {
+    pub fn object(&mut self, key: Key) -> JsonObject<'_> {
         JsonObject::open(self.key(key))
     }
 
@@ -192,20 +213,20 @@ mod tests {
     #[test]
     fn fields_of_every_kind() {
         let line = written(|o| {
-            o.str("a", "x\"y\n");
-            o.opt_str("b", None);
-            o.str_of("c", &["http", "://", "h", "/p\t"]);
-            o.u64_str("d", 12);
-            o.u64("e", u64::MAX);
-            o.opt_u64("f", None);
-            o.bool("g", false);
-            o.base64("h", b"\x00\xffab");
-            o.str_array("i", &["1", "\u{1}"]);
-            o.raw("j", b"[1]");
-            let mut n = o.object("k");
-            n.bool("l", true);
+            o.str(crate::key!("a"), "x\"y\n");
+            o.opt_str(crate::key!("b"), None);
+            o.str_of(crate::key!("c"), &["http", "://", "h", "/p\t"]);
+            o.u64_str(crate::key!("d"), 12);
+            o.u64(crate::key!("e"), u64::MAX);
+            o.opt_u64(crate::key!("f"), None);
+            o.bool(crate::key!("g"), false);
+            o.base64(crate::key!("h"), b"\x00\xffab");
+            o.str_array(crate::key!("i"), &["1", "\u{1}"]);
+            o.raw(crate::key!("j"), b"[1]");
+            let mut n = o.object(crate::key!("k"));
+            n.bool(crate::key!("l"), true);
             n.close();
-            o.null("m");
+            o.null(crate::key!("m"));
             o.data_str("x\"y", ["a", "b\n"].into_iter(), ", ");
         });
         let expected = serde_json::json!({
@@ -221,7 +242,7 @@ mod tests {
         assert_eq!(written(|_| {}), "{}");
         let mut buf = b"{\"a\":1".to_vec();
         let mut o = JsonObject::continued(&mut buf);
-        o.u64("b", 2);
+        o.u64(crate::key!("b"), 2);
         o.close();
         assert_eq!(buf, b"{\"a\":1,\"b\":2}");
     }

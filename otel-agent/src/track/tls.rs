@@ -3,7 +3,9 @@
 
 use bpf_probes::events::{Direction as KDirection, Source};
 use protocols::tls_handshake::{self, HandshakeMessage};
-use semconv::model::{L7Protocol, TlsInfo};
+use std::sync::Arc;
+
+use semconv::model::L7Protocol;
 use tracing::debug;
 
 use crate::internal_events::{incr, CaptureStats};
@@ -19,10 +21,11 @@ pub(crate) fn note_probe(conn: &mut Conn, source: Source, stats: &CaptureStats) 
         Source::Go => ("go", &stats.tls_connections_go),
         _ => ("openssl", &stats.tls_connections_openssl),
     };
-    let tls = conn.connection.tls.get_or_insert_with(TlsInfo::default);
+    let tls = conn.connection.tls.get_or_insert_with(Default::default);
     let first = !tls.probes.iter().any(|p| p == probe);
     if first {
-        tls.probes.push(probe.to_string());
+        // Written only when it changes: exchanges still share the old facts.
+        Arc::make_mut(tls).probes.push(probe.to_string());
         incr(counter);
         debug!(conn = conn.connection.id, probe, "TLS plaintext");
         tev!(conn, Tls, probe, "first TLS plaintext from a probe");
@@ -44,20 +47,23 @@ pub(crate) fn infer_alpn(conn: &mut Conn) {
         _ => return,
     };
     if tls.alpn_offered.iter().any(|a| a == id) {
-        tls.alpn = Some(id.to_string());
+        Arc::make_mut(tls).alpn = Some(id.to_string());
     }
 }
 
 /// Raw bytes of a TLS connection: look for the ClientHello / ServerHello.
 pub(crate) fn tls_bytes(conn: &mut Conn, dir: KDirection, payload: &[u8]) {
     let (traced, id) = (conn.traces(Module::Tls), conn.connection.id);
-    let tls = conn.connection.tls.get_or_insert_with(TlsInfo::default);
+    let tls = conn.connection.tls.get_or_insert_with(Default::default);
     let Some(parser) = conn.handshake.get_mut(dir as usize) else {
         return;
     };
     if parser.is_done() {
         return;
     }
+    // Copied first only if an exchange still holds the facts (a handshake
+    // is parsed before the connection's first exchange).
+    let tls = Arc::make_mut(tls);
     match parser.push(payload) {
         Ok(Some(HandshakeMessage::ClientHello(ch))) => {
             debug!(conn = id, sni = ?ch.server_name, alpn = ?ch.alpn, "TLS ClientHello");

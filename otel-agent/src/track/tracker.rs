@@ -15,7 +15,7 @@ use bpf_probes::events::{
 };
 use otel_agent_config::Settings;
 use semconv::model::{
-    CloseReason, Connection, ConnectionReport, Endpoints, L7Protocol, Output, ProcessInfo, TlsInfo,
+    CloseReason, Connection, ConnectionReport, Endpoints, L7Protocol, Output, ProcessInfo,
 };
 use tracing::{debug, trace};
 
@@ -175,7 +175,7 @@ impl Tracker {
             Some(L7Hint::Other) => L7Protocol::Other,
             _ => L7Protocol::Unknown,
         };
-        let tls = (L7Hint::from_raw(ev.l7) == Some(L7Hint::Tls)).then(TlsInfo::default);
+        let tls = (L7Hint::from_raw(ev.l7) == Some(L7Hint::Tls)).then(Default::default);
         incr(&self.stats.connections);
         if filtered {
             incr(&self.stats.connections_filtered);

@@ -233,10 +233,10 @@ mod tests {
     #[test]
     fn tls_without_a_plaintext_probe_is_warn() {
         let mut r = report();
-        r.connection.tls = Some(TlsInfo {
+        r.connection.tls = Some(std::sync::Arc::new(TlsInfo {
             got_client_hello: true,
             ..Default::default()
-        });
+        }));
         let rec = filled(&r, observed());
         assert_eq!(rec.severity_number(), Some(OtelSeverity::Warn));
         assert_eq!(

@@ -30,6 +30,18 @@ fn res_s<'a>(resource: &'a Value, key: &str) -> &'a str {
     resource.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
+/// The largest value any data point of the counter `name` reached (0 when
+/// it was not received).
+fn counter_max(c: &Collector, name: &str) -> i64 {
+    c.metrics()
+        .into_iter()
+        .filter(|(_, m)| m["name"] == name)
+        .flat_map(|(_, m)| m["data_points"].as_array().cloned().unwrap_or_default())
+        .map(|dp| dp["value"].as_i64().unwrap_or(0))
+        .max()
+        .unwrap_or(0)
+}
+
 /// Sum of histogram counts of `name` over data points matching `pred`
 /// (given the resource and the data point).
 fn histogram_count(c: &Collector, name: &str, pred: impl Fn(&Value, &Value) -> bool) -> u64 {
@@ -344,14 +356,7 @@ fn roundtrip(protocol: &str) {
         }
         assert_ne!(attr_i(&sp, "process.pid"), i64::from(agent_pid), "{sp}");
     }
-    let self_skipped: i64 = collector
-        .metrics()
-        .into_iter()
-        .filter(|(_, m)| m["name"] == "tap.skipped.syscalls")
-        .flat_map(|(_, m)| m["data_points"].as_array().cloned().unwrap_or_default())
-        .map(|dp| dp["value"].as_i64().unwrap_or(0))
-        .max()
-        .unwrap_or(0);
+    let self_skipped = counter_max(&collector, "tap.skipped.syscalls");
     assert!(
         self_skipped > 0,
         "the agent's own export syscalls are counted as skipped"
@@ -782,14 +787,7 @@ fn collector_down_at_start_then_recovers() {
         })
     });
     agent.stop();
-    let failures: i64 = collector
-        .metrics()
-        .into_iter()
-        .filter(|(_, m)| m["name"] == "tap.export.failures")
-        .flat_map(|(_, m)| m["data_points"].as_array().cloned().unwrap_or_default())
-        .map(|dp| dp["value"].as_i64().unwrap_or(0))
-        .max()
-        .unwrap_or(0);
+    let failures = counter_max(&collector, "tap.export.failures");
     assert!(
         failures > 0,
         "export failures while the collector was down are counted"

@@ -104,19 +104,20 @@ struct Pass {
     encoded_bytes: usize,
 }
 
-/// Replay every record once through a fresh tracker and the stdout JSON lines.
-fn replay_stdout(
+/// Replay every record once through a fresh tracker (and linker, when
+/// `link`), counting what comes out and handing each output to `sink`,
+/// then `None` once, when the replay is over.
+fn drive(
     records: &[Vec<u8>],
     settings: &Arc<Settings>,
-    buf: &mut Vec<u8>,
     link: bool,
+    mut sink: impl FnMut(Option<Output>, &mut Pass),
 ) -> Pass {
     let stats = Arc::new(CaptureStats::default());
     let mut tracker = Tracker::new(settings.clone(), Clock::with_offset(0), stats.clone());
     let mut linker =
         link.then(|| Linker::new(LinkBounds::of(settings), IdSource::default(), stats));
     let mut out = Vec::with_capacity(64);
-    let mut lines = stdout::JsonLines::default();
     let mut pass = Pass::default();
     let mut drain = |out: &mut Vec<Output>, pass: &mut Pass| {
         for o in out.drain(..) {
@@ -124,12 +125,7 @@ fn replay_stdout(
                 Output::Exchange(_) => pass.exchanges += 1,
                 Output::Report(_) => pass.reports += 1,
             }
-            assert!(lines.write(buf, &o), "a JSON line");
-            if buf.len() >= STDOUT_FLUSH {
-                pass.encoded_bytes += buf.len();
-                std::hint::black_box(&buf);
-                buf.clear();
-            }
+            sink(Some(o), pass);
         }
     };
     for r in records {
@@ -145,14 +141,32 @@ fn replay_stdout(
         l.flush(&mut out);
     }
     drain(&mut out, &mut pass);
-    pass.encoded_bytes += buf.len();
-    buf.clear();
+    sink(None, &mut pass);
     pass
 }
 
-/// Replay every record once through a fresh tracker and the span pipeline:
-/// spans encoded directly (`sdk` false) or built as SDK `SpanData` and
-/// converted by the SDK (`sdk` true).
+/// Replay through the stdout JSON lines.
+fn replay_stdout(
+    records: &[Vec<u8>],
+    settings: &Arc<Settings>,
+    buf: &mut Vec<u8>,
+    link: bool,
+) -> Pass {
+    let mut lines = stdout::JsonLines::default();
+    drive(records, settings, link, |o, pass| {
+        if let Some(o) = &o {
+            assert!(lines.write(buf, o), "a JSON line");
+        }
+        if buf.len() >= STDOUT_FLUSH || o.is_none() {
+            pass.encoded_bytes += buf.len();
+            std::hint::black_box(&buf);
+            buf.clear();
+        }
+    })
+}
+
+/// Replay through the span pipeline: spans encoded directly (`sdk` false)
+/// or built as SDK `SpanData` and converted by the SDK (`sdk` true).
 fn replay(
     records: &[Vec<u8>],
     settings: &Arc<Settings>,
@@ -161,98 +175,45 @@ fn replay(
     sdk: bool,
     link: bool,
 ) -> Pass {
-    let stats = Arc::new(CaptureStats::default());
-    let mut tracker = Tracker::new(settings.clone(), Clock::with_offset(0), stats.clone());
-    let mut linker =
-        link.then(|| Linker::new(LinkBounds::of(settings), IdSource::default(), stats));
-    let mut out = Vec::with_capacity(64);
     let mut sdk_batch = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
     let mut request = RequestEncoder::default();
-    let mut pass = Pass::default();
-    let mut drain = |out: &mut Vec<Output>, pass: &mut Pass, flush: bool| {
-        for o in out.drain(..) {
-            match o {
-                Output::Exchange(ex) => {
-                    pass.exchanges += 1;
-                    http.record(&ex, spans.options());
-                    if sdk {
-                        if let Ok(span) = spans.span(&ex) {
-                            sdk_batch.push(span);
-                        }
-                    } else if let Ok(span) = spans.encoded(&ex, 0) {
-                        batch.push(span);
-                    }
-                    if sdk_batch.len() == BATCH {
-                        pass.encoded_bytes += encode(&mut sdk_batch);
-                    }
-                    if batch.len() == BATCH {
-                        pass.encoded_bytes += request.encode(&batch).len();
-                        batch.clear();
-                    }
+    drive(records, settings, link, |o, pass| match o {
+        Some(Output::Exchange(ex)) => {
+            http.record(&ex, spans.options());
+            if sdk {
+                if let Ok(span) = spans.span(&ex) {
+                    sdk_batch.push(span);
                 }
-                Output::Report(r) => {
-                    pass.reports += 1;
-                    std::hint::black_box(semconv::logs::connection_report(&r));
-                }
+            } else if let Ok(span) = spans.encoded(&ex, 0) {
+                batch.push(span);
+            }
+            if sdk_batch.len() == BATCH {
+                pass.encoded_bytes += encode(&mut sdk_batch);
+            }
+            if batch.len() == BATCH {
+                pass.encoded_bytes += request.encode(&batch).len();
+                batch.clear();
             }
         }
-        if flush {
+        Some(Output::Report(r)) => {
+            std::hint::black_box(semconv::logs::connection_report(&r));
+        }
+        None => {
             pass.encoded_bytes += encode(&mut sdk_batch);
             if !batch.is_empty() {
                 pass.encoded_bytes += request.encode(&batch).len();
                 batch.clear();
             }
         }
-    };
-    for r in records {
-        tracker.handle_record(r, &mut out);
-        if let Some(l) = linker.as_mut() {
-            l.link(&mut out, 0);
-        }
-        drain(&mut out, &mut pass, false);
-    }
-    tracker.shutdown(&mut out);
-    if let Some(l) = linker.as_mut() {
-        l.link(&mut out, 0);
-        l.flush(&mut out);
-    }
-    drain(&mut out, &mut pass, true);
-    pass
+    })
 }
 
-/// Replay every record once through a fresh tracker (and linker), dropping
-/// what comes out.
+/// Replay, dropping what comes out: the tracker (and the linker) alone.
 fn replay_none(records: &[Vec<u8>], settings: &Arc<Settings>, link: bool) -> Pass {
-    let stats = Arc::new(CaptureStats::default());
-    let mut tracker = Tracker::new(settings.clone(), Clock::with_offset(0), stats.clone());
-    let mut linker =
-        link.then(|| Linker::new(LinkBounds::of(settings), IdSource::default(), stats));
-    let mut out = Vec::with_capacity(64);
-    let mut pass = Pass::default();
-    let drain = |out: &mut Vec<Output>, pass: &mut Pass| {
-        for o in out.drain(..) {
-            match &o {
-                Output::Exchange(_) => pass.exchanges += 1,
-                Output::Report(_) => pass.reports += 1,
-            }
-            std::hint::black_box(o);
-        }
-    };
-    for r in records {
-        tracker.handle_record(r, &mut out);
-        if let Some(l) = linker.as_mut() {
-            l.link(&mut out, 0);
-        }
-        drain(&mut out, &mut pass);
-    }
-    tracker.shutdown(&mut out);
-    if let Some(l) = linker.as_mut() {
-        l.link(&mut out, 0);
-        l.flush(&mut out);
-    }
-    drain(&mut out, &mut pass);
-    pass
+    drive(records, settings, link, |o, _| {
+        std::hint::black_box(o);
+    })
 }
 
 fn main() {

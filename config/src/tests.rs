@@ -372,7 +372,7 @@ filters:
         (CaptureLevel::None, 1.0)
     );
     assert_eq!(
-        s.level_for(&ctx("api.example.com:8443", "/x", "POST", Some(502), "")),
+        s.level_for(|| ctx("api.example.com:8443", "/x", "POST", Some(502), "")),
         (CaptureLevel::Full, 0.25)
     );
     assert_eq!(
@@ -389,6 +389,14 @@ filters:
         c.level_for(&ctx("h", "/v2/x", "GET", None, "/usr/bin/python3"))
             .0,
         CaptureLevel::Summary
+    );
+
+    // Without rules the context is never built.
+    let mut plain = Settings::default();
+    plain.capture.sample_ratio = 0.5;
+    assert_eq!(
+        plain.level_for(|| unreachable!("no rule to match")),
+        (plain.capture.level, 0.5)
     );
 
     let f = &s.filter;

@@ -431,7 +431,7 @@ fn redaction(s: &mut Settings, raw: RawRedaction) -> R<()> {
             params.push(p.value);
         }
     }
-    c.redact_headers = headers;
+    c.redact_headers = headers.into();
     c.redact_query_params = params;
     Ok(())
 }

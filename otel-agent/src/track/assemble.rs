@@ -82,37 +82,11 @@ pub fn assemble(
     settings: &Settings,
     clock: &Clock,
 ) -> Option<model::Exchange> {
-    let (method, target, host, status, start) = match &ex {
-        Parsed::Http1(e) => (
-            e.request.as_ref().map_or("", |r| r.method.as_str()),
-            e.request.as_ref().map_or("", |r| r.target.as_str()),
-            e.request
-                .as_ref()
-                .and_then(|r| header_value(&r.headers, "host")),
-            e.response.as_ref().map(|r| r.status),
-            e.request.as_ref().map_or(0, |r| r.start_ns),
-        ),
-        Parsed::Http2(e) => (
-            e.request.as_ref().and_then(|m| m.method()).unwrap_or(""),
-            e.request.as_ref().and_then(|m| m.path()).unwrap_or(""),
-            e.request.as_ref().and_then(|m| m.authority()),
-            e.response.as_ref().and_then(|m| m.status()),
-            e.request.as_ref().map_or(0, |m| m.start_ns),
-        ),
+    let start = match &ex {
+        Parsed::Http1(e) => e.request.as_ref().map_or(0, |r| r.start_ns),
+        Parsed::Http2(e) => e.request.as_ref().map_or(0, |m| m.start_ns),
     };
-    // Rules match the host without its port.
-    let host = host
-        .map(|h| semconv::spans::split_authority(h).0)
-        .or(connection.server_name());
-    let path = target.split(['?', '#']).next().unwrap_or("");
-    let rule = RuleContext {
-        host,
-        path,
-        method,
-        status,
-        exe: &connection.process.exe,
-    };
-    let (level, ratio) = settings.level_for(&rule);
+    let (level, ratio) = settings.level_for(|| rule_context(connection, &ex));
     if level == CaptureLevel::None || !sampled(connection.id, start, ratio) {
         return None;
     }
@@ -124,6 +98,37 @@ pub fn assemble(
         redact_target(r, settings);
     }
     Some(out)
+}
+
+/// What the capture rules match an exchange on.
+fn rule_context<'a>(connection: &'a Connection, ex: &'a Parsed) -> RuleContext<'a> {
+    let (method, target, host, status) = match ex {
+        Parsed::Http1(e) => (
+            e.request.as_ref().map_or("", |r| r.method.as_str()),
+            e.request.as_ref().map_or("", |r| r.target.as_str()),
+            e.request
+                .as_ref()
+                .and_then(|r| header_value(&r.headers, "host")),
+            e.response.as_ref().map(|r| r.status),
+        ),
+        Parsed::Http2(e) => (
+            e.request.as_ref().and_then(|m| m.method()).unwrap_or(""),
+            e.request.as_ref().and_then(|m| m.path()).unwrap_or(""),
+            e.request.as_ref().and_then(|m| m.authority()),
+            e.response.as_ref().and_then(|m| m.status()),
+        ),
+    };
+    // Rules match the host without its port.
+    let host = host
+        .map(|h| semconv::spans::split_authority(h).0)
+        .or(connection.server_name());
+    RuleContext {
+        host,
+        path: target.split(['?', '#']).next().unwrap_or(""),
+        method,
+        status,
+        exe: &connection.process.exe,
+    }
 }
 
 /// Deterministic head sampling: the same exchange always gets the same answer.

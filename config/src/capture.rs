@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use protocols::names::NameFilter;
+
 use crate::values::{Matcher, StatusRange};
 
 /// How much of an exchange is kept.
@@ -203,35 +205,18 @@ impl CaptureRule {
 }
 
 /// Header names compared ASCII-case-insensitively, asked about once per
-/// captured header field. A 64-bit filter of each name's length and first
-/// and last letters answers most names that are not in the set without
-/// comparing: comparing every field's name with the whole list was ~880
-/// instructions per exchange at level `details` (bench/instructions.sh,
-/// callgrind), the filtered look-up ~80.
+/// captured header field, with the filter that answers most other names
+/// without comparing (see [`protocols::names`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HeaderNames {
     names: Vec<String>,
-    filter: u64,
+    filter: NameFilter,
 }
 
 impl HeaderNames {
-    /// The filter bit of a name: from its length and its first and last
-    /// letters, case folded.
-    fn bit(name: &[u8]) -> u64 {
-        let (Some(first), Some(last)) = (name.first(), name.last()) else {
-            return 1;
-        };
-        let h = (name.len() as u32)
-            .wrapping_mul(31)
-            .wrapping_add(u32::from(first.to_ascii_lowercase()).wrapping_mul(7))
-            .wrapping_add(u32::from(last.to_ascii_lowercase()));
-        1 << (h % 64)
-    }
-
     /// Is `name` in the set (ignoring ASCII case)?
     pub fn contains(&self, name: &str) -> bool {
-        self.filter & Self::bit(name.as_bytes()) != 0
-            && self.names.iter().any(|h| h.eq_ignore_ascii_case(name))
+        self.filter.may_contain(name) && self.names.iter().any(|h| h.eq_ignore_ascii_case(name))
     }
 
     /// The names, as configured.
@@ -242,9 +227,7 @@ impl HeaderNames {
 
 impl From<Vec<String>> for HeaderNames {
     fn from(names: Vec<String>) -> Self {
-        let filter = names
-            .iter()
-            .fold(0, |f, n| f | HeaderNames::bit(n.as_bytes()));
+        let filter = names.iter().fold(NameFilter::default(), |f, n| f.with(n));
         HeaderNames { names, filter }
     }
 }

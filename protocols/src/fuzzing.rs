@@ -143,7 +143,8 @@ fn run_http1(data: &[u8]) -> Vec<http1::Exchange> {
         max_header_bytes: header,
         max_body_capture: capture,
         // Some scripts parse as level summary does: a few headers kept.
-        keep_headers: (data.first().is_some_and(|b| b & 0x80 != 0)).then_some(&["host"][..]),
+        keep_headers: (data.first().is_some_and(|b| b & 0x80 != 0))
+            .then_some(crate::names::StaticNames::new(&["host"])),
     });
     drive(&mut s, data)
 }

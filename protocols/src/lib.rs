@@ -24,6 +24,7 @@ pub mod detect;
 pub mod fuzzing;
 pub mod http1;
 pub mod http2;
+pub mod names;
 pub mod stream;
 #[cfg(test)]
 mod testconv;

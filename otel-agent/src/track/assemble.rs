@@ -7,6 +7,7 @@ use semconv::model::{self, Connection};
 
 use crate::track::clock::Clock;
 use crate::track::decompress::{self, Coding};
+use protocols::names::StaticNames;
 use protocols::{http1, http2};
 
 /// What a parser produced.
@@ -296,14 +297,14 @@ fn combined<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>, name: &str) -
 /// `details` (where no header is exported): the HTTP/1 parser keeps only
 /// these (and its framing ones) when no rule can raise an exchange to
 /// `details`.
-pub const SUMMARY_HEADERS: &[&str] = &[
+pub const SUMMARY_HEADERS: StaticNames = StaticNames::new(&[
     "host",
     "user-agent",
     "traceparent",
     "tracestate",
     "content-type",
     "content-encoding",
-];
+]);
 
 /// Headers kept at `level` (names lowercased): none below `details`;
 /// sensitive values redacted. Owned names and values (the parser's own

@@ -21,7 +21,7 @@ pub struct ParserLimits {
     /// HTTP/1 header fields the parser keeps: all when some rule can raise
     /// an exchange to level `details` (headers are exported), else only
     /// those the assembly reads ([`SUMMARY_HEADERS`]).
-    pub keep_headers: Option<&'static [&'static str]>,
+    pub keep_headers: Option<protocols::names::StaticNames>,
 }
 
 impl ParserLimits {

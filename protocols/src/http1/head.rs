@@ -2,9 +2,10 @@
 
 use super::message::{Header, Request, Response, Side, FRAMING_HEADERS};
 use super::pairing::Progress;
+use crate::names::StaticNames;
 
 /// Which header fields a parsed head keeps (see `Limits::keep_headers`).
-type Keep = Option<&'static [&'static str]>;
+type Keep = Option<StaticNames>;
 
 /// Headers parsed with a stack array before falling back to a larger one.
 const FAST_HEADER_COUNT: usize = 64;
@@ -214,12 +215,7 @@ fn convert_headers(headers: &[httparse::Header<'_>], keep: Keep) -> Vec<Header> 
         None => headers.iter().map(owned).collect(),
         Some(names) => headers
             .iter()
-            .filter(|h| {
-                names
-                    .iter()
-                    .chain(FRAMING_HEADERS)
-                    .any(|k| k.eq_ignore_ascii_case(h.name))
-            })
+            .filter(|h| names.contains(h.name) || FRAMING_HEADERS.contains(h.name))
             .map(owned)
             .collect(),
     }
@@ -253,11 +249,17 @@ mod tests {
                 "Traceparent"
             ]
         );
-        let (_, some) = parse_head(Side::Request, REQ, Some(&["host", "traceparent"]))
+        let (_, some) = parse_head(
+            Side::Request,
+            REQ,
+            Some(StaticNames::new(&["host", "traceparent"])),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(names(&some), ["Host", "Transfer-Encoding", "Traceparent"]);
+        let (_, none) = parse_head(Side::Request, REQ, Some(StaticNames::new(&[])))
             .unwrap()
             .unwrap();
-        assert_eq!(names(&some), ["Host", "Transfer-Encoding", "Traceparent"]);
-        let (_, none) = parse_head(Side::Request, REQ, Some(&[])).unwrap().unwrap();
         assert_eq!(names(&none), ["Transfer-Encoding"]);
     }
 }

@@ -1,5 +1,6 @@
 //! The public vocabulary of the HTTP/1.x parser: sides, limits, and the request, response and exchange records it produces.
 
+use crate::names::StaticNames;
 pub use crate::stream::{GapCause, GapCauses, Side};
 
 /// Parser limits.
@@ -16,16 +17,16 @@ pub struct Limits {
     /// keeps those named (case-insensitively) plus the framing ones the
     /// parser reads ([`FRAMING_HEADERS`]), so a caller that exports no
     /// headers does not pay for copying them. Default `None`.
-    pub keep_headers: Option<&'static [&'static str]>,
+    pub keep_headers: Option<StaticNames>,
 }
 
 /// Header fields the parser itself reads to find where messages end: always kept.
-pub const FRAMING_HEADERS: &[&str] = &[
+pub const FRAMING_HEADERS: StaticNames = StaticNames::new(&[
     "content-length",
     "transfer-encoding",
     "upgrade",
     "connection",
-];
+]);
 
 impl Default for Limits {
     fn default() -> Self {

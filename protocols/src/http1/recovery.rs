@@ -7,6 +7,7 @@ use super::head::{parse_head, salvage_request, salvage_response, RespHead};
 use super::message::{GapCause, GapCauses, Side};
 use super::pairing::{Conversation, Progress};
 use super::side::{SideParser, State};
+use crate::names::StaticNames;
 
 impl SideParser {
     /// Skips bytes while waiting for the next capture event.
@@ -28,7 +29,7 @@ impl SideParser {
     pub(super) fn fail_if_head_invalid(&mut self, conv: &mut Conversation) -> bool {
         let invalid = self.state == State::Head
             && !self.buf.is_empty()
-            && parse_head(self.side, self.buf.bytes(), Some(&[])).is_err();
+            && parse_head(self.side, self.buf.bytes(), Some(StaticNames::new(&[]))).is_err();
         if invalid {
             self.parse_failed(conv);
         }

@@ -379,7 +379,7 @@ mod tests {
         let strip = |mut x: Exchange| {
             let keep = |h: &Header| {
                 KEEP.iter()
-                    .chain(super::super::FRAMING_HEADERS)
+                    .chain(super::super::FRAMING_HEADERS.names())
                     .any(|k| k.eq_ignore_ascii_case(&h.name))
             };
             if let Some(r) = x.request.as_mut() {
@@ -400,7 +400,7 @@ mod tests {
             let all = run(Limits::default(), &ops);
             let few = run(
                 Limits {
-                    keep_headers: Some(KEEP),
+                    keep_headers: Some(crate::names::StaticNames::new(KEEP)),
                     ..Limits::default()
                 },
                 &ops,

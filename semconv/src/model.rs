@@ -1,5 +1,6 @@
 //! The captured records: exchanges and connection reports.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -161,10 +162,11 @@ pub struct Request {
     pub target: String,
     /// Host / `:authority`.
     pub authority: Option<String>,
-    /// `http` or `https`.
-    pub scheme: String,
-    /// Protocol version, e.g. `1.1`, `2`.
-    pub version: String,
+    /// `http` or `https` (as sent in HTTP/2's `:scheme`). Borrowed when it
+    /// is one of those: one allocation less per exchange.
+    pub scheme: Cow<'static, str>,
+    /// Protocol version, e.g. `1.1`, `2`: always borrowed from the few there are.
+    pub version: Cow<'static, str>,
     /// Headers kept at the capture level (redacted).
     pub headers: Vec<Header>,
     /// Body bytes (payload length).

@@ -1339,7 +1339,7 @@ pub(crate) mod tests {
     fn scheme_fallback() {
         let mut ex = client_https();
         if let Some(r) = ex.request.as_mut() {
-            r.scheme = String::new();
+            r.scheme = "".into();
         }
         assert_eq!(scheme(&ex), "https");
         ex.connection.tls = None;

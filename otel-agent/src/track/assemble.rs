@@ -196,8 +196,13 @@ fn assemble_http2(
             method: m.method().unwrap_or("").to_string(),
             target: m.path().unwrap_or("").to_string(),
             authority: m.authority().map(str::to_string).or_else(|| header("host")),
-            scheme: m.scheme().unwrap_or(default_scheme).to_string(),
-            version: "2".to_string(),
+            scheme: match m.scheme() {
+                None => default_scheme.into(),
+                Some("https") => "https".into(),
+                Some("http") => "http".into(),
+                Some(other) => other.to_string().into(),
+            },
+            version: "2".into(),
             user_agent: header("user-agent"),
             traceparent: combined(h2_pairs(&m), "traceparent"),
             tracestate: combined(h2_pairs(&m), "tracestate"),
@@ -393,7 +398,7 @@ fn decoded(
 
 fn request(
     r: http1::Request,
-    scheme: &str,
+    scheme: &'static str,
     level: CaptureLevel,
     capture: &CaptureSettings,
 ) -> model::Request {
@@ -420,12 +425,11 @@ fn request(
         ),
         method: r.method,
         target: r.target,
-        scheme: scheme.to_string(),
-        // Not format!: its machinery is several times the copy.
+        scheme: scheme.into(),
         version: match r.version {
-            0 => "1.0".to_string(),
-            1 => "1.1".to_string(),
-            v => format!("1.{v}"),
+            0 => "1.0".into(),
+            1 => "1.1".into(),
+            v => format!("1.{v}").into(),
         },
         body_size: r.body_size,
         body,
@@ -915,7 +919,7 @@ mod tests {
         let ex = assemble(&h2_connection(), parsed, &s, &clock()).expect("kept");
         let r = ex.request.expect("request");
         assert_eq!((r.method.as_str(), r.target.as_str()), ("POST", "/form"));
-        assert_eq!((r.version.as_str(), r.scheme.as_str()), ("2", "http"));
+        assert_eq!((&*r.version, &*r.scheme), ("2", "http"));
         assert_eq!(r.body_size, 22);
         assert_eq!(r.body.as_deref(), Some(&b"name=value"[..]));
         let p = ex.response.expect("response");

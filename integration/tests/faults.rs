@@ -72,11 +72,14 @@ fn ring_buffer_overflow_is_counted_and_capture_resumes() {
     // 32 KiB: room for one or two full data events (16 KiB payload each).
     std::fs::write(&config, "limits:\n  ring_buffer: 32KiB\n").unwrap();
     // Every body byte copied (bodies the level does not keep are skipped
-    // otherwise, and the 200 KB answer would fit).
+    // otherwise, and the answer would fit).
     let agent = Agent::start(&["--config", config.to_str().unwrap(), "--copy-all-bodies"]);
-    let big = format!("http://127.0.0.1:{}/big", server.port);
+    // 16 MB: hundreds of reads by curl, each a full event, in a few tens
+    // of milliseconds. A 200 KB answer (a handful of events) overflowed the
+    // ring only when the reader woke late: one run in many did not.
+    let big = format!("http://127.0.0.1:{}/huge", server.port);
     let (big_pid, body) = run("curl", &["-sS", &big]);
-    assert_eq!(body.len(), 200_000);
+    assert_eq!(body.len(), 16_000_000);
     let small = format!("http://127.0.0.1:{}/small-after-overflow", server.port);
     let (small_pid, _) = run("curl", &["-sS", "-o", "/dev/null", &small]);
     let lines = agent.wait_for("the small exchange and the big one's report", 30, |ls| {

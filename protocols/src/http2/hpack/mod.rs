@@ -76,7 +76,7 @@ impl Hpack {
                     return self.failed(out);
                 };
                 match self.slot(index) {
-                    Slot::Found(Some(n), v) => Some((n.to_vec(), v.to_vec())),
+                    Slot::Found(Some((n, _)), v) => Some((n.to_owned(), v.to_owned())),
                     Slot::Found(None, _) | Slot::Unknown => None,
                     Slot::Invalid => return self.failed(out),
                 }
@@ -91,23 +91,24 @@ impl Hpack {
                 let Some(index) = integer(block, &mut pos, prefix) else {
                     return self.failed(out);
                 };
-                let name = if index == 0 {
-                    match string(block, &mut pos) {
-                        Some(n) => Some(n),
+                // The name and its length in octets as sent.
+                let (name, name_len) = if index == 0 {
+                    match text(block, &mut pos) {
+                        Some((n, len)) => (Some(n), len),
                         None => return self.failed(out),
                     }
                 } else {
                     match self.slot(index) {
-                        Slot::Found(n, _) => n.map(<[u8]>::to_vec),
-                        Slot::Unknown => None,
+                        Slot::Found(Some((n, len)), _) => (Some(n.to_owned()), len),
+                        Slot::Found(None, _) | Slot::Unknown => (None, 0),
                         Slot::Invalid => return self.failed(out),
                     }
                 };
-                let Some(value) = string(block, &mut pos) else {
+                let Some((value, value_len)) = text(block, &mut pos) else {
                     return self.failed(out);
                 };
                 if indexing {
-                    self.insert(name.clone(), value.clone());
+                    self.insert(name.clone(), name_len, value.clone(), value_len);
                 }
                 name.map(|n| (n, value))
             };
@@ -120,10 +121,7 @@ impl Hpack {
                         degraded = true;
                     } else {
                         out_bytes = out_bytes.saturating_add(size);
-                        out.push(Header {
-                            name: crate::text::lossy_owned(name),
-                            value: crate::text::lossy_owned(value),
-                        });
+                        out.push(Header { name, value });
                     }
                 }
                 None => degraded = true,
@@ -151,7 +149,7 @@ impl Hpack {
         self.entries
             .iter()
             .map(|e| {
-                e.name.as_ref().map_or(0, Vec::capacity)
+                e.name.as_ref().map_or(0, String::capacity)
                     + e.value.capacity()
                     + mem::size_of::<Entry>()
             })
@@ -198,6 +196,14 @@ fn string(block: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
     } else {
         Some(raw.to_vec())
     }
+}
+
+/// A string literal as text, and its length in octets as sent (what the
+/// table counts).
+fn text(block: &[u8], pos: &mut usize) -> Option<(String, usize)> {
+    let octets = string(block, pos)?;
+    let len = octets.len();
+    Some((crate::text::lossy_owned(octets), len))
 }
 
 #[cfg(test)]
@@ -267,6 +273,40 @@ mod tests {
             assert_eq!(d.decode(&hex(blocks[2])), (fields(&third), Outcome::Ok));
             assert_eq!(d.size, 164);
         }
+    }
+
+    /// Entries are kept as text, but the table counts the octets as sent:
+    /// two entries whose invalid UTF-8 grows threefold as text still fit a
+    /// table sized for their octets, and a new entry naming one of them
+    /// counts that name's octets.
+    #[test]
+    fn the_table_counts_octets_not_text() {
+        let mut d = Hpack::new();
+        // A size update to 2 × (32 + 1 + 10) = 86 (5-bit prefix: 31 + 55).
+        let mut block = vec![0x3f, 55];
+        // Twice: a literal with incremental indexing, new name "a", value of
+        // ten 0xff octets.
+        for _ in 0..2 {
+            block.extend_from_slice(&[0x40, 0x01, b'a', 0x0a]);
+            block.extend_from_slice(&[0xff; 10]);
+        }
+        let text = "\u{fffd}".repeat(10);
+        let (fields, outcome) = d.decode(&block);
+        assert_eq!(outcome, Outcome::Ok);
+        assert_eq!(fields, vec![hdr("a", &text), hdr("a", &text)]);
+        assert_eq!((d.size, d.entries.len()), (86, 2));
+        // Both still there: indexes 62 and 63.
+        assert_eq!(
+            d.decode(&[0xbe, 0xbf]),
+            (vec![hdr("a", &text), hdr("a", &text)], Outcome::Ok)
+        );
+        // A literal with indexing naming entry 62 (a 1-octet name, 6-bit
+        // prefix: 62 = 0x3e) and an empty value: 33 octets, evicting one.
+        assert_eq!(
+            d.decode(&[0x40 | 0x3e, 0x00]),
+            (vec![hdr("a", "")], Outcome::Ok)
+        );
+        assert_eq!((d.size, d.entries.len()), (33 + 43, 2));
     }
 
     #[test]

@@ -9,18 +9,25 @@ pub(super) const DEFAULT_TABLE_SIZE: usize = 4096;
 /// Bytes counted per dynamic table entry besides its name and value.
 const ENTRY_OVERHEAD: usize = 32;
 
-/// One dynamic table entry; the name is unknown when it came from a table
-/// entry that was never seen.
+/// One dynamic table entry, as text (decoded lossily once, when inserted:
+/// checking the UTF-8 of every reference to it was most of the HPACK
+/// decoder's UTF-8 checks, bench/instructions.sh); the name is unknown when
+/// it came from a table entry that was never seen.
 #[derive(Debug)]
 pub(super) struct Entry {
-    pub(super) name: Option<Vec<u8>>,
-    pub(super) value: Vec<u8>,
+    pub(super) name: Option<String>,
+    /// The name's length in octets as sent (its text may be longer, with
+    /// replacement characters): what a new entry naming it counts.
+    pub(super) name_len: usize,
+    pub(super) value: String,
+    /// The entry's size as the encoder counts it: octets as sent, plus 32.
     pub(super) size: usize,
 }
 
-/// Where an index points.
+/// Where an index points: the name (with its length in octets as sent) and
+/// the value.
 pub(super) enum Slot<'a> {
-    Found(Option<&'a [u8]>, &'a [u8]),
+    Found(Option<(&'a str, usize)>, &'a str),
     /// Beyond the known entries of a table with an unknown tail.
     Unknown,
     Invalid,
@@ -76,11 +83,16 @@ impl Hpack {
         }
     }
 
-    pub(super) fn insert(&mut self, name: Option<Vec<u8>>, value: Vec<u8>) {
-        let size = name
-            .as_ref()
-            .map_or(0, Vec::len)
-            .saturating_add(value.len())
+    /// Insert an entry; `name_len` and `value_len` are the octets as sent.
+    pub(super) fn insert(
+        &mut self,
+        name: Option<String>,
+        name_len: usize,
+        value: String,
+        value_len: usize,
+    ) {
+        let size = name_len
+            .saturating_add(value_len)
             .saturating_add(ENTRY_OVERHEAD);
         if size > self.max_size {
             // The encoder's table is emptied too (its entry is at least as large).
@@ -92,7 +104,12 @@ impl Hpack {
             return;
         }
         self.size = self.size.saturating_add(size);
-        self.entries.push_front(Entry { name, value, size });
+        self.entries.push_front(Entry {
+            name,
+            name_len,
+            value,
+            size,
+        });
         self.evict();
         self.recheck();
     }
@@ -102,10 +119,10 @@ impl Hpack {
             return Slot::Invalid;
         }
         if let Some((n, v)) = STATIC_TABLE.get(index - 1) {
-            return Slot::Found(Some(n.as_bytes()), v.as_bytes());
+            return Slot::Found(Some((n, n.len())), v);
         }
         match self.entries.get(index - 1 - STATIC_TABLE.len()) {
-            Some(e) => Slot::Found(e.name.as_deref(), &e.value),
+            Some(e) => Slot::Found(e.name.as_deref().map(|n| (n, e.name_len)), &e.value),
             None if self.unknown => Slot::Unknown,
             None => Slot::Invalid,
         }

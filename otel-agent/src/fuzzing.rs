@@ -58,6 +58,8 @@ pub fn http2(data: &[u8]) {
     let capture = data.first().map_or(0, |b| usize::from(*b));
     let mut s = protocols::http2::Http2Stream::new(protocols::http2::Limits {
         max_body_capture: capture,
+        keep_headers: (data.get(1).is_some_and(|b| b & 1 == 1))
+            .then_some(crate::track::assemble::SUMMARY_HEADERS),
     });
     for (i, (side, chunk, gap)) in operations(data).enumerate() {
         s.push(side, i as u64, chunk);

@@ -153,6 +153,9 @@ fn run_http2(data: &[u8]) -> Vec<http2::Exchange> {
     let (capture, _) = limits(data);
     let mut s = Http2Stream::new(http2::Limits {
         max_body_capture: capture,
+        // Some scripts parse as level summary does: a few headers kept.
+        keep_headers: (data.first().is_some_and(|b| b & 0x40 != 0))
+            .then_some(crate::names::StaticNames::new(&["user-agent"])),
     });
     drive(&mut s, data)
 }

@@ -18,7 +18,7 @@ pub struct ParserLimits {
     /// Body bytes kept per message: the body limit when some rule can raise
     /// an exchange to level `full`, else 0 (bodies are never exported).
     pub max_body_capture: usize,
-    /// HTTP/1 header fields the parser keeps: all when some rule can raise
+    /// Header fields the parsers keep (HTTP/1 and HTTP/2): all when some rule can raise
     /// an exchange to level `details` (headers are exported), else only
     /// those the assembly reads ([`SUMMARY_HEADERS`]).
     pub keep_headers: Option<protocols::names::StaticNames>,
@@ -64,6 +64,7 @@ impl Parser {
         match protocol {
             L7Protocol::Http2 => Parser::Http2(Box::new(Http2Stream::new(http2::Limits {
                 max_body_capture,
+                keep_headers,
             }))),
             _ => Parser::Http1(Box::new(Http1Stream::new(http1::Limits {
                 max_header_bytes,

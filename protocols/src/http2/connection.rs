@@ -6,6 +6,7 @@ use super::message::Exchange;
 use super::side::{Mode, SideParser};
 use super::streams::Conn;
 use super::{GapCause, GapCauses, Side};
+use crate::names::StaticNames;
 
 /// Consecutive zero-progress steps tolerated before a byte is skipped.
 const MAX_STALLS: u8 = 8;
@@ -16,7 +17,17 @@ pub struct Limits {
     /// DATA payload bytes kept per message (0 = keep no body bytes). Capture
     /// stops at the first gap, so the kept bytes are always a contiguous prefix.
     pub max_body_capture: usize,
+    /// Header fields kept on the parsed messages: `None` keeps all; `Some`
+    /// keeps those named (case-insensitively), the pseudo-header fields and
+    /// those the parser reads ([`PARSER_HEADERS`]). The others' values are
+    /// not decoded unless the dynamic table needs them. Default `None`.
+    pub keep_headers: Option<StaticNames>,
 }
+
+/// Header fields the HTTP/2 parser itself reads (gRPC detection and status,
+/// the authority's fallback): always kept, as are the pseudo-header fields.
+pub const PARSER_HEADERS: StaticNames =
+    StaticNames::new(&["content-type", "grpc-status", "grpc-message", "host"]);
 
 /// Parser for both directions of one HTTP/2 connection.
 ///
@@ -48,8 +59,8 @@ impl Http2Stream {
     /// Creates a parser for a new connection.
     pub fn new(limits: Limits) -> Self {
         Self {
-            request: SideParser::new(Side::Request),
-            response: SideParser::new(Side::Response),
+            request: SideParser::new(Side::Request, limits.keep_headers),
+            response: SideParser::new(Side::Response, limits.keep_headers),
             conn: Conn::new(limits),
             closed: false,
         }
@@ -309,6 +320,7 @@ mod tests {
             &CONCURRENT,
             Limits {
                 max_body_capture: 4096,
+                ..Limits::default()
             },
         );
         assert_eq!(r.errors, 0);
@@ -372,6 +384,7 @@ mod tests {
             &CONCURRENT,
             Limits {
                 max_body_capture: 10,
+                ..Limits::default()
             },
         );
         let q = req(by_id(&r, 3));
@@ -496,6 +509,7 @@ mod tests {
     fn every_split_and_one_byte_pushes_give_the_same_result() {
         let limits = Limits {
             max_body_capture: 64,
+            ..Limits::default()
         };
         for (name, f) in all_fixtures() {
             let base = replay_with(f, limits);
@@ -618,6 +632,7 @@ mod tests {
     fn chaos(rng: &mut Rng, req_bytes: &[u8], resp_bytes: &[u8], gaps: bool) -> usize {
         let mut h2 = Http2Stream::new(Limits {
             max_body_capture: rng.below(3) * 100,
+            ..Limits::default()
         });
         let (mut a, mut b) = (req_bytes, resp_bytes);
         let mut ts = 0;

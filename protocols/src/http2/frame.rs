@@ -174,6 +174,7 @@ mod tests {
     fn padding_and_priority_are_stripped() {
         let mut h2 = Http2Stream::new(Limits {
             max_body_capture: 100,
+            ..Limits::default()
         });
         open(&mut h2);
         let block = Enc::default().request("POST", "/pad").done();

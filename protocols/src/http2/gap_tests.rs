@@ -24,6 +24,7 @@ fn by_id(out: &[super::Exchange], id: u32) -> &super::Exchange {
 fn gap_in_a_frame_header_flags_open_streams_and_resyncs() {
     let mut h2 = Http2Stream::new(Limits {
         max_body_capture: 100,
+        ..Limits::default()
     });
     open(&mut h2);
     get(&mut h2, 10, 1, "/a");
@@ -55,6 +56,7 @@ fn gap_in_a_frame_header_flags_open_streams_and_resyncs() {
 fn gap_in_a_data_payload_flags_only_its_stream() {
     let mut h2 = Http2Stream::new(Limits {
         max_body_capture: 100,
+        ..Limits::default()
     });
     open(&mut h2);
     get(&mut h2, 10, 1, "/a");
@@ -133,6 +135,7 @@ fn gap_in_an_hpack_block_degrades_later_headers_never_guesses() {
 fn resync_trusts_a_frame_header_only_when_the_next_one_validates() {
     let mut h2 = Http2Stream::new(Limits {
         max_body_capture: 100,
+        ..Limits::default()
     });
     open(&mut h2);
     get(&mut h2, 10, 1, "/a");

@@ -77,6 +77,7 @@ mod tests {
     fn grpc_unary_built_from_frames() {
         let mut h2 = Http2Stream::new(Limits {
             max_body_capture: 64,
+            ..Limits::default()
         });
         open(&mut h2);
         let block = Enc::default()

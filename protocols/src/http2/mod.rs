@@ -16,7 +16,7 @@ mod streams;
 mod testutil;
 
 pub use crate::stream::{GapCause, GapCauses, Side};
-pub use connection::{Http2Stream, Limits};
+pub use connection::{Http2Stream, Limits, PARSER_HEADERS};
 pub use grpc::Grpc;
 pub use message::{Exchange, Header, Message};
 pub use preface::{looks_like_http2_preface, PREFACE};

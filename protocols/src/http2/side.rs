@@ -1,5 +1,6 @@
 //! The frame parser of one direction: the preface, frame headers, buffered payloads, streamed DATA, skipped frames, SETTINGS, RST_STREAM and GOAWAY, and bytes lost by the capture.
 
+use crate::names::StaticNames;
 use std::mem;
 
 use super::block::{Block, MAX_HEADER_BLOCK};
@@ -96,7 +97,7 @@ pub(super) struct SideParser {
 }
 
 impl SideParser {
-    pub(super) fn new(side: Side) -> Self {
+    pub(super) fn new(side: Side, keep_headers: Option<StaticNames>) -> Self {
         Self {
             side,
             mode: match side {
@@ -111,7 +112,7 @@ impl SideParser {
             hunt: Vec::new(),
             hunt_scan: 0,
             block: None,
-            hpack: Hpack::new(),
+            hpack: Hpack::new(keep_headers),
             joined: false,
             peer_joined: false,
             frame_gaps: GapCauses::NONE,
@@ -496,6 +497,7 @@ mod tests {
     fn gap_inside_data_is_counted_as_body() {
         let mut h2 = Http2Stream::new(Limits {
             max_body_capture: 1000,
+            ..Limits::default()
         });
         open(&mut h2);
         h2.push(

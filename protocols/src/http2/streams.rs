@@ -517,6 +517,7 @@ mod tests {
     fn fifty_concurrent_interleaved_streams() {
         let mut h2 = Http2Stream::new(Limits {
             max_body_capture: 1024,
+            ..Limits::default()
         });
         open(&mut h2);
         let mut c = Vec::new();

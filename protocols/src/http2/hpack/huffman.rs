@@ -111,6 +111,7 @@ fn canonical(acc: u64, nbits: u32, lengths: std::ops::RangeInclusive<u32>) -> Op
 /// look-up, longer ones by their canonical ranges. Decoding bit by bit was
 /// over half of the tracker's instructions per HTTP/2 exchange
 /// (bench/instructions.sh, callgrind).
+#[inline]
 pub(super) fn huffman_decode(input: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(input.len().saturating_mul(8) / 5);
     // The low `nbits` bits of `acc` are the next bits of the input.

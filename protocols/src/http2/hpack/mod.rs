@@ -11,7 +11,9 @@ use self::huffman::huffman_decode;
 #[cfg(test)]
 pub(super) use self::huffman::HUFFMAN_CODES;
 use self::table::{Entry, Slot, DEFAULT_TABLE_SIZE};
+use super::connection::PARSER_HEADERS;
 use super::message::{Header, MAX_MESSAGE_FIELDS, MAX_MESSAGE_HEADER_BYTES};
+use crate::names::StaticNames;
 
 /// Fields a header block usually has (a request's or a response's).
 const FIELDS_EXPECTED: usize = 16;
@@ -46,11 +48,14 @@ pub(super) struct Hpack {
     max_known: bool,
     /// The table may hold entries that were never seen.
     pub(super) unknown: bool,
+    /// The fields kept (see `Limits::keep_headers`); `None`: all.
+    keep: Option<StaticNames>,
 }
 
 impl Hpack {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(keep: Option<StaticNames>) -> Self {
         Self {
+            keep,
             entries: VecDeque::new(),
             size: 0,
             max_size: DEFAULT_TABLE_SIZE,
@@ -61,12 +66,18 @@ impl Hpack {
         }
     }
 
-    /// Decodes one complete header block.
+    /// Decodes one complete header block: the kept fields. A field not kept
+    /// costs no copy, and its value is not even decoded unless the dynamic
+    /// table takes it (at level `summary` the values of the fields nobody
+    /// reads were half of the HPACK decoder's instructions per HTTP/2
+    /// exchange, bench/instructions.sh).
     pub(super) fn decode(&mut self, block: &[u8]) -> (Vec<Header>, Outcome) {
         // Room for a usual block: growing from empty one field at a time
         // was ~7 % of the tracker's instructions per HTTP/2 exchange
         // (bench/instructions.sh, callgrind).
         let mut out = Vec::with_capacity(FIELDS_EXPECTED);
+        let keep = self.keep;
+        let kept = |name: &str| keep.is_none_or(|k| kept_by(k, name));
         let mut out_bytes = 0usize;
         let mut degraded = false;
         let mut pos = 0usize;
@@ -76,6 +87,7 @@ impl Hpack {
                     return self.failed(out);
                 };
                 match self.slot(index) {
+                    Slot::Found(Some((n, _)), _) if !kept(n) => continue,
                     Slot::Found(Some((n, _)), v) => Some((n.to_owned(), v.to_owned())),
                     Slot::Found(None, _) | Slot::Unknown => None,
                     Slot::Invalid => return self.failed(out),
@@ -104,9 +116,20 @@ impl Hpack {
                         Slot::Invalid => return self.failed(out),
                     }
                 };
+                let kept = name.as_deref().is_none_or(kept);
+                if !kept && !indexing {
+                    if skip_string(block, &mut pos).is_none() {
+                        return self.failed(out);
+                    }
+                    continue;
+                }
                 let Some((value, value_len)) = text(block, &mut pos) else {
                     return self.failed(out);
                 };
+                if !kept {
+                    self.insert(name, name_len, value, value_len);
+                    continue;
+                }
                 if indexing {
                     self.insert(name.clone(), name_len, value.clone(), value_len);
                 }
@@ -198,6 +221,23 @@ fn string(block: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
     }
 }
 
+/// Is the field `name` kept by `keep`: named there, a pseudo-header field,
+/// or one the parser reads?
+fn kept_by(keep: StaticNames, name: &str) -> bool {
+    name.starts_with(':') || keep.contains(name) || PARSER_HEADERS.contains(name)
+}
+
+/// Steps over a string literal at `*pos` without decoding it.
+fn skip_string(block: &[u8], pos: &mut usize) -> Option<()> {
+    let len = integer(block, pos, 7)?;
+    let end = pos.checked_add(len)?;
+    if end > block.len() {
+        return None;
+    }
+    *pos = end;
+    Some(())
+}
+
 /// A string literal as text, and its length in octets as sent (what the
 /// table counts).
 fn text(block: &[u8], pos: &mut usize) -> Option<(String, usize)> {
@@ -252,7 +292,7 @@ mod tests {
                 "8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf",
             ],
         ] {
-            let mut d = Hpack::new();
+            let mut d = Hpack::new(None);
             let first = [
                 (":method", "GET"),
                 (":scheme", "http"),
@@ -281,7 +321,7 @@ mod tests {
     /// counts that name's octets.
     #[test]
     fn the_table_counts_octets_not_text() {
-        let mut d = Hpack::new();
+        let mut d = Hpack::new(None);
         // A size update to 2 × (32 + 1 + 10) = 86 (5-bit prefix: 31 + 55).
         let mut block = vec![0x3f, 55];
         // Twice: a literal with incremental indexing, new name "a", value of
@@ -309,10 +349,73 @@ mod tests {
         assert_eq!((d.size, d.entries.len()), (33 + 43, 2));
     }
 
+    /// A decoder keeping a few fields gives the full decoder's fields of
+    /// those names, in order, and keeps the same table: random valid blocks
+    /// of literals (indexed or not, new or indexed names, Huffman or not)
+    /// and indexed fields, over several blocks per connection.
+    #[test]
+    fn keeping_a_few_fields_is_the_full_decode_filtered() {
+        const KEEP: StaticNames = StaticNames::new(&["user-agent", "traceparent"]);
+        let names = [
+            "user-agent",
+            "Traceparent",
+            "x-a",
+            "date",
+            "content-type",
+            ":path",
+            "grpc-status",
+            "server",
+        ];
+        let mut rng = Rng(7);
+        for _ in 0..300 {
+            let (mut all, mut few) = (Hpack::new(None), Hpack::new(Some(KEEP)));
+            let mut added = 0usize;
+            for _ in 0..6 {
+                let mut enc = Enc::default();
+                if rng.below(8) == 0 {
+                    enc = enc.size(rng.below(300));
+                }
+                for _ in 0..rng.below(12) {
+                    let name = names[rng.below(names.len())];
+                    let value = "v".repeat(rng.below(40));
+                    enc = match rng.below(5) {
+                        0 => enc.lit(name, &value),
+                        1 => {
+                            added += 1;
+                            enc.add(name, &value)
+                        }
+                        // Indexed name: the static table's 1..=61, or a
+                        // dynamic entry.
+                        2 => {
+                            added += 1;
+                            enc.add_named(1 + rng.below(61 + added.min(8)), &value)
+                        }
+                        _ => enc.idx(1 + rng.below(61 + added.min(8))),
+                    };
+                }
+                let block = enc.done();
+                let (full, o1) = all.decode(&block);
+                let (kept, o2) = few.decode(&block);
+                assert_eq!(o1, o2);
+                let expected: Vec<Header> = full
+                    .into_iter()
+                    .filter(|h| {
+                        h.name.starts_with(':')
+                            || KEEP.contains(&h.name)
+                            || PARSER_HEADERS.contains(&h.name)
+                    })
+                    .collect();
+                assert_eq!(kept, expected);
+                assert_eq!((all.size, all.entries.len()), (few.size, few.entries.len()));
+                assert_eq!(all.unknown, few.unknown);
+            }
+        }
+    }
+
     #[test]
     fn hpack_rfc_response_examples_with_eviction() {
         // RFC 7541 C.6: Huffman, table size 256, evictions.
-        let mut d = Hpack::new();
+        let mut d = Hpack::new(None);
         d.set_limit(256);
         d.set_max_size(256);
         let date1 = "Mon, 21 Oct 2013 20:13:21 GMT";
@@ -381,7 +484,7 @@ mod tests {
                 .done(),
         ];
         for i in 0..8_000 {
-            let mut d = Hpack::new();
+            let mut d = Hpack::new(None);
             if i % 3 == 0 {
                 d.mark_unknown();
             }
@@ -399,7 +502,7 @@ mod tests {
             }
         }
         // Indexed references cannot amplify beyond the per-block limit.
-        let mut d = Hpack::new();
+        let mut d = Hpack::new(None);
         d.set_limit(65_536);
         let block = Enc::default()
             .size(65_536)

@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn hpack_unknown_tail_after_desync() {
-        let mut d = Hpack::new();
+        let mut d = Hpack::new(None);
         d.decode(&Enc::default().add("a", "1").add("b", "2").done());
         d.mark_unknown();
         // New entry c is known (index 62); 63 and above are unknown.

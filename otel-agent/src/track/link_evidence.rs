@@ -249,15 +249,15 @@ impl Evidence {
                         .iter()
                         .take_while(|s| s.1 <= request_ns)
                         .count();
-                    let answered: Vec<(u32, u64)> = links.serving.drain(..done).collect();
-                    if links.serving.is_empty() {
-                        links.answering = false;
-                    }
-                    for (tid, start) in answered {
-                        self.stop_serving(conn.pid, tid, conn.connection.id, start);
+                    let (pid, id) = (conn.pid, conn.connection.id);
+                    for (tid, start) in links.serving.drain(..done) {
+                        self.stop_serving(pid, tid, id, start);
                         if start == request_ns {
                             ev.tid = tid;
                         }
+                    }
+                    if links.serving.is_empty() {
+                        links.answering = false;
                     }
                 }
                 self.moved(conn.pid, ev.tid, conn.links.answer_tid);

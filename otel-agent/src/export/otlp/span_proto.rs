@@ -79,20 +79,14 @@ const FLAG_IS_REMOTE: u32 = 0x200;
 /// `encode_varint`, which goes through `BufMut` one byte at a time: that was
 /// 7 % of the pipeline bench's time per exchange (perf, HTTP/1 summary).
 #[inline]
-fn encode_varint(mut v: u64, buf: &mut Vec<u8>) {
+fn encode_varint(v: u64, buf: &mut Vec<u8>) {
     if v < 0x80 {
         buf.push(v as u8);
         return;
     }
-    let mut tmp = [0u8; 10];
-    let mut n = 0;
-    while v >= 0x80 {
-        tmp[n] = (v as u8) | 0x80;
-        v >>= 7;
-        n += 1;
-    }
-    tmp[n] = v as u8;
-    buf.extend_from_slice(&tmp[..=n]);
+    let mut p = Prefix::new();
+    p.varint(v);
+    p.flush(buf);
 }
 
 #[inline]
@@ -172,12 +166,6 @@ fn put_any_value(v: &AttrValue, buf: &mut Vec<u8>) {
     }
 }
 
-/// Length of the `KeyValue` message of `a`.
-fn key_value_len(a: &Attribute) -> usize {
-    delimited_len(field::KV_KEY, a.key.len())
-        + delimited_len(field::KV_VALUE, any_value_len(&a.value))
-}
-
 /// Field keys and length prefixes gathered on the stack and appended with
 /// one copy: writing them byte by byte into the buffer (a capacity check
 /// each) was most of the ~260 instructions per attribute of
@@ -188,8 +176,8 @@ struct Prefix {
 }
 
 impl Prefix {
-    /// Room for two keys and two length prefixes of a `KeyValue` (each a
-    /// varint of at most 10 bytes, a key of tag < 16 one byte).
+    /// Room for two field keys and two length prefixes (a key is a varint
+    /// of at most 5 bytes, a length one of at most 10).
     const CAPACITY: usize = 32;
 
     fn new() -> Self {
@@ -216,11 +204,16 @@ impl Prefix {
         self.byte(v as u8);
     }
 
-    /// The key of field `tag` (< 16) of `wire_type`, then `len`.
+    /// The key of field `tag` of `wire_type`.
+    #[inline]
+    fn key(&mut self, tag: u32, wire_type: WireType) {
+        self.varint(u64::from(tag << 3 | wire_type as u32));
+    }
+
+    /// The key of length-delimited field `tag`, then `len`.
     #[inline]
     fn header(&mut self, tag: u32, len: usize) {
-        debug_assert!(tag < 16);
-        self.byte((tag << 3 | WireType::LengthDelimited as u32) as u8);
+        self.key(tag, WireType::LengthDelimited);
         self.varint(len as u64);
     }
 
@@ -234,16 +227,6 @@ impl Prefix {
 
 /// Append `attrs` as repeated `KeyValue` field `tag`.
 pub fn put_attributes(tag: u32, attrs: &[Attribute], buf: &mut Vec<u8>) {
-    if tag >= 16 {
-        // Not a field number of the messages written here; the general path.
-        for a in attrs {
-            put_header(tag, key_value_len(a), buf);
-            put_delimited(field::KV_KEY, a.key.as_bytes(), buf);
-            put_header(field::KV_VALUE, any_value_len(&a.value), buf);
-            put_any_value(&a.value, buf);
-        }
-        return;
-    }
     let mut p = Prefix::new();
     for a in attrs {
         let key = a.key.as_bytes();
@@ -262,12 +245,12 @@ pub fn put_attributes(tag: u32, attrs: &[Attribute], buf: &mut Vec<u8>) {
                 buf.extend_from_slice(s.as_bytes());
             }
             AttrValue::Int(i) => {
-                p.byte((field::ANY_INT << 3 | WireType::Varint as u32) as u8);
+                p.key(field::ANY_INT, WireType::Varint);
                 p.varint(*i as u64);
                 p.flush(buf);
             }
             AttrValue::Bool(b) => {
-                p.byte((field::ANY_BOOL << 3 | WireType::Varint as u32) as u8);
+                p.key(field::ANY_BOOL, WireType::Varint);
                 p.byte(u8::from(*b));
                 p.flush(buf);
             }

@@ -77,7 +77,7 @@ impl Hpack {
         // (bench/instructions.sh, callgrind).
         let mut out = Vec::with_capacity(FIELDS_EXPECTED);
         let keep = self.keep;
-        let kept = |name: &str| keep.is_none_or(|k| kept_by(k, name));
+        let is_kept = |name: &str| keep.is_none_or(|k| kept_by(k, name));
         let mut out_bytes = 0usize;
         let mut degraded = false;
         let mut pos = 0usize;
@@ -87,7 +87,7 @@ impl Hpack {
                     return self.failed(out);
                 };
                 match self.slot(index) {
-                    Slot::Found(Some((n, _)), _) if !kept(n) => continue,
+                    Slot::Found(Some((n, _)), _) if !is_kept(n) => continue,
                     Slot::Found(Some((n, _)), v) => Some((n.to_owned(), v.to_owned())),
                     Slot::Found(None, _) | Slot::Unknown => None,
                     Slot::Invalid => return self.failed(out),
@@ -116,9 +116,9 @@ impl Hpack {
                         Slot::Invalid => return self.failed(out),
                     }
                 };
-                let kept = name.as_deref().is_none_or(kept);
+                let kept = name.as_deref().is_none_or(is_kept);
                 if !kept && !indexing {
-                    if skip_string(block, &mut pos).is_none() {
+                    if literal(block, &mut pos).is_none() {
                         return self.failed(out);
                     }
                     continue;
@@ -207,17 +207,22 @@ fn integer(block: &[u8], pos: &mut usize, prefix: u32) -> Option<usize> {
     }
 }
 
-/// Decodes an HPACK string literal at `*pos` (RFC 7541 section 5.2).
-fn string(block: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
+/// Steps over an HPACK string literal at `*pos` (RFC 7541 section 5.2):
+/// whether it is Huffman-coded, and its bytes as sent.
+fn literal<'b>(block: &'b [u8], pos: &mut usize) -> Option<(bool, &'b [u8])> {
     let huffman = block.get(*pos)? & 0x80 != 0;
     let len = integer(block, pos, 7)?;
     let end = pos.checked_add(len)?;
     let raw = block.get(*pos..end)?;
     *pos = end;
-    if huffman {
-        huffman_decode(raw)
-    } else {
-        Some(raw.to_vec())
+    Some((huffman, raw))
+}
+
+/// Decodes an HPACK string literal at `*pos`.
+fn string(block: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
+    match literal(block, pos)? {
+        (true, raw) => huffman_decode(raw),
+        (false, raw) => Some(raw.to_vec()),
     }
 }
 
@@ -225,17 +230,6 @@ fn string(block: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
 /// or one the parser reads?
 fn kept_by(keep: StaticNames, name: &str) -> bool {
     name.starts_with(':') || keep.contains(name) || PARSER_HEADERS.contains(name)
-}
-
-/// Steps over a string literal at `*pos` without decoding it.
-fn skip_string(block: &[u8], pos: &mut usize) -> Option<()> {
-    let len = integer(block, pos, 7)?;
-    let end = pos.checked_add(len)?;
-    if end > block.len() {
-        return None;
-    }
-    *pos = end;
-    Some(())
 }
 
 /// A string literal as text, and its length in octets as sent (what the

@@ -137,8 +137,28 @@ fn fifty_concurrent_streams_give_exactly_five_hundred_exchanges() {
 
 #[test]
 fn grpc_unary_calls_are_recognised() {
+    grpc_unary_calls(&[]);
+}
+
+/// At level `summary` the HPACK decoder keeps only the fields the agent
+/// reads (pseudo-headers, user-agent, content-type, grpc-status,
+/// grpc-message): the same gRPC details, and no headers in the line.
+#[test]
+fn grpc_unary_calls_are_recognised_at_level_summary() {
+    let ok = grpc_unary_calls(&["--capture-level", "summary"]);
+    assert_eq!(ok["request"]["headers"], serde_json::json!({}));
+    assert_eq!(ok["response"]["headers"], serde_json::json!({}));
+    assert!(
+        s(&ok, "/request/user_agent").starts_with("grpc-python/"),
+        "{ok}"
+    );
+}
+
+/// Two unary calls from grpcio's client to its server (one OK, one
+/// NOT_FOUND), captured with `args`; returns the OK call's exchange line.
+fn grpc_unary_calls(args: &[&str]) -> Value {
     let server = Server::python("grpc_server.py", &[]);
-    let agent = Agent::start(&[]);
+    let agent = Agent::start(args);
     let mut client = Interactive::python("grpc_client.py", &[&server.port.to_string()]);
     client.expect_line("REPLY hello otel");
     client.expect_line("FAILED NOT_FOUND");
@@ -163,6 +183,7 @@ fn grpc_unary_calls_are_recognised() {
     assert_eq!(n(&failed, "/grpc/status"), 5, "NOT_FOUND");
     assert_eq!(s(&failed, "/grpc/message"), "no such thing");
     agent.stop();
+    ok
 }
 
 #[test]

@@ -238,7 +238,7 @@ pub fn connection_report(r: &ConnectionReport) -> LogRecordData {
         k::NETWORK_LOCAL_PORT,
         i64::from(c.endpoints.local.port()),
     ));
-    a.extend(process_attributes(&c.process));
+    process_attributes(&c.process, &mut a);
     if !issues.is_empty() {
         a.push(Attribute::str_array(
             k::TAP_CAPTURE_ISSUES,

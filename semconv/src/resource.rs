@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::attributes as k;
 use crate::model::ProcessInfo;
-use crate::value::Attribute;
+use crate::value::{Attribute, AttributeSink};
 
 /// `service.name` when neither a name nor an executable name is known.
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
@@ -42,29 +42,24 @@ pub fn service_instance_id(host_name: &str, pid: u32) -> String {
 /// argument list as read, credentials masked: the conventions ask not to
 /// reassemble `process.command_line` for monitoring), `container.id` and
 /// `k8s.pod.uid` (when known).
-pub fn process_attributes(p: &ProcessInfo) -> Vec<Attribute> {
-    let mut out = Vec::with_capacity(4);
-    out.push(Attribute::int(k::PROCESS_PID, i64::from(p.pid)));
+pub fn process_attributes(p: &ProcessInfo, out: &mut impl AttributeSink) {
+    out.int(k::PROCESS_PID, i64::from(p.pid));
     if !p.exe.is_empty() {
-        out.push(Attribute::str(k::PROCESS_EXECUTABLE_PATH, p.exe.as_str()));
+        out.str(k::PROCESS_EXECUTABLE_PATH, &p.exe);
     }
     let name = p.exe_name();
     if !name.is_empty() {
-        out.push(Attribute::str(k::PROCESS_EXECUTABLE_NAME, name));
+        out.str(k::PROCESS_EXECUTABLE_NAME, name);
     }
     if !p.command_args.is_empty() {
-        out.push(Attribute::str_array(
-            k::PROCESS_COMMAND_ARGS,
-            p.command_args.clone(),
-        ));
+        out.str_array(k::PROCESS_COMMAND_ARGS, &p.command_args);
     }
     if let Some(id) = &p.container_id {
-        out.push(Attribute::str(k::CONTAINER_ID, id.as_str()));
+        out.str(k::CONTAINER_ID, id);
     }
     if let Some(uid) = &p.k8s_pod_uid {
-        out.push(Attribute::str(k::K8S_POD_UID, uid.as_str()));
+        out.str(k::K8S_POD_UID, uid);
     }
-    out
 }
 
 /// The resource of one observed process.
@@ -93,7 +88,7 @@ pub fn process_resource(
             service_instance_id(host_name, p.pid),
         ),
     ];
-    out.extend(process_attributes(p));
+    process_attributes(p, &mut out);
     if !host_name.is_empty() {
         out.push(Attribute::str(k::HOST_NAME, host_name));
     }

@@ -1,6 +1,7 @@
 //! One span per captured exchange: name, kind, attributes, status and place in the W3C trace.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use crate::attributes as k;
@@ -10,7 +11,7 @@ use crate::model::{
 use crate::options::{KnownMethods, MappingOptions, OTHER_METHOD};
 use crate::resource::process_attributes;
 use crate::trace_context::{trace_context, TracePlace};
-use crate::value::Attribute;
+use crate::value::{Attribute, AttributeSink};
 
 /// Span kind: CLIENT for egress exchanges, SERVER for ingress ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,56 +109,102 @@ pub fn split_authority(authority: &str) -> (&str, Option<u16>) {
 
 /// An IP address as text, IPv4-mapped IPv6 addresses shown as IPv4.
 pub fn ip_string(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => ipv4_string(v4.octets()),
-            None => v6.to_string(),
-        },
-        IpAddr::V4(v4) => ipv4_string(v4.octets()),
+    IpText::of(ip).as_str().to_string()
+}
+
+/// An IP address as text on the stack ([`ip_string`] without the
+/// allocation): a span writes two addresses.
+#[derive(Clone, Copy)]
+pub struct IpText {
+    /// The longest IPv6 text is 45 bytes (`ffff:…:255.255.255.255`).
+    bytes: [u8; 48],
+    len: usize,
+}
+
+impl IpText {
+    /// The text of `ip`, IPv4-mapped IPv6 addresses shown as IPv4.
+    pub fn of(ip: IpAddr) -> Self {
+        let mut t = IpText {
+            bytes: [0; 48],
+            len: 0,
+        };
+        match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => t.ipv4(v4.octets()),
+                None => {
+                    // Only `fmt::Error` can fail, and `write_str` below never does.
+                    let _ = write!(t, "{v6}");
+                }
+            },
+            IpAddr::V4(v4) => t.ipv4(v4.octets()),
+        }
+        t
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits, dots, colons and hex letters are written.
+        self.bytes
+            .get(..self.len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+    }
+
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    /// Dotted-quad text, written digit by digit: `Display` through
+    /// `fmt::write` was ~4 % of the pipeline bench's time per span (two
+    /// addresses per span; perf, HTTP/1 summary).
+    fn ipv4(&mut self, octets: [u8; 4]) {
+        for (i, o) in octets.into_iter().enumerate() {
+            if i > 0 {
+                self.push(b'.');
+            }
+            if o >= 100 {
+                self.push(b'0' + o / 100);
+            }
+            if o >= 10 {
+                self.push(b'0' + o / 10 % 10);
+            }
+            self.push(b'0' + o % 10);
+        }
     }
 }
 
-/// Dotted-quad text of an IPv4 address, written digit by digit: `Display`
-/// through `fmt::write` was ~4 % of the pipeline bench's time per span
-/// (two addresses per span; perf, HTTP/1 summary).
-fn ipv4_string(octets: [u8; 4]) -> String {
-    let mut out = String::with_capacity(15);
-    for (i, o) in octets.into_iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        if o >= 100 {
-            out.push(char::from(b'0' + o / 100));
-        }
-        if o >= 10 {
-            out.push(char::from(b'0' + o / 10 % 10));
-        }
-        out.push(char::from(b'0' + o % 10));
+impl std::fmt::Write for IpText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        s.bytes().for_each(|b| self.push(b));
+        Ok(())
     }
-    out
 }
 
 /// `network.protocol.version`: `1.0`, `1.1`, `2`, `3` from the request's
 /// version (an `HTTP/` prefix and a `.0` on 2 and 3 are dropped), else `2`
 /// for an HTTP/2 connection; `None` when unknown.
-pub fn protocol_version(ex: &Exchange) -> Option<String> {
+pub fn protocol_version(ex: &Exchange) -> Option<&str> {
     let raw = ex.request.as_ref().map_or("", |r| r.version.trim());
     let v = raw
         .strip_prefix("HTTP/")
         .or_else(|| raw.strip_prefix("http/"))
         .unwrap_or(raw);
     match v {
-        "2" | "2.0" => Some("2".into()),
-        "3" | "3.0" => Some("3".into()),
-        "" => (ex.connection.protocol == L7Protocol::Http2).then(|| "2".into()),
-        other => Some(other.into()),
+        "2" | "2.0" => Some("2"),
+        "3" | "3.0" => Some("3"),
+        "" => (ex.connection.protocol == L7Protocol::Http2).then_some("2"),
+        other => Some(other),
     }
 }
 
 /// `url.scheme`: the request's scheme, else `https` on TLS and `http` otherwise.
-pub fn scheme(ex: &Exchange) -> String {
+pub fn scheme(ex: &Exchange) -> Cow<'_, str> {
     match ex.request.as_ref().map(|r| r.scheme.trim()) {
-        Some(s) if !s.is_empty() => s.to_ascii_lowercase(),
+        Some(s) if s.bytes().any(|b| b.is_ascii_uppercase()) => s.to_ascii_lowercase().into(),
+        Some(s) if !s.is_empty() => s.into(),
         _ if ex.connection.tls.is_some() => "https".into(),
         _ => "http".into(),
     }
@@ -178,7 +225,7 @@ pub fn scheme(ex: &Exchange) -> String {
 /// both exist and differ, the authority wins: it names what the HTTP span
 /// describes). Connection reports, which have no request, carry the SNI as
 /// their `server.address` (see `logs::connection_report`).
-pub fn server_address_port(ex: &Exchange) -> (String, u16) {
+pub fn server_address_port(ex: &Exchange) -> (Cow<'_, str>, u16) {
     let request_authority = ex.request.as_ref().and_then(|r| r.authority.as_deref());
     let named = request_authority
         .map(split_authority)
@@ -195,8 +242,8 @@ pub fn server_address_port(ex: &Exchange) -> (String, u16) {
         ex.connection.endpoints.local
     };
     match named {
-        Some((host, port)) => (host.to_string(), port.unwrap_or(server.port())),
-        None => (ip_string(server.ip()), server.port()),
+        Some((host, port)) => (host.into(), port.unwrap_or(server.port())),
+        None => (ip_string(server.ip()).into(), server.port()),
     }
 }
 
@@ -205,7 +252,7 @@ pub fn server_address_port(ex: &Exchange) -> (String, u16) {
 /// `UNAVAILABLE`) for a gRPC error, the HTTP status code for 4xx/5xx
 /// (CLIENT) or 5xx (SERVER), `incomplete` for a partial exchange without a
 /// response.
-pub fn error_type(ex: &Exchange) -> Option<String> {
+pub fn error_type(ex: &Exchange) -> Option<Cow<'static, str>> {
     if ex.http2.as_ref().is_some_and(|h| h.reset.is_some()) {
         return Some("stream_reset".into());
     }
@@ -218,7 +265,7 @@ pub fn error_type(ex: &Exchange) -> Option<String> {
                 SpanKind::Client => 400,
                 SpanKind::Server => 500,
             };
-            (resp.status >= threshold).then(|| resp.status.to_string())
+            (resp.status >= threshold).then(|| resp.status.to_string().into())
         }
         None if ex.partial => Some("incomplete".into()),
         None => None,
@@ -271,7 +318,7 @@ pub fn grpc_error(ex: &Exchange) -> Option<u32> {
 /// The name of a gRPC status code (`0` → `OK`, `14` → `UNAVAILABLE`): the
 /// string form `rpc.response.status_code` takes; a code gRPC does not define
 /// is written as its number.
-pub fn grpc_status_name(code: u32) -> String {
+pub fn grpc_status_name(code: u32) -> Cow<'static, str> {
     const NAMES: [&str; 17] = [
         "OK",
         "CANCELLED",
@@ -294,7 +341,7 @@ pub fn grpc_status_name(code: u32) -> String {
     usize::try_from(code)
         .ok()
         .and_then(|i| NAMES.get(i))
-        .map_or_else(|| code.to_string(), |n| n.to_string())
+        .map_or_else(|| code.to_string().into(), |n| Cow::Borrowed(*n))
 }
 
 /// `url.full` with any user information replaced by `REDACTED:REDACTED`.
@@ -313,55 +360,45 @@ fn full_url(req: &Request, fallback_authority: &str) -> String {
 
 /// Header attributes of the headers named in `wanted` (lowercase; the
 /// conventions make `http.*.header.<name>` opt-in, so only configured names
-/// are exported): one `StrArray` per lowercase name, in order of first
+/// are exported): one string array per lowercase name, in order of first
 /// appearance, holding every value of that name. HTTP/2 pseudo-headers
 /// (`:path`, ...) are never among them: they are mapped elsewhere.
 fn header_attributes(
     prefix: &str,
     headers: &[Header],
     wanted: &[String],
-    out: &mut Vec<Attribute>,
+    out: &mut impl AttributeSink,
 ) {
     if wanted.is_empty() {
         return;
     }
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
     for h in headers {
         let name = h.name.trim().to_ascii_lowercase();
         if name.starts_with(':') || !wanted.contains(&name) {
             continue;
         }
-        match index.get(&name) {
-            Some(&i) => {
-                if let Some((_, values)) = groups.get_mut(i) {
-                    values.push(h.value.clone());
-                }
-            }
-            None => {
-                index.insert(name.clone(), groups.len());
-                groups.push((name, vec![h.value.clone()]));
-            }
+        match groups.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, values)) => values.push(&h.value),
+            None => groups.push((name, vec![&h.value])),
         }
     }
-    out.extend(
-        groups
-            .into_iter()
-            .map(|(name, values)| Attribute::str_array(format!("{prefix}{name}"), values)),
-    );
+    for (name, values) in groups {
+        out.str_array(&format!("{prefix}{name}"), &values);
+    }
 }
 
 /// TLS attributes for a connection's TLS facts.
 ///
 /// `tap.tls.probe` is a single string: the first probe type that delivered
 /// plaintext (the connection report lists them all in `tap.tls.probes`).
-pub fn tls_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
+pub fn tls_attributes(tls: &TlsInfo, out: &mut impl AttributeSink) {
     tls_handshake_attributes(tls, out);
     if tls.version.is_some() {
-        out.push(Attribute::bool(k::TLS_ESTABLISHED, true));
+        out.bool(k::TLS_ESTABLISHED, true);
     }
     if let Some(probe) = tls.probes.first() {
-        out.push(Attribute::str(k::TAP_TLS_PROBE, probe.as_str()));
+        out.str(k::TAP_TLS_PROBE, probe);
     }
 }
 
@@ -369,24 +406,21 @@ pub fn tls_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
 /// and version, cipher and chosen ALPN (each when known). The server name
 /// (SNI) is not among them: its current name is `server.address` (see
 /// [`server_address_port`]).
-pub fn tls_handshake_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
+pub fn tls_handshake_attributes(tls: &TlsInfo, out: &mut impl AttributeSink) {
     let known = tls.version.and_then(tls_protocol);
-    out.push(Attribute::str(
-        k::TLS_PROTOCOL_NAME,
-        known.map_or("tls", |(name, _)| name),
-    ));
+    out.str(k::TLS_PROTOCOL_NAME, known.map_or("tls", |(name, _)| name));
     if let Some((_, version)) = known {
-        out.push(Attribute::str(k::TLS_PROTOCOL_VERSION, version));
+        out.str(k::TLS_PROTOCOL_VERSION, version);
     }
     if let Some(cipher) = tls.cipher.as_deref().filter(|s| !s.is_empty()) {
-        out.push(Attribute::str(k::TLS_CIPHER, cipher));
+        out.str(k::TLS_CIPHER, cipher);
     }
     if let Some(alpn) = tls.alpn.as_deref().filter(|s| !s.is_empty()) {
-        out.push(Attribute::str(k::TLS_NEXT_PROTOCOL, alpn));
+        out.str(k::TLS_NEXT_PROTOCOL, alpn);
     }
 }
 
-/// The span of one exchange.
+/// The span of one exchange, its attributes in a list.
 ///
 /// Attributes, in this order: HTTP (`http.request.method` [+ `_original`],
 /// `http.response.status_code`, `rpc.*`, `tap.http2.*`, `url.scheme`,
@@ -395,23 +429,56 @@ pub fn tls_handshake_attributes(tls: &TlsInfo, out: &mut Vec<Attribute>) {
 /// `client.address`; both `server.*`, `network.peer.*`), process, TLS,
 /// capture (`tap.*`) and `error.type`.
 pub fn span(ex: &Exchange, options: &MappingOptions) -> SpanRecord {
-    let kind = SpanKind::of(ex);
-    let mut attrs: Vec<Attribute> = Vec::with_capacity(40);
-    let name = http_attributes(ex, options, &mut attrs);
-    address_attributes(ex, kind, &mut attrs);
-    process_and_tls_attributes(&ex.connection, &mut attrs);
-    capture_attributes(ex, &mut attrs);
-    if let Some(e) = error_type(ex) {
-        attrs.push(Attribute::str(k::ERROR_TYPE, e));
-    }
+    let mut attributes: Vec<Attribute> = Vec::with_capacity(40);
+    let head = span_into(ex, options, &mut attributes);
     SpanRecord {
+        name: head.name.into_owned(),
+        kind: head.kind,
+        start_unix_ns: head.start_unix_ns,
+        end_unix_ns: head.end_unix_ns,
+        attributes,
+        status: head.status,
+        trace: trace_place(ex, head.kind),
+    }
+}
+
+/// What a span has besides its attributes and its place in the trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpanHead<'a> {
+    /// Span name (see [`SpanRecord::name`]).
+    pub name: Cow<'a, str>,
+    /// CLIENT or SERVER.
+    pub kind: SpanKind,
+    /// Start, Unix nanoseconds.
+    pub start_unix_ns: u64,
+    /// End, Unix nanoseconds (never before the start).
+    pub end_unix_ns: u64,
+    /// Status.
+    pub status: SpanStatus,
+}
+
+/// The span of one exchange, its attributes (those of [`span`], in the
+/// same order) put into `out` as they are mapped: an encoder writes them
+/// without copying a value.
+pub fn span_into<'a>(
+    ex: &'a Exchange,
+    options: &'a MappingOptions,
+    out: &mut impl AttributeSink,
+) -> SpanHead<'a> {
+    let kind = SpanKind::of(ex);
+    let name = http_attributes(ex, options, out);
+    address_attributes(ex, kind, out);
+    process_and_tls_attributes(&ex.connection, out);
+    capture_attributes(ex, out);
+    if let Some(e) = error_type(ex) {
+        out.str(k::ERROR_TYPE, &e);
+    }
+    SpanHead {
         name,
         kind,
         start_unix_ns: ex.start_unix_ns,
         end_unix_ns: ex.end_unix_ns.max(ex.start_unix_ns),
-        attributes: attrs,
         status: status(ex),
-        trace: trace_place(ex, kind),
     }
 }
 
@@ -419,7 +486,7 @@ pub fn span(ex: &Exchange, options: &MappingOptions) -> SpanRecord {
 /// span is the request the `traceparent` names (span id = its parent-id), a
 /// SERVER span is that request's child; without a valid `traceparent`, a new
 /// trace.
-fn trace_place(ex: &Exchange, kind: SpanKind) -> TracePlace {
+pub fn trace_place(ex: &Exchange, kind: SpanKind) -> TracePlace {
     let ctx = ex
         .request
         .as_ref()
@@ -437,10 +504,14 @@ fn trace_place(ex: &Exchange, kind: SpanKind) -> TracePlace {
 ///
 /// In order: method and status, gRPC, HTTP/2 stream, scheme and protocol,
 /// then what the messages carried (user agent, body sizes, headers).
-fn http_attributes(ex: &Exchange, options: &MappingOptions, out: &mut Vec<Attribute>) -> String {
+fn http_attributes<'a>(
+    ex: &'a Exchange,
+    options: &'a MappingOptions,
+    out: &mut impl AttributeSink,
+) -> Cow<'a, str> {
     let name = method_and_status_attributes(ex, &options.known_methods, out);
     let name = match &ex.grpc {
-        Some(g) => grpc_attributes(g, out),
+        Some(g) => grpc_attributes(g, out).into(),
         None => name,
     };
     if let Some(h2) = &ex.http2 {
@@ -455,34 +526,28 @@ fn http_attributes(ex: &Exchange, options: &MappingOptions, out: &mut Vec<Attrib
 /// `http.response.status_code`; returns the span name: the known method, or
 /// `HTTP` for an unknown one (`http.request.method` = `_OTHER`, the method
 /// kept in `http.request.method_original`) and without a request.
-fn method_and_status_attributes(
-    ex: &Exchange,
-    known: &KnownMethods,
-    out: &mut Vec<Attribute>,
-) -> String {
+fn method_and_status_attributes<'a>(
+    ex: &'a Exchange,
+    known: &'a KnownMethods,
+    out: &mut impl AttributeSink,
+) -> Cow<'a, str> {
     let name = match &ex.request {
         Some(r) => {
             let method = known.normalize(&r.method);
-            out.push(Attribute::str(k::HTTP_REQUEST_METHOD, method));
+            out.str(k::HTTP_REQUEST_METHOD, method);
             if method != r.method {
-                out.push(Attribute::str(
-                    k::HTTP_REQUEST_METHOD_ORIGINAL,
-                    r.method.as_str(),
-                ));
+                out.str(k::HTTP_REQUEST_METHOD_ORIGINAL, &r.method);
             }
             if method == OTHER_METHOD {
-                "HTTP".to_string()
+                "HTTP".into()
             } else {
-                method.to_string()
+                method.into()
             }
         }
-        None => "HTTP".to_string(),
+        None => "HTTP".into(),
     };
     if let Some(resp) = &ex.response {
-        out.push(Attribute::int(
-            k::HTTP_RESPONSE_STATUS_CODE,
-            i64::from(resp.status),
-        ));
+        out.int(k::HTTP_RESPONSE_STATUS_CODE, i64::from(resp.status));
     }
     name
 }
@@ -495,40 +560,34 @@ fn method_and_status_attributes(
 /// `rpc.grpc.status_code`. The method is reported as called: the agent
 /// sees the wire, not the server's method table. Returns the span name,
 /// which is `rpc.method`.
-fn grpc_attributes(g: &GrpcInfo, out: &mut Vec<Attribute>) -> String {
+fn grpc_attributes(g: &GrpcInfo, out: &mut impl AttributeSink) -> String {
     let method = format!("{}/{}", g.service, g.method);
-    out.push(Attribute::str(k::RPC_SYSTEM_NAME, "grpc"));
-    out.push(Attribute::str(k::RPC_METHOD, method.as_str()));
+    out.str(k::RPC_SYSTEM_NAME, "grpc");
+    out.str(k::RPC_METHOD, &method);
     if let Some(code) = g.status {
-        out.push(Attribute::str(
-            k::RPC_RESPONSE_STATUS_CODE,
-            grpc_status_name(code),
-        ));
+        out.str(k::RPC_RESPONSE_STATUS_CODE, &grpc_status_name(code));
     }
     method
 }
 
 /// `tap.http2.stream_id`, and `tap.http2.reset_code` and
 /// `tap.http2.headers_degraded` when they apply.
-fn http2_attributes(h2: &Http2Info, out: &mut Vec<Attribute>) {
-    out.push(Attribute::int(
-        k::TAP_HTTP2_STREAM_ID,
-        i64::from(h2.stream_id),
-    ));
+fn http2_attributes(h2: &Http2Info, out: &mut impl AttributeSink) {
+    out.int(k::TAP_HTTP2_STREAM_ID, i64::from(h2.stream_id));
     if let Some(code) = h2.reset {
-        out.push(Attribute::int(k::TAP_HTTP2_RESET_CODE, i64::from(code)));
+        out.int(k::TAP_HTTP2_RESET_CODE, i64::from(code));
     }
     if h2.headers_degraded {
-        out.push(Attribute::bool(k::TAP_HTTP2_HEADERS_DEGRADED, true));
+        out.bool(k::TAP_HTTP2_HEADERS_DEGRADED, true);
     }
 }
 
 /// `url.scheme`, `network.protocol.name` and `network.protocol.version` (when known).
-fn protocol_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
-    out.push(Attribute::str(k::URL_SCHEME, scheme(ex)));
-    out.push(Attribute::str(k::NETWORK_PROTOCOL_NAME, "http"));
+fn protocol_attributes(ex: &Exchange, out: &mut impl AttributeSink) {
+    out.str(k::URL_SCHEME, &scheme(ex));
+    out.str(k::NETWORK_PROTOCOL_NAME, "http");
     if let Some(v) = protocol_version(ex) {
-        out.push(Attribute::str(k::NETWORK_PROTOCOL_VERSION, v));
+        out.str(k::NETWORK_PROTOCOL_VERSION, v);
     }
 }
 
@@ -536,24 +595,24 @@ fn protocol_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
 /// request then response body sizes, the request then response sizes (the
 /// HTTP bytes of each message: request or status line, headers, framing and
 /// body), the request then response headers configured in `options`.
-fn message_attributes(ex: &Exchange, options: &MappingOptions, out: &mut Vec<Attribute>) {
+fn message_attributes(ex: &Exchange, options: &MappingOptions, out: &mut impl AttributeSink) {
     let req = ex.request.as_ref();
     if let Some(ua) = req.and_then(|r| r.user_agent.as_deref()) {
         if !ua.is_empty() {
-            out.push(Attribute::str(k::USER_AGENT_ORIGINAL, ua));
+            out.str(k::USER_AGENT_ORIGINAL, ua);
         }
     }
     if let Some(r) = req {
-        out.push(Attribute::uint(k::HTTP_REQUEST_BODY_SIZE, r.body_size));
+        out.uint(k::HTTP_REQUEST_BODY_SIZE, r.body_size);
     }
     if let Some(resp) = &ex.response {
-        out.push(Attribute::uint(k::HTTP_RESPONSE_BODY_SIZE, resp.body_size));
+        out.uint(k::HTTP_RESPONSE_BODY_SIZE, resp.body_size);
     }
     if let Some(r) = req {
-        out.push(Attribute::uint(k::HTTP_REQUEST_SIZE, r.wire_bytes));
+        out.uint(k::HTTP_REQUEST_SIZE, r.wire_bytes);
     }
     if let Some(resp) = &ex.response {
-        out.push(Attribute::uint(k::HTTP_RESPONSE_SIZE, resp.wire_bytes));
+        out.uint(k::HTTP_RESPONSE_SIZE, resp.wire_bytes);
     }
     if let Some(r) = req {
         let wanted = &options.span_request_headers;
@@ -569,39 +628,36 @@ fn message_attributes(ex: &Exchange, options: &MappingOptions, out: &mut Vec<Att
 /// `url.query` (when present) and `client.address`; then for both
 /// `server.address`, `server.port` ([`server_address_port`]),
 /// `network.peer.address` and `network.peer.port`.
-fn address_attributes(ex: &Exchange, kind: SpanKind, out: &mut Vec<Attribute>) {
+fn address_attributes(ex: &Exchange, kind: SpanKind, out: &mut impl AttributeSink) {
     let req = ex.request.as_ref();
     let (server_address, server_port) = server_address_port(ex);
     let remote = ex.connection.endpoints.remote;
-    let peer = ip_string(remote.ip());
+    let peer = IpText::of(remote.ip());
     match kind {
         SpanKind::Client => {
             if let Some(r) = req {
-                out.push(Attribute::str(k::URL_FULL, full_url(r, &ex.endpoint_id())));
+                out.str(k::URL_FULL, &full_url(r, &ex.endpoint_id()));
             }
         }
         SpanKind::Server => {
             if let Some(r) = req {
-                out.push(Attribute::str(k::URL_PATH, r.path()));
+                out.str(k::URL_PATH, r.path());
                 if let Some(q) = r.query() {
-                    out.push(Attribute::str(k::URL_QUERY, q));
+                    out.str(k::URL_QUERY, q);
                 }
             }
-            out.push(Attribute::str(k::CLIENT_ADDRESS, peer.clone()));
+            out.str(k::CLIENT_ADDRESS, peer.as_str());
         }
     }
-    out.push(Attribute::str(k::SERVER_ADDRESS, server_address));
-    out.push(Attribute::int(k::SERVER_PORT, i64::from(server_port)));
-    out.push(Attribute::str(k::NETWORK_PEER_ADDRESS, peer));
-    out.push(Attribute::int(
-        k::NETWORK_PEER_PORT,
-        i64::from(remote.port()),
-    ));
+    out.str(k::SERVER_ADDRESS, &server_address);
+    out.int(k::SERVER_PORT, i64::from(server_port));
+    out.str(k::NETWORK_PEER_ADDRESS, peer.as_str());
+    out.int(k::NETWORK_PEER_PORT, i64::from(remote.port()));
 }
 
 /// The observed process ([`process_attributes`]) and, on TLS, [`tls_attributes`].
-fn process_and_tls_attributes(connection: &Connection, out: &mut Vec<Attribute>) {
-    out.extend(process_attributes(&connection.process));
+fn process_and_tls_attributes(connection: &Connection, out: &mut impl AttributeSink) {
+    process_attributes(&connection.process, out);
     if let Some(tls) = &connection.tls {
         tls_attributes(tls, out);
     }
@@ -611,36 +667,27 @@ fn process_and_tls_attributes(connection: &Connection, out: &mut Vec<Attribute>)
 /// `tap.l7_protocol`, and `tap.partial` / `tap.gap` /
 /// `tap.{request,response}.body.truncated` when set. (The wire sizes are
 /// `http.request.size` / `http.response.size`, see [`message_attributes`].)
-fn capture_attributes(ex: &Exchange, out: &mut Vec<Attribute>) {
-    out.push(Attribute::str(
-        k::TAP_DIRECTION,
-        ex.connection.direction.as_str(),
-    ));
-    out.push(Attribute::uint(k::TAP_CONNECTION_ID, ex.connection.id));
-    out.push(Attribute::str(
-        k::TAP_L7_PROTOCOL,
-        ex.connection.protocol.as_str(),
-    ));
+fn capture_attributes(ex: &Exchange, out: &mut impl AttributeSink) {
+    out.str(k::TAP_DIRECTION, ex.connection.direction.as_str());
+    out.uint(k::TAP_CONNECTION_ID, ex.connection.id);
+    out.str(k::TAP_L7_PROTOCOL, ex.connection.protocol.as_str());
     if ex.partial {
-        out.push(Attribute::bool(k::TAP_PARTIAL, true));
+        out.bool(k::TAP_PARTIAL, true);
     }
     if ex.gap {
-        out.push(Attribute::bool(k::TAP_GAP, true));
+        out.bool(k::TAP_GAP, true);
         if !ex.gap_causes.is_empty() {
-            out.push(Attribute::str_array(
-                k::TAP_GAP_CAUSES,
-                ex.gap_causes.iter().map(|c| c.to_string()).collect(),
-            ));
+            out.str_array(k::TAP_GAP_CAUSES, &ex.gap_causes);
         }
     }
     if ex.request.as_ref().is_some_and(|r| r.body_truncated) {
-        out.push(Attribute::bool(k::TAP_REQUEST_BODY_TRUNCATED, true));
+        out.bool(k::TAP_REQUEST_BODY_TRUNCATED, true);
     }
     if ex.response.as_ref().is_some_and(|r| r.body_truncated) {
-        out.push(Attribute::bool(k::TAP_RESPONSE_BODY_TRUNCATED, true));
+        out.bool(k::TAP_RESPONSE_BODY_TRUNCATED, true);
     }
     if let Some(ids) = &ex.ids {
-        out.push(Attribute::str(k::TAP_TRACE_LINK, ids.link.name()));
+        out.str(k::TAP_TRACE_LINK, ids.link.name());
     }
 }
 
@@ -663,8 +710,16 @@ pub(crate) mod tests {
             assert_eq!(ip_string(IpAddr::V4(ip)), ip.to_string());
             assert_eq!(ip_string(IpAddr::V6(ip.to_ipv6_mapped())), ip.to_string());
         }
-        let v6: IpAddr = "2001:db8::1".parse().unwrap();
-        assert_eq!(ip_string(v6), "2001:db8::1");
+        for v6 in [
+            "2001:db8::1",
+            "1111:2222:3333:4444:5555:6666:7777:8888",
+            "::",
+            "fe80::1",
+        ] {
+            let ip: IpAddr = v6.parse().unwrap();
+            assert_eq!(ip_string(ip), v6);
+            assert_eq!(IpText::of(ip).as_str(), v6);
+        }
     }
 
     fn h(name: &str, value: &str) -> Header {
@@ -1317,10 +1372,10 @@ pub(crate) mod tests {
             if let Some(r) = ex.request.as_mut() {
                 r.version = raw.into();
             }
-            assert_eq!(protocol_version(&ex).as_deref(), want, "{raw}");
+            assert_eq!(protocol_version(&ex), want, "{raw}");
         }
         ex.connection.protocol = L7Protocol::Http2;
-        assert_eq!(protocol_version(&ex).as_deref(), Some("2"));
+        assert_eq!(protocol_version(&ex), Some("2"));
 
         // Unknown TLS version: name only, not established.
         let mut ex = client_https();

@@ -97,6 +97,47 @@ impl Attribute {
     }
 }
 
+/// Where a mapping puts its attributes, one call per attribute, in order:
+/// a list ([`Vec<Attribute>`], which copies every value) or an encoder that
+/// writes each one as it comes and keeps no copy (the OTLP span encoder).
+/// Values are borrowed for the call only.
+pub trait AttributeSink {
+    /// A string attribute.
+    fn str(&mut self, key: &'static str, value: &str);
+    /// An integer attribute.
+    fn int(&mut self, key: &'static str, value: i64);
+    /// A boolean attribute.
+    fn bool(&mut self, key: &'static str, value: bool);
+    /// A string-array attribute; its key may be built (`http.request.header.<name>`).
+    fn str_array<S: AsRef<str>>(&mut self, key: &str, values: &[S]);
+
+    /// An integer attribute from an unsigned count, saturating at `i64::MAX`.
+    fn uint(&mut self, key: &'static str, value: u64) {
+        self.int(key, i64::try_from(value).unwrap_or(i64::MAX));
+    }
+}
+
+impl AttributeSink for Vec<Attribute> {
+    fn str(&mut self, key: &'static str, value: &str) {
+        self.push(Attribute::str(key, value));
+    }
+
+    fn int(&mut self, key: &'static str, value: i64) {
+        self.push(Attribute::int(key, value));
+    }
+
+    fn bool(&mut self, key: &'static str, value: bool) {
+        self.push(Attribute::bool(key, value));
+    }
+
+    fn str_array<S: AsRef<str>>(&mut self, key: &str, values: &[S]) {
+        self.push(Attribute::str_array(
+            key.to_string(),
+            values.iter().map(|v| v.as_ref().to_string()).collect(),
+        ));
+    }
+}
+
 /// The value of the first attribute named `key`, if any.
 pub fn find<'a>(attributes: &'a [Attribute], key: &str) -> Option<&'a AttrValue> {
     attributes.iter().find(|a| a.key == key).map(|a| &a.value)

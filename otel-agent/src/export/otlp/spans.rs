@@ -18,12 +18,12 @@ use opentelemetry_sdk::Resource;
 use otel_agent_config::ClientSpanFromTraceparent;
 use semconv::model::{Exchange, ProcessInfo};
 use semconv::options::MappingOptions;
-use semconv::spans::{span, SpanKind, SpanRecord, SpanStatus};
+use semconv::spans::{span, span_into, trace_place, SpanKind, SpanStatus};
 use semconv::trace_context::{LinkKind, TracePlace};
 use semconv::value::{AttrValue, Attribute};
 
 use super::resources::{ProcessResource, ProcessResources};
-use super::span_proto::{encode_span, EncodedSpan, SpanIds};
+use super::span_proto::{encode_span, AttributeWriter, EncodedSpan, SpanIds, SPAN_ATTRIBUTES};
 use crate::link::ids::{otel_ids, IdSource};
 
 /// The agent's name and version, as `telemetry.distro.*`.
@@ -59,6 +59,8 @@ pub struct SpanBuilder {
     client_spans: ClientSpanFromTraceparent,
     /// Size of the last encoded span: the next one's buffer starts there.
     last_encoded_len: usize,
+    /// The attributes of the span being encoded (reused).
+    attributes: Vec<u8>,
 }
 
 impl SpanBuilder {
@@ -81,6 +83,7 @@ impl SpanBuilder {
                 .build(),
             client_spans: ClientSpanFromTraceparent::Export,
             last_encoded_len: 512,
+            attributes: Vec::with_capacity(1024),
         }
     }
 
@@ -135,27 +138,28 @@ impl SpanBuilder {
         self.resources.resource_of(p)
     }
 
-    /// The exchange's span record and its ids, or why it is not exported.
-    fn placed(&mut self, ex: &Exchange, shed_level: u32) -> Result<(SpanRecord, Ids), SpanSkip> {
+    /// The ids of the exchange's span, or why it is not exported: decided
+    /// before any attribute is mapped.
+    fn placed(&mut self, ex: &Exchange, shed_level: u32) -> Result<Ids, SpanSkip> {
         // Shed before any work on the span when its ids are known already.
         if let Some(ids) = &ex.ids {
             if ids.sampled && shedding::sheds(ids, shed_level) {
                 return Err(SpanSkip::Shed);
             }
         }
-        let r = span(ex, &self.options);
+        let trace = trace_place(ex, SpanKind::of(ex));
         let own;
         let placed = match &ex.ids {
             Some(ids) => ids,
             None => {
-                own = self.fallback.place(&r.trace, LinkKind::Root);
+                own = self.fallback.place(&trace, LinkKind::Root);
                 &own
             }
         };
         if !placed.sampled {
             return Err(SpanSkip::NotSampled);
         }
-        if matches!(r.trace, TracePlace::Is(_))
+        if matches!(trace, TracePlace::Is(_))
             && self.client_spans == ClientSpanFromTraceparent::Skip
         {
             return Err(SpanSkip::ClientSpanOfInstrumentedProgram);
@@ -171,14 +175,13 @@ impl SpanBuilder {
             .or(placed.state.as_deref())
             .and_then(|s| s.parse::<TraceState>().ok())
             .unwrap_or_default();
-        let ids = (
+        Ok((
             trace_id,
             span_id,
             parent_span_id,
             placed.parent_is_remote,
             trace_state,
-        );
-        Ok((r, ids))
+        ))
     }
 
     /// The exchange's span encoded as an OTLP `Span` message (what the
@@ -191,7 +194,7 @@ impl SpanBuilder {
         ex: &Exchange,
         shed_level: u32,
     ) -> Result<(Arc<Resource>, EncodedSpan), SpanSkip> {
-        let (r, (trace_id, span_id, parent_span_id, parent_is_remote, trace_state)) =
+        let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state) =
             self.placed(ex, shed_level)?;
         let ids = SpanIds {
             trace_id: trace_id.to_bytes(),
@@ -201,8 +204,14 @@ impl SpanBuilder {
             trace_flags: TraceFlags::SAMPLED.to_u8(),
             trace_state: trace_state.header(),
         };
+        self.attributes.clear();
+        let head = span_into(
+            ex,
+            &self.options,
+            &mut AttributeWriter::new(SPAN_ATTRIBUTES, &mut self.attributes),
+        );
         let mut buf = Vec::with_capacity(self.last_encoded_len + 64);
-        encode_span(&r, &ids, &mut buf);
+        encode_span(&head, &ids, &self.attributes, &mut buf);
         self.last_encoded_len = buf.len();
         Ok((
             self.resource_of(&ex.connection.process).resource,
@@ -211,8 +220,9 @@ impl SpanBuilder {
     }
 
     fn span_data(&mut self, ex: &Exchange) -> Result<SpanData, SpanSkip> {
-        let (r, (trace_id, span_id, parent_span_id, parent_span_is_remote, trace_state)) =
+        let (trace_id, span_id, parent_span_id, parent_span_is_remote, trace_state) =
             self.placed(ex, 0)?;
+        let r = span(ex, &self.options);
         Ok(SpanData {
             span_context: SpanContext::new(
                 trace_id,

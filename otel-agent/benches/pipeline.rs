@@ -23,7 +23,7 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use otel_agent::export::otlp::http_metrics::HttpInstruments;
@@ -266,7 +266,13 @@ fn main() {
             .map(|f| dir.join(f))
             .collect();
     }
-    let meters = SdkMeterProvider::builder().build();
+    // A provider with a reader, as the agent's: without one the SDK makes
+    // no-op instruments, and the histograms would cost nothing here. The
+    // reader collects only at the end, so that no replay counts a collection.
+    let reader = PeriodicReader::builder(InMemoryMetricExporter::default())
+        .with_interval(Duration::from_secs(24 * 3600))
+        .build();
+    let meters = SdkMeterProvider::builder().with_reader(reader).build();
     let meter = meters.meter("bench");
     println!(
         "pipeline replay, one thread: tracker → parse → exchange → {}\

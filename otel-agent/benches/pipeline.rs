@@ -171,7 +171,7 @@ fn replay(
     records: &[Vec<u8>],
     settings: &Arc<Settings>,
     spans: &mut SpanBuilder,
-    http: &HttpInstruments,
+    http: &mut HttpInstruments,
     sdk: bool,
     link: bool,
 ) -> Pass {
@@ -291,11 +291,11 @@ fn main() {
                 "bench".into(),
                 otel_agent::export::mapping_options(&settings),
             );
-            let http = HttpInstruments::new(&meter, spans.options().body_size_metrics);
+            let mut http = HttpInstruments::new(&meter, spans.options().body_size_metrics);
             let mut buf = Vec::with_capacity(STDOUT_FLUSH * 2);
             let mut pass = || match sink {
-                Sink::Otlp => replay(&records, &settings, &mut spans, &http, false, link),
-                Sink::OtlpSdk => replay(&records, &settings, &mut spans, &http, true, link),
+                Sink::Otlp => replay(&records, &settings, &mut spans, &mut http, false, link),
+                Sink::OtlpSdk => replay(&records, &settings, &mut spans, &mut http, true, link),
                 Sink::Stdout => replay_stdout(&records, &settings, &mut buf, link),
                 Sink::None => replay_none(&records, &settings, link),
             };

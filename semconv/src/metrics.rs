@@ -4,7 +4,7 @@ use crate::attributes as k;
 use crate::model::Exchange;
 use crate::options::MappingOptions;
 use crate::spans::{error_type, protocol_version, scheme, server_address_port, SpanKind};
-use crate::value::Attribute;
+use crate::value::{Attribute, AttributeSink};
 
 /// Duration histogram boundaries in seconds (the semantic conventions' advice).
 pub const DURATION_BUCKETS_S: &[f64] = &[
@@ -513,9 +513,11 @@ pub fn http_metric_defs(
     }
 }
 
-/// What one exchange records into the HTTP histograms.
+/// What one exchange records into the HTTP histograms; `A`, its
+/// attributes: a list, or `()` when they went into a sink
+/// ([`http_measurement_into`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct HttpMeasurement {
+pub struct HttpMeasurement<A = Vec<Attribute>> {
     /// Client or server: selects the metric names ([`http_metric_names`]).
     pub kind: SpanKind,
     /// Request duration in seconds.
@@ -526,7 +528,7 @@ pub struct HttpMeasurement {
     /// opt-in body-size metrics).
     pub response_body_size: Option<u64>,
     /// Low-cardinality attributes ([`HTTP_METRIC_ATTRIBUTES`]).
-    pub attributes: Vec<Attribute>,
+    pub attributes: A,
 }
 
 /// The HTTP measurement of an exchange; `None` without a request.
@@ -539,30 +541,44 @@ pub struct HttpMeasurement {
 /// never the URL, path, query or pid. Body sizes are measured only with
 /// `options.body_size_metrics`.
 pub fn http_measurement(ex: &Exchange, options: &MappingOptions) -> Option<HttpMeasurement> {
+    let mut attributes = Vec::with_capacity(HTTP_METRIC_ATTRIBUTES.len());
+    let m = http_measurement_into(ex, options, &mut attributes)?;
+    Some(HttpMeasurement {
+        kind: m.kind,
+        duration_s: m.duration_s,
+        request_body_size: m.request_body_size,
+        response_body_size: m.response_body_size,
+        attributes,
+    })
+}
+
+/// [`http_measurement`] with its attributes put into `out` (nothing
+/// without a request).
+pub fn http_measurement_into(
+    ex: &Exchange,
+    options: &MappingOptions,
+    out: &mut impl AttributeSink,
+) -> Option<HttpMeasurement<()>> {
     let req = ex.request.as_ref()?;
-    let mut attrs = Vec::with_capacity(HTTP_METRIC_ATTRIBUTES.len());
-    attrs.push(Attribute::str(
+    out.str(
         k::HTTP_REQUEST_METHOD,
         options.known_methods.normalize(&req.method),
-    ));
+    );
     if let Some(resp) = &ex.response {
-        attrs.push(Attribute::int(
-            k::HTTP_RESPONSE_STATUS_CODE,
-            i64::from(resp.status),
-        ));
+        out.int(k::HTTP_RESPONSE_STATUS_CODE, i64::from(resp.status));
     }
-    attrs.push(Attribute::str(k::URL_SCHEME, scheme(ex)));
+    out.str(k::URL_SCHEME, &scheme(ex));
     let kind = SpanKind::of(ex);
     if kind == SpanKind::Client || options.server_address_on_server_metrics {
         let (address, port) = server_address_port(ex);
-        attrs.push(Attribute::str(k::SERVER_ADDRESS, address));
-        attrs.push(Attribute::int(k::SERVER_PORT, i64::from(port)));
+        out.str(k::SERVER_ADDRESS, &address);
+        out.int(k::SERVER_PORT, i64::from(port));
     }
     if let Some(v) = protocol_version(ex) {
-        attrs.push(Attribute::str(k::NETWORK_PROTOCOL_VERSION, v));
+        out.str(k::NETWORK_PROTOCOL_VERSION, v);
     }
     if let Some(e) = error_type(ex) {
-        attrs.push(Attribute::str(k::ERROR_TYPE, e));
+        out.str(k::ERROR_TYPE, &e);
     }
     let sizes = options.body_size_metrics;
     Some(HttpMeasurement {
@@ -570,7 +586,7 @@ pub fn http_measurement(ex: &Exchange, options: &MappingOptions) -> Option<HttpM
         duration_s: ex.duration_ns() as f64 / 1e9,
         request_body_size: sizes.then_some(req.body_size),
         response_body_size: ex.response.as_ref().filter(|_| sizes).map(|r| r.body_size),
-        attributes: attrs,
+        attributes: (),
     })
 }
 

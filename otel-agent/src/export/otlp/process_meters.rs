@@ -95,11 +95,11 @@ impl ProcessMeters {
     /// The HTTP instruments to record an exchange of `process` on, at `now`:
     /// its own provider's (created on first use), or the agent's when
     /// `max_processes` providers exist already (counted).
-    pub fn instruments(&mut self, process: &ProcessResource, now: Instant) -> &HttpInstruments {
+    pub fn instruments(&mut self, process: &ProcessResource, now: Instant) -> &mut HttpInstruments {
         let full = self.by_resource.len() >= self.limits.max_processes;
         if full && !self.by_resource.contains_key(&process.key) {
             self.unattributed.fetch_add(1, Ordering::Relaxed);
-            return &self.fallback;
+            return &mut self.fallback;
         }
         let (new_provider, body_sizes) = (&self.new_provider, self.body_sizes);
         let entry = self
@@ -121,7 +121,7 @@ impl ProcessMeters {
                 }
             });
         entry.last_used = now;
-        &entry.http
+        &mut entry.http
     }
 
     /// Remove the providers of processes idle for `idle` or longer at `now`,

@@ -308,7 +308,7 @@ pub fn time(unix_ns: u64) -> SystemTime {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use opentelemetry::Key;
@@ -350,7 +350,7 @@ mod tests {
         b.span(ex).expect("span exported")
     }
 
-    fn process(pid: u32, exe: &str) -> Arc<ProcessInfo> {
+    pub(crate) fn process(pid: u32, exe: &str) -> Arc<ProcessInfo> {
         Arc::new(ProcessInfo {
             pid,
             exe: exe.into(),
@@ -399,11 +399,11 @@ mod tests {
         }
     }
 
-    fn client(p: &Arc<ProcessInfo>, status: u16) -> Exchange {
+    pub(crate) fn client(p: &Arc<ProcessInfo>, status: u16) -> Exchange {
         exchange(p, Direction::EgressExternal, status)
     }
 
-    fn server(p: &Arc<ProcessInfo>, status: u16) -> Exchange {
+    pub(crate) fn server(p: &Arc<ProcessInfo>, status: u16) -> Exchange {
         exchange(p, Direction::Ingress, status)
     }
 

@@ -18,6 +18,8 @@ pub struct Collected {
     pub values: Vec<(Vec<String>, f64)>,
     /// Sums: whether monotonic.
     pub monotonic: Option<bool>,
+    /// Histograms: each data point as (`key=value` attributes, count, sum).
+    pub histograms: Vec<(Vec<String>, u64, f64)>,
 }
 
 fn keys<'a>(attrs: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> Vec<String> {
@@ -60,23 +62,43 @@ fn values<T: Copy>(
     }
 }
 
+fn histograms<T: Copy>(data: &MetricData<T>, f: impl Fn(T) -> f64) -> Vec<(Vec<String>, u64, f64)> {
+    match data {
+        MetricData::Histogram(h) => h
+            .data_points()
+            .map(|p| (key_values(p.attributes()), p.count(), f(p.sum())))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Create instruments with `setup`, let `record` use them, then collect.
-pub fn collect<T>(setup: impl FnOnce(&Meter) -> T, record: impl FnOnce(&T)) -> Vec<Collected> {
+pub fn collect<T>(setup: impl FnOnce(&Meter) -> T, record: impl FnOnce(&mut T)) -> Vec<Collected> {
     let exporter = InMemoryMetricExporter::default();
     let provider = SdkMeterProvider::builder()
         .with_reader(PeriodicReader::builder(exporter.clone()).build())
         .build();
-    let instruments = setup(&provider.meter("test"));
-    record(&instruments);
+    let mut instruments = setup(&provider.meter("test"));
+    record(&mut instruments);
     provider.force_flush().expect("flush");
     let mut out = Vec::new();
     for rm in exporter.get_finished_metrics().expect("metrics") {
         for sm in rm.scope_metrics() {
             for m in sm.metrics() {
-                let (points, (values, monotonic)) = match m.data() {
-                    AggregatedMetrics::F64(d) => (points(d), values(d, |v| v)),
-                    AggregatedMetrics::U64(d) => (points(d), values(d, |v| v as f64)),
-                    AggregatedMetrics::I64(d) => (points(d), values(d, |v| v as f64)),
+                let (points, (values, monotonic), histograms) = match m.data() {
+                    AggregatedMetrics::F64(d) => {
+                        (points(d), values(d, |v| v), histograms(d, |v| v))
+                    }
+                    AggregatedMetrics::U64(d) => (
+                        points(d),
+                        values(d, |v| v as f64),
+                        histograms(d, |v| v as f64),
+                    ),
+                    AggregatedMetrics::I64(d) => (
+                        points(d),
+                        values(d, |v| v as f64),
+                        histograms(d, |v| v as f64),
+                    ),
                 };
                 out.push(Collected {
                     name: m.name().to_string(),
@@ -85,6 +107,7 @@ pub fn collect<T>(setup: impl FnOnce(&Meter) -> T, record: impl FnOnce(&T)) -> V
                     points,
                     values,
                     monotonic,
+                    histograms,
                 });
             }
         }

@@ -824,7 +824,9 @@ impl RequestEncoder {
             self.writer
                 .resource_spans(resource, schema, &self.scope, spans);
         }
-        bytes::Bytes::copy_from_slice(self.writer.bytes())
+        // Handed over rather than copied: the copy was ~800 instructions
+        // per span (bench/instructions.sh, callgrind).
+        bytes::Bytes::from(self.writer.take())
     }
 }
 

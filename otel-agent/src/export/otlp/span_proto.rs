@@ -410,6 +410,13 @@ impl RequestWriter {
     pub fn bytes(&self) -> &[u8] {
         &self.buf
     }
+
+    /// The request written, handed over whole (no copy); the writer starts
+    /// again with a buffer of its size.
+    pub fn take(&mut self) -> Vec<u8> {
+        let next = Vec::with_capacity(self.buf.len());
+        std::mem::replace(&mut self.buf, next)
+    }
 }
 
 #[cfg(test)]
@@ -694,6 +701,10 @@ mod tests {
         let second = &req.resource_spans[1];
         assert_eq!(second.schema_url, "https://opentelemetry.io/schemas/1.37.0");
         assert_eq!(second.scope_spans[0].spans[0].span_id, vec![2; 8]);
+        let len = w.bytes().len();
+        let taken = w.take();
+        assert_eq!(taken.len(), len);
+        assert!(w.bytes().is_empty());
         w.clear();
         assert!(w.bytes().is_empty());
     }

@@ -9,7 +9,6 @@ use crate::model::{
     Connection, Exchange, GrpcInfo, Header, Http2Info, L7Protocol, Request, TlsInfo,
 };
 use crate::options::{KnownMethods, MappingOptions, OTHER_METHOD};
-use crate::resource::process_attributes;
 use crate::trace_context::{trace_context, TracePlace};
 use crate::value::{Attribute, AttributeSink};
 
@@ -655,9 +654,9 @@ fn address_attributes(ex: &Exchange, kind: SpanKind, out: &mut impl AttributeSin
     out.int(k::NETWORK_PEER_PORT, i64::from(remote.port()));
 }
 
-/// The observed process ([`process_attributes`]) and, on TLS, [`tls_attributes`].
+/// The observed process ([`crate::resource::process_attributes`]) and, on TLS, [`tls_attributes`].
 fn process_and_tls_attributes(connection: &Connection, out: &mut impl AttributeSink) {
-    process_attributes(&connection.process, out);
+    out.process(&connection.process);
     if let Some(tls) = &connection.tls {
         tls_attributes(tls, out);
     }

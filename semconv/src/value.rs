@@ -2,6 +2,9 @@
 
 use std::borrow::Cow;
 
+use crate::model::ProcessInfo;
+use crate::resource::process_attributes;
+
 /// An attribute value: the subset of OpenTelemetry `AnyValue` this crate produces.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AttrValue {
@@ -114,6 +117,16 @@ pub trait AttributeSink {
     /// An integer attribute from an unsigned count, saturating at `i64::MAX`.
     fn uint(&mut self, key: &'static str, value: u64) {
         self.int(key, i64::try_from(value).unwrap_or(i64::MAX));
+    }
+
+    /// The observed process's attributes
+    /// ([`crate::resource::process_attributes`]); an encoder may write
+    /// the ones it encoded for that process before instead.
+    fn process(&mut self, p: &ProcessInfo)
+    where
+        Self: Sized,
+    {
+        process_attributes(p, self);
     }
 }
 

@@ -12,6 +12,7 @@ use opentelemetry_sdk::Resource;
 use rustc_hash::FxHashMap;
 use semconv::model::ProcessInfo;
 
+use super::span_proto::{AttributeWriter, SPAN_ATTRIBUTES};
 use super::spans::{key_values, DISTRO_NAME, DISTRO_VERSION};
 
 /// Process resources remembered at most; past that the cache starts over.
@@ -29,6 +30,9 @@ pub struct ProcessResource {
     /// same attributes share one meter provider by it, so their series are
     /// never exported twice.
     pub key: Arc<str>,
+    /// The process attributes of its spans, encoded once
+    /// ([`AttributeWriter::with_process`]).
+    pub span_attributes: Arc<[u8]>,
 }
 
 /// Builds, and remembers, the resource of each observed process.
@@ -97,10 +101,16 @@ fn build(
             KeyValue::new("telemetry.distro.version", DISTRO_VERSION),
         ])
         .build();
+    let mut span_attributes = Vec::new();
+    semconv::resource::process_attributes(
+        p,
+        &mut AttributeWriter::new(SPAN_ATTRIBUTES, &mut span_attributes),
+    );
     ProcessResource {
         resource: Arc::new(resource),
         pid: p.pid,
         key: key.into(),
+        span_attributes: span_attributes.into(),
     }
 }
 

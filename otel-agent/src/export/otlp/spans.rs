@@ -204,19 +204,18 @@ impl SpanBuilder {
             trace_flags: TraceFlags::SAMPLED.to_u8(),
             trace_state: trace_state.header(),
         };
+        let process = self.resources.resource_of(&ex.connection.process);
         self.attributes.clear();
         let head = span_into(
             ex,
             &self.options,
-            &mut AttributeWriter::new(SPAN_ATTRIBUTES, &mut self.attributes),
+            &mut AttributeWriter::new(SPAN_ATTRIBUTES, &mut self.attributes)
+                .with_process(&ex.connection.process, &process.span_attributes),
         );
         let mut buf = Vec::with_capacity(self.last_encoded_len + 64);
         encode_span(&head, &ids, &self.attributes, &mut buf);
         self.last_encoded_len = buf.len();
-        Ok((
-            self.resource_of(&ex.connection.process).resource,
-            EncodedSpan(buf),
-        ))
+        Ok((process.resource, EncodedSpan(buf)))
     }
 
     fn span_data(&mut self, ex: &Exchange) -> Result<SpanData, SpanSkip> {
@@ -714,7 +713,17 @@ pub(crate) mod tests {
         let mut no_response = client(&p, 200);
         no_response.response = None;
         no_response.partial = true;
+        // Process attributes of every kind, written from what the span
+        // builder encoded for the process.
+        let full = Arc::new(ProcessInfo {
+            command_args: vec!["python3".into(), "-m".into(), "http.server".into()],
+            container_id: Some("0123abcd".into()),
+            k8s_pod_uid: Some("pod-1".into()),
+            ..(*process(7, "/usr/bin/python3")).clone()
+        });
         let cases = [
+            server(&full, 200),
+            client(&full, 200),
             server(&p, 200),
             client(&p, 404),
             with_context(server(&p, 200), "01", Some("congo=t61rcWkgMzE")),

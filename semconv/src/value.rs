@@ -114,6 +114,12 @@ pub trait AttributeSink {
     /// A string-array attribute; its key may be built (`http.request.header.<name>`).
     fn str_array<S: AsRef<str>>(&mut self, key: &str, values: &[S]);
 
+    /// A string attribute whose value is `parts` joined; an encoder writes
+    /// them one after the other, without joining them first.
+    fn str_of(&mut self, key: &'static str, parts: &[&str]) {
+        self.str(key, &parts.concat());
+    }
+
     /// An integer attribute from an unsigned count, saturating at `i64::MAX`.
     fn uint(&mut self, key: &'static str, value: u64) {
         self.int(key, i64::try_from(value).unwrap_or(i64::MAX));

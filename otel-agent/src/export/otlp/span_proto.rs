@@ -238,7 +238,7 @@ impl<'b> AttributeWriter<'b> {
 
     /// The `KeyValue` header and key, then the header of an `AnyValue` of
     /// `value_len` bytes: in the prefix returned, for the value to follow.
-    #[inline]
+    #[inline(always)]
     fn start(&mut self, key: &str, value_len: usize) -> Prefix {
         let kv_len =
             delimited_len(field::KV_KEY, key.len()) + delimited_len(field::KV_VALUE, value_len);
@@ -319,6 +319,16 @@ impl AttributeSink for AttributeWriter<'_> {
 
     fn str_array<S: AsRef<str>>(&mut self, key: &str, values: &[S]) {
         self.strings(key, values);
+    }
+
+    fn str_of(&mut self, key: &'static str, parts: &[&str]) {
+        let len = parts.iter().map(|p| p.len()).sum();
+        let mut p = self.start(key, delimited_len(field::ANY_STRING, len));
+        p.header(field::ANY_STRING, len);
+        p.flush(self.buf);
+        for part in parts {
+            self.buf.extend_from_slice(part.as_bytes());
+        }
     }
 
     fn process(&mut self, p: &ProcessInfo) {

@@ -41,7 +41,7 @@ use semconv::model::Output;
 
 /// The agent's allocator (see `main.rs`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: otel_agent::allocator::MiMalloc = otel_agent::allocator::MiMalloc;
 
 /// Spans per export request, as the exporter batches them.
 const BATCH: usize = 512;

@@ -7,11 +7,11 @@ use clap::Parser;
 use otel_agent::cli::Cli;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc: the per-exchange strings and vectors are small and short-lived;
-/// glibc's malloc spent a third of the agent's time consolidating them and
-/// kept more memory (BENCHMARKS.md).
+/// mimalloc (`allocator::MiMalloc`): the per-exchange strings and vectors
+/// are small and short-lived; glibc's malloc spent a third of the agent's
+/// time consolidating them and kept more memory (BENCHMARKS.md).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: otel_agent::allocator::MiMalloc = otel_agent::allocator::MiMalloc;
 
 /// Runs before mimalloc initializes (its constructor has priority 101): its
 /// options must be set before the first arena is reserved. See `allocator`.

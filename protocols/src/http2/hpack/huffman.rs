@@ -141,16 +141,34 @@ fn canonical(acc: u64, nbits: u32, lengths: std::ops::RangeInclusive<u32>) -> Op
     })
 }
 
-/// Decodes a Huffman-coded string (RFC 7541 section 5.2 and Appendix B).
+/// Decodes a Huffman-coded string (RFC 7541 section 5.2 and Appendix B);
+/// `None` when it is invalid (EOS inside it, padding that is not a prefix
+/// of EOS or is 8 bits or more).
+#[inline]
+pub(super) fn huffman_decode(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len().saturating_mul(8) / 5);
+    walk(input, |b| out.push(b)).then_some(out)
+}
+
+/// The length of the string [`huffman_decode`] gives, checked the same way,
+/// without writing it: what the dynamic table counts of a value nobody
+/// reads (at level `summary`, four of the six values nginx adds to the
+/// table per response; decoding them was ~2k instructions per HTTP/2
+/// exchange, bench/instructions.sh).
+pub(super) fn huffman_decoded_len(input: &[u8]) -> Option<usize> {
+    let mut len = 0usize;
+    walk(input, |_| len += 1).then_some(len)
+}
+
+/// Decodes `input`, handing each symbol to `emit`; whether it is valid.
 ///
 /// Bits are taken from a 64-bit accumulator: the codes of at most 11 bits
 /// (every letter, digit and common punctuation) by one table look-up, often
 /// two at once, longer ones by their canonical ranges. Decoding bit by bit was
 /// over half of the tracker's instructions per HTTP/2 exchange
 /// (bench/instructions.sh, callgrind).
-#[inline]
-pub(super) fn huffman_decode(input: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len().saturating_mul(8) / 5);
+#[inline(always)]
+fn walk(input: &[u8], mut emit: impl FnMut(u8)) -> bool {
     // The low `nbits` bits of `acc` are the next bits of the input.
     let (mut acc, mut nbits) = (0u64, 0u32);
     let mut bytes = input.iter();
@@ -174,9 +192,9 @@ pub(super) fn huffman_decode(input: &[u8]) -> Option<Vec<u8>> {
                 // A code reaching past the input: only padding is left.
                 break;
             }
-            out.push(f.s1);
+            emit(f.s1);
             if f.total > f.len1 && u32::from(f.total) <= nbits {
-                out.push(f.s2);
+                emit(f.s2);
                 nbits -= u32::from(f.total);
             } else {
                 nbits -= u32::from(f.len1);
@@ -191,12 +209,15 @@ pub(super) fn huffman_decode(input: &[u8]) -> Option<Vec<u8>> {
             break;
         };
         // EOS inside a string is an error.
-        out.push(u8::try_from(symbol).ok()?);
+        let Ok(symbol) = u8::try_from(symbol) else {
+            return false;
+        };
+        emit(symbol);
         nbits -= len;
     }
     // Padding: fewer than 8 bits, all ones (a prefix of EOS).
     let rest = acc & ((1u64 << nbits.min(63)) - 1);
-    (nbits < 8 && rest == (1u64 << nbits) - 1).then_some(out)
+    nbits < 8 && rest == (1u64 << nbits) - 1
 }
 
 /// The HPACK Huffman code (RFC 7541 Appendix B): (code, length in bits) per
@@ -320,14 +341,26 @@ mod tests {
         (len < 8 && code == (1u32 << len) - 1).then_some(out)
     }
 
+    /// The length-only decoding agrees with the decoding, invalid inputs
+    /// included.
+    fn assert_len(input: &[u8]) {
+        assert_eq!(
+            huffman_decoded_len(input),
+            huffman_decode(input).map(|d| d.len()),
+            "{input:x?}"
+        );
+    }
+
     #[test]
     fn decodes_as_bit_by_bit_on_any_input() {
         // Every string of up to 2 bytes, then pseudo-random ones (encoded
         // text and raw bytes) of up to 40 bytes.
         for a in 0..=255u8 {
             assert_eq!(huffman_decode(&[a]), bitwise(&[a]), "{a:#x}");
+            assert_len(&[a]);
             for b in 0..=255u8 {
                 assert_eq!(huffman_decode(&[a, b]), bitwise(&[a, b]), "{a:#x} {b:#x}");
+                assert_len(&[a, b]);
             }
         }
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -341,7 +374,9 @@ mod tests {
             let n = (next() % 40) as usize;
             let raw: Vec<u8> = (0..n).map(|_| next() as u8).collect();
             assert_eq!(huffman_decode(&raw), bitwise(&raw), "{raw:x?}");
+            assert_len(&raw);
             let text = huffman_encode(&raw);
+            assert_len(&text);
             assert_eq!(huffman_decode(&text).as_deref(), Some(&raw[..]));
             assert_eq!(huffman_decode(&text), bitwise(&text));
             // Header-like text: mostly codes of 5 to 8 bits, two per look-up.
@@ -354,6 +389,7 @@ mod tests {
             for cut in 0..coded.len() {
                 let part = &coded[..cut];
                 assert_eq!(huffman_decode(part), bitwise(part), "{part:x?}");
+                assert_len(part);
             }
         }
     }

@@ -7,9 +7,9 @@ use std::collections::VecDeque;
 #[cfg(test)]
 use std::mem;
 
-use self::huffman::huffman_decode;
 #[cfg(test)]
 pub(super) use self::huffman::HUFFMAN_CODES;
+use self::huffman::{huffman_decode, huffman_decoded_len};
 use self::table::{Entry, Slot, DEFAULT_TABLE_SIZE};
 use super::connection::PARSER_HEADERS;
 use super::message::{Header, MAX_MESSAGE_FIELDS, MAX_MESSAGE_HEADER_BYTES};
@@ -88,8 +88,10 @@ impl Hpack {
                 };
                 match self.slot(index) {
                     Slot::Found(Some((n, _)), _) if !is_kept(n) => continue,
-                    Slot::Found(Some((n, _)), v) => Some((n.to_owned(), v.to_owned())),
-                    Slot::Found(None, _) | Slot::Unknown => None,
+                    Slot::Found(Some((n, _)), Some(v)) => Some((n.to_owned(), v.to_owned())),
+                    // A kept name never names an entry without its value;
+                    // were it to, the field is missing (degraded), not wrong.
+                    Slot::Found(Some(_), None) | Slot::Found(None, _) | Slot::Unknown => None,
                     Slot::Invalid => return self.failed(out),
                 }
             } else if b & 0xe0 == 0x20 {
@@ -123,15 +125,20 @@ impl Hpack {
                     }
                     continue;
                 }
+                if !kept {
+                    // For the dynamic table only its length in octets,
+                    // checked as decoding it would check it.
+                    let Some(value_len) = literal_len(block, &mut pos) else {
+                        return self.failed(out);
+                    };
+                    self.insert(name, name_len, None, value_len);
+                    continue;
+                }
                 let Some((value, value_len)) = text(block, &mut pos) else {
                     return self.failed(out);
                 };
-                if !kept {
-                    self.insert(name, name_len, value, value_len);
-                    continue;
-                }
                 if indexing {
-                    self.insert(name.clone(), name_len, value.clone(), value_len);
+                    self.insert(name.clone(), name_len, Some(value.clone()), value_len);
                 }
                 name.map(|n| (n, value))
             };
@@ -173,7 +180,7 @@ impl Hpack {
             .iter()
             .map(|e| {
                 e.name.as_ref().map_or(0, String::capacity)
-                    + e.value.capacity()
+                    + e.value.as_ref().map_or(0, String::capacity)
                     + mem::size_of::<Entry>()
             })
             .sum()
@@ -223,6 +230,15 @@ fn string(block: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
     match literal(block, pos)? {
         (true, raw) => huffman_decode(raw),
         (false, raw) => Some(raw.to_vec()),
+    }
+}
+
+/// Steps over an HPACK string literal at `*pos`: its length in octets once
+/// decoded, `None` when it is malformed (as [`text`] would find it).
+fn literal_len(block: &[u8], pos: &mut usize) -> Option<usize> {
+    match literal(block, pos)? {
+        (true, raw) => huffman_decoded_len(raw),
+        (false, raw) => Some(raw.len()),
     }
 }
 
@@ -347,6 +363,31 @@ mod tests {
     /// those names, in order, and keeps the same table: random valid blocks
     /// of literals (indexed or not, new or indexed names, Huffman or not)
     /// and indexed fields, over several blocks per connection.
+    /// A field the dynamic table takes but the decoder does not keep is
+    /// only measured, yet checked as decoding it would be: a bad Huffman
+    /// value fails the block as it does when every field is kept.
+    #[test]
+    fn a_bad_huffman_value_for_the_table_fails_kept_or_not() {
+        const KEEP: StaticNames = StaticNames::new(&["user-agent"]);
+        for bad in [&[0xff, 0xff, 0xff, 0xff][..], &[0x00], &[0x1f, 0xff]] {
+            // Literal with incremental indexing, new name `date`, the value
+            // Huffman-coded: EOS inside it, padding of zeros, 8 bits of padding.
+            let mut block = vec![0x40, 4];
+            block.extend_from_slice(b"date");
+            block.push(0x80 | u8::try_from(bad.len()).expect("short"));
+            block.extend_from_slice(bad);
+            let (_, all) = Hpack::new(None).decode(&block);
+            let (_, few) = Hpack::new(Some(KEEP)).decode(&block);
+            assert_eq!((all, few), (Outcome::Error, Outcome::Error), "{bad:x?}");
+        }
+        // A good one is counted in octets once decoded: 33 + 4 + 29.
+        let date = "Mon, 21 Oct 2013 20:13:21 GMT";
+        let mut few = Hpack::new(Some(KEEP));
+        let (fields, outcome) = few.decode(&Enc::default().add("date", date).done());
+        assert_eq!((fields.len(), outcome), (0, Outcome::Ok));
+        assert_eq!((few.size, few.entries.len()), (32 + 4 + date.len(), 1));
+    }
+
     #[test]
     fn keeping_a_few_fields_is_the_full_decode_filtered() {
         const KEEP: StaticNames = StaticNames::new(&["user-agent", "traceparent"]);

@@ -19,7 +19,9 @@ pub(super) struct Entry {
     /// The name's length in octets as sent (its text may be longer, with
     /// replacement characters): what a new entry naming it counts.
     pub(super) name_len: usize,
-    pub(super) value: String,
+    /// The value; `None` for a field the decoder does not keep (its name
+    /// is known and not kept, so no reference to the entry reads it).
+    pub(super) value: Option<String>,
     /// The entry's size as the encoder counts it: octets as sent, plus 32.
     pub(super) size: usize,
 }
@@ -27,7 +29,8 @@ pub(super) struct Entry {
 /// Where an index points: the name (with its length in octets as sent) and
 /// the value.
 pub(super) enum Slot<'a> {
-    Found(Option<(&'a str, usize)>, &'a str),
+    /// The value is `None` in an entry of a field not kept ([`Entry::value`]).
+    Found(Option<(&'a str, usize)>, Option<&'a str>),
     /// Beyond the known entries of a table with an unknown tail.
     Unknown,
     Invalid,
@@ -88,7 +91,7 @@ impl Hpack {
         &mut self,
         name: Option<String>,
         name_len: usize,
-        value: String,
+        value: Option<String>,
         value_len: usize,
     ) {
         let size = name_len
@@ -119,10 +122,13 @@ impl Hpack {
             return Slot::Invalid;
         }
         if let Some((n, v)) = STATIC_TABLE.get(index - 1) {
-            return Slot::Found(Some((n, n.len())), v);
+            return Slot::Found(Some((n, n.len())), Some(v));
         }
         match self.entries.get(index - 1 - STATIC_TABLE.len()) {
-            Some(e) => Slot::Found(e.name.as_deref().map(|n| (n, e.name_len)), &e.value),
+            Some(e) => Slot::Found(
+                e.name.as_deref().map(|n| (n, e.name_len)),
+                e.value.as_deref(),
+            ),
             None if self.unknown => Slot::Unknown,
             None => Slot::Invalid,
         }

@@ -549,8 +549,9 @@ impl Otlp {
     /// its process's resource.
     pub fn exchange(&mut self, ex: &Exchange) {
         let now = Instant::now();
+        // Looked up once for both.
+        let process = self.spans.resource_of(&ex.connection.process);
         if let Some(meters) = self.http.as_mut() {
-            let process = self.spans.resource_of(&ex.connection.process);
             meters
                 .instruments(&process, now)
                 .record(ex, self.spans.options());
@@ -564,7 +565,7 @@ impl Otlp {
         } else {
             0
         };
-        let built = self.spans.encoded(ex, level);
+        let built = self.spans.encoded_under(ex, &process, level);
         let span = match built {
             Ok(span) => span,
             Err(SpanSkip::Shed) => {

@@ -273,7 +273,7 @@ impl<'b> AttributeWriter<'b> {
             return false;
         }
         // Below 128 in all: the key's and the value's lengths too.
-        let (Ok(key_len), Ok(_)) = (u8::try_from(key.len()), u8::try_from(value_len)) else {
+        let Ok(key_len) = u8::try_from(key.len()) else {
             return false;
         };
         self.buf.reserve(kv_len + 2);

@@ -194,6 +194,19 @@ impl SpanBuilder {
         ex: &Exchange,
         shed_level: u32,
     ) -> Result<(Arc<Resource>, EncodedSpan), SpanSkip> {
+        let process = self.resources.resource_of(&ex.connection.process);
+        self.encoded_under(ex, &process, shed_level)
+    }
+
+    /// [`Self::encoded`] when the caller has the resource of the
+    /// exchange's process already ([`Self::resource_of`]; the exporter
+    /// looks it up once for the span and the HTTP metrics).
+    pub fn encoded_under(
+        &mut self,
+        ex: &Exchange,
+        process: &ProcessResource,
+        shed_level: u32,
+    ) -> Result<(Arc<Resource>, EncodedSpan), SpanSkip> {
         let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state) =
             self.placed(ex, shed_level)?;
         let ids = SpanIds {
@@ -204,7 +217,6 @@ impl SpanBuilder {
             trace_flags: TraceFlags::SAMPLED.to_u8(),
             trace_state: trace_state.header(),
         };
-        let process = self.resources.resource_of(&ex.connection.process);
         self.attributes.clear();
         let head = span_into(
             ex,
@@ -215,7 +227,7 @@ impl SpanBuilder {
         let mut buf = Vec::with_capacity(self.last_encoded_len + 64);
         encode_span(&head, &ids, &self.attributes, &mut buf);
         self.last_encoded_len = buf.len();
-        Ok((process.resource, EncodedSpan(buf)))
+        Ok((process.resource.clone(), EncodedSpan(buf)))
     }
 
     fn span_data(&mut self, ex: &Exchange) -> Result<SpanData, SpanSkip> {

@@ -5,7 +5,8 @@
 ./scripts/install-deps.sh bench >/dev/null
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release -q -p otel-agent
-AGENT=$PWD/target/release/otel-agent
+# AGENT_BIN: another agent binary to measure (an older build, for A/B runs).
+AGENT=${AGENT_BIN:-$PWD/target/release/otel-agent}
 WORK=$(mktemp -d /tmp/otel-agent-bench.XXXX)
 chmod 755 "$WORK" # nginx workers (nobody) serve the bodies from here
 trap 'kill $(jobs -p) 2>/dev/null; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; sleep 0.5; rm -rf "$WORK"' EXIT

@@ -376,7 +376,9 @@ pub struct BodySkip {
 /// `BODY_SKIP_AFTER_HEAD`: an HTTP/1 connection that keeps no body at all:
 /// in a writev/sendmsg, a buffer after one that ends a message head is
 /// skipped as that message's body (unless it starts like a message or a
-/// chunk-size line); userspace checks each such skip against the framing.
+/// chunk-size line); in a buffer of 512 bytes or more that starts with a
+/// message head, the `Content-Length` bytes after the head are skipped
+/// (same exception). Userspace checks each such skip against the framing.
 pub const BODY_SKIP_AFTER_HEAD: u32 = 1;
 
 // SAFETY: `BodySkip` is `#[repr(C)]`, made of integers only, without padding.

@@ -2,12 +2,15 @@
 //! uploads and downloads on one keep-alive connection (plaintext and TLS)
 //! come out with exact body sizes and no gap, the kernel skips body bytes on
 //! purpose once the agent marks them, and the connection reports count those
-//! bytes as skipped — not truncated, not lost.
+//! bytes as skipped — not truncated, not lost. A head and its body in one
+//! buffer (one read or write) are split by the kernel: the head copied, the
+//! body skipped by its Content-Length, pipelined messages after it intact.
 
 use serde_json::Value;
 
 use crate::harness::{
-    exchanges_of, final_counter, n, reports_of, run, s, self_signed_cert, Agent, Server, TempDir,
+    exchanges_of, final_counter, n, reports_of, run, s, self_signed_cert, Agent, Interactive,
+    Server, TempDir,
 };
 
 const BODY: u64 = 1 << 20;
@@ -115,4 +118,87 @@ fn summary_skips_large_bodies_and_keeps_every_size_exact() {
     );
     assert!(final_counter(&log, "skip_marks") > 0);
     assert!(final_counter(&log, "bytes_skipped") >= 4 * BODY);
+}
+
+/// At the default level (`details`, no bodies kept), POSTs whose head and
+/// body go out in one write and arrive in one read: after the connection's
+/// first exchange, the kernel copies each head and skips its body by its
+/// Content-Length, on the client's writes and on the server's reads — and
+/// two requests pipelined in one write both come out exact.
+#[test]
+fn head_and_body_in_one_buffer_are_split_at_the_head() {
+    const SIZES: [(&str, u64); 5] = [
+        ("/post/1", 1000),
+        ("/post/2", 2000),
+        ("/post/3", 3000),
+        ("/post/4", 900),
+        ("/post/5", 800),
+    ];
+    let server = Server::python("http_server.py", &[]);
+    let agent = Agent::start(&[]);
+    let mut client = Interactive::python("raw_client.py", &[&server.port.to_string(), "posts"]);
+    let client_pid = client.child.id();
+    client.expect_line("FIRST");
+    // The connection's first exchange is what lets the kernel skip bodies
+    // after their heads (BODY_SKIP_AFTER_HEAD): wait until the agent has it.
+    agent.wait_for("the first exchange", 20, |ls| {
+        !exchanges_of(ls, client_pid).is_empty() && !exchanges_of(ls, server.pid()).is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    client.send_line("go");
+    client.expect_line("DONE");
+    agent.wait_for("both sides' connection reports", 20, |ls| {
+        !reports_of(ls, client_pid).is_empty() && !reports_of(ls, server.pid()).is_empty()
+    });
+    let (lines, log) = agent.stop_with_log();
+    for (pid, what) in [(client_pid, "client"), (server.pid(), "server")] {
+        let ex = exchanges_of(&lines, pid);
+        let got: Vec<(&str, u64, u64, u64)> = ex
+            .iter()
+            .map(|e| {
+                (
+                    s(e, "/request/path"),
+                    n(e, "/request/body_size"),
+                    n(e, "/response/status"),
+                    n(e, "/response/body_size"),
+                )
+            })
+            .collect();
+        let want: Vec<(&str, u64, u64, u64)> = SIZES
+            .iter()
+            .map(|&(p, size)| (p, size, 201, size))
+            .collect();
+        assert_eq!(got, want, "{what}: one exact exchange per request: {ex:#?}");
+        for e in &ex {
+            assert_eq!(s(e, "/request/method"), "POST", "{what}: {e}");
+            assert_eq!(
+                (&e["partial"], &e["gap"]),
+                (&Value::Bool(false), &Value::Bool(false)),
+                "{what}: exact, not flagged: {e}"
+            );
+            assert!(e["request"]["body"].is_null(), "{what}: no body kept");
+        }
+        let reports = reports_of(&lines, pid);
+        assert_eq!(reports.len(), 1, "{what}: one connection: {reports:#?}");
+        let r = &reports[0];
+        assert_eq!(
+            (
+                n(r, "/exchanges"),
+                n(r, "/gap_exchanges"),
+                n(r, "/truncated_bytes")
+            ),
+            (5, 0, 0),
+            "{what}: {r}"
+        );
+        // Requests 2, 3 and 4 (the first of the pipelined pair): split on the
+        // client's writes and on the server's reads.
+        assert!(
+            n(r, "/skipped_bytes") >= 2000 + 3000 + 900,
+            "{what}: the bodies after their heads skipped: {r}"
+        );
+    }
+    assert!(
+        final_counter(&log, "kernel_skipped_bytes") >= 2 * (2000 + 3000 + 900),
+        "the kernel skipped the bodies:\n{log}"
+    );
 }

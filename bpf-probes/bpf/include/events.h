@@ -198,7 +198,10 @@ struct body_skip {
 /* body_skip.flags: an HTTP/1 connection whose bodies are not kept at all.
  * In a writev/sendmsg, a buffer that follows one ending a message head
  * (CRLF CRLF) is taken for that message's body and skipped — unless its
- * first bytes look like a message start or a chunk-size line. Userspace
+ * first bytes look like a message start or a chunk-size line. In a buffer
+ * (HEAD_SPLIT_MIN bytes or more) that starts with a message head whose end
+ * is within its first HEAD_SCAN_BYTES, the head is copied and the next
+ * Content-Length bytes skipped, with the same exception. Userspace
  * checks every such skip against the framing: one that does not fit the
  * body is a gap (skipped_outside_body), never bytes taken for others. */
 #define BODY_SKIP_AFTER_HEAD 1

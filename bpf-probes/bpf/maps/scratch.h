@@ -17,6 +17,8 @@
 struct scratch_slot {
 	__u64 busy; /* 1 while a program fills and copies `ev` */
 	struct data_event ev;
+	/* Content-Length of the head in ev's payload, plus one (maps/skip.h) */
+	__u64 content_length;
 };
 
 struct {

@@ -86,7 +86,10 @@ static __always_inline void stream_bytes(struct conn_state *c, __u64 key, __u32 
 		return;
 	}
 	__u8 flags = handshake ? DATA_FLAG_RAW_TLS : (skip_all ? EMIT_SKIP_ALL : 0);
-	emit_data(key, tid, dir, a->syscall, base, len, flags, SOURCE_SYSCALL, MAX_CHUNKS_PER_BUF);
+	/* Head and body in one buffer: the body may be skipped after the head. */
+	if (c->l7 == L7_HTTP1 && !flags && len >= HEAD_SPLIT_MIN)
+		flags = EMIT_MAY_SPLIT;
+	emit_socket_data(key, tid, dir, a->syscall, base, len, flags, MAX_CHUNKS_PER_BUF);
 }
 
 static __always_inline int data_exit(void *ctx, long ret)

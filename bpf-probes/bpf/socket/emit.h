@@ -70,9 +70,13 @@ static __always_inline void emit_close(struct conn_state *c, __u64 key, __u32 ti
 		count(CNT_RINGBUF_FULL, 1);
 }
 
-/* Not a DATA_FLAG: asks emit_chunk() to cover the call's rest as skipped
- * (a body buffer after a head, BODY_SKIP_AFTER_HEAD); never in an event. */
+/* Not DATA_FLAGs, never in an event. EMIT_SKIP_ALL asks emit_chunk() to
+ * cover the call's rest as skipped (a body after its head,
+ * BODY_SKIP_AFTER_HEAD). EMIT_MAY_SPLIT lets it end a copy at the end of the
+ * message head the buffer starts with, when body follows in the same buffer
+ * and the connection keeps no body: the caller then skips the rest. */
 #define EMIT_SKIP_ALL 0x80
+#define EMIT_MAY_SPLIT 0x40
 
 /* One data event to emit: everything the global emit_chunk() needs, as scalars. */
 struct chunk {
@@ -88,6 +92,9 @@ struct chunk {
 	__u8 syscall;   /* enum syscall_id */
 	__u8 flags;     /* DATA_FLAG_* */
 	__u8 last;      /* the call's last event: it covers `covers` whatever happens */
+	__u64 skip_len; /* in: skip this many bytes (a body after its head in the
+			 * same buffer); out: the copy ended at a head's end and
+			 * this much body follows (the next event's skip_len) */
 	__u8 skipped;   /* out: the event was a skip (DATA_FLAG_SKIPPED) */
 	__u8 _pad[6];
 };
@@ -98,10 +105,16 @@ struct chunk {
  * (maps/skip.h) are covered instead by an event with no payload flagged
  * DATA_FLAG_SKIPPED: all of the call's rest when the mark reaches past it,
  * else up to the mark (not on the call's last event, which must cover
- * everything it was given). ch->covered says how far the event reached.
+ * everything it was given). With EMIT_MAY_SPLIT on a connection that keeps
+ * no body, a copy starting with a message head that has body after it in the
+ * same buffer (its Content-Length) ends with the head, and ch->skip_len says
+ * how much body the next event is to skip. ch->covered says how far the
+ * event reached.
  * A global function: the verifier checks it once, not once per call site,
- * which keeps the callers' loops cheap to verify. */
-__noinline int emit_chunk(struct chunk *ch)
+ * which keeps the callers' loops cheap to verify. `split`: the variant that
+ * may end a copy at a head's end (socket data only: the look for the head's
+ * end is verified only in the programs that can use it). */
+static __always_inline int emit_chunk_as(struct chunk *ch, const bool split)
 {
 	if (!ch)
 		return 0;
@@ -114,11 +127,22 @@ __noinline int emit_chunk(struct chunk *ch)
 		return 0;
 	__u8 dir = ch->direction & 1;
 	__u64 offset = ch->source == SOURCE_SYSCALL ? c->bytes[dir] : c->plain[dir];
-	__u8 flags = ch->flags & ~EMIT_SKIP_ALL;
+	__u8 flags = ch->flags & ~(EMIT_SKIP_ALL | EMIT_MAY_SPLIT);
+	__u64 skip_len = ch->skip_len;
+	ch->skip_len = 0;
 	/* Raw TLS records count socket bytes, not the parsed plaintext. */
-	__u64 body = flags & DATA_FLAG_RAW_TLS ? 0 : skippable_at(c->id, dir, offset);
+	__u64 id = c->id;
+	struct body_skip *mark =
+		flags & DATA_FLAG_RAW_TLS ? NULL : bpf_map_lookup_elem(&body_skip, &id);
+	__u64 body = 0;
+	if (mark && mark->until[dir] > offset)
+		body = mark->until[dir] - offset;
+	bool may_split = split && (ch->flags & EMIT_MAY_SPLIT) && mark &&
+			 (mark->flags & BODY_SKIP_AFTER_HEAD) && !ch->last;
 	if (ch->flags & EMIT_SKIP_ALL)
 		body = ch->rest;
+	if (skip_len)
+		body = skip_len < ch->rest ? skip_len : ch->rest;
 	if (body && (body >= ch->rest || !ch->last)) {
 		covers = body < ch->rest ? body : ch->rest;
 		flags |= DATA_FLAG_SKIPPED;
@@ -158,6 +182,21 @@ __noinline int emit_chunk(struct chunk *ch)
 		n = MAX_PAYLOAD;
 	if (n && bpf_probe_read_user(ev->payload, n, (const void *)ch->buf))
 		n = 0;
+	if (may_split && n >= HEAD_SPLIT_MIN && starts_message(ev->payload)) {
+		__u32 h = head_end(slot, (__u32)n);
+		__u64 length = slot->content_length; /* + 1; 0 when none */
+		barrier_var(h);
+		if (h > HEAD_SCAN_BYTES)
+			h = 0;
+		/* Body after the head, starting like one: copy the head only. */
+		if (h && length > 1 && length != CL_CONFLICT && h + 8 <= n && starts_body(ev->payload + h)) {
+			n = h;
+			covers = h;
+			ev->len = h;
+			ch->covered = h;
+			ch->skip_len = length - 1;
+		}
+	}
 	__u64 missing = flags & DATA_FLAG_SKIPPED ? 0 : covers - n;
 	if (missing)
 		ev->flags |= DATA_FLAG_TRUNCATED;
@@ -185,15 +224,26 @@ __noinline int emit_chunk(struct chunk *ch)
 	return 0;
 }
 
+__noinline int emit_chunk(struct chunk *ch)
+{
+	return emit_chunk_as(ch, false);
+}
+
+__noinline int emit_chunk_split(struct chunk *ch)
+{
+	return emit_chunk_as(ch, true);
+}
+
 /* The loop of emit_data_at(), a global function of its own so that the
  * verifier checks it once, not in every caller's loop (data_exit_main walks
  * up to MAX_IOVECS buffers). `call` holds the event template, `call->rest`
  * the call's length and `call->covers` its max_chunks. */
-__noinline int emit_call(struct chunk *call)
+static __always_inline int emit_call_as(struct chunk *call, const bool split)
 {
 	if (!call)
 		return 0;
-	struct chunk ch = *call;
+	/* `call` itself is the event template, changed chunk by chunk: a copy
+	 * here would take stack the frames below emit_chunk() need. */
 	__u64 len = call->rest;
 	__u64 buf = call->buf;
 	__u64 max_chunks = call->covers;
@@ -207,20 +257,35 @@ __noinline int emit_call(struct chunk *call)
 		__u8 last = i == MAX_CHUNKS_PER_BUF || copies + 1 >= max_chunks || !buf;
 		if (last)
 			covers = rest;
-		ch.buf = buf ? buf + done : 0;
-		ch.covers = covers;
-		ch.rest = rest;
-		ch.last = last;
-		emit_chunk(&ch);
-		__u64 covered = ch.covered;
+		call->buf = buf ? buf + done : 0;
+		call->covers = covers;
+		call->rest = rest;
+		call->last = last;
+		if (split)
+			emit_chunk_split(call);
+		else
+			emit_chunk(call);
+		__u64 covered = call->covered;
 		/* Never backwards, never past the call. */
 		if (!covered || covered > rest)
 			covered = rest;
-		if (!ch.skipped)
+		if (!call->skipped)
 			copies++;
+		/* After a head copied alone, its body (skip_len) is skipped. */
+		call->flags &= ~EMIT_MAY_SPLIT;
 		done += covered;
 	}
 	return 0;
+}
+
+__noinline int emit_call(struct chunk *call)
+{
+	return emit_call_as(call, false);
+}
+
+__noinline int emit_call_split(struct chunk *call)
+{
+	return emit_call_as(call, true);
 }
 
 /* Stream `len` bytes at user address `buf` as data events of at most
@@ -231,9 +296,9 @@ __noinline int emit_call(struct chunk *call)
  * one ending inside it is followed by copies. buf == 0 means the bytes are
  * not visible (sendfile): one event with no payload keeps the stream offsets
  * right. */
-static __always_inline void emit_data_at(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
+static __always_inline void emit_data_as(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
 					 __u64 buf, __u64 len, __u8 flags, __u8 source,
-					 int max_chunks, __u64 ts)
+					 int max_chunks, __u64 ts, const bool split)
 {
 	struct chunk call = {};
 	call.key = key;
@@ -246,7 +311,17 @@ static __always_inline void emit_data_at(__u64 key, __u32 tid, __u8 direction, _
 	call.buf = buf;
 	call.rest = len;
 	call.covers = max_chunks > 0 ? max_chunks : 1;
-	emit_call(&call);
+	if (split)
+		emit_call_split(&call);
+	else
+		emit_call(&call);
+}
+
+static __always_inline void emit_data_at(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
+					 __u64 buf, __u64 len, __u8 flags, __u8 source,
+					 int max_chunks, __u64 ts)
+{
+	emit_data_as(key, tid, direction, syscall, buf, len, flags, source, max_chunks, ts, false);
 }
 
 static __always_inline void emit_data(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
@@ -254,4 +329,13 @@ static __always_inline void emit_data(__u64 key, __u32 tid, __u8 direction, __u8
 				      int max_chunks)
 {
 	emit_data_at(key, tid, direction, syscall, buf, len, flags, source, max_chunks, 0);
+}
+
+/* emit_data() for socket bytes: with EMIT_MAY_SPLIT, a head and the body
+ * after it in one buffer may be split (emit_chunk_as()). */
+static __always_inline void emit_socket_data(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
+					     __u64 buf, __u64 len, __u8 flags, int max_chunks)
+{
+	emit_data_as(key, tid, direction, syscall, buf, len, flags, SOURCE_SYSCALL, max_chunks, 0,
+		     true);
 }

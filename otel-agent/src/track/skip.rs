@@ -34,7 +34,8 @@ pub trait SkipMarks: Send {
 /// the end of the body it does not keep, if that is far enough ahead; and
 /// once a plaintext HTTP/1 connection that keeps no body (`keeps_no_body`)
 /// has finished an exchange, let the kernel skip body buffers written after
-/// their head (`BODY_SKIP_AFTER_HEAD`: one map update per connection, not
+/// their head and bodies read or written in one buffer with their head
+/// (`BODY_SKIP_AFTER_HEAD`: one map update per connection, not
 /// paid by connections of a single exchange). True when `marks` was told.
 pub(crate) fn update(
     conn: &mut Conn,

@@ -38,6 +38,7 @@ use otel_agent::track::tracker::Tracker;
 use otel_agent_config::{CaptureLevel, Settings};
 use prost::Message as _;
 use semconv::model::Output;
+use semconv::spans::ExchangeFacts;
 
 /// The agent's allocator (see `main.rs`).
 #[global_allocator]
@@ -180,12 +181,17 @@ fn replay(
     let mut request = RequestEncoder::default();
     drive(records, settings, link, |o, pass| match o {
         Some(Output::Exchange(ex)) => {
-            http.record(&ex, spans.options());
+            // As the exporter does: the facts worked out once for both.
+            let facts = ExchangeFacts::of(&ex);
+            http.record(&ex, &facts, spans.options());
             if sdk {
                 if let Ok(span) = spans.span(&ex) {
                     sdk_batch.push(span);
                 }
-            } else if let Ok(span) = spans.encoded(&ex, 0) {
+            } else if let Ok(span) = {
+                let process = spans.resource_of(&ex.connection.process);
+                spans.encoded_under(&ex, Some(&facts), &process, 0)
+            } {
                 batch.push(span);
             }
             if sdk_batch.len() == BATCH {

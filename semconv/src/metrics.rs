@@ -3,7 +3,7 @@
 use crate::attributes as k;
 use crate::model::Exchange;
 use crate::options::MappingOptions;
-use crate::spans::{error_type, protocol_version, scheme, server_address_port, SpanKind};
+use crate::spans::{ExchangeFacts, SpanKind};
 use crate::value::{Attribute, AttributeSink};
 
 /// Duration histogram boundaries in seconds (the semantic conventions' advice).
@@ -559,6 +559,18 @@ pub fn http_measurement_into(
     options: &MappingOptions,
     out: &mut impl AttributeSink,
 ) -> Option<HttpMeasurement<()>> {
+    ex.request.as_ref()?;
+    http_measurement_with(ex, &ExchangeFacts::of(ex), options, out)
+}
+
+/// [`http_measurement_into`] with the exchange's facts worked out already
+/// (shared with its span).
+pub fn http_measurement_with(
+    ex: &Exchange,
+    facts: &ExchangeFacts<'_>,
+    options: &MappingOptions,
+    out: &mut impl AttributeSink,
+) -> Option<HttpMeasurement<()>> {
     let req = ex.request.as_ref()?;
     out.str(
         k::HTTP_REQUEST_METHOD,
@@ -567,18 +579,18 @@ pub fn http_measurement_into(
     if let Some(resp) = &ex.response {
         out.int(k::HTTP_RESPONSE_STATUS_CODE, i64::from(resp.status));
     }
-    out.str(k::URL_SCHEME, &scheme(ex));
-    let kind = SpanKind::of(ex);
+    out.str(k::URL_SCHEME, &facts.scheme);
+    let kind = facts.kind;
     if kind == SpanKind::Client || options.server_address_on_server_metrics {
-        let (address, port) = server_address_port(ex);
-        out.str(k::SERVER_ADDRESS, &address);
-        out.int(k::SERVER_PORT, i64::from(port));
+        let (address, port) = &facts.server;
+        out.str(k::SERVER_ADDRESS, address);
+        out.int(k::SERVER_PORT, i64::from(*port));
     }
-    if let Some(v) = protocol_version(ex) {
+    if let Some(v) = facts.protocol_version {
         out.str(k::NETWORK_PROTOCOL_VERSION, v);
     }
-    if let Some(e) = error_type(ex) {
-        out.str(k::ERROR_TYPE, &e);
+    if let Some(e) = &facts.error_type {
+        out.str(k::ERROR_TYPE, e);
     }
     let sizes = options.body_size_metrics;
     Some(HttpMeasurement {

@@ -279,6 +279,11 @@ pub fn error_type(ex: &Exchange) -> Option<Cow<'static, str>> {
 /// error carries its `grpc-message` (none without one), a reset stream and
 /// a missing response say what happened.
 pub fn status(ex: &Exchange) -> SpanStatus {
+    status_with(ex, error_type(ex).is_some())
+}
+
+/// [`status`], given whether the exchange has an `error.type`.
+fn status_with(ex: &Exchange, has_error_type: bool) -> SpanStatus {
     if let Some(code) = ex.http2.as_ref().and_then(|h| h.reset) {
         return SpanStatus::Error {
             description: format!("HTTP/2 stream reset (error code {code})"),
@@ -290,11 +295,11 @@ pub fn status(ex: &Exchange) -> SpanStatus {
             description: message.unwrap_or_default().trim().to_string(),
         };
     }
-    match (&ex.response, error_type(ex)) {
-        (Some(_), Some(_)) => SpanStatus::Error {
+    match (&ex.response, has_error_type) {
+        (Some(_), true) => SpanStatus::Error {
             description: String::new(),
         },
-        (None, Some(_)) => SpanStatus::Error {
+        (None, true) => SpanStatus::Error {
             description: "no response captured".into(),
         },
         _ => SpanStatus::Unset,
@@ -475,6 +480,37 @@ pub struct SpanHead<'a> {
     pub status: SpanStatus,
 }
 
+/// What the span and the HTTP metrics of an exchange both map, worked out
+/// once when both are made ([`span_into_with`],
+/// `metrics::http_measurement_with`): the authority split alone was ~330
+/// instructions (bench/instructions.sh, callgrind).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExchangeFacts<'a> {
+    /// CLIENT or SERVER.
+    pub kind: SpanKind,
+    /// `url.scheme` ([`scheme`]).
+    pub scheme: Cow<'a, str>,
+    /// `server.address` and `server.port` ([`server_address_port`]).
+    pub server: (Cow<'a, str>, u16),
+    /// `network.protocol.version` ([`protocol_version`]).
+    pub protocol_version: Option<&'a str>,
+    /// `error.type` ([`error_type`]).
+    pub error_type: Option<Cow<'static, str>>,
+}
+
+impl<'a> ExchangeFacts<'a> {
+    /// The facts of `ex`.
+    pub fn of(ex: &'a Exchange) -> Self {
+        ExchangeFacts {
+            kind: SpanKind::of(ex),
+            scheme: scheme(ex),
+            server: server_address_port(ex),
+            protocol_version: protocol_version(ex),
+            error_type: error_type(ex),
+        }
+    }
+}
+
 /// The span of one exchange, its attributes (those of [`span`], in the
 /// same order) put into `out` as they are mapped: an encoder writes them
 /// without copying a value.
@@ -483,20 +519,30 @@ pub fn span_into<'a>(
     options: &'a MappingOptions,
     out: &mut impl AttributeSink,
 ) -> SpanHead<'a> {
-    let kind = SpanKind::of(ex);
-    let name = http_attributes(ex, options, out);
-    address_attributes(ex, kind, out);
+    span_into_with(ex, &ExchangeFacts::of(ex), options, out)
+}
+
+/// [`span_into`] with the exchange's facts worked out already.
+pub fn span_into_with<'a>(
+    ex: &'a Exchange,
+    facts: &ExchangeFacts<'_>,
+    options: &'a MappingOptions,
+    out: &mut impl AttributeSink,
+) -> SpanHead<'a> {
+    let kind = facts.kind;
+    let name = http_attributes(ex, facts, options, out);
+    address_attributes(ex, facts, out);
     process_and_tls_attributes(&ex.connection, out);
     capture_attributes(ex, out);
-    if let Some(e) = error_type(ex) {
-        out.str(k::ERROR_TYPE, &e);
+    if let Some(e) = &facts.error_type {
+        out.str(k::ERROR_TYPE, e);
     }
     SpanHead {
         name,
         kind,
         start_unix_ns: ex.start_unix_ns,
         end_unix_ns: ex.end_unix_ns.max(ex.start_unix_ns),
-        status: status(ex),
+        status: status_with(ex, facts.error_type.is_some()),
     }
 }
 
@@ -524,6 +570,7 @@ pub fn trace_place(ex: &Exchange, kind: SpanKind) -> TracePlace {
 /// then what the messages carried (user agent, body sizes, headers).
 fn http_attributes<'a>(
     ex: &'a Exchange,
+    facts: &ExchangeFacts<'_>,
     options: &'a MappingOptions,
     out: &mut impl AttributeSink,
 ) -> Cow<'a, str> {
@@ -535,7 +582,7 @@ fn http_attributes<'a>(
     if let Some(h2) = &ex.http2 {
         http2_attributes(h2, out);
     }
-    protocol_attributes(ex, out);
+    protocol_attributes(facts, out);
     message_attributes(ex, options, out);
     name
 }
@@ -601,10 +648,10 @@ fn http2_attributes(h2: &Http2Info, out: &mut impl AttributeSink) {
 }
 
 /// `url.scheme`, `network.protocol.name` and `network.protocol.version` (when known).
-fn protocol_attributes(ex: &Exchange, out: &mut impl AttributeSink) {
-    out.str(k::URL_SCHEME, &scheme(ex));
+fn protocol_attributes(facts: &ExchangeFacts<'_>, out: &mut impl AttributeSink) {
+    out.str(k::URL_SCHEME, &facts.scheme);
     out.str(k::NETWORK_PROTOCOL_NAME, "http");
-    if let Some(v) = protocol_version(ex) {
+    if let Some(v) = facts.protocol_version {
         out.str(k::NETWORK_PROTOCOL_VERSION, v);
     }
 }
@@ -646,9 +693,10 @@ fn message_attributes(ex: &Exchange, options: &MappingOptions, out: &mut impl At
 /// `url.query` (when present) and `client.address`; then for both
 /// `server.address`, `server.port` ([`server_address_port`]),
 /// `network.peer.address` and `network.peer.port`.
-fn address_attributes(ex: &Exchange, kind: SpanKind, out: &mut impl AttributeSink) {
+fn address_attributes(ex: &Exchange, facts: &ExchangeFacts<'_>, out: &mut impl AttributeSink) {
     let req = ex.request.as_ref();
-    let (server_address, server_port) = server_address_port(ex);
+    let kind = facts.kind;
+    let (server_address, server_port) = (&facts.server.0, facts.server.1);
     let remote = ex.connection.endpoints.remote;
     let peer = IpText::of(remote.ip());
     match kind {
@@ -667,7 +715,7 @@ fn address_attributes(ex: &Exchange, kind: SpanKind, out: &mut impl AttributeSin
             out.str(k::CLIENT_ADDRESS, peer.as_str());
         }
     }
-    out.str(k::SERVER_ADDRESS, &server_address);
+    out.str(k::SERVER_ADDRESS, server_address);
     out.int(k::SERVER_PORT, i64::from(server_port));
     out.str(k::NETWORK_PEER_ADDRESS, peer.as_str());
     out.int(k::NETWORK_PEER_PORT, i64::from(remote.port()));

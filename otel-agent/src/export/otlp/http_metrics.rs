@@ -6,12 +6,12 @@
 use opentelemetry::metrics::{Histogram, Meter};
 use opentelemetry::KeyValue;
 use semconv::metrics::{
-    http_measurement_into, http_metric_defs, HttpMeasurement, DURATION_BUCKETS_S,
+    http_measurement_with, http_metric_defs, HttpMeasurement, DURATION_BUCKETS_S,
     HTTP_METRIC_ATTRIBUTES, SIZE_BUCKETS_BY,
 };
 use semconv::model::Exchange;
 use semconv::options::MappingOptions;
-use semconv::spans::SpanKind;
+use semconv::spans::{ExchangeFacts, SpanKind};
 use semconv::value::{AttrValue, Attribute, AttributeSink};
 
 use super::spans::key_values;
@@ -44,9 +44,9 @@ impl HttpInstruments {
     /// Record the exchange's HTTP metrics (nothing without a request),
     /// mapped with `options`. The attributes are compared with the sets of
     /// earlier exchanges as they are mapped; only a new set is built.
-    pub fn record(&mut self, ex: &Exchange, options: &MappingOptions) {
+    pub fn record(&mut self, ex: &Exchange, facts: &ExchangeFacts<'_>, options: &MappingOptions) {
         let mut matcher = Matcher::new(&self.sets.sets);
-        let Some(mm) = http_measurement_into(ex, options, &mut matcher) else {
+        let Some(mm) = http_measurement_with(ex, facts, options, &mut matcher) else {
             return;
         };
         let found = matcher.found();
@@ -54,7 +54,7 @@ impl HttpInstruments {
             Some(i) => i,
             None => {
                 let mut attributes = Vec::with_capacity(HTTP_METRIC_ATTRIBUTES.len());
-                http_measurement_into(ex, options, &mut attributes);
+                http_measurement_with(ex, facts, options, &mut attributes);
                 self.sets.insert(attributes)
             }
         };
@@ -296,7 +296,7 @@ mod tests {
                 |http| {
                     for ex in &exchanges {
                         if kept {
-                            http.record(ex, &options);
+                            http.record(ex, &ExchangeFacts::of(ex), &options);
                         } else if let Some(mm) = http_measurement(ex, &options) {
                             http.record_measurement(mm);
                         }

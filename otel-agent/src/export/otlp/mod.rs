@@ -34,6 +34,7 @@ use otel_agent_config::{
     ClientSpanFromTraceparent, Compression, Protocol, ServiceName, Settings, Signal, TlsSettings,
 };
 use semconv::model::{ConnectionReport, Exchange};
+use semconv::spans::ExchangeFacts;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -551,10 +552,13 @@ impl Otlp {
         let now = Instant::now();
         // Looked up once for both.
         let process = self.spans.resource_of(&ex.connection.process);
-        if let Some(meters) = self.http.as_mut() {
+        // Worked out once for both, when the metrics need them (a span may
+        // be shed before it needs them).
+        let facts = self.http.is_some().then(|| ExchangeFacts::of(ex));
+        if let (Some(meters), Some(facts)) = (self.http.as_mut(), &facts) {
             meters
                 .instruments(&process, now)
-                .record(ex, self.spans.options());
+                .record(ex, facts, self.spans.options());
         }
         if self.span_task.is_none() {
             return;
@@ -565,7 +569,9 @@ impl Otlp {
         } else {
             0
         };
-        let built = self.spans.encoded_under(ex, &process, level);
+        let built = self
+            .spans
+            .encoded_under(ex, facts.as_ref(), &process, level);
         let span = match built {
             Ok(span) => span,
             Err(SpanSkip::Shed) => {

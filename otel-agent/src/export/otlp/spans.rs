@@ -18,7 +18,7 @@ use opentelemetry_sdk::Resource;
 use otel_agent_config::ClientSpanFromTraceparent;
 use semconv::model::{Exchange, ProcessInfo};
 use semconv::options::MappingOptions;
-use semconv::spans::{span, span_into, trace_place, SpanKind, SpanStatus};
+use semconv::spans::{span, span_into_with, trace_place, ExchangeFacts, SpanKind, SpanStatus};
 use semconv::trace_context::{LinkKind, TracePlace};
 use semconv::value::{AttrValue, Attribute};
 
@@ -195,20 +195,30 @@ impl SpanBuilder {
         shed_level: u32,
     ) -> Result<(Arc<Resource>, EncodedSpan), SpanSkip> {
         let process = self.resources.resource_of(&ex.connection.process);
-        self.encoded_under(ex, &process, shed_level)
+        self.encoded_under(ex, None, &process, shed_level)
     }
 
     /// [`Self::encoded`] when the caller has the resource of the
-    /// exchange's process already ([`Self::resource_of`]; the exporter
-    /// looks it up once for the span and the HTTP metrics).
+    /// exchange's process already ([`Self::resource_of`]), and maybe its
+    /// facts (worked out here otherwise): the exporter has both once for
+    /// the span and the HTTP metrics.
     pub fn encoded_under(
         &mut self,
         ex: &Exchange,
+        facts: Option<&ExchangeFacts<'_>>,
         process: &ProcessResource,
         shed_level: u32,
     ) -> Result<(Arc<Resource>, EncodedSpan), SpanSkip> {
         let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state) =
             self.placed(ex, shed_level)?;
+        let own;
+        let facts = match facts {
+            Some(f) => f,
+            None => {
+                own = ExchangeFacts::of(ex);
+                &own
+            }
+        };
         let ids = SpanIds {
             trace_id: trace_id.to_bytes(),
             span_id: span_id.to_bytes(),
@@ -218,8 +228,9 @@ impl SpanBuilder {
             trace_state: trace_state.header(),
         };
         self.attributes.clear();
-        let head = span_into(
+        let head = span_into_with(
             ex,
+            facts,
             &self.options,
             &mut AttributeWriter::new(SPAN_ATTRIBUTES, &mut self.attributes)
                 .with_process(&ex.connection.process, &process.span_attributes),

@@ -300,8 +300,8 @@ fn combined<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>, name: &str) -
 
 /// The request and response header fields this module reads below level
 /// `details` (where no header is exported): the HTTP/1 parser keeps only
-/// these (and its framing ones) when no rule can raise an exchange to
-/// `details`.
+/// these (reading the framing fields before it drops the rest) when no rule
+/// can raise an exchange to `details`.
 pub const SUMMARY_HEADERS: StaticNames = StaticNames::new(&[
     "host",
     "user-agent",

@@ -2,7 +2,6 @@
 
 use super::head::{parse_trailers, ReqHead};
 use super::len_u64;
-use super::message::Header;
 use super::pairing::Conversation;
 use super::side::{SideParser, State};
 
@@ -25,12 +24,58 @@ pub(super) enum Framing {
     Invalid,
 }
 
+/// What a head's fields say about its body: read from every field as
+/// parsed, before the fields a caller does not keep are dropped, so that
+/// framing needs none of them kept (at level `summary` copying
+/// `Content-Length` and `Connection` was ~600 instructions per HTTP/1
+/// exchange, bench/instructions.sh).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct FramingFields {
+    /// Transfer-Encoding: whether its last coding is chunked; `None` without one.
+    transfer: Option<bool>,
+    /// Content-Length; `Err` if present but invalid or conflicting.
+    content_length: Result<Option<u64>, ()>,
+    /// An Upgrade field is present.
+    upgrade: bool,
+}
+
+impl Default for FramingFields {
+    fn default() -> Self {
+        FramingFields {
+            transfer: None,
+            content_length: Ok(None),
+            upgrade: false,
+        }
+    }
+}
+
+impl FramingFields {
+    /// The framing fields among `headers` (name, value).
+    pub(super) fn of<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
+        let mut f = FramingFields::default();
+        for (name, value) in headers {
+            if name.eq_ignore_ascii_case("transfer-encoding") {
+                // A field without a coding leaves the last one as it was.
+                let before = f.transfer.unwrap_or(false);
+                f.transfer = Some(last_coding_is_chunked(value).unwrap_or(before));
+            } else if name.eq_ignore_ascii_case("content-length") {
+                f.content_length = f
+                    .content_length
+                    .and_then(|found| content_length_value(found, value));
+            } else if name.eq_ignore_ascii_case("upgrade") {
+                f.upgrade = true;
+            }
+        }
+        f
+    }
+}
+
 /// Body framing of a request.
-pub(super) fn request_framing(headers: &[Header]) -> Framing {
-    match transfer_coding(headers) {
+pub(super) fn request_framing(fields: &FramingFields) -> Framing {
+    match fields.transfer {
         Some(true) => Framing::Chunked,
         Some(false) => Framing::Invalid,
-        None => match content_length(headers) {
+        None => match fields.content_length {
             Ok(Some(n)) => Framing::Length(n),
             Ok(None) => Framing::Empty,
             Err(()) => Framing::Invalid,
@@ -39,17 +84,17 @@ pub(super) fn request_framing(headers: &[Header]) -> Framing {
 }
 
 /// Body framing of a final response to a request of `kind`.
-pub(super) fn response_framing(status: u16, kind: RequestKind, headers: &[Header]) -> Framing {
+pub(super) fn response_framing(status: u16, kind: RequestKind, fields: &FramingFields) -> Framing {
     if status == 101 || (kind == RequestKind::Connect && (200..300).contains(&status)) {
         return Framing::Upgrade;
     }
     if kind == RequestKind::Head || status < 200 || status == 204 || status == 304 {
         return Framing::Empty;
     }
-    match transfer_coding(headers) {
+    match fields.transfer {
         Some(true) => Framing::Chunked,
         Some(false) => Framing::UntilClose,
-        None => match content_length(headers) {
+        None => match fields.content_length {
             Ok(Some(n)) => Framing::Length(n),
             Ok(None) => Framing::UntilClose,
             Err(()) => Framing::Invalid,
@@ -57,40 +102,32 @@ pub(super) fn response_framing(status: u16, kind: RequestKind, headers: &[Header
     }
 }
 
-/// `Some(true)` if the last transfer coding is chunked, `Some(false)` for
-/// other codings, `None` without Transfer-Encoding.
-fn transfer_coding(headers: &[Header]) -> Option<bool> {
-    let mut seen = false;
-    let mut chunked = false;
-    for h in headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
-    {
-        seen = true;
-        for coding in h.value.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-            let name = coding.split(';').next().unwrap_or_default().trim();
-            chunked = name.eq_ignore_ascii_case("chunked");
+/// Whether the last transfer coding of a Transfer-Encoding value is
+/// chunked; `None` when it has none.
+fn last_coding_is_chunked(value: &[u8]) -> Option<bool> {
+    let mut chunked = None;
+    for coding in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+        if coding.is_empty() {
+            continue;
         }
+        let name = coding.split(|&b| b == b';').next().unwrap_or_default();
+        chunked = Some(name.trim_ascii().eq_ignore_ascii_case(b"chunked"));
     }
-    seen.then_some(chunked)
+    chunked
 }
 
-/// The Content-Length value; `Err` if present but invalid or conflicting.
-fn content_length(headers: &[Header]) -> Result<Option<u64>, ()> {
-    let mut found = None;
-    for h in headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
-    {
-        // Bytes, not `str::split`: its searcher was most of this function's
-        // ~440 instructions per response (bench/instructions.sh, callgrind).
-        for part in h.value.as_bytes().split(|&b| b == b',') {
-            let n = parse_decimal(part.trim_ascii()).ok_or(())?;
-            if found.is_some_and(|f| f != n) {
-                return Err(());
-            }
-            found = Some(n);
+/// The Content-Length after one more field's `value`, `found` before it;
+/// `Err` if the value is invalid or conflicts.
+fn content_length_value(found: Option<u64>, value: &[u8]) -> Result<Option<u64>, ()> {
+    let mut found = found;
+    // Bytes, not `str::split`: its searcher was most of this function's
+    // ~440 instructions per response (bench/instructions.sh, callgrind).
+    for part in value.split(|&b| b == b',') {
+        let n = parse_decimal(part.trim_ascii()).ok_or(())?;
+        if found.is_some_and(|f| f != n) {
+            return Err(());
         }
+        found = Some(n);
     }
     Ok(found)
 }
@@ -134,11 +171,7 @@ pub(super) fn is_interim(status: u16) -> bool {
 
 /// A request after which the connection may switch protocols.
 pub(super) fn may_upgrade(head: &ReqHead) -> bool {
-    head.method == "CONNECT"
-        || head
-            .headers
-            .iter()
-            .any(|h| h.name.eq_ignore_ascii_case("upgrade"))
+    head.method == "CONNECT" || head.framing.upgrade
 }
 
 /// `min(remaining, available)` as a usize.
@@ -297,14 +330,25 @@ mod tests {
     use super::*;
 
     fn cl(values: &[&str]) -> Result<Option<u64>, ()> {
-        let headers: Vec<Header> = values
-            .iter()
-            .map(|v| Header {
-                name: "Content-Length".into(),
-                value: v.to_string(),
-            })
-            .collect();
-        content_length(&headers)
+        FramingFields::of(values.iter().map(|v| ("Content-Length", v.as_bytes()))).content_length
+    }
+
+    fn te(values: &[&str]) -> Option<bool> {
+        FramingFields::of(values.iter().map(|v| ("transfer-encoding", v.as_bytes()))).transfer
+    }
+
+    #[test]
+    fn transfer_codings() {
+        assert_eq!(te(&[]), None);
+        assert_eq!(te(&["chunked"]), Some(true));
+        assert_eq!(te(&["gzip, Chunked ;x=1"]), Some(true));
+        assert_eq!(te(&["chunked, gzip"]), Some(false));
+        assert_eq!(te(&["chunked", "gzip"]), Some(false));
+        assert_eq!(te(&["gzip", "chunked"]), Some(true));
+        assert_eq!(te(&["chunked,"]), Some(true));
+        assert_eq!(te(&[""]), Some(false));
+        assert_eq!(te(&["chunked", ""]), Some(true));
+        assert_eq!(te(&["\u{fffd}chunked"]), Some(false));
     }
 
     #[test]

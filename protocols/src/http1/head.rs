@@ -2,7 +2,8 @@
 
 use std::mem::MaybeUninit;
 
-use super::message::{Header, Request, Response, Side, FRAMING_HEADERS};
+use super::body::FramingFields;
+use super::message::{Header, Request, Response, Side};
 use super::pairing::Progress;
 use crate::names::StaticNames;
 
@@ -21,6 +22,8 @@ pub(super) struct ReqHead {
     pub(super) target: String,
     pub(super) version: u8,
     pub(super) headers: Vec<Header>,
+    /// What all its fields say about the body (kept or not).
+    pub(super) framing: FramingFields,
 }
 
 /// Response head fields.
@@ -30,6 +33,8 @@ pub(super) struct RespHead {
     pub(super) reason: String,
     pub(super) version: u8,
     pub(super) headers: Vec<Header>,
+    /// What all its fields say about the body (kept or not).
+    pub(super) framing: FramingFields,
     pub(super) informational: Vec<u16>,
 }
 
@@ -136,6 +141,7 @@ fn parse_request_into<'b>(
                     method: req.method.unwrap_or_default().to_owned(),
                     target: req.path.unwrap_or_default().to_owned(),
                     version: req.version.unwrap_or(1),
+                    framing: framing_fields(req.headers),
                     headers: convert_headers(req.headers, keep),
                 },
             )),
@@ -168,6 +174,7 @@ fn parse_response_into<'b>(
                     status: resp.code.unwrap_or_default(),
                     reason: resp.reason.unwrap_or_default().to_owned(),
                     version: resp.version.unwrap_or(1),
+                    framing: framing_fields(resp.headers),
                     headers: convert_headers(resp.headers, keep),
                     informational: Vec::new(),
                 },
@@ -195,6 +202,7 @@ pub(super) fn salvage_request(buf: &[u8]) -> Option<ReqHead> {
         target: req.path.unwrap_or_default().to_owned(),
         version: req.version.unwrap_or(1),
         headers: Vec::new(),
+        framing: FramingFields::default(),
     })
 }
 
@@ -208,14 +216,19 @@ pub(super) fn salvage_response(buf: &[u8]) -> Option<RespHead> {
         reason: resp.reason.unwrap_or_default().to_owned(),
         version: resp.version.unwrap_or(1),
         headers: Vec::new(),
+        framing: FramingFields::default(),
         informational: Vec::new(),
     })
 }
 
+fn framing_fields(headers: &[httparse::Header<'_>]) -> FramingFields {
+    FramingFields::of(headers.iter().map(|h| (h.name, h.value)))
+}
+
 /// Owned copies of the header fields `keep` selects (all for `None`; else
-/// those named plus [`FRAMING_HEADERS`]). At level `summary` the agent keeps
-/// a handful: copying every field was ~6 % of the pipeline bench's time per
-/// exchange (perf, HTTP/1 summary).
+/// those named). At level `summary` the agent keeps a handful: copying every
+/// field was ~6 % of the pipeline bench's time per exchange (perf, HTTP/1
+/// summary).
 fn convert_headers(headers: &[httparse::Header<'_>], keep: Keep) -> Vec<Header> {
     let owned = |h: &httparse::Header<'_>| Header {
         name: h.name.to_owned(),
@@ -228,7 +241,7 @@ fn convert_headers(headers: &[httparse::Header<'_>], keep: Keep) -> Vec<Header> 
         None => headers.iter().map(owned).collect(),
         Some(names) => headers
             .iter()
-            .filter(|h| names.contains(h.name) || FRAMING_HEADERS.contains(h.name))
+            .filter(|h| names.contains(h.name))
             .map(owned)
             .collect(),
     }
@@ -249,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn kept_headers_are_the_named_and_the_framing_ones() {
+    fn kept_headers_are_the_named_ones_and_framing_is_read_from_all() {
         let (n, all) = parse_head(Side::Request, REQ, None).unwrap().unwrap();
         assert_eq!(n, REQ.len());
         assert_eq!(
@@ -269,10 +282,19 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(names(&some), ["Host", "Transfer-Encoding", "Traceparent"]);
+        assert_eq!(names(&some), ["Host", "Traceparent"]);
         let (_, none) = parse_head(Side::Request, REQ, Some(StaticNames::new(&[])))
             .unwrap()
             .unwrap();
-        assert_eq!(names(&none), ["Transfer-Encoding"]);
+        assert!(names(&none).is_empty());
+        let framing = |h: &Head| match h {
+            Head::Request(r) => r.framing,
+            Head::Response(r) => r.framing,
+        };
+        assert_eq!(framing(&none), framing(&all));
+        assert_eq!(
+            super::super::body::request_framing(&framing(&none)),
+            super::super::body::Framing::Chunked
+        );
     }
 }

@@ -14,19 +14,12 @@ pub struct Limits {
     /// the first gap, so the captured bytes are always a contiguous prefix.
     pub max_body_capture: usize,
     /// Header fields kept on the parsed messages: `None` keeps all; `Some`
-    /// keeps those named (case-insensitively) plus the framing ones the
-    /// parser reads ([`FRAMING_HEADERS`]), so a caller that exports no
-    /// headers does not pay for copying them. Default `None`.
+    /// keeps those named (case-insensitively), so a caller that exports no
+    /// headers does not pay for copying them. The parser reads the fields
+    /// that frame a body (`Content-Length`, `Transfer-Encoding`, `Upgrade`)
+    /// before any is dropped. Default `None`.
     pub keep_headers: Option<StaticNames>,
 }
-
-/// Header fields the parser itself reads to find where messages end: always kept.
-pub const FRAMING_HEADERS: StaticNames = StaticNames::new(&[
-    "content-length",
-    "transfer-encoding",
-    "upgrade",
-    "connection",
-]);
 
 impl Default for Limits {
     fn default() -> Self {

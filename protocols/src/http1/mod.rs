@@ -12,9 +12,7 @@ mod skip;
 mod start;
 mod stream;
 
-pub use message::{
-    Exchange, GapCause, GapCauses, Header, Limits, Request, Response, Side, FRAMING_HEADERS,
-};
+pub use message::{Exchange, GapCause, GapCauses, Header, Limits, Request, Response, Side};
 pub use start::{looks_like_http1, request_line_start, MAX_METHOD_LEN, START_WINDOW};
 pub use stream::Http1Stream;
 

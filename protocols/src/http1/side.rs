@@ -265,7 +265,7 @@ impl SideParser {
         ts: u64,
         head_len: usize,
     ) {
-        let framing = request_framing(&head.headers);
+        let framing = request_framing(&head.framing);
         self.hold_after = may_upgrade(&head);
         let mut progress = Progress::new(start_ns, ts, conv.capture);
         progress.wire_bytes = len_u64(head_len);
@@ -289,7 +289,7 @@ impl SideParser {
             return;
         }
         let kind = conv.response_kind(start_ns);
-        let framing = response_framing(head.status, kind, &head.headers);
+        let framing = response_framing(head.status, kind, &head.framing);
         head.informational = mem::take(&mut self.informational);
         let mut progress = Progress::new(start_ns, ts, conv.capture);
         progress.wire_bytes = len_u64(head_len).saturating_add(mem::take(&mut self.interim_bytes));

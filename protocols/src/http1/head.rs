@@ -117,10 +117,20 @@ pub(super) fn parse_head(side: Side, buf: &[u8], keep: Keep) -> Parsed<Head> {
 }
 
 fn parse_request(buf: &[u8], keep: Keep) -> Parsed<ReqHead> {
+    with_room_for_headers(buf, keep, parse_request_into)
+}
+
+/// `parse` with room for [`FAST_HEADER_COUNT`] fields on the stack, and
+/// again with [`MAX_HEADER_COUNT`] when the head has more.
+fn with_room_for_headers<T>(
+    buf: &[u8],
+    keep: Keep,
+    parse: impl for<'b> Fn(&'b [u8], &mut [MaybeUninit<httparse::Header<'b>>], Keep) -> Parsed<T>,
+) -> Parsed<T> {
     let mut headers = [const { MaybeUninit::uninit() }; FAST_HEADER_COUNT];
-    match parse_request_into(buf, &mut headers, keep) {
+    match parse(buf, &mut headers, keep) {
         Err(httparse::Error::TooManyHeaders) => {
-            parse_request_into(buf, &mut uninit_headers(MAX_HEADER_COUNT), keep)
+            parse(buf, &mut uninit_headers(MAX_HEADER_COUNT), keep)
         }
         other => other,
     }
@@ -150,13 +160,7 @@ fn parse_request_into<'b>(
 }
 
 fn parse_response(buf: &[u8], keep: Keep) -> Parsed<RespHead> {
-    let mut headers = [const { MaybeUninit::uninit() }; FAST_HEADER_COUNT];
-    match parse_response_into(buf, &mut headers, keep) {
-        Err(httparse::Error::TooManyHeaders) => {
-            parse_response_into(buf, &mut uninit_headers(MAX_HEADER_COUNT), keep)
-        }
-        other => other,
-    }
+    with_room_for_headers(buf, keep, parse_response_into)
 }
 
 fn parse_response_into<'b>(

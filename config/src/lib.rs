@@ -69,11 +69,11 @@ pub struct Limits {
     /// Connections tracked at once in the kernel.
     pub max_connections: u32,
     /// Observed processes whose HTTP metrics go out under their own resource
-    /// (a meter provider each) at once; past that, under the agent's (counted
-    /// in `tap.unattributed.exchanges`).
+    /// (histograms of their own) at once; past that, under the agent's
+    /// (counted in `tap.unattributed.exchanges`).
     pub max_metric_processes: usize,
-    /// A process without an exchange for this long has its meter provider
-    /// flushed and dropped.
+    /// A process without an exchange for this long has its HTTP metrics
+    /// exported a last time and dropped.
     pub metric_process_idle: std::time::Duration,
 }
 

@@ -230,7 +230,7 @@ pub(crate) struct RawLimits {
     pub max_header_bytes: Option<Spanned<ByteSize>>,
     /// Observed processes with HTTP metrics under their own resource at once.
     pub max_metric_processes: Option<Spanned<usize>>,
-    /// Idle time after which a process's meter provider is flushed and dropped.
+    /// Idle time after which a process's HTTP metrics are exported a last time and dropped.
     pub metric_process_idle: Option<Spanned<DurationValue>>,
 }
 

@@ -19,14 +19,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
-use otel_agent::export::otlp::http_metrics::HttpInstruments;
+use otel_agent::export::otlp::http_metrics::HttpHistograms;
 use otel_agent::export::otlp::spans::{group_by_resource, SpanBuilder};
 use otel_agent::export::otlp::RequestEncoder;
 use otel_agent::export::stdout;
@@ -172,7 +170,7 @@ fn replay(
     records: &[Vec<u8>],
     settings: &Arc<Settings>,
     spans: &mut SpanBuilder,
-    http: &mut HttpInstruments,
+    http: &mut HttpHistograms,
     sdk: bool,
     link: bool,
 ) -> Pass {
@@ -272,14 +270,6 @@ fn main() {
             .map(|f| dir.join(f))
             .collect();
     }
-    // A provider with a reader, as the agent's: without one the SDK makes
-    // no-op instruments, and the histograms would cost nothing here. The
-    // reader collects only at the end, so that no replay counts a collection.
-    let reader = PeriodicReader::builder(InMemoryMetricExporter::default())
-        .with_interval(Duration::from_secs(24 * 3600))
-        .build();
-    let meters = SdkMeterProvider::builder().with_reader(reader).build();
-    let meter = meters.meter("bench");
     println!(
         "pipeline replay, one thread: tracker → parse → exchange → {}\
          otlp: span + metrics → OTLP protobuf; stdout: JSON lines",
@@ -297,7 +287,8 @@ fn main() {
                 "bench".into(),
                 otel_agent::export::mapping_options(&settings),
             );
-            let mut http = HttpInstruments::new(&meter, spans.options().body_size_metrics);
+            // Exported once a minute by the agent: no replay counts an export.
+            let mut http = HttpHistograms::new(spans.options().body_size_metrics, 0);
             let mut buf = Vec::with_capacity(STDOUT_FLUSH * 2);
             let mut pass = || match sink {
                 Sink::Otlp => replay(&records, &settings, &mut spans, &mut http, false, link),

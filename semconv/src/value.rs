@@ -6,7 +6,7 @@ use crate::model::ProcessInfo;
 use crate::resource::process_attributes;
 
 /// An attribute value: the subset of OpenTelemetry `AnyValue` this crate produces.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AttrValue {
     /// A string.
     Str(String),
@@ -53,7 +53,7 @@ impl AttrValue {
 }
 
 /// One attribute: a key (usually a `'static` constant from [`crate::attributes`]) and a value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Attribute {
     /// Attribute key.
     pub key: Cow<'static, str>,

@@ -70,7 +70,8 @@ impl Outlet {
         out.clear();
     }
 
-    /// Housekeeping between batches: idle processes' meter providers.
+    /// Housekeeping between batches: the HTTP metrics' export, idle
+    /// processes' last values.
     fn tick(&mut self) {
         if let Some(otlp) = self.otlp.as_mut() {
             otlp.expire_idle();

@@ -5,12 +5,13 @@
 //! Spans and log records go through our own bounded queues and batchers, so
 //! that each batch can carry the resource of the process it describes with
 //! real kernel timestamps. Spans are encoded to OTLP protobuf when their
-//! exchange is mapped (`span_proto`) and sent as bytes (`span_transport`);
-//! log records and metrics go through the SDK's exporters. HTTP metrics are
-//! recorded on a meter provider per observed process (`process_meters`:
-//! bounded, idle ones expire), all exporting through one shared exporter;
-//! the health metrics on the agent's provider. Every export failure and
-//! every span or log record dropped for a full queue is counted.
+//! exchange is mapped (`span_proto`) and sent as bytes (`transport`); log
+//! records and the health metrics go through the SDK's exporters. HTTP
+//! metrics are aggregated here, per observed process (`http_metrics`,
+//! `process_meters`: bounded, idle ones expire), and exported as OTLP
+//! protobuf through the same transport (`metric_export`); the health
+//! metrics on the agent's SDK provider. Every export failure and every span
+//! or log record dropped for a full queue is counted.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,22 +42,23 @@ use tracing::{debug, info, warn};
 pub mod health_metrics;
 pub mod http_metrics;
 pub mod logs;
+pub mod metric_export;
 pub mod process_meters;
 pub mod resources;
 pub mod shedding;
 pub mod span_proto;
-pub mod span_transport;
 pub mod spans;
 #[cfg(test)]
 mod test_metrics;
+pub mod transport;
 
 use crate::internal_events::{CaptureStats, KernelCounters};
-use http_metrics::HttpInstruments;
 use logs::QueuedRecord;
-use process_meters::{proc_is_running, MeterLimits, NewProvider, ProcessMeters};
+use metric_export::MetricSender;
+use process_meters::{proc_is_running, unix_now_ns, MeterLimits, ProcessMeters};
 use span_proto::EncodedSpan;
-use span_transport::SpanTransport;
 use spans::{SpanBuilder, SpanSkip, DISTRO_NAME, DISTRO_VERSION};
+use transport::OtlpTransport;
 
 /// Spans per export request.
 const MAX_BATCH: usize = 512;
@@ -73,7 +75,7 @@ const SHUTDOWN_SPANS: Duration = Duration::from_secs(7);
 const SHUTDOWN_METRICS: Duration = Duration::from_secs(5);
 /// Export attempts per batch (backoff 0.5 s, 1 s, 2 s between them).
 const ATTEMPTS: u32 = 4;
-/// How often idle processes' meter providers are looked for.
+/// How often idle processes' HTTP histograms are looked for.
 const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 
 /// What the OTLP exporter needs to know, resolved from the settings.
@@ -270,7 +272,7 @@ pub struct ExportFailures {
     /// Log records queued and not yet delivered or counted lost.
     pub log_records_pending: AtomicU64,
     /// Exchanges whose HTTP metrics went under the agent's resource: the
-    /// limit of processes with their own meter provider was reached.
+    /// limit of processes with HTTP metrics of their own was reached.
     pub exchanges_unattributed: Arc<AtomicU64>,
 }
 
@@ -281,8 +283,9 @@ pub struct Otlp {
     spans: SpanBuilder,
     /// Whether spans are shed under pressure (`limits.shed_spans`).
     shed: bool,
-    /// HTTP metrics per observed process (`None`: metrics not exported).
-    http: Option<ProcessMeters>,
+    /// HTTP metrics per observed process and their export (`None`:
+    /// metrics not exported).
+    http: Option<(ProcessMeters, MetricSender)>,
     last_expiry: Instant,
     log_tx: mpsc::Sender<QueuedRecord>,
     log_task: Option<tokio::task::JoinHandle<()>>,
@@ -291,7 +294,6 @@ pub struct Otlp {
     _logger_provider: SdkLoggerProvider,
     /// The agent's own provider: capture-health metrics.
     meter_provider: SdkMeterProvider,
-    metric_exporter: Option<SharedMetricExporter>,
     failures: Arc<ExportFailures>,
 }
 
@@ -304,17 +306,9 @@ macro_rules! build_exporter {
         };
         match cfg.protocol {
             Protocol::Grpc => {
-                let mut headers = http::HeaderMap::new();
-                for (k, v) in &cfg.headers {
-                    if let (Ok(k), Ok(v)) = (
-                        k.parse::<http::HeaderName>(),
-                        v.parse::<http::HeaderValue>(),
-                    ) {
-                        headers.insert(k, v);
-                    }
-                }
-                let metadata =
-                    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers);
+                let metadata = opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(
+                    transport::header_map(cfg),
+                );
                 let mut b = $kind::builder()
                     .with_tonic()
                     .with_endpoint($url)
@@ -404,56 +398,23 @@ impl PushMetricExporter for CountingMetricExporter {
     }
 }
 
-/// The one metric exporter, shared by the agent's meter provider and every
-/// process's: each export carries its provider's resource. Shutting a
-/// provider down leaves it open; [`Otlp::shutdown`] closes it last.
-#[derive(Clone)]
-struct SharedMetricExporter(Arc<CountingMetricExporter>);
-
-impl PushMetricExporter for SharedMetricExporter {
-    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
-        self.0.export(metrics).await
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
-    }
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        Ok(())
-    }
-    fn temporality(&self) -> Temporality {
-        self.0.temporality()
-    }
-}
-
 /// A meter provider with `resource` exporting through `exporter` periodically
 /// (`OTEL_METRIC_EXPORT_INTERVAL`, default 60 s) on the tokio runtime.
 fn new_meter_provider(
     resource: Resource,
-    exporter: Option<&SharedMetricExporter>,
+    exporter: Option<CountingMetricExporter>,
 ) -> SdkMeterProvider {
     let mut b = SdkMeterProvider::builder().with_resource(resource);
     if let Some(exporter) = exporter {
         b = b.with_reader(
             opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader::builder(
-                exporter.clone(),
+                exporter,
                 runtime::Tokio,
             )
             .build(),
         );
     }
     b.build()
-}
-
-/// Shut meter providers down off the runtime's threads (a shutdown waits for
-/// the last export); each one's final values are exported first.
-fn shut_down(providers: Vec<SdkMeterProvider>) -> tokio::task::JoinHandle<()> {
-    tokio::task::spawn_blocking(move || {
-        for p in providers {
-            if let Err(e) = p.shutdown() {
-                warn!(error = %e, "meter provider shutdown failed");
-            }
-        }
-    })
 }
 
 impl Otlp {
@@ -470,7 +431,7 @@ impl Otlp {
         let (span_tx, span_rx) = mpsc::channel(cfg.max_queued_spans.max(MAX_BATCH));
         let span_task = match &cfg.traces {
             Some(url) => {
-                let transport = SpanTransport::new(cfg, url)?;
+                let transport = OtlpTransport::new(cfg, url, transport::TRACES_PATH)?;
                 Some(tokio::spawn(export_spans(
                     transport,
                     span_rx,
@@ -481,28 +442,31 @@ impl Otlp {
         };
 
         let metric_exporter = match &cfg.metrics {
-            Some(url) => Some(SharedMetricExporter(Arc::new(CountingMetricExporter {
+            Some(url) => Some(CountingMetricExporter {
                 inner: build_exporter!(MetricExporter, cfg, url.clone(), "metrics")?,
                 failures: failures.clone(),
-            }))),
+            }),
             None => None,
         };
-        let meter_provider = new_meter_provider(resource, metric_exporter.as_ref());
+        let resource = Arc::new(resource);
+        let meter_provider = new_meter_provider(Resource::clone(&resource), metric_exporter);
         let meter = meter_provider.meter_with_scope(scope());
         let spans = SpanBuilder::of_config(cfg, host_name);
         health_metrics::register(&meter, stats, kernel, failures.clone());
-        let http = metric_exporter.clone().map(|exporter| {
-            let new_provider: NewProvider =
-                Box::new(move |resource| new_meter_provider(resource, Some(&exporter)));
-            ProcessMeters::new(
-                cfg.meter_limits,
-                cfg.mapping.body_size_metrics,
-                new_provider,
-                Box::new(proc_is_running),
-                HttpInstruments::new(&meter, cfg.mapping.body_size_metrics),
-                failures.exchanges_unattributed.clone(),
-            )
-        });
+        let http = match &cfg.metrics {
+            Some(url) => {
+                let transport = OtlpTransport::new(cfg, url, transport::METRICS_PATH)?;
+                let meters = ProcessMeters::new(
+                    cfg.meter_limits,
+                    cfg.mapping.body_size_metrics,
+                    Box::new(proc_is_running),
+                    resource,
+                    failures.exchanges_unattributed.clone(),
+                );
+                Some((meters, MetricSender::new(transport, failures.clone())))
+            }
+            None => None,
+        };
 
         let (log_tx, log_rx) = mpsc::channel(cfg.max_queued_spans.max(MAX_BATCH));
         let log_task = match &cfg.logs {
@@ -536,7 +500,6 @@ impl Otlp {
             logger,
             _logger_provider: logger_provider,
             meter_provider,
-            metric_exporter,
             failures,
         })
     }
@@ -555,7 +518,7 @@ impl Otlp {
         // Worked out once for both, when the metrics need them (a span may
         // be shed before it needs them).
         let facts = self.http.is_some().then(|| ExchangeFacts::of(ex));
-        if let (Some(meters), Some(facts)) = (self.http.as_mut(), &facts) {
+        if let (Some((meters, _)), Some(facts)) = (self.http.as_mut(), &facts) {
             meters
                 .instruments(&process, now)
                 .record(ex, facts, self.spans.options());
@@ -627,22 +590,31 @@ impl Otlp {
         }
     }
 
-    /// Flush and drop the meter providers of processes idle for
-    /// `limits.metric_process_idle` (looked for at most every second).
+    /// Housekeeping: export the HTTP metrics when due, and the last values
+    /// of processes idle for `limits.metric_process_idle` (looked for at
+    /// most every second), which are then dropped.
     pub fn expire_idle(&mut self) {
         let now = Instant::now();
+        let Some((meters, sender)) = self.http.as_mut() else {
+            return;
+        };
+        if sender.due(now) {
+            if let Some(body) = metric_export::request(meters.all(), unix_now_ns()) {
+                sender.send_periodic(body);
+            }
+        }
         if now.duration_since(self.last_expiry) < EXPIRE_EVERY {
             return;
         }
         self.last_expiry = now;
-        if let Some(meters) = self.http.as_mut() {
-            let expired = meters.expire(now);
-            if !expired.is_empty() {
-                debug!(
-                    processes = expired.len(),
-                    "idle processes: meter providers flushed and dropped"
-                );
-                drop(shut_down(expired));
+        let expired = meters.expire(now);
+        if !expired.is_empty() {
+            debug!(
+                processes = expired.len(),
+                "idle processes: last HTTP metrics exported and dropped"
+            );
+            if let Some(body) = metric_export::request(&expired, unix_now_ns()) {
+                sender.send_now(body);
             }
         }
     }
@@ -656,7 +628,6 @@ impl Otlp {
             log_tx,
             log_task,
             meter_provider,
-            metric_exporter,
             failures,
             ..
         } = self;
@@ -684,20 +655,22 @@ impl Otlp {
             }
         };
         tokio::join!(spans, logs);
-        // Every process's last values, then the agent's (which counts what
-        // the others' exports failed), then the exporter.
-        let mut providers = http.map(|mut m| m.drain()).unwrap_or_default();
-        providers.push(meter_provider);
-        let done = tokio::task::spawn_blocking(move || {
-            for p in providers {
-                if let Err(e) = p.shutdown() {
+        // Every process's last values, then the agent's health metrics
+        // (which count what the others' export failed).
+        let http = http.and_then(|(meters, sender)| {
+            metric_export::request(meters.all(), unix_now_ns()).map(|body| sender.send(body))
+        });
+        let done = async move {
+            if let Some(send) = http {
+                send.await;
+            }
+            let flushed = tokio::task::spawn_blocking(move || {
+                if let Err(e) = meter_provider.shutdown() {
                     warn!(error = %e, "metrics flush at shutdown failed");
                 }
-            }
-            if let Some(e) = metric_exporter {
-                let _ = e.0.shutdown();
-            }
-        });
+            });
+            let _ = flushed.await;
+        };
         if tokio::time::timeout(SHUTDOWN_METRICS, done).await.is_err() {
             warn!(
                 seconds = SHUTDOWN_METRICS.as_secs(),
@@ -742,7 +715,7 @@ async fn finish(
 /// while earlier requests wait for the collector (one request at a time
 /// left the queue to fill, and drop, during each round trip at saturation).
 async fn export_spans(
-    transport: SpanTransport,
+    transport: OtlpTransport,
     mut rx: mpsc::Receiver<(Arc<Resource>, EncodedSpan)>,
     failures: Arc<ExportFailures>,
 ) {
@@ -792,7 +765,6 @@ const MAX_ENCODED_RESOURCES: usize = 4096;
 impl RequestEncoder {
     /// The request body of `batch`.
     pub fn encode(&mut self, batch: &[(Arc<Resource>, EncodedSpan)]) -> bytes::Bytes {
-        use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
         use prost::Message as _;
         if self.scope.is_empty() {
             self.scope = opentelemetry_proto::tonic::common::v1::InstrumentationScope {
@@ -815,14 +787,8 @@ impl RequestEncoder {
             }
             seen.push(key);
             let (_, resource, schema) = self.resources.entry(key).or_insert_with(|| {
-                let r = ResourceAttributesWithSchema::from(&**res);
-                let encoded = opentelemetry_proto::tonic::resource::v1::Resource {
-                    attributes: r.attributes.0,
-                    dropped_attributes_count: 0,
-                    entity_refs: vec![],
-                }
-                .encode_to_vec();
-                (res.clone(), encoded, r.schema_url.unwrap_or_default())
+                let (resource, schema) = resources::proto_resource(res);
+                (res.clone(), resource.encode_to_vec(), schema)
             });
             let spans = batch
                 .iter()
@@ -839,7 +805,7 @@ impl RequestEncoder {
 
 /// Export one request of `n` spans, retrying with backoff.
 async fn export_request(
-    transport: &mut SpanTransport,
+    transport: &mut OtlpTransport,
     body: bytes::Bytes,
     n: u64,
     failures: &ExportFailures,

@@ -15,6 +15,22 @@ use semconv::model::ProcessInfo;
 use super::span_proto::{AttributeWriter, SPAN_ATTRIBUTES};
 use super::spans::{key_values, DISTRO_NAME, DISTRO_VERSION};
 
+/// `resource` as an OTLP `Resource` message, and its schema URL.
+pub fn proto_resource(
+    resource: &Resource,
+) -> (opentelemetry_proto::tonic::resource::v1::Resource, String) {
+    use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+    let r = ResourceAttributesWithSchema::from(resource);
+    (
+        opentelemetry_proto::tonic::resource::v1::Resource {
+            attributes: r.attributes.0,
+            dropped_attributes_count: 0,
+            entity_refs: vec![],
+        },
+        r.schema_url.unwrap_or_default(),
+    )
+}
+
 /// Process resources remembered at most; past that the cache starts over.
 const MAX_RESOURCES: usize = 4096;
 
@@ -27,8 +43,8 @@ pub struct ProcessResource {
     pub pid: u32,
     /// Equal for equal resources, different for different ones (the
     /// attributes written out in order): two process identities with the
-    /// same attributes share one meter provider by it, so their series are
-    /// never exported twice.
+    /// same attributes share one set of HTTP histograms by it, so their
+    /// series are never exported twice.
     pub key: Arc<str>,
     /// The process attributes of its spans, encoded once
     /// ([`AttributeWriter::with_process`]).
@@ -175,7 +191,7 @@ mod tests {
     fn equal_identities_give_equal_keys() {
         let mut r = resources(None);
         // Two identities of one process (e.g. after the tracker's cache
-        // started over): the same key, so one meter provider.
+        // started over): the same key, so one set of HTTP histograms.
         let a = r.resource_of(&process(100, "/usr/bin/curl"));
         let b = r.resource_of(&process(100, "/usr/bin/curl"));
         assert!(!Arc::ptr_eq(&a.resource, &b.resource));

@@ -136,3 +136,47 @@ pub fn assert_in_catalog(collected: &[Collected]) {
         }
     }
 }
+
+/// OTLP metrics as collected (the HTTP histograms write these).
+pub fn from_proto(metrics: &[opentelemetry_proto::tonic::metrics::v1::Metric]) -> Vec<Collected> {
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    let text = |kv: &KeyValue| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        other => format!("{other:?}"),
+    };
+    metrics
+        .iter()
+        .map(|m| {
+            let Some(Data::Histogram(h)) = &m.data else {
+                panic!("{} is not a histogram", m.name);
+            };
+            Collected {
+                name: m.name.clone(),
+                unit: m.unit.clone(),
+                description: m.description.clone(),
+                points: h
+                    .data_points
+                    .iter()
+                    .map(|p| p.attributes.iter().map(|kv| kv.key.clone()).collect())
+                    .collect(),
+                values: vec![],
+                monotonic: None,
+                histograms: h
+                    .data_points
+                    .iter()
+                    .map(|p| {
+                        let attrs = p
+                            .attributes
+                            .iter()
+                            .map(|kv| format!("{}={}", kv.key, text(kv)))
+                            .collect();
+                        (attrs, p.count, p.sum.unwrap_or(f64::NAN))
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}

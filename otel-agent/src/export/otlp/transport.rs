@@ -1,8 +1,9 @@
-//! Sends encoded `ExportTraceServiceRequest` bodies to the collector: gRPC
-//! (tonic, with a codec that passes the bytes through) or HTTP/protobuf
-//! (reqwest), with the configured headers, timeout, gzip and TLS — what the
-//! SDK's span exporter does, minus its conversion of `SpanData`, so that a
-//! batch is encoded once and a retry resends the same bytes.
+//! Sends encoded OTLP export requests (`ExportTraceServiceRequest`,
+//! `ExportMetricsServiceRequest`) to the collector: gRPC (tonic, with a
+//! codec that passes the bytes through) or HTTP/protobuf (reqwest), with
+//! the configured headers, timeout, gzip and TLS — what the SDK's
+//! exporters do, minus their conversion of SDK data, so that a request is
+//! encoded once and a retry resends the same bytes.
 
 use std::time::Duration;
 
@@ -15,7 +16,9 @@ use tonic::transport::Channel;
 use super::{grpc_tls, http_client, OtlpConfig, OtlpError};
 
 /// The gRPC method of OTLP traces.
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+pub const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+/// The gRPC method of OTLP metrics.
+pub const METRICS_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 /// OTLP/HTTP's content type.
 const PROTOBUF: &str = "application/x-protobuf";
 
@@ -44,11 +47,13 @@ pub enum SendError {
     Gzip(#[from] std::io::Error),
 }
 
-/// Where encoded span requests go (a clone shares the connection).
+/// Where encoded requests of one signal go (a clone shares the connection).
 #[derive(Clone)]
-pub enum SpanTransport {
+pub enum OtlpTransport {
     /// OTLP/gRPC.
     Grpc {
+        /// The signal's export method ([`TRACES_PATH`], [`METRICS_PATH`]).
+        path: &'static str,
         /// The client over a lazily connected channel.
         grpc: tonic::client::Grpc<Channel>,
         /// Configured headers, as gRPC metadata.
@@ -60,7 +65,7 @@ pub enum SpanTransport {
     Http {
         /// The HTTP client (TLS settings applied).
         client: reqwest::Client,
-        /// The traces URL.
+        /// The signal's URL.
         url: String,
         /// Configured headers.
         headers: http::HeaderMap,
@@ -71,7 +76,7 @@ pub enum SpanTransport {
 
 /// Headers from the settings that are valid HTTP header names and values
 /// (the settings are validated; anything else is skipped, as the SDK does).
-fn header_map(cfg: &OtlpConfig) -> http::HeaderMap {
+pub fn header_map(cfg: &OtlpConfig) -> http::HeaderMap {
     let mut headers = http::HeaderMap::new();
     for (k, v) in &cfg.headers {
         if let (Ok(k), Ok(v)) = (
@@ -84,11 +89,11 @@ fn header_map(cfg: &OtlpConfig) -> http::HeaderMap {
     headers
 }
 
-impl SpanTransport {
-    /// The transport for traces to `url` with `cfg`'s protocol and settings.
-    /// Must run inside the tokio runtime (the gRPC channel connects lazily
-    /// on it).
-    pub fn new(cfg: &OtlpConfig, url: &str) -> Result<Self, OtlpError> {
+impl OtlpTransport {
+    /// The transport to `url` with `cfg`'s protocol and settings; `path`:
+    /// the signal's gRPC method. Must run inside the tokio runtime (the
+    /// gRPC channel connects lazily on it).
+    pub fn new(cfg: &OtlpConfig, url: &str, path: &'static str) -> Result<Self, OtlpError> {
         let build = |reason: String| OtlpError::Transport {
             url: url.to_string(),
             reason,
@@ -105,13 +110,14 @@ impl SpanTransport {
                 if cfg.compression == Compression::Gzip {
                     grpc = grpc.send_compressed(CompressionEncoding::Gzip);
                 }
-                SpanTransport::Grpc {
+                OtlpTransport::Grpc {
+                    path,
                     grpc,
                     metadata: tonic::metadata::MetadataMap::from_headers(header_map(cfg)),
                     timeout: cfg.timeout,
                 }
             }
-            Protocol::HttpProtobuf => SpanTransport::Http {
+            Protocol::HttpProtobuf => OtlpTransport::Http {
                 client: http_client(&cfg.tls, cfg.timeout)?,
                 url: url.to_string(),
                 headers: header_map(cfg),
@@ -123,7 +129,8 @@ impl SpanTransport {
     /// Send one request body; Ok when the collector accepted it.
     pub async fn send(&mut self, body: Bytes) -> Result<(), SendError> {
         match self {
-            SpanTransport::Grpc {
+            OtlpTransport::Grpc {
+                path,
                 grpc,
                 metadata,
                 timeout,
@@ -134,11 +141,11 @@ impl SpanTransport {
                 let mut request = tonic::Request::new(body);
                 *request.metadata_mut() = metadata.clone();
                 request.set_timeout(*timeout);
-                grpc.unary(request, PathAndQuery::from_static(EXPORT_PATH), RawCodec)
+                grpc.unary(request, PathAndQuery::from_static(path), RawCodec)
                     .await?;
                 Ok(())
             }
-            SpanTransport::Http {
+            OtlpTransport::Http {
                 client,
                 url,
                 headers,
@@ -180,8 +187,8 @@ fn gzip_bytes(body: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// A codec whose requests are already-encoded protobuf bytes and whose
-/// responses (`ExportTraceServiceResponse`) are read and ignored: partial
-/// success is not reported per span by collectors we know, and a rejected
+/// responses (`Export*ServiceResponse`) are read and ignored: partial
+/// success is not reported per item by collectors we know, and a rejected
 /// request comes back as a gRPC status.
 #[derive(Clone, Copy, Debug, Default)]
 struct RawCodec;

@@ -724,7 +724,7 @@ fn emit(
                 status = e.response.as_ref().map_or(0, |r| r.status),
                 "exchange submitted"
             );
-            out.push(Output::Exchange(Box::new(e)));
+            out.push(Output::Exchange(e));
         }
     }
 }

@@ -24,7 +24,12 @@ pub enum SpanKind {
 impl SpanKind {
     /// The kind of an exchange, from its direction.
     pub fn of(ex: &Exchange) -> Self {
-        if ex.connection.direction.is_egress() {
+        Self::of_connection(&ex.connection)
+    }
+
+    /// The kind of every exchange on `connection`, from its direction.
+    pub fn of_connection(connection: &Connection) -> Self {
+        if connection.direction.is_egress() {
             SpanKind::Client
         } else {
             SpanKind::Server
@@ -532,7 +537,7 @@ pub fn span_into_with<'a>(
     let kind = facts.kind;
     let name = http_attributes(ex, facts, options, out);
     address_attributes(ex, facts, out);
-    process_and_tls_attributes(&ex.connection, out);
+    out.connection(&ex.connection);
     capture_attributes(ex, out);
     if let Some(e) = &facts.error_type {
         out.str(k::ERROR_TYPE, e);
@@ -689,54 +694,57 @@ fn message_attributes(ex: &Exchange, options: &MappingOptions, out: &mut impl At
     }
 }
 
-/// Where the exchange went. CLIENT: `url.full`; SERVER: `url.path`,
-/// `url.query` (when present) and `client.address`; then for both
-/// `server.address`, `server.port` ([`server_address_port`]),
-/// `network.peer.address` and `network.peer.port`.
+/// Where the exchange went. CLIENT: `url.full`; SERVER: `url.path` and
+/// `url.query` (when present); then for both `server.address` and
+/// `server.port` ([`server_address_port`]). The peer's address is the
+/// connection's ([`connection_attributes`]).
 fn address_attributes(ex: &Exchange, facts: &ExchangeFacts<'_>, out: &mut impl AttributeSink) {
-    let req = ex.request.as_ref();
-    let kind = facts.kind;
     let (server_address, server_port) = (&facts.server.0, facts.server.1);
-    let remote = ex.connection.endpoints.remote;
-    let peer = IpText::of(remote.ip());
-    match kind {
-        SpanKind::Client => {
-            if let Some(r) = req {
-                full_url_attribute(r, &ex.endpoint_name(), out);
-            }
-        }
-        SpanKind::Server => {
-            if let Some(r) = req {
+    if let Some(r) = ex.request.as_ref() {
+        match facts.kind {
+            SpanKind::Client => full_url_attribute(r, &ex.endpoint_name(), out),
+            SpanKind::Server => {
                 out.str(k::URL_PATH, r.path());
                 if let Some(q) = r.query() {
                     out.str(k::URL_QUERY, q);
                 }
             }
-            out.str(k::CLIENT_ADDRESS, peer.as_str());
         }
     }
     out.str(k::SERVER_ADDRESS, server_address);
     out.int(k::SERVER_PORT, i64::from(server_port));
-    out.str(k::NETWORK_PEER_ADDRESS, peer.as_str());
-    out.int(k::NETWORK_PEER_PORT, i64::from(remote.port()));
 }
 
-/// The observed process ([`crate::resource::process_attributes`]) and, on TLS, [`tls_attributes`].
-fn process_and_tls_attributes(connection: &Connection, out: &mut impl AttributeSink) {
+/// The attributes every span of `connection` carries, in this order:
+/// `client.address` (SERVER spans), `network.peer.address` and
+/// `network.peer.port`; the observed process
+/// ([`crate::resource::process_attributes`]); on TLS, [`tls_attributes`];
+/// then `tap.direction`, `tap.connection.id` and `tap.l7_protocol`. An
+/// encoder may write what it wrote for the connection before instead
+/// ([`AttributeSink::connection`]).
+pub fn connection_attributes(connection: &Connection, out: &mut impl AttributeSink) {
+    let remote = connection.endpoints.remote;
+    let peer = IpText::of(remote.ip());
+    if SpanKind::of_connection(connection) == SpanKind::Server {
+        out.str(k::CLIENT_ADDRESS, peer.as_str());
+    }
+    out.str(k::NETWORK_PEER_ADDRESS, peer.as_str());
+    out.int(k::NETWORK_PEER_PORT, i64::from(remote.port()));
     out.process(&connection.process);
     if let Some(tls) = &connection.tls {
         tls_attributes(tls, out);
     }
+    out.str(k::TAP_DIRECTION, connection.direction.as_str());
+    out.uint(k::TAP_CONNECTION_ID, connection.id);
+    out.str(k::TAP_L7_PROTOCOL, connection.protocol.as_str());
 }
 
-/// The capture's own attributes: `tap.direction`, `tap.connection.id`,
-/// `tap.l7_protocol`, and `tap.partial` / `tap.gap` /
-/// `tap.{request,response}.body.truncated` when set. (The wire sizes are
-/// `http.request.size` / `http.response.size`, see [`message_attributes`].)
+/// What the capture of this exchange was like: `tap.partial` / `tap.gap`
+/// (with `tap.gap.causes`) / `tap.{request,response}.body.truncated` when
+/// set, and `tap.trace.link`. (The connection's `tap.*` attributes are in
+/// [`connection_attributes`]; the wire sizes are `http.request.size` /
+/// `http.response.size`, see [`message_attributes`].)
 fn capture_attributes(ex: &Exchange, out: &mut impl AttributeSink) {
-    out.str(k::TAP_DIRECTION, ex.connection.direction.as_str());
-    out.uint(k::TAP_CONNECTION_ID, ex.connection.id);
-    out.str(k::TAP_L7_PROTOCOL, ex.connection.protocol.as_str());
     if ex.partial {
         out.bool(k::TAP_PARTIAL, true);
     }
@@ -1629,9 +1637,21 @@ mod http2_tests {
         assert_eq!(keys, want);
         let server = span(&server_plain());
         let keys: Vec<&str> = server.attributes.iter().map(|a| a.key.as_ref()).collect();
-        let addresses = ["url.path", "url.query", "client.address", "server.address"];
+        // The connection's attributes follow the exchange's own.
+        let addresses = [
+            "url.path",
+            "url.query",
+            "server.address",
+            "server.port",
+            "client.address",
+            "network.peer.address",
+            "network.peer.port",
+        ];
         let at = keys.iter().position(|k| *k == "url.path");
-        assert_eq!(at.and_then(|i| keys.get(i..i + 4)), Some(&addresses[..]));
+        assert_eq!(
+            at.and_then(|i| keys.get(i..i + addresses.len())),
+            Some(&addresses[..])
+        );
     }
 
     #[test]

@@ -2,8 +2,9 @@
 
 use std::borrow::Cow;
 
-use crate::model::ProcessInfo;
+use crate::model::{Connection, ProcessInfo};
 use crate::resource::process_attributes;
+use crate::spans::connection_attributes;
 
 /// An attribute value: the subset of OpenTelemetry `AnyValue` this crate produces.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -133,6 +134,16 @@ pub trait AttributeSink {
         Self: Sized,
     {
         process_attributes(p, self);
+    }
+
+    /// The attributes every span of `connection` carries
+    /// ([`crate::spans::connection_attributes`]); an encoder may write the
+    /// ones it encoded for that connection before instead.
+    fn connection(&mut self, connection: &Connection)
+    where
+        Self: Sized,
+    {
+        connection_attributes(connection, self);
     }
 }
 

@@ -39,6 +39,7 @@ use semconv::spans::ExchangeFacts;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+pub mod connection_attributes;
 pub mod health_metrics;
 pub mod http_metrics;
 pub mod logs;
@@ -569,6 +570,7 @@ impl Otlp {
     /// One connection report, as a log record under its process's resource
     /// (queued).
     pub fn report(&mut self, r: &ConnectionReport) {
+        self.spans.forget_connection(r.connection.id);
         if self.log_task.is_none() {
             return;
         }

@@ -12,9 +12,9 @@
 //! tests below (decoded and compared field by field).
 
 use prost::encoding::{encoded_len_varint, WireType};
-use semconv::model::ProcessInfo;
+use semconv::model::{Connection, ProcessInfo};
 use semconv::resource::process_attributes;
-use semconv::spans::{SpanHead, SpanKind, SpanStatus};
+use semconv::spans::{connection_attributes, SpanHead, SpanKind, SpanStatus};
 use semconv::value::{AttrValue, Attribute, AttributeSink};
 
 /// Ids and trace state of one span.
@@ -221,6 +221,8 @@ pub struct AttributeWriter<'b> {
     buf: &'b mut Vec<u8>,
     /// A process and its attributes as this writer writes them.
     process: Option<(&'b ProcessInfo, &'b [u8])>,
+    /// A connection (by id) and its attributes as this writer writes them.
+    connection: Option<(u64, &'b [u8])>,
 }
 
 impl<'b> AttributeWriter<'b> {
@@ -230,7 +232,15 @@ impl<'b> AttributeWriter<'b> {
             tag,
             buf,
             process: None,
+            connection: None,
         }
+    }
+
+    /// Write `encoded` for the attributes of connection `c`: what this
+    /// writer wrote for them before (`connection_attributes`).
+    pub fn with_connection(mut self, c: &Connection, encoded: &'b [u8]) -> Self {
+        self.connection = Some((c.id, encoded));
+        self
     }
 
     /// Write `encoded` for process `p`'s attributes: what this writer
@@ -403,6 +413,13 @@ impl AttributeSink for AttributeWriter<'_> {
         match self.process {
             Some((kept, encoded)) if std::ptr::eq(kept, p) => self.buf.extend_from_slice(encoded),
             _ => process_attributes(p, self),
+        }
+    }
+
+    fn connection(&mut self, c: &Connection) {
+        match self.connection {
+            Some((id, encoded)) if id == c.id => self.buf.extend_from_slice(encoded),
+            _ => connection_attributes(c, self),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::connection_attributes::ConnectionAttributes;
 use super::shedding;
 use opentelemetry::logs::AnyValue;
 use opentelemetry::trace::{
@@ -61,6 +62,8 @@ pub struct SpanBuilder {
     last_encoded_len: usize,
     /// The attributes of the span being encoded (reused).
     attributes: Vec<u8>,
+    /// Each open connection's attributes, encoded once.
+    connections: ConnectionAttributes,
 }
 
 impl SpanBuilder {
@@ -84,6 +87,7 @@ impl SpanBuilder {
             client_spans: ClientSpanFromTraceparent::Export,
             last_encoded_len: 512,
             attributes: Vec::with_capacity(1024),
+            connections: ConnectionAttributes::default(),
         }
     }
 
@@ -136,6 +140,11 @@ impl SpanBuilder {
     /// connection reports go out under.
     pub fn resource_of(&mut self, p: &Arc<ProcessInfo>) -> ProcessResource {
         self.resources.resource_of(p)
+    }
+
+    /// Connection `id` is closed: its encoded attributes go.
+    pub fn forget_connection(&mut self, id: u64) {
+        self.connections.forget(id);
     }
 
     /// The ids of the exchange's span, or why it is not exported: decided
@@ -228,12 +237,15 @@ impl SpanBuilder {
             trace_state: trace_state.header(),
         };
         self.attributes.clear();
+        let connection = self
+            .connections
+            .of(&ex.connection, &process.span_attributes);
         let head = span_into_with(
             ex,
             facts,
             &self.options,
             &mut AttributeWriter::new(SPAN_ATTRIBUTES, &mut self.attributes)
-                .with_process(&ex.connection.process, &process.span_attributes),
+                .with_connection(&ex.connection, connection),
         );
         let mut buf = Vec::with_capacity(self.last_encoded_len + 64);
         encode_span(&head, &ids, &self.attributes, &mut buf);

@@ -161,6 +161,10 @@ pub trait ExchangeParser {
     fn skip(&mut self, side: Side, ts_ns: u64, len: u64);
     /// The exchanges finished so far.
     fn drain(&mut self) -> Vec<Self::Exchange>;
+    /// The exchanges finished so far, appended to `out` as `E`s: what
+    /// [`ExchangeParser::drain`] gives, without a new list each time (a
+    /// caller that reuses `out` allocates nothing per exchange).
+    fn drain_into<E: From<Self::Exchange>>(&mut self, out: &mut Vec<E>);
     /// The connection closed: everything left, complete or partial.
     fn close(&mut self, ts_ns: u64) -> Vec<Self::Exchange>;
     /// Desynchronisations so far.
@@ -188,6 +192,9 @@ macro_rules! exchange_parser {
             }
             fn drain(&mut self) -> Vec<$exchange> {
                 <$stream>::drain(self)
+            }
+            fn drain_into<E: From<$exchange>>(&mut self, out: &mut Vec<E>) {
+                <$stream>::drain_into(self, out)
             }
             fn close(&mut self, ts_ns: u64) -> Vec<$exchange> {
                 <$stream>::close(self, ts_ns)

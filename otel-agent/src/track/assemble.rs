@@ -698,7 +698,7 @@ mod tests {
         let mut out = Vec::new();
         for &(side, ts, bytes) in chunks {
             parser.push(side, ts, bytes);
-            out.extend(parser.drain());
+            parser.drain_into(&mut out);
         }
         out.extend(parser.close(1_000_000));
         out

@@ -49,6 +49,8 @@ pub struct Tracker {
     marks: Option<Box<dyn SkipMarks>>,
     /// Threads, addresses and places for connected traces.
     evidence: Evidence,
+    /// Exchanges a parser finished, on their way out (reused).
+    parsed: Vec<Parsed>,
 }
 
 /// A new data event placed on its stream: the bytes lost before it and why,
@@ -87,6 +89,7 @@ impl Tracker {
             stats,
             marks: None,
             evidence: Evidence::default(),
+            parsed: Vec::new(),
         }
     }
 
@@ -295,9 +298,11 @@ impl Tracker {
             self.limits,
             &self.stats,
         );
-        let done = conn.parser.as_mut().map(Parser::drain).unwrap_or_default();
+        if let Some(parser) = conn.parser.as_mut() {
+            parser.drain_into(&mut self.parsed);
+        }
         let ctx = (&*self.settings, &self.clock, &*self.stats);
-        emit(conn, done, ctx, &mut self.evidence, out);
+        emit(conn, &mut self.parsed, ctx, &mut self.evidence, out);
         if let Some(marks) = self.marks.as_deref_mut() {
             let keeps_no_body = self.limits.max_body_capture == 0;
             if skip::update(conn, dir, keeps_no_body, marks) {
@@ -388,11 +393,11 @@ impl Tracker {
                 Some(k) => tail_lost_at_close(&conn, &mut parser, k, ts),
                 None => tail_unknown_at_close(&conn, &mut parser, ts),
             }
-            let rest = parser.close(ts);
+            let mut rest = parser.close(ts);
             parse_errors = parser.parse_errors();
             add(&self.stats.parse_errors, parse_errors);
             let ctx = (&*self.settings, &self.clock, &*self.stats);
-            emit(&mut conn, rest, ctx, &mut self.evidence, out);
+            emit(&mut conn, &mut rest, ctx, &mut self.evidence, out);
         }
         self.evidence.closed(&conn, ts);
         if conn.filtered {
@@ -683,10 +688,11 @@ fn count_protocol(stats: &CaptureStats, p: L7Protocol) {
     }
 }
 
-/// Turn parsed exchanges into outputs, counting them on the connection.
+/// Turn parsed exchanges into outputs, counting them on the connection
+/// (`exchanges` is left empty).
 fn emit(
     conn: &mut Conn,
-    exchanges: Vec<Parsed>,
+    exchanges: &mut Vec<Parsed>,
     (settings, clock, stats): (&Settings, &Clock, &CaptureStats),
     evidence: &mut Evidence,
     out: &mut Vec<Output>,
@@ -694,7 +700,7 @@ fn emit(
     if exchanges.is_empty() {
         return;
     }
-    for ex in exchanges {
+    for ex in exchanges.drain(..) {
         conn.got_protocol_event = true;
         if ex.partial() {
             conn.partial_exchanges += 1;

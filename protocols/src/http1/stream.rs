@@ -177,6 +177,12 @@ impl Http1Stream {
         mem::take(&mut self.conv.ready)
     }
 
+    /// [`Self::drain`] into `out`, as `E`s; the list of completed exchanges
+    /// keeps its room.
+    pub fn drain_into<E: From<Exchange>>(&mut self, out: &mut Vec<E>) {
+        out.extend(self.conv.ready.drain(..).map(E::from));
+    }
+
     /// The connection closed: finish a close-delimited response body, then return everything
     /// still pending (requests without a response, half-parsed messages) as partial exchanges.
     ///

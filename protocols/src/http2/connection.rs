@@ -174,6 +174,12 @@ impl Http2Stream {
         mem::take(&mut self.conn.ready)
     }
 
+    /// [`Self::drain`] into `out`, as `E`s; the list of completed exchanges
+    /// keeps its room.
+    pub fn drain_into<E: From<Exchange>>(&mut self, out: &mut Vec<E>) {
+        out.extend(self.conn.ready.drain(..).map(E::from));
+    }
+
     /// The connection closed: returns the exchanges not yet drained, then every
     /// stream still open as a partial exchange (in the order streams were
     /// first seen; `goaway` is set when a GOAWAY was seen). Later input is

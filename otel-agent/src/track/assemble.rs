@@ -194,11 +194,28 @@ fn assemble_http2(
         let (body, body_truncated) = kept_body(m.body.take(), m.body_truncated, level);
         let (body, body_truncated, body_decoded) =
             decoded(body, body_truncated, m.header("content-encoding"), capture);
-        let header = |n: &str| m.header(n).map(str::to_string);
+        let method = field_value(h2_fields(&mut m.headers), ":method", level);
+        let target = field_value(h2_fields(&mut m.headers), ":path", level);
+        let authority = field_value(h2_fields(&mut m.headers), ":authority", level).or_else(|| {
+            let fields = m.headers.iter_mut().chain(m.trailers.iter_mut());
+            field_value(
+                fields.map(|h| (h.name.as_str(), &mut h.value)),
+                "host",
+                level,
+            )
+        });
+        let user_agent = {
+            let fields = m.headers.iter_mut().chain(m.trailers.iter_mut());
+            field_value(
+                fields.map(|h| (h.name.as_str(), &mut h.value)),
+                "user-agent",
+                level,
+            )
+        };
         model::Request {
-            method: m.method().unwrap_or("").to_string(),
-            target: m.path().unwrap_or("").to_string(),
-            authority: m.authority().map(str::to_string).or_else(|| header("host")),
+            method: method.unwrap_or_default(),
+            target: target.unwrap_or_default(),
+            authority,
             scheme: match m.scheme() {
                 None => default_scheme.into(),
                 Some("https") => "https".into(),
@@ -206,7 +223,7 @@ fn assemble_http2(
                 Some(other) => other.to_string().into(),
             },
             version: "2".into(),
-            user_agent: header("user-agent"),
+            user_agent,
             traceparent: combined(h2_pairs(&m), "traceparent"),
             tracestate: combined(h2_pairs(&m), "tracestate"),
             headers: kept_headers(h2_pairs(&m), level, capture),
@@ -221,9 +238,17 @@ fn assemble_http2(
         let (body, body_truncated) = kept_body(m.body.take(), m.body_truncated, level);
         let (body, body_truncated, body_decoded) =
             decoded(body, body_truncated, m.header("content-encoding"), capture);
+        let content_type = {
+            let fields = m.headers.iter_mut().chain(m.trailers.iter_mut());
+            field_value(
+                fields.map(|h| (h.name.as_str(), &mut h.value)),
+                "content-type",
+                level,
+            )
+        };
         model::Response {
             status: m.status().unwrap_or(0),
-            content_type: m.header("content-type").map(str::to_string),
+            content_type,
             headers: kept_headers(h2_pairs(&m), level, capture),
             body_size: m.body_size,
             wire_bytes: m.wire_bytes,
@@ -288,15 +313,29 @@ fn assemble_http1(
 /// the fields are not exported at `level` (below `details`, see
 /// [`kept_headers`]), else copied. The copies were ~300 instructions per
 /// exchange at level `summary` (bench/instructions.sh, callgrind).
-fn field_value(headers: &mut [http1::Header], name: &str, level: CaptureLevel) -> Option<String> {
-    let h = headers
-        .iter_mut()
-        .find(|h| h.name.eq_ignore_ascii_case(name))?;
+fn field_value<'f>(
+    fields: impl IntoIterator<Item = (&'f str, &'f mut String)>,
+    name: &str,
+    level: CaptureLevel,
+) -> Option<String> {
+    let (_, value) = fields
+        .into_iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))?;
     Some(if level < CaptureLevel::Details {
-        std::mem::take(&mut h.value)
+        std::mem::take(value)
     } else {
-        h.value.clone()
+        value.clone()
     })
+}
+
+/// HTTP/1 fields as (name, value) for [`field_value`].
+fn h1_fields(headers: &mut [http1::Header]) -> impl Iterator<Item = (&str, &mut String)> {
+    headers.iter_mut().map(|h| (h.name.as_str(), &mut h.value))
+}
+
+/// HTTP/2 fields as (name, value) for [`field_value`].
+fn h2_fields(headers: &mut [http2::Header]) -> impl Iterator<Item = (&str, &mut String)> {
+    headers.iter_mut().map(|h| (h.name.as_str(), &mut h.value))
 }
 
 fn header_value<'a>(headers: &'a [http1::Header], name: &str) -> Option<&'a str> {
@@ -427,8 +466,8 @@ fn request(
         header_value(&r.headers, "content-encoding"),
         capture,
     );
-    let authority = field_value(&mut r.headers, "host", level);
-    let user_agent = field_value(&mut r.headers, "user-agent", level);
+    let authority = field_value(h1_fields(&mut r.headers), "host", level);
+    let user_agent = field_value(h1_fields(&mut r.headers), "user-agent", level);
     let traceparent = combined(h1_pairs(&r.headers), "traceparent");
     let tracestate = combined(h1_pairs(&r.headers), "tracestate");
     model::Request {
@@ -469,7 +508,7 @@ fn response(
         header_value(&r.headers, "content-encoding"),
         capture,
     );
-    let content_type = field_value(&mut r.headers, "content-type", level);
+    let content_type = field_value(h1_fields(&mut r.headers), "content-type", level);
     model::Response {
         content_type,
         headers: kept_headers(

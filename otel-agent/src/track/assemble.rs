@@ -196,22 +196,9 @@ fn assemble_http2(
             decoded(body, body_truncated, m.header("content-encoding"), capture);
         let method = field_value(h2_fields(&mut m.headers), ":method", level);
         let target = field_value(h2_fields(&mut m.headers), ":path", level);
-        let authority = field_value(h2_fields(&mut m.headers), ":authority", level).or_else(|| {
-            let fields = m.headers.iter_mut().chain(m.trailers.iter_mut());
-            field_value(
-                fields.map(|h| (h.name.as_str(), &mut h.value)),
-                "host",
-                level,
-            )
-        });
-        let user_agent = {
-            let fields = m.headers.iter_mut().chain(m.trailers.iter_mut());
-            field_value(
-                fields.map(|h| (h.name.as_str(), &mut h.value)),
-                "user-agent",
-                level,
-            )
-        };
+        let authority = field_value(h2_fields(&mut m.headers), ":authority", level)
+            .or_else(|| field_value(h2_all_fields(&mut m), "host", level));
+        let user_agent = field_value(h2_all_fields(&mut m), "user-agent", level);
         model::Request {
             method: method.unwrap_or_default(),
             target: target.unwrap_or_default(),
@@ -238,14 +225,7 @@ fn assemble_http2(
         let (body, body_truncated) = kept_body(m.body.take(), m.body_truncated, level);
         let (body, body_truncated, body_decoded) =
             decoded(body, body_truncated, m.header("content-encoding"), capture);
-        let content_type = {
-            let fields = m.headers.iter_mut().chain(m.trailers.iter_mut());
-            field_value(
-                fields.map(|h| (h.name.as_str(), &mut h.value)),
-                "content-type",
-                level,
-            )
-        };
+        let content_type = field_value(h2_all_fields(&mut m), "content-type", level);
         model::Response {
             status: m.status().unwrap_or(0),
             content_type,
@@ -336,6 +316,15 @@ fn h1_fields(headers: &mut [http1::Header]) -> impl Iterator<Item = (&str, &mut 
 /// HTTP/2 fields as (name, value) for [`field_value`].
 fn h2_fields(headers: &mut [http2::Header]) -> impl Iterator<Item = (&str, &mut String)> {
     headers.iter_mut().map(|h| (h.name.as_str(), &mut h.value))
+}
+
+/// An HTTP/2 message's header fields then its trailer fields, where
+/// `Message::header` looks, for [`field_value`].
+fn h2_all_fields(m: &mut http2::Message) -> impl Iterator<Item = (&str, &mut String)> {
+    m.headers
+        .iter_mut()
+        .chain(m.trailers.iter_mut())
+        .map(|h| (h.name.as_str(), &mut h.value))
 }
 
 fn header_value<'a>(headers: &'a [http1::Header], name: &str) -> Option<&'a str> {

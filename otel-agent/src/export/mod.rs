@@ -1,6 +1,7 @@
 //! Exporters: where exchanges and connection reports go (stdout JSON, OTLP),
 //! both fed by the reader (`capture::reader::Outlet`).
 
+pub mod connection_cache;
 pub mod json_object;
 pub mod otlp;
 pub mod stdout;

@@ -14,16 +14,12 @@
 
 use std::fmt::{self, Display};
 use std::io::Write;
-use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
 use serde::{Serialize, Serializer};
 
-use semconv::model::{
-    Connection, ConnectionReport, Endpoints, Exchange, Header, ProcessInfo, Request, Response,
-    TlsInfo,
-};
+use semconv::model::{Connection, ConnectionReport, Exchange, Header, Request, Response};
 
+use super::connection_cache::ConnectionCache;
 use super::json_object::{JsonObject, Key};
 use crate::internal_events::{add, CaptureStats};
 use crate::key;
@@ -32,10 +28,6 @@ use semconv::model::Output;
 
 /// Bytes of JSON lines gathered before they are written out.
 const WRITE_AT: usize = 64 * 1024;
-
-/// Connections whose metadata is kept written; past this many (reports
-/// lost, or a flood of short connections still open) the cache starts over.
-const CACHED_CONNECTIONS: usize = 16 * 1024;
 
 /// Serializes as the JSON string of its `Display` text, without allocating.
 ///
@@ -215,47 +207,25 @@ fn hex_id<const N: usize>(o: &mut JsonObject<'_>, key: Key, id: &[u8; N]) {
 /// The metadata fields every line of a connection shares, from
 /// `local_address` on (sorted keys), as the JSON that follows the fields of
 /// each exchange: `,"local_address":…` without the closing brace.
-struct ConnectionFields {
-    /// What the JSON was written from: a line of a connection that differs
-    /// in any of them writes it anew.
-    process: Arc<ProcessInfo>,
-    endpoints: Endpoints,
-    tls: Option<Arc<TlsInfo>>,
-    json: Vec<u8>,
-}
-
-impl ConnectionFields {
-    fn of(c: &Connection) -> Self {
-        let mut json = Vec::with_capacity(256);
-        let mut m = JsonObject::continued(&mut json);
-        m.str(key!("local_address"), &c.endpoints.local.to_string());
-        m.str(key!("process_cmdline"), &c.process.command_line());
-        m.str(key!("process_exe"), &c.process.exe);
-        m.u64_str(key!("process_id"), u64::from(c.process.pid));
-        m.str(key!("remote_address"), &c.endpoints.remote.to_string());
-        // The TLS keys are there (possibly null) exactly on TLS connections.
-        if let Some(t) = &c.tls {
-            m.opt_str(key!("tls_probe"), t.probes.first().map(String::as_str));
-            m.opt_str(key!("tls_server_name"), t.server_name.as_deref());
-            m.opt_u64(key!("tls_version"), t.version.map(u64::from));
-        }
-        ConnectionFields {
-            process: c.process.clone(),
-            endpoints: c.endpoints,
-            tls: c.tls.clone(),
-            json,
-        }
-    }
-
-    fn written_for(&self, c: &Connection) -> bool {
-        Arc::ptr_eq(&self.process, &c.process) && self.endpoints == c.endpoints && self.tls == c.tls
+fn connection_fields(c: &Connection, json: &mut Vec<u8>) {
+    let mut m = JsonObject::continued(json);
+    m.str(key!("local_address"), &c.endpoints.local.to_string());
+    m.str(key!("process_cmdline"), &c.process.command_line());
+    m.str(key!("process_exe"), &c.process.exe);
+    m.u64_str(key!("process_id"), u64::from(c.process.pid));
+    m.str(key!("remote_address"), &c.endpoints.remote.to_string());
+    // The TLS keys are there (possibly null) exactly on TLS connections.
+    if let Some(t) = &c.tls {
+        m.opt_str(key!("tls_probe"), t.probes.first().map(String::as_str));
+        m.opt_str(key!("tls_server_name"), t.server_name.as_deref());
+        m.opt_u64(key!("tls_version"), t.version.map(u64::from));
     }
 }
 
 /// Writes JSON lines, keeping each open connection's shared metadata written.
 #[derive(Default)]
 pub struct JsonLines {
-    connections: FxHashMap<u64, ConnectionFields>,
+    connections: ConnectionCache,
 }
 
 impl JsonLines {
@@ -267,7 +237,7 @@ impl JsonLines {
                 self.write_exchange(buf, e);
             }
             Output::Report(r) => {
-                self.connections.remove(&r.connection.id);
+                self.connections.forget(r.connection.id);
                 let len = buf.len();
                 if write_report(buf, r).is_err() {
                     buf.truncate(len);
@@ -282,17 +252,7 @@ impl JsonLines {
     /// The connection's shared metadata, written when first needed or when
     /// it changed.
     fn connection(&mut self, c: &Connection) -> &[u8] {
-        if self.connections.len() >= CACHED_CONNECTIONS && !self.connections.contains_key(&c.id) {
-            self.connections.clear();
-        }
-        let fields = self
-            .connections
-            .entry(c.id)
-            .or_insert_with(|| ConnectionFields::of(c));
-        if !fields.written_for(c) {
-            *fields = ConnectionFields::of(c);
-        }
-        &fields.json
+        self.connections.get_or_write(c, connection_fields)
     }
 
     /// Append the exchange's JSON (no newline) to `buf`: the transaction

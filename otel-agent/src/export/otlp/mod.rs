@@ -39,7 +39,6 @@ use semconv::spans::ExchangeFacts;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-pub mod connection_attributes;
 pub mod health_metrics;
 pub mod http_metrics;
 pub mod logs;

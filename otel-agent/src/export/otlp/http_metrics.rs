@@ -193,9 +193,10 @@ impl HttpHistograms {
         self.record_on(series, &mm);
     }
 
-    /// Record a measurement with its own attribute list (tests, and the
+    /// Record a measurement with its own attribute list (tests: the
     /// comparison with fresh lists).
-    pub fn record_measurement(&mut self, mm: &HttpMeasurement) {
+    #[cfg(test)]
+    pub(crate) fn record_measurement(&mut self, mm: &HttpMeasurement) {
         let series = self.series_of(&mm.attributes);
         self.record_on(series, mm);
     }
@@ -237,7 +238,8 @@ impl HttpHistograms {
     }
 
     /// Exchanges recorded, of both sides.
-    pub fn exchanges(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn exchanges(&self) -> u64 {
         self.series
             .iter()
             .flat_map(|s| [&s.client, &s.server])

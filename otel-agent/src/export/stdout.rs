@@ -323,11 +323,11 @@ impl JsonLines {
             hex_id(&mut t, key!("trace_id"), &ids.trace_id);
             t.close();
         }
-        let time = Rfc3339(e.start_unix_ns).bytes();
-        o.str(
-            key!("transaction_time"),
-            std::str::from_utf8(&time).unwrap_or_default(),
-        );
+        // ASCII digits and separators, nothing to escape: written quoted
+        // as they are.
+        let mut time = [b'"'; 32];
+        time[1..31].copy_from_slice(&Rfc3339(e.start_unix_ns).bytes());
+        o.raw(key!("transaction_time"), &time);
         o.close();
     }
 }

@@ -77,7 +77,19 @@ impl StaticNames {
     /// Is `name` in the set (ignoring ASCII case)?
     #[inline]
     pub fn contains(&self, name: &str) -> bool {
-        self.filter.may_contain(name) && self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+        self.find(name).is_some()
+    }
+
+    /// The member `name` is (ignoring ASCII case), as the set spells it.
+    #[inline]
+    pub fn find(&self, name: &str) -> Option<&'static str> {
+        if !self.filter.may_contain(name) {
+            return None;
+        }
+        self.names
+            .iter()
+            .copied()
+            .find(|n| n.eq_ignore_ascii_case(name))
     }
 
     /// The names, as given.
@@ -102,6 +114,7 @@ mod tests {
     fn members_are_found_in_any_case_and_others_are_not() {
         for n in SET.names() {
             assert!(SET.contains(n), "{n}");
+            assert_eq!(SET.find(&n.to_ascii_uppercase()), Some(*n));
             assert!(SET.contains(&n.to_ascii_uppercase()), "{n}");
             assert!(SET.contains(&n.to_ascii_lowercase()), "{n}");
         }

@@ -192,8 +192,12 @@ fn assemble_http2(
         .any(|m| m.as_ref().is_some_and(|m| m.headers_degraded));
     let request = ex.request.map(|mut m| {
         let (body, body_truncated) = kept_body(m.body.take(), m.body_truncated, level);
-        let (body, body_truncated, body_decoded) =
-            decoded(body, body_truncated, m.header("content-encoding"), capture);
+        let (body, body_truncated, body_decoded) = decoded(
+            body,
+            body_truncated,
+            || m.header("content-encoding"),
+            capture,
+        );
         let method = field_value(h2_fields(&mut m.headers), ":method", level);
         let target = field_value(h2_fields(&mut m.headers), ":path", level);
         let authority = field_value(h2_fields(&mut m.headers), ":authority", level)
@@ -223,8 +227,12 @@ fn assemble_http2(
     });
     let response = ex.response.map(|mut m| {
         let (body, body_truncated) = kept_body(m.body.take(), m.body_truncated, level);
-        let (body, body_truncated, body_decoded) =
-            decoded(body, body_truncated, m.header("content-encoding"), capture);
+        let (body, body_truncated, body_decoded) = decoded(
+            body,
+            body_truncated,
+            || m.header("content-encoding"),
+            capture,
+        );
         let content_type = field_value(h2_all_fields(&mut m), "content-type", level);
         model::Response {
             status: m.status().unwrap_or(0),
@@ -308,9 +316,36 @@ fn field_value<'f>(
     })
 }
 
-/// HTTP/1 fields as (name, value) for [`field_value`].
-fn h1_fields(headers: &mut [http1::Header]) -> impl Iterator<Item = (&str, &mut String)> {
-    headers.iter_mut().map(|h| (h.name.as_str(), &mut h.value))
+/// Where the first field of each of `names` is among `headers`, found in
+/// one pass (a pass per name, five per request with the content coding,
+/// was ~170 instructions more per HTTP/1 exchange at level `details`,
+/// bench/instructions.sh).
+fn first_of<const N: usize>(headers: &[http1::Header], names: [&str; N]) -> [Option<usize>; N] {
+    let mut found = [None; N];
+    for (i, h) in headers.iter().enumerate() {
+        let name: &str = &h.name;
+        for (slot, wanted) in found.iter_mut().zip(names) {
+            if slot.is_none() && name.len() == wanted.len() && name.eq_ignore_ascii_case(wanted) {
+                *slot = Some(i);
+            }
+        }
+    }
+    found
+}
+
+/// The value of field `i`, as [`field_value`] takes it: moved out below
+/// `details`, else copied.
+fn value_at(
+    headers: &mut [http1::Header],
+    i: Option<usize>,
+    level: CaptureLevel,
+) -> Option<String> {
+    let value = &mut headers.get_mut(i?)?.value;
+    Some(if level < CaptureLevel::Details {
+        std::mem::take(value)
+    } else {
+        value.clone()
+    })
 }
 
 /// HTTP/2 fields as (name, value) for [`field_value`].
@@ -393,7 +428,7 @@ where
 }
 
 fn h1_pairs(headers: &[http1::Header]) -> impl Iterator<Item = (&str, &str)> {
-    headers.iter().map(|h| (h.name.as_str(), h.value.as_str()))
+    headers.iter().map(|h| (h.name.as_ref(), h.value.as_str()))
 }
 
 /// HTTP/2 headers then trailers.
@@ -420,10 +455,10 @@ fn kept_body(
 /// The body decoded from its content coding when `capture.decompress` is
 /// on and the whole body was kept (a cut body stays as captured); decoding
 /// stops at the body limit (then the decoded body is truncated).
-fn decoded(
+fn decoded<'a>(
     body: Option<Vec<u8>>,
     truncated: bool,
-    content_encoding: Option<&str>,
+    content_encoding: impl FnOnce() -> Option<&'a str>,
     capture: &CaptureSettings,
 ) -> (Option<Vec<u8>>, bool, Option<&'static str>) {
     // Off, no body kept (below `full`) or cut: nothing to look at.
@@ -433,7 +468,8 @@ fn decoded(
     let Some(b) = body else {
         return (None, false, None);
     };
-    let Some(coding) = content_encoding.and_then(Coding::of) else {
+    // The field is looked for only now: below `full` no body is kept.
+    let Some(coding) = content_encoding().and_then(Coding::of) else {
         return (Some(b), false, None);
     };
     match decompress::decode(coding, &b, capture.max_body_bytes) {
@@ -452,20 +488,27 @@ fn request(
     let (body, body_truncated, body_decoded) = decoded(
         body,
         body_truncated,
-        header_value(&r.headers, "content-encoding"),
+        || header_value(&r.headers, "content-encoding"),
         capture,
     );
-    let authority = field_value(h1_fields(&mut r.headers), "host", level);
-    let user_agent = field_value(h1_fields(&mut r.headers), "user-agent", level);
-    let traceparent = combined(h1_pairs(&r.headers), "traceparent");
-    let tracestate = combined(h1_pairs(&r.headers), "tracestate");
+    let [host, user_agent, traceparent, tracestate] = first_of(
+        &r.headers,
+        ["host", "user-agent", "traceparent", "tracestate"],
+    );
+    // Several trace-context fields are joined (rare: looked for again).
+    let traceparent = traceparent.and_then(|_| combined(h1_pairs(&r.headers), "traceparent"));
+    let tracestate = tracestate.and_then(|_| combined(h1_pairs(&r.headers), "tracestate"));
+    let authority = value_at(&mut r.headers, host, level);
+    let user_agent = value_at(&mut r.headers, user_agent, level);
     model::Request {
         authority,
         user_agent,
         traceparent,
         tracestate,
         headers: kept_headers(
-            r.headers.into_iter().map(|h| (h.name, h.value)),
+            r.headers
+                .into_iter()
+                .map(|h| (h.name.into_owned(), h.value)),
             level,
             capture,
         ),
@@ -494,14 +537,17 @@ fn response(
     let (body, body_truncated, body_decoded) = decoded(
         body,
         body_truncated,
-        header_value(&r.headers, "content-encoding"),
+        || header_value(&r.headers, "content-encoding"),
         capture,
     );
-    let content_type = field_value(h1_fields(&mut r.headers), "content-type", level);
+    let [content_type] = first_of(&r.headers, ["content-type"]);
+    let content_type = value_at(&mut r.headers, content_type, level);
     model::Response {
         content_type,
         headers: kept_headers(
-            r.headers.into_iter().map(|h| (h.name, h.value)),
+            r.headers
+                .into_iter()
+                .map(|h| (h.name.into_owned(), h.value)),
             level,
             capture,
         ),
@@ -582,7 +628,7 @@ mod tests {
         pairs
             .iter()
             .map(|(name, value)| http1::Header {
-                name: name.to_string(),
+                name: name.to_string().into(),
                 value: value.to_string(),
             })
             .collect()

@@ -168,6 +168,17 @@ impl SideParser {
         }
         let old = self.buf.len();
         let room = self.limits.max_header_bytes.saturating_sub(old);
+        if old == 0 && !probing {
+            // A head whole in this push (the usual case) is parsed where it
+            // lies: buffering it copied the whole push and cost ~300
+            // instructions per exchange (bench/instructions.sh). Anything
+            // else goes through the buffer as before.
+            let window = data.get(..room.min(data.len())).unwrap_or_default();
+            if let Ok(Some((n, head))) = parse_head(self.side, window, self.limits.keep_headers) {
+                self.on_head(conv, head, ts, ts, n);
+                return n;
+            }
+        }
         let want = if probing {
             START_PROBE_LEN.saturating_sub(old).max(1)
         } else {

@@ -3,6 +3,7 @@
 mod huffman;
 mod table;
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 #[cfg(test)]
 use std::mem;
@@ -10,7 +11,7 @@ use std::mem;
 #[cfg(test)]
 pub(super) use self::huffman::HUFFMAN_CODES;
 use self::huffman::{huffman_decode, huffman_decoded_len};
-use self::table::{Entry, Slot, DEFAULT_TABLE_SIZE};
+use self::table::{Entry, Slot, DEFAULT_TABLE_SIZE, STATIC_ENTRIES};
 use super::connection::PARSER_HEADERS;
 use super::message::{Header, MAX_MESSAGE_FIELDS, MAX_MESSAGE_HEADER_BYTES};
 use crate::names::StaticNames;
@@ -50,6 +51,10 @@ pub(super) struct Hpack {
     pub(super) unknown: bool,
     /// The fields kept (see `Limits::keep_headers`); `None`: all.
     keep: Option<StaticNames>,
+    /// Static table names (bit = index) whose keeping is known, and those
+    /// kept: each is judged once per decoder.
+    static_judged: Cell<u64>,
+    static_kept: Cell<u64>,
 }
 
 impl Hpack {
@@ -63,7 +68,32 @@ impl Hpack {
             limit_from_settings: false,
             max_known: true,
             unknown: false,
+            static_judged: Cell::new(0),
+            static_kept: Cell::new(0),
         }
+    }
+
+    /// Is the field named by table entry `index` (name `name`, value
+    /// `value`) kept? Judging the name against the kept names for every
+    /// reference was ~1.1k instructions per HTTP/2 exchange at level
+    /// `summary` (bench/instructions.sh); a static entry's answer is
+    /// remembered, and a dynamic entry holds its value exactly when its
+    /// field was kept ([`Entry::value`]).
+    fn entry_kept(&self, index: usize, name: &str, value: Option<&str>) -> bool {
+        let Some(keep) = self.keep else {
+            return true;
+        };
+        if index > STATIC_ENTRIES {
+            return value.is_some();
+        }
+        let bit = 1u64 << (index % 64);
+        if self.static_judged.get() & bit == 0 {
+            if kept_by(keep, name) {
+                self.static_kept.set(self.static_kept.get() | bit);
+            }
+            self.static_judged.set(self.static_judged.get() | bit);
+        }
+        self.static_kept.get() & bit != 0
     }
 
     /// Decodes one complete header block: the kept fields. A field not kept
@@ -87,7 +117,7 @@ impl Hpack {
                     return self.failed(out);
                 };
                 match self.slot(index) {
-                    Slot::Found(Some((n, _)), _) if !is_kept(n) => continue,
+                    Slot::Found(Some((n, _)), v) if !self.entry_kept(index, n, v) => continue,
                     Slot::Found(Some((n, _)), Some(v)) => Some((n.to_owned(), v.to_owned())),
                     // A kept name never names an entry without its value;
                     // were it to, the field is missing (degraded), not wrong.
@@ -106,19 +136,24 @@ impl Hpack {
                     return self.failed(out);
                 };
                 // The name and its length in octets as sent.
-                let (name, name_len) = if index == 0 {
+                let (name, name_len, kept) = if index == 0 {
                     match text(block, &mut pos) {
-                        Some((n, len)) => (Some(n), len),
+                        Some((n, len)) => {
+                            let kept = is_kept(&n);
+                            (Some(n), len, kept)
+                        }
                         None => return self.failed(out),
                     }
                 } else {
                     match self.slot(index) {
-                        Slot::Found(Some((n, len)), _) => (Some(n.to_owned()), len),
-                        Slot::Found(None, _) | Slot::Unknown => (None, 0),
+                        Slot::Found(Some((n, len)), v) => {
+                            (Some(n.to_owned()), len, self.entry_kept(index, n, v))
+                        }
+                        // An unknown name is kept (decoded).
+                        Slot::Found(None, _) | Slot::Unknown => (None, 0, true),
                         Slot::Invalid => return self.failed(out),
                     }
                 };
-                let kept = name.as_deref().is_none_or(is_kept);
                 if !kept && !indexing {
                     if literal(block, &mut pos).is_none() {
                         return self.failed(out);

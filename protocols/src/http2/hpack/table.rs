@@ -135,8 +135,12 @@ impl Hpack {
     }
 }
 
+/// Entries of the static table: indexes 1 to 61; the dynamic table's
+/// start after them.
+pub(super) const STATIC_ENTRIES: usize = 61;
+
 /// The HPACK static table (RFC 7541 Appendix A), indexes 1 to 61.
-const STATIC_TABLE: [(&str, &str); 61] = [
+const STATIC_TABLE: [(&str, &str); STATIC_ENTRIES] = [
     (":authority", ""),
     (":method", "GET"),
     (":method", "POST"),

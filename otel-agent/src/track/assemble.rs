@@ -2,6 +2,8 @@
 //! [`semconv::model::Connection`] it travelled on becomes a
 //! [`semconv::model::Exchange`], cut to the capture level.
 
+use std::borrow::Cow;
+
 use otel_agent_config::{CaptureLevel, CaptureSettings, RuleContext, Settings, REDACTED};
 use semconv::model::{self, Connection};
 
@@ -198,11 +200,40 @@ fn assemble_http2(
             || m.header("content-encoding"),
             capture,
         );
-        let method = field_value(h2_fields(&mut m.headers), ":method", level);
-        let target = field_value(h2_fields(&mut m.headers), ":path", level);
-        let authority = field_value(h2_fields(&mut m.headers), ":authority", level)
-            .or_else(|| field_value(h2_all_fields(&mut m), "host", level));
-        let user_agent = field_value(h2_all_fields(&mut m), "user-agent", level);
+        // One pass over the header fields; the trailers (rare) are looked
+        // in again only for what the headers lack.
+        let [method, path, authority, host, user_agent, traceparent, tracestate] = first_of(
+            &m.headers,
+            |h| &h.name,
+            [
+                ":method",
+                ":path",
+                ":authority",
+                "host",
+                "user-agent",
+                "traceparent",
+                "tracestate",
+            ],
+        );
+        let trailers = !m.trailers.is_empty();
+        let traceparent = (traceparent.is_some() || trailers)
+            .then(|| combined(h2_pairs(&m), "traceparent"))
+            .flatten();
+        let tracestate = (tracestate.is_some() || trailers)
+            .then(|| combined(h2_pairs(&m), "tracestate"))
+            .flatten();
+        let method = h2_value_at(&mut m.headers, method, level);
+        let target = h2_value_at(&mut m.headers, path, level);
+        let authority = match (authority, host) {
+            (Some(i), _) | (None, Some(i)) => h2_value_at(&mut m.headers, Some(i), level),
+            (None, None) if trailers => field_value(h2_all_fields(&mut m), "host", level),
+            (None, None) => None,
+        };
+        let user_agent = match user_agent {
+            Some(i) => h2_value_at(&mut m.headers, Some(i), level),
+            None if trailers => field_value(h2_all_fields(&mut m), "user-agent", level),
+            None => None,
+        };
         model::Request {
             method: method.unwrap_or_default(),
             target: target.unwrap_or_default(),
@@ -215,8 +246,8 @@ fn assemble_http2(
             },
             version: "2".into(),
             user_agent,
-            traceparent: combined(h2_pairs(&m), "traceparent"),
-            tracestate: combined(h2_pairs(&m), "tracestate"),
+            traceparent,
+            tracestate,
             headers: kept_headers(h2_pairs(&m), level, capture),
             body_size: m.body_size,
             wire_bytes: m.wire_bytes,
@@ -233,7 +264,14 @@ fn assemble_http2(
             || m.header("content-encoding"),
             capture,
         );
-        let content_type = field_value(h2_all_fields(&mut m), "content-type", level);
+        let [content_type] = first_of(&m.headers, |h| &h.name, ["content-type"]);
+        let content_type = match content_type {
+            Some(i) => h2_value_at(&mut m.headers, Some(i), level),
+            None if !m.trailers.is_empty() => {
+                field_value(h2_all_fields(&mut m), "content-type", level)
+            }
+            None => None,
+        };
         model::Response {
             status: m.status().unwrap_or(0),
             content_type,
@@ -302,7 +340,7 @@ fn assemble_http1(
 /// [`kept_headers`]), else copied. The copies were ~300 instructions per
 /// exchange at level `summary` (bench/instructions.sh, callgrind).
 fn field_value<'f>(
-    fields: impl IntoIterator<Item = (&'f str, &'f mut String)>,
+    fields: impl IntoIterator<Item = (&'f str, &'f mut Cow<'static, str>)>,
     name: &str,
     level: CaptureLevel,
 ) -> Option<String> {
@@ -310,9 +348,9 @@ fn field_value<'f>(
         .into_iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))?;
     Some(if level < CaptureLevel::Details {
-        std::mem::take(value)
+        std::mem::take(value).into_owned()
     } else {
-        value.clone()
+        value.as_ref().to_owned()
     })
 }
 
@@ -320,10 +358,14 @@ fn field_value<'f>(
 /// one pass (a pass per name, five per request with the content coding,
 /// was ~170 instructions more per HTTP/1 exchange at level `details`,
 /// bench/instructions.sh).
-fn first_of<const N: usize>(headers: &[http1::Header], names: [&str; N]) -> [Option<usize>; N] {
+fn first_of<T, const N: usize>(
+    fields: &[T],
+    name_of: impl Fn(&T) -> &str,
+    names: [&str; N],
+) -> [Option<usize>; N] {
     let mut found = [None; N];
-    for (i, h) in headers.iter().enumerate() {
-        let name: &str = &h.name;
+    for (i, f) in fields.iter().enumerate() {
+        let name = name_of(f);
         for (slot, wanted) in found.iter_mut().zip(names) {
             if slot.is_none() && name.len() == wanted.len() && name.eq_ignore_ascii_case(wanted) {
                 *slot = Some(i);
@@ -331,6 +373,20 @@ fn first_of<const N: usize>(headers: &[http1::Header], names: [&str; N]) -> [Opt
         }
     }
     found
+}
+
+/// The value of HTTP/2 field `i`, as [`field_value`] takes it.
+fn h2_value_at(
+    headers: &mut [http2::Header],
+    i: Option<usize>,
+    level: CaptureLevel,
+) -> Option<String> {
+    let value = &mut headers.get_mut(i?)?.value;
+    Some(if level < CaptureLevel::Details {
+        std::mem::take(value).into_owned()
+    } else {
+        value.as_ref().to_owned()
+    })
 }
 
 /// The value of field `i`, as [`field_value`] takes it: moved out below
@@ -348,18 +404,13 @@ fn value_at(
     })
 }
 
-/// HTTP/2 fields as (name, value) for [`field_value`].
-fn h2_fields(headers: &mut [http2::Header]) -> impl Iterator<Item = (&str, &mut String)> {
-    headers.iter_mut().map(|h| (h.name.as_str(), &mut h.value))
-}
-
 /// An HTTP/2 message's header fields then its trailer fields, where
 /// `Message::header` looks, for [`field_value`].
-fn h2_all_fields(m: &mut http2::Message) -> impl Iterator<Item = (&str, &mut String)> {
+fn h2_all_fields(m: &mut http2::Message) -> impl Iterator<Item = (&str, &mut Cow<'static, str>)> {
     m.headers
         .iter_mut()
         .chain(m.trailers.iter_mut())
-        .map(|h| (h.name.as_str(), &mut h.value))
+        .map(|h| (h.name.as_ref(), &mut h.value))
 }
 
 fn header_value<'a>(headers: &'a [http1::Header], name: &str) -> Option<&'a str> {
@@ -436,7 +487,7 @@ fn h2_pairs(m: &http2::Message) -> impl Iterator<Item = (&str, &str)> {
     m.headers
         .iter()
         .chain(&m.trailers)
-        .map(|h| (h.name.as_str(), h.value.as_str()))
+        .map(|h| (h.name.as_ref(), h.value.as_ref()))
 }
 
 /// The body kept at `level` (only `full` keeps bodies), and whether bytes of
@@ -493,6 +544,7 @@ fn request(
     );
     let [host, user_agent, traceparent, tracestate] = first_of(
         &r.headers,
+        |h| &h.name,
         ["host", "user-agent", "traceparent", "tracestate"],
     );
     // Several trace-context fields are joined (rare: looked for again).
@@ -540,7 +592,7 @@ fn response(
         || header_value(&r.headers, "content-encoding"),
         capture,
     );
-    let [content_type] = first_of(&r.headers, ["content-type"]);
+    let [content_type] = first_of(&r.headers, |h| &h.name, ["content-type"]);
     let content_type = value_at(&mut r.headers, content_type, level);
     model::Response {
         content_type,
@@ -722,8 +774,8 @@ mod tests {
             headers: headers
                 .iter()
                 .map(|(name, value)| http2::Header {
-                    name: name.to_string(),
-                    value: value.to_string(),
+                    name: name.to_string().into(),
+                    value: value.to_string().into(),
                 })
                 .collect(),
             trailers: Vec::new(),
@@ -1370,6 +1422,72 @@ mod tests {
         let resp = out.response.expect("response");
         assert_eq!(header(&resp.headers, "set-cookie"), Some(REDACTED));
         assert_eq!(header(&resp.headers, "x-api-key"), Some(REDACTED));
+    }
+
+    #[test]
+    fn http2_fields_the_headers_lack_are_read_from_the_trailers() {
+        let trailer = |name: &str, value: &str| http2::Header {
+            name: name.to_string().into(),
+            value: value.to_string().into(),
+        };
+        for level in ["summary", "details"] {
+            // No :authority: `host` in the headers, the rest in trailers.
+            let mut ex = h2(
+                &[(":method", "POST"), (":path", "/a"), ("host", "h:81")],
+                &[(":status", "200")],
+            );
+            if let Some(req) = ex.request.as_mut() {
+                req.trailers.push(trailer("user-agent", "ua/1"));
+                req.trailers.push(trailer("traceparent", "tp"));
+            }
+            if let Some(resp) = ex.response.as_mut() {
+                resp.trailers.push(trailer("content-type", "text/x"));
+            }
+            let out =
+                assemble(&h2_connection(), ex.into(), &at_level(level), &clock()).expect("kept");
+            let req = out.request.expect("request");
+            assert_eq!(
+                (req.method.as_str(), req.target.as_str()),
+                ("POST", "/a"),
+                "{level}"
+            );
+            assert_eq!(req.authority.as_deref(), Some("h:81"), "{level}");
+            assert_eq!(req.user_agent.as_deref(), Some("ua/1"), "{level}");
+            assert_eq!(req.traceparent.as_deref(), Some("tp"), "{level}");
+            let resp = out.response.expect("response");
+            assert_eq!(resp.content_type.as_deref(), Some("text/x"), "{level}");
+
+            // :authority before `host`; `host` from the trailers only
+            // without either in the headers.
+            let mut ex = h2(
+                &[
+                    (":method", "GET"),
+                    (":path", "/"),
+                    ("host", "h"),
+                    (":authority", "a"),
+                ],
+                &[(":status", "204")],
+            );
+            if let Some(req) = ex.request.as_mut() {
+                req.trailers.push(trailer("host", "t"));
+            }
+            let out =
+                assemble(&h2_connection(), ex.into(), &at_level(level), &clock()).expect("kept");
+            assert_eq!(
+                out.request.expect("request").authority.as_deref(),
+                Some("a")
+            );
+            let mut ex = h2(&[(":method", "GET"), (":path", "/")], &[(":status", "204")]);
+            if let Some(req) = ex.request.as_mut() {
+                req.trailers.push(trailer("host", "t"));
+            }
+            let out =
+                assemble(&h2_connection(), ex.into(), &at_level(level), &clock()).expect("kept");
+            assert_eq!(
+                out.request.expect("request").authority.as_deref(),
+                Some("t")
+            );
+        }
     }
 
     #[test]

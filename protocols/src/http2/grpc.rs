@@ -36,7 +36,7 @@ pub(super) fn grpc_of(request: Option<&Message>, response: Option<&Message>) -> 
                 .iter()
                 .chain(m.headers.iter())
                 .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| h.value.as_str())
+                .map(|h| h.value.as_ref())
         })
     };
     Some(Grpc {

@@ -1,5 +1,7 @@
 //! The records the parser produces: header fields, the message of each side of a stream, and exchanges.
 
+use std::borrow::Cow;
+
 use super::grpc::Grpc;
 use crate::stream::GapCauses;
 
@@ -8,14 +10,17 @@ pub(super) const MAX_MESSAGE_FIELDS: usize = 256;
 /// Decoded header bytes (names and values) kept per message.
 pub(super) const MAX_MESSAGE_HEADER_BYTES: usize = 64 * 1024;
 
-/// One header field.
+/// One header field. A name or value that is the HPACK static table's
+/// is borrowed from it: the copies of the pseudo-header and common field
+/// names and of values such as `GET` and `200` were ~10 allocations per
+/// HTTP/2 exchange at level `summary` (bench/instructions.sh).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
     /// Field name as on the wire (lowercase in HTTP/2); pseudo-headers such as
     /// `:method` are kept.
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// Field value, decoded lossily as UTF-8.
-    pub value: String,
+    pub value: Cow<'static, str>,
 }
 
 /// One side (request or response) of a stream.
@@ -60,7 +65,7 @@ impl Message {
             .iter()
             .chain(self.trailers.iter())
             .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
+            .map(|h| h.value.as_ref())
     }
 
     /// The `:method` pseudo-header.
@@ -93,7 +98,7 @@ impl Message {
         self.headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
+            .map(|h| h.value.as_ref())
     }
 }
 

@@ -19,8 +19,8 @@ pub(super) fn resp(e: &Exchange) -> &Message {
 
 pub(super) fn hdr(name: &str, value: &str) -> Header {
     Header {
-        name: name.to_string(),
-        value: value.to_string(),
+        name: name.to_string().into(),
+        value: value.to_string().into(),
     }
 }
 

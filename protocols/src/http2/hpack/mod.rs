@@ -3,6 +3,7 @@
 mod huffman;
 mod table;
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::VecDeque;
 #[cfg(test)]
@@ -11,7 +12,7 @@ use std::mem;
 #[cfg(test)]
 pub(super) use self::huffman::HUFFMAN_CODES;
 use self::huffman::{huffman_decode, huffman_decoded_len};
-use self::table::{Entry, Slot, DEFAULT_TABLE_SIZE, STATIC_ENTRIES};
+use self::table::{static_entry, Entry, Slot, DEFAULT_TABLE_SIZE, STATIC_ENTRIES};
 use super::connection::PARSER_HEADERS;
 use super::message::{Header, MAX_MESSAGE_FIELDS, MAX_MESSAGE_HEADER_BYTES};
 use crate::names::StaticNames;
@@ -116,13 +117,22 @@ impl Hpack {
                 let Some(index) = integer(block, &mut pos, 7) else {
                     return self.failed(out);
                 };
-                match self.slot(index) {
-                    Slot::Found(Some((n, _)), v) if !self.entry_kept(index, n, v) => continue,
-                    Slot::Found(Some((n, _)), Some(v)) => Some((n.to_owned(), v.to_owned())),
-                    // A kept name never names an entry without its value;
-                    // were it to, the field is missing (degraded), not wrong.
-                    Slot::Found(Some(_), None) | Slot::Found(None, _) | Slot::Unknown => None,
-                    Slot::Invalid => return self.failed(out),
+                if let Some((n, v)) = static_entry(index) {
+                    if !self.entry_kept(index, n, Some(v)) {
+                        continue;
+                    }
+                    Some((Cow::Borrowed(n), Cow::Borrowed(v)))
+                } else {
+                    match self.slot(index) {
+                        Slot::Found(Some((n, _)), v) if !self.entry_kept(index, n, v) => continue,
+                        Slot::Found(Some((n, _)), Some(v)) => {
+                            Some((Cow::Owned(n.to_owned()), Cow::Owned(v.to_owned())))
+                        }
+                        // A kept name never names an entry without its value;
+                        // were it to, the field is missing (degraded), not wrong.
+                        Slot::Found(Some(_), None) | Slot::Found(None, _) | Slot::Unknown => None,
+                        Slot::Invalid => return self.failed(out),
+                    }
                 }
             } else if b & 0xe0 == 0x20 {
                 let Some(size) = integer(block, &mut pos, 5) else {
@@ -136,19 +146,27 @@ impl Hpack {
                     return self.failed(out);
                 };
                 // The name and its length in octets as sent.
-                let (name, name_len, kept) = if index == 0 {
+                let (name, name_len, kept): (Option<Cow<'static, str>>, _, _) = if index == 0 {
                     match text(block, &mut pos) {
                         Some((n, len)) => {
                             let kept = is_kept(&n);
-                            (Some(n), len, kept)
+                            (Some(Cow::Owned(n)), len, kept)
                         }
                         None => return self.failed(out),
                     }
+                } else if let Some((n, v)) = static_entry(index) {
+                    (
+                        Some(Cow::Borrowed(n)),
+                        n.len(),
+                        self.entry_kept(index, n, Some(v)),
+                    )
                 } else {
                     match self.slot(index) {
-                        Slot::Found(Some((n, len)), v) => {
-                            (Some(n.to_owned()), len, self.entry_kept(index, n, v))
-                        }
+                        Slot::Found(Some((n, len)), v) => (
+                            Some(Cow::Owned(n.to_owned())),
+                            len,
+                            self.entry_kept(index, n, v),
+                        ),
                         // An unknown name is kept (decoded).
                         Slot::Found(None, _) | Slot::Unknown => (None, 0, true),
                         Slot::Invalid => return self.failed(out),
@@ -166,16 +184,17 @@ impl Hpack {
                     let Some(value_len) = literal_len(block, &mut pos) else {
                         return self.failed(out);
                     };
-                    self.insert(name, name_len, None, value_len);
+                    self.insert(name.map(Cow::into_owned), name_len, None, value_len);
                     continue;
                 }
                 let Some((value, value_len)) = text(block, &mut pos) else {
                     return self.failed(out);
                 };
                 if indexing {
-                    self.insert(name.clone(), name_len, Some(value.clone()), value_len);
+                    let entry_name = name.as_deref().map(str::to_owned);
+                    self.insert(entry_name, name_len, Some(value.clone()), value_len);
                 }
-                name.map(|n| (n, value))
+                name.map(|n| (n, Cow::Owned(value)))
             };
             match field {
                 Some((name, value)) => {

@@ -121,7 +121,7 @@ impl Hpack {
         if index == 0 {
             return Slot::Invalid;
         }
-        if let Some((n, v)) = STATIC_TABLE.get(index - 1) {
+        if let Some((n, v)) = static_entry(index) {
             return Slot::Found(Some((n, n.len())), Some(v));
         }
         match self.entries.get(index - 1 - STATIC_TABLE.len()) {
@@ -133,6 +133,11 @@ impl Hpack {
             None => Slot::Invalid,
         }
     }
+}
+
+/// Static table entry `index` (1 to 61): its name and value.
+pub(super) fn static_entry(index: usize) -> Option<(&'static str, &'static str)> {
+    STATIC_TABLE.get(index.checked_sub(1)?).copied()
 }
 
 /// Entries of the static table: indexes 1 to 61; the dynamic table's

@@ -8,6 +8,9 @@
 //! must never panic on any input; the agent's connection tracker feeds them
 //! and decides what the records mean for a connection.
 #![deny(missing_docs)]
+// No unsafe code, but for the two ASCII-to-text conversions in `text`
+// (allowed there, with their reason and figure).
+#![deny(unsafe_code)]
 // Bytes from strangers never panic the agent: no indexing that can go out of
 // bounds, no unwrap/expect/panic outside tests (tests may assert freely).
 #![cfg_attr(

@@ -12,6 +12,7 @@
 //! JSON) and 633 fewer over HTTP/2 (bench/instructions.sh, callgrind).
 
 /// `bytes` as text.
+#[allow(unsafe_code)]
 pub(crate) fn lossy(bytes: &[u8]) -> String {
     if bytes.is_ascii() {
         // SAFETY: ASCII is UTF-8.
@@ -24,6 +25,7 @@ pub(crate) fn lossy(bytes: &[u8]) -> String {
 }
 
 /// Owned `bytes` as text, without a copy when they are valid UTF-8.
+#[allow(unsafe_code)]
 pub(crate) fn lossy_owned(bytes: Vec<u8>) -> String {
     if bytes.is_ascii() {
         // SAFETY: ASCII is UTF-8.

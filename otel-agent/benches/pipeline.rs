@@ -25,7 +25,6 @@ use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_sc
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use otel_agent::export::otlp::http_metrics::HttpHistograms;
-use otel_agent::export::otlp::span_batch::{BatchPool, SpanBatch};
 use otel_agent::export::otlp::spans::{group_by_resource, SpanBuilder};
 use otel_agent::export::otlp::RequestEncoder;
 use otel_agent::export::stdout;
@@ -45,9 +44,6 @@ static ALLOCATOR: otel_agent::allocator::MiMalloc = otel_agent::allocator::MiMal
 
 /// Spans per export request, as the exporter batches them.
 const BATCH: usize = 512;
-/// Spans handed to the export task at once, as the reader delivers them
-/// (at most its `FORWARD_BATCH` outputs at a time under load).
-const DELIVERY: usize = 64;
 /// CPU time spent replaying each recording at each level (`--secs`).
 const MEASURE: Duration = Duration::from_secs(3);
 /// Bytes of stdout JSON buffered before the exporter writes them out.
@@ -169,35 +165,18 @@ fn replay_stdout(
 }
 
 /// Replay through the span pipeline: spans encoded directly (`sdk` false)
-/// or built as SDK `SpanData` and converted by the SDK (`sdk` true). The
-/// encoded spans go as the exporter's do: in batches of [`DELIVERY`] from
-/// `pool`, a request encoded once [`BATCH`] spans are batched, the batches
-/// then given back.
+/// or built as SDK `SpanData` and converted by the SDK (`sdk` true).
 fn replay(
     records: &[Vec<u8>],
     settings: &Arc<Settings>,
-    (spans, http, pool): (&mut SpanBuilder, &mut HttpHistograms, &BatchPool),
+    spans: &mut SpanBuilder,
+    http: &mut HttpHistograms,
     sdk: bool,
     link: bool,
 ) -> Pass {
     let mut sdk_batch = Vec::with_capacity(BATCH);
-    let mut batch = pool.take();
-    let mut queued: Vec<SpanBatch> = Vec::new();
+    let mut batch = Vec::with_capacity(BATCH);
     let mut request = RequestEncoder::default();
-    let mut send = |batch: &mut SpanBatch, queued: &mut Vec<SpanBatch>, all: bool| {
-        if !batch.is_empty() {
-            queued.push(std::mem::replace(batch, pool.take()));
-        }
-        let n: usize = queued.iter().map(SpanBatch::len).sum();
-        if n == 0 || (n < BATCH && !all) {
-            return 0;
-        }
-        let bytes = request.encode(queued).len();
-        for b in queued.drain(..) {
-            pool.give(b);
-        }
-        bytes
-    };
     drive(records, settings, link, |o, pass| match o {
         Some(Output::Exchange(ex)) => {
             // As the exporter does: the facts worked out once for both.
@@ -207,15 +186,18 @@ fn replay(
                 if let Ok(span) = spans.span(&ex) {
                     sdk_batch.push(span);
                 }
-                if sdk_batch.len() == BATCH {
-                    pass.encoded_bytes += encode(&mut sdk_batch);
-                }
-            } else {
+            } else if let Ok(span) = {
                 let process = spans.resource_of(&ex.connection.process);
-                let _ = batch.push(|buf| spans.encode_into(&ex, Some(&facts), &process, 0, buf));
-                if batch.len() == DELIVERY {
-                    pass.encoded_bytes += send(&mut batch, &mut queued, false);
-                }
+                spans.encoded_under(&ex, Some(&facts), &process, 0)
+            } {
+                batch.push(span);
+            }
+            if sdk_batch.len() == BATCH {
+                pass.encoded_bytes += encode(&mut sdk_batch);
+            }
+            if batch.len() == BATCH {
+                pass.encoded_bytes += request.encode(&batch).len();
+                batch.clear();
             }
         }
         Some(Output::Report(r)) => {
@@ -223,7 +205,10 @@ fn replay(
         }
         None => {
             pass.encoded_bytes += encode(&mut sdk_batch);
-            pass.encoded_bytes += send(&mut batch, &mut queued, true);
+            if !batch.is_empty() {
+                pass.encoded_bytes += request.encode(&batch).len();
+                batch.clear();
+            }
         }
     })
 }
@@ -304,16 +289,10 @@ fn main() {
             );
             // Exported once a minute by the agent: no replay counts an export.
             let mut http = HttpHistograms::new(spans.options().body_size_metrics, 0);
-            let pool = BatchPool::default();
             let mut buf = Vec::with_capacity(STDOUT_FLUSH * 2);
             let mut pass = || match sink {
-                Sink::Otlp | Sink::OtlpSdk => replay(
-                    &records,
-                    &settings,
-                    (&mut spans, &mut http, &pool),
-                    sink == Sink::OtlpSdk,
-                    link,
-                ),
+                Sink::Otlp => replay(&records, &settings, &mut spans, &mut http, false, link),
+                Sink::OtlpSdk => replay(&records, &settings, &mut spans, &mut http, true, link),
                 Sink::Stdout => replay_stdout(&records, &settings, &mut buf, link),
                 Sink::None => replay_none(&records, &settings, link),
             };

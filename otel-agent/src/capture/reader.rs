@@ -41,8 +41,7 @@ const FINAL_DRAINS: usize = 16;
 
 /// Where the reader's outputs go, delivered right here: JSON lines on
 /// stdout, and OTLP (spans encoded, HTTP metrics recorded, connection
-/// reports made log records, then queued for the export tasks: the spans
-/// in batches). Nothing is
+/// reports made log records, then queued for the export tasks). Nothing is
 /// handed to another task as an exchange: each exchange is freed by the
 /// thread that built it, which keeps the allocator's retained memory small
 /// (BENCHMARKS.md, "JSON lines written by the reader").
@@ -67,16 +66,14 @@ impl Outlet {
                     Output::Report(r) => otlp.report(r),
                 }
             }
-            otlp.send_spans(false);
         }
         out.clear();
     }
 
-    /// Housekeeping between batches: the spans gathered handed over, the
-    /// HTTP metrics' export, idle processes' last values.
+    /// Housekeeping between batches: the HTTP metrics' export, idle
+    /// processes' last values.
     fn tick(&mut self) {
         if let Some(otlp) = self.otlp.as_mut() {
-            otlp.send_spans(true);
             otlp.expire_idle();
         }
     }

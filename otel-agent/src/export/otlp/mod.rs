@@ -14,7 +14,7 @@
 //! or log record dropped for a full queue is counted.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,6 @@ pub mod metric_export;
 pub mod process_meters;
 pub mod resources;
 pub mod shedding;
-pub mod span_batch;
 pub mod span_proto;
 pub mod spans;
 #[cfg(test)]
@@ -57,7 +56,7 @@ use crate::internal_events::{CaptureStats, KernelCounters};
 use logs::QueuedRecord;
 use metric_export::MetricSender;
 use process_meters::{proc_is_running, unix_now_ns, MeterLimits, ProcessMeters};
-use span_batch::{BatchPool, SpanBatch};
+use span_proto::EncodedSpan;
 use spans::{SpanBuilder, SpanSkip, DISTRO_NAME, DISTRO_VERSION};
 use transport::OtlpTransport;
 
@@ -67,9 +66,6 @@ const MAX_BATCH: usize = 512;
 const MAX_IN_FLIGHT: usize = 4;
 /// How long spans wait for a batch to fill.
 const BATCH_TIMEOUT: Duration = Duration::from_millis(500);
-/// Spans the reader gathers before it hands them to the export task (it
-/// hands over fewer at its next tick: [`Otlp::send_spans`]).
-const SEND_AT: usize = 64;
 /// How long shutdown waits for the queued spans and log records to be
 /// exported (side by side); then the metrics get [`SHUTDOWN_METRICS`]: the
 /// agent stops within about 12 s of SIGTERM even with a stuck collector
@@ -282,18 +278,8 @@ pub struct ExportFailures {
 
 /// The running OTLP pipelines.
 pub struct Otlp {
-    /// Batches of spans for the export task.
-    span_tx: mpsc::Sender<SpanBatch>,
+    span_tx: mpsc::Sender<(Arc<Resource>, EncodedSpan)>,
     span_task: Option<tokio::task::JoinHandle<()>>,
-    /// Spans not yet handed to the export task ([`Otlp::send_spans`]).
-    span_batch: SpanBatch,
-    /// Emptied batches handed back by the export task.
-    span_pool: BatchPool,
-    /// Spans sent to the export task and not yet taken by it.
-    spans_queued: Arc<AtomicUsize>,
-    /// Spans queued at most (`limits.export_queue`): past it, spans are
-    /// dropped (counted).
-    max_queued_spans: usize,
     spans: SpanBuilder,
     /// Whether spans are shed under pressure (`limits.shed_spans`).
     shed: bool,
@@ -442,23 +428,13 @@ impl Otlp {
         let resource = agent_resource(&host_name, &cfg.resource_attributes);
         let failures = Arc::new(ExportFailures::default());
 
-        let max_queued_spans = cfg.max_queued_spans.max(MAX_BATCH);
-        // Batches hold `SEND_AT` spans, fewer when the load is light: room
-        // for twice as many batches as full ones would need, which bounds
-        // the memory the batches hold when the collector stalls.
-        let (span_tx, span_rx) = mpsc::channel(max_queued_spans.div_ceil(SEND_AT) * 2);
-        let span_pool = BatchPool::default();
-        let spans_queued = Arc::new(AtomicUsize::new(0));
+        let (span_tx, span_rx) = mpsc::channel(cfg.max_queued_spans.max(MAX_BATCH));
         let span_task = match &cfg.traces {
             Some(url) => {
                 let transport = OtlpTransport::new(cfg, url, transport::TRACES_PATH)?;
                 Some(tokio::spawn(export_spans(
                     transport,
-                    SpanQueue {
-                        rx: span_rx,
-                        pool: span_pool.clone(),
-                        queued: spans_queued.clone(),
-                    },
+                    span_rx,
                     failures.clone(),
                 )))
             }
@@ -515,10 +491,6 @@ impl Otlp {
         Ok(Self {
             span_tx,
             span_task,
-            span_batch: SpanBatch::default(),
-            span_pool,
-            spans_queued,
-            max_queued_spans,
             spans,
             shed: cfg.shed_spans,
             http,
@@ -537,8 +509,8 @@ impl Otlp {
         self.failures.clone()
     }
 
-    /// One exchange: its span (added to the batch [`Otlp::send_spans`]
-    /// queues) and its HTTP metrics, both under its process's resource.
+    /// One exchange: its span (queued) and its HTTP metrics, both under
+    /// its process's resource.
     pub fn exchange(&mut self, ex: &Exchange) {
         let now = Instant::now();
         // Looked up once for both.
@@ -554,66 +526,43 @@ impl Otlp {
         if self.span_task.is_none() {
             return;
         }
-        let queued = self.spans_queued.load(Ordering::Relaxed) + self.span_batch.len();
         let level = if self.shed {
-            shedding::level(queued as f64 / self.max_queued_spans as f64)
+            let free = self.span_tx.capacity() as f64 / self.span_tx.max_capacity() as f64;
+            shedding::level(1.0 - free)
         } else {
             0
         };
-        let spans = &mut self.spans;
         let built = self
-            .span_batch
-            .push(|buf| spans.encode_into(ex, facts.as_ref(), &process, level, buf));
-        match built {
-            Ok(()) if queued >= self.max_queued_spans => {
-                self.span_batch.pop();
-                self.failures
-                    .spans_queue_full
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(()) => {}
+            .spans
+            .encoded_under(ex, facts.as_ref(), &process, level);
+        let span = match built {
+            Ok(span) => span,
             Err(SpanSkip::Shed) => {
                 self.failures.spans_shed.fetch_add(1, Ordering::Relaxed);
+                return;
             }
             Err(SpanSkip::NotSampled) => {
                 self.failures
                     .spans_not_sampled
                     .fetch_add(1, Ordering::Relaxed);
+                return;
             }
             Err(SpanSkip::ClientSpanOfInstrumentedProgram) => {
                 self.failures
                     .spans_client_skipped
                     .fetch_add(1, Ordering::Relaxed);
+                return;
             }
-        }
-    }
-
-    /// Hand the spans gathered to the export task, as one batch: once
-    /// there are [`SEND_AT`], or any when `now` (the reader's tick, every
-    /// `reader::DRAIN_EVERY`; shutdown).
-    pub fn send_spans(&mut self, now: bool) {
-        let n = self.span_batch.len();
-        if n == 0 || (n < SEND_AT && !now) {
-            return;
-        }
-        let batch = std::mem::replace(&mut self.span_batch, self.span_pool.take());
-        // Counted before the export task can take them (and count them off).
-        self.spans_queued.fetch_add(n, Ordering::Relaxed);
-        self.failures
-            .spans_pending
-            .fetch_add(n as u64, Ordering::Relaxed);
-        if let Err(e) = self.span_tx.try_send(batch) {
-            self.spans_queued.fetch_sub(n, Ordering::Relaxed);
-            self.failures
-                .spans_pending
-                .fetch_sub(n as u64, Ordering::Relaxed);
-            self.failures
-                .spans_queue_full
-                .fetch_add(n as u64, Ordering::Relaxed);
-            let batch = match e {
-                mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => b,
-            };
-            self.span_pool.give(batch);
+        };
+        match self.span_tx.try_send(span) {
+            Ok(()) => {
+                self.failures.spans_pending.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.failures
+                    .spans_queue_full
+                    .fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -672,8 +621,7 @@ impl Otlp {
     }
 
     /// Flush everything and stop: queued spans and log records, metrics.
-    pub async fn shutdown(mut self) {
-        self.send_spans(true);
+    pub async fn shutdown(self) {
         let Otlp {
             span_tx,
             span_task,
@@ -762,51 +710,17 @@ async fn finish(
     }
 }
 
-/// The export task's end of the span queue: the batches, the pool they go
-/// back to, and the count of spans queued (counted off as they are taken).
-struct SpanQueue {
-    rx: mpsc::Receiver<SpanBatch>,
-    pool: BatchPool,
-    queued: Arc<AtomicUsize>,
-}
-
-impl SpanQueue {
-    /// Wait for a batch (at most [`BATCH_TIMEOUT`]), then take the batches
-    /// queued behind it, up to [`MAX_BATCH`] spans in all, into `batches`;
-    /// false once the queue is closed and empty.
-    async fn recv(&mut self, batches: &mut Vec<SpanBatch>) -> bool {
-        let first = match tokio::time::timeout(BATCH_TIMEOUT, self.rx.recv()).await {
-            Ok(Some(b)) => b,
-            Ok(None) => return false,
-            Err(_) => return true,
-        };
-        let mut spans = first.len();
-        batches.push(first);
-        while spans < MAX_BATCH {
-            match self.rx.try_recv() {
-                Ok(b) => {
-                    spans += b.len();
-                    batches.push(b);
-                }
-                Err(_) => break,
-            }
-        }
-        self.queued.fetch_sub(spans, Ordering::Relaxed);
-        true
-    }
-}
-
-/// The span export task: take the queued batches, encode one request of
-/// them (a `ResourceSpans` per process), export it with retries — up to
+/// The span export task: batch, encode one request per batch (a
+/// `ResourceSpans` per process), export it with retries — up to
 /// [`MAX_IN_FLIGHT`] requests at once, so that batching and encoding go on
 /// while earlier requests wait for the collector (one request at a time
 /// left the queue to fill, and drop, during each round trip at saturation).
 async fn export_spans(
     transport: OtlpTransport,
-    mut queue: SpanQueue,
+    mut rx: mpsc::Receiver<(Arc<Resource>, EncodedSpan)>,
     failures: Arc<ExportFailures>,
 ) {
-    let mut batches = Vec::new();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut request = RequestEncoder::default();
     let mut in_flight = tokio::task::JoinSet::new();
     loop {
@@ -815,27 +729,26 @@ async fn export_spans(
             in_flight.join_next().await;
             continue;
         }
-        let open = queue.recv(&mut batches).await;
-        if !batches.is_empty() {
-            let n = batches.iter().map(|b| b.len() as u64).sum();
-            let body = request.encode(&batches);
-            for b in batches.drain(..) {
-                queue.pool.give(b);
-            }
+        let got = tokio::time::timeout(BATCH_TIMEOUT, rx.recv_many(&mut batch, MAX_BATCH)).await;
+        let closed = matches!(got, Ok(0));
+        if !batch.is_empty() {
+            let n = batch.len() as u64;
+            let body = request.encode(&batch);
+            batch.clear();
             let mut transport = transport.clone();
             let failures = failures.clone();
             in_flight.spawn(async move {
                 export_request(&mut transport, body, n, &failures).await;
             });
         }
-        if !open {
+        if closed {
             break;
         }
     }
     while in_flight.join_next().await.is_some() {}
 }
 
-/// Turns batches of encoded spans into one `ExportTraceServiceRequest`: the
+/// Turns a batch of encoded spans into one `ExportTraceServiceRequest`: the
 /// spans of each resource together, resources in order of first
 /// appearance; each resource encoded once and remembered.
 #[derive(Default)]
@@ -851,8 +764,8 @@ pub struct RequestEncoder {
 const MAX_ENCODED_RESOURCES: usize = 4096;
 
 impl RequestEncoder {
-    /// The request body of the spans of `batches`.
-    pub fn encode(&mut self, batches: &[SpanBatch]) -> bytes::Bytes {
+    /// The request body of `batch`.
+    pub fn encode(&mut self, batch: &[(Arc<Resource>, EncodedSpan)]) -> bytes::Bytes {
         use prost::Message as _;
         if self.scope.is_empty() {
             self.scope = opentelemetry_proto::tonic::common::v1::InstrumentationScope {
@@ -868,8 +781,7 @@ impl RequestEncoder {
         }
         self.writer.clear();
         let mut seen: Vec<usize> = Vec::new();
-        let all = batches.iter().flat_map(SpanBatch::iter);
-        for (res, _) in all.clone() {
+        for (res, _) in batch {
             let key = Arc::as_ptr(res) as usize;
             if seen.contains(&key) {
                 continue;
@@ -879,8 +791,8 @@ impl RequestEncoder {
                 let (resource, schema) = resources::proto_resource(res);
                 (res.clone(), resource.encode_to_vec(), schema)
             });
-            let spans = all
-                .clone()
+            let spans = batch
+                .iter()
                 .filter(|(r, _)| Arc::as_ptr(r) as usize == key)
                 .map(|(_, s)| s);
             self.writer

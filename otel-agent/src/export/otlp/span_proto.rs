@@ -498,11 +498,11 @@ impl RequestWriter {
         resource: &[u8],
         schema_url: &str,
         scope: &[u8],
-        spans: impl Iterator<Item = &'a [u8]> + Clone,
+        spans: impl Iterator<Item = &'a EncodedSpan> + Clone,
     ) {
         let spans_len: usize = spans
             .clone()
-            .map(|s| delimited_len(field::SCOPE_SPANS_SPANS, s.len()))
+            .map(|s| delimited_len(field::SCOPE_SPANS_SPANS, s.0.len()))
             .sum();
         let scope_spans_len = delimited_len(field::SCOPE_SPANS_SCOPE, scope.len()) + spans_len;
         let mut len = delimited_len(field::RESOURCE_SPANS_RESOURCE, resource.len())
@@ -517,7 +517,7 @@ impl RequestWriter {
         put_header(field::RESOURCE_SPANS_SCOPE_SPANS, scope_spans_len, buf);
         put_delimited(field::SCOPE_SPANS_SCOPE, scope, buf);
         for s in spans {
-            put_delimited(field::SCOPE_SPANS_SPANS, s, buf);
+            put_delimited(field::SCOPE_SPANS_SPANS, &s.0, buf);
         }
         if !schema_url.is_empty() {
             put_delimited(field::RESOURCE_SPANS_SCHEMA_URL, schema_url.as_bytes(), buf);
@@ -801,17 +801,12 @@ mod tests {
             })
             .collect();
         let mut w = RequestWriter::default();
-        w.resource_spans(
-            &res_bytes,
-            "",
-            &scope.encode_to_vec(),
-            spans[..2].iter().map(|s| s.0.as_slice()),
-        );
+        w.resource_spans(&res_bytes, "", &scope.encode_to_vec(), spans[..2].iter());
         w.resource_spans(
             &resource.encode_to_vec(),
             "https://opentelemetry.io/schemas/1.37.0",
             &scope.encode_to_vec(),
-            spans[2..].iter().map(|s| s.0.as_slice()),
+            spans[2..].iter(),
         );
         let req = ExportTraceServiceRequest::decode(w.bytes()).expect("a valid request");
         assert_eq!(req.resource_spans.len(), 2);

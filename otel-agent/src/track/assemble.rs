@@ -84,15 +84,28 @@ fn exchange(
 /// `None` when that level is `none` or sampling leaves it out.
 pub fn assemble(
     connection: &Connection,
-    ex: Parsed,
+    mut ex: Parsed,
     settings: &Settings,
     clock: &Clock,
 ) -> Option<Box<model::Exchange>> {
-    let start = match &ex {
+    assemble_taken(connection, &mut ex, settings, clock)
+}
+
+/// [`assemble`], taking the parts it keeps out of `ex` where it lies (the
+/// tracker's list of parsed exchanges): moving the 320-byte record out of
+/// the list and into the call was two copies of it per exchange, ~190
+/// instructions (bench/instructions.sh, callgrind).
+pub fn assemble_taken(
+    connection: &Connection,
+    ex: &mut Parsed,
+    settings: &Settings,
+    clock: &Clock,
+) -> Option<Box<model::Exchange>> {
+    let start = match &*ex {
         Parsed::Http1(e) => e.request.as_ref().map_or(0, |r| r.start_ns),
         Parsed::Http2(e) => e.request.as_ref().map_or(0, |m| m.start_ns),
     };
-    let (level, ratio) = settings.level_for(|| rule_context(connection, &ex));
+    let (level, ratio) = settings.level_for(|| rule_context(connection, ex));
     if level == CaptureLevel::None || !sampled(connection.id, start, ratio) {
         return None;
     }
@@ -169,7 +182,7 @@ fn masked_target(target: &str, settings: &Settings) -> Option<String> {
 /// One HTTP/2 stream as an exchange: pseudo-headers kept among the headers.
 fn assemble_http2(
     connection: &Connection,
-    ex: http2::Exchange,
+    ex: &mut http2::Exchange,
     level: CaptureLevel,
     capture: &CaptureSettings,
     clock: &Clock,
@@ -192,7 +205,7 @@ fn assemble_http2(
     let degraded = [&ex.request, &ex.response]
         .iter()
         .any(|m| m.as_ref().is_some_and(|m| m.headers_degraded));
-    let request = ex.request.map(|mut m| {
+    let request = ex.request.take().map(|mut m| {
         let (body, body_truncated) = kept_body(m.body.take(), m.body_truncated, level);
         let (body, body_truncated, body_decoded) = decoded(
             body,
@@ -256,7 +269,7 @@ fn assemble_http2(
             body_decoded,
         }
     });
-    let response = ex.response.map(|mut m| {
+    let response = ex.response.take().map(|mut m| {
         let (body, body_truncated) = kept_body(m.body.take(), m.body_truncated, level);
         let (body, body_truncated, body_decoded) = decoded(
             body,
@@ -293,7 +306,7 @@ fn assemble_http2(
         goaway: ex.goaway,
         headers_degraded: degraded,
     });
-    out.grpc = ex.grpc.map(|g| model::GrpcInfo {
+    out.grpc = ex.grpc.take().map(|g| model::GrpcInfo {
         service: g.service,
         method: g.method,
         status: g.status,
@@ -304,7 +317,7 @@ fn assemble_http2(
 
 fn assemble_http1(
     connection: &Connection,
-    ex: http1::Exchange,
+    ex: &mut http1::Exchange,
     level: CaptureLevel,
     capture: &CaptureSettings,
     clock: &Clock,
@@ -326,8 +339,11 @@ fn assemble_http1(
         .map(|r| r.end_ns)
         .or(ex.request.as_ref().map(|r| r.end_ns))
         .unwrap_or(start);
-    let request = ex.request.map(|r| request(r, scheme, level, capture));
-    let response = ex.response.map(|r| response(r, level, capture));
+    let request = ex
+        .request
+        .take()
+        .map(|r| request(r, scheme, level, capture));
+    let response = ex.response.take().map(|r| response(r, level, capture));
     let mut out = exchange(connection, request, response, start, end, clock);
     out.partial = ex.partial;
     out.gap = ex.gap;

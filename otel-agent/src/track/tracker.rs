@@ -700,7 +700,7 @@ fn emit(
     if exchanges.is_empty() {
         return;
     }
-    for ex in exchanges.drain(..) {
+    for ex in exchanges.iter_mut() {
         conn.got_protocol_event = true;
         if ex.partial() {
             conn.partial_exchanges += 1;
@@ -712,8 +712,8 @@ fn emit(
         if ex.gap() {
             conn.gap_exchanges += 1;
         }
-        let link = evidence.exchange(conn, &ex);
-        if let Some(mut e) = assemble::assemble(&conn.connection, ex, settings, clock) {
+        let link = evidence.exchange(conn, ex);
+        if let Some(mut e) = assemble::assemble_taken(&conn.connection, ex, settings, clock) {
             e.link = link;
             tev!(
                 conn,
@@ -733,6 +733,7 @@ fn emit(
             out.push(Output::Exchange(e));
         }
     }
+    exchanges.clear();
 }
 
 /// The filters of the settings that a connection can be judged on when it is

@@ -81,21 +81,12 @@ fn exchange(
 }
 
 /// Build the exported exchange at the level the capture rules give it;
-/// `None` when that level is `none` or sampling leaves it out.
+/// `None` when that level is `none` or sampling leaves it out. The parts it
+/// keeps are taken out of `ex` where it lies (the tracker's list of parsed
+/// exchanges): moving the 320-byte record out of the list and into the
+/// call was two copies of it per exchange, ~190 instructions
+/// (bench/instructions.sh, callgrind).
 pub fn assemble(
-    connection: &Connection,
-    mut ex: Parsed,
-    settings: &Settings,
-    clock: &Clock,
-) -> Option<Box<model::Exchange>> {
-    assemble_taken(connection, &mut ex, settings, clock)
-}
-
-/// [`assemble`], taking the parts it keeps out of `ex` where it lies (the
-/// tracker's list of parsed exchanges): moving the 320-byte record out of
-/// the list and into the call was two copies of it per exchange, ~190
-/// instructions (bench/instructions.sh, callgrind).
-pub fn assemble_taken(
     connection: &Connection,
     ex: &mut Parsed,
     settings: &Settings,
@@ -632,7 +623,18 @@ mod tests {
     use semconv::model::{Direction, Endpoints, L7Protocol, ProcessInfo, TlsInfo};
 
     use super::*;
+
     use crate::track::parser::{Parser, ParserLimits};
+
+    /// [`super::assemble`] of an exchange the test owns.
+    fn assemble(
+        connection: &Connection,
+        mut ex: Parsed,
+        settings: &Settings,
+        clock: &Clock,
+    ) -> Option<Box<model::Exchange>> {
+        super::assemble(connection, &mut ex, settings, clock)
+    }
 
     /// Wall clock = monotonic + this.
     const OFFSET_NS: i128 = 1_767_225_600_000_000_000;

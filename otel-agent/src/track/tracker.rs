@@ -713,7 +713,7 @@ fn emit(
             conn.gap_exchanges += 1;
         }
         let link = evidence.exchange(conn, ex);
-        if let Some(mut e) = assemble::assemble_taken(&conn.connection, ex, settings, clock) {
+        if let Some(mut e) = assemble::assemble(&conn.connection, ex, settings, clock) {
             e.link = link;
             tev!(
                 conn,

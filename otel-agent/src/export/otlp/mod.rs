@@ -39,6 +39,7 @@ use semconv::spans::ExchangeFacts;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+pub mod buffer_pool;
 pub mod health_metrics;
 pub mod http_metrics;
 pub mod logs;
@@ -53,6 +54,7 @@ mod test_metrics;
 pub mod transport;
 
 use crate::internal_events::{CaptureStats, KernelCounters};
+use buffer_pool::BufferPool;
 use logs::QueuedRecord;
 use metric_export::MetricSender;
 use process_meters::{proc_is_running, unix_now_ns, MeterLimits, ProcessMeters};
@@ -64,6 +66,13 @@ use transport::OtlpTransport;
 const MAX_BATCH: usize = 512;
 /// Span export requests waiting for the collector at once.
 const MAX_IN_FLIGHT: usize = 4;
+/// Capacity of the emptied span buffers kept for the reader to fill again
+/// (`buffer_pool`): two batches of spans of ~1 KiB.
+const POOLED_SPAN_BYTES: usize = 2 * MAX_BATCH * 1024;
+/// Capacity of the request bodies kept to be written again: one per
+/// request in flight and the one being encoded, of ~400 KB each (batches of
+/// spans of ~800 bytes); larger bodies are freed.
+const POOLED_BODY_BYTES: usize = (MAX_IN_FLIGHT + 1) * 512 * 1024;
 /// How long spans wait for a batch to fill.
 const BATCH_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long shutdown waits for the queued spans and log records to be
@@ -429,12 +438,14 @@ impl Otlp {
         let failures = Arc::new(ExportFailures::default());
 
         let (span_tx, span_rx) = mpsc::channel(cfg.max_queued_spans.max(MAX_BATCH));
+        let span_buffers = BufferPool::new(POOLED_SPAN_BYTES);
         let span_task = match &cfg.traces {
             Some(url) => {
                 let transport = OtlpTransport::new(cfg, url, transport::TRACES_PATH)?;
                 Some(tokio::spawn(export_spans(
                     transport,
                     span_rx,
+                    span_buffers.clone(),
                     failures.clone(),
                 )))
             }
@@ -451,7 +462,7 @@ impl Otlp {
         let resource = Arc::new(resource);
         let meter_provider = new_meter_provider(Resource::clone(&resource), metric_exporter);
         let meter = meter_provider.meter_with_scope(scope());
-        let spans = SpanBuilder::of_config(cfg, host_name);
+        let spans = SpanBuilder::of_config(cfg, host_name).with_buffer_pool(span_buffers);
         health_metrics::register(&meter, stats, kernel, failures.clone());
         let http = match &cfg.metrics {
             Some(url) => {
@@ -715,9 +726,11 @@ async fn finish(
 /// [`MAX_IN_FLIGHT`] requests at once, so that batching and encoding go on
 /// while earlier requests wait for the collector (one request at a time
 /// left the queue to fill, and drop, during each round trip at saturation).
+/// The spans' buffers go back to `span_buffers` once in a request.
 async fn export_spans(
     transport: OtlpTransport,
     mut rx: mpsc::Receiver<(Arc<Resource>, EncodedSpan)>,
+    span_buffers: BufferPool,
     failures: Arc<ExportFailures>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -734,7 +747,7 @@ async fn export_spans(
         if !batch.is_empty() {
             let n = batch.len() as u64;
             let body = request.encode(&batch);
-            batch.clear();
+            span_buffers.give_back(batch.drain(..).map(|(_, span)| span.0));
             let mut transport = transport.clone();
             let failures = failures.clone();
             in_flight.spawn(async move {
@@ -750,10 +763,11 @@ async fn export_spans(
 
 /// Turns a batch of encoded spans into one `ExportTraceServiceRequest`: the
 /// spans of each resource together, resources in order of first
-/// appearance; each resource encoded once and remembered.
-#[derive(Default)]
+/// appearance; each resource encoded once and remembered. Each body is
+/// written into one the transport gave back (`buffer_pool`).
 pub struct RequestEncoder {
     writer: span_proto::RequestWriter,
+    bodies: BufferPool,
     /// Encoded `Resource` messages and schema URLs, by resource (the `Arc`
     /// kept so the address stays that resource's).
     resources: rustc_hash::FxHashMap<usize, (Arc<Resource>, Vec<u8>, String)>,
@@ -763,8 +777,20 @@ pub struct RequestEncoder {
 /// Encoded resources remembered at most (cleared past it).
 const MAX_ENCODED_RESOURCES: usize = 4096;
 
+impl Default for RequestEncoder {
+    fn default() -> Self {
+        Self {
+            writer: span_proto::RequestWriter::default(),
+            bodies: BufferPool::new(POOLED_BODY_BYTES),
+            resources: Default::default(),
+            scope: Vec::new(),
+        }
+    }
+}
+
 impl RequestEncoder {
-    /// The request body of `batch`.
+    /// The request body of `batch`; its buffer comes back to the encoder
+    /// when the last clone of it is dropped.
     pub fn encode(&mut self, batch: &[(Arc<Resource>, EncodedSpan)]) -> bytes::Bytes {
         use prost::Message as _;
         if self.scope.is_empty() {
@@ -779,7 +805,7 @@ impl RequestEncoder {
         if self.resources.len() > MAX_ENCODED_RESOURCES {
             self.resources.clear();
         }
-        self.writer.clear();
+        self.writer.start(self.bodies.take_one());
         let mut seen: Vec<usize> = Vec::new();
         for (res, _) in batch {
             let key = Arc::as_ptr(res) as usize;
@@ -800,7 +826,7 @@ impl RequestEncoder {
         }
         // Handed over rather than copied: the copy was ~800 instructions
         // per span (bench/instructions.sh, callgrind).
-        bytes::Bytes::from(self.writer.take())
+        self.bodies.bytes(self.writer.take())
     }
 }
 

@@ -483,6 +483,9 @@ pub fn encode_span(r: &SpanHead, ids: &SpanIds, attributes: &[u8], buf: &mut Vec
 #[derive(Debug, Default)]
 pub struct RequestWriter {
     buf: Vec<u8>,
+    /// Length of the last request taken: a new buffer starts with room
+    /// for as much.
+    last_len: usize,
 }
 
 impl RequestWriter {
@@ -490,6 +493,16 @@ impl RequestWriter {
     /// capacity kept).
     pub fn clear(&mut self) {
         self.buf.clear();
+    }
+
+    /// Start a new request in `buf` (emptied) if given, else in the
+    /// writer's own buffer; with room for as much as the last request.
+    pub fn start(&mut self, buf: Option<Vec<u8>>) {
+        if let Some(buf) = buf {
+            self.buf = buf;
+        }
+        self.buf.clear();
+        self.buf.reserve(self.last_len);
     }
 
     /// Add the spans of one resource.
@@ -529,11 +542,11 @@ impl RequestWriter {
         &self.buf
     }
 
-    /// The request written, handed over whole (no copy); the writer starts
-    /// again with a buffer of its size.
+    /// The request written, handed over whole (no copy); the writer is
+    /// left without a buffer until [`Self::start`].
     pub fn take(&mut self) -> Vec<u8> {
-        let next = Vec::with_capacity(self.buf.len());
-        std::mem::replace(&mut self.buf, next)
+        self.last_len = self.buf.len();
+        std::mem::take(&mut self.buf)
     }
 }
 

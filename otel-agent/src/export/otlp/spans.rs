@@ -25,6 +25,7 @@ use semconv::spans::{
 use semconv::trace_context::{LinkKind, TracePlace};
 use semconv::value::{AttrValue, Attribute};
 
+use super::buffer_pool::{BufferPool, BufferSource};
 use super::resources::{ProcessResource, ProcessResources};
 use super::span_proto::{encode_span, AttributeWriter, EncodedSpan, SpanIds, SPAN_ATTRIBUTES};
 use crate::link::ids::{otel_ids, IdSource};
@@ -74,6 +75,9 @@ pub struct SpanBuilder {
     attributes: Vec<u8>,
     /// Each open connection's attributes, encoded once.
     connections: ConnectionCache,
+    /// Where span buffers come from when the exporter gives them back
+    /// (`buffer_pool`); `None`: each span a new buffer.
+    buffers: Option<BufferSource>,
 }
 
 impl SpanBuilder {
@@ -98,6 +102,7 @@ impl SpanBuilder {
             encoded_len_hint: 512,
             attributes: Vec::with_capacity(1024),
             connections: ConnectionCache::default(),
+            buffers: None,
         }
     }
 
@@ -118,6 +123,13 @@ impl SpanBuilder {
             cfg.mapping.clone(),
         )
         .with_client_spans(cfg.client_span_from_traceparent)
+    }
+
+    /// Encode spans into buffers taken from `pool`, where the exporter
+    /// gives them back.
+    pub fn with_buffer_pool(mut self, pool: BufferPool) -> Self {
+        self.buffers = Some(BufferSource::new(pool));
+        self
     }
 
     /// For exchanges without ids, take trace and span ids from `ids`
@@ -263,7 +275,11 @@ impl SpanBuilder {
             &mut AttributeWriter::new(SPAN_ATTRIBUTES, &mut self.attributes)
                 .with_connection(&ex.connection, connection),
         );
-        let mut buf = Vec::with_capacity(self.encoded_len_hint + 64);
+        let room = self.encoded_len_hint + 64;
+        let mut buf = match &mut self.buffers {
+            Some(source) => source.take(room),
+            None => Vec::with_capacity(room),
+        };
         encode_span(&head, &ids, &self.attributes, &mut buf);
         self.encoded_len_hint = self.encoded_len_hint.max(buf.len().min(MAX_SPAN_HINT));
         Ok((process.resource.clone(), EncodedSpan(buf)))

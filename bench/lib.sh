@@ -61,6 +61,8 @@ agent_start() { # args...   (AGENT_ENV="NAME=VALUE ...": extra environment)
 }
 # CPU seconds (user+system) of the agent so far, and its RSS in MiB now.
 agent_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$AGENT_PID/stat"; }
+# Minor page faults of the agent so far (pages faulted in: fresh heap pages included).
+agent_minflt() { awk '{print $10}' "/proc/$AGENT_PID/stat"; }
 agent_rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$AGENT_PID/status"; }
 # "anon A MiB + file F MiB": the agent's heap vs file-backed pages (the executable, and the
 # kernel ring buffer's pages mapped for reading — kernel memory sized by limits.ring_buffer).

@@ -119,7 +119,10 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 		if (c->announced)
 			emit_close(c, key, (__u32)pid_tgid, CLOSE_SYSCALL);
 		bpf_map_delete_elem(&conns, &key);
-	} else {
+	} else if (bpf_map_lookup_elem(&not_socket, &key)) {
+		/* Looked up first: nearly every close is of an fd in neither map
+		 * (a file nginx served), and a delete takes the bucket's lock even
+		 * when the key is missing. */
 		bpf_map_delete_elem(&not_socket, &key);
 	}
 	return 0;

@@ -67,7 +67,8 @@ const MAX_BATCH: usize = 512;
 /// Span export requests waiting for the collector at once.
 const MAX_IN_FLIGHT: usize = 4;
 /// Capacity of the emptied span buffers kept for the reader to fill again
-/// (`buffer_pool`): two batches of spans of ~1 KiB.
+/// (`buffer_pool`): two batches of spans of ~1 KiB (and as much again in
+/// the reader's stash, taken from the pool at once).
 const POOLED_SPAN_BYTES: usize = 2 * MAX_BATCH * 1024;
 /// Capacity of the request bodies kept to be written again: one per
 /// request in flight and the one being encoded, of ~400 KB each (batches of

@@ -125,14 +125,21 @@ static __always_inline int data_exit(void *ctx, long ret)
 			iov = a.buf;
 			vlen = a.vlen;
 		}
-		struct iovec v = {};
-		if (!vlen || bpf_probe_read_user(&v, sizeof(v), (const void *)iov))
+		if (!vlen)
 			return 0;
-		first = (__u64)v.iov_base;
-		first_len = v.iov_len < total ? v.iov_len : total;
+		/* The first iovec is read below only to sniff a new connection:
+		 * the loop over the iovecs reads it anyway. */
+		first = 0;
 	}
 
 	if (!c->announced) {
+		if (iov) {
+			struct iovec v = {};
+			if (bpf_probe_read_user(&v, sizeof(v), (const void *)iov))
+				return 0;
+			first = (__u64)v.iov_base;
+			first_len = v.iov_len < total ? v.iov_len : total;
+		}
 		/* The agent's connect may have been recorded after this side's
 		 * accept: check the peer again before the first event. */
 		struct sock *sk = tcp_sock_of_fd(a.fd);

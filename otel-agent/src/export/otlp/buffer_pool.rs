@@ -56,16 +56,8 @@ impl BufferPool {
         }
     }
 
-    /// One buffer, if any is pooled.
-    pub fn take_one(&self) -> Option<Vec<u8>> {
-        let mut free = self.free.lock().ok()?;
-        let buf = free.bufs.pop()?;
-        free.bytes -= buf.capacity();
-        Some(buf)
-    }
-
     /// Moves every pooled buffer into `stash` (one lock for many buffers).
-    pub fn take_all(&self, stash: &mut Vec<Vec<u8>>) {
+    fn take_all(&self, stash: &mut Vec<Vec<u8>>) {
         if let Ok(mut free) = self.free.lock() {
             stash.append(&mut free.bufs);
             free.bytes = 0;
@@ -73,23 +65,9 @@ impl BufferPool {
     }
 
     /// Buffers pooled now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.free.lock().map_or(0, |free| free.bufs.len())
-    }
-
-    /// Whether no buffer is pooled now.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// `buf` as `Bytes` that give the buffer back to this pool once the
-    /// last of their clones is dropped (a request body: kept for retries,
-    /// then reused).
-    pub fn bytes(&self, buf: Vec<u8>) -> Bytes {
-        Bytes::from_owner(Pooled {
-            buf,
-            pool: self.clone(),
-        })
     }
 }
 
@@ -111,8 +89,9 @@ impl Drop for Pooled {
     }
 }
 
-/// The buffers one thread takes from a pool: taken from it a stash at a
-/// time, so that the pool's lock is taken once for many buffers.
+/// The buffers one thread takes from a pool (the reader's span buffers, the
+/// export task's request bodies): taken from it a stash at a time, so that
+/// the pool's lock is taken once for many buffers.
 #[derive(Debug)]
 pub struct BufferSource {
     pool: BufferPool,
@@ -138,6 +117,16 @@ impl BufferSource {
         buf.reserve(len);
         buf
     }
+
+    /// `buf` as `Bytes` that give the buffer back to the pool once the last
+    /// of their clones is dropped (a request body: kept for retries, then
+    /// reused).
+    pub fn bytes(&self, buf: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Pooled {
+            buf,
+            pool: self.pool.clone(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -155,7 +144,7 @@ mod tests {
         assert_eq!(pool.len(), 2, "the second is past the pool's bytes");
         // Both come out in one take of the stash; the first given back last.
         let b = source.take(5);
-        assert!(pool.is_empty());
+        assert_eq!(pool.len(), 0);
         let c = source.take(50);
         assert_eq!(c.as_ptr(), a_ptr, "the buffer came back, emptied");
         assert!(c.is_empty() && c.capacity() >= 100);
@@ -165,13 +154,15 @@ mod tests {
     #[test]
     fn bytes_go_back_to_the_pool_when_their_last_clone_is_dropped() {
         let pool = BufferPool::new(1024);
-        let body = pool.bytes(b"request".to_vec());
+        let mut source = BufferSource::new(pool.clone());
+        let body = source.bytes(b"request".to_vec());
         let retry = body.clone();
         assert_eq!(&retry[..], b"request");
         drop(body);
-        assert!(pool.is_empty(), "a clone is still held");
+        assert_eq!(pool.len(), 0, "a clone is still held");
         drop(retry);
-        let back = pool.take_one().unwrap();
+        assert_eq!(pool.len(), 1);
+        let back = source.take(0);
         assert!(back.is_empty() && back.capacity() >= 7);
     }
 }

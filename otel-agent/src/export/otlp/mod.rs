@@ -54,7 +54,7 @@ mod test_metrics;
 pub mod transport;
 
 use crate::internal_events::{CaptureStats, KernelCounters};
-use buffer_pool::BufferPool;
+use buffer_pool::{BufferPool, BufferSource};
 use logs::QueuedRecord;
 use metric_export::MetricSender;
 use process_meters::{proc_is_running, unix_now_ns, MeterLimits, ProcessMeters};
@@ -768,7 +768,7 @@ async fn export_spans(
 /// written into one the transport gave back (`buffer_pool`).
 pub struct RequestEncoder {
     writer: span_proto::RequestWriter,
-    bodies: BufferPool,
+    bodies: BufferSource,
     /// Encoded `Resource` messages and schema URLs, by resource (the `Arc`
     /// kept so the address stays that resource's).
     resources: rustc_hash::FxHashMap<usize, (Arc<Resource>, Vec<u8>, String)>,
@@ -782,7 +782,7 @@ impl Default for RequestEncoder {
     fn default() -> Self {
         Self {
             writer: span_proto::RequestWriter::default(),
-            bodies: BufferPool::new(POOLED_BODY_BYTES),
+            bodies: BufferSource::new(BufferPool::new(POOLED_BODY_BYTES)),
             resources: Default::default(),
             scope: Vec::new(),
         }
@@ -806,7 +806,7 @@ impl RequestEncoder {
         if self.resources.len() > MAX_ENCODED_RESOURCES {
             self.resources.clear();
         }
-        self.writer.start(self.bodies.take_one());
+        self.writer.start(self.bodies.take(0));
         let mut seen: Vec<usize> = Vec::new();
         for (res, _) in batch {
             let key = Arc::as_ptr(res) as usize;

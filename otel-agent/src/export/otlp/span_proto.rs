@@ -495,14 +495,12 @@ impl RequestWriter {
         self.buf.clear();
     }
 
-    /// Start a new request in `buf` (emptied) if given, else in the
-    /// writer's own buffer; with room for as much as the last request.
-    pub fn start(&mut self, buf: Option<Vec<u8>>) {
-        if let Some(buf) = buf {
-            self.buf = buf;
-        }
-        self.buf.clear();
-        self.buf.reserve(self.last_len);
+    /// Start a new request in `buf` (emptied), with room for as much as the
+    /// last request.
+    pub fn start(&mut self, mut buf: Vec<u8>) {
+        buf.clear();
+        buf.reserve(self.last_len);
+        self.buf = buf;
     }
 
     /// Add the spans of one resource.

@@ -16,6 +16,11 @@ pub const DATA_FLAG_RAW_TLS: u8 = 2;
 /// `body_skip` map, that it does not keep them): `len` is exact, nothing is
 /// captured, and nothing is lost.
 pub const DATA_FLAG_SKIPPED: u8 = 4;
+/// `DATA_FLAG_SKIPPED_TAIL`: the bytes past `captured` were skipped on
+/// purpose (a vectored call's last buffer, taken for the body of the head
+/// copied before it): not truncated, to be checked against the framing as a
+/// [`DATA_FLAG_SKIPPED`] event is.
+pub const DATA_FLAG_SKIPPED_TAIL: u8 = 8;
 
 macro_rules! c_enum {
     ($(#[$m:meta])* $name:ident : $repr:ty { $($(#[$vm:meta])* $variant:ident = $value:expr,)* }) => {
@@ -567,6 +572,10 @@ mod tests {
         );
         assert_eq!(define("DATA_FLAG_RAW_TLS"), u64::from(DATA_FLAG_RAW_TLS));
         assert_eq!(define("DATA_FLAG_SKIPPED"), u64::from(DATA_FLAG_SKIPPED));
+        assert_eq!(
+            define("DATA_FLAG_SKIPPED_TAIL"),
+            u64::from(DATA_FLAG_SKIPPED_TAIL)
+        );
         assert_eq!(
             define("BODY_SKIP_AFTER_HEAD"),
             u64::from(BODY_SKIP_AFTER_HEAD)

@@ -135,7 +135,10 @@ fn head_and_body_in_one_buffer_are_split_at_the_head() {
         ("/post/5", 800),
     ];
     let server = Server::python("http_server.py", &[]);
-    let agent = Agent::start(&[]);
+    let agent = Agent::start(&[
+        "--log-level",
+        "info,otel_agent=debug,otel_agent::track::tracker=trace",
+    ]);
     let mut client = Interactive::python("raw_client.py", &[&server.port.to_string(), "posts"]);
     let client_pid = client.child.id();
     client.expect_line("FIRST");
@@ -200,5 +203,113 @@ fn head_and_body_in_one_buffer_are_split_at_the_head() {
     assert!(
         final_counter(&log, "kernel_skipped_bytes") >= 2 * (2000 + 3000 + 900),
         "the kernel skipped the bodies:\n{log}"
+    );
+    // The client's write of /post/2 is all head and body: one event, the
+    // head copied and the body its skipped tail (flags 8).
+    let head2 = "POST /post/2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000\r\n\r\n".len();
+    let want = format!("len={} captured={head2} flags=8", head2 + 2000);
+    assert!(
+        egress_events(&log, client_pid).any(|l| l.contains(&want)),
+        "the client's head and body in one event, the body skipped ({want})"
+    );
+}
+
+/// The `data event` trace lines of `pid`'s writes.
+fn egress_events(log: &str, pid: u32) -> impl Iterator<Item = &str> {
+    let pid_field = format!("pid={pid} ");
+    log.lines().filter(move |l| {
+        l.contains("data event") && l.contains(&pid_field) && l.contains("dir=Egress")
+    })
+}
+
+/// A vectored write of a head and its body goes out of the kernel as one
+/// event: the head copied, the body its skipped tail (`DATA_FLAG_SKIPPED_TAIL`),
+/// with the exact byte counts. Python's `sendmsg` of several buffers is the
+/// vectored call here, as nginx's `writev` of head and body is: after the
+/// connection's first exchange, /vec/2 (head + 2000 bytes) is one event that
+/// copies the head alone, /vec/3 (head + 2 bytes) one event that copies both,
+/// and the calls gathering cannot take (a pipelined pair, a body in two
+/// buffers) take the per-buffer path — every exchange exact on both sides.
+#[test]
+fn a_vectored_head_and_body_are_one_event_with_the_body_skipped() {
+    const SIZES: [(&str, u64); 6] = [
+        ("/vec/1", 1000),
+        ("/vec/2", 2000),
+        ("/vec/3", 2),
+        ("/vec/4", 900),
+        ("/vec/5", 800),
+        ("/vec/6", 1500),
+    ];
+    let server = Server::python("http_server.py", &[]);
+    let agent = Agent::start(&[
+        "--log-level",
+        "info,otel_agent=debug,otel_agent::track::tracker=trace",
+    ]);
+    let mut client = Interactive::python("raw_client.py", &[&server.port.to_string(), "vectored"]);
+    let client_pid = client.child.id();
+    client.expect_line("FIRST");
+    agent.wait_for("the first exchange", 20, |ls| {
+        !exchanges_of(ls, client_pid).is_empty() && !exchanges_of(ls, server.pid()).is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    client.send_line("go");
+    client.expect_line("DONE");
+    agent.wait_for("both sides' connection reports", 20, |ls| {
+        !reports_of(ls, client_pid).is_empty() && !reports_of(ls, server.pid()).is_empty()
+    });
+    let (lines, log) = agent.stop_with_log();
+    for (pid, what) in [(client_pid, "client"), (server.pid(), "server")] {
+        let ex = exchanges_of(&lines, pid);
+        let got: Vec<(&str, u64, u64, u64)> = ex
+            .iter()
+            .map(|e| {
+                (
+                    s(e, "/request/path"),
+                    n(e, "/request/body_size"),
+                    n(e, "/response/status"),
+                    n(e, "/response/body_size"),
+                )
+            })
+            .collect();
+        let want: Vec<(&str, u64, u64, u64)> = SIZES
+            .iter()
+            .map(|&(p, size)| (p, size, 201, size))
+            .collect();
+        assert_eq!(got, want, "{what}: one exact exchange per request: {ex:#?}");
+        for e in &ex {
+            assert_eq!(
+                (&e["partial"], &e["gap"]),
+                (&Value::Bool(false), &Value::Bool(false)),
+                "{what}: exact, not flagged: {e}"
+            );
+        }
+        let reports = reports_of(&lines, pid);
+        assert_eq!(reports.len(), 1, "{what}: one connection: {reports:#?}");
+        let r = &reports[0];
+        assert_eq!(
+            (
+                n(r, "/exchanges"),
+                n(r, "/gap_exchanges"),
+                n(r, "/truncated_bytes")
+            ),
+            (6, 0, 0),
+            "{what}: {r}"
+        );
+    }
+    // The client's sendmsg of /vec/2: one event of the head and its
+    // 2000-byte body, the body skipped (flags 8), nothing truncated.
+    let head2 = "POST /vec/2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000\r\n\r\n".len();
+    let gathered: Vec<&str> = egress_events(&log, client_pid)
+        .filter(|l| l.contains(" flags=8"))
+        .collect();
+    let want = format!("len={} captured={head2} flags=8", head2 + 2000);
+    assert!(
+        gathered.iter().any(|l| l.contains(&want)),
+        "the client's head and body in one event, the body skipped ({want}): {gathered:#?}"
+    );
+    let r = &reports_of(&lines, client_pid)[0];
+    assert!(
+        n(r, "/skipped_bytes") >= 2000 + 900 + 800 + 500,
+        "the client's bodies after their heads skipped: {r}"
     );
 }

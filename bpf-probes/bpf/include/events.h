@@ -72,6 +72,12 @@ enum syscall_id {
 /* Skipped on purpose: body bytes userspace said it does not keep (map
  * `body_skip`); len is exact, captured is 0. Not truncated, not lost. */
 #define DATA_FLAG_SKIPPED 4
+/* The event's tail, past `captured`, was skipped on purpose: a vectored
+ * call's last buffer, taken for the body of the message head copied before
+ * it on a connection that keeps no body (BODY_SKIP_AFTER_HEAD). Not
+ * truncated: userspace checks it against the framing as it does a
+ * DATA_FLAG_SKIPPED event. */
+#define DATA_FLAG_SKIPPED_TAIL 8
 
 enum close_reason {
 	CLOSE_SYSCALL = 1,

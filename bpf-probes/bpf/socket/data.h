@@ -6,6 +6,7 @@
 #include "maps/config.h"
 #include "maps/active_io.h"
 #include "socket/emit.h"
+#include "socket/gather.h"
 #include "socket/sniff.h"
 #include "maps/tail_calls.h"
 #include "tls/correlate.h"
@@ -170,6 +171,19 @@ static __always_inline int data_exit(void *ctx, long ret)
 	if (!iov) {
 		stream_bytes(c, a.conn_key, tid, &a, first, total, 0);
 		goto out;
+	}
+	/* A few small buffers: one event (socket/gather.h). */
+	if (vlen > 1) {
+		struct gather g = {};
+		g.key = a.conn_key;
+		g.iov = iov;
+		g.total = total;
+		g.vlen = vlen;
+		g.tid = tid;
+		g.direction = a.direction;
+		g.syscall = a.syscall;
+		if (gather_call(&g))
+			goto out;
 	}
 	/* A body buffer written after its head in the same call (nginx, node:
 	 * writev of head and body) is skipped when userspace keeps no body. */

@@ -107,9 +107,10 @@ struct chunk {
  * else up to the mark (not on the call's last event, which must cover
  * everything it was given). With EMIT_MAY_SPLIT on a connection that keeps
  * no body, a copy starting with a message head that has body after it in the
- * same buffer (its Content-Length) ends with the head, and ch->skip_len says
- * how much body the next event is to skip. ch->covered says how far the
- * event reached.
+ * same buffer (its Content-Length) ends with the head: when the rest of the
+ * buffer is all body, the event covers it as its skipped tail
+ * (DATA_FLAG_SKIPPED_TAIL), else ch->skip_len says how much body the next
+ * event is to skip. ch->covered says how far the event reached.
  * A global function: the verifier checks it once, not once per call site,
  * which keeps the callers' loops cheap to verify. `split`: the variant that
  * may end a copy at a head's end (socket data only: the look for the head's
@@ -162,6 +163,7 @@ static __always_inline int emit_chunk_as(struct chunk *ch, const bool split)
 	}
 	struct data_event *ev = &slot->ev;
 	__u64 n = covers > MAX_PAYLOAD ? MAX_PAYLOAD : covers;
+	__u64 tail = 0; /* body after a split head, skipped as the event's tail */
 	if (!ch->buf || (flags & DATA_FLAG_SKIPPED))
 		n = 0;
 	fill_header(&ev->hdr, c, EVENT_DATA, key, ch->tid);
@@ -188,16 +190,24 @@ static __always_inline int emit_chunk_as(struct chunk *ch, const bool split)
 		barrier_var(h);
 		if (h > HEAD_SCAN_BYTES)
 			h = 0;
-		/* Body after the head, starting like one: copy the head only. */
+		/* Body after the head, starting like one: copy the head only.
+		 * When the rest of the buffer is all body, the event covers it as
+		 * its skipped tail; else the next event skips the body. */
 		if (h && length > 1 && length != CL_CONFLICT && h + 8 <= n && starts_body(ev->payload + h)) {
 			n = h;
-			covers = h;
-			ev->len = h;
-			ch->covered = h;
-			ch->skip_len = length - 1;
+			if (ch->rest - h <= length - 1) {
+				tail = ch->rest - h;
+				covers = ch->rest;
+				ev->flags |= DATA_FLAG_SKIPPED_TAIL;
+			} else {
+				covers = h;
+				ch->skip_len = length - 1;
+			}
+			ev->len = (__u32)covers;
+			ch->covered = covers;
 		}
 	}
-	__u64 missing = flags & DATA_FLAG_SKIPPED ? 0 : covers - n;
+	__u64 missing = flags & DATA_FLAG_SKIPPED ? 0 : covers - n - tail;
 	if (missing)
 		ev->flags |= DATA_FLAG_TRUNCATED;
 	ev->captured = (__u32)n;
@@ -217,6 +227,8 @@ static __always_inline int emit_chunk_as(struct chunk *ch, const bool split)
 	}
 	if (flags & DATA_FLAG_SKIPPED)
 		count(CNT_SKIPPED_BYTES, covers);
+	if (tail)
+		count(CNT_SKIPPED_BYTES, tail);
 	if (ch->source == SOURCE_SYSCALL)
 		c->bytes[dir] += covers;
 	else

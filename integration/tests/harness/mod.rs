@@ -64,8 +64,14 @@ impl Agent {
             0,
             "integration tests load eBPF: run them as root"
         );
+        // The tests' log level, unless a test sets its own.
+        let log_level: &[&str] = if args.contains(&"--log-level") {
+            &[]
+        } else {
+            &["--log-level", "info,otel_agent=debug"]
+        };
         let mut child = Command::new(agent_bin())
-            .args(["--log-level", "info,otel_agent=debug"])
+            .args(log_level)
             .args(args)
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("OTEL_EXPORTER_OTLP_PROTOCOL")

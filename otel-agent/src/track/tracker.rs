@@ -62,6 +62,9 @@ struct Placed {
     tail_cause: GapCause,
     /// Bytes the event covers that the kernel skipped on purpose.
     skipped: u64,
+    /// Bytes of its tail, after the payload, that the kernel skipped on
+    /// purpose (`DATA_FLAG_SKIPPED_TAIL`).
+    skipped_tail: u64,
 }
 
 impl Tracker {
@@ -548,12 +551,19 @@ fn place(
     } else {
         0
     };
+    let uncopied = u64::from(h.len.saturating_sub(h.captured)).saturating_sub(skipped);
+    let skipped_tail = if h.flags & events::DATA_FLAG_SKIPPED_TAIL != 0 {
+        uncopied
+    } else {
+        0
+    };
     Some(Placed {
         lost,
         lost_cause,
-        missing_tail: u64::from(h.len.saturating_sub(h.captured)).saturating_sub(skipped),
+        missing_tail: uncopied - skipped_tail,
         tail_cause,
         skipped,
+        skipped_tail,
     })
 }
 
@@ -626,6 +636,11 @@ fn feed(
         add(&stats.bytes_skipped, placed.skipped);
     } else {
         parser.push(side, ts, payload);
+    }
+    if placed.skipped_tail > 0 {
+        parser.skip(side, ts, placed.skipped_tail);
+        conn.skipped_bytes = conn.skipped_bytes.saturating_add(placed.skipped_tail);
+        add(&stats.bytes_skipped, placed.skipped_tail);
     }
     let mut missing_tail = placed.missing_tail;
     // Bytes the kernel did not copy (past the per-call cap, or sent with
@@ -1179,6 +1194,77 @@ mod tests {
         assert!(
             second.gap_causes.contains(&"skipped_outside_body"),
             "what the skip may have hidden is flagged: {second:?}"
+        );
+    }
+
+    #[test]
+    fn a_gathered_event_with_its_body_as_skipped_tail_is_exact_and_a_wrong_guess_is_a_gap() {
+        // writev(head, body) as one event: the head copied, the body its
+        // skipped tail.
+        let gathered = |payload: &[u8], tail: u32, ts: u64| {
+            let mut h = data(KDirection::Ingress, 0, payload, ts);
+            h.len = payload.len() as u32 + tail;
+            h.flags = events::DATA_FLAG_SKIPPED_TAIL;
+            h
+        };
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n";
+        let mut t = tracker();
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        t.handle(Event::Data(gathered(head, 2048, 3_000), head), &mut out);
+        let mut close = close(5_000);
+        close.bytes_received = head.len() as u64 + 2048;
+        t.handle(Event::ConnClose(close), &mut out);
+        let e = only_exchange(&out);
+        assert!(!e.gap && !e.partial, "{e:?}");
+        assert_eq!(e.response.as_ref().unwrap().body_size, 2048);
+        let r = report(&out);
+        assert_eq!((r.skipped_bytes, r.truncated_bytes), (2048, 0));
+        assert_eq!(t.stats.snapshot().bytes_skipped, 2048);
+
+        // A body-less response with a tail taken for its body: the skip does
+        // not fit, so it is a gap, never a body.
+        let head = b"HTTP/1.1 204 No Content\r\n\r\n";
+        let mut t = tracker();
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        t.handle(Event::Data(gathered(head, 100, 3_000), head), &mut out);
+        let second = b"GET /second HTTP/1.1\r\n\r\n";
+        t.handle(
+            Event::Data(
+                data(KDirection::Egress, REQ.len() as u64, second, 4_000),
+                second,
+            ),
+            &mut out,
+        );
+        t.shutdown(&mut out);
+        let exchanges: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Exchange(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(exchanges.len(), 2, "{exchanges:?}");
+        assert_eq!(exchanges[0].response.as_ref().unwrap().status, 204);
+        assert!(!exchanges[0].gap, "its own response was whole");
+        assert!(
+            exchanges[1].partial && exchanges[1].response.is_none(),
+            "{:?}",
+            exchanges[1]
+        );
+        assert!(
+            exchanges[1].gap_causes.contains(&"skipped_outside_body"),
+            "what the skip may have hidden is flagged: {:?}",
+            exchanges[1]
         );
     }
 

@@ -3,9 +3,11 @@
 # run and per exchange (kernel.bpf_stats_enabled=1; a tail-called program's
 # time is in its caller's, so the data exit handlers show as exit_<syscall>).
 # wrk -t1 -c16 for DUR s (5 unless set) against nginx PATH, the agent in the
-# default mode unless ARGS are given.
+# default mode unless ARGS are given; BASE=https://127.0.0.1:18443 for nginx
+# over TLS (the uprobes' programs too).
 # usage: sudo bench/bpf_programs.sh [PATH] [AGENT ARGS...]
 #   e.g. sudo bench/bpf_programs.sh /tiny      sudo bench/bpf_programs.sh /body --capture-level summary
+#        sudo BASE=https://127.0.0.1:18443 bench/bpf_programs.sh /tiny
 set -euo pipefail
 cd "$(dirname "$0")/.."
 URL_PATH=${1:-/tiny}
@@ -14,7 +16,7 @@ source bench/lib.sh
 export WRK_THREADS=1 DUR=${DUR:-5}
 bpf_stats_on
 agent_start "$@"
-read -r RPS _ _ N < <(wrk_run "http://127.0.0.1:18080$URL_PATH")
+read -r RPS _ _ N < <(wrk_run "${BASE:-http://127.0.0.1:18080}$URL_PATH")
 EXCHANGES=$((2 * N))
 echo "== eBPF programs, nginx $URL_PATH, $RPS req/s, $N requests ($EXCHANGES exchanges, both sides)"
 # The agent's programs: the ids of its program descriptors.

@@ -6,6 +6,7 @@
 # (details, JSON lines on stdout to a file) with MODE=default. Per run: req/s,
 # exchanges and completeness, agent CPU per exchange, minor page faults,
 # RSS (peak and end of load), spans shed; then the medians of each build.
+# BASE=https://127.0.0.1:18443: nginx over TLS.
 # usage: sudo bench/compare.sh A_BIN B_BIN [ROUNDS] [PATH]
 #   e.g. sudo bench/compare.sh /tmp/agent-before target/release/otel-agent 5 /tiny
 set -euo pipefail
@@ -30,7 +31,7 @@ for _ in $(seq 1 "$ROUNDS"); do
     C0=$(agent_cpu); F0=$(agent_minflt)
     (while sleep 0.3; do agent_rss 2>/dev/null || echo 0; echo; done >"$WORK/rss.samples") &
     SAMPLER=$!
-    read -r RPS _ _ N < <(wrk_run "http://127.0.0.1:18080$URL_PATH" </dev/null)
+    read -r RPS _ _ N < <(wrk_run "${BASE:-http://127.0.0.1:18080}$URL_PATH" </dev/null)
     C1=$(agent_cpu); F1=$(agent_minflt); END=$(agent_rss)
     kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
     PEAK=$(sort -n "$WORK/rss.samples" | tail -1)

@@ -31,8 +31,16 @@ static __always_inline void session_gap(__u64 session, __u32 tgid, __u8 directio
 static __always_inline void tie_session(struct conn_state *c, __u64 key, __u64 session, bool replace)
 {
 	struct tls_session_key sk = { .session = session, .tgid = key >> 32 };
-	if (bpf_map_update_elem(&tls_sessions, &sk, &key, replace ? BPF_ANY : BPF_NOEXIST) != 0)
-		return;
+	/* Looked up first: an update of the LRU map takes a node from its free
+	 * list even when the key is there already (every socket read nested in
+	 * an SSL_read, every write in an SSL_write, ties again). */
+	__u64 *tied = bpf_map_lookup_elem(&tls_sessions, &sk);
+	if (tied && !replace)
+		return; /* what an update with BPF_NOEXIST would say */
+	if (!tied || *tied != key) {
+		if (bpf_map_update_elem(&tls_sessions, &sk, &key, replace ? BPF_ANY : BPF_NOEXIST) != 0)
+			return;
+	}
 	c->tls_session = session;
 	struct tls_session_gap *g = bpf_map_lookup_elem(&tls_session_gaps, &sk);
 	if (!g)

@@ -35,6 +35,18 @@ const FORWARD_BATCH: usize = 64;
 /// filling would otherwise never leave the drain (nor stop when asked).
 const DRAIN_BUDGET: usize = 16 * 1024;
 
+/// How long the reader works before it lets the threads waiting for its
+/// CPU go first (`sched_yield`): a thread of the observed server woken on
+/// this CPU waits for the reader's burst to end, and bursts of a few
+/// milliseconds were what the server's paced p99 latency grew by, whatever
+/// the agent's priority (BENCHMARKS.md, "The reader's bursts").
+const YIELD_EVERY: Duration = Duration::from_micros(100);
+/// Records handled between two looks at the clock.
+const YIELD_CHECK: usize = 16;
+/// The span queue's fill from which the reader no longer yields (shedding
+/// starts at half full: `otlp::shedding`).
+const YIELD_UNTIL_FILL: f64 = 0.25;
+
 /// Drains at shutdown, at most: what the ring buffer held when the agent
 /// was asked to stop (a few budgets at most), not a load that goes on.
 const FINAL_DRAINS: usize = 16;
@@ -68,6 +80,15 @@ impl Outlet {
             }
         }
         out.clear();
+    }
+
+    /// Is a sink behind: the OTLP span queue a quarter full or more? The
+    /// reader then stops yielding its CPU ([`YIELD_EVERY`]): letting the
+    /// server go first would only make spans for the queue to shed.
+    fn behind(&self) -> bool {
+        self.otlp
+            .as_ref()
+            .is_some_and(|o| o.span_queue_fill() >= YIELD_UNTIL_FILL)
     }
 
     /// Housekeeping between batches: the HTTP metrics' export, idle
@@ -196,6 +217,7 @@ fn drain_ring(
     stats: &CaptureStats,
 ) -> bool {
     let mut read = 0;
+    let mut slice = std::time::Instant::now();
     while let Some(item) = ring.next() {
         record(recorder, &item);
         tracker.handle_record(&item, out);
@@ -204,6 +226,10 @@ fn drain_ring(
             forward(outlet, out, linker, stats);
         }
         read += 1;
+        if read % YIELD_CHECK == 0 && slice.elapsed() >= YIELD_EVERY && !outlet.behind() {
+            std::thread::yield_now();
+            slice = std::time::Instant::now();
+        }
         if read == DRAIN_BUDGET {
             forward(outlet, out, linker, stats);
             return true;

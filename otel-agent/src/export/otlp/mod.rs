@@ -521,6 +521,11 @@ impl Otlp {
         self.failures.clone()
     }
 
+    /// How full the span queue is, from 0 (empty) to 1 (full).
+    pub fn span_queue_fill(&self) -> f64 {
+        1.0 - self.span_tx.capacity() as f64 / self.span_tx.max_capacity() as f64
+    }
+
     /// One exchange: its span (queued) and its HTTP metrics, both under
     /// its process's resource.
     pub fn exchange(&mut self, ex: &Exchange) {
@@ -539,8 +544,7 @@ impl Otlp {
             return;
         }
         let level = if self.shed {
-            let free = self.span_tx.capacity() as f64 / self.span_tx.max_capacity() as f64;
-            shedding::level(1.0 - free)
+            shedding::level(self.span_queue_fill())
         } else {
             0
         };

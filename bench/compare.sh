@@ -4,7 +4,7 @@
 # (DUR s, 6 unless set) against nginx PATH, the agent at level LEVEL (summary
 # unless set) exporting OTLP to the local collector, or in the default mode
 # (details, JSON lines on stdout to a file) with MODE=default. Per run: req/s,
-# exchanges and completeness, agent CPU per exchange, minor page faults,
+# exchanges and completeness (and ring-buffer drops), agent CPU per exchange, minor page faults,
 # RSS (peak and end of load), spans shed; then the medians of each build.
 # BASE=https://127.0.0.1:18443: nginx over TLS.
 # usage: sudo bench/compare.sh A_BIN B_BIN [ROUNDS] [PATH]
@@ -39,7 +39,7 @@ for _ in $(seq 1 "$ROUNDS"); do
     EX=$(counter exchanges)
     PER=$(awk -v a="$C0" -v b="$C1" -v n="$EX" 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')
     echo "$PER" >>"$WORK/$build.cpu"; echo $((F1 - F0)) >>"$WORK/$build.faults"
-    echo "$build: $RPS req/s; $EX exchanges for $N requests ($(ratio "$EX" $((2 * N)))); agent CPU $PER µs per exchange; minor faults $((F1 - F0)); RSS peak $PEAK MiB, end of load $END MiB; spans shed $(counter span_shed)"
+    echo "$build: $RPS req/s; $EX exchanges for $N requests ($(ratio "$EX" $((2 * N))), ringbuf drops $(counter kernel_ringbuf_full)); agent CPU $PER µs per exchange; minor faults $((F1 - F0)); RSS peak $PEAK MiB, end of load $END MiB; spans shed $(counter span_shed)"
   done
 done
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

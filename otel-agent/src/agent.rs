@@ -131,6 +131,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
         stop_rx,
         stats.clone(),
         recorder,
+        reader::Pace::for_ring(settings.limits.ring_buffer_bytes),
     ));
     info!(
         tls_files = stats.snapshot().tls_files_attached,

@@ -1,7 +1,7 @@
 //! Reads the kernel ring buffer asynchronously and hands each record to the tracker.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, RingBuf};
 use tokio::io::unix::AsyncFd;
@@ -46,6 +46,40 @@ const YIELD_CHECK: usize = 16;
 /// The span queue's fill from which the reader no longer yields (shedding
 /// starts at half full: `otlp::shedding`).
 const YIELD_UNTIL_FILL: f64 = 0.25;
+
+/// When the reader lets the server go first ([`YIELD_EVERY`]): only while it
+/// keeps up — in a drain's first sixteenth of the ring buffer (a drain that
+/// reads more is behind a producer that outpaces it, and yielding would let
+/// the ring fill), and while no sink is behind ([`Outlet::behind`]).
+pub struct Pace {
+    /// Bytes a drain reads before it stops yielding.
+    drain_bytes: usize,
+    /// When the reader last yielded (or started the drain).
+    slice: Instant,
+}
+
+impl Pace {
+    /// The pace for a ring buffer of `ring_bytes`.
+    pub fn for_ring(ring_bytes: u32) -> Self {
+        Self {
+            drain_bytes: ring_bytes as usize / 16,
+            slice: Instant::now(),
+        }
+    }
+
+    /// After `read` records (`bytes` of them) of this drain: yield the CPU
+    /// if the slice is over and the reader keeps up.
+    fn after(&mut self, read: usize, bytes: usize, outlet: &Outlet) {
+        if read.is_multiple_of(YIELD_CHECK)
+            && bytes < self.drain_bytes
+            && self.slice.elapsed() >= YIELD_EVERY
+            && !outlet.behind()
+        {
+            std::thread::yield_now();
+            self.slice = Instant::now();
+        }
+    }
+}
 
 /// Drains at shutdown, at most: what the ring buffer held when the agent
 /// was asked to stop (a few budgets at most), not a load that goes on.
@@ -123,11 +157,23 @@ pub async fn run(
     stop: watch::Receiver<bool>,
     stats: Arc<CaptureStats>,
     recorder: Option<Recorder>,
+    pace: Pace,
 ) -> (std::io::Result<()>, Outlet) {
-    let ended = read(ring, tracker, linker, &mut outlet, stop, stats, recorder).await;
+    let ended = read(
+        ring,
+        tracker,
+        linker,
+        &mut outlet,
+        stop,
+        stats,
+        recorder,
+        pace,
+    )
+    .await;
     (ended, outlet)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn read(
     ring: RingBuf<MapData>,
     mut tracker: Tracker,
@@ -136,6 +182,7 @@ async fn read(
     mut stop: watch::Receiver<bool>,
     stats: Arc<CaptureStats>,
     mut recorder: Option<Recorder>,
+    mut pace: Pace,
 ) -> std::io::Result<()> {
     // SAFETY: the RingBuf owns its map fd, which stays open and unchanged
     // for as long as the AsyncFd (which owns the RingBuf) lives.
@@ -150,7 +197,7 @@ async fn read(
             _ = drain.tick() => {
                 let ring = fd.get_mut();
                 linker.expire(Clock::monotonic_now(), &mut out);
-                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, outlet, &stats);
+                drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, outlet, &stats, &mut pace);
                 outlet.tick();
             }
             _ = sweep.tick() => {
@@ -163,7 +210,7 @@ async fn read(
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
                 let ring = guard.get_inner_mut();
-                let more = drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, outlet, &stats);
+                let more = drain_ring(ring, &mut tracker, &mut recorder, &mut out, &mut linker, outlet, &stats, &mut pace);
                 if !more {
                     guard.clear_ready();
                 }
@@ -184,6 +231,7 @@ async fn read(
             &mut linker,
             outlet,
             &stats,
+            &mut pace,
         );
         if !more {
             break;
@@ -207,6 +255,7 @@ async fn read(
 /// Handle the records waiting in the ring buffer, [`DRAIN_BUDGET`] at
 /// most, delivering the outputs as they come; true when the budget ran out
 /// (more may wait).
+#[allow(clippy::too_many_arguments)]
 fn drain_ring(
     ring: &mut RingBuf<MapData>,
     tracker: &mut Tracker,
@@ -215,21 +264,21 @@ fn drain_ring(
     linker: &mut Linker,
     outlet: &mut Outlet,
     stats: &CaptureStats,
+    pace: &mut Pace,
 ) -> bool {
     let mut read = 0;
-    let mut slice = std::time::Instant::now();
+    let mut bytes = 0;
+    pace.slice = Instant::now();
     while let Some(item) = ring.next() {
         record(recorder, &item);
         tracker.handle_record(&item, out);
+        bytes += item.len();
         drop(item);
         if out.len() >= FORWARD_BATCH {
             forward(outlet, out, linker, stats);
         }
         read += 1;
-        if read % YIELD_CHECK == 0 && slice.elapsed() >= YIELD_EVERY && !outlet.behind() {
-            std::thread::yield_now();
-            slice = std::time::Instant::now();
-        }
+        pace.after(read, bytes, outlet);
         if read == DRAIN_BUDGET {
             forward(outlet, out, linker, stats);
             return true;

@@ -43,9 +43,6 @@ const DRAIN_BUDGET: usize = 16 * 1024;
 const YIELD_EVERY: Duration = Duration::from_micros(100);
 /// Records handled between two looks at the clock.
 const YIELD_CHECK: usize = 16;
-/// The span queue's fill from which the reader no longer yields (shedding
-/// starts at half full: `otlp::shedding`).
-const YIELD_UNTIL_FILL: f64 = 0.25;
 
 /// When the reader lets the server go first ([`YIELD_EVERY`]): only while it
 /// keeps up — in a drain's first sixteenth of the ring buffer (a drain that
@@ -116,13 +113,12 @@ impl Outlet {
         out.clear();
     }
 
-    /// Is a sink behind: the OTLP span queue a quarter full or more? The
-    /// reader then stops yielding its CPU ([`YIELD_EVERY`]): letting the
-    /// server go first would only make spans for the queue to shed.
+    /// Is a sink behind: OTLP spans waiting for the collector
+    /// ([`Otlp::behind`])? The reader then stops yielding its CPU
+    /// ([`YIELD_EVERY`]): letting the server go first would only make spans
+    /// for the queue to shed.
     fn behind(&self) -> bool {
-        self.otlp
-            .as_ref()
-            .is_some_and(|o| o.span_queue_fill() >= YIELD_UNTIL_FILL)
+        self.otlp.as_ref().is_some_and(Otlp::behind)
     }
 
     /// Housekeeping between batches: the HTTP metrics' export, idle

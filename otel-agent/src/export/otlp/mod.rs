@@ -522,8 +522,15 @@ impl Otlp {
     }
 
     /// How full the span queue is, from 0 (empty) to 1 (full).
-    pub fn span_queue_fill(&self) -> f64 {
+    fn span_queue_fill(&self) -> f64 {
         1.0 - self.span_tx.capacity() as f64 / self.span_tx.max_capacity() as f64
+    }
+
+    /// Is the export behind: a batch's worth of spans or more queued or
+    /// sent and not yet acknowledged? (Shedding starts later, at a half-full
+    /// queue behind [`MAX_IN_FLIGHT`] requests.)
+    pub fn behind(&self) -> bool {
+        self.failures.spans_pending.load(Ordering::Relaxed) >= MAX_BATCH as u64
     }
 
     /// One exchange: its span (queued) and its HTTP metrics, both under

@@ -134,92 +134,24 @@ fn head_and_body_in_one_buffer_are_split_at_the_head() {
         ("/post/4", 900),
         ("/post/5", 800),
     ];
-    let server = Server::python("http_server.py", &[]);
-    let agent = Agent::start(&[
-        "--log-level",
-        "info,otel_agent=debug,otel_agent::track::tracker=trace",
-    ]);
-    let mut client = Interactive::python("raw_client.py", &[&server.port.to_string(), "posts"]);
-    let client_pid = client.child.id();
-    client.expect_line("FIRST");
-    // The connection's first exchange is what lets the kernel skip bodies
-    // after their heads (BODY_SKIP_AFTER_HEAD): wait until the agent has it.
-    agent.wait_for("the first exchange", 20, |ls| {
-        !exchanges_of(ls, client_pid).is_empty() && !exchanges_of(ls, server.pid()).is_empty()
-    });
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    client.send_line("go");
-    client.expect_line("DONE");
-    agent.wait_for("both sides' connection reports", 20, |ls| {
-        !reports_of(ls, client_pid).is_empty() && !reports_of(ls, server.pid()).is_empty()
-    });
-    let (lines, log) = agent.stop_with_log();
-    for (pid, what) in [(client_pid, "client"), (server.pid(), "server")] {
-        let ex = exchanges_of(&lines, pid);
-        let got: Vec<(&str, u64, u64, u64)> = ex
-            .iter()
-            .map(|e| {
-                (
-                    s(e, "/request/path"),
-                    n(e, "/request/body_size"),
-                    n(e, "/response/status"),
-                    n(e, "/response/body_size"),
-                )
-            })
-            .collect();
-        let want: Vec<(&str, u64, u64, u64)> = SIZES
-            .iter()
-            .map(|&(p, size)| (p, size, 201, size))
-            .collect();
-        assert_eq!(got, want, "{what}: one exact exchange per request: {ex:#?}");
-        for e in &ex {
-            assert_eq!(s(e, "/request/method"), "POST", "{what}: {e}");
-            assert_eq!(
-                (&e["partial"], &e["gap"]),
-                (&Value::Bool(false), &Value::Bool(false)),
-                "{what}: exact, not flagged: {e}"
-            );
-            assert!(e["request"]["body"].is_null(), "{what}: no body kept");
-        }
-        let reports = reports_of(&lines, pid);
-        assert_eq!(reports.len(), 1, "{what}: one connection: {reports:#?}");
-        let r = &reports[0];
-        assert_eq!(
-            (
-                n(r, "/exchanges"),
-                n(r, "/gap_exchanges"),
-                n(r, "/truncated_bytes")
-            ),
-            (5, 0, 0),
-            "{what}: {r}"
-        );
+    let run = RawClientRun::of("posts");
+    for (pid, what) in run.sides() {
+        let r = assert_exact_posts(&run.lines, pid, what, &SIZES);
         // Requests 2, 3 and 4 (the first of the pipelined pair): split on the
         // client's writes and on the server's reads.
         assert!(
-            n(r, "/skipped_bytes") >= 2000 + 3000 + 900,
+            n(&r, "/skipped_bytes") >= 2000 + 3000 + 900,
             "{what}: the bodies after their heads skipped: {r}"
         );
     }
     assert!(
-        final_counter(&log, "kernel_skipped_bytes") >= 2 * (2000 + 3000 + 900),
-        "the kernel skipped the bodies:\n{log}"
+        final_counter(&run.log, "kernel_skipped_bytes") >= 2 * (2000 + 3000 + 900),
+        "the kernel skipped the bodies:\n{}",
+        run.log
     );
     // The client's write of /post/2 is all head and body: one event, the
     // head copied and the body its skipped tail (flags 8).
-    let head2 = "POST /post/2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000\r\n\r\n".len();
-    let want = format!("len={} captured={head2} flags=8", head2 + 2000);
-    assert!(
-        egress_events(&log, client_pid).any(|l| l.contains(&want)),
-        "the client's head and body in one event, the body skipped ({want})"
-    );
-}
-
-/// The `data event` trace lines of `pid`'s writes.
-fn egress_events(log: &str, pid: u32) -> impl Iterator<Item = &str> {
-    let pid_field = format!("pid={pid} ");
-    log.lines().filter(move |l| {
-        l.contains("data event") && l.contains(&pid_field) && l.contains("dir=Egress")
-    })
+    run.assert_egress_event_with_skipped_tail("/post/2", 2000);
 }
 
 /// A vectored write of a head and its body goes out of the kernel as one
@@ -240,76 +172,127 @@ fn a_vectored_head_and_body_are_one_event_with_the_body_skipped() {
         ("/vec/5", 800),
         ("/vec/6", 1500),
     ];
-    let server = Server::python("http_server.py", &[]);
-    let agent = Agent::start(&[
-        "--log-level",
-        "info,otel_agent=debug,otel_agent::track::tracker=trace",
-    ]);
-    let mut client = Interactive::python("raw_client.py", &[&server.port.to_string(), "vectored"]);
-    let client_pid = client.child.id();
-    client.expect_line("FIRST");
-    agent.wait_for("the first exchange", 20, |ls| {
-        !exchanges_of(ls, client_pid).is_empty() && !exchanges_of(ls, server.pid()).is_empty()
-    });
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    client.send_line("go");
-    client.expect_line("DONE");
-    agent.wait_for("both sides' connection reports", 20, |ls| {
-        !reports_of(ls, client_pid).is_empty() && !reports_of(ls, server.pid()).is_empty()
-    });
-    let (lines, log) = agent.stop_with_log();
-    for (pid, what) in [(client_pid, "client"), (server.pid(), "server")] {
-        let ex = exchanges_of(&lines, pid);
-        let got: Vec<(&str, u64, u64, u64)> = ex
-            .iter()
-            .map(|e| {
-                (
-                    s(e, "/request/path"),
-                    n(e, "/request/body_size"),
-                    n(e, "/response/status"),
-                    n(e, "/response/body_size"),
-                )
-            })
-            .collect();
-        let want: Vec<(&str, u64, u64, u64)> = SIZES
-            .iter()
-            .map(|&(p, size)| (p, size, 201, size))
-            .collect();
-        assert_eq!(got, want, "{what}: one exact exchange per request: {ex:#?}");
-        for e in &ex {
-            assert_eq!(
-                (&e["partial"], &e["gap"]),
-                (&Value::Bool(false), &Value::Bool(false)),
-                "{what}: exact, not flagged: {e}"
-            );
-        }
-        let reports = reports_of(&lines, pid);
-        assert_eq!(reports.len(), 1, "{what}: one connection: {reports:#?}");
-        let r = &reports[0];
-        assert_eq!(
-            (
-                n(r, "/exchanges"),
-                n(r, "/gap_exchanges"),
-                n(r, "/truncated_bytes")
-            ),
-            (6, 0, 0),
-            "{what}: {r}"
-        );
+    let run = RawClientRun::of("vectored");
+    for (pid, what) in run.sides() {
+        assert_exact_posts(&run.lines, pid, what, &SIZES);
     }
     // The client's sendmsg of /vec/2: one event of the head and its
     // 2000-byte body, the body skipped (flags 8), nothing truncated.
-    let head2 = "POST /vec/2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000\r\n\r\n".len();
-    let gathered: Vec<&str> = egress_events(&log, client_pid)
-        .filter(|l| l.contains(" flags=8"))
-        .collect();
-    let want = format!("len={} captured={head2} flags=8", head2 + 2000);
-    assert!(
-        gathered.iter().any(|l| l.contains(&want)),
-        "the client's head and body in one event, the body skipped ({want}): {gathered:#?}"
-    );
-    let r = &reports_of(&lines, client_pid)[0];
+    run.assert_egress_event_with_skipped_tail("/vec/2", 2000);
+    let r = &reports_of(&run.lines, run.client)[0];
     assert!(
         n(r, "/skipped_bytes") >= 2000 + 900 + 800 + 500,
         "the client's bodies after their heads skipped: {r}"
     );
+}
+
+/// `raw_client.py MODE` against the Python server, with the agent logging
+/// every data event: the client's first exchange, then (once the agent has
+/// it on both sides, which lets the kernel skip bodies after their heads:
+/// BODY_SKIP_AFTER_HEAD) the rest, until both sides' connection reports.
+struct RawClientRun {
+    lines: Vec<Value>,
+    log: String,
+    client: u32,
+    server: u32,
+}
+
+impl RawClientRun {
+    fn of(mode: &str) -> Self {
+        let server = Server::python("http_server.py", &[]);
+        let agent = Agent::start(&[
+            "--log-level",
+            "info,otel_agent=debug,otel_agent::track::tracker=trace",
+        ]);
+        let mut client = Interactive::python("raw_client.py", &[&server.port.to_string(), mode]);
+        let client_pid = client.child.id();
+        client.expect_line("FIRST");
+        agent.wait_for("the first exchange", 20, |ls| {
+            !exchanges_of(ls, client_pid).is_empty() && !exchanges_of(ls, server.pid()).is_empty()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        client.send_line("go");
+        client.expect_line("DONE");
+        agent.wait_for("both sides' connection reports", 20, |ls| {
+            !reports_of(ls, client_pid).is_empty() && !reports_of(ls, server.pid()).is_empty()
+        });
+        let (lines, log) = agent.stop_with_log();
+        RawClientRun {
+            lines,
+            log,
+            client: client_pid,
+            server: server.pid(),
+        }
+    }
+
+    fn sides(&self) -> [(u32, &'static str); 2] {
+        [(self.client, "client"), (self.server, "server")]
+    }
+
+    /// The client wrote the POST of `path` and its `body`-byte body as one
+    /// event: the head copied, the body its skipped tail (flags 8).
+    fn assert_egress_event_with_skipped_tail(&self, path: &str, body: usize) {
+        let head =
+            format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {body}\r\n\r\n")
+                .len();
+        let want = format!("len={} captured={head} flags=8", head + body);
+        let pid_field = format!("pid={} ", self.client);
+        let tails: Vec<&str> = self
+            .log
+            .lines()
+            .filter(|l| {
+                l.contains("data event") && l.contains(&pid_field) && l.contains("dir=Egress")
+            })
+            .filter(|l| l.contains(" flags=8"))
+            .collect();
+        assert!(
+            tails.iter().any(|l| l.contains(&want)),
+            "the client's head and body in one event, the body skipped ({want}): {tails:#?}"
+        );
+    }
+}
+
+/// `pid`'s side: one exact exchange per POST of `sizes`, in order (status
+/// 201, the body echoed), nothing flagged, no body kept; one connection
+/// report with as many exchanges, no gap, nothing truncated — returned.
+fn assert_exact_posts(lines: &[Value], pid: u32, what: &str, sizes: &[(&str, u64)]) -> Value {
+    let ex = exchanges_of(lines, pid);
+    let got: Vec<(&str, u64, u64, u64)> = ex
+        .iter()
+        .map(|e| {
+            (
+                s(e, "/request/path"),
+                n(e, "/request/body_size"),
+                n(e, "/response/status"),
+                n(e, "/response/body_size"),
+            )
+        })
+        .collect();
+    let want: Vec<(&str, u64, u64, u64)> = sizes
+        .iter()
+        .map(|&(p, size)| (p, size, 201, size))
+        .collect();
+    assert_eq!(got, want, "{what}: one exact exchange per request: {ex:#?}");
+    for e in &ex {
+        assert_eq!(s(e, "/request/method"), "POST", "{what}: {e}");
+        assert_eq!(
+            (&e["partial"], &e["gap"]),
+            (&Value::Bool(false), &Value::Bool(false)),
+            "{what}: exact, not flagged: {e}"
+        );
+        assert!(e["request"]["body"].is_null(), "{what}: no body kept");
+    }
+    let reports = reports_of(lines, pid);
+    assert_eq!(reports.len(), 1, "{what}: one connection: {reports:#?}");
+    let r = reports[0].clone();
+    assert_eq!(
+        (
+            n(&r, "/exchanges"),
+            n(&r, "/gap_exchanges"),
+            n(&r, "/truncated_bytes")
+        ),
+        (sizes.len() as u64, 0, 0),
+        "{what}: {r}"
+    );
+    r
 }

@@ -60,11 +60,10 @@ struct Placed {
     lost_cause: GapCause,
     missing_tail: u64,
     tail_cause: GapCause,
-    /// Bytes the event covers that the kernel skipped on purpose.
+    /// Bytes after the payload that the kernel skipped on purpose: all the
+    /// event covers (`DATA_FLAG_SKIPPED`, no payload), or its tail
+    /// (`DATA_FLAG_SKIPPED_TAIL`).
     skipped: u64,
-    /// Bytes of its tail, after the payload, that the kernel skipped on
-    /// purpose (`DATA_FLAG_SKIPPED_TAIL`).
-    skipped_tail: u64,
 }
 
 impl Tracker {
@@ -546,13 +545,8 @@ fn place(
         GapCause::KernelCap
     };
     // Skipped on purpose: the bytes are known body, nothing is missing.
-    let skipped = if h.flags & events::DATA_FLAG_SKIPPED != 0 {
-        u64::from(h.len)
-    } else {
-        0
-    };
-    let uncopied = u64::from(h.len.saturating_sub(h.captured)).saturating_sub(skipped);
-    let skipped_tail = if h.flags & events::DATA_FLAG_SKIPPED_TAIL != 0 {
+    let uncopied = u64::from(h.len.saturating_sub(h.captured));
+    let skipped = if h.flags & (events::DATA_FLAG_SKIPPED | events::DATA_FLAG_SKIPPED_TAIL) != 0 {
         uncopied
     } else {
         0
@@ -560,10 +554,9 @@ fn place(
     Some(Placed {
         lost,
         lost_cause,
-        missing_tail: uncopied - skipped_tail,
+        missing_tail: uncopied - skipped,
         tail_cause,
         skipped,
-        skipped_tail,
     })
 }
 
@@ -630,27 +623,30 @@ fn feed(
     if placed.lost > 0 {
         parser.gap(side, ts, placed.lost, placed.lost_cause);
     }
-    if placed.skipped > 0 {
-        parser.skip(side, ts, placed.skipped);
-        conn.skipped_bytes = conn.skipped_bytes.saturating_add(placed.skipped);
-        add(&stats.bytes_skipped, placed.skipped);
-    } else {
+    // A skip event has no payload: nothing to push.
+    if !payload.is_empty() || placed.skipped == 0 {
         parser.push(side, ts, payload);
     }
-    if placed.skipped_tail > 0 {
-        parser.skip(side, ts, placed.skipped_tail);
-        conn.skipped_bytes = conn.skipped_bytes.saturating_add(placed.skipped_tail);
-        add(&stats.bytes_skipped, placed.skipped_tail);
-    }
+    skip_body(
+        parser,
+        &mut conn.skipped_bytes,
+        (side, ts),
+        placed.skipped,
+        stats,
+    );
     let mut missing_tail = placed.missing_tail;
     // Bytes the kernel did not copy (past the per-call cap, or sent with
     // sendfile) that are body the capture level does not keep: nothing that
     // would be exported is missing, so they are skipped bytes, not a gap.
     if missing_tail > 0 && parser.skippable(side) >= missing_tail {
-        parser.skip(side, ts, missing_tail);
-        conn.skipped_bytes = conn.skipped_bytes.saturating_add(missing_tail);
+        skip_body(
+            parser,
+            &mut conn.skipped_bytes,
+            (side, ts),
+            missing_tail,
+            stats,
+        );
         conn.uncopied_body = conn.uncopied_body.saturating_add(missing_tail);
-        add(&stats.bytes_skipped, missing_tail);
         missing_tail = 0;
     }
     if missing_tail > 0 {
@@ -661,6 +657,23 @@ fn feed(
         conn.gap_bytes = conn.gap_bytes.saturating_add(gap);
         add(&stats.gap_bytes, gap);
     }
+}
+
+/// `n` bytes of body not copied (none: nothing) on `side` at `ts`, told to
+/// the parser (which checks them against the framing) and counted as skipped.
+fn skip_body(
+    parser: &mut Parser,
+    skipped_bytes: &mut u64,
+    (side, ts): (Side, u64),
+    n: u64,
+    stats: &CaptureStats,
+) {
+    if n == 0 {
+        return;
+    }
+    parser.skip(side, ts, n);
+    *skipped_bytes = skipped_bytes.saturating_add(n);
+    add(&stats.bytes_skipped, n);
 }
 
 /// Bytes the kernel counted but no event delivered (the last events of the
@@ -783,6 +796,19 @@ mod tests {
         )
     }
 
+    /// A tracker with an HTTP/1 client connection that has sent `REQ`, and
+    /// its outputs so far.
+    fn client_after_request() -> (Tracker, Vec<Output>) {
+        let mut t = tracker();
+        let mut out = Vec::new();
+        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+        t.handle(
+            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
+            &mut out,
+        );
+        (t, out)
+    }
+
     fn hdr(kind: EventKind, ts: u64) -> EventHeader {
         EventHeader {
             conn_id: 7,
@@ -838,13 +864,7 @@ mod tests {
 
     #[test]
     fn client_exchange_then_report() {
-        let mut t = tracker();
-        let mut out = Vec::new();
-        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
-        t.handle(
-            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
-            &mut out,
-        );
+        let (mut t, mut out) = client_after_request();
         t.handle(
             Event::Data(data(KDirection::Ingress, 0, RESP, 3_000), RESP),
             &mut out,
@@ -1058,13 +1078,7 @@ mod tests {
 
     #[test]
     fn uncopied_body_past_the_cap_is_skipped_not_a_gap_but_a_cut_head_is_a_gap() {
-        let mut t = tracker();
-        let mut out = Vec::new();
-        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
-        t.handle(
-            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
-            &mut out,
-        );
+        let (mut t, mut out) = client_after_request();
         // One read of head + whole body, of which the kernel copied 16 KiB.
         let total = BIG_HEAD.len() as u64 + 100_000;
         let mut copied = BIG_HEAD.to_vec();
@@ -1114,13 +1128,7 @@ mod tests {
             h
         };
         let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n";
-        let mut t = tracker();
-        let mut out = Vec::new();
-        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
-        t.handle(
-            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
-            &mut out,
-        );
+        let (mut t, mut out) = client_after_request();
         t.handle(
             Event::Data(data(KDirection::Ingress, 0, head, 3_000), head),
             &mut out,
@@ -1138,13 +1146,7 @@ mod tests {
         // A body-less response (204) followed by a buffer the kernel took for
         // its body: the skip does not fit, so it is a gap, never a body.
         let head = b"HTTP/1.1 204 No Content\r\n\r\n";
-        let mut t = tracker();
-        let mut out = Vec::new();
-        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
-        t.handle(
-            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
-            &mut out,
-        );
+        let (mut t, mut out) = client_after_request();
         t.handle(
             Event::Data(data(KDirection::Ingress, 0, head, 3_000), head),
             &mut out,
@@ -1208,13 +1210,7 @@ mod tests {
             h
         };
         let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n";
-        let mut t = tracker();
-        let mut out = Vec::new();
-        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
-        t.handle(
-            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
-            &mut out,
-        );
+        let (mut t, mut out) = client_after_request();
         t.handle(Event::Data(gathered(head, 2048, 3_000), head), &mut out);
         let mut close = close(5_000);
         close.bytes_received = head.len() as u64 + 2048;
@@ -1229,13 +1225,7 @@ mod tests {
         // A body-less response with a tail taken for its body: the skip does
         // not fit, so it is a gap, never a body.
         let head = b"HTTP/1.1 204 No Content\r\n\r\n";
-        let mut t = tracker();
-        let mut out = Vec::new();
-        t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
-        t.handle(
-            Event::Data(data(KDirection::Egress, 0, REQ, 2_000), REQ),
-            &mut out,
-        );
+        let (mut t, mut out) = client_after_request();
         t.handle(Event::Data(gathered(head, 100, 3_000), head), &mut out);
         let second = b"GET /second HTTP/1.1\r\n\r\n";
         t.handle(

@@ -3,8 +3,9 @@
 //! come out with exact body sizes and no gap, the kernel skips body bytes on
 //! purpose once the agent marks them, and the connection reports count those
 //! bytes as skipped — not truncated, not lost. A head and its body in one
-//! buffer (one read or write) are split by the kernel: the head copied, the
-//! body skipped by its Content-Length, pipelined messages after it intact.
+//! buffer (one read or write, of a socket or of a TLS library) are split by
+//! the kernel: the head copied, the body skipped by its Content-Length,
+//! pipelined messages after it intact.
 
 use serde_json::Value;
 
@@ -127,16 +128,9 @@ fn summary_skips_large_bodies_and_keeps_every_size_exact() {
 /// two requests pipelined in one write both come out exact.
 #[test]
 fn head_and_body_in_one_buffer_are_split_at_the_head() {
-    const SIZES: [(&str, u64); 5] = [
-        ("/post/1", 1000),
-        ("/post/2", 2000),
-        ("/post/3", 3000),
-        ("/post/4", 900),
-        ("/post/5", 800),
-    ];
-    let run = RawClientRun::of("posts");
+    let run = RawClientRun::of("posts", Transport::Plain);
     for (pid, what) in run.sides() {
-        let r = assert_exact_posts(&run.lines, pid, what, &SIZES);
+        let r = assert_exact_posts(&run.lines, pid, what, &POSTS);
         // Requests 2, 3 and 4 (the first of the pipelined pair): split on the
         // client's writes and on the server's reads.
         assert!(
@@ -151,6 +145,35 @@ fn head_and_body_in_one_buffer_are_split_at_the_head() {
     );
     // The client's write of /post/2 is all head and body: one event, the
     // head copied and the body its skipped tail (flags 8).
+    run.assert_egress_event_with_skipped_tail("/post/2", 2000);
+}
+
+/// The same POSTs over TLS: the kernel splits the plaintext of one
+/// `SSL_write` (the client's) or `SSL_read` (the Python server's) of a head
+/// and its body as it splits a socket buffer — the head copied, the body
+/// skipped — and every exchange comes out exact on both sides.
+#[test]
+fn a_tls_call_of_head_and_body_is_split_at_the_head() {
+    let run = RawClientRun::of("posts", Transport::Tls);
+    for (pid, what) in run.sides() {
+        assert_exact_posts(&run.lines, pid, what, &POSTS);
+        for e in exchanges_of(&run.lines, pid) {
+            assert_eq!(s(&e, "/metadata/tls_probe"), "openssl", "{what}: {e}");
+        }
+    }
+    // The client's writes of /post/2 and /post/3, and the first of the
+    // pipelined pair; the server reads each of the first two whole (one TLS
+    // record) — the pair's read holds more than the body, and is copied.
+    let client = &reports_of(&run.lines, run.client)[0];
+    assert!(
+        n(client, "/skipped_bytes") >= 2000 + 3000 + 900,
+        "the client's bodies after their heads skipped: {client}"
+    );
+    let server = &reports_of(&run.lines, run.server)[0];
+    assert!(
+        n(server, "/skipped_bytes") >= 2000 + 3000,
+        "the bodies the server read with their heads skipped: {server}"
+    );
     run.assert_egress_event_with_skipped_tail("/post/2", 2000);
 }
 
@@ -172,7 +195,7 @@ fn a_vectored_head_and_body_are_one_event_with_the_body_skipped() {
         ("/vec/5", 800),
         ("/vec/6", 1500),
     ];
-    let run = RawClientRun::of("vectored");
+    let run = RawClientRun::of("vectored", Transport::Plain);
     for (pid, what) in run.sides() {
         assert_exact_posts(&run.lines, pid, what, &SIZES);
     }
@@ -184,6 +207,23 @@ fn a_vectored_head_and_body_are_one_event_with_the_body_skipped() {
         n(r, "/skipped_bytes") >= 2000 + 900 + 800 + 500,
         "the client's bodies after their heads skipped: {r}"
     );
+}
+
+/// The POSTs of `raw_client.py posts`: path and body size.
+const POSTS: [(&str, u64); 5] = [
+    ("/post/1", 1000),
+    ("/post/2", 2000),
+    ("/post/3", 3000),
+    ("/post/4", 900),
+    ("/post/5", 800),
+];
+
+/// How `raw_client.py` talks to its Python server.
+#[derive(Clone, Copy, PartialEq)]
+enum Transport {
+    Plain,
+    /// Python's ssl on both sides (`tls_server.py`, `raw_client.py ... tls`).
+    Tls,
 }
 
 /// `raw_client.py MODE` against the Python server, with the agent logging
@@ -198,13 +238,28 @@ struct RawClientRun {
 }
 
 impl RawClientRun {
-    fn of(mode: &str) -> Self {
-        let server = Server::python("http_server.py", &[]);
+    fn of(mode: &str, transport: Transport) -> Self {
+        let dir = TempDir::new("raw-client");
+        let server = match transport {
+            Transport::Plain => Server::python("http_server.py", &[]),
+            Transport::Tls => {
+                let (cert, key) = self_signed_cert(&dir);
+                Server::python(
+                    "tls_server.py",
+                    &[cert.to_str().unwrap(), key.to_str().unwrap()],
+                )
+            }
+        };
         let agent = Agent::start(&[
             "--log-level",
             "info,otel_agent=debug,otel_agent::track::tracker=trace",
         ]);
-        let mut client = Interactive::python("raw_client.py", &[&server.port.to_string(), mode]);
+        let port = server.port.to_string();
+        let mut args = vec![port.as_str(), mode];
+        if transport == Transport::Tls {
+            args.push("tls");
+        }
+        let mut client = Interactive::python("raw_client.py", &args);
         let client_pid = client.child.id();
         client.expect_line("FIRST");
         agent.wait_for("the first exchange", 20, |ls| {

@@ -113,8 +113,9 @@ struct chunk {
  * event is to skip. ch->covered says how far the event reached.
  * A global function: the verifier checks it once, not once per call site,
  * which keeps the callers' loops cheap to verify. `split`: the variant that
- * may end a copy at a head's end (socket data only: the look for the head's
- * end is verified only in the programs that can use it). */
+ * may end a copy at a head's end (socket data and TLS plaintext; ~20 ms of
+ * verification per program that holds it, its loops being global functions
+ * of maps/skip.h). */
 static __always_inline int emit_chunk_as(struct chunk *ch, const bool split)
 {
 	if (!ch)
@@ -139,7 +140,7 @@ static __always_inline int emit_chunk_as(struct chunk *ch, const bool split)
 	if (mark && mark->until[dir] > offset)
 		body = mark->until[dir] - offset;
 	bool may_split = split && (ch->flags & EMIT_MAY_SPLIT) && mark &&
-			 (mark->flags & BODY_SKIP_AFTER_HEAD) && !ch->last;
+			 (mark->flags & BODY_SKIP_AFTER_HEAD);
 	if (ch->flags & EMIT_SKIP_ALL)
 		body = ch->rest;
 	if (skip_len)
@@ -184,7 +185,7 @@ static __always_inline int emit_chunk_as(struct chunk *ch, const bool split)
 		n = MAX_PAYLOAD;
 	if (n && bpf_probe_read_user(ev->payload, n, (const void *)ch->buf))
 		n = 0;
-	if (may_split && n >= HEAD_SPLIT_MIN && starts_message(ev->payload)) {
+	if (may_split && n >= HEAD_SPLIT_MIN && starts_message(*(const __u64 *)ev->payload)) {
 		__u32 h = head_end(slot, (__u32)n);
 		__u64 length = slot->content_length; /* + 1; 0 when none */
 		barrier_var(h);
@@ -193,9 +194,13 @@ static __always_inline int emit_chunk_as(struct chunk *ch, const bool split)
 		/* Body after the head, starting like one: copy the head only.
 		 * When the rest of the buffer is all body, the event covers it as
 		 * its skipped tail; else the next event skips the body. */
-		if (h && length > 1 && length != CL_CONFLICT && h + 8 <= n && starts_body(ev->payload + h)) {
+		bool all_body = ch->rest - h <= length - 1;
+		/* The call's last event covers all of it: it may end with a
+		 * skipped tail, not hand a skip to an event that will not come. */
+		if (h && length > 1 && length != CL_CONFLICT && h + 8 <= n &&
+		    (all_body || !ch->last) && starts_body(*(const __u64 *)(ev->payload + h))) {
 			n = h;
-			if (ch->rest - h <= length - 1) {
+			if (all_body) {
 				tail = ch->rest - h;
 				covers = ch->rest;
 				ev->flags |= DATA_FLAG_SKIPPED_TAIL;
@@ -246,7 +251,7 @@ __noinline int emit_chunk_split(struct chunk *ch)
 	return emit_chunk_as(ch, true);
 }
 
-/* The loop of emit_data_at(), a global function of its own so that the
+/* The loop of emit_data(), a global function of its own so that the
  * verifier checks it once, not in every caller's loop (data_exit_main walks
  * up to MAX_IOVECS buffers). `call` holds the event template, `call->rest`
  * the call's length and `call->covers` its max_chunks. */
@@ -307,10 +312,11 @@ __noinline int emit_call_split(struct chunk *call)
  * one more turn of the loop at most: a skip reaching past the call ends it,
  * one ending inside it is followed by copies. buf == 0 means the bytes are
  * not visible (sendfile): one event with no payload keeps the stream offsets
- * right. */
-static __always_inline void emit_data_as(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
-					 __u64 buf, __u64 len, __u8 flags, __u8 source,
-					 int max_chunks, __u64 ts, const bool split)
+ * right. `split`: with EMIT_MAY_SPLIT in `flags`, a head and the body after
+ * it in one buffer may be split (emit_chunk_as()). */
+static __always_inline void emit_data(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
+				      __u64 buf, __u64 len, __u8 flags, __u8 source,
+				      int max_chunks, __u64 ts, const bool split)
 {
 	struct chunk call = {};
 	call.key = key;
@@ -329,25 +335,21 @@ static __always_inline void emit_data_as(__u64 key, __u32 tid, __u8 direction, _
 		emit_call(&call);
 }
 
-static __always_inline void emit_data_at(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
-					 __u64 buf, __u64 len, __u8 flags, __u8 source,
-					 int max_chunks, __u64 ts)
-{
-	emit_data_as(key, tid, direction, syscall, buf, len, flags, source, max_chunks, ts, false);
-}
-
-static __always_inline void emit_data(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
-				      __u64 buf, __u64 len, __u8 flags, __u8 source,
-				      int max_chunks)
-{
-	emit_data_at(key, tid, direction, syscall, buf, len, flags, source, max_chunks, 0);
-}
-
-/* emit_data() for socket bytes: with EMIT_MAY_SPLIT, a head and the body
- * after it in one buffer may be split (emit_chunk_as()). */
+/* emit_data() for socket bytes. */
 static __always_inline void emit_socket_data(__u64 key, __u32 tid, __u8 direction, __u8 syscall,
 					     __u64 buf, __u64 len, __u8 flags, int max_chunks)
 {
-	emit_data_as(key, tid, direction, syscall, buf, len, flags, SOURCE_SYSCALL, max_chunks, 0,
-		     true);
+	emit_data(key, tid, direction, syscall, buf, len, flags, SOURCE_SYSCALL, max_chunks, 0, true);
+}
+
+/* emit_data() for the plaintext of one call of a TLS library (SSL_write,
+ * SSL_read, Go's Conn.Write, ...), stamped `ts` (0 = now): a head and the
+ * body after it in one buffer may be split as on a socket, so that a
+ * response written or read whole covers its body as the head's skipped
+ * tail. */
+static __always_inline void emit_plain_data(__u64 key, __u32 tid, __u8 direction, __u64 buf,
+					    __u64 len, __u8 source, int max_chunks, __u64 ts)
+{
+	__u8 flags = len >= HEAD_SPLIT_MIN ? EMIT_MAY_SPLIT : 0;
+	emit_data(key, tid, direction, 0, buf, len, flags, source, max_chunks, ts, true);
 }

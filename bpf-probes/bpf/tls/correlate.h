@@ -127,7 +127,7 @@ static __always_inline int tls_write_emit(void)
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
 	if (!c || !c->announced)
 		return 0;
-	emit_data_at(key, tid, DIR_EGRESS, 0, call.buf, call.len, 0, call.source,
-		     MAX_CHUNKS_PER_BUF, call.ts);
+	emit_plain_data(key, tid, DIR_EGRESS, call.buf, call.len, call.source, MAX_CHUNKS_PER_BUF,
+			call.ts);
 	return 0;
 }

@@ -165,8 +165,8 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u32 kind)
 		bpf_map_delete_elem(&go_calls, &ck);
 		__s64 len = (__s64)call.len;
 		if (len > 0)
-			emit_data(key, (__u32)pid_tgid, DIR_EGRESS, 0, call.buf, (__u64)len, 0,
-				  SOURCE_GO, MAX_CHUNKS_PER_BUF);
+			emit_plain_data(key, (__u32)pid_tgid, DIR_EGRESS, call.buf, (__u64)len,
+					SOURCE_GO, MAX_CHUNKS_PER_BUF, 0);
 		return 0;
 	}
 	bpf_map_update_elem(&go_calls, &ck, &call, BPF_ANY);
@@ -195,8 +195,8 @@ static __always_inline int go_tls_return(struct pt_regs *ctx, __u32 kind)
 	}
 	c->go_ready = 1;
 	__u8 dir = kind == GO_CALL_READ ? DIR_INGRESS : DIR_EGRESS;
-	emit_data(key, (__u32)pid_tgid, dir, 0, call.buf, (__u64)n, 0, SOURCE_GO,
-		  MAX_CHUNKS_PER_BUF);
+	emit_plain_data(key, (__u32)pid_tgid, dir, call.buf, (__u64)n, SOURCE_GO,
+			MAX_CHUNKS_PER_BUF, 0);
 	return 0;
 }
 

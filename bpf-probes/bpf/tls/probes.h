@@ -80,8 +80,7 @@ static __always_inline int tls_write_return(long ret, bool ex)
 	if (c && c->announced) {
 		struct tls_call tc = *p;
 		p->kind = 0;
-		emit_data_at(k, tid, DIR_EGRESS, 0, tc.buf, n, 0, tc.source, MAX_CHUNKS_PER_BUF,
-			     tc.ts);
+		emit_plain_data(k, tid, DIR_EGRESS, tc.buf, n, tc.source, MAX_CHUNKS_PER_BUF, tc.ts);
 		return 0;
 	}
 	/* No socket yet (a memory-BIO library flushes after the call): the
@@ -129,7 +128,7 @@ static __always_inline int tls_read_return(long ret, bool ex)
 		return 0;
 	}
 	/* One TLS record is at most 16 KiB: one event, the rest counted as truncated. */
-	emit_data(k, tid, DIR_INGRESS, 0, tc.buf, n, 0, tc.source, 1);
+	emit_plain_data(k, tid, DIR_INGRESS, tc.buf, n, tc.source, 1, 0);
 	return 0;
 }
 

@@ -32,9 +32,10 @@ pub trait SkipMarks: Send {
 
 /// After bytes of `dir` reached the parser: move the connection's mark to
 /// the end of the body it does not keep, if that is far enough ahead; and
-/// once a plaintext HTTP/1 connection that keeps no body (`keeps_no_body`)
-/// has finished an exchange, let the kernel skip body buffers written after
-/// their head and bodies read or written in one buffer with their head
+/// once an HTTP/1 connection that keeps no body (`keeps_no_body`) has
+/// finished an exchange, let the kernel skip body buffers written after
+/// their head and bodies read or written in one buffer with their head —
+/// one socket call, or one call of a TLS library
 /// (`BODY_SKIP_AFTER_HEAD`: one map update per connection, not
 /// paid by connections of a single exchange). True when `marks` was told.
 pub(crate) fn update(
@@ -48,7 +49,6 @@ pub(crate) fn update(
         && conn.skip.flags & BODY_SKIP_AFTER_HEAD == 0
         && conn.exchanges + conn.partial_exchanges > 0
         && conn.connection.protocol == L7Protocol::Http1
-        && conn.connection.tls.is_none()
     {
         conn.skip.flags |= BODY_SKIP_AFTER_HEAD;
         changed = true;

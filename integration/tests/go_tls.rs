@@ -5,7 +5,8 @@
 //! and HTTP/2, with the Go client and with curl as the server's peer; 50
 //! concurrent HTTP/2 streams on 10 connections; gRPC-Go unary over TLS
 //! (`fixtures/go_grpc/main.go`, Debian's gRPC-Go); a Go client left
-//! unchanged by the agent attaching and detaching in the middle of its run.
+//! unchanged by the agent attaching and detaching in the middle of its run;
+//! bodies read and written with their heads skipped by the kernel.
 //!
 //! Built binaries are cached under `target/tmp/go-tls/` keyed by the
 //! toolchain's version and the source's hash (a cold build of net/http takes
@@ -322,6 +323,82 @@ fn go1_27_https() {
 #[test]
 fn go1_27_stripped_https() {
     go_https(27, true);
+}
+
+/// At the default level (no body kept), Go 1.27's client asks for 2000-byte
+/// bodies over HTTP/1.1 on one connection, one request each 100 ms: the
+/// server's `Conn.Write` of
+/// head and body and the client's `Conn.Read` of them are each one call,
+/// which the kernel splits after the connection's first exchange — the head
+/// copied, the body skipped — and every exchange is exact on both sides.
+#[test]
+fn go1_27_bodies_read_and_written_with_their_heads_are_skipped() {
+    const N: usize = 4;
+    const BODY: u64 = 2000;
+    let bin = go_binary(27, false);
+    let b = bin.to_str().unwrap();
+    let dir = TempDir::new("go-tls-skip");
+    let (cert, key) = self_signed_cert(&dir);
+    let agent = Agent::start(&["--exe", b]);
+    let server = GoServer::start(&bin, &cert, &key);
+    wait_attached(&agent, &bin);
+
+    // One request each 100 ms: the agent has the first exchange (and tells
+    // the kernel that bodies after heads may go) before the next.
+    let url = server.url(&format!("/size/{BODY}/{{i}}"));
+    let (_, out) = run(b, &["loop", &url, &N.to_string(), "100"]);
+    assert!(out.starts_with(&format!("done {N} ")), "{out}");
+    let reports_of_binary = |lines: &[Value]| -> Vec<Value> {
+        reports(lines)
+            .into_iter()
+            .filter(|r| s(r, "/process_exe") == b && s(r, "/l7_protocol") == "http1")
+            .collect()
+    };
+    drop(server);
+    agent.wait_for(
+        "both sides' exchanges and connection reports",
+        30,
+        |lines| {
+            by_path(lines, "egress-internal", "/size/").len() == N
+                && by_path(lines, "ingress", "/size/").len() == N
+                && reports_of_binary(lines).len() == 2
+        },
+    );
+    let (lines, log) = agent.stop_with_log();
+    for direction in ["egress-internal", "ingress"] {
+        let got = by_path(&lines, direction, "/size/");
+        assert_eq!(got.len(), N, "{direction}: {:?}", got.keys());
+        for (path, ex) in &got {
+            assert_eq!(ex.len(), 1, "{direction} {path}: exactly once: {ex:?}");
+            let e = &ex[0];
+            assert_eq!(s(e, "/metadata/tls_probe"), "go", "{e}");
+            assert_eq!(n(e, "/response/status"), 200, "{e}");
+            assert_eq!(n(e, "/response/body_size"), BODY, "{direction}: {e}");
+            assert_eq!(
+                (&e["partial"], &e["gap"]),
+                (&Value::Bool(false), &Value::Bool(false)),
+                "{e}"
+            );
+        }
+    }
+    // After the first exchange, each response's body is skipped on both
+    // sides: the server's write and the client's read.
+    for r in reports_of_binary(&lines) {
+        assert_eq!(
+            (
+                n(&r, "/exchanges"),
+                n(&r, "/gap_exchanges"),
+                n(&r, "/truncated_bytes")
+            ),
+            (N as u64, 0, 0),
+            "{r}"
+        );
+        assert!(
+            n(&r, "/skipped_bytes") >= (N as u64 - 1) * BODY,
+            "the bodies after their heads skipped: {r}"
+        );
+    }
+    assert!(final_counter(&log, "kernel_skipped_bytes") >= 2 * (N as u64 - 1) * BODY);
 }
 
 /// 50 concurrent requests from Go 1.27 on 10 HTTP/2 connections (5 streams

@@ -2,9 +2,9 @@
 # Overhead and completeness of otel-agent under load, all measured in one run on
 # this machine (loopback only), printing ratios:
 #   - plaintext HTTP/1.1 (wrk, keep-alive), 2-byte and 2 KiB bodies: baseline vs agent (level
-#     summary, OTLP to a local collector) and vs the default mode (details, stdout to a file),
-#     with the agent's CPU, its eBPF programs' run time (kernel.bpf_stats_enabled) and the
-#     collector's CPU per exchange
+#     summary, OTLP to a local collector) and vs the default mode (details, stdout to a file;
+#     over TLS too), with the agent's CPU, its eBPF programs' run time
+#     (kernel.bpf_stats_enabled) and the collector's CPU per exchange
 #   - p99 latency at a paced half of the /tiny saturation rate, without and with the agent
 #   - TLS HTTP/1.1 (wrk) and HTTP/2 (h2load): baseline vs bare probes (--probes-only) vs full agent
 #   - completeness: requests sent vs exchanges captured vs spans received, with drop counters
@@ -46,15 +46,17 @@ for body in tiny body; do
 done
 
 # The default mode (details, JSON lines on stdout to a file on the root
-# filesystem, no collector in the path), both body sizes.
+# filesystem, no collector in the path), both body sizes, plaintext and TLS.
 unset OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_PROTOCOL
-for body in tiny body; do
-  read -r D_RPS _ D_P99 _ < <(wrk_run "http://127.0.0.1:18080/$body")
+for target in "plaintext http://127.0.0.1:18080 tiny" "plaintext http://127.0.0.1:18080 body" \
+  "TLS       https://127.0.0.1:18443 tiny" "TLS       https://127.0.0.1:18443 body"; do
+  read -r transport base body <<<"$target"
+  read -r D_RPS _ D_P99 _ < <(wrk_run "$base/$body")
   agent_start
-  read -r S_RPS _ S_P99 S_N < <(wrk_run "http://127.0.0.1:18080/$body")
+  read -r S_RPS _ S_P99 S_N < <(wrk_run "$base/$body")
   sleep 1; agent_stop
   LINES=$(grep -c '"transaction_time"' "$WORK/agent.out" || true)
-  echo "plaintext HTTP/1.1 /$body, default mode (details, stdout to a file)  baseline ${D_RPS} req/s (p99 ${D_P99} ms); agent ${S_RPS} req/s (p99 ${S_P99} ms) ratio $(ratio "$S_RPS" "$D_RPS")"
+  echo "$transport HTTP/1.1 /$body, default mode (details, stdout to a file)  baseline ${D_RPS} req/s (p99 ${D_P99} ms); agent ${S_RPS} req/s (p99 ${S_P99} ms) ratio $(ratio "$S_RPS" "$D_RPS")"
   echo "                    completeness: ${S_N} requests, $LINES JSON exchange lines: $(ratio "$LINES" $((2 * S_N))); ringbuf drops $(counter kernel_ringbuf_full); exporter stopped $(counter exporter_stopped); connections $(counter connections) (wrk's 16 and nginx's: expect 32); agent warnings $(grep -c ' WARN ' "$WORK/agent.err" || true); body bytes skipped $(counter bytes_skipped)"
   echo "                    agent CPU $AGENT_CPU s ($(us_per "$AGENT_CPU" "$LINES") µs per exchange written), eBPF programs $(bpf_us_per "$LINES") µs each, RSS $AGENT_RSS MiB"
   rm -f "$WORK/agent.out"

@@ -50,7 +50,7 @@ per_exchange() { # h1|h2
   ex=$(counter exchanges); hits=$(counter kernel_uprobe_hits)
   echo "Go client → Go server, $1: $ok/$N responses in $(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.1f", e - s}') s; $ex exchanges captured (both sides: expect $((2 * N)))"
   echo "                    uprobe hits $hits = $(ratio "$hits" "$ex") per exchange (hits of every process; exchanges of the Go binary)"
-  echo "                    agent CPU $(awk -v a="$AGENT_CPU" -v b="$cpu0" -v i="$idle" -v w="$wall" -v n="$ex" 'BEGIN{printf "%.2f s (idle over %s s: %.2f s) = %.1f µs", a - b, w, i, (a - b - i) * 1e6 / n}') per exchange net of idle; ringbuf drops $(counter kernel_ringbuf_full), tls_unmapped $(counter kernel_tls_unmapped)"
+  echo "                    agent CPU $(awk -v a="$AGENT_CPU" -v b="$(awk -v c="$cpu0" -v r="$AGENT_START_CPU" 'BEGIN{print c - r}')" -v i="$idle" -v w="$wall" -v n="$ex" 'BEGIN{printf "%.2f s (idle over %s s: %.2f s) = %.1f µs", a - b, w, i, (a - b - i) * 1e6 / n}') per exchange net of idle; ringbuf drops $(counter kernel_ringbuf_full), tls_unmapped $(counter kernel_tls_unmapped)"
 }
 per_exchange h1
 per_exchange h2

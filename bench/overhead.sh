@@ -6,7 +6,8 @@
 #     over TLS too), with the agent's CPU, its eBPF programs' run time
 #     (kernel.bpf_stats_enabled) and the collector's CPU per exchange
 #   - p99 latency at a paced half of the /tiny saturation rate, without and with the agent
-#   - TLS HTTP/1.1 (wrk) and HTTP/2 (h2load): baseline vs bare probes (--probes-only) vs full agent
+#   - TLS HTTP/1.1 (wrk) and HTTP/2 (h2load), 2 KiB bodies: baseline vs bare probes
+#     (--probes-only) vs full agent, in the default mode
 #   - completeness: requests sent vs exchanges captured vs spans received, with drop counters
 #   - uprobe hits per exchange, and which libssl functions are probed without a single-step
 # usage: sudo bench/overhead.sh [SECONDS_PER_RUN]   (default 10)
@@ -21,7 +22,8 @@ echo "== otel-agent overhead, $DUR s per run, $(nproc) cores, $(uname -r)"
 
 # µs of `$1` seconds per exchange among `$2`.
 us_per() { awk -v c="$1" -v n="$2" 'BEGIN{ if (n > 0) printf "%.2f", c * 1e6 / n; else print "n/a"}'; }
-bpf_us_per() { awk -v t="$BPF_NS" -v n="$1" 'BEGIN{ if (n > 0) printf "%.2f", t / 1e3 / n; else print "n/a"}'; }
+# (n/a when the kernel counted no run: seen twice in the first row of a run, cause not found)
+bpf_us_per() { awk -v t="$BPF_NS" -v r="$BPF_RUNS" -v n="$1" 'BEGIN{ if (n > 0 && r > 0) printf "%.2f", t / 1e3 / n; else print "n/a"}'; }
 
 # Plaintext HTTP/1.1 at saturation, both body sizes: level summary, OTLP to the
 # local collector (whose CPU is shown: work moved there is not saved).
@@ -38,7 +40,7 @@ for body in tiny body; do
   A_EX=$(counter exchanges)
   [ "$body" = body ] && AGENT_CPU_P=$AGENT_CPU && P_EX=$A_EX && BASE_RPS=$P_RPS
   [ "$body" = tiny ] && TINY_RPS=${P_RPS%.*}
-  echo "agent RSS idle: $IDLE_RSS MiB ($IDLE_MEM)"
+  echo "agent RSS idle: $IDLE_RSS MiB ($IDLE_MEM); start-up CPU $AGENT_START_CPU s (not counted below)"
   echo "plaintext HTTP/1.1 /$body, summary, OTLP  baseline ${P_RPS} req/s (p50 ${P_P50} ms, p99 ${P_P99} ms)"
   echo "                    agent    ${A_RPS} req/s (p50 ${A_P50} ms, p99 ${A_P99} ms)  ratio $(ratio "$A_RPS" "$P_RPS")  p99 ratio $(ratio "$A_P99" "$P_P99")"
   echo "                    completeness: ${A_N} requests, $A_EX exchanges captured (client and server side: expect 2×): $(ratio "$A_EX" $((2 * A_N))); ringbuf drops $(counter kernel_ringbuf_full), span queue full $(counter span_queue_full), spans shed by trace $(counter span_shed); body bytes skipped $(counter bytes_skipped)"
@@ -46,10 +48,11 @@ for body in tiny body; do
 done
 
 # The default mode (details, JSON lines on stdout to a file on the root
-# filesystem, no collector in the path), both body sizes, plaintext and TLS.
+# filesystem, no collector in the path), both body sizes; TLS with the 2-byte
+# body here, with the 2 KiB one in the TLS section below.
 unset OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_PROTOCOL
 for target in "plaintext http://127.0.0.1:18080 tiny" "plaintext http://127.0.0.1:18080 body" \
-  "TLS       https://127.0.0.1:18443 tiny" "TLS       https://127.0.0.1:18443 body"; do
+  "TLS https://127.0.0.1:18443 tiny"; do
   read -r transport base body <<<"$target"
   read -r D_RPS _ D_P99 _ < <(wrk_run "$base/$body")
   agent_start
@@ -133,18 +136,24 @@ paced "HTTP/2 over TLS, 50 streams       " https://127.0.0.1:18443/ -c 1 -m 50 -
 agent_stop
 echo "                    drops: ringbuf $(counter kernel_ringbuf_full), exporter stopped $(counter exporter_stopped), span queue $(counter span_queue_full), shed $(counter span_shed), span export failed $(counter span_export_failed)"
 
+# TLS: the probes alone against the full agent, both in the default mode (the
+# req/s ratios are the default mode's: no collector on the box).
+unset OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_PROTOCOL
 read -r T_RPS T_P50 T_P99 _ < <(wrk_run https://127.0.0.1:18443/)
 agent_start --probes-only
 read -r B_RPS B_P50 B_P99 _ < <(wrk_run https://127.0.0.1:18443/)
 agent_stop
 B_HITS=$(counter kernel_uprobe_hits)
-agent_start --capture-level summary
+agent_start
 read -r F_RPS F_P50 F_P99 F_N < <(wrk_run https://127.0.0.1:18443/)
 sleep 1; agent_stop
-echo "TLS HTTP/1.1        baseline ${T_RPS} req/s (p50 ${T_P50} ms, p99 ${T_P99} ms)"
+F_LINES=$(grep -c '"transaction_time"' "$WORK/agent.out" || true)
+rm -f "$WORK/agent.out"
+echo "TLS HTTP/1.1 /body (2 KiB), default mode  baseline ${T_RPS} req/s (p50 ${T_P50} ms, p99 ${T_P99} ms)"
 echo "                    bare probes ${B_RPS} req/s (p99 ${B_P99} ms)  vs baseline $(ratio "$B_RPS" "$T_RPS")"
 echo "                    full agent  ${F_RPS} req/s (p99 ${F_P99} ms)  vs bare probes $(ratio "$F_RPS" "$B_RPS")  vs baseline $(ratio "$F_RPS" "$T_RPS")"
-echo "                    uprobe hits per exchange $(counter uprobe_hits_per_exchange) (wrk and nginx both use the probed libssl), bare-probe hits $B_HITS; exchanges $(counter exchanges) for ${F_N} requests; agent CPU $AGENT_CPU s, RSS $AGENT_RSS MiB"
+echo "                    completeness: ${F_N} requests, $F_LINES JSON exchange lines: $(ratio "$F_LINES" $((2 * F_N))); ringbuf drops $(counter kernel_ringbuf_full); body bytes skipped $(counter bytes_skipped)"
+echo "                    uprobe hits per exchange $(counter uprobe_hits_per_exchange) (wrk and nginx both use the probed libssl), bare-probe hits $B_HITS; agent CPU $AGENT_CPU s ($(us_per "$AGENT_CPU" "$F_LINES") µs per exchange written), eBPF programs $(bpf_us_per "$F_LINES") µs each, RSS $AGENT_RSS MiB"
 # Which libssl functions are probed without a single-step (otel-agent/src/capture/tls/uprobe_sites.rs).
 echo "                    libssl functions probed on emulated instructions: $(grep "TLS probes attached" "$WORK/agent.err" | grep "/libssl.so" | head -1 | grep -o 'emulated=\[[^]]*\]' || echo "none found in the log")"
 
@@ -152,8 +161,10 @@ read -r H_RPS _ < <(h2_run https://127.0.0.1:18443/)
 agent_start --probes-only
 read -r HB_RPS _ < <(h2_run https://127.0.0.1:18443/)
 agent_stop
-agent_start --capture-level summary
+agent_start
 read -r HF_RPS HF_N < <(h2_run https://127.0.0.1:18443/)
 sleep 1; agent_stop
-echo "TLS HTTP/2 (h2load) baseline ${H_RPS} req/s; bare probes ${HB_RPS} ($(ratio "$HB_RPS" "$H_RPS")); full agent ${HF_RPS} (vs bare $(ratio "$HF_RPS" "$HB_RPS"))"
-echo "                    exchanges $(counter exchanges) for ${HF_N} requests (client and server side); ringbuf drops $(counter kernel_ringbuf_full); agent CPU $AGENT_CPU s, RSS $AGENT_RSS MiB"
+HF_LINES=$(grep -c '"transaction_time"' "$WORK/agent.out" || true)
+rm -f "$WORK/agent.out"
+echo "TLS HTTP/2 (h2load) /body (2 KiB), default mode  baseline ${H_RPS} req/s; bare probes ${HB_RPS} ($(ratio "$HB_RPS" "$H_RPS")); full agent ${HF_RPS} (vs bare $(ratio "$HF_RPS" "$HB_RPS"))"
+echo "                    completeness: ${HF_N} requests, $HF_LINES JSON exchange lines (client and server side): $(ratio "$HF_LINES" $((2 * HF_N))); ringbuf drops $(counter kernel_ringbuf_full); agent CPU $AGENT_CPU s ($(us_per "$AGENT_CPU" "$HF_LINES") µs per exchange written), eBPF programs $(bpf_us_per "$HF_LINES") µs each, RSS $AGENT_RSS MiB"

@@ -969,13 +969,18 @@ mod tests {
     /// One call on the marks: (connection, `Some(marks)` for a set, `None` for a clear).
     type MarkCall = (u64, Option<[u64; 2]>);
 
-    /// The kernel's marks as a test sees them: every `set` and `clear`.
+    /// The kernel's marks as a test sees them: every `set` and `clear`, and
+    /// the flags of every `set`.
     #[derive(Clone, Default)]
-    struct Marks(Arc<std::sync::Mutex<Vec<MarkCall>>>);
+    struct Marks(
+        Arc<std::sync::Mutex<Vec<MarkCall>>>,
+        Arc<std::sync::Mutex<Vec<u32>>>,
+    );
 
     impl SkipMarks for Marks {
         fn set(&mut self, conn_id: u64, mark: events::BodySkip) {
             self.0.lock().unwrap().push((conn_id, Some(mark.until)));
+            self.1.lock().unwrap().push(mark.flags);
         }
         fn clear(&mut self, conn_id: u64) {
             self.0.lock().unwrap().push((conn_id, None));
@@ -1051,6 +1056,41 @@ mod tests {
             "forgotten at close"
         );
         assert_eq!(t.stats.snapshot().bytes_skipped, 99_000);
+    }
+
+    /// After its first exchange, an HTTP/1 connection that keeps no body
+    /// lets the kernel split a head from its body in one call — over TLS
+    /// too (the plaintext of an `SSL_write` or `SSL_read`), with one map
+    /// update for the connection.
+    #[test]
+    fn an_http1_connection_over_tls_lets_the_kernel_skip_bodies_after_heads() {
+        for source in [Source::Syscall, Source::Openssl] {
+            let mut t = tracker();
+            let marks = Marks::default();
+            t.skip_bodies(Box::new(marks.clone()));
+            let mut out = Vec::new();
+            t.handle(Event::ConnOpen(open(Role::Client, L7Hint::Http1)), &mut out);
+            let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            for (i, ts) in [(0u64, 1_000u64), (1, 3_000)] {
+                let (req_at, resp_at) = (i * REQ.len() as u64, i * head.len() as u64);
+                let mut req = data(KDirection::Egress, req_at, REQ, ts);
+                req.source = source as u8;
+                t.handle(Event::Data(req, REQ), &mut out);
+                let mut resp = data(KDirection::Ingress, resp_at, head, ts + 1_000);
+                resp.source = source as u8;
+                t.handle(Event::Data(resp, head), &mut out);
+            }
+            assert_eq!(
+                t.conns[&7].connection.tls.is_some(),
+                source == Source::Openssl,
+                "{source:?}"
+            );
+            assert_eq!(
+                *marks.1.lock().unwrap(),
+                [events::BODY_SKIP_AFTER_HEAD],
+                "{source:?}: one update, after the first exchange"
+            );
+        }
     }
 
     #[test]

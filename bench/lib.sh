@@ -95,6 +95,12 @@ agent_stop() {
   AGENT_CPU=$(awk -v a="$(agent_cpu)" -v b="$AGENT_READY_CPU" 'BEGIN{printf "%.2f", a - b}')
   AGENT_RSS=$(agent_rss)
   read -r BPF_NS BPF_RUNS < <(bpf_run)
+  # When no run was counted (seen now and then in overhead.sh, cause not
+  # found): what the next look needs.
+  BPF_DIAG=""
+  if [ "${BPF_RUNS:-0}" = 0 ]; then
+    BPF_DIAG="program fds $(grep -l '^prog_id:' /proc/"$AGENT_PID"/fdinfo/* 2>/dev/null | wc -l), kernel.bpf_stats_enabled=$(sysctl -n kernel.bpf_stats_enabled)"
+  fi
   kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || true
   COUNTERS=$(grep "capture counters" "$WORK/agent.err" | tail -1)
 }

@@ -23,7 +23,7 @@ echo "== otel-agent overhead, $DUR s per run, $(nproc) cores, $(uname -r)"
 # µs of `$1` seconds per exchange among `$2`.
 us_per() { awk -v c="$1" -v n="$2" 'BEGIN{ if (n > 0) printf "%.2f", c * 1e6 / n; else print "n/a"}'; }
 # (n/a when the kernel counted no run: seen twice in the first row of a run, cause not found)
-bpf_us_per() { awk -v t="$BPF_NS" -v r="$BPF_RUNS" -v n="$1" 'BEGIN{ if (n > 0 && r > 0) printf "%.2f", t / 1e3 / n; else print "n/a"}'; }
+bpf_us_per() { awk -v t="$BPF_NS" -v r="$BPF_RUNS" -v n="$1" -v d="$BPF_DIAG" 'BEGIN{ if (n > 0 && r > 0) printf "%.2f", t / 1e3 / n; else printf "n/a (%s)", d}'; }
 
 # Plaintext HTTP/1.1 at saturation, both body sizes: level summary, OTLP to the
 # local collector (whose CPU is shown: work moved there is not saved).

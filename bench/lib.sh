@@ -58,7 +58,7 @@ agent_start() { # args...   (AGENT_ENV="NAME=VALUE ...": extra environment)
   RSS_MAX=0
   for _ in $(seq 1 200); do
     if grep -q "otel-agent ready" "$WORK/agent.err"; then
-      AGENT_READY_CPU=$(agent_cpu)
+      AGENT_START_CPU=$(agent_cpu)
       return
     fi
     sleep 0.1
@@ -91,8 +91,7 @@ bpf_stats_on() {
 # start-up — loading and verifying the eBPF programs, ~0.8 s — is
 # AGENT_START_CPU, not counted per exchange).
 agent_stop() {
-  AGENT_START_CPU=$AGENT_READY_CPU
-  AGENT_CPU=$(awk -v a="$(agent_cpu)" -v b="$AGENT_READY_CPU" 'BEGIN{printf "%.2f", a - b}')
+  AGENT_CPU=$(awk -v a="$(agent_cpu)" -v b="$AGENT_START_CPU" 'BEGIN{printf "%.2f", a - b}')
   AGENT_RSS=$(agent_rss)
   read -r BPF_NS BPF_RUNS < <(bpf_run)
   # When no run was counted (seen now and then in overhead.sh, cause not

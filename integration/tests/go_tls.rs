@@ -166,6 +166,32 @@ fn wait_attached(agent: &Agent, bin: &Path) -> String {
     }
 }
 
+/// The agent capturing only `bin` and `bin`'s HTTPS server on a fresh
+/// self-signed certificate (in `_dir`, kept while they run), once the agent
+/// has put its Go probes on `bin`: `attached` is that log line.
+struct GoCapture {
+    agent: Agent,
+    server: GoServer,
+    attached: String,
+    _dir: TempDir,
+}
+
+impl GoCapture {
+    fn start(bin: &Path, label: &str) -> GoCapture {
+        let dir = TempDir::new(label);
+        let (cert, key) = self_signed_cert(&dir);
+        let agent = Agent::start(&["--exe", bin.to_str().unwrap()]);
+        let server = GoServer::start(bin, &cert, &key);
+        let attached = wait_attached(&agent, bin);
+        GoCapture {
+            agent,
+            server,
+            attached,
+            _dir: dir,
+        }
+    }
+}
+
 /// Exchanges of `direction` whose path starts with `prefix`, by path.
 fn by_path(lines: &[Value], direction: &str, prefix: &str) -> BTreeMap<String, Vec<Value>> {
     let mut m: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -200,11 +226,12 @@ fn assert_go_exchange(e: &Value, bin: &Path, path: &str, protocol: &str) {
 /// Go server (its side).
 fn go_https(minor: u32, stripped: bool) {
     let bin = go_binary(minor, stripped);
-    let dir = TempDir::new("go-tls");
-    let (cert, key) = self_signed_cert(&dir);
-    let agent = Agent::start(&["--exe", bin.to_str().unwrap()]);
-    let server = GoServer::start(&bin, &cert, &key);
-    let attached = wait_attached(&agent, &bin);
+    let GoCapture {
+        agent,
+        server,
+        attached,
+        _dir,
+    } = GoCapture::start(&bin, "go-tls");
     assert!(attached.contains("library=\"go\""), "{attached}");
     assert!(
         attached.contains(&format!("go_version=go1.{minor}.")),
@@ -337,11 +364,12 @@ fn go1_27_bodies_read_and_written_with_their_heads_are_skipped() {
     const BODY: u64 = 2000;
     let bin = go_binary(27, false);
     let b = bin.to_str().unwrap();
-    let dir = TempDir::new("go-tls-skip");
-    let (cert, key) = self_signed_cert(&dir);
-    let agent = Agent::start(&["--exe", b]);
-    let server = GoServer::start(&bin, &cert, &key);
-    wait_attached(&agent, &bin);
+    let GoCapture {
+        agent,
+        server,
+        _dir,
+        ..
+    } = GoCapture::start(&bin, "go-tls-skip");
 
     // One request each 100 ms: the agent has the first exchange (and tells
     // the kernel that bodies after heads may go) before the next.
@@ -410,11 +438,12 @@ fn go1_27_h2_concurrent_streams() {
     const CONNS: usize = 10;
     const PER: usize = 5;
     let bin = go_binary(27, false);
-    let dir = TempDir::new("go-h2-streams");
-    let (cert, key) = self_signed_cert(&dir);
-    let agent = Agent::start(&["--exe", bin.to_str().unwrap()]);
-    let server = GoServer::start(&bin, &cert, &key);
-    wait_attached(&agent, &bin);
+    let GoCapture {
+        agent,
+        server,
+        _dir,
+        ..
+    } = GoCapture::start(&bin, "go-h2-streams");
 
     let url = server.url("/c/{i}");
     let (_, out) = run(
@@ -480,11 +509,12 @@ fn go1_27_h2_concurrent_streams() {
 #[test]
 fn go_grpc_unary_over_tls() {
     let bin = grpc_binary();
-    let dir = TempDir::new("go-grpc");
-    let (cert, key) = self_signed_cert(&dir);
-    let agent = Agent::start(&["--exe", bin.to_str().unwrap()]);
-    let server = GoServer::start(&bin, &cert, &key);
-    let attached = wait_attached(&agent, &bin);
+    let GoCapture {
+        agent,
+        server,
+        attached,
+        _dir,
+    } = GoCapture::start(&bin, "go-grpc");
     assert!(attached.contains("go_version=go1.19."), "{attached}");
     let (_, out) = run(
         bin.to_str().unwrap(),
@@ -605,11 +635,12 @@ fn go_write_restarted_by_stack_growth_is_one_exchange() {
     const N: usize = 640;
     let bin = go_binary(27, false);
     let b = bin.to_str().unwrap();
-    let dir = TempDir::new("go-stackgrow");
-    let (cert, key) = self_signed_cert(&dir);
-    let agent = Agent::start(&["--exe", b]);
-    let server = GoServer::start(&bin, &cert, &key);
-    wait_attached(&agent, &bin);
+    let GoCapture {
+        agent,
+        server,
+        _dir,
+        ..
+    } = GoCapture::start(&bin, "go-stackgrow");
     let (_, out) = run(
         b,
         &[

@@ -171,11 +171,14 @@ c_enum!(
         RecursionMisses = 11,
         /// Body bytes not copied on purpose ([`DATA_FLAG_SKIPPED`] events).
         SkippedBytes = 12,
+        /// HTTP/2 frame walks the kernel gave up (a connection direction
+        /// whose DATA payloads are copied from then on: nothing is lost).
+        H2WalksLost = 13,
     }
 );
 
 /// Number of counters (`CNT_MAX`).
-pub const COUNTER_COUNT: u32 = 13;
+pub const COUNTER_COUNT: u32 = 14;
 
 impl Counter {
     /// Every counter, in index order.
@@ -193,6 +196,7 @@ impl Counter {
         Counter::ScratchBusy,
         Counter::RecursionMisses,
         Counter::SkippedBytes,
+        Counter::H2WalksLost,
     ];
 }
 
@@ -359,6 +363,11 @@ pub struct AgentConfig {
     pub payload_cap: u32,
     /// Wake the reader once this many bytes wait in the ring buffer (0: every record).
     pub wakeup_bytes: u32,
+    /// 1: no body is kept: the kernel walks HTTP/2 frames and skips DATA
+    /// payloads (`DATA_FLAG_SKIPPED_TAIL`, `DATA_FLAG_SKIPPED`).
+    pub h2_walk: u32,
+    /// Explicit padding.
+    pub _pad: u32,
 }
 
 // SAFETY: plain old data: repr(C), integer fields only, padding explicit.
@@ -508,7 +517,7 @@ mod tests {
         assert_eq!(offset_of!(DataEventHeader, direction), 48);
         assert_eq!(size_of::<ConnCloseEvent>(), 88);
         assert_eq!(offset_of!(ConnCloseEvent, reason), 64);
-        assert_eq!(size_of::<AgentConfig>(), 32);
+        assert_eq!(size_of::<AgentConfig>(), 40);
         assert_eq!(size_of::<BodySkip>(), 24);
         assert_eq!(
             size_of::<ExecEvent>(),
@@ -596,6 +605,8 @@ mod tests {
             enum_value("CNT_SKIPPED_BYTES"),
             Counter::SkippedBytes as u64
         );
+        assert_eq!(enum_value("CNT_H2_WALKS_LOST"), Counter::H2WalksLost as u64);
+        assert_eq!(enum_value("CNT_MAX"), u64::from(COUNTER_COUNT));
         assert_eq!(enum_value("ROLE_SERVER"), Role::Server as u64);
         assert_eq!(enum_value("DIR_INGRESS"), Direction::Ingress as u64);
         assert_eq!(enum_value("SOURCE_GNUTLS"), Source::Gnutls as u64);

@@ -3,32 +3,11 @@
 //! (`protocols::http1::request_line_start`) is tested with: one rule, one
 //! table, two implementations that must agree.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod harness;
 
 #[test]
 fn the_kernel_rule_agrees_with_the_shared_cases() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join("http1_start_harness");
-    let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());
-    let status = Command::new(&clang)
-        .args([
-            "-std=c11",
-            "-O2",
-            "-Wall",
-            "-Werror",
-            "-Wno-unknown-pragmas",
-        ])
-        .arg("-I")
-        .arg(dir.join("bpf"))
-        .arg(dir.join("tests/http1_start.c"))
-        .arg("-o")
-        .arg(&exe)
-        .status()
-        .unwrap_or_else(|e| panic!("run {clang} (scripts/install-deps.sh installs it): {e}"));
-    assert!(status.success(), "{clang} failed on tests/http1_start.c");
-
+    let exe = harness::build("http1_start");
     let cases = protocols::testdata::request_start_cases();
     assert!(cases.len() > 30, "{} cases", cases.len());
     let input: String = cases
@@ -38,23 +17,8 @@ fn the_kernel_rule_agrees_with_the_shared_cases() {
             hex + "\n"
         })
         .collect();
-    let mut child = Command::new(&exe)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run the harness");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write the cases");
-    let out = child.wait_with_output().expect("harness output");
-    assert!(out.status.success());
-    let verdicts: Vec<bool> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l == "1")
-        .collect();
+    let out = harness::run(&exe, &input);
+    let verdicts: Vec<bool> = out.lines().map(|l| l == "1").collect();
     assert_eq!(verdicts.len(), cases.len());
     for ((line, bytes, expected), got) in cases.iter().zip(verdicts) {
         assert_eq!(

@@ -502,6 +502,24 @@ fn go1_27_h2_concurrent_streams() {
         }
     }
     assert_eq!(final_counter(&log, "kernel_tls_unmapped"), 0);
+    // No body is kept (level details): the kernel walked the frames of
+    // each Conn.Write and Conn.Read and skipped the DATA payloads of 128
+    // bytes or more, on both sides.
+    let bodies: u64 = (1..=(CONNS * PER) as u64)
+        .map(|i| i * 37)
+        .filter(|&b| b >= 128)
+        .sum();
+    let reports: Vec<Value> = reports(&lines)
+        .into_iter()
+        .filter(|r| r["l7_protocol"] == "http2")
+        .collect();
+    assert_eq!(reports.len(), 2 * CONNS, "{reports:#?}");
+    let skipped: u64 = reports.iter().map(|r| n(r, "/skipped_bytes")).sum();
+    assert!(
+        skipped * 10 >= 2 * bodies * 9 && skipped <= 2 * bodies,
+        "{skipped} bytes skipped of {} bodies: {reports:#?}",
+        2 * bodies
+    );
 }
 
 /// gRPC-Go over TLS, unary: Debian's gRPC-Go health service, Check on a

@@ -22,6 +22,7 @@ use crate::internal_events::KernelCounters;
 use crate::link::ids::IdSource;
 use crate::link::linker::{LinkBounds, Linker};
 use crate::track::clock::Clock;
+use crate::track::parser::ParserLimits;
 use crate::track::trace_events::TraceFilter;
 use crate::track::tracker::Tracker;
 
@@ -71,6 +72,8 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<()> {
         ports: port_filter(&settings),
         payload_cap: u32::try_from(settings.limits.max_event_payload).unwrap_or(u32::MAX),
         max_connections: settings.limits.max_connections,
+        // HTTP/2 DATA payloads not copied when no exchange can keep a body.
+        h2_walk: !copy_all_bodies && ParserLimits::of(&settings).max_body_capture == 0,
     })?;
     let ring = probes.take_ring_buffer()?;
     let skip_marks = probes.take_skip_marks()?;
@@ -237,6 +240,7 @@ fn log_counters(
                 kernel_recursion_misses = kernel(Counter::RecursionMisses),
                 kernel_uprobe_hits = kernel(Counter::UprobeHits),
                 kernel_skipped_bytes = kernel(Counter::SkippedBytes),
+                kernel_h2_walks_lost = kernel(Counter::H2WalksLost),
                 kernel_self_skipped = kernel(Counter::SelfSkipped),
                 tls_plaintext_events = s.tls_plaintext_events,
                 links_traceparent = s.trace_links_traceparent,

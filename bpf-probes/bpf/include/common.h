@@ -8,6 +8,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "include/events.h"
+#include "include/h2_state.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -33,6 +34,7 @@ struct conn_state {
 	__u8 announced;   /* conn_open_event sent */
 	__u8 go_ready;    /* a Go crypto/tls Read or Write returned data: handshake done */
 	__u8 _pad[3];
+	struct h2_state h2; /* HTTP/2 frames walked (socket/h2_walk.h) */
 };
 
 /* Arguments of a data syscall, saved at sys_enter for sys_exit. */

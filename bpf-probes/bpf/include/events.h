@@ -102,7 +102,8 @@ enum counter_id {
 	 * counts it: userspace fills the slot from the programs' fdinfo. */
 	CNT_RECURSION_MISSES = 11,
 	CNT_SKIPPED_BYTES = 12,   /* body bytes not copied on purpose (DATA_FLAG_SKIPPED events) */
-	CNT_MAX = 13,
+	CNT_H2_WALKS_LOST = 13,   /* HTTP/2 frame walks given up (socket/h2_walk.h): copied as before */
+	CNT_MAX = 14,
 };
 
 struct event_header {
@@ -188,6 +189,8 @@ struct agent_config {
 	__u32 filter_ports; /* 1: only service ports set in `port_filter` */
 	__u32 payload_cap;  /* bytes captured per data event, <= MAX_PAYLOAD (0: MAX_PAYLOAD) */
 	__u32 wakeup_bytes; /* wake the reader once this much waits in `events` (0: every record) */
+	__u32 h2_walk;      /* 1: no body is kept: HTTP/2 DATA payloads are skipped (socket/h2_walk.h) */
+	__u32 _pad;
 };
 
 /* Written by userspace into the `body_skip` map, by connection id: per
@@ -226,7 +229,7 @@ _Static_assert(__builtin_offsetof(struct data_event, direction) == 48, "directio
 _Static_assert(sizeof(struct data_event) == DATA_HEADER_SIZE + MAX_PAYLOAD, "data_event size");
 _Static_assert(sizeof(struct conn_close_event) == 88, "conn_close_event size");
 _Static_assert(__builtin_offsetof(struct conn_close_event, reason) == 64, "reason");
-_Static_assert(sizeof(struct agent_config) == 32, "agent_config size");
+_Static_assert(sizeof(struct agent_config) == 40, "agent_config size");
 _Static_assert(sizeof(struct body_skip) == 24, "body_skip size");
 _Static_assert(sizeof(struct exec_event) == 32 + 16 + 8 + EXEC_PATH_LEN + EXEC_ARGS_LEN, "exec_event size");
 _Static_assert(__builtin_offsetof(struct exec_event, filename) == 56, "filename");

@@ -9,6 +9,7 @@
 #include "maps/config.h"
 #include "maps/skip.h"
 #include "socket/sock.h"
+#include "socket/h2_walk.h"
 
 static __always_inline void fill_header(struct event_header *h, struct conn_state *c,
 					__u32 kind, __u64 key, __u32 tid)
@@ -97,6 +98,8 @@ struct chunk {
 			 * this much body follows (the next event's skip_len) */
 	__u8 skipped;   /* out: the event was a skip (DATA_FLAG_SKIPPED) */
 	__u8 _pad[6];
+	__u64 keep;     /* in (HTTP/2 walk): copy this many bytes and cover the
+			 * rest of `covers` as the event's skipped tail; 0: not used */
 };
 
 /* Emit one data event of at most MAX_PAYLOAD captured bytes covering
@@ -116,7 +119,7 @@ struct chunk {
  * may end a copy at a head's end (socket data and TLS plaintext; ~20 ms of
  * verification per program that holds it, its loops being global functions
  * of maps/skip.h). */
-static __always_inline int emit_chunk_as(struct chunk *ch, const bool split)
+static __always_inline int emit_chunk_as(struct chunk *ch, const bool split, const bool h2)
 {
 	if (!ch)
 		return 0;
@@ -134,8 +137,9 @@ static __always_inline int emit_chunk_as(struct chunk *ch, const bool split)
 	ch->skip_len = 0;
 	/* Raw TLS records count socket bytes, not the parsed plaintext. */
 	__u64 id = c->id;
+	/* The HTTP/2 walk planned the event: no mark changes it. */
 	struct body_skip *mark =
-		flags & DATA_FLAG_RAW_TLS ? NULL : bpf_map_lookup_elem(&body_skip, &id);
+		h2 || (flags & DATA_FLAG_RAW_TLS) ? NULL : bpf_map_lookup_elem(&body_skip, &id);
 	__u64 body = 0;
 	if (mark && mark->until[dir] > offset)
 		body = mark->until[dir] - offset;
@@ -167,6 +171,14 @@ static __always_inline int emit_chunk_as(struct chunk *ch, const bool split)
 	__u64 tail = 0; /* body after a split head, skipped as the event's tail */
 	if (!ch->buf || (flags & DATA_FLAG_SKIPPED))
 		n = 0;
+	/* HTTP/2 walk: the frames up to a DATA payload copied, the payload
+	 * the skipped tail. */
+	__u64 keep = h2 ? ch->keep : 0;
+	if (keep && keep < covers && n) {
+		tail = covers - keep;
+		if (n > keep)
+			n = keep;
+	}
 	fill_header(&ev->hdr, c, EVENT_DATA, key, ch->tid);
 	if (ch->ts)
 		ev->hdr.timestamp_ns = ch->ts;
@@ -185,6 +197,12 @@ static __always_inline int emit_chunk_as(struct chunk *ch, const bool split)
 		n = MAX_PAYLOAD;
 	if (n && bpf_probe_read_user(ev->payload, n, (const void *)ch->buf))
 		n = 0;
+	/* The copy fell short of the frames before the tail (the payload
+	 * cap, an unreadable buffer): all of it is missing, none skipped. */
+	if (tail && n < keep)
+		tail = 0;
+	if (tail)
+		ev->flags |= DATA_FLAG_SKIPPED_TAIL;
 	if (may_split && n >= HEAD_SPLIT_MIN && starts_message(*(const __u64 *)ev->payload)) {
 		__u32 h = head_end(slot, (__u32)n);
 		__u64 length = slot->content_length; /* + 1; 0 when none */
@@ -243,12 +261,88 @@ static __always_inline int emit_chunk_as(struct chunk *ch, const bool split)
 
 __noinline int emit_chunk(struct chunk *ch)
 {
-	return emit_chunk_as(ch, false);
+	return emit_chunk_as(ch, false, false);
 }
 
 __noinline int emit_chunk_split(struct chunk *ch)
 {
-	return emit_chunk_as(ch, true);
+	return emit_chunk_as(ch, true, false);
+}
+
+__noinline int emit_chunk_h2(struct chunk *ch)
+{
+	return emit_chunk_as(ch, false, true);
+}
+
+/* The events of a call on an HTTP/2 connection whose frames the kernel
+ * walks (socket/h2_walk.h), planned one by one by h2_plan(). On return,
+ * call->buf and call->rest say what is left of the call for the per-buffer
+ * path: nothing, or (the walk not started, or given up) the rest. A
+ * global function: verified once. */
+__noinline int emit_h2_call(struct chunk *call)
+{
+	if (!call)
+		return 0;
+	__u32 zero_key = 0;
+	struct agent_config *cfg = bpf_map_lookup_elem(&agent_config, &zero_key);
+	if (!cfg || !cfg->h2_walk || !call->buf ||
+	    call->flags & (DATA_FLAG_RAW_TLS | EMIT_SKIP_ALL))
+		return 0;
+	__u64 key = call->key;
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return 0;
+	__u8 source = call->source;
+	if (source == SOURCE_SYSCALL && c->l7 != L7_HTTP2)
+		return 0;
+	__u8 dir = call->direction & 1;
+	__u64 offset = source == SOURCE_SYSCALL ? c->bytes[dir] : c->plain[dir];
+	__u64 len = call->rest;
+	__u64 buf = call->buf;
+	if (c->h2.mode[dir] == H2_UNKNOWN) {
+		if (offset || c->adopted || !h2_start(&c->h2, buf, len, dir, source))
+			return 0;
+	} else if (c->h2.source != source + 1 || c->h2.mode[dir] == H2_LOST) {
+		return 0;
+	}
+	struct h2_step s = {};
+	__u64 done = 0;
+	for (int i = 0; i < H2_EVENTS_PER_CALL; i++) {
+		if (done >= len)
+			break;
+		s.buf = buf + done;
+		s.offset = offset + done;
+		s.rest = len - done;
+		h2_plan(&c->h2, &s, dir);
+		if (!s.ok)
+			break;
+		call->buf = s.buf;
+		call->rest = s.rest;
+		call->covers = s.covers;
+		call->last = 0;
+		call->skip_len = s.skip && !s.copy ? s.covers : 0;
+		call->keep = s.skip ? s.copy : 0;
+		emit_chunk_h2(call);
+		__u64 covered = call->covered;
+		if (!covered || covered > s.rest)
+			covered = s.rest;
+		done += covered;
+		/* Not the event planned: the walk no longer knows where it is. */
+		if (covered != s.covers) {
+			c->h2.mode[dir] = H2_LOST;
+			break;
+		}
+	}
+	if (done < len || c->h2.mode[dir] == H2_LOST) {
+		c->h2.mode[dir] = H2_LOST;
+		count(CNT_H2_WALKS_LOST, 1);
+	}
+	call->buf = buf + done;
+	call->rest = len - done;
+	call->skip_len = 0;
+	call->keep = 0;
+	call->last = 0;
+	return 0;
 }
 
 /* The loop of emit_data(), a global function of its own so that the
@@ -328,6 +422,12 @@ static __always_inline void emit_data(__u64 key, __u32 tid, __u8 direction, __u8
 	call.flags = flags;
 	call.buf = buf;
 	call.rest = len;
+	/* HTTP/2: DATA payloads skipped, frame by frame, when no body is kept. */
+	if (split) {
+		emit_h2_call(&call);
+		if (!call.rest)
+			return;
+	}
 	call.covers = max_chunks > 0 ? max_chunks : 1;
 	if (split)
 		emit_call_split(&call);

@@ -11,7 +11,7 @@
  * the call's offset, more than GATHER_IOVECS buffers, more than GATHER_MAX
  * bytes to copy (or the payload cap), a buffer of HEAD_SPLIT_MIN bytes or
  * more on a connection that keeps no body, a body buffer that is not the
- * last, a buffer that cannot be read. */
+ * last, a buffer that cannot be read, HTTP/2 frames the kernel walks. */
 #pragma once
 #include "include/common.h"
 #include "maps/conns.h"
@@ -61,6 +61,12 @@ __noinline int gather_call(struct gather *g)
 	bool after_head = mark && (mark->flags & BODY_SKIP_AFTER_HEAD) && c->l7 == L7_HTTP1;
 	__u32 zero = 0;
 	struct agent_config *cfg = bpf_map_lookup_elem(&agent_config, &zero);
+	/* HTTP/2 frames the kernel walks, or may start walking (the
+	 * direction's first bytes): every buffer goes through the walk. */
+	__u8 h2 = c->h2.mode[dir];
+	if (cfg && cfg->h2_walk && c->l7 == L7_HTTP2 &&
+	    (h2 == H2_HEADER || h2 == H2_DATA || h2 == H2_PARTIAL || (h2 == H2_UNKNOWN && !offset)))
+		return 0;
 	__u64 cap = cfg && cfg->payload_cap && cfg->payload_cap < GATHER_MAX ? cfg->payload_cap
 									   : GATHER_MAX;
 	struct scratch_slot *slot = scratch_acquire();

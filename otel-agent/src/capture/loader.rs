@@ -104,6 +104,9 @@ pub struct ProbeOptions {
     pub payload_cap: u32,
     /// Connections tracked in the kernel at most (LRU beyond).
     pub max_connections: u32,
+    /// No body is kept: the kernel walks HTTP/2 frames and does not copy
+    /// DATA payloads.
+    pub h2_walk: bool,
 }
 
 impl std::fmt::Debug for ProbeOptions {
@@ -115,6 +118,7 @@ impl std::fmt::Debug for ProbeOptions {
             .field("no_ingress", &self.no_ingress)
             .field("no_egress", &self.no_egress)
             .field("ports", &self.ports.is_some())
+            .field("h2_walk", &self.h2_walk)
             .finish()
     }
 }
@@ -467,6 +471,8 @@ fn configure(ebpf: &mut Ebpf, opts: &ProbeOptions) -> Result<(), LoadError> {
         filter_ports: u32::from(opts.ports.is_some()),
         payload_cap: opts.payload_cap,
         wakeup_bytes: wakeup_bytes(opts.ring_buffer_bytes),
+        h2_walk: u32::from(opts.h2_walk),
+        _pad: 0,
     };
     let map = ebpf
         .map_mut(maps::AGENT_CONFIG)

@@ -32,7 +32,9 @@ pub const PARSER_HEADERS: StaticNames =
 /// Parser for both directions of one HTTP/2 connection.
 ///
 /// Feed each side's bytes in wire order with [`Http2Stream::push`]; bytes lost
-/// by the capture are reported with [`Http2Stream::gap`]. Finished exchanges
+/// by the capture are reported with [`Http2Stream::gap`], DATA payload bytes
+/// the kernel did not copy on purpose (as [`Http2Stream::skippable`] allows)
+/// with [`Http2Stream::skip`]. Finished exchanges
 /// are taken with [`Http2Stream::drain`], the rest with [`Http2Stream::close`].
 /// SETTINGS sent by one side configure the parser of the other side (the
 /// server's SETTINGS_HEADER_TABLE_SIZE bounds the HPACK table of the request
@@ -147,17 +149,48 @@ impl Http2Stream {
         }
     }
 
-    /// Body bytes of `side` the kernel need not copy: none yet for HTTP/2 (a
-    /// DATA frame's payload usually arrives in the same write as its header).
-    pub fn skippable(&self, _side: Side) -> u64 {
-        0
+    /// Bytes of `side`, after those pushed so far, that are certainly DATA
+    /// payload the parser does not keep, so the kernel need not copy them:
+    /// the rest of the payload of the unpadded DATA frame the pushed bytes
+    /// end in, once its message keeps no more body (the body capture limit is
+    /// 0, or its kept body is full or cut short). 0 anywhere else: in a frame
+    /// header or any other frame, in a padded DATA frame, while resynchronising,
+    /// or after [`Http2Stream::close`]. Never past the end of the frame: the
+    /// next frame header is always needed.
+    pub fn skippable(&self, side: Side) -> u64 {
+        if self.closed {
+            return 0;
+        }
+        match side {
+            Side::Request => self.request.skippable(&self.conn),
+            Side::Response => self.response.skippable(&self.conn),
+        }
     }
 
-    /// `len` bytes of `side` were skipped on purpose: since
-    /// [`Http2Stream::skippable`] never allows it, they are a gap of cause
-    /// [`GapCause::SkippedOutsideBody`].
+    /// `len` bytes of `side` were skipped on purpose at `ts_ns` (the kernel
+    /// did not copy them, meaning them as the rest of the payload of the DATA
+    /// frame in progress). Inside the payload of an unpadded DATA frame they
+    /// are counted into `body_size` and `wire_bytes` like received bytes,
+    /// flagging nothing (a message that captures a body is marked
+    /// `body_truncated`); when they complete the payload the frame ends, and
+    /// its stream side with END_STREAM. What does not fit there (bytes past
+    /// the payload, or a skip anywhere else: a frame header, another frame, a
+    /// padded DATA frame, a side resynchronising) is a gap of cause
+    /// [`GapCause::SkippedOutsideBody`] (see [`Http2Stream::gap`]): frame
+    /// boundaries are then lost and counted, never bytes taken for a frame
+    /// they may not be.
     pub fn skip(&mut self, side: Side, ts_ns: u64, len: u64) {
-        self.gap(side, ts_ns, len, GapCause::SkippedOutsideBody);
+        if self.closed || len == 0 {
+            return;
+        }
+        let me = match side {
+            Side::Request => &mut self.request,
+            Side::Response => &mut self.response,
+        };
+        let rest = me.skip(&mut self.conn, ts_ns, len);
+        if rest > 0 {
+            self.gap(side, ts_ns, rest, GapCause::SkippedOutsideBody);
+        }
     }
 
     /// An unknown number of bytes of `side` may have been lost at its end:

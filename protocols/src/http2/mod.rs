@@ -11,6 +11,9 @@ mod message;
 mod preface;
 mod resync;
 mod side;
+mod skip;
+#[cfg(test)]
+mod skip_tests;
 mod streams;
 #[cfg(test)]
 mod testutil;

@@ -1,4 +1,4 @@
-//! The frame parser of one direction: the preface, frame headers, buffered payloads, streamed DATA, skipped frames, SETTINGS, RST_STREAM and GOAWAY, and bytes lost by the capture.
+//! The frame parser of one direction: the preface, frame headers, buffered payloads, streamed DATA, skipped frames, SETTINGS, RST_STREAM and GOAWAY, and bytes lost by the capture (DATA payload bytes the kernel skipped on purpose are in `skip.rs`).
 
 use crate::names::StaticNames;
 use std::mem;
@@ -43,15 +43,16 @@ pub(super) enum Mode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct DataState {
     /// The pad length byte is still to come.
-    pad_pending: bool,
+    pub(super) pad_pending: bool,
     /// Payload bytes still to come.
-    data_left: u32,
+    pub(super) data_left: u32,
     /// Padding bytes still to come.
-    pad_left: u32,
+    pub(super) pad_left: u32,
 }
 
 impl DataState {
-    fn left(&self) -> u64 {
+    /// Frame bytes still to come (pad length, payload, padding).
+    pub(super) fn left(&self) -> u64 {
         u64::from(self.pad_pending) + u64::from(self.data_left) + u64::from(self.pad_left)
     }
 }
@@ -77,7 +78,7 @@ pub(super) struct SideParser {
     hdr: [u8; FRAME_HEADER_LEN],
     pub(super) hdr_len: usize,
     /// Header of the frame whose payload is being read.
-    frame: FrameHeader,
+    pub(super) frame: FrameHeader,
     /// Timestamp of the push that carried the first byte of the current frame.
     pub(super) frame_ts: u64,
     pub(super) payload: Vec<u8>,
@@ -316,7 +317,8 @@ impl SideParser {
         Step::used(used)
     }
 
-    fn end_data(&mut self, conn: &mut Conn, ts: u64) {
+    /// The current DATA frame's payload is done: END_STREAM ends its stream side.
+    pub(super) fn end_data(&mut self, conn: &mut Conn, ts: u64) {
         self.mode = Mode::Header;
         if self.frame.has(FLAG_END_STREAM) {
             conn.end_stream(self.side, self.frame.stream, ts);

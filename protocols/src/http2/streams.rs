@@ -238,6 +238,43 @@ impl Conn {
         }
     }
 
+    /// DATA payload bytes skipped on purpose (the kernel did not copy them):
+    /// counted into `body_size` and `wire_bytes` like received ones, flagging
+    /// nothing. A message that captures a body does not have them in it, so
+    /// its body is `body_truncated` (as when received past the capture
+    /// limit) — never a kept body that silently differs from the one sent.
+    pub(super) fn skipped_body(&mut self, side: Side, id: u32, ts: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let capture = self.capture;
+        if let Some(m) = self.msg(side, id, false, ts) {
+            let msg = &mut m.msg;
+            msg.body_size = msg.body_size.saturating_add(n);
+            msg.wire_bytes = msg.wire_bytes.saturating_add(n);
+            msg.end_ns = ts;
+            if msg.body.is_some() {
+                msg.body_truncated = true;
+            }
+            note_cap(msg, capture);
+        }
+    }
+
+    /// The message of `side` on stream `id` would still keep DATA payload
+    /// bytes: it captures a body that is neither full nor cut short.
+    pub(super) fn keeps_body(&self, side: Side, id: u32) -> bool {
+        let Some(st) = self.streams.get(&id) else {
+            return false;
+        };
+        let m = match side {
+            Side::Request => st.request.as_ref(),
+            Side::Response => st.response.as_ref(),
+        };
+        m.is_some_and(|m| {
+            !m.msg.body_truncated && m.msg.body.as_ref().is_some_and(|b| b.len() < self.capture)
+        })
+    }
+
     /// A header block of the stream side could not be decoded.
     pub(super) fn degrade(&mut self, side: Side, id: u32) {
         if let Some(m) = self.msg(side, id, false, 0) {

@@ -6,7 +6,8 @@
 # (details, JSON lines on stdout to a file) with MODE=default. Per run: req/s,
 # exchanges and completeness (and ring-buffer drops), agent CPU per exchange, minor page faults,
 # RSS (peak and end of load), spans shed; then the medians of each build.
-# BASE=https://127.0.0.1:18443: nginx over TLS.
+# BASE=https://127.0.0.1:18443: nginx over TLS. CLIENT=h2load: h2load -c 4 -m 10
+# (HTTP/2; over TLS with that BASE) instead of wrk.
 # usage: sudo bench/compare.sh A_BIN B_BIN [ROUNDS] [PATH]
 #   e.g. sudo bench/compare.sh /tmp/agent-before target/release/otel-agent 5 /tiny
 set -euo pipefail
@@ -22,7 +23,7 @@ else
   unset OTEL_EXPORTER_OTLP_ENDPOINT
   ARGS=()
 fi
-echo "== $A (A) against $B (B), ${MODE:-otlp} mode, $ROUNDS rounds of ${DUR} s, nginx $URL_PATH"
+echo "== $A (A) against $B (B), ${MODE:-otlp} mode, $ROUNDS rounds of ${DUR} s, ${CLIENT:-wrk} against nginx ${BASE:-http://127.0.0.1:18080}$URL_PATH"
 : >"$WORK/A.cpu"; : >"$WORK/B.cpu"; : >"$WORK/A.faults"; : >"$WORK/B.faults"
 for _ in $(seq 1 "$ROUNDS"); do
   for build in A B; do
@@ -31,7 +32,11 @@ for _ in $(seq 1 "$ROUNDS"); do
     C0=$(agent_cpu); F0=$(agent_minflt)
     (while sleep 0.3; do agent_rss 2>/dev/null || echo 0; echo; done >"$WORK/rss.samples") &
     SAMPLER=$!
-    read -r RPS _ _ N < <(wrk_run "${BASE:-http://127.0.0.1:18080}$URL_PATH" </dev/null)
+    if [ "${CLIENT:-wrk}" = h2load ]; then
+      read -r RPS N < <(h2_run "${BASE:-http://127.0.0.1:18080}$URL_PATH" </dev/null)
+    else
+      read -r RPS _ _ N < <(wrk_run "${BASE:-http://127.0.0.1:18080}$URL_PATH" </dev/null)
+    fi
     C1=$(agent_cpu); F1=$(agent_minflt); END=$(agent_rss)
     kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
     PEAK=$(sort -n "$WORK/rss.samples" | tail -1)

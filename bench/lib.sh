@@ -76,10 +76,12 @@ agent_mem() { awk '/RssAnon/ {a=$2} /RssFile/ {f=$2} /RssShmem/ {m=$2} END {prin
 # "run_time_ns run_cnt" of the agent's eBPF programs so far, from the fdinfo of
 # its program descriptors (counted while kernel.bpf_stats_enabled=1; a
 # tail-called program's time is in its caller's): the work done in the kernel.
+# Summed with %.0f: mawk's %d stops at 2^31 - 1 (2.1 s of run time). The
+# programs' figures of the last call are left in $WORK/bpf_run.last.
 bpf_run() {
   for f in /proc/"$AGENT_PID"/fdinfo/*; do
     awk '/^prog_id:/ {id=$2} /^run_time_ns:/ {t=$2} /^run_cnt:/ {c=$2} END {if (id != "" && t != "") print id, t, c}' "$f" 2>/dev/null
-  done | sort -u -k1,1 | awk '{t += $2; c += $3} END {printf "%d %d\n", t, c}'
+  done | sort -u -k1,1 | tee "$WORK/bpf_run.last" | awk '{t += $2; c += $3} END {printf "%.0f %.0f\n", t, c}'
 }
 # Turn the kernel's BPF run-time statistics on for the bench (restored on exit).
 bpf_stats_on() {

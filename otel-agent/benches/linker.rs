@@ -62,7 +62,7 @@ fn thread_cpu() -> Duration {
 
 fn h(name: &str, value: &str) -> Header {
     Header {
-        name: name.into(),
+        name: name.to_owned().into(),
         value: value.into(),
     }
 }

@@ -147,8 +147,9 @@ pub struct TlsInfo {
 /// One HTTP header as captured (name as on the wire).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
-    /// Header name.
-    pub name: String,
+    /// Header name (lower case once kept; a name of the HPACK static table
+    /// or the keep list borrowed, not copied).
+    pub name: Cow<'static, str>,
     /// Header value (lossy UTF-8).
     pub value: String,
 }

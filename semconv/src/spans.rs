@@ -848,7 +848,7 @@ pub(crate) mod tests {
 
     fn h(name: &str, value: &str) -> Header {
         Header {
-            name: name.into(),
+            name: name.to_owned().into(),
             value: value.into(),
         }
     }

@@ -569,7 +569,7 @@ mod tests {
 
     fn h(name: &str, value: &str) -> Header {
         Header {
-            name: name.into(),
+            name: name.to_owned().into(),
             value: value.into(),
         }
     }

@@ -449,14 +449,15 @@ pub const SUMMARY_HEADERS: StaticNames = StaticNames::new(&[
 /// sensitive values redacted. Owned names and values (the parser's own
 /// HTTP/1 fields) are moved rather than copied, the name lowercased in place
 /// (the copies were ~9 % of the default mode's CPU: perf, BENCHMARKS.md
-/// "Where the agent's time goes").
+/// "Where the agent's time goes"); a static name (HPACK's table) stays
+/// borrowed unless it has upper case.
 fn kept_headers<N, V>(
     headers: impl IntoIterator<Item = (N, V)>,
     level: CaptureLevel,
     capture: &CaptureSettings,
 ) -> Vec<model::Header>
 where
-    N: AsRef<str> + Into<String>,
+    N: AsRef<str> + Into<Cow<'static, str>>,
     V: Into<String>,
 {
     if level < CaptureLevel::Details {
@@ -466,8 +467,16 @@ where
         .into_iter()
         .map(|(name, value)| {
             let redacted = capture.is_redacted(name.as_ref());
-            let mut name: String = name.into();
-            name.make_ascii_lowercase();
+            let name = match name.into() {
+                Cow::Owned(mut n) => {
+                    n.make_ascii_lowercase();
+                    Cow::Owned(n)
+                }
+                Cow::Borrowed(n) if n.bytes().any(|b| b.is_ascii_uppercase()) => {
+                    Cow::Owned(n.to_ascii_lowercase())
+                }
+                borrowed => borrowed,
+            };
             model::Header {
                 name,
                 value: if redacted {
@@ -977,7 +986,7 @@ mod tests {
         let ex = assemble(&connection(), plain_get(), &at_level("details"), &clock())
             .expect("kept at details");
         let req = ex.request.expect("request");
-        let names: Vec<&str> = req.headers.iter().map(|h| h.name.as_str()).collect();
+        let names: Vec<&str> = req.headers.iter().map(|h| h.name.as_ref()).collect();
         assert_eq!(names, ["host", "user-agent", "accept"]);
         assert_eq!(header(&req.headers, "host"), Some("api.example.com:8080"));
         assert_eq!(header(&req.headers, "accept"), Some("*/*"));
@@ -1374,10 +1383,10 @@ mod tests {
         let req = out.request.expect("request");
         assert_eq!(req.headers.len(), req_headers.len());
         for h in &req.headers {
-            let expected = if DEFAULT_REDACTED_HEADERS.contains(&h.name.as_str()) {
+            let expected = if DEFAULT_REDACTED_HEADERS.contains(&h.name.as_ref()) {
                 REDACTED
             } else {
-                match h.name.as_str() {
+                match h.name.as_ref() {
                     "host" => "svc",
                     "accept" => "*/*",
                     other => panic!("unexpected header {other}"),
@@ -1390,7 +1399,7 @@ mod tests {
         let values: Vec<(&str, &str)> = resp
             .headers
             .iter()
-            .map(|h| (h.name.as_str(), h.value.as_str()))
+            .map(|h| (h.name.as_ref(), h.value.as_str()))
             .collect();
         assert_eq!(
             values,

@@ -90,6 +90,8 @@ static __always_inline void stream_bytes(struct conn_state *c, __u64 key, __u32 
 	/* Head and body in one buffer: the body may be skipped after the head. */
 	if (c->l7 == L7_HTTP1 && !flags && len >= HEAD_SPLIT_MIN)
 		flags = EMIT_MAY_SPLIT;
+	if (c->l7 == L7_HTTP2 && !flags)
+		flags = EMIT_MAY_WALK;
 	emit_socket_data(key, tid, dir, a->syscall, base, len, flags, MAX_CHUNKS_PER_BUF);
 }
 

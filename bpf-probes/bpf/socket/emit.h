@@ -75,9 +75,13 @@ static __always_inline void emit_close(struct conn_state *c, __u64 key, __u32 ti
  * cover the call's rest as skipped (a body after its head,
  * BODY_SKIP_AFTER_HEAD). EMIT_MAY_SPLIT lets it end a copy at the end of the
  * message head the buffer starts with, when body follows in the same buffer
- * and the connection keeps no body: the caller then skips the rest. */
+ * and the connection keeps no body: the caller then skips the rest.
+ * EMIT_MAY_WALK: the bytes may be HTTP/2 frames to walk (emit_h2_call():
+ * socket bytes of a connection sniffed as HTTP/2, and TLS plaintext); without
+ * it the walk's look-ups are not paid. */
 #define EMIT_SKIP_ALL 0x80
 #define EMIT_MAY_SPLIT 0x40
+#define EMIT_MAY_WALK 0x20
 
 /* One data event to emit: everything the global emit_chunk() needs, as scalars. */
 struct chunk {
@@ -132,7 +136,7 @@ static __always_inline int emit_chunk_as(struct chunk *ch, const bool split, con
 		return 0;
 	__u8 dir = ch->direction & 1;
 	__u64 offset = ch->source == SOURCE_SYSCALL ? c->bytes[dir] : c->plain[dir];
-	__u8 flags = ch->flags & ~(EMIT_SKIP_ALL | EMIT_MAY_SPLIT);
+	__u8 flags = ch->flags & ~(EMIT_SKIP_ALL | EMIT_MAY_SPLIT | EMIT_MAY_WALK);
 	__u64 skip_len = ch->skip_len;
 	ch->skip_len = 0;
 	/* Raw TLS records count socket bytes, not the parsed plaintext. */
@@ -423,7 +427,7 @@ static __always_inline void emit_data(__u64 key, __u32 tid, __u8 direction, __u8
 	call.buf = buf;
 	call.rest = len;
 	/* HTTP/2: DATA payloads skipped, frame by frame, when no body is kept. */
-	if (split) {
+	if (split && (flags & EMIT_MAY_WALK)) {
 		emit_h2_call(&call);
 		if (!call.rest)
 			return;
@@ -450,6 +454,6 @@ static __always_inline void emit_socket_data(__u64 key, __u32 tid, __u8 directio
 static __always_inline void emit_plain_data(__u64 key, __u32 tid, __u8 direction, __u64 buf,
 					    __u64 len, __u8 source, int max_chunks, __u64 ts)
 {
-	__u8 flags = len >= HEAD_SPLIT_MIN ? EMIT_MAY_SPLIT : 0;
+	__u8 flags = EMIT_MAY_WALK | (len >= HEAD_SPLIT_MIN ? EMIT_MAY_SPLIT : 0);
 	emit_data(key, tid, direction, 0, buf, len, flags, source, max_chunks, ts, true);
 }

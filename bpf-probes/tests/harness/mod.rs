@@ -2,13 +2,24 @@
 //! against cases: compiled with the system's clang, fed on stdin, read on
 //! stdout.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+/// The harnesses built by this test process: each once, so that a test
+/// never runs one while another test writes it ("text file busy").
+static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
 
 /// `tests/<name>.c` built for the host (with `tests/host` before `bpf` on
-/// the include path: its stand-ins for the kernel's headers come first).
+/// the include path: its stand-ins for the kernel's headers come first),
+/// once per test process.
 pub fn build(name: &str) -> PathBuf {
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(exe) = built.get(name) {
+        return exe.clone();
+    }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}_harness"));
     let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());
@@ -30,6 +41,7 @@ pub fn build(name: &str) -> PathBuf {
         .status()
         .unwrap_or_else(|e| panic!("run {clang} (scripts/install-deps.sh installs it): {e}"));
     assert!(status.success(), "{clang} failed on tests/{name}.c");
+    built.insert(name.to_owned(), exe.clone());
     exe
 }
 

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Where the two cores go at saturation: for each load of the throughput goals,
+# run without the agent and with it, and split the machine's CPU time by who
+# spent it — the server (nginx), the client (wrk or h2load), the agent, the
+# local collector, and the rest (softirqs, kthreads, idle) — in µs per
+# request, with the agent's eBPF programs' run time (kernel.bpf_stats_enabled;
+# it runs inside the server's and the client's system time). A req/s ratio is
+# what these add up to: two cores are 2e6 µs a second, so req/s = 2e6 / (µs
+# per request, idle included). CPU times are the kernel's tick-based figures:
+# a softirq (loopback delivery) that interrupts a process counts as that
+# process's system time. With PERF=1 the agent's own time is profiled
+# too (perf, DWARF stacks), split by pipeline stage.
+# usage: sudo bench/cpu_split.sh [SECONDS_PER_RUN]   (default 8)
+#        SETUPS="tiny body otlp tls h2"   which loads (default: all five)
+set -euo pipefail
+DUR=${1:-8}
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+bpf_stats_on
+HZ=$(getconf CLK_TCK)
+echo "== where the CPU goes at saturation, $DUR s per run, $(nproc) cores, $(uname -r), $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+
+# "user system" CPU seconds of processes (pids...), threads included.
+proc_cpu() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done |
+  awk -v hz="$HZ" '{u += $14; s += $15} END {printf "%.2f %.2f\n", u / hz, s / hz}'; }
+# "busy idle" CPU seconds of the whole machine.
+machine_cpu() { awk -v hz="$HZ" '/^cpu / {printf "%.2f %.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / hz, ($5 + $6) / hz}' /proc/stat; }
+nginx_pids() { pgrep -x nginx | tr '\n' ' '; }
+# Seconds the nginx workers waited in a run queue, runnable but not running.
+nginx_queued() { for p in $(pgrep -f "nginx: worker"); do cat "/proc/$p/schedstat"; done | awk '{w += $2} END {printf "%.3f\n", w / 1e9}'; }
+
+# One load with its CPU split; prints a row. label client url [collector]
+#   client: wrk or h2load; collector: "rotel" to count the local collector.
+# Sets ROW_RPS.
+split_run() {
+  local label=$1 client=$2 url=$3 collector=${4:-}
+  local np; np=$(nginx_pids)
+  local m0 n0 a0 r0 b0 q0 m1 n1 a1 r1 b1 q1 times n rps
+  # shellcheck disable=SC2086 # a list of pids
+  read -r -a n0 < <(proc_cpu $np)
+  read -r -a m0 < <(machine_cpu)
+  a0=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a a0 < <(proc_cpu "$AGENT_PID")
+  r0=$(rotel_cpu)
+  q0=$(nginx_queued)
+  b0=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a b0 < <(bpf_run)
+  if [ "$client" = wrk ]; then
+    times=$( { TIMEFORMAT='%U %S'; time wrk -t1 -c16 -d"${DUR}s" "$url" >"$WORK/load.out"; } 2>&1 )
+    rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/load.out")
+    n=$(awk '/requests in/ {print $1}' "$WORK/load.out")
+  else
+    times=$( { TIMEFORMAT='%U %S'; time h2load -D "$DUR" -c 4 -m 10 -t 1 "$url" >"$WORK/load.out" 2>&1; } 2>&1 )
+    rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$WORK/load.out")
+    n=$(awk '/^status codes:/ {print $3}' "$WORK/load.out")
+  fi
+  # shellcheck disable=SC2086
+  read -r -a n1 < <(proc_cpu $np)
+  read -r -a m1 < <(machine_cpu)
+  a1=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a a1 < <(proc_cpu "$AGENT_PID")
+  r1=$(rotel_cpu)
+  q1=$(nginx_queued)
+  b1=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a b1 < <(bpf_run)
+  [ "$collector" = rotel ] || r1=$r0
+  ROW_RPS=$rps
+  awk -v label="$label" -v rps="$rps" -v n="$n" -v t="$times" \
+    -v su="$(awk -v a="${n0[0]}" -v b="${n1[0]}" 'BEGIN{print b - a}')" \
+    -v ss="$(awk -v a="${n0[1]}" -v b="${n1[1]}" 'BEGIN{print b - a}')" \
+    -v au="$(awk -v a="${a0[0]}" -v b="${a1[0]}" 'BEGIN{print b - a}')" \
+    -v as="$(awk -v a="${a0[1]}" -v b="${a1[1]}" 'BEGIN{print b - a}')" \
+    -v col="$(awk -v a="$r0" -v b="$r1" 'BEGIN{print b - a}')" \
+    -v bpf="$(awk -v a="${b0[0]}" -v b="${b1[0]}" 'BEGIN{print (b - a) / 1e9}')" \
+    -v busy="$(awk -v a="${m0[0]}" -v b="${m1[0]}" 'BEGIN{print b - a}')" \
+    -v idle="$(awk -v a="${m0[1]}" -v b="${m1[1]}" 'BEGIN{print b - a}')" \
+    -v queued="$(awk -v a="$q0" -v b="$q1" 'BEGIN{print b - a}')" -v dur="$DUR" '
+    function us(s) { return s * 1e6 / n }
+    BEGIN {
+      split(t, c, " "); cu = c[1]; cs = c[2]
+      other = busy - (su + ss) - (cu + cs) - (au + as) - col; if (other < 0) other = 0
+      printf "  %-22s %9.0f req/s  %6.2f %6.2f  %6.2f %6.2f  %6.2f  %6.2f %6.2f  %6.2f  %6.2f %6.2f  %6.2f\n",
+        label, rps, us(su), us(ss), us(cu), us(cs), us(bpf), us(au), us(as), us(col), us(other), us(idle),
+        us(busy + idle)
+      printf "  %-22s %15s  nginx runnable but waiting for a CPU: %.0f %% of the run (%.2f µs per request); the machine idle: %.0f %%\n",
+        "", "", queued * 100 / dur, us(queued), idle * 100 / (busy + idle)
+    }'
+}
+header() {
+  echo "$1"
+  printf "  %-22s %15s  %13s  %13s  %6s  %13s  %6s  %6s %6s  %6s\n" "" "" "server" "client" "eBPF" "agent" "coll." "other" "idle" "total"
+  printf "  %-22s %15s  %6s %6s  %6s %6s  %6s  %6s %6s  %6s  %6s %6s  %6s\n" "µs per request" "" user sys user sys "" user sys "" "" "" ""
+}
+ratio_line() { echo "  req/s ratio: $1 $(ratio "$2" "$3")"; }
+# The agent's userspace by stage (perf, DWARF stacks, 3 s of the load): share
+# of the agent's samples in each stage, callees included.
+perf_agent() {
+  [ "${PERF:-0}" = 1 ] || return 0
+  ( sleep 2; perf record -q -F 999 --call-graph dwarf,16384 -o "$WORK/perf.data" -p "$AGENT_PID" -- sleep 3 >/dev/null 2>&1 ) &
+  PERF_PID=$!
+}
+perf_report() {
+  [ "${PERF:-0}" = 1 ] || return 0
+  wait "$PERF_PID"
+  perf report -i "$WORK/perf.data" --children --sort symbol --stdio -g none --percent-limit 0.5 2>/dev/null |
+    awk '/%/ {print}' >"$WORK/perf.txt"
+  share() { awk -v f="$1" 'index($0, f) {print $1; found = 1; exit} END {if (!found) print "<0.5%"}' "$WORK/perf.txt"; }
+  echo "  the agent's time by stage (perf, callees included; share of its samples):"
+  echo "    ring buffer $(share 'aya::maps::ring_buf::'), tracker $(share 'Tracker::handle_record') (HTTP/1 heads $(share 'http1::head::parse_head'), HTTP/2 $(share 'Http2Stream'), exchange assembly $(share 'track::assemble::assemble')), linker $(share 'Linker::link'), stdout JSON $(share 'Stdout::write_batch') (its write calls $(share 'ksys_write')), OTLP spans and metrics $(share 'Otlp::exchange'), yields $(share 'sched_yield'); inside those, the allocator: $(share '_mi_theap_malloc_zero') malloc, $(share 'mi_free') free"
+  [ -n "${PERF_KEEP:-}" ] && cp "$WORK/perf.data" "$PERF_KEEP.$setup" && cp "$WORK/perf.txt" "$PERF_KEEP.$setup.txt"
+  rm -f "$WORK/perf.data"
+}
+
+for setup in ${SETUPS:-tiny body otlp tls h2}; do
+  case $setup in
+    tiny|body)
+      header "plaintext HTTP/1.1 /$setup, wrk -t1 -c16, default mode (details, stdout to a file)"
+      split_run "without the agent" wrk "http://127.0.0.1:18080/$setup"; B=$ROW_RPS
+      agent_start; perf_agent
+      split_run "agent" wrk "http://127.0.0.1:18080/$setup"; A=$ROW_RPS
+      sleep 1; agent_stop; perf_report; rm -f "$WORK/agent.out"
+      ratio_line "agent / without" "$A" "$B" ;;
+    otlp)
+      header "plaintext HTTP/1.1 /tiny, wrk -t1 -c16, summary, OTLP to the local collector (blackhole rotel)"
+      split_run "without the agent" wrk http://127.0.0.1:18080/tiny; B=$ROW_RPS
+      OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:24317 OTEL_EXPORTER_OTLP_PROTOCOL=grpc \
+        agent_start --capture-level summary; perf_agent
+      split_run "agent" wrk http://127.0.0.1:18080/tiny rotel; A=$ROW_RPS
+      sleep 1; agent_stop; perf_report
+      echo "  spans shed $(counter span_shed) of $(counter exchanges) exchanges; span queue full $(counter span_queue_full)"
+      ratio_line "agent / without" "$A" "$B" ;;
+    tls|h2)
+      client=wrk; name="TLS HTTP/1.1 /body (2 KiB), wrk -t1 -c16"
+      [ "$setup" = h2 ] && client=h2load && name="TLS HTTP/2 /body (2 KiB), h2load -c4 -m10"
+      header "$name, default mode"
+      split_run "without the agent" $client https://127.0.0.1:18443/; B=$ROW_RPS
+      agent_start --probes-only
+      split_run "probes only" $client https://127.0.0.1:18443/; P=$ROW_RPS
+      agent_stop
+      agent_start; perf_agent
+      split_run "agent" $client https://127.0.0.1:18443/; A=$ROW_RPS
+      sleep 1; agent_stop; perf_report; rm -f "$WORK/agent.out"
+      ratio_line "agent / probes only" "$A" "$P" ;;
+  esac
+  AGENT_PID=""
+done

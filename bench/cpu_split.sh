@@ -11,7 +11,8 @@
 # process's system time. With PERF=1 the agent's own time is profiled
 # too (perf, DWARF stacks), split by pipeline stage.
 # usage: sudo bench/cpu_split.sh [SECONDS_PER_RUN]   (default 8)
-#        SETUPS="tiny body otlp tls h2"   which loads (default: all five)
+#        SETUPS="tiny body otlp tls h2 paced"   which loads (default: all six; paced:
+#        the p99 goal's load, half the saturation rate, with the p99 latency)
 set -euo pipefail
 DUR=${1:-8}
 cd "$(dirname "$0")/.."
@@ -27,6 +28,8 @@ proc_cpu() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done |
 machine_cpu() { awk -v hz="$HZ" '/^cpu / {printf "%.2f %.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / hz, ($5 + $6) / hz}' /proc/stat; }
 nginx_pids() { pgrep -x nginx | tr '\n' ' '; }
 # Seconds the nginx workers waited in a run queue, runnable but not running.
+# "run_ns timeslices" of the agent's threads so far (a timeslice: one run on a CPU).
+agent_slices() { cat /proc/"$AGENT_PID"/task/*/schedstat 2>/dev/null | awk '{t += $1; n += $3} END {printf "%.0f %.0f\n", t, n}'; }
 nginx_queued() { for p in $(pgrep -f "nginx: worker"); do cat "/proc/$p/schedstat"; done | awk '{w += $2} END {printf "%.3f\n", w / 1e9}'; }
 
 # One load with its CPU split; prints a row. label client url [collector]
@@ -35,7 +38,8 @@ nginx_queued() { for p in $(pgrep -f "nginx: worker"); do cat "/proc/$p/schedsta
 split_run() {
   local label=$1 client=$2 url=$3 collector=${4:-}
   local np; np=$(nginx_pids)
-  local m0 n0 a0 r0 b0 q0 m1 n1 a1 r1 b1 q1 times n rps
+  local m0 n0 a0 r0 b0 q0 g0 m1 n1 a1 r1 b1 q1 g1 times n rps
+  ROW_P99=
   # shellcheck disable=SC2086 # a list of pids
   read -r -a n0 < <(proc_cpu $np)
   read -r -a m0 < <(machine_cpu)
@@ -43,10 +47,18 @@ split_run() {
   r0=$(rotel_cpu)
   q0=$(nginx_queued)
   b0=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a b0 < <(bpf_run)
+  g0=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a g0 < <(agent_slices)
   if [ "$client" = wrk ]; then
     times=$( { TIMEFORMAT='%U %S'; time wrk -t1 -c16 -d"${DUR}s" "$url" >"$WORK/load.out"; } 2>&1 )
     rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/load.out")
     n=$(awk '/requests in/ {print $1}' "$WORK/load.out")
+  elif [ "${client%%:*}" = paced ]; then # paced:RATE, h2load over 16 HTTP/1.1 connections
+    local per=$(( (${client#paced:} + 15) / 16 ))
+    times=$( { TIMEFORMAT='%U %S'; time h2load --h1 -c 16 -t 1 -D "$DUR" --rps "$per" --log-file "$WORK/lat.log" "$url" >"$WORK/load.out" 2>&1; } 2>&1 )
+    rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$WORK/load.out")
+    n=$(awk '/^status codes:/ {print $3}' "$WORK/load.out")
+    ROW_P99=$(sort -n -k3 "$WORK/lat.log" | awk '{v[NR]=$3} END {i=int(NR*0.99); if (i < 1) i = 1; printf "%.3f", v[i] / 1000}')
+    rm -f "$WORK/lat.log"
   else
     times=$( { TIMEFORMAT='%U %S'; time h2load -D "$DUR" -c 4 -m 10 -t 1 "$url" >"$WORK/load.out" 2>&1; } 2>&1 )
     rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$WORK/load.out")
@@ -59,6 +71,7 @@ split_run() {
   r1=$(rotel_cpu)
   q1=$(nginx_queued)
   b1=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a b1 < <(bpf_run)
+  g1=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a g1 < <(agent_slices)
   [ "$collector" = rotel ] || r1=$r0
   ROW_RPS=$rps
   awk -v label="$label" -v rps="$rps" -v n="$n" -v t="$times" \
@@ -70,7 +83,9 @@ split_run() {
     -v bpf="$(awk -v a="${b0[0]}" -v b="${b1[0]}" 'BEGIN{print (b - a) / 1e9}')" \
     -v busy="$(awk -v a="${m0[0]}" -v b="${m1[0]}" 'BEGIN{print b - a}')" \
     -v idle="$(awk -v a="${m0[1]}" -v b="${m1[1]}" 'BEGIN{print b - a}')" \
-    -v queued="$(awk -v a="$q0" -v b="$q1" 'BEGIN{print b - a}')" -v dur="$DUR" '
+    -v queued="$(awk -v a="$q0" -v b="$q1" 'BEGIN{print b - a}')" -v dur="$DUR" -v p99="$ROW_P99" \
+    -v ran="$(awk -v a="${g0[0]}" -v b="${g1[0]}" 'BEGIN{print b - a}')" \
+    -v slices="$(awk -v a="${g0[1]}" -v b="${g1[1]}" 'BEGIN{print b - a}')" '
     function us(s) { return s * 1e6 / n }
     BEGIN {
       split(t, c, " "); cu = c[1]; cs = c[2]
@@ -80,6 +95,10 @@ split_run() {
         us(busy + idle)
       printf "  %-22s %15s  nginx runnable but waiting for a CPU: %.0f %% of the run (%.2f µs per request); the machine idle: %.0f %%\n",
         "", "", queued * 100 / dur, us(queued), idle * 100 / (busy + idle)
+      if (slices > 0)
+        printf "  %-22s %15s  the agent ran %d times (all threads), %.0f µs each on average\n", "", "", slices, ran / slices / 1e3
+      if (p99 != "")
+        printf "  %-22s %15s  p99 latency %s ms\n", "", "", p99
     }'
 }
 header() {
@@ -107,7 +126,7 @@ perf_report() {
   rm -f "$WORK/perf.data"
 }
 
-for setup in ${SETUPS:-tiny body otlp tls h2}; do
+for setup in ${SETUPS:-tiny body otlp tls h2 paced}; do
   case $setup in
     tiny|body)
       header "plaintext HTTP/1.1 /$setup, wrk -t1 -c16, default mode (details, stdout to a file)"
@@ -125,6 +144,15 @@ for setup in ${SETUPS:-tiny body otlp tls h2}; do
       sleep 1; agent_stop; perf_report
       echo "  spans shed $(counter span_shed) of $(counter exchanges) exchanges; span queue full $(counter span_queue_full)"
       ratio_line "agent / without" "$A" "$B" ;;
+    paced)
+      header "plaintext HTTP/1.1 /tiny, h2load --h1 -c16 paced at half the rate wrk -t1 -c16 reaches without the agent, default mode"
+      split_run "saturated, no agent" wrk http://127.0.0.1:18080/tiny
+      HALF=$(awk -v r="$ROW_RPS" 'BEGIN{printf "%d", r / 2}')
+      split_run "without the agent" "paced:$HALF" http://127.0.0.1:18080/tiny; BP=$ROW_P99
+      agent_start
+      split_run "agent" "paced:$HALF" http://127.0.0.1:18080/tiny; AP=$ROW_P99
+      sleep 1; agent_stop; rm -f "$WORK/agent.out"
+      echo "  p99 ratio: agent / without $(ratio "$AP" "$BP") at $HALF req/s asked" ;;
     tls|h2)
       client=wrk; name="TLS HTTP/1.1 /body (2 KiB), wrk -t1 -c16"
       [ "$setup" = h2 ] && client=h2load && name="TLS HTTP/2 /body (2 KiB), h2load -c4 -m10"

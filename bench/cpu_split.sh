@@ -27,68 +27,60 @@ proc_cpu() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done |
 # "busy idle" CPU seconds of the whole machine.
 machine_cpu() { awk -v hz="$HZ" '/^cpu / {printf "%.2f %.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / hz, ($5 + $6) / hz}' /proc/stat; }
 nginx_pids() { pgrep -x nginx | tr '\n' ' '; }
-# Seconds the nginx workers waited in a run queue, runnable but not running.
 # "run_ns timeslices" of the agent's threads so far (a timeslice: one run on a CPU).
 agent_slices() { cat /proc/"$AGENT_PID"/task/*/schedstat 2>/dev/null | awk '{t += $1; n += $3} END {printf "%.0f %.0f\n", t, n}'; }
+# Seconds the nginx workers waited in a run queue, runnable but not running.
 nginx_queued() { for p in $(pgrep -f "nginx: worker"); do cat "/proc/$p/schedstat"; done | awk '{w += $2} END {printf "%.3f\n", w / 1e9}'; }
 
+# Every counter a row needs, on one line: nginx user, system; machine busy,
+# idle; agent user, system; collector; nginx queued; eBPF run ns, runs; the
+# agent's run ns, timeslices (agent fields 0 without an agent).
+snapshot() {
+  local agent="0 0" bpf="0 0" slices="0 0"
+  if [ -n "${AGENT_PID:-}" ]; then
+    agent=$(proc_cpu "$AGENT_PID"); bpf=$(bpf_run); slices=$(agent_slices)
+  fi
+  # shellcheck disable=SC2086 # a list of pids
+  echo "$(proc_cpu $1) $(machine_cpu) $agent $(rotel_cpu) $(nginx_queued) $bpf $slices"
+}
+
 # One load with its CPU split; prints a row. label client url [collector]
-#   client: wrk or h2load; collector: "rotel" to count the local collector.
-# Sets ROW_RPS.
+#   client: wrk, h2load (-c 4 -m 10), or paced:RATE (h2load over 16 HTTP/1.1
+#   connections at RATE req/s in all, with the p99 latency); collector:
+#   "rotel" to count the local collector. Sets ROW_RPS and ROW_P99.
 split_run() {
   local label=$1 client=$2 url=$3 collector=${4:-}
-  local np; np=$(nginx_pids)
-  local m0 n0 a0 r0 b0 q0 g0 m1 n1 a1 r1 b1 q1 g1 times n rps
+  local np before after times n rps
+  np=$(nginx_pids)
   ROW_P99=
-  # shellcheck disable=SC2086 # a list of pids
-  read -r -a n0 < <(proc_cpu $np)
-  read -r -a m0 < <(machine_cpu)
-  a0=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a a0 < <(proc_cpu "$AGENT_PID")
-  r0=$(rotel_cpu)
-  q0=$(nginx_queued)
-  b0=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a b0 < <(bpf_run)
-  g0=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a g0 < <(agent_slices)
+  before=$(snapshot "$np")
   if [ "$client" = wrk ]; then
     times=$( { TIMEFORMAT='%U %S'; time wrk -t1 -c16 -d"${DUR}s" "$url" >"$WORK/load.out"; } 2>&1 )
     rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/load.out")
     n=$(awk '/requests in/ {print $1}' "$WORK/load.out")
-  elif [ "${client%%:*}" = paced ]; then # paced:RATE, h2load over 16 HTTP/1.1 connections
-    local per=$(( (${client#paced:} + 15) / 16 ))
-    times=$( { TIMEFORMAT='%U %S'; time h2load --h1 -c 16 -t 1 -D "$DUR" --rps "$per" --log-file "$WORK/lat.log" "$url" >"$WORK/load.out" 2>&1; } 2>&1 )
-    rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$WORK/load.out")
-    n=$(awk '/^status codes:/ {print $3}' "$WORK/load.out")
-    ROW_P99=$(sort -n -k3 "$WORK/lat.log" | awk '{v[NR]=$3} END {i=int(NR*0.99); if (i < 1) i = 1; printf "%.3f", v[i] / 1000}')
-    rm -f "$WORK/lat.log"
   else
-    times=$( { TIMEFORMAT='%U %S'; time h2load -D "$DUR" -c 4 -m 10 -t 1 "$url" >"$WORK/load.out" 2>&1; } 2>&1 )
+    local args=(-c 4 -m 10)
+    [ "${client%%:*}" = paced ] &&
+      args=(--h1 -c 16 --rps $(( (${client#paced:} + 15) / 16 )) --log-file "$WORK/lat.log")
+    times=$( { TIMEFORMAT='%U %S'; time h2load -t 1 -D "$DUR" "${args[@]}" "$url" >"$WORK/load.out" 2>&1; } 2>&1 )
     rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$WORK/load.out")
     n=$(awk '/^status codes:/ {print $3}' "$WORK/load.out")
+    if [ -f "$WORK/lat.log" ]; then
+      ROW_P99=$(sort -n -k3 "$WORK/lat.log" | awk '{v[NR]=$3} END {i=int(NR*0.99); if (i < 1) i = 1; printf "%.3f", v[i] / 1000}')
+      rm -f "$WORK/lat.log"
+    fi
   fi
-  # shellcheck disable=SC2086
-  read -r -a n1 < <(proc_cpu $np)
-  read -r -a m1 < <(machine_cpu)
-  a1=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a a1 < <(proc_cpu "$AGENT_PID")
-  r1=$(rotel_cpu)
-  q1=$(nginx_queued)
-  b1=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a b1 < <(bpf_run)
-  g1=(0 0); [ -n "${AGENT_PID:-}" ] && read -r -a g1 < <(agent_slices)
-  [ "$collector" = rotel ] || r1=$r0
+  after=$(snapshot "$np")
   ROW_RPS=$rps
-  awk -v label="$label" -v rps="$rps" -v n="$n" -v t="$times" \
-    -v su="$(awk -v a="${n0[0]}" -v b="${n1[0]}" 'BEGIN{print b - a}')" \
-    -v ss="$(awk -v a="${n0[1]}" -v b="${n1[1]}" 'BEGIN{print b - a}')" \
-    -v au="$(awk -v a="${a0[0]}" -v b="${a1[0]}" 'BEGIN{print b - a}')" \
-    -v as="$(awk -v a="${a0[1]}" -v b="${a1[1]}" 'BEGIN{print b - a}')" \
-    -v col="$(awk -v a="$r0" -v b="$r1" 'BEGIN{print b - a}')" \
-    -v bpf="$(awk -v a="${b0[0]}" -v b="${b1[0]}" 'BEGIN{print (b - a) / 1e9}')" \
-    -v busy="$(awk -v a="${m0[0]}" -v b="${m1[0]}" 'BEGIN{print b - a}')" \
-    -v idle="$(awk -v a="${m0[1]}" -v b="${m1[1]}" 'BEGIN{print b - a}')" \
-    -v queued="$(awk -v a="$q0" -v b="$q1" 'BEGIN{print b - a}')" -v dur="$DUR" -v p99="$ROW_P99" \
-    -v ran="$(awk -v a="${g0[0]}" -v b="${g1[0]}" 'BEGIN{print b - a}')" \
-    -v slices="$(awk -v a="${g0[1]}" -v b="${g1[1]}" 'BEGIN{print b - a}')" '
+  awk -v label="$label" -v rps="$rps" -v n="$n" -v t="$times" -v before="$before" -v after="$after" \
+    -v count_collector="$([ "$collector" = rotel ] && echo 1 || echo 0)" -v dur="$DUR" -v p99="$ROW_P99" '
     function us(s) { return s * 1e6 / n }
     BEGIN {
       split(t, c, " "); cu = c[1]; cs = c[2]
+      split(before, x, " "); split(after, y, " ")
+      for (i in y) d[i] = y[i] - x[i]
+      su = d[1]; ss = d[2]; busy = d[3]; idle = d[4]; au = d[5]; as = d[6]
+      col = count_collector ? d[7] : 0; queued = d[8]; bpf = d[9] / 1e9; ran = d[11]; slices = d[12]
       other = busy - (su + ss) - (cu + cs) - (au + as) - col; if (other < 0) other = 0
       printf "  %-22s %9.0f req/s  %6.2f %6.2f  %6.2f %6.2f  %6.2f  %6.2f %6.2f  %6.2f  %6.2f %6.2f  %6.2f\n",
         label, rps, us(su), us(ss), us(cu), us(cs), us(bpf), us(au), us(as), us(col), us(other), us(idle),
